@@ -1,0 +1,70 @@
+/*
+ * long double helpers for INCRBYFLOAT / HINCRBYFLOAT.
+ *
+ * Redis does this arithmetic in C `long double` (80-bit extended on x86-64) and prints the result
+ * with "%.17Lf" minus trailing zeros. Rust has no such type, and a 64-bit double gives visibly
+ * different answers (10.5 + 0.1 prints 10.59999999999999964 instead of 10.6), so the few lines
+ * that must be bit-exact are done by the platform's own C library.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BASALT_LD_MAX_CHARS (5 * 1024)
+
+/* Parse like Redis's string2ld: no leading space, the whole string, no overflow, not NaN. */
+static int parse_ld(const char *s, size_t len, long double *out) {
+    char buf[BASALT_LD_MAX_CHARS];
+    char *end;
+    long double v;
+    if (len == 0 || len >= sizeof(buf)) return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    v = strtold(buf, &end);
+    if (isspace((unsigned char)buf[0]) || end[0] != '\0' ||
+        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)) ||
+        errno == EINVAL || isnan(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/*
+ * out = a + b, formatted as Redis's ld2string(LD_STR_HUMAN).
+ * Returns the length written (0 if it does not fit, as Redis then stores an empty string),
+ * -1 if a is not a valid float, -2 if b is not, -3 if the sum is NaN or infinite.
+ */
+int basalt_ld_add(const char *a, size_t alen, const char *b, size_t blen, char *out, size_t cap) {
+    long double x, y, v;
+    int l;
+    char *p;
+    if (!parse_ld(a, alen, &x)) return -1;
+    if (!parse_ld(b, blen, &y)) return -2;
+    v = x + y;
+    if (isnan(v) || isinf(v)) return -3;
+    l = snprintf(out, cap, "%.17Lf", v);
+    if (l < 0 || (size_t)l + 1 > cap) return 0;
+    if (strchr(out, '.') != NULL) {
+        p = out + l - 1;
+        while (*p == '0') {
+            p--;
+            l--;
+        }
+        if (*p == '.') l--;
+    }
+    if (l == 2 && out[0] == '-' && out[1] == '0') {
+        out[0] = '0';
+        l = 1;
+    }
+    return l;
+}
+
+/* 1 if s parses as a long double the way Redis accepts it. */
+int basalt_ld_valid(const char *s, size_t len) {
+    long double v;
+    return parse_ld(s, len, &v);
+}

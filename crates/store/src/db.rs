@@ -1,0 +1,246 @@
+//! One database (of the 16, by default) within one shard: the keys, and the expiry times of the
+//! keys that have one.
+//!
+//! Expiry times live in a second dict, as in Redis: most keys never get a TTL and pay nothing
+//! for it; the active expiry cycle walks only keys that can expire. An object carries a flag
+//! saying whether it has an entry there, so a read of a persistent key costs one lookup.
+
+use crate::bytes::SmallBytes;
+use crate::dict::Dict;
+use crate::value::Value;
+
+/// A value plus the metadata Redis keeps in its object header.
+#[derive(Clone, Debug)]
+pub struct Obj {
+    pub value: Value,
+    /// LRU clock (seconds, 24 bits like Redis) of the last access.
+    pub lru: u32,
+    has_expire: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Obj>() == 32);
+
+/// Redis's LRU clock: seconds, wrapping at 24 bits.
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) as u32) & LRU_CLOCK_MAX
+}
+
+impl Obj {
+    pub fn new(value: Value, now_ms: u64) -> Self {
+        Obj {
+            value,
+            lru: lru_clock(now_ms),
+            has_expire: false,
+        }
+    }
+
+    pub fn has_expire(&self) -> bool {
+        self.has_expire
+    }
+
+    /// Seconds since the last access, as OBJECT IDLETIME computes it (with clock wrap-around).
+    pub fn idle_seconds(&self, now_ms: u64) -> u64 {
+        let now = lru_clock(now_ms);
+        if now >= self.lru {
+            u64::from(now - self.lru)
+        } else {
+            u64::from(LRU_CLOCK_MAX - self.lru + now)
+        }
+    }
+}
+
+/// Keys and expiry times of one database in one shard.
+#[derive(Default)]
+pub struct Db {
+    keys: Dict<Obj>,
+    expires: Dict<u64>,
+    /// Where the active expiry cycle continues its walk of `expires`.
+    pub(crate) expire_cursor: u64,
+    pub stats: DbStats,
+}
+
+/// Counters INFO reports, summed over databases and shards.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DbStats {
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+}
+
+/// What a lookup found out about expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    No,
+    /// The key had expired and was deleted by this lookup.
+    Deleted,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn volatile_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    pub fn keys(&self) -> &Dict<Obj> {
+        &self.keys
+    }
+
+    pub fn expires(&self) -> &Dict<u64> {
+        &self.expires
+    }
+
+    /// Absolute expiry time in ms, if the key has one.
+    pub fn expire_at(&self, key: &[u8]) -> Option<u64> {
+        self.expires.get(key).copied()
+    }
+
+    /// Is the key logically expired at `now_ms` (whether or not it was deleted yet)?
+    pub fn is_expired(&self, key: &[u8], now_ms: u64) -> bool {
+        self.expires.get(key).is_some_and(|&at| at <= now_ms)
+    }
+
+    /// Delete `key` if it has expired. Every command path calls this before it looks at a key,
+    /// so no command ever sees an expired key.
+    pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> Expired {
+        if self.is_expired(key, now_ms) {
+            self.remove(key);
+            self.stats.expired_keys += 1;
+            Expired::Deleted
+        } else {
+            Expired::No
+        }
+    }
+
+    /// The live object under `key`, without touching its LRU clock.
+    pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Obj> {
+        if self.is_expired(key, now_ms) {
+            return None;
+        }
+        self.keys.get(key)
+    }
+
+    /// The live object under `key` (after deleting it if expired).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
+        self.keys.get_mut(key)
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// Store `value` under `key`, replacing any old value. The TTL is dropped unless `keep_ttl`
+    /// (Redis's `setKey` vs `SET … KEEPTTL`).
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool, now_ms: u64) {
+        match self.keys.get_mut(key) {
+            Some(obj) => {
+                obj.value = value;
+                obj.lru = lru_clock(now_ms);
+                if obj.has_expire && !keep_ttl {
+                    obj.has_expire = false;
+                    self.expires.remove(key);
+                }
+            }
+            None => self.keys.insert_new(SmallBytes::new(key), Obj::new(value, now_ms)),
+        }
+    }
+
+    /// Insert an object under a key the caller knows is absent (RENAME, MOVE, COPY).
+    pub fn insert_obj(&mut self, key: &[u8], mut obj: Obj, expire_at: Option<u64>) {
+        debug_assert!(!self.keys.contains_key(key));
+        obj.has_expire = expire_at.is_some();
+        if let Some(at) = expire_at {
+            self.expires.insert(key, at);
+        }
+        self.keys.insert_new(SmallBytes::new(key), obj);
+    }
+
+    /// Remove `key`; returns the object and its expiry time.
+    pub fn remove(&mut self, key: &[u8]) -> Option<(Obj, Option<u64>)> {
+        let obj = self.keys.remove(key)?;
+        let at = if obj.has_expire {
+            self.expires.remove(key)
+        } else {
+            None
+        };
+        Some((obj, at))
+    }
+
+    /// Set the absolute expiry of an existing key. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
+        let Some(obj) = self.keys.get_mut(key) else {
+            return false;
+        };
+        obj.has_expire = true;
+        self.expires.insert(key, at_ms);
+        true
+    }
+
+    /// Drop the key's TTL. Returns true if it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        match self.keys.get_mut(key) {
+            Some(obj) if obj.has_expire => {
+                obj.has_expire = false;
+                self.expires.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Take all contents, leaving the database empty.
+    pub fn take(&mut self) -> Db {
+        let stats = self.stats;
+        let old = std::mem::take(self);
+        self.stats = stats;
+        old
+    }
+
+    /// Move a few buckets of any in-progress rehash (called from the server's cron).
+    pub fn rehash_step(&mut self, buckets: usize) {
+        self.keys.rehash_step(buckets);
+        self.expires.rehash_step(buckets);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Str;
+
+    fn s(b: &[u8]) -> Value {
+        Value::Str(Str::from_bytes(b))
+    }
+
+    #[test]
+    fn ttl_is_dropped_on_overwrite_unless_kept() {
+        let mut db = Db::default();
+        db.set(b"k", s(b"v"), false, 0);
+        assert!(db.set_expire(b"k", 1000));
+        db.set(b"k", s(b"w"), true, 0);
+        assert_eq!(db.expire_at(b"k"), Some(1000));
+        db.set(b"k", s(b"x"), false, 0);
+        assert_eq!(db.expire_at(b"k"), None);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn expired_keys_vanish_on_access() {
+        let mut db = Db::default();
+        db.set(b"k", s(b"v"), false, 0);
+        db.set_expire(b"k", 100);
+        assert!(db.peek(b"k", 99).is_some());
+        assert!(db.peek(b"k", 100).is_none());
+        assert_eq!(db.expire_if_needed(b"k", 100), Expired::Deleted);
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+}

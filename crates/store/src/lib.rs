@@ -1,0 +1,21 @@
+//! Basalt's keyspace: values and their encodings, the sharded databases, expiry.
+//!
+//! Synchronous and free of I/O: the server locks shards and calls in; persistence reads and
+//! writes through the same types. See ARCHITECTURE.md for how the pieces fit.
+
+mod bytes;
+mod db;
+mod dict;
+mod expire;
+mod glob;
+pub mod num;
+mod store;
+mod value;
+
+pub use bytes::{SmallBytes, INLINE_MAX};
+pub use db::{lru_clock, Db, DbStats, Expired, Obj};
+pub use dict::Dict;
+pub use expire::CycleReport;
+pub use glob::glob_match;
+pub use store::{hash_tag, Locked, Shard, Store};
+pub use value::{Str, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS};

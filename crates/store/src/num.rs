@@ -1,0 +1,70 @@
+//! Number parsing and formatting with Redis's exact rules.
+
+pub use resp::parse_i64 as parse_i64_strict;
+
+/// Capacity of the buffer `%.17Lf` is printed into (Redis's `MAX_LONG_DOUBLE_CHARS`).
+const LD_MAX_CHARS: usize = 5 * 1024;
+
+extern "C" {
+    fn basalt_ld_add(
+        a: *const u8,
+        alen: usize,
+        b: *const u8,
+        blen: usize,
+        out: *mut u8,
+        cap: usize,
+    ) -> i32;
+}
+
+/// Why a `long double` addition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdError {
+    /// The stored value or the increment is not a valid float.
+    NotFloat,
+    /// The result would be NaN or infinite.
+    NanOrInfinity,
+}
+
+/// `a + b` in C `long double`, printed as Redis prints INCRBYFLOAT results.
+pub fn ld_add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, LdError> {
+    let mut out = vec![0u8; LD_MAX_CHARS];
+    // SAFETY: both inputs are valid for their lengths; `out` has `cap` writable bytes and the C
+    // side never writes past `cap` (snprintf) and only reads within the given lengths.
+    let n = unsafe {
+        basalt_ld_add(
+            a.as_ptr(),
+            a.len(),
+            b.as_ptr(),
+            b.len(),
+            out.as_mut_ptr(),
+            out.len(),
+        )
+    };
+    match n {
+        -1 | -2 => Err(LdError::NotFloat),
+        -3 => Err(LdError::NanOrInfinity),
+        n if n >= 0 => {
+            out.truncate(n as usize);
+            Ok(out)
+        }
+        _ => Err(LdError::NotFloat),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incrbyfloat_formatting() {
+        let s = |a: &str, b: &str| String::from_utf8(ld_add(a.as_bytes(), b.as_bytes()).unwrap()).unwrap();
+        assert_eq!(s("10.5", "0.1"), "10.6");
+        assert_eq!(s("5.0e3", "2.0e2"), "5200");
+        assert_eq!(s("3", "-3"), "0");
+        assert_eq!(s("-0", "0"), "0");
+        assert_eq!(ld_add(b"abc", b"1"), Err(LdError::NotFloat));
+        assert_eq!(ld_add(b" 1", b"1"), Err(LdError::NotFloat));
+        assert_eq!(ld_add(b"1", b"inf"), Err(LdError::NanOrInfinity));
+        assert_eq!(ld_add(b"1", b"nan"), Err(LdError::NotFloat));
+    }
+}

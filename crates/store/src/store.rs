@@ -1,0 +1,232 @@
+//! The sharded keyspace.
+//!
+//! Keys are spread over N shards (a power of two) by a hash of the key — of its `{hashtag}` when
+//! it has one, so related keys can be kept together. Each shard is behind its own mutex and holds
+//! all databases for its keys. A command locks the shards of its keys in ascending index order
+//! (so two multi-key commands can never deadlock) and holds them for its whole execution, which
+//! makes every multi-key command atomic across shards.
+
+use std::hash::BuildHasher;
+
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+
+use crate::db::{Db, DbStats};
+
+/// One shard: its slice of every database.
+pub struct Shard {
+    dbs: Box<[Db]>,
+}
+
+impl Shard {
+    fn new(databases: usize) -> Self {
+        Shard {
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+        }
+    }
+
+    /// Database `index`. The caller validated the index against the configured count.
+    pub fn db(&mut self, index: usize) -> &mut Db {
+        &mut self.dbs[index]
+    }
+
+    pub fn db_ref(&self, index: usize) -> &Db {
+        &self.dbs[index]
+    }
+
+    pub fn dbs_mut(&mut self) -> &mut [Db] {
+        &mut self.dbs
+    }
+
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+
+    /// Exchange two databases (SWAPDB, with every shard locked).
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+    }
+}
+
+/// Locks held by one command: the shards of its keys, in ascending order.
+pub struct Locked<'a> {
+    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
+    store: &'a Store,
+}
+
+impl<'a> Locked<'a> {
+    /// The locked shard holding `key`.
+    ///
+    /// Panics if the command did not lock that key's shard: the command table declares every
+    /// key a command touches, so this is a bug in the table, never a consequence of input.
+    pub fn shard(&mut self, key: &[u8]) -> &mut Shard {
+        let idx = self.store.shard_index(key);
+        match self.guards.iter_mut().find(|(i, _)| *i == idx) {
+            Some((_, guard)) => guard,
+            None => panic!("command touched a key whose shard it did not lock"),
+        }
+    }
+
+    /// Database `db` of the shard holding `key`.
+    pub fn db(&mut self, key: &[u8], db: usize) -> &mut Db {
+        self.shard(key).db(db)
+    }
+
+    /// Every locked shard (for commands that lock them all).
+    pub fn shards_mut(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        self.guards.iter_mut().map(|(_, g)| &mut **g)
+    }
+}
+
+/// The whole keyspace.
+pub struct Store {
+    shards: Box<[Mutex<Shard>]>,
+    mask: usize,
+    databases: usize,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// The part of a key that decides its shard: the text between the first `{` and the next `}`
+/// when that is not empty (Redis Cluster's hash tag rule), otherwise the whole key.
+pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = memchr_byte(b'{', key) {
+        if let Some(len) = memchr_byte(b'}', &key[open + 1..]) {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+fn memchr_byte(b: u8, s: &[u8]) -> Option<usize> {
+    s.iter().position(|&c| c == b)
+}
+
+impl Store {
+    /// `shards` is rounded up to a power of two; `databases` is Redis's `databases`.
+    pub fn new(shards: usize, databases: usize) -> Self {
+        let n = shards.max(1).next_power_of_two();
+        Store {
+            shards: (0..n).map(|_| Mutex::new(Shard::new(databases))).collect(),
+            mask: n - 1,
+            databases,
+            hasher: foldhash::fast::FixedState::with_seed(0x6261_7361_6c74),
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    pub fn shard_index(&self, key: &[u8]) -> usize {
+        // The high bits: the dicts inside the shard use their own seeds, so there is no
+        // correlation with bucket choice, but high bits of foldhash mix best.
+        (self.hasher.hash_one(hash_tag(key)) >> 40) as usize & self.mask
+    }
+
+    pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, Shard> {
+        self.shards[index].lock()
+    }
+
+    /// Lock the shards of `keys` in ascending order.
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Locked<'_> {
+        let mut idx: SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_index(k)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        Locked {
+            guards: idx.into_iter().map(|i| (i, self.shards[i].lock())).collect(),
+            store: self,
+        }
+    }
+
+    /// Lock every shard, in order (SWAPDB, FLUSHALL, and later MULTI/EXEC with many keys).
+    pub fn lock_all(&self) -> Locked<'_> {
+        Locked {
+            guards: self.shards.iter().enumerate().map(|(i, m)| (i, m.lock())).collect(),
+            store: self,
+        }
+    }
+
+    /// Visit shards one at a time (keyless commands that need no atomicity: DBSIZE, KEYS …).
+    pub fn for_each_shard(&self, mut f: impl FnMut(usize, &mut Shard)) {
+        for (i, shard) in self.shards.iter().enumerate() {
+            f(i, &mut shard.lock());
+        }
+    }
+
+    /// Number of keys in database `db` (expired keys not yet collected included, like Redis).
+    pub fn db_len(&self, db: usize) -> usize {
+        let mut n = 0;
+        self.for_each_shard(|_, s| n += s.db_ref(db).len());
+        n
+    }
+
+    /// `(keys, keys with a TTL)` per database.
+    pub fn db_sizes(&self) -> Vec<(usize, usize)> {
+        let mut sizes = vec![(0, 0); self.databases];
+        self.for_each_shard(|_, s| {
+            for (i, db) in s.dbs().iter().enumerate() {
+                sizes[i].0 += db.len();
+                sizes[i].1 += db.volatile_len();
+            }
+        });
+        sizes
+    }
+
+    /// Counters summed over every database of every shard.
+    pub fn stats(&self) -> DbStats {
+        let mut total = DbStats::default();
+        self.for_each_shard(|_, s| {
+            for db in s.dbs() {
+                total.expired_keys += db.stats.expired_keys;
+                total.keyspace_hits += db.stats.keyspace_hits;
+                total.keyspace_misses += db.stats.keyspace_misses;
+            }
+        });
+        total
+    }
+
+    /// Zero the counters (CONFIG RESETSTAT).
+    pub fn reset_stats(&self) {
+        self.for_each_shard(|_, s| {
+            for db in s.dbs_mut() {
+                db.stats = DbStats::default();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_tags() {
+        assert_eq!(hash_tag(b"{user1}:a"), b"user1");
+        assert_eq!(hash_tag(b"a{}b"), b"a{}b");
+        assert_eq!(hash_tag(b"a{b"), b"a{b");
+        assert_eq!(hash_tag(b"x{a}{b}"), b"a");
+        let s = Store::new(64, 16);
+        assert_eq!(s.shard_index(b"{t}1"), s.shard_index(b"{t}2"));
+    }
+
+    #[test]
+    fn lock_keys_dedups_and_orders() {
+        let s = Store::new(8, 16);
+        let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("k{i}").into_bytes()).collect();
+        let mut l = s.lock_keys(keys.iter().map(|k| k.as_slice()));
+        for k in &keys {
+            l.db(k, 0);
+        }
+        let order: Vec<usize> = l.guards.iter().map(|(i, _)| *i).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(order, sorted);
+    }
+}

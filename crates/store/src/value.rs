@@ -1,0 +1,173 @@
+//! Values and their encodings.
+//!
+//! Strings mirror Redis's three encodings because `OBJECT ENCODING` exposes them and clients and
+//! tests look at it: `int` (an i64 in place of the bytes), `embstr` (short, written once) and
+//! `raw` (long, or modified in place by APPEND/SETRANGE, with room to grow).
+
+use std::borrow::Cow;
+
+use crate::bytes::SmallBytes;
+use crate::num::parse_i64_strict;
+
+/// Strings up to this length are created `embstr` (Redis's `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
+pub const EMBSTR_MAX: usize = 44;
+/// Integers `0..SHARED_INTEGERS` are shared objects in Redis (visible through OBJECT REFCOUNT).
+pub const SHARED_INTEGERS: i64 = 10_000;
+
+/// A string value.
+#[derive(Clone, Debug)]
+pub enum Str {
+    Int(i64),
+    Emb(SmallBytes),
+    Raw(Box<Vec<u8>>),
+}
+
+/// The type of a value, as `TYPE` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+}
+
+impl ValueType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+        }
+    }
+}
+
+/// A value in the keyspace. Other types join this enum with their own modules.
+#[derive(Clone, Debug)]
+pub enum Value {
+    Str(Str),
+}
+
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
+
+impl Value {
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Str(_) => ValueType::String,
+        }
+    }
+
+    /// `OBJECT ENCODING`'s answer.
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding_name(),
+        }
+    }
+
+    /// Approximate heap bytes owned by the value (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(Str::Int(_)) => 0,
+            Value::Str(Str::Emb(b)) => b.heap_bytes(),
+            Value::Str(Str::Raw(v)) => v.capacity() + std::mem::size_of::<Vec<u8>>(),
+        }
+    }
+}
+
+impl Str {
+    /// A string from client bytes, encoded as Redis's `tryObjectEncoding` would.
+    pub fn from_bytes(b: &[u8]) -> Str {
+        if b.len() <= 20 {
+            if let Some(n) = parse_i64_strict(b) {
+                return Str::Int(n);
+            }
+        }
+        if b.len() <= EMBSTR_MAX {
+            Str::Emb(SmallBytes::new(b))
+        } else {
+            Str::Raw(Box::new(b.to_vec()))
+        }
+    }
+
+    /// A string that is not turned into an integer (how Redis stores INCRBYFLOAT's result).
+    pub fn from_bytes_no_int(b: &[u8]) -> Str {
+        if b.len() <= EMBSTR_MAX {
+            Str::Emb(SmallBytes::new(b))
+        } else {
+            Str::Raw(Box::new(b.to_vec()))
+        }
+    }
+
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Str::Int(_) => "int",
+            Str::Emb(_) => "embstr",
+            Str::Raw(_) => "raw",
+        }
+    }
+
+    pub fn as_bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            Str::Int(n) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
+            Str::Emb(b) => Cow::Borrowed(b.as_bytes()),
+            Str::Raw(v) => Cow::Borrowed(v.as_slice()),
+        }
+    }
+
+    /// Calls `f` with the bytes, without allocating for integers.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Str::Int(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
+            Str::Emb(b) => f(b.as_bytes()),
+            Str::Raw(v) => f(v.as_slice()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Str::Int(n) => itoa::Buffer::new().format(*n).len(),
+            Str::Emb(b) => b.len(),
+            Str::Raw(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The integer value, if the string is one (`string2ll` rules).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Str::Int(n) => Some(*n),
+            other => other.with_bytes(parse_i64_strict),
+        }
+    }
+
+    /// A `raw` buffer to modify in place (APPEND, SETRANGE), converting if needed, as Redis's
+    /// `dbUnshareStringValue` does.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, Str::Raw(_)) {
+            let bytes = self.as_bytes().into_owned();
+            *self = Str::Raw(Box::new(bytes));
+        }
+        match self {
+            Str::Raw(v) => v,
+            _ => unreachable!("converted to raw just above"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(Str::from_bytes(b"123").encoding_name(), "int");
+        assert_eq!(Str::from_bytes(b"0123").encoding_name(), "embstr");
+        assert_eq!(Str::from_bytes(&[b'a'; 44]).encoding_name(), "embstr");
+        assert_eq!(Str::from_bytes(&[b'a'; 45]).encoding_name(), "raw");
+        assert_eq!(
+            Str::from_bytes(b"-9223372036854775808").as_i64(),
+            Some(i64::MIN)
+        );
+        let mut s = Str::from_bytes(b"12");
+        s.make_raw().extend_from_slice(b"3");
+        assert_eq!(s.encoding_name(), "raw");
+        assert_eq!(&*s.as_bytes(), b"123");
+    }
+}
