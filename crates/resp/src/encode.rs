@@ -315,7 +315,10 @@ mod tests {
         assert_eq!(format_double(1e20), "1e+20");
         assert_eq!(format_double(1.5e-5), "1.5e-05");
         assert_eq!(format_double(1.0 / 3.0), "0.33333333333333331");
-        assert_eq!(format_double(123456789012345680.0), "1.2345678901234568e+17");
+        assert_eq!(
+            format_double(123456789012345680.0),
+            "1.2345678901234568e+17"
+        );
         assert_eq!(format_double(0.0001), "0.0001");
         assert_eq!(format_double(f64::INFINITY), "inf");
     }

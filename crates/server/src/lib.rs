@@ -1,0 +1,88 @@
+//! Basalt's server: configuration, networking, connections, the command table and handlers.
+//! The binary (`main.rs`) is a thin wrapper around [`run`].
+
+pub mod client;
+pub mod cmd;
+pub mod commands;
+pub mod config;
+pub mod conn;
+pub mod net;
+pub mod server;
+pub mod stats;
+#[macro_use]
+pub mod util;
+
+use std::sync::Arc;
+
+use config::Config;
+use server::{Server, StopReason};
+
+/// Shards per I/O thread when `shards` is not set: enough that two threads rarely want the same
+/// lock, few enough that keyless commands that visit every shard stay cheap.
+const SHARDS_PER_THREAD: usize = 32;
+
+/// Start the server with `config` and serve until it is asked to stop.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    util::set_log_file(config.get("logfile"))?;
+    util::set_log_level(util::Level::from_name(config.get("loglevel")));
+    for (name, value) in [
+        ("appendonly", config.get("appendonly")),
+        ("daemonize", config.get("daemonize")),
+    ] {
+        if let Err(why) = commands::server::check_supported(name, value) {
+            anyhow::bail!("'{name} {value}' cannot be used: {why}");
+        }
+    }
+    if !config.get("save").is_empty() {
+        log_warning!("WARNING: save points are configured, but RDB snapshots are not implemented yet; nothing will be saved.");
+    }
+    let dir = config.get("dir").to_string();
+    if !dir.is_empty() {
+        std::env::set_current_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("Can't chdir to '{dir}': {e}"))?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let io_threads = match config.get("io-threads").parse::<usize>().unwrap_or(0) {
+        0 => cores,
+        n => n,
+    };
+    let shards = match config.get("shards").parse::<usize>().unwrap_or(0) {
+        0 => (io_threads * SHARDS_PER_THREAD).next_power_of_two(),
+        n => n.next_power_of_two(),
+    };
+    let pidfile = config.get("pidfile").to_string();
+    let unixsocket = config.get("unixsocket").to_string();
+    log_notice!("oO0OoO0OoO0Oo Basalt is starting oO0OoO0OoO0Oo");
+    log_notice!(
+        "Basalt version={} (Redis {} compatible), bits=64, pid={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        config::REDIS_VERSION,
+        std::process::id()
+    );
+    let srv = Server::new(config, io_threads, shards);
+    if !pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
+            log_warning!("Failed to write PID file: {e}");
+        }
+    }
+    log_notice!(
+        "Running mode=standalone, port={}, io-threads={io_threads}, shards={shards}.",
+        srv.config.read().port()
+    );
+    let result = net::run(Arc::clone(&srv));
+    match srv.stop_reason() {
+        Some(StopReason::Signal(_)) | Some(StopReason::Command) => {
+            log_warning!("User requested shutdown...");
+        }
+        None => {}
+    }
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    if !unixsocket.is_empty() {
+        let _ = std::fs::remove_file(&unixsocket);
+    }
+    result?;
+    log_warning!("Basalt is now ready to exit, bye bye...");
+    Ok(())
+}

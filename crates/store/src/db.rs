@@ -149,7 +149,9 @@ impl Db {
                     self.expires.remove(key);
                 }
             }
-            None => self.keys.insert_new(SmallBytes::new(key), Obj::new(value, now_ms)),
+            None => self
+                .keys
+                .insert_new(SmallBytes::new(key), Obj::new(value, now_ms)),
         }
     }
 

@@ -466,7 +466,10 @@ mod tests {
                 next_new += 1;
             }
         }
-        assert!(d.buckets() > start_buckets, "the table grew during the scan");
+        assert!(
+            d.buckets() > start_buckets,
+            "the table grew during the scan"
+        );
         for i in 0..500 {
             assert!(seen.contains(&key(i)), "missed {i}");
         }

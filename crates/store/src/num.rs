@@ -57,7 +57,9 @@ mod tests {
 
     #[test]
     fn incrbyfloat_formatting() {
-        let s = |a: &str, b: &str| String::from_utf8(ld_add(a.as_bytes(), b.as_bytes()).unwrap()).unwrap();
+        let s = |a: &str, b: &str| {
+            String::from_utf8(ld_add(a.as_bytes(), b.as_bytes()).unwrap()).unwrap()
+        };
         assert_eq!(s("10.5", "0.1"), "10.6");
         assert_eq!(s("5.0e3", "2.0e2"), "5200");
         assert_eq!(s("3", "-3"), "0");

@@ -139,7 +139,10 @@ impl Store {
         idx.sort_unstable();
         idx.dedup();
         Locked {
-            guards: idx.into_iter().map(|i| (i, self.shards[i].lock())).collect(),
+            guards: idx
+                .into_iter()
+                .map(|i| (i, self.shards[i].lock()))
+                .collect(),
             store: self,
         }
     }
@@ -147,7 +150,12 @@ impl Store {
     /// Lock every shard, in order (SWAPDB, FLUSHALL, and later MULTI/EXEC with many keys).
     pub fn lock_all(&self) -> Locked<'_> {
         Locked {
-            guards: self.shards.iter().enumerate().map(|(i, m)| (i, m.lock())).collect(),
+            guards: self
+                .shards
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (i, m.lock()))
+                .collect(),
             store: self,
         }
     }

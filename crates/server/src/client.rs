@@ -1,0 +1,169 @@
+//! Connected clients: the state a connection's commands use (`ClientState`, owned by the
+//! connection's task) and the part other connections may read or act on (`ClientShared`, in
+//! the registry, for CLIENT LIST / KILL and INFO clients).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::cmd::Flow;
+use crate::stats::ThreadStats;
+
+/// What CLIENT REPLY chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command (set by CLIENT REPLY SKIP).
+    SkipNext,
+    /// Skipping the reply of the current command.
+    Skipping,
+}
+
+/// State of one connection, used by its commands.
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    /// Set by a handler that wants the connection closed after its reply.
+    pub flow: Flow,
+    pub last_command: &'static str,
+    pub no_evict: bool,
+    pub shared: Arc<ClientShared>,
+    pub stats: Arc<ThreadStats>,
+}
+
+impl ClientState {
+    pub fn new(shared: Arc<ClientShared>, stats: Arc<ThreadStats>, authenticated: bool) -> Self {
+        ClientState {
+            id: shared.id,
+            db: 0,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            flow: Flow::Continue,
+            last_command: "NULL",
+            no_evict: false,
+            shared,
+            stats,
+        }
+    }
+}
+
+/// What the registry knows of a connection.
+pub struct ClientShared {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created: Instant,
+    pub unix: bool,
+    pub name: Mutex<Option<Vec<u8>>>,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    pub last_interaction_ms: AtomicU64,
+    pub query_buf_bytes: AtomicUsize,
+    pub last_command: Mutex<&'static str>,
+    pub no_evict: AtomicBool,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+impl ClientShared {
+    /// Ask the connection to close (CLIENT KILL, shutdown).
+    pub fn kill(&self) {
+        self.killed.store(true, Relaxed);
+        self.kill.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Relaxed)
+    }
+
+    /// Resolves when [`kill`](Self::kill) was called.
+    pub async fn killed(&self) {
+        if self.is_killed() {
+            return;
+        }
+        self.kill.notified().await;
+    }
+
+    /// One CLIENT LIST line (without the trailing newline).
+    pub fn describe(&self, now_ms: u64) -> String {
+        let name = self.name.lock().clone().unwrap_or_default();
+        let age = self.created.elapsed().as_secs();
+        let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
+        let qbuf = self.query_buf_bytes.load(Relaxed);
+        let flags = if self.unix { "U" } else { "N" };
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            String::from_utf8_lossy(&name),
+            self.db.load(Relaxed),
+            qbuf + 16384,
+            self.last_command.lock(),
+            self.resp.load(Relaxed),
+        )
+    }
+}
+
+/// All connected clients.
+#[derive(Default)]
+pub struct Clients {
+    map: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
+    next_id: AtomicU64,
+}
+
+impl Clients {
+    /// Register a new connection; ids start at 1 and are never reused.
+    pub fn register(&self, addr: String, laddr: String, fd: i32, unix: bool) -> Arc<ClientShared> {
+        let id = self.next_id.fetch_add(1, Relaxed) + 1;
+        let shared = Arc::new(ClientShared {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            unix,
+            name: Mutex::new(None),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            last_interaction_ms: AtomicU64::new(crate::util::now_ms()),
+            query_buf_bytes: AtomicUsize::new(0),
+            last_command: Mutex::new("NULL"),
+            no_evict: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        });
+        self.map.lock().insert(id, shared.clone());
+        shared
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every client, in id order.
+    pub fn all(&self) -> Vec<Arc<ClientShared>> {
+        self.map.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {
+        self.map.lock().get(&id).cloned()
+    }
+}

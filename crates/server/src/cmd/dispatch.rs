@@ -1,0 +1,158 @@
+//! From arguments to a reply: table lookup, arity and auth checks, shard locking, the handler,
+//! statistics.
+
+use std::time::Instant;
+
+use resp::Argv;
+
+use super::table::{lookup, lookup_sub};
+use super::{err, Ctx, Spec};
+use crate::client::ClientState;
+use crate::server::Server;
+
+/// What the connection does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Send what was replied, then close (QUIT, protocol errors, CLIENT KILL of oneself).
+    CloseAfterReply,
+}
+
+/// Redis's text for an unknown command: the name (up to 128 bytes, to the first NUL as C reads
+/// it) and the arguments quoted while the list is shorter than 128 bytes.
+fn unknown_command_error(argv: Argv<'_>) -> String {
+    let c_str = |b: &[u8]| -> Vec<u8> { b.split(|&c| c == 0).next().unwrap_or(b).to_vec() };
+    let mut name = c_str(argv.get(0));
+    name.truncate(128);
+    let mut args: Vec<u8> = Vec::new();
+    for i in 1..argv.len() {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let mut a = c_str(argv.get(i));
+        a.truncate(room);
+        args.push(b'\'');
+        args.extend_from_slice(&a);
+        args.extend_from_slice(b"' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(&name),
+        String::from_utf8_lossy(&args)
+    )
+}
+
+/// Resolve `argv` to the spec that will run it (a subcommand for containers), or the error.
+pub fn resolve(argv: Argv<'_>) -> Result<&'static Spec, String> {
+    let Some(spec) = lookup(argv.get(0)) else {
+        return Err(unknown_command_error(argv));
+    };
+    if spec.subcommands.is_empty() {
+        return Ok(spec);
+    }
+    if argv.len() < 2 && spec.handler.is_some() {
+        return Ok(spec);
+    }
+    if argv.len() < 2 {
+        return Err(format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        ));
+    }
+    lookup_sub(spec, argv.get(1)).ok_or_else(|| {
+        format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(argv.get(1)),
+            spec.name.to_ascii_uppercase()
+        )
+    })
+}
+
+/// Run one command and append its reply to `out`.
+pub fn execute(
+    srv: &Server,
+    client: &mut ClientState,
+    out: &mut resp::Reply,
+    argv: Argv<'_>,
+) -> Flow {
+    let spec = match resolve(argv) {
+        Ok(spec) => spec,
+        Err(msg) => {
+            srv.stats.record_error(&msg);
+            out.error(msg.as_bytes());
+            return Flow::Continue;
+        }
+    };
+    if !spec.arity_ok(argv.len()) {
+        let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
+        client.stats.rejected(spec.name);
+        srv.stats.record_error(&msg);
+        out.error(msg.as_bytes());
+        return Flow::Continue;
+    }
+    if !client.authenticated && !spec.has(super::flags::NO_AUTH) && srv.auth_required() {
+        client.stats.rejected(spec.name);
+        srv.stats.record_error(err::NOAUTH);
+        out.error(err::NOAUTH.as_bytes());
+        return Flow::Continue;
+    }
+    client.flow = Flow::Continue;
+    let Some(handler) = spec.handler else {
+        unreachable!("containers without a handler resolve to a subcommand")
+    };
+    let started = Instant::now();
+    let keys = srv
+        .store
+        .lock_keys(spec.key_indices(argv.len()).map(|i| argv.get(i)));
+    let mut ctx = Ctx {
+        srv,
+        client,
+        out,
+        keys,
+        now_ms: crate::util::now_ms(),
+    };
+    let result = handler(&mut ctx, argv);
+    drop(ctx);
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    match result {
+        Ok(()) => client.stats.called(spec.name, elapsed_us, false),
+        Err(e) => {
+            client.stats.called(spec.name, elapsed_us, true);
+            srv.stats.record_error(e.msg());
+            out.error(e.msg().as_bytes());
+        }
+    }
+    client.last_command = spec.name;
+    client.flow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv_of(parts: &[&[u8]]) -> (Vec<u8>, resp::RequestParser) {
+        let mut buf = format!("*{}\r\n", parts.len()).into_bytes();
+        for p in parts {
+            buf.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
+            buf.extend_from_slice(p);
+            buf.extend_from_slice(b"\r\n");
+        }
+        let mut parser = resp::RequestParser::new();
+        parser.parse(&buf, resp::Limits::default()).unwrap();
+        (buf, parser)
+    }
+
+    #[test]
+    fn unknown_command_text() {
+        let (buf, p) = argv_of(&[b"foo", b"a", b"b\0c"]);
+        assert_eq!(
+            unknown_command_error(p.argv(&buf)),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        let long = vec![b'x'; 200];
+        let (buf, p) = argv_of(&[b"foo", &long, b"z"]);
+        let msg = unknown_command_error(p.argv(&buf));
+        assert!(msg.ends_with(&format!("'{}' ", "x".repeat(128))));
+    }
+}

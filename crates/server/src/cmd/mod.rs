@@ -1,0 +1,189 @@
+//! Commands: the one table every part of the server reads (arity, flags, keys, ACL categories,
+//! handler), the context a handler runs in, and the dispatcher.
+
+mod dispatch;
+pub mod table;
+
+use std::borrow::Cow;
+
+use resp::{Argv, Reply};
+use store::{Db, Locked};
+
+use crate::client::ClientState;
+use crate::server::Server;
+
+pub use dispatch::{execute, Flow};
+
+/// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(pub Cow<'static, str>);
+
+impl CmdError {
+    pub fn msg(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&'static str> for CmdError {
+    fn from(s: &'static str) -> Self {
+        CmdError(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for CmdError {
+    fn from(s: String) -> Self {
+        CmdError(Cow::Owned(s))
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+/// Error texts used by several commands, to the letter of Redis 7.0.
+pub mod err {
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const DB_RANGE: &str = "ERR DB index is out of range";
+    pub const NOAUTH: &str = "NOAUTH Authentication required.";
+}
+
+/// Handler of one command: reads its arguments, works on the locked shards, writes one reply.
+pub type Handler = fn(&mut Ctx<'_>, Argv<'_>) -> CmdResult;
+
+/// Everything a handler can touch. Fields are public so a handler can hold a database borrow
+/// (`ctx.keys`) while writing the reply (`ctx.out`).
+pub struct Ctx<'a> {
+    pub srv: &'a Server,
+    pub client: &'a mut ClientState,
+    pub out: &'a mut Reply,
+    /// The shards of the command's keys, locked in ascending order for the whole command.
+    pub keys: Locked<'a>,
+    /// Time of this command (ms since the Unix epoch). One value per command, so a command
+    /// sees a consistent clock (e.g. SET … EX computes and checks with the same instant).
+    pub now_ms: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// The selected database in the shard holding `key`.
+    pub fn db(&mut self, key: &[u8]) -> &mut Db {
+        self.keys.db(key, self.client.db)
+    }
+}
+
+/// Command flags, as COMMAND INFO names them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const NOSCRIPT: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    pub const NO_AUTH: u32 = 1 << 8;
+    pub const NO_MULTI: u32 = 1 << 9;
+    pub const ALLOW_BUSY: u32 = 1 << 10;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories, as COMMAND INFO names them.
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const STRING: u32 = 1 << 3;
+    pub const ADMIN: u32 = 1 << 4;
+    pub const FAST: u32 = 1 << 5;
+    pub const SLOW: u32 = 1 << 6;
+    pub const DANGEROUS: u32 = 1 << 7;
+    pub const CONNECTION: u32 = 1 << 8;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (KEYSPACE, "@keyspace"),
+        (READ, "@read"),
+        (WRITE, "@write"),
+        (STRING, "@string"),
+        (ADMIN, "@admin"),
+        (FAST, "@fast"),
+        (SLOW, "@slow"),
+        (DANGEROUS, "@dangerous"),
+        (CONNECTION, "@connection"),
+    ];
+}
+
+/// Documentation of a command (COMMAND DOCS). Summaries are Basalt's own words.
+#[derive(Debug, Clone, Copy)]
+pub struct Docs {
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub group: &'static str,
+    pub complexity: &'static str,
+}
+
+/// One entry of the command table.
+#[derive(Debug)]
+pub struct Spec {
+    /// Lowercase name; `container|sub` for subcommands.
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n arguments (name included), `-n` at least n.
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions: first, last (negative counts from the end), step. (0, 0, 0) = no keys.
+    pub keys: (i32, i32, i32),
+    pub acl: u32,
+    pub tips: &'static [&'static str],
+    pub docs: Docs,
+    /// `None` for a container (CLIENT, CONFIG …) whose subcommands do the work.
+    pub handler: Option<Handler>,
+    pub subcommands: &'static [Spec],
+}
+
+impl Spec {
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Does `argc` satisfy the arity?
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Indices of the key arguments in `argv` (empty if the arguments do not reach them).
+    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, last, step) = self.keys;
+        let (first, step) = (first.max(0) as usize, step.max(1) as usize);
+        let last = if last < 0 {
+            argc as i64 + i64::from(last)
+        } else {
+            i64::from(last).min(argc as i64 - 1)
+        };
+        let range = if first == 0 || last < first as i64 {
+            0..0
+        } else {
+            first..(last as usize + 1)
+        };
+        range.step_by(step)
+    }
+}

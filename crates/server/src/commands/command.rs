@@ -1,0 +1,246 @@
+//! COMMAND and its subcommands, all answered from the command table.
+
+use resp::{Argv, Reply};
+use store::glob_match;
+
+use super::is;
+use crate::cmd::table::{lookup, COMMANDS};
+use crate::cmd::{acl, err, flags, CmdError, CmdResult, Ctx, Spec};
+
+fn names_set(out: &mut Reply, bits: u32, names: &[(u32, &str)]) {
+    let set: Vec<&str> = names
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    out.set(set.len());
+    for n in set {
+        out.simple(n);
+    }
+}
+
+/// Key specifications derived from the (first, last, step) positions: one range spec.
+fn key_specs(out: &mut Reply, spec: &Spec) {
+    let (first, last, step) = spec.keys;
+    if first == 0 {
+        out.array(0);
+        return;
+    }
+    out.array(1);
+    out.map(3);
+    out.bulk(b"flags");
+    let write = spec.has(flags::WRITE);
+    out.set(2);
+    out.simple(if write { "RW" } else { "RO" });
+    out.simple(if write { "UPDATE" } else { "ACCESS" });
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"index");
+    out.bulk(b"spec");
+    out.map(1);
+    out.bulk(b"index");
+    out.int(i64::from(first));
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"range");
+    out.bulk(b"spec");
+    out.map(3);
+    out.bulk(b"lastkey");
+    out.int(i64::from(if last < 0 { last } else { last - first }));
+    out.bulk(b"keystep");
+    out.int(i64::from(step));
+    out.bulk(b"limit");
+    out.int(0);
+}
+
+/// One COMMAND INFO entry: name, arity, flags, first, last, step, ACL categories, tips,
+/// key specs, subcommands.
+fn command_entry(out: &mut Reply, spec: &Spec) {
+    out.array(10);
+    out.bulk(spec.name.as_bytes());
+    out.int(i64::from(spec.arity));
+    names_set(out, spec.flags, flags::NAMES);
+    out.int(i64::from(spec.keys.0));
+    out.int(i64::from(spec.keys.1));
+    out.int(i64::from(spec.keys.2));
+    names_set(out, spec.acl, acl::NAMES);
+    out.set(spec.tips.len());
+    for t in spec.tips {
+        out.bulk(t.as_bytes());
+    }
+    key_specs(out, spec);
+    out.array(spec.subcommands.len());
+    for s in spec.subcommands {
+        command_entry(out, s);
+    }
+}
+
+pub fn command_all(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.out.array(COMMANDS.len());
+    for spec in COMMANDS.iter() {
+        command_entry(ctx.out, spec);
+    }
+    Ok(())
+}
+
+pub fn command_count(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.out.int(COMMANDS.len() as i64);
+    Ok(())
+}
+
+pub fn command_info(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    if argv.len() == 2 {
+        return command_all(ctx, argv);
+    }
+    ctx.out.array(argv.len() - 2);
+    for name in argv.iter().skip(2) {
+        match lookup_full(name) {
+            Some(spec) => command_entry(ctx.out, spec),
+            None => ctx.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+/// A command or `container|sub` by name.
+fn lookup_full(name: &[u8]) -> Option<&'static Spec> {
+    match name.iter().position(|&c| c == b'|') {
+        None => lookup(name),
+        Some(bar) => crate::cmd::table::lookup_sub(lookup(&name[..bar])?, &name[bar + 1..]),
+    }
+}
+
+fn doc_entry(out: &mut Reply, spec: &Spec) {
+    let subs = !spec.subcommands.is_empty();
+    out.map(4 + usize::from(subs));
+    out.bulk(b"summary");
+    out.bulk(spec.docs.summary.as_bytes());
+    out.bulk(b"since");
+    out.bulk(spec.docs.since.as_bytes());
+    out.bulk(b"group");
+    out.bulk(spec.docs.group.as_bytes());
+    out.bulk(b"complexity");
+    out.bulk(spec.docs.complexity.as_bytes());
+    if subs {
+        out.bulk(b"subcommands");
+        out.map(spec.subcommands.len());
+        for s in spec.subcommands {
+            out.bulk(s.name.as_bytes());
+            doc_entry(out, s);
+        }
+    }
+}
+
+pub fn command_docs(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let specs: Vec<&Spec> = if argv.len() == 2 {
+        COMMANDS.iter().collect()
+    } else {
+        argv.iter().skip(2).filter_map(lookup_full).collect()
+    };
+    ctx.out.map(specs.len());
+    for spec in specs {
+        ctx.out.bulk(spec.name.as_bytes());
+        doc_entry(ctx.out, spec);
+    }
+    Ok(())
+}
+
+pub fn command_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let mut filter: Option<(&[u8], &[u8])> = None;
+    if argv.len() == 5 && is(argv.get(2), "filterby") {
+        filter = Some((argv.get(3), argv.get(4)));
+    } else if argv.len() != 2 {
+        return Err(err::SYNTAX.into());
+    }
+    let mut names = Vec::new();
+    for spec in COMMANDS.iter() {
+        for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
+            let keep = match filter {
+                None => true,
+                Some((kind, v)) if is(kind, "pattern") => glob_match(v, s.name.as_bytes(), true),
+                Some((kind, v)) if is(kind, "aclcat") => acl::NAMES
+                    .iter()
+                    .any(|(bit, n)| s.acl & bit != 0 && v.eq_ignore_ascii_case(&n.as_bytes()[1..])),
+                Some((kind, _)) if is(kind, "module") => false,
+                Some(_) => return Err(err::SYNTAX.into()),
+            };
+            if keep {
+                names.push(s.name);
+            }
+        }
+    }
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+/// The spec and key indices of the command line in argv[2..], with GETKEYS's errors.
+fn keys_of(argv: &Argv<'_>) -> Result<(&'static Spec, Vec<usize>), CmdError> {
+    let spec = lookup(argv.get(2)).ok_or(CmdError::from("ERR Invalid command specified"))?;
+    let spec = if spec.subcommands.is_empty() || argv.len() < 4 {
+        spec
+    } else {
+        crate::cmd::table::lookup_sub(spec, argv.get(3))
+            .ok_or(CmdError::from("ERR Invalid command specified"))?
+    };
+    let argc = argv.len() - 2;
+    if !spec.arity_ok(argc) {
+        return Err("ERR Invalid number of arguments specified for command".into());
+    }
+    let keys: Vec<usize> = spec.key_indices(argc).map(|i| i + 2).collect();
+    if keys.is_empty() {
+        return Err("ERR The command has no key arguments".into());
+    }
+    Ok((spec, keys))
+}
+
+pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let (_, keys) = keys_of(&argv)?;
+    ctx.out.array(keys.len());
+    for i in keys {
+        ctx.out.bulk(argv.get(i));
+    }
+    Ok(())
+}
+
+pub fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let (spec, keys) = keys_of(&argv)?;
+    let write = spec.has(flags::WRITE);
+    ctx.out.array(keys.len());
+    for i in keys {
+        ctx.out.array(2);
+        ctx.out.bulk(argv.get(i));
+        ctx.out.set(2);
+        ctx.out.simple(if write { "RW" } else { "RO" });
+        ctx.out.simple(if write { "UPDATE" } else { "ACCESS" });
+    }
+    Ok(())
+}
+
+pub fn command_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    super::reply_help(
+        ctx,
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "(no subcommand)",
+            "    A description of every command.",
+            "COUNT",
+            "    The number of commands.",
+            "DOCS [<command-name> ...]",
+            "    Documentation of the given commands, or of all.",
+            "GETKEYS <full-command>",
+            "    The keys of a full command line.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    The keys of a full command line and how the command uses them.",
+            "INFO [<command-name> ...]",
+            "    A description of the given commands, or of all.",
+            "LIST [FILTERBY (MODULE <name>|ACLCAT <category>|PATTERN <pattern>)]",
+            "    The names of the commands, optionally filtered.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,428 @@
+//! Connection commands: PING ECHO QUIT HELLO AUTH SELECT SWAPDB RESET and CLIENT.
+//!
+//! Redis 7.0.15 has no CLIENT SETINFO and no CLIENT NO-TOUCH (they came with 7.2); Basalt answers
+//! them as 7.0.15 does, with the unknown-subcommand error, because that is what the version it
+//! reports promises. Clients that send SETINFO (redis-py 5, …) ignore that error.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use resp::{Argv, Proto};
+
+use super::{is, parse_db_index, parse_int, reply_help};
+use crate::client::ReplyMode;
+use crate::cmd::{err, CmdError, CmdResult, Ctx, Flow};
+use crate::config::REDIS_VERSION;
+
+pub fn ping(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    if argv.len() > 2 {
+        return Err("ERR wrong number of arguments for 'ping' command".into());
+    }
+    if argv.len() == 2 {
+        ctx.out.bulk(argv.get(1));
+    } else {
+        ctx.out.simple("PONG");
+    }
+    Ok(())
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    ctx.out.bulk(argv.get(1));
+    Ok(())
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.flow = Flow::CloseAfterReply;
+    Ok(())
+}
+
+/// Check a password for `user`; Basalt has only the `default` user so far.
+fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+    let ok = {
+        let c = ctx.srv.config.read();
+        user == b"default"
+            && match c.requirepass() {
+                None => true,
+                Some(p) => constant_time_eq(p.as_bytes(), pass),
+            }
+    };
+    if !ok {
+        return Err("WRONGPASS invalid username-password pair or user is disabled.".into());
+    }
+    ctx.client.authenticated = true;
+    Ok(())
+}
+
+/// Compare secrets without an early exit that would leak how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn auth(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(err::SYNTAX.into());
+    }
+    if argv.len() == 2 {
+        if ctx.srv.config.read().requirepass().is_none() {
+            return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
+        }
+        authenticate(ctx, b"default", argv.get(1))?;
+    } else {
+        authenticate(ctx, argv.get(1), argv.get(2))?;
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Client names may hold only printable characters other than space.
+fn validate_name(name: &[u8]) -> CmdResult {
+    if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        Ok(())
+    } else {
+        Err("ERR Client names cannot contain spaces, newlines or special characters.".into())
+    }
+}
+
+fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) {
+    *ctx.client.shared.name.lock() = if name.is_empty() {
+        None
+    } else {
+        Some(name.to_vec())
+    };
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let mut version = None;
+    let mut next = 1;
+    if argv.len() >= 2 {
+        let v = resp::parse_i64(argv.get(1)).ok_or(CmdError::from(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
+        if !(2..=3).contains(&v) {
+            return Err("NOPROTO unsupported protocol version".into());
+        }
+        version = Some(v);
+        next = 2;
+    }
+    let (mut credentials, mut name) = (None, None);
+    let mut j = next;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        let opt = argv.get(j);
+        if is(opt, "auth") && more >= 2 {
+            credentials = Some((argv.get(j + 1), argv.get(j + 2)));
+            j += 2;
+        } else if is(opt, "setname") && more >= 1 {
+            validate_name(argv.get(j + 1))?;
+            name = Some(argv.get(j + 1));
+            j += 1;
+        } else {
+            let opt = opt.split(|&c| c == 0).next().unwrap_or(opt);
+            return Err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            )
+            .into());
+        }
+        j += 1;
+    }
+    if let Some((user, pass)) = credentials {
+        authenticate(ctx, user, pass)?;
+    }
+    if !ctx.client.authenticated {
+        return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
+    }
+    if let Some(name) = name {
+        set_name(ctx, name);
+    }
+    if let Some(v) = version {
+        ctx.out.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
+        ctx.client.shared.resp.store(v as u8, Relaxed);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if out.is_resp3() { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+pub fn select(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let db = parse_db_index(ctx, argv.get(1), err::NOT_INT)?;
+    ctx.client.db = db;
+    ctx.client.shared.db.store(db, Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn swapdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let a = parse_db_index(ctx, argv.get(1), "ERR invalid first DB index")?;
+    let b = parse_db_index(ctx, argv.get(2), "ERR invalid second DB index")?;
+    if a != b {
+        // Every shard at once, so no command sees one database half swapped.
+        let mut all = ctx.srv.store.lock_all();
+        for shard in all.shards_mut() {
+            shard.swap_dbs(a, b);
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn reset(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    let c = &mut *ctx.client;
+    c.db = 0;
+    c.shared.db.store(0, Relaxed);
+    c.reply_mode = ReplyMode::On;
+    c.no_evict = false;
+    c.shared.no_evict.store(false, Relaxed);
+    *c.shared.name.lock() = None;
+    c.shared.resp.store(2, Relaxed);
+    c.authenticated = !ctx.srv.auth_required();
+    ctx.out.proto = Proto::Resp2;
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+pub fn client_id(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.out.int(ctx.client.id as i64);
+    Ok(())
+}
+
+pub fn client_setname(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    validate_name(argv.get(2))?;
+    set_name(ctx, argv.get(2));
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn client_getname(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    match ctx.client.shared.name.lock().as_deref() {
+        Some(n) => ctx.out.bulk(n),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+fn sync_shared(ctx: &mut Ctx<'_>) {
+    *ctx.client.shared.last_command.lock() = ctx.client.last_command;
+}
+
+pub fn client_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut j = 2;
+    while j < argv.len() {
+        if is(argv.get(j), "type") && j + 1 < argv.len() {
+            let t = argv.get(j + 1);
+            if !["normal", "master", "replica", "slave", "pubsub"]
+                .iter()
+                .any(|n| is(t, n))
+            {
+                return Err(
+                    format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t)).into(),
+                );
+            }
+            if !is(t, "normal") {
+                ids = Some(Vec::new());
+            }
+            j += 2;
+        } else if is(argv.get(j), "id") && j + 1 < argv.len() {
+            let mut list = Vec::new();
+            for a in argv.iter().skip(j + 1) {
+                match resp::parse_i64(a) {
+                    Some(n) if n > 0 => list.push(n as u64),
+                    _ => return Err("ERR Invalid client ID".into()),
+                }
+            }
+            ids = Some(list);
+            j = argv.len();
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    sync_shared(ctx);
+    let now = crate::util::now_ms();
+    let mut text = String::new();
+    for c in ctx.srv.clients.all() {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+            continue;
+        }
+        let cmd = if c.id == ctx.client.id {
+            "client|list"
+        } else {
+            ""
+        };
+        let mut line = c.describe(now);
+        if !cmd.is_empty() {
+            line = line.replace(&format!("cmd={}", c.last_command.lock()), "cmd=client|list");
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+pub fn client_info(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    sync_shared(ctx);
+    let line = ctx.client.shared.describe(crate::util::now_ms());
+    let line = line.replace(
+        &format!("cmd={}", ctx.client.last_command),
+        "cmd=client|info",
+    );
+    ctx.out.verbatim("txt", format!("{line}\n").as_bytes());
+    Ok(())
+}
+
+pub fn client_kill(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    // Old form: CLIENT KILL addr:port.
+    if argv.len() == 3 {
+        let addr = String::from_utf8_lossy(argv.get(2)).into_owned();
+        let Some(c) = ctx.srv.clients.all().into_iter().find(|c| c.addr == addr) else {
+            return Err("ERR No such client".into());
+        };
+        kill(ctx, &c);
+        ctx.out.ok();
+        return Ok(());
+    }
+    let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
+    let mut j = 2;
+    while j < argv.len() {
+        if j + 1 >= argv.len() {
+            return Err(err::SYNTAX.into());
+        }
+        let (opt, val) = (argv.get(j), argv.get(j + 1));
+        if is(opt, "id") {
+            id = Some(
+                resp::parse_i64(val)
+                    .filter(|&n| n > 0)
+                    .ok_or(CmdError::from("ERR client-id should be greater than 0"))?
+                    as u64,
+            );
+        } else if is(opt, "addr") {
+            addr = Some(String::from_utf8_lossy(val).into_owned());
+        } else if is(opt, "laddr") {
+            laddr = Some(String::from_utf8_lossy(val).into_owned());
+        } else if is(opt, "skipme") {
+            skipme = if is(val, "yes") {
+                true
+            } else if is(val, "no") {
+                false
+            } else {
+                return Err(err::SYNTAX.into());
+            };
+        } else if is(opt, "maxage") {
+            maxage = Some(parse_int(val)?);
+        } else if is(opt, "type") {
+            if !["normal", "master", "replica", "slave", "pubsub"]
+                .iter()
+                .any(|n| is(val, n))
+            {
+                return Err(
+                    format!("ERR Unknown client type '{}'", String::from_utf8_lossy(val)).into(),
+                );
+            }
+        } else if is(opt, "user") {
+            if val != b"default" {
+                return Err(format!("ERR No such user '{}'", String::from_utf8_lossy(val)).into());
+            }
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        j += 2;
+    }
+    let mut killed = 0;
+    for c in ctx.srv.clients.all() {
+        let matches = id.is_none_or(|i| c.id == i)
+            && addr.as_ref().is_none_or(|a| &c.addr == a)
+            && laddr.as_ref().is_none_or(|a| &c.laddr == a)
+            && maxage.is_none_or(|m| c.created.elapsed().as_secs() as i64 >= m)
+            && !(skipme && c.id == ctx.client.id);
+        if matches {
+            kill(ctx, &c);
+            killed += 1;
+        }
+    }
+    ctx.out.int(killed);
+    Ok(())
+}
+
+fn kill(ctx: &mut Ctx<'_>, c: &crate::client::ClientShared) {
+    if c.id == ctx.client.id {
+        ctx.client.flow = Flow::CloseAfterReply;
+    } else {
+        c.kill();
+    }
+}
+
+pub fn client_reply(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let mode = argv.get(2);
+    if is(mode, "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if is(mode, "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if is(mode, "skip") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(err::SYNTAX.into());
+    }
+    Ok(())
+}
+
+pub fn client_no_evict(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let v = argv.get(2);
+    let on = if is(v, "on") {
+        true
+    } else if is(v, "off") {
+        false
+    } else {
+        return Err(err::SYNTAX.into());
+    };
+    ctx.client.no_evict = on;
+    ctx.client.shared.no_evict.store(on, Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn client_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    reply_help(
+        ctx,
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "GETNAME",
+            "    The name of this connection, if it has one.",
+            "ID",
+            "    The id of this connection.",
+            "INFO",
+            "    A description of this connection.",
+            "KILL <ip:port> | <filter> <value> ...",
+            "    Close connections by address, or by ID, ADDR, LADDR, TYPE, USER, SKIPME, MAXAGE.",
+            "LIST [TYPE <type>] [ID <id> ...]",
+            "    A description of every connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Keep this connection out of client eviction, or not.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Send replies, stop sending them, or skip the reply to the next command.",
+            "SETNAME <name>",
+            "    Name this connection.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! The text of INFO: Redis's section and field names, Basalt's real values.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::config::REDIS_VERSION;
+use crate::server::Server;
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Which sections `INFO <args>` asks for, in Redis's order.
+fn wanted(args: &[String]) -> Vec<&'static str> {
+    let mut order: Vec<&'static str> = DEFAULT.to_vec();
+    order.insert(8, "commandstats");
+    order.insert(9, "latencystats");
+    if args.is_empty() || args.iter().any(|a| a == "default") {
+        return DEFAULT.to_vec();
+    }
+    if args.iter().any(|a| a == "all" || a == "everything") {
+        return order;
+    }
+    order
+        .into_iter()
+        .filter(|s| {
+            args.iter()
+                .any(|a| a == s || (a == "modules" && *s == "module_list"))
+        })
+        .collect()
+}
+
+fn section(out: &mut String, title: &str, body: &str) {
+    if !out.is_empty() {
+        out.push_str("\r\n");
+    }
+    let _ = write!(out, "# {title}\r\n{body}");
+}
+
+/// Bytes allocated by jemalloc right now.
+pub fn used_memory() -> u64 {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
+}
+
+fn rusage(who: i32) -> (f64, f64) {
+    // SAFETY: getrusage writes into the zeroed struct we pass and nothing else.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return (0.0, 0.0);
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_stime), t(ru.ru_utime))
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Render the requested sections (lowercase names).
+pub fn render(srv: &Server, args: &[String]) -> String {
+    let mut out = String::new();
+    for name in wanted(args) {
+        let mut b = String::new();
+        let title = match name {
+            "server" => {
+                server_section(srv, &mut b);
+                "Server"
+            }
+            "clients" => {
+                let _ = write!(b, "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                    srv.clients.len(), srv.config.read().maxclients());
+                "Clients"
+            }
+            "memory" => {
+                let used = used_memory();
+                let rss = rss_bytes();
+                let maxmemory = srv.config.read().maxmemory();
+                let policy = srv.config.read().get("maxmemory-policy").to_string();
+                let ratio = if used > 0 {
+                    rss as f64 / used as f64
+                } else {
+                    0.0
+                };
+                let _ = write!(b, "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:0\r\n",
+                    human(used), human(rss), human(maxmemory));
+                "Memory"
+            }
+            "persistence" => {
+                let _ = write!(b, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\n",
+                    crate::util::now_ms() / 1000 - srv.uptime_secs());
+                "Persistence"
+            }
+            "stats" => {
+                stats_section(srv, &mut b);
+                "Stats"
+            }
+            "replication" => {
+                let _ = write!(b, "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n", srv.run_id);
+                "Replication"
+            }
+            "cpu" => {
+                let (sys, user) = rusage(libc::RUSAGE_SELF);
+                let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
+                let _ = write!(b, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\n");
+                "CPU"
+            }
+            "module_list" => "Modules",
+            "errorstats" => {
+                for (code, n) in srv.stats.errors() {
+                    let _ = write!(b, "errorstat_{code}:count={n}\r\n");
+                }
+                "Errorstats"
+            }
+            "commandstats" => {
+                for (name, s) in srv.stats.commands() {
+                    let per = if s.calls > 0 {
+                        s.usec as f64 / s.calls as f64
+                    } else {
+                        0.0
+                    };
+                    let _ = write!(b, "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n", s.calls, s.usec, s.rejected, s.failed);
+                }
+                "Commandstats"
+            }
+            "latencystats" => "Latencystats",
+            "cluster" => {
+                b.push_str("cluster_enabled:0\r\n");
+                "Cluster"
+            }
+            "keyspace" => {
+                for (i, (keys, expires)) in srv.store.db_sizes().iter().enumerate() {
+                    if *keys > 0 {
+                        let _ = write!(b, "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                    }
+                }
+                "Keyspace"
+            }
+            _ => continue,
+        };
+        section(&mut out, title, &b);
+    }
+    out
+}
+
+fn server_section(srv: &Server, b: &mut String) {
+    let c = srv.config.read();
+    let uptime = srv.uptime_secs();
+    let _ = write!(
+        b,
+        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nbasalt_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nio_threads_active:{}\r\nshards:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        std::process::id(),
+        srv.run_id,
+        srv.tcp_port.load(Relaxed),
+        crate::util::now_us(),
+        uptime / 86400,
+        c.hz(),
+        c.hz(),
+        store::lru_clock(crate::util::now_ms()),
+        srv.io_threads,
+        srv.store.shard_count(),
+        srv.executable,
+        c.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+    );
+}
+
+fn stats_section(srv: &Server, b: &mut String) {
+    let st = &srv.stats;
+    let db = srv.store.stats();
+    let (net_in, net_out) = st.net_bytes();
+    let _ = write!(
+        b,
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\n",
+        st.total_connections_received.load(Relaxed),
+        st.total_commands(),
+        st.rejected_connections.load(Relaxed),
+        db.expired_keys,
+        st.expired_time_cap_reached.load(Relaxed),
+        st.expire_cycle_cpu_ms.load(Relaxed),
+        db.keyspace_hits,
+        db.keyspace_misses,
+        st.total_error_replies(),
+    );
+}
+
+/// Redis's human-readable sizes: `1.50M`, `12.00K`, `100B`.
+fn human(n: u64) -> String {
+    let f = n as f64;
+    if f < 1024.0 {
+        format!("{n}B")
+    } else if f < 1024.0 * 1024.0 {
+        format!("{:.2}K", f / 1024.0)
+    } else if f < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", f / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", f / 1024.0 / 1024.0 / 1024.0)
+    }
+}

@@ -1,0 +1,266 @@
+//! Server commands: INFO DBSIZE FLUSHDB FLUSHALL TIME CONFIG SHUTDOWN (COMMAND is in
+//! `command.rs`, the INFO text in `info.rs`).
+
+use std::collections::HashSet;
+
+use resp::Argv;
+use store::glob_match;
+
+use super::{is, reply_help};
+use crate::cmd::{err, CmdError, CmdResult, Ctx, Flow};
+use crate::config::params::{find, normalize, PARAMS};
+use crate::server::StopReason;
+
+pub use super::command::{
+    command_all, command_count, command_docs, command_getkeys, command_getkeysandflags,
+    command_help, command_info, command_list,
+};
+
+pub fn info(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let sections: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let text = super::info::render(ctx.srv, &sections);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+pub fn dbsize(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.out.int(ctx.srv.store.db_len(ctx.client.db) as i64);
+    Ok(())
+}
+
+/// FLUSHDB/FLUSHALL's optional ASYNC|SYNC. ASYNC frees the old contents on another thread.
+fn flush_mode(argv: &Argv<'_>) -> Result<bool, CmdError> {
+    match argv.len() {
+        1 => Ok(false),
+        2 if is(argv.get(1), "async") => Ok(true),
+        2 if is(argv.get(1), "sync") => Ok(false),
+        _ => Err(err::SYNTAX.into()),
+    }
+}
+
+fn flush(ctx: &mut Ctx<'_>, db: Option<usize>, lazy: bool) {
+    let mut garbage = Vec::new();
+    ctx.srv.store.for_each_shard(|_, shard| match db {
+        Some(i) => garbage.push(shard.db(i).take()),
+        None => garbage.extend(shard.dbs_mut().iter_mut().map(|d| d.take())),
+    });
+    if lazy {
+        std::thread::spawn(move || drop(garbage));
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let lazy = flush_mode(&argv)?;
+    flush(ctx, Some(ctx.client.db), lazy);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn flushall(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let lazy = flush_mode(&argv)?;
+    flush(ctx, None, lazy);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn time(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    let us = crate::util::now_us();
+    ctx.out.array(2);
+    ctx.out.bulk_int((us / 1_000_000) as i64);
+    ctx.out.bulk_int((us % 1_000_000) as i64);
+    Ok(())
+}
+
+fn has_glob(p: &[u8]) -> bool {
+    p.iter().any(|c| matches!(c, b'*' | b'?' | b'['))
+}
+
+/// The value CONFIG GET shows (`dir` is the working directory, as in Redis).
+fn shown_value(ctx: &Ctx<'_>, idx: usize) -> String {
+    if PARAMS[idx].name == "dir" {
+        return std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+    }
+    ctx.srv.config.read().value(idx).to_string()
+}
+
+pub fn config_get(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
+    for pattern in argv.iter().skip(2) {
+        if !has_glob(pattern) {
+            if let Some((idx, _)) = find(pattern) {
+                let name = pattern.to_vec();
+                if seen.insert(name.clone()) {
+                    pairs.push((name, shown_value(ctx, idx)));
+                }
+            }
+            continue;
+        }
+        for (idx, p) in PARAMS.iter().enumerate() {
+            for name in std::iter::once(p.name).chain(p.alias) {
+                if glob_match(pattern, name.as_bytes(), true)
+                    && seen.insert(name.as_bytes().to_vec())
+                {
+                    pairs.push((name.as_bytes().to_vec(), shown_value(ctx, idx)));
+                }
+            }
+        }
+    }
+    ctx.out.map(pairs.len());
+    for (name, value) in &pairs {
+        ctx.out.bulk(name);
+        ctx.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+/// Parameters Basalt cannot change while running yet, though Redis can.
+const NOT_YET_MUTABLE: &[&str] = &["port", "bind"];
+
+pub fn config_set(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    if (argv.len() - 2) % 2 != 0 {
+        return Err(err::SYNTAX.into());
+    }
+    let failed = |name: &[u8], why: &str| -> CmdError {
+        format!(
+            "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+            String::from_utf8_lossy(name)
+        )
+        .into()
+    };
+    let mut chosen: Vec<(usize, &[u8], &[u8])> = Vec::new();
+    for i in (2..argv.len()).step_by(2) {
+        let (name, value) = (argv.get(i), argv.get(i + 1));
+        let Some((idx, param)) = find(name) else {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                String::from_utf8_lossy(name)
+            )
+            .into());
+        };
+        if !param.mutable || NOT_YET_MUTABLE.contains(&param.name) {
+            return Err(failed(name, "can't set immutable config"));
+        }
+        if chosen.iter().any(|(j, _, _)| *j == idx) {
+            return Err(failed(name, "duplicate parameter"));
+        }
+        chosen.push((idx, name, value));
+    }
+    let mut values = Vec::new();
+    for &(idx, name, value) in &chosen {
+        let text = String::from_utf8_lossy(value).into_owned();
+        let args: Vec<String> = if matches!(
+            PARAMS[idx].kind,
+            crate::config::params::Kind::List | crate::config::params::Kind::SavePoints
+        ) {
+            text.split_whitespace().map(str::to_string).collect()
+        } else {
+            vec![text]
+        };
+        let v = normalize(&PARAMS[idx], &args).map_err(|m| failed(name, &m))?;
+        check_supported(PARAMS[idx].name, &v).map_err(|m| failed(name, &m))?;
+        values.push((idx, v));
+    }
+    for (idx, v) in &values {
+        if PARAMS[*idx].name == "dir" {
+            std::env::set_current_dir(v).map_err(|e| failed(b"dir", &e.to_string()))?;
+        }
+    }
+    {
+        let mut config = ctx.srv.config.write();
+        for (idx, v) in values {
+            config.set_value(idx, v);
+        }
+    }
+    ctx.srv.config_changed();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Values Basalt refuses rather than accept and silently not honour.
+pub fn check_supported(name: &str, value: &str) -> Result<(), String> {
+    if name == "appendonly" && value == "yes" {
+        return Err("the append-only log is not implemented yet".into());
+    }
+    if name == "daemonize" && value == "yes" {
+        return Err("daemonize is not supported; run under a supervisor".into());
+    }
+    Ok(())
+}
+
+pub fn config_resetstat(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.srv.stats.reset();
+    ctx.srv.store.reset_stats();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn config_rewrite(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    let config = ctx.srv.config.read();
+    if config.file.is_none() {
+        return Err("ERR The server is running without a config file".into());
+    }
+    config
+        .rewrite()
+        .map_err(|e| CmdError::from(format!("ERR Rewriting config file: {e}")))?;
+    drop(config);
+    crate::log_notice!("CONFIG REWRITE executed with success.");
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn config_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+    reply_help(
+        ctx,
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "GET <pattern> [<pattern> ...]",
+            "    Parameters whose names match the glob-style patterns, with their values.",
+            "SET <parameter> <value> [<parameter> <value> ...]",
+            "    Change parameters; either all of them change or none does.",
+            "RESETSTAT",
+            "    Zero the statistics INFO reports.",
+            "REWRITE",
+            "    Write the running configuration back to the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+pub fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let (mut save, mut nosave, mut force, mut abort) = (false, false, false, false);
+    for a in argv.iter().skip(1) {
+        if is(a, "nosave") {
+            nosave = true;
+        } else if is(a, "save") {
+            save = true;
+        } else if is(a, "now") {
+        } else if is(a, "force") {
+            force = true;
+        } else if is(a, "abort") {
+            abort = true;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    if (abort && argv.len() != 2) || (save && nosave) {
+        return Err(err::SYNTAX.into());
+    }
+    if abort {
+        return Err("ERR No shutdown in progress.".into());
+    }
+    if save && !force {
+        crate::log_warning!("SHUTDOWN SAVE requested, but snapshots are not implemented yet.");
+        return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
+    }
+    crate::log_warning!("User requested shutdown...");
+    ctx.srv.request_stop(StopReason::Command);
+    ctx.client.flow = Flow::CloseAfterReply;
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! The table of configuration parameters: names, types, limits, defaults — one entry each, read
+//! by the redis.conf parser, the command line, CONFIG GET/SET and CONFIG REWRITE alike.
+
+/// How a parameter's text is checked and normalized.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// `yes` / `no`.
+    Bool,
+    /// An integer within bounds.
+    Int { min: i64, max: i64 },
+    /// A memory size (`1gb`, `100mb`, `10k`…), in bytes, within bounds.
+    Memory { min: i64, max: i64 },
+    /// One of a fixed list of lowercase words.
+    Enum(&'static [&'static str]),
+    /// Any string.
+    Str,
+    /// Space-separated addresses (`bind`).
+    List,
+    /// An octal file mode (`unixsocketperm`).
+    Octal,
+    /// `save <seconds> <changes> …` pairs, or an empty string.
+    SavePoints,
+}
+
+/// One configuration parameter.
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    /// Another name that reads and writes the same value (old Redis names).
+    pub alias: Option<&'static str>,
+    pub kind: Kind,
+    /// Default, in normalized form.
+    pub default: &'static str,
+    /// Whether CONFIG SET may change it at run time.
+    pub mutable: bool,
+}
+
+const INT_MAX: i64 = i32::MAX as i64;
+const UINT_MAX: i64 = u32::MAX as i64;
+const LLONG_MAX: i64 = i64::MAX;
+
+const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool) -> Param {
+    Param {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable,
+    }
+}
+
+const fn alias(
+    name: &'static str,
+    alias: &'static str,
+    kind: Kind,
+    default: &'static str,
+    mutable: bool,
+) -> Param {
+    Param {
+        name,
+        alias: Some(alias),
+        kind,
+        default,
+        mutable,
+    }
+}
+
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+const FSYNC: &[&str] = &["always", "everysec", "no"];
+
+/// Every parameter Basalt knows. Values not used yet by any subsystem are still validated and
+/// reported exactly as Redis does, so existing redis.conf files load.
+pub static PARAMS: &[Param] = &[
+    // Networking.
+    p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
+    p("bind", Kind::List, "* -::*", true),
+    p("unixsocket", Kind::Str, "", false),
+    p("unixsocketperm", Kind::Octal, "0", false),
+    p("protected-mode", Kind::Bool, "yes", true),
+    p(
+        "tcp-backlog",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "511",
+        false,
+    ),
+    p(
+        "tcp-keepalive",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "300",
+        true,
+    ),
+    p(
+        "timeout",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "0",
+        true,
+    ),
+    p(
+        "maxclients",
+        Kind::Int {
+            min: 1,
+            max: UINT_MAX,
+        },
+        "10000",
+        true,
+    ),
+    // Threads and shards (Basalt's own; Redis has io-threads with a different meaning).
+    p("io-threads", Kind::Int { min: 0, max: 128 }, "0", false),
+    p("io-threads-do-reads", Kind::Bool, "no", false),
+    p("shards", Kind::Int { min: 0, max: 65536 }, "0", false),
+    // General.
+    p(
+        "databases",
+        Kind::Int {
+            min: 1,
+            max: INT_MAX,
+        },
+        "16",
+        false,
+    ),
+    p("dir", Kind::Str, "", true),
+    p("logfile", Kind::Str, "", false),
+    p("loglevel", Kind::Enum(LOGLEVELS), "notice", true),
+    p("pidfile", Kind::Str, "", false),
+    p("daemonize", Kind::Bool, "no", false),
+    p(
+        "hz",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "10",
+        true,
+    ),
+    p("dynamic-hz", Kind::Bool, "yes", true),
+    p("always-show-logo", Kind::Bool, "no", false),
+    p("set-proc-title", Kind::Bool, "yes", false),
+    p(
+        "enable-debug-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+        false,
+    ),
+    // Security.
+    p("requirepass", Kind::Str, "", true),
+    // Limits.
+    p(
+        "proto-max-bulk-len",
+        Kind::Memory {
+            min: 1024 * 1024,
+            max: LLONG_MAX,
+        },
+        "536870912",
+        true,
+    ),
+    p(
+        "client-query-buffer-limit",
+        Kind::Memory {
+            min: 1024 * 1024,
+            max: LLONG_MAX,
+        },
+        "1073741824",
+        true,
+    ),
+    p(
+        "maxmemory",
+        Kind::Memory {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "0",
+        true,
+    ),
+    p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
+    p(
+        "maxmemory-samples",
+        Kind::Int { min: 1, max: 64 },
+        "5",
+        true,
+    ),
+    p("notify-keyspace-events", Kind::Str, "", true),
+    p(
+        "slowlog-log-slower-than",
+        Kind::Int {
+            min: -1,
+            max: LLONG_MAX,
+        },
+        "10000",
+        true,
+    ),
+    p(
+        "slowlog-max-len",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "128",
+        true,
+    ),
+    p("latency-tracking", Kind::Bool, "yes", true),
+    p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
+    p("lazyfree-lazy-user-flush", Kind::Bool, "no", true),
+    p("lazyfree-lazy-expire", Kind::Bool, "no", true),
+    p("lazyfree-lazy-eviction", Kind::Bool, "no", true),
+    p("activerehashing", Kind::Bool, "yes", true),
+    alias(
+        "replica-read-only",
+        "slave-read-only",
+        Kind::Bool,
+        "yes",
+        true,
+    ),
+    // Persistence (the append-only log and snapshots arrive with their own issues; until then
+    // these are validated and reported, and `appendonly yes` is refused at start-up).
+    p("save", Kind::SavePoints, "", true),
+    p("dbfilename", Kind::Str, "dump.rdb", true),
+    p("appendonly", Kind::Bool, "no", true),
+    p("appendfsync", Kind::Enum(FSYNC), "everysec", true),
+    p("appendfilename", Kind::Str, "appendonly.aof", false),
+    p("appenddirname", Kind::Str, "appendonlydir", false),
+];
+
+/// Find a parameter by name or alias (case-insensitive).
+pub fn find(name: &[u8]) -> Option<(usize, &'static Param)> {
+    PARAMS.iter().enumerate().find(|(_, p)| {
+        p.name.as_bytes().eq_ignore_ascii_case(name)
+            || p.alias
+                .is_some_and(|a| a.as_bytes().eq_ignore_ascii_case(name))
+    })
+}
+
+/// Parse a memory value like Redis's `memtoull`: digits with an optional unit
+/// (b, k, kb, m, mb, g, gb; case-insensitive; `k` = 1000, `kb` = 1024).
+pub fn parse_memory(s: &str) -> Option<i64> {
+    let lower = s.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits_end);
+    let mul: i64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    let n: i64 = num.parse().ok()?;
+    n.checked_mul(mul)
+}
+
+/// Check `args` against the parameter's kind; returns the normalized text or Redis's message.
+pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
+    let one = || -> Result<&str, String> {
+        match args {
+            [a] => Ok(a.as_str()),
+            _ => Err("wrong number of arguments".into()),
+        }
+    };
+    match param.kind {
+        Kind::Bool => match one()?.to_ascii_lowercase().as_str() {
+            "yes" => Ok("yes".into()),
+            "no" => Ok("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => {
+            let v: i64 = one()?
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            let v = if param.name == "hz" {
+                v.clamp(1, 500)
+            } else {
+                v
+            };
+            Ok(v.to_string())
+        }
+        Kind::Memory { min, max } => {
+            let v = parse_memory(one()?).ok_or("argument must be a memory value")?;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(v.to_string())
+        }
+        Kind::Enum(values) => {
+            let a = one()?.to_ascii_lowercase();
+            if values.contains(&a.as_str()) {
+                Ok(a)
+            } else {
+                Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    values.join(", ")
+                ))
+            }
+        }
+        Kind::Str => Ok(one()?.to_string()),
+        Kind::List => Ok(args.join(" ")),
+        Kind::Octal => {
+            let a = one()?;
+            u32::from_str_radix(a, 8)
+                .map(|v| format!("{v:o}"))
+                .map_err(|_| "Invalid socket file permissions".to_string())
+        }
+        Kind::SavePoints => normalize_save(args),
+    }
+}
+
+fn normalize_save(args: &[String]) -> Result<String, String> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if words.is_empty() {
+        return Ok(String::new());
+    }
+    if words.len() % 2 != 0 {
+        return Err("Invalid save parameters".into());
+    }
+    for w in &words {
+        if w.parse::<i64>().map_or(true, |v| v < 0) {
+            return Err("Invalid save parameters".into());
+        }
+    }
+    Ok(words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1KB"), Some(1024));
+        assert_eq!(parse_memory("1mb"), Some(1048576));
+        assert_eq!(parse_memory("2g"), Some(2_000_000_000));
+        assert_eq!(parse_memory("1x"), None);
+    }
+
+    #[test]
+    fn messages_match_redis() {
+        let (_, timeout) = find(b"TIMEOUT").unwrap();
+        assert_eq!(
+            normalize(timeout, &["abc".into()]).unwrap_err(),
+            "argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            normalize(timeout, &["-1".into()]).unwrap_err(),
+            "argument must be between 0 and 2147483647 inclusive"
+        );
+        let (_, hz) = find(b"hz").unwrap();
+        assert_eq!(normalize(hz, &["600".into()]).unwrap(), "500");
+        assert!(find(b"slave-read-only").is_some());
+    }
+}

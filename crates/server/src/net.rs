@@ -1,0 +1,283 @@
+//! Listening sockets, the I/O threads, and the shutdown sequence.
+//!
+//! One acceptor hands each new connection to an I/O thread, round robin. Every I/O thread runs
+//! its own single-threaded event loop and owns its connections for their whole life; nothing on
+//! the command path crosses threads except the shard locks.
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use socket2::{Domain, Socket, TcpKeepalive, Type};
+use tokio::sync::mpsc;
+
+use crate::server::{Server, StopReason};
+use crate::{log_notice, log_warning};
+
+/// A connection on its way from the acceptor to an I/O thread.
+enum NewConn {
+    Tcp(std::net::TcpStream, Arc<crate::client::ClientShared>),
+    Unix(
+        std::os::unix::net::UnixStream,
+        Arc<crate::client::ClientShared>,
+    ),
+}
+
+/// Bind every configured address. A `-` before an address means "skip it if unavailable".
+pub fn bind_tcp(srv: &Server) -> anyhow::Result<Vec<StdTcpListener>> {
+    let (binds, port, backlog) = {
+        let c = srv.config.read();
+        (
+            c.bind(),
+            c.port(),
+            c.get("tcp-backlog").parse::<i32>().unwrap_or(511),
+        )
+    };
+    if port == 0 {
+        return Ok(Vec::new());
+    }
+    let mut listeners = Vec::new();
+    for b in binds {
+        let (optional, addr) = match b.strip_prefix('-') {
+            Some(a) => (true, a.to_string()),
+            None => (false, b),
+        };
+        let host = match addr.as_str() {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        let sock_addr: SocketAddr = match format!("{host}:{port}").parse() {
+            Ok(a) => a,
+            Err(_) => format!("[{host}]:{port}")
+                .parse()
+                .with_context(|| format!("invalid bind address '{addr}'"))?,
+        };
+        match listen(sock_addr, backlog) {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional => {
+                log_warning!(
+                    "Warning: Could not create server TCP listening socket {addr}:{port}: {e}"
+                )
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("Could not create server TCP listening socket {addr}:{port}")
+                })
+            }
+        }
+    }
+    Ok(listeners)
+}
+
+fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<StdTcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+fn bind_unix(srv: &Server) -> anyhow::Result<Option<std::os::unix::net::UnixListener>> {
+    let (path, perm) = {
+        let c = srv.config.read();
+        (
+            c.get("unixsocket").to_string(),
+            c.get("unixsocketperm").to_string(),
+        )
+    };
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let _ = std::fs::remove_file(&path);
+    let l = std::os::unix::net::UnixListener::bind(&path)
+        .with_context(|| format!("Failed opening Unix socket {path}"))?;
+    let mode = u32::from_str_radix(&perm, 8).unwrap_or(0);
+    if mode != 0 {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+    }
+    l.set_nonblocking(true)?;
+    Ok(Some(l))
+}
+
+/// Start the I/O threads; returns one sender per thread.
+fn start_io_threads(srv: &Arc<Server>) -> anyhow::Result<Vec<mpsc::UnboundedSender<NewConn>>> {
+    let mut senders = Vec::new();
+    for i in 0..srv.io_threads {
+        let (tx, mut rx) = mpsc::unbounded_channel::<NewConn>();
+        let srv = srv.clone();
+        let stats = srv.stats.register_thread();
+        std::thread::Builder::new()
+            .name(format!("basalt-io-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        log_warning!("Failed to start I/O thread {i}: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    while let Some(conn) = rx.recv().await {
+                        let (srv, stats) = (srv.clone(), stats.clone());
+                        match conn {
+                            NewConn::Tcp(s, shared) => {
+                                if let Ok(s) = tokio::net::TcpStream::from_std(s) {
+                                    tokio::spawn(crate::conn::serve(srv, s, shared, stats));
+                                } else {
+                                    srv.clients.unregister(shared.id);
+                                }
+                            }
+                            NewConn::Unix(s, shared) => {
+                                if let Ok(s) = tokio::net::UnixStream::from_std(s) {
+                                    tokio::spawn(crate::conn::serve(srv, s, shared, stats));
+                                } else {
+                                    srv.clients.unregister(shared.id);
+                                }
+                            }
+                        }
+                    }
+                });
+            })
+            .context("spawning an I/O thread")?;
+        senders.push(tx);
+    }
+    Ok(senders)
+}
+
+/// Refuse a connection over `maxclients`, as Redis does: an error, then close.
+fn over_maxclients(srv: &Server) -> bool {
+    let max = srv.config.read().maxclients();
+    srv.clients.len() as u64 >= max
+}
+
+fn refuse<W: std::io::Write>(srv: &Server, mut w: W) {
+    srv.stats.rejected_connections.fetch_add(1, Relaxed);
+    let _ = w.write_all(b"-ERR max number of clients reached\r\n");
+}
+
+/// Run the server until it is asked to stop. Blocks the calling thread.
+pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
+    let tcp = bind_tcp(&srv)?;
+    let unix = bind_unix(&srv)?;
+    if tcp.is_empty() && unix.is_none() {
+        anyhow::bail!("Configured to not listen anywhere, exiting.");
+    }
+    if let Some(l) = tcp.first() {
+        srv.tcp_port
+            .store(u64::from(l.local_addr()?.port()), Relaxed);
+    }
+    let workers = start_io_threads(&srv)?;
+    let _cron = crate::server::spawn_cron(srv.clone()).context("spawning the cron thread")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the acceptor runtime")?;
+    rt.block_on(async {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for l in tcp {
+            let listener = tokio::net::TcpListener::from_std(l)?;
+            let (srv, workers, next) = (srv.clone(), workers.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((s, peer)) = listener.accept().await else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let Ok(s) = s.into_std() else { continue };
+                    accept_tcp(&srv, &workers, &next, s, peer);
+                }
+            });
+        }
+        if let Some(l) = unix {
+            let listener = tokio::net::UnixListener::from_std(l)?;
+            let (srv, workers, next) = (srv.clone(), workers.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((s, _)) = listener.accept().await else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let Ok(s) = s.into_std() else { continue };
+                    srv.stats.total_connections_received.fetch_add(1, Relaxed);
+                    if over_maxclients(&srv) {
+                        refuse(&srv, &s);
+                        continue;
+                    }
+                    let path = srv.config.read().get("unixsocket").to_string();
+                    let shared = srv.clients.register(
+                        format!("{path}:0"),
+                        format!("{path}:0"),
+                        s.as_raw_fd(),
+                        true,
+                    );
+                    let i = next.fetch_add(1, Relaxed) % workers.len();
+                    let _ = workers[i].send(NewConn::Unix(s, shared));
+                }
+            });
+        }
+        log_notice!("Ready to accept connections");
+        wait_for_stop(&srv).await;
+        anyhow::Ok(())
+    })?;
+    for c in srv.clients.all() {
+        c.kill();
+    }
+    Ok(())
+}
+
+fn accept_tcp(
+    srv: &Server,
+    workers: &[mpsc::UnboundedSender<NewConn>],
+    next: &std::sync::atomic::AtomicUsize,
+    s: std::net::TcpStream,
+    peer: SocketAddr,
+) {
+    srv.stats.total_connections_received.fetch_add(1, Relaxed);
+    if over_maxclients(srv) {
+        refuse(srv, &s);
+        return;
+    }
+    let _ = s.set_nodelay(true);
+    let keepalive = srv.config.read().tcp_keepalive_secs();
+    if keepalive > 0 {
+        let sock = socket2::SockRef::from(&s);
+        let _ =
+            sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(keepalive)));
+    }
+    let laddr = s.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let shared = srv
+        .clients
+        .register(peer.to_string(), laddr, s.as_raw_fd(), false);
+    let i = next.fetch_add(1, Relaxed) % workers.len();
+    let _ = workers[i].send(NewConn::Tcp(s, shared));
+}
+
+async fn wait_for_stop(srv: &Arc<Server>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let sig = async {
+        tokio::select! {
+            _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGTERM",
+            _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGINT",
+        }
+    };
+    tokio::select! {
+        name = sig => {
+            log_warning!("Received {name} scheduling shutdown...");
+            srv.request_stop(StopReason::Signal(name));
+        }
+        _ = srv.stopped() => {}
+    }
+}

@@ -1,0 +1,156 @@
+//! The server's shared state and its background cron.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use store::Store;
+use tokio::sync::Notify;
+
+use crate::client::Clients;
+use crate::config::Config;
+use crate::stats::Stats;
+
+/// How the server was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Signal(&'static str),
+    Command,
+}
+
+/// Everything the I/O threads share.
+pub struct Server {
+    pub store: Store,
+    pub config: RwLock<Config>,
+    /// Bumped on every CONFIG SET, so connections can cache what they read from the config.
+    pub config_version: AtomicU64,
+    pub clients: Clients,
+    pub stats: Stats,
+    pub started: Instant,
+    /// 40 random hex characters, as Redis's `run_id`.
+    pub run_id: String,
+    pub io_threads: usize,
+    /// The TCP port actually bound (differs from config when `port 0`... never used by Redis,
+    /// but reported by INFO).
+    pub tcp_port: AtomicU64,
+    pub executable: String,
+    auth_required: AtomicBool,
+    stop_requested: Mutex<Option<StopReason>>,
+    stop: Notify,
+    /// Unix time (ms) of the last cron run, for INFO.
+    pub cron_runs: AtomicU64,
+}
+
+impl Server {
+    pub fn new(config: Config, io_threads: usize, shards: usize) -> Arc<Server> {
+        let databases = config.databases();
+        let auth = config.requirepass().is_some();
+        Arc::new(Server {
+            store: Store::new(shards, databases),
+            config: RwLock::new(config),
+            config_version: AtomicU64::new(0),
+            clients: Clients::default(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            run_id: random_hex(40),
+            io_threads,
+            tcp_port: AtomicU64::new(0),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            auth_required: AtomicBool::new(auth),
+            stop_requested: Mutex::new(None),
+            stop: Notify::new(),
+            cron_runs: AtomicU64::new(0),
+        })
+    }
+
+    /// Does a new connection need AUTH before other commands?
+    pub fn auth_required(&self) -> bool {
+        self.auth_required.load(Relaxed)
+    }
+
+    /// Call after the config changed.
+    pub fn config_changed(&self) {
+        let config = self.config.read();
+        self.auth_required
+            .store(config.requirepass().is_some(), Relaxed);
+        crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
+        self.config_version.fetch_add(1, Relaxed);
+    }
+
+    pub fn request_stop(&self, reason: StopReason) {
+        let mut r = self.stop_requested.lock();
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.stop.notify_waiters();
+        self.stop.notify_one();
+    }
+
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        *self.stop_requested.lock()
+    }
+
+    /// Resolves once a stop was requested.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.stop.notified();
+            if self.stop_reason().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
+
+/// Random hex digits from the OS's entropy (falls back to time and pid).
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !ok {
+        let mut x = crate::util::now_us() ^ u64::from(std::process::id()) << 32;
+        for b in &mut bytes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    let mut s: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    s.truncate(n);
+    s
+}
+
+/// The background cron: active expiry and incremental rehashing, `hz` times a second, using
+/// at most a quarter of each period (Redis's slow expire cycle budget).
+pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("basalt-cron".into())
+        .spawn(move || loop {
+            let hz = srv.config.read().hz();
+            let period = Duration::from_millis(1000 / hz);
+            let started = Instant::now();
+            let report = srv
+                .store
+                .active_expire_cycle(period / 4, crate::util::now_ms);
+            if report.time_limit_reached {
+                srv.stats.expired_time_cap_reached.fetch_add(1, Relaxed);
+            }
+            srv.stats
+                .expire_cycle_cpu_ms
+                .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
+            srv.cron_runs.fetch_add(1, Relaxed);
+            if srv.stop_reason().is_some() {
+                return;
+            }
+            std::thread::sleep(period.saturating_sub(started.elapsed()));
+        })
+}

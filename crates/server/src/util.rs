@@ -1,0 +1,148 @@
+//! Small shared helpers: the clock and Redis-style log lines.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Log levels, as `loglevel` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug = 0,
+    Verbose = 1,
+    Notice = 2,
+    Warning = 3,
+}
+
+impl Level {
+    pub fn from_name(name: &str) -> Level {
+        match name {
+            "debug" => Level::Debug,
+            "verbose" => Level::Verbose,
+            "warning" => Level::Warning,
+            _ => Level::Notice,
+        }
+    }
+
+    fn mark(self) -> char {
+        match self {
+            Level::Debug => '.',
+            Level::Verbose => '-',
+            Level::Notice => '*',
+            Level::Warning => '#',
+        }
+    }
+}
+
+static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
+static LOG_FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+
+/// Send log lines to `path` (empty: standard output).
+pub fn set_log_file(path: &str) -> std::io::Result<()> {
+    if path.is_empty() {
+        *LOG_FILE.lock() = None;
+    } else {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        *LOG_FILE.lock() = Some(f);
+    }
+    Ok(())
+}
+
+pub fn set_log_level(level: Level) {
+    MIN_LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// Write one log line in Redis's format: `pid:M 21 Nov 2026 18:35:34.123 * message`.
+pub fn log(level: Level, message: &str) {
+    if (level as u8) < MIN_LEVEL.load(Ordering::Relaxed) {
+        return;
+    }
+    let line = format!(
+        "{}:M {} {} {}\n",
+        std::process::id(),
+        format_time(now_ms()),
+        level.mark(),
+        message
+    );
+    let mut file = LOG_FILE.lock();
+    match file.as_mut() {
+        Some(f) => {
+            let _ = f.write_all(line.as_bytes());
+        }
+        None => {
+            let _ = std::io::stdout().write_all(line.as_bytes());
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+/// `21 Nov 2026 18:35:34.123` (UTC).
+fn format_time(ms: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms / 1000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{d:02} {} {y} {:02}:{:02}:{:02}.{:03}",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[macro_export]
+macro_rules! log_notice { ($($t:tt)*) => { $crate::util::log($crate::util::Level::Notice, &format!($($t)*)) } }
+#[macro_export]
+macro_rules! log_warning { ($($t:tt)*) => { $crate::util::log($crate::util::Level::Warning, &format!($($t)*)) } }
+#[macro_export]
+macro_rules! log_verbose { ($($t:tt)*) => { $crate::util::log($crate::util::Level::Verbose, &format!($($t)*)) } }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::format_time(0), "01 Jan 1970 00:00:00.000");
+        assert_eq!(
+            super::format_time(1_795_286_134_123),
+            "21 Nov 2026 18:35:34.123"
+        );
+    }
+}
