@@ -136,6 +136,37 @@ pub struct Docs {
     pub complexity: &'static str,
 }
 
+/// Where a command's keys are and how it uses them (Redis 7 key specifications): keys start
+/// at argument `begin`; `last` is the last key relative to it (negative: from the end of the
+/// arguments), every `step`-th argument, `limit` as in Redis (0: no limit).
+#[derive(Debug)]
+pub struct KeySpec {
+    pub flags: &'static [&'static str],
+    pub begin: i32,
+    pub last: i32,
+    pub step: i32,
+    pub limit: i32,
+}
+
+impl KeySpec {
+    /// Indices of this spec's keys among `argc` arguments.
+    pub fn indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let begin = self.begin.max(1) as i64;
+        let last = if self.last < 0 {
+            argc as i64 + i64::from(self.last)
+        } else {
+            begin + i64::from(self.last)
+        }
+        .min(argc as i64 - 1);
+        let range = if last < begin {
+            0..0
+        } else {
+            begin as usize..last as usize + 1
+        };
+        range.step_by(self.step.max(1) as usize)
+    }
+}
+
 /// One entry of the command table.
 #[derive(Debug)]
 pub struct Spec {
@@ -146,6 +177,7 @@ pub struct Spec {
     pub flags: u32,
     /// Key positions: first, last (negative counts from the end), step. (0, 0, 0) = no keys.
     pub keys: (i32, i32, i32),
+    pub key_specs: &'static [KeySpec],
     pub acl: u32,
     pub tips: &'static [&'static str],
     pub docs: Docs,

@@ -19,40 +19,37 @@ fn names_set(out: &mut Reply, bits: u32, names: &[(u32, &str)]) {
     }
 }
 
-/// Key specifications derived from the (first, last, step) positions: one range spec.
+/// The key specifications, as COMMAND INFO shows them.
 fn key_specs(out: &mut Reply, spec: &Spec) {
-    let (first, last, step) = spec.keys;
-    if first == 0 {
-        out.array(0);
-        return;
+    out.array(spec.key_specs.len());
+    for ks in spec.key_specs {
+        out.map(3);
+        out.bulk(b"flags");
+        out.set(ks.flags.len());
+        for f in ks.flags {
+            out.simple(f);
+        }
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"index");
+        out.bulk(b"spec");
+        out.map(1);
+        out.bulk(b"index");
+        out.int(i64::from(ks.begin));
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"range");
+        out.bulk(b"spec");
+        out.map(3);
+        out.bulk(b"lastkey");
+        out.int(i64::from(ks.last));
+        out.bulk(b"keystep");
+        out.int(i64::from(ks.step));
+        out.bulk(b"limit");
+        out.int(i64::from(ks.limit));
     }
-    out.array(1);
-    out.map(3);
-    out.bulk(b"flags");
-    let write = spec.has(flags::WRITE);
-    out.set(2);
-    out.simple(if write { "RW" } else { "RO" });
-    out.simple(if write { "UPDATE" } else { "ACCESS" });
-    out.bulk(b"begin_search");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"index");
-    out.bulk(b"spec");
-    out.map(1);
-    out.bulk(b"index");
-    out.int(i64::from(first));
-    out.bulk(b"find_keys");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"range");
-    out.bulk(b"spec");
-    out.map(3);
-    out.bulk(b"lastkey");
-    out.int(i64::from(if last < 0 { last } else { last - first }));
-    out.bulk(b"keystep");
-    out.int(i64::from(step));
-    out.bulk(b"limit");
-    out.int(0);
 }
 
 /// One COMMAND INFO entry: name, arity, flags, first, last, step, ACL categories, tips,
@@ -98,7 +95,7 @@ pub fn command_info(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     for name in argv.iter().skip(2) {
         match lookup_full(name) {
             Some(spec) => command_entry(ctx.out, spec),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())
@@ -208,15 +205,28 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
-    let (spec, keys) = keys_of(&argv)?;
-    let write = spec.has(flags::WRITE);
-    ctx.out.array(keys.len());
-    for i in keys {
+    let (spec, _) = keys_of(&argv)?;
+    let args: Vec<&[u8]> = argv.iter().skip(2).collect();
+    let mut found: Vec<(&[u8], &[&str])> = Vec::new();
+    for ks in spec.key_specs {
+        let mut flags = ks.flags;
+        // SET's flags depend on its arguments (Redis's setGetKeys): without GET it only
+        // overwrites the key.
+        if spec.name == "set" && !args.iter().skip(3).any(|a| is(a, "get")) {
+            flags = &["OW", "update"];
+        }
+        for i in ks.indices(args.len()) {
+            found.push((args[i], flags));
+        }
+    }
+    ctx.out.array(found.len());
+    for (key, flags) in found {
         ctx.out.array(2);
-        ctx.out.bulk(argv.get(i));
-        ctx.out.set(2);
-        ctx.out.simple(if write { "RW" } else { "RO" });
-        ctx.out.simple(if write { "UPDATE" } else { "ACCESS" });
+        ctx.out.bulk(key);
+        ctx.out.set(flags.len());
+        for f in flags {
+            ctx.out.simple(f);
+        }
     }
     Ok(())
 }

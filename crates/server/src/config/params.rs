@@ -20,6 +20,8 @@ pub enum Kind {
     Octal,
     /// `save <seconds> <changes> …` pairs, or an empty string.
     SavePoints,
+    /// Keyspace notification classes (`KEA` …), normalized as Redis prints them.
+    KeyspaceEvents,
 }
 
 /// One configuration parameter.
@@ -197,7 +199,22 @@ pub static PARAMS: &[Param] = &[
         "5",
         true,
     ),
-    p("notify-keyspace-events", Kind::Str, "", true),
+    p(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        "10",
+        true,
+    ),
+    p(
+        "maxmemory-clients",
+        Kind::Memory {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "0",
+        true,
+    ),
+    p("notify-keyspace-events", Kind::KeyspaceEvents, "", true),
     p(
         "slowlog-log-slower-than",
         Kind::Int {
@@ -253,7 +270,7 @@ pub fn find(name: &[u8]) -> Option<(usize, &'static Param)> {
 pub fn parse_memory(s: &str) -> Option<i64> {
     let lower = s.to_ascii_lowercase();
     let digits_end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(digits_end);
     let mul: i64 = match unit {
@@ -329,7 +346,35 @@ pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
                 .map_err(|_| "Invalid socket file permissions".to_string())
         }
         Kind::SavePoints => normalize_save(args),
+        Kind::KeyspaceEvents => normalize_events(one()?),
     }
+}
+
+/// Keyspace event classes: parse the letters and print them back in Redis's canonical order
+/// (`A` standing for all of `g$lshzxetd`).
+fn normalize_events(s: &str) -> Result<String, String> {
+    const ALL: &str = "g$lshzxetd";
+    let mut set = std::collections::BTreeSet::new();
+    for c in s.chars() {
+        match c {
+            'A' => set.extend(ALL.chars()),
+            'g' | '$' | 'l' | 's' | 'h' | 'z' | 'x' | 'e' | 't' | 'd' | 'n' | 'K' | 'E' | 'm' => {
+                set.insert(c);
+            }
+            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        }
+    }
+    let mut out = String::new();
+    if ALL.chars().all(|c| set.contains(&c)) {
+        out.push('A');
+    } else {
+        out.extend("g$lshzxetdn".chars().filter(|c| set.contains(c)));
+    }
+    if set.contains(&'n') && out.starts_with('A') {
+        out.push('n');
+    }
+    out.extend("KEm".chars().filter(|c| set.contains(c)));
+    Ok(out)
 }
 
 fn normalize_save(args: &[String]) -> Result<String, String> {

@@ -1,0 +1,304 @@
+//! Shared test support: start real servers (Basalt, and redis-server as the oracle) on free
+//! ports in temporary directories, and talk raw RESP to them.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now (the OS picks it; we release it just before use).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A server process, killed and cleaned up on drop.
+pub struct ServerProc {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub name: &'static str,
+}
+
+impl ServerProc {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit on SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn basalt_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_basalt-server"))
+}
+
+fn spawn(bin: &Path, name: &'static str, extra: &[&str]) -> ServerProc {
+    // A port can be taken between free_port() and bind; retry a few times.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let mut cmd = Command::new(bin);
+        cmd.current_dir(dir.path())
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log")))
+            .stderr(Stdio::from(log));
+        if name == "redis" {
+            cmd.args(["--save", "", "--appendonly", "no"]);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let mut p = ServerProc {
+            child,
+            port,
+            dir,
+            name,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                break;
+            }
+            if let Ok(s) = TcpStream::connect(p.addr()) {
+                drop(s);
+                let mut c = p.conn();
+                if c.cmd(&[b"PING"]) == b"+PONG\r\n" {
+                    return p;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{name} failed to start on port {port}; log:\n{}", p.log());
+    }
+    panic!("could not start {name}");
+}
+
+/// Start Basalt with extra `--name value` arguments.
+pub fn basalt(extra: &[&str]) -> ServerProc {
+    spawn(&basalt_bin(), "basalt", extra)
+}
+
+/// Start redis-server from PATH. Without it, differential tests skip loudly — unless
+/// BASALT_REQUIRE_REDIS=1 (CI), where a missing oracle is a failure.
+pub fn redis() -> Option<ServerProc> {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("BASALT_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("redis-server is not on PATH and BASALT_REQUIRE_REDIS=1");
+        }
+        eprintln!("\n!!! redis-server not found on PATH: SKIPPING differential test !!!\n");
+        return None;
+    }
+    Some(spawn(Path::new("redis-server"), "redis", &[]))
+}
+
+/// A raw RESP connection.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// Encode a command as a RESP multibulk request.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+impl Conn {
+    pub fn connect(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    pub fn send(&mut self, args: &[&[u8]]) {
+        self.send_raw(&encode(args));
+    }
+
+    /// Send a command and return its raw reply.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply()
+    }
+
+    /// Same, with string arguments.
+    pub fn cmd_str(&mut self, args: &[&str]) -> Vec<u8> {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.cmd(&a)
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 65536];
+        match self.stream.read(&mut tmp) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+        }
+    }
+
+    /// Read one complete reply (raw bytes). Panics if the connection closes first.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        self.try_read_reply()
+            .expect("connection closed before a full reply")
+    }
+
+    /// Read one reply, or None if the connection closed.
+    pub fn try_read_reply(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(end) = frame_end(&self.buf, 0) {
+                return Some(self.buf.drain(..end).collect());
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// Wait up to `ms` for any byte; true if something arrived.
+    pub fn has_data_within(&mut self, ms: u64) -> bool {
+        if !self.buf.is_empty() {
+            return true;
+        }
+        self.stream
+            .set_read_timeout(Some(Duration::from_millis(ms)))
+            .expect("timeout");
+        let got = self.fill();
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        got
+    }
+
+    /// True if the server closed the connection (reads EOF within 2 s).
+    pub fn is_closed(&mut self) -> bool {
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut tmp = [0u8; 1024];
+        matches!(self.stream.read(&mut tmp), Ok(0))
+    }
+}
+
+/// End offset of the RESP frame starting at `at`, if complete.
+pub fn frame_end(buf: &[u8], at: usize) -> Option<usize> {
+    let line_end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+    let kind = buf[at];
+    let header = std::str::from_utf8(&buf[at + 1..line_end]).ok()?;
+    let after = line_end + 2;
+    match kind {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = header.parse().ok()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let end = after + n as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n: i64 = header.parse().ok()?;
+            let count = if matches!(kind, b'%' | b'|') {
+                n * 2
+            } else {
+                n
+            };
+            let mut pos = after;
+            for _ in 0..count.max(0) {
+                pos = frame_end(buf, pos)?;
+            }
+            Some(pos)
+        }
+        _ => None,
+    }
+}
+
+/// The raw elements of an aggregate reply (map pairs flattened), or None for scalars.
+pub fn elements(frame: &[u8]) -> Option<Vec<Vec<u8>>> {
+    if !matches!(frame.first(), Some(b'*' | b'~' | b'>' | b'%')) {
+        return None;
+    }
+    let line_end = frame.windows(2).position(|w| w == b"\r\n")?;
+    let n: i64 = std::str::from_utf8(&frame[1..line_end])
+        .ok()?
+        .parse()
+        .ok()?;
+    let count = if frame[0] == b'%' { n * 2 } else { n };
+    let mut pos = line_end + 2;
+    let mut out = Vec::new();
+    for _ in 0..count.max(0) {
+        let end = frame_end(frame, pos)?;
+        out.push(frame[pos..end].to_vec());
+        pos = end;
+    }
+    Some(out)
+}
+
+/// Show bytes readably in failure messages.
+pub fn show(b: &[u8]) -> String {
+    b.escape_ascii().to_string()
+}
