@@ -236,12 +236,17 @@ impl RequestParser {
     }
 
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
+        // Redis reads at most 16 KiB at a time and gives up once 64 KiB hold no newline, so
+        // any longer inline line fails there; check the length even if it arrived whole.
         let Some(nl) = memchr::memchr(b'\n', buf) else {
             if buf.len() > INLINE_MAX_BYTES {
                 return Err(ProtocolError::TooBigInline);
             }
             return Ok(Parsed::Incomplete { total_hint: 0 });
         };
+        if nl > INLINE_MAX_BYTES {
+            return Err(ProtocolError::TooBigInline);
+        }
         let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
             nl - 1
         } else {

@@ -1,0 +1,128 @@
+//! The Redis tools users point at Basalt: redis-benchmark and redis-cli (commands on stdin,
+//! `--scan`). They come with the oracle (Debian's redis-tools); without them these tests skip
+//! loudly, and fail under BASALT_REQUIRE_REDIS=1.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::basalt;
+
+fn tool(name: &str) -> bool {
+    let found = Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("BASALT_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "{name} missing and BASALT_REQUIRE_REDIS=1"
+        );
+        eprintln!("\n!!! {name} not found on PATH: SKIPPING !!!\n");
+    }
+    found
+}
+
+#[test]
+fn redis_benchmark_runs_against_basalt() {
+    if !tool("redis-benchmark") {
+        return;
+    }
+    let s = basalt(&[]);
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &s.port.to_string(),
+            "-t",
+            "ping,set,get,incr,mset",
+            "-n",
+            "100000",
+            "-q",
+        ])
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for test in [
+        "PING_INLINE",
+        "PING_MBULK",
+        "SET",
+        "GET",
+        "INCR",
+        "MSET (10 keys)",
+    ] {
+        let line = text
+            .lines()
+            .flat_map(|l| l.split('\r'))
+            .find(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second"));
+        assert!(line.is_some(), "no result for {test} in:\n{text}");
+    }
+    // The benchmark's INCR really counted (100000 INCRs of the same key).
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd_str(&["GET", "counter:__rand_int__"]),
+        b"$6\r\n100000\r\n"
+    );
+}
+
+#[test]
+fn redis_cli_scan_and_commands_on_stdin() {
+    if !tool("redis-cli") {
+        return;
+    }
+    let s = basalt(&[]);
+    let mut c = s.conn();
+    for i in 0..1500 {
+        c.cmd_str(&["SET", &format!("key:{i}"), "v"]);
+    }
+    let out = Command::new("redis-cli")
+        .args(["-p", &s.port.to_string(), "--scan", "--pattern", "key:1*"])
+        .output()
+        .expect("run redis-cli");
+    assert!(out.status.success());
+    let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    got.dedup();
+    let mut want: Vec<String> = (0..1500)
+        .map(|i| format!("key:{i}"))
+        .filter(|k| k.starts_with("key:1"))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    // Commands on stdin, as scripts use redis-cli: same output as against redis-server.
+    let script = b"SET greeting \"hello world\"\nGET greeting\nINCR n\nTTL greeting\nFOO\nMGET greeting nope\n";
+    let basalt_out = cli_with_stdin(s.port, script);
+    assert!(
+        basalt_out.starts_with("OK\nhello world\n1\n-1\n"),
+        "{basalt_out}"
+    );
+    if let Some(r) = common::redis() {
+        assert_eq!(basalt_out, cli_with_stdin(r.port, script));
+    }
+}
+
+fn cli_with_stdin(port: u16, script: &[u8]) -> String {
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn redis-cli");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script)
+        .expect("write");
+    let out = child.wait_with_output().expect("redis-cli output");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
