@@ -431,7 +431,7 @@ mod tests {
         }
         assert_eq!(d.insert(&key(5), 50), Some(5));
         for i in 0..9_990 {
-            assert_eq!(d.remove(&key(i)).is_some(), true, "{i}");
+            assert!(d.remove(&key(i)).is_some(), "{i}");
         }
         assert_eq!(d.len(), 10);
         while d.rehash_step(100) {}

@@ -124,7 +124,7 @@ pub fn config_get(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 const NOT_YET_MUTABLE: &[&str] = &["port", "bind"];
 
 pub fn config_set(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
-    if (argv.len() - 2) % 2 != 0 {
+    if !(argv.len() - 2).is_multiple_of(2) {
         return Err(err::SYNTAX.into());
     }
     let failed = |name: &[u8], why: &str| -> CmdError {

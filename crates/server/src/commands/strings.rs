@@ -238,7 +238,7 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 }
 
 fn mset_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, nx: bool) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
         return Err(format!("ERR wrong number of arguments for '{name}' command").into());
     }
@@ -290,10 +290,7 @@ fn check_string_length(ctx: &Ctx<'_>, size: u64, append: u64) -> CmdResult {
 
 pub fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let (key, add, now) = (argv.get(1), argv.get(2), ctx.now_ms);
-    let current_len = match write_str(ctx.keys.db(key, ctx.client.db), key, now)? {
-        None => None,
-        Some(s) => Some(s.len()),
-    };
+    let current_len = write_str(ctx.keys.db(key, ctx.client.db), key, now)?.map(|s| s.len());
     let db_index = ctx.client.db;
     match current_len {
         None => {

@@ -382,7 +382,7 @@ fn normalize_save(args: &[String]) -> Result<String, String> {
     if words.is_empty() {
         return Ok(String::new());
     }
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err("Invalid save parameters".into());
     }
     for w in &words {
