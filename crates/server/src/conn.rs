@@ -59,14 +59,19 @@ pub async fn serve<S>(
     let mut out = Reply::new();
     let mut parser = RequestParser::new();
     let mut cfg = ConnConfig::load(&srv);
+    // Created once: registering with the Notify on every read would cost a lock per request.
+    let killed = shared.killed();
+    tokio::pin!(killed);
+    let stopped = srv.stopped();
+    tokio::pin!(stopped);
     loop {
         if srv.config_version.load(Relaxed) != cfg.version {
             cfg = ConnConfig::load(&srv);
         }
         let n = tokio::select! {
             biased;
-            _ = shared.killed() => break,
-            _ = srv.stopped() => break,
+            _ = &mut killed => break,
+            _ = &mut stopped => break,
             r = read_with_timeout(&mut stream, &mut rbuf, cfg.idle_timeout) => match r {
                 Some(n) if n > 0 => n,
                 _ => break,

@@ -4,6 +4,7 @@
 //! its own single-threaded event loop and owns its connections for their whole life; nothing on
 //! the command path crosses threads except the shard locks.
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -162,7 +163,7 @@ fn over_maxclients(srv: &Server) -> bool {
     srv.clients.len() as u64 >= max
 }
 
-fn refuse<W: std::io::Write>(srv: &Server, mut w: W) {
+fn refuse<W: Write>(srv: &Server, mut w: W) {
     srv.stats.rejected_connections.fetch_add(1, Relaxed);
     let _ = w.write_all(b"-ERR max number of clients reached\r\n");
 }
@@ -249,6 +250,11 @@ fn accept_tcp(
         refuse(srv, &s);
         return;
     }
+    if protected_refusal(srv, &peer) {
+        srv.stats.rejected_connections.fetch_add(1, Relaxed);
+        let _ = (&s).write_all(DENIED);
+        return;
+    }
     let _ = s.set_nodelay(true);
     let keepalive = srv.config.read().tcp_keepalive_secs();
     if keepalive > 0 {
@@ -262,6 +268,15 @@ fn accept_tcp(
         .register(peer.to_string(), laddr, s.as_raw_fd(), false);
     let i = next.fetch_add(1, Relaxed) % workers.len();
     let _ = workers[i].send(NewConn::Tcp(s, shared));
+}
+
+/// Sent to remote clients refused by protected mode (Redis's longer text says the same).
+const DENIED: &[u8] = b"-DENIED Basalt is running in protected mode: protected mode is enabled and the default user has no password, so only loopback connections are accepted. Set a password (requirepass), or disable protected mode ('CONFIG SET protected-mode no' from the loopback interface, or '--protected-mode no'), making sure the server is not reachable from the internet.\r\n";
+
+/// Protected mode: with no password for the default user, only loopback clients may connect.
+fn protected_refusal(srv: &Server, peer: &SocketAddr) -> bool {
+    let c = srv.config.read();
+    c.get_bool("protected-mode") && c.requirepass().is_none() && !peer.ip().is_loopback()
 }
 
 async fn wait_for_stop(srv: &Arc<Server>) {
@@ -279,5 +294,30 @@ async fn wait_for_stop(srv: &Arc<Server>) {
             srv.request_stop(StopReason::Signal(name));
         }
         _ = srv.stopped() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn protected_mode_refuses_only_remote_clients_without_password() {
+        let remote: SocketAddr = "192.0.2.7:5000".parse().expect("addr");
+        let local: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let local6: SocketAddr = "[::1]:5000".parse().expect("addr");
+        let srv = Server::new(Config::default(), 1, 1);
+        assert!(protected_refusal(&srv, &remote));
+        assert!(!protected_refusal(&srv, &local));
+        assert!(!protected_refusal(&srv, &local6));
+        let mut with_pass = Config::default();
+        with_pass
+            .apply_text("requirepass secret\n")
+            .expect("config");
+        assert!(!protected_refusal(&Server::new(with_pass, 1, 1), &remote));
+        let mut off = Config::default();
+        off.apply_text("protected-mode no\n").expect("config");
+        assert!(!protected_refusal(&Server::new(off, 1, 1), &remote));
     }
 }

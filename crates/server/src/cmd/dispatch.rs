@@ -86,13 +86,13 @@ pub fn execute(
     };
     if !spec.arity_ok(argv.len()) {
         let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
-        client.stats.rejected(spec.name);
+        client.stats.rejected(spec);
         srv.stats.record_error(&msg);
         out.error(msg.as_bytes());
         return Flow::Continue;
     }
     if !client.authenticated && !spec.has(super::flags::NO_AUTH) && srv.auth_required() {
-        client.stats.rejected(spec.name);
+        client.stats.rejected(spec);
         srv.stats.record_error(err::NOAUTH);
         out.error(err::NOAUTH.as_bytes());
         return Flow::Continue;
@@ -116,9 +116,9 @@ pub fn execute(
     drop(ctx);
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
-        Ok(()) => client.stats.called(spec.name, elapsed_us, false),
+        Ok(()) => client.stats.called(spec, elapsed_us, false),
         Err(e) => {
-            client.stats.called(spec.name, elapsed_us, true);
+            client.stats.called(spec, elapsed_us, true);
             srv.stats.record_error(e.msg());
             out.error(e.msg().as_bytes());
         }

@@ -262,8 +262,10 @@ const fn docs(
     }
 }
 
-fn index() -> &'static HashMap<&'static [u8], &'static Spec> {
-    static INDEX: OnceLock<HashMap<&'static [u8], &'static Spec>> = OnceLock::new();
+type Index = HashMap<&'static [u8], &'static Spec, foldhash::fast::FixedState>;
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), s)).collect())
 }
 
@@ -302,4 +304,18 @@ pub fn all_specs() -> &'static [&'static Spec] {
         }
         v
     })
+}
+
+/// The position of `spec` in [`all_specs`].
+pub fn spec_index(spec: &'static Spec) -> usize {
+    type ByAddr = HashMap<usize, usize, foldhash::fast::FixedState>;
+    static BY_ADDR: OnceLock<ByAddr> = OnceLock::new();
+    let map = BY_ADDR.get_or_init(|| {
+        all_specs()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s as *const Spec as usize, i))
+            .collect()
+    });
+    map.get(&(spec as *const Spec as usize)).copied().unwrap_or(0)
 }
