@@ -67,7 +67,8 @@ pub struct ClientShared {
     pub resp: AtomicU8,
     pub last_interaction_ms: AtomicU64,
     pub query_buf_bytes: AtomicUsize,
-    pub last_command: Mutex<&'static str>,
+    /// Index (in the command table's `all_specs`) + 1 of the last command run; 0 = none yet.
+    pub last_command: AtomicUsize,
     pub no_evict: AtomicBool,
     killed: AtomicBool,
     kill: Notify,
@@ -92,6 +93,16 @@ impl ClientShared {
         self.kill.notified().await;
     }
 
+    /// Name of the last command run (`NULL` before the first), as CLIENT LIST shows it.
+    pub fn last_command_name(&self) -> &'static str {
+        match self.last_command.load(Relaxed) {
+            0 => "NULL",
+            i => crate::cmd::table::all_specs()
+                .get(i - 1)
+                .map_or("NULL", |s| s.name),
+        }
+    }
+
     /// One CLIENT LIST line (without the trailing newline).
     pub fn describe(&self, now_ms: u64) -> String {
         let name = self.name.lock().clone().unwrap_or_default();
@@ -108,7 +119,7 @@ impl ClientShared {
             String::from_utf8_lossy(&name),
             self.db.load(Relaxed),
             qbuf + 16384,
-            self.last_command.lock(),
+            self.last_command_name(),
             self.resp.load(Relaxed),
         )
     }
@@ -137,7 +148,7 @@ impl Clients {
             resp: AtomicU8::new(2),
             last_interaction_ms: AtomicU64::new(crate::util::now_ms()),
             query_buf_bytes: AtomicUsize::new(0),
-            last_command: Mutex::new("NULL"),
+            last_command: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),

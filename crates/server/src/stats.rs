@@ -57,7 +57,9 @@ impl ThreadStats {
     }
 
     pub fn rejected(&self, spec: &'static Spec) {
-        self.commands[spec_index(spec)].rejected.fetch_add(1, Relaxed);
+        self.commands[spec_index(spec)]
+            .rejected
+            .fetch_add(1, Relaxed);
     }
 }
 

@@ -300,6 +300,11 @@ fn client_kill_list_setname_and_reply_modes() {
         "{list}"
     );
     assert!(list.contains("cmd=client|list"), "{list}");
+    let b_line = list
+        .lines()
+        .find(|l| l.starts_with(&format!("id={b_id} ")))
+        .expect("b listed");
+    assert!(b_line.contains("cmd=client|id"), "{b_line}");
     assert_eq!(
         a.cmd_str(&["CLIENT", "KILL", "ID", &b_id.to_string()]),
         b":1\r\n"

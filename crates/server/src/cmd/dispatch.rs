@@ -124,6 +124,10 @@ pub fn execute(
         }
     }
     client.last_command = spec.name;
+    client.shared.last_command.store(
+        super::table::spec_index(spec) + 1,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     client.flow
 }
 

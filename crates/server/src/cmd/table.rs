@@ -317,5 +317,7 @@ pub fn spec_index(spec: &'static Spec) -> usize {
             .map(|(i, s)| (*s as *const Spec as usize, i))
             .collect()
     });
-    map.get(&(spec as *const Spec as usize)).copied().unwrap_or(0)
+    map.get(&(spec as *const Spec as usize))
+        .copied()
+        .unwrap_or(0)
 }

@@ -218,10 +218,6 @@ pub fn client_getname(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn sync_shared(ctx: &mut Ctx<'_>) {
-    *ctx.client.shared.last_command.lock() = ctx.client.last_command;
-}
-
 pub fn client_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
     let mut j = 2;
@@ -254,21 +250,16 @@ pub fn client_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
             return Err(err::SYNTAX.into());
         }
     }
-    sync_shared(ctx);
     let now = crate::util::now_ms();
     let mut text = String::new();
     for c in ctx.srv.clients.all() {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
             continue;
         }
-        let cmd = if c.id == ctx.client.id {
-            "client|list"
-        } else {
-            ""
-        };
         let mut line = c.describe(now);
-        if !cmd.is_empty() {
-            line = line.replace(&format!("cmd={}", c.last_command.lock()), "cmd=client|list");
+        if c.id == ctx.client.id {
+            // This command is still running: Redis shows it as the current one.
+            line = line.replace(&format!("cmd={}", c.last_command_name()), "cmd=client|list");
         }
         text.push_str(&line);
         text.push('\n');
@@ -278,10 +269,9 @@ pub fn client_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn client_info(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
-    sync_shared(ctx);
-    let line = ctx.client.shared.describe(crate::util::now_ms());
-    let line = line.replace(
-        &format!("cmd={}", ctx.client.last_command),
+    let shared = &ctx.client.shared;
+    let line = shared.describe(crate::util::now_ms()).replace(
+        &format!("cmd={}", shared.last_command_name()),
         "cmd=client|info",
     );
     ctx.out.verbatim("txt", format!("{line}\n").as_bytes());
