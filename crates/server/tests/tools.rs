@@ -10,8 +10,9 @@ use std::process::{Command, Stdio};
 use common::basalt;
 
 fn tool(name: &str) -> bool {
+    let flag = if name == "tmux" { "-V" } else { "--version" };
     let found = Command::new(name)
-        .arg("--version")
+        .arg(flag)
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
@@ -125,4 +126,65 @@ fn cli_with_stdin(port: u16, script: &[u8]) -> String {
         .expect("write");
     let out = child.wait_with_output().expect("redis-cli output");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Type a partial command into interactive redis-cli (in a tmux terminal) and return the line
+/// it shows, hint included. redis-cli 7 builds hints from the server's COMMAND DOCS.
+fn hint_line(port: u16, session: &str, typed: &str) -> String {
+    let run = |args: &[&str]| {
+        Command::new("tmux").args(args).output().expect("tmux");
+    };
+    let cli = format!("redis-cli -p {port}");
+    run(&[
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        "200",
+        "-y",
+        "5",
+        &cli,
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    run(&["send-keys", "-t", session, typed]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = Command::new("tmux")
+        .args(["capture-pane", "-t", session, "-p"])
+        .output()
+        .expect("capture");
+    run(&["kill-session", "-t", session]);
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = screen.lines().next().unwrap_or("").to_string();
+    // Drop the prompt (it names the port).
+    line.split_once("> ")
+        .map_or(line.clone(), |(_, rest)| rest.to_string())
+}
+
+#[test]
+fn interactive_redis_cli_hints_match_redis() {
+    if !tool("redis-cli") || !tool("tmux") {
+        return;
+    }
+    let Some(r) = common::redis() else { return };
+    let b = basalt(&[]);
+    for (i, typed) in [
+        "SET k ",
+        "GETEX k ",
+        "EXPIRE k 10 ",
+        "SCAN 0 ",
+        "COPY a b ",
+        "LCS a b ",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let want = hint_line(r.port, &format!("hr{i}-{}", std::process::id()), typed);
+        let got = hint_line(b.port, &format!("hb{i}-{}", std::process::id()), typed);
+        assert!(
+            want.len() > typed.len(),
+            "redis showed no hint for {typed:?}: {want:?}"
+        );
+        assert_eq!(got, want, "hint for {typed:?}");
+    }
 }

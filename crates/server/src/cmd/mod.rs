@@ -2,6 +2,7 @@
 //! handler), the context a handler runs in, and the dispatcher.
 
 mod dispatch;
+mod lookup;
 pub mod table;
 
 use std::borrow::Cow;
@@ -127,13 +128,27 @@ pub mod acl {
     ];
 }
 
-/// Documentation of a command (COMMAND DOCS). Summaries are Basalt's own words.
+/// Documentation of a command (COMMAND DOCS). Summaries are Basalt's own words; the argument
+/// structure is Redis's (redis-cli 7 builds its input hints from it).
 #[derive(Debug, Clone, Copy)]
 pub struct Docs {
     pub summary: &'static str,
     pub since: &'static str,
     pub group: &'static str,
     pub complexity: &'static str,
+    pub args: &'static [Arg],
+}
+
+/// One argument in COMMAND DOCS: `kind` is Redis's type (`key`, `string`, `integer`, `oneof`,
+/// `block`, `pure-token` …); `key_spec_index` is -1 when not a key; `token` is empty when none.
+#[derive(Debug)]
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub key_spec_index: i32,
+    pub token: &'static str,
+    pub flags: &'static [&'static str],
+    pub args: &'static [Arg],
 }
 
 /// Where a command's keys are and how it uses them (Redis 7 key specifications): keys start

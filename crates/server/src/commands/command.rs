@@ -109,9 +109,45 @@ fn lookup_full(name: &[u8]) -> Option<&'static Spec> {
     }
 }
 
+fn doc_args(out: &mut Reply, args: &[crate::cmd::Arg]) {
+    out.array(args.len());
+    for a in args {
+        let fields = 2
+            + usize::from(a.key_spec_index >= 0)
+            + usize::from(!a.token.is_empty())
+            + usize::from(!a.flags.is_empty())
+            + usize::from(!a.args.is_empty());
+        out.map(fields);
+        out.bulk(b"name");
+        out.bulk(a.name.as_bytes());
+        out.bulk(b"type");
+        out.bulk(a.kind.as_bytes());
+        if a.key_spec_index >= 0 {
+            out.bulk(b"key_spec_index");
+            out.int(i64::from(a.key_spec_index));
+        }
+        if !a.token.is_empty() {
+            out.bulk(b"token");
+            out.bulk(a.token.as_bytes());
+        }
+        if !a.flags.is_empty() {
+            out.bulk(b"flags");
+            out.set(a.flags.len());
+            for f in a.flags {
+                out.simple(f);
+            }
+        }
+        if !a.args.is_empty() {
+            out.bulk(b"arguments");
+            doc_args(out, a.args);
+        }
+    }
+}
+
 fn doc_entry(out: &mut Reply, spec: &Spec) {
     let subs = !spec.subcommands.is_empty();
-    out.map(4 + usize::from(subs));
+    let args = !spec.docs.args.is_empty();
+    out.map(4 + usize::from(args) + usize::from(subs));
     out.bulk(b"summary");
     out.bulk(spec.docs.summary.as_bytes());
     out.bulk(b"since");
@@ -120,6 +156,10 @@ fn doc_entry(out: &mut Reply, spec: &Spec) {
     out.bulk(spec.docs.group.as_bytes());
     out.bulk(b"complexity");
     out.bulk(spec.docs.complexity.as_bytes());
+    if args {
+        out.bulk(b"arguments");
+        doc_args(out, spec.docs.args);
+    }
     if subs {
         out.bulk(b"subcommands");
         out.map(spec.subcommands.len());
