@@ -15,7 +15,8 @@
 
 #define BASALT_LD_MAX_CHARS (5 * 1024)
 
-/* Parse like Redis's string2ld: no leading space, the whole string, no overflow, not NaN. */
+/* Parse like Redis's string2ld: no leading space, the whole string (an embedded NUL byte is not
+ * the end of it), no overflow, not NaN. */
 static int parse_ld(const char *s, size_t len, long double *out) {
     char buf[BASALT_LD_MAX_CHARS];
     char *end;
@@ -25,7 +26,7 @@ static int parse_ld(const char *s, size_t len, long double *out) {
     buf[len] = '\0';
     errno = 0;
     v = strtold(buf, &end);
-    if (isspace((unsigned char)buf[0]) || end[0] != '\0' ||
+    if (isspace((unsigned char)buf[0]) || end[0] != '\0' || (size_t)(end - buf) != len ||
         (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)) ||
         errno == EINVAL || isnan(v))
         return 0;

@@ -68,5 +68,8 @@ mod tests {
         assert_eq!(ld_add(b" 1", b"1"), Err(LdError::NotFloat));
         assert_eq!(ld_add(b"1", b"inf"), Err(LdError::NanOrInfinity));
         assert_eq!(ld_add(b"1", b"nan"), Err(LdError::NotFloat));
+        // Regression: strtold stops at a NUL byte; Redis still rejects the whole string.
+        assert_eq!(ld_add(b"1\0", b"1"), Err(LdError::NotFloat));
+        assert_eq!(ld_add(b"1", b"\0"), Err(LdError::NotFloat));
     }
 }
