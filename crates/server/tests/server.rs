@@ -322,24 +322,37 @@ fn client_kill_list_setname_and_reply_modes() {
 }
 
 #[test]
-fn idle_clients_time_out_and_maxclients_is_enforced() {
-    let s = basalt(&["--timeout", "1", "--maxclients", "3"]);
-    let mut idle = s.conn();
-    assert_eq!(idle.cmd_str(&["PING"]), b"+PONG\r\n");
+fn maxclients_refuses_extra_connections() {
+    let s = basalt(&["--maxclients", "3"]);
+    let mut a = s.conn();
     let _b = s.conn();
     let _c = s.conn();
-    std::thread::sleep(Duration::from_millis(100));
+    // Wait until the server has registered all three (and dropped its own start-up probes).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = bulk_text(&a.cmd_str(&["CLIENT", "LIST"]));
+        if list.lines().count() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "clients never settled: {list}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut d = s.conn();
     assert_eq!(
         d.try_read_reply().as_deref(),
         Some(&b"-ERR max number of clients reached\r\n"[..])
     );
-    assert!(
-        idle.is_closed() || {
-            std::thread::sleep(Duration::from_millis(1500));
-            idle.is_closed()
-        }
-    );
+    let info = bulk_text(&a.cmd_str(&["INFO", "stats"]));
+    assert!(info.contains("rejected_connections:1\r\n"), "{info}");
+}
+
+#[test]
+fn idle_clients_time_out() {
+    let s = basalt(&["--timeout", "1"]);
+    let mut idle = s.conn();
+    assert_eq!(idle.cmd_str(&["PING"]), b"+PONG\r\n");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(idle.is_closed(), "idle client was not closed after timeout");
 }
 
 #[test]
