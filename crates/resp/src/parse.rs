@@ -323,6 +323,14 @@ impl<'a> Argv<'a> {
         &self.src[start..end]
     }
 
+    /// The arguments from `start` on (COMMAND GETKEYS looks at a command line inside its own).
+    pub fn slice_from(&self, start: usize) -> Argv<'a> {
+        Argv {
+            src: self.src,
+            ranges: &self.ranges[start.min(self.ranges.len())..],
+        }
+    }
+
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + '_ {
         let src = self.src;
         self.ranges.iter().map(move |&(s, e)| &src[s..e])

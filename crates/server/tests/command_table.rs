@@ -7,7 +7,7 @@
 mod common;
 
 use common::{elements, redis, show};
-use server::cmd::{acl, flags, table::COMMANDS, KeySpec, Spec};
+use server::cmd::{acl, flags, table::COMMANDS, FindKeys, KeySpec, Spec};
 
 /// A RESP2 value, enough of it for COMMAND INFO.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,10 +112,21 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// A key spec in one comparable line. Flags keep their order: COMMAND INFO prints them in
 /// table order, so a different order is a visible difference.
 fn basalt_key_spec(ks: &KeySpec) -> String {
-    format!(
-        "flags={:?} begin=index:{} find=range:lastkey={},keystep={},limit={}",
-        ks.flags, ks.begin, ks.last, ks.step, ks.limit
-    )
+    match ks.find {
+        FindKeys::Range { last, step, limit } => format!(
+            "flags={:?} begin=index:{} find=range:lastkey={last},keystep={step},limit={limit}",
+            ks.flags, ks.begin
+        ),
+        FindKeys::KeyNum {
+            keynum_idx,
+            first,
+            step,
+        } => format!(
+            "flags={:?} begin=index:{} find=keynum:keynumidx={keynum_idx},firstkey={first},keystep={step}",
+            ks.flags, ks.begin
+        ),
+        FindKeys::Unknown => format!("flags={:?} begin=unknown find=unknown", ks.flags),
+    }
 }
 
 fn redis_key_spec(v: &V) -> String {
@@ -126,6 +137,7 @@ fn redis_key_spec(v: &V) -> String {
     let fk_spec = fk.get("spec").expect("find_keys spec");
     let begin = match bs.get("type").map(V::text).as_deref() {
         Some("index") => format!("index:{}", bs_spec.get("index").expect("index").int()),
+        Some("unknown") => "unknown".to_string(),
         // Basalt's KeySpec can only express index/range: anything else is a mismatch.
         other => format!("{other:?}:{bs_spec:?}"),
     };
@@ -136,6 +148,13 @@ fn redis_key_spec(v: &V) -> String {
             fk_spec.get("keystep").expect("keystep").int(),
             fk_spec.get("limit").expect("limit").int()
         ),
+        Some("keynum") => format!(
+            "keynum:keynumidx={},firstkey={},keystep={}",
+            fk_spec.get("keynumidx").expect("keynumidx").int(),
+            fk_spec.get("firstkey").expect("firstkey").int(),
+            fk_spec.get("keystep").expect("keystep").int()
+        ),
+        Some("unknown") => "unknown".to_string(),
         other => format!("{other:?}:{fk_spec:?}"),
     };
     format!("flags={flags:?} begin={begin} find={find}")

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use crate::bytes::SmallBytes;
+use crate::list::QuickList;
 use crate::num::parse_i64_strict;
 
 /// Strings up to this length are created `embstr` (Redis's `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
@@ -26,12 +27,14 @@ pub enum Str {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueType {
     String,
+    List,
 }
 
 impl ValueType {
     pub fn name(self) -> &'static str {
         match self {
             ValueType::String => "string",
+            ValueType::List => "list",
         }
     }
 }
@@ -40,6 +43,7 @@ impl ValueType {
 #[derive(Clone, Debug)]
 pub enum Value {
     Str(Str),
+    List(Box<QuickList>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
@@ -48,6 +52,7 @@ impl Value {
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Str(_) => ValueType::String,
+            Value::List(_) => ValueType::List,
         }
     }
 
@@ -55,6 +60,7 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding_name(),
+            Value::List(_) => "quicklist",
         }
     }
 
@@ -64,6 +70,7 @@ impl Value {
             Value::Str(Str::Int(_)) => 0,
             Value::Str(Str::Emb(b)) => b.heap_bytes(),
             Value::Str(Str::Raw(v)) => v.capacity() + std::mem::size_of::<Vec<u8>>(),
+            Value::List(l) => l.heap_bytes() + std::mem::size_of::<QuickList>(),
         }
     }
 }

@@ -102,9 +102,12 @@ pub fn execute(
         unreachable!("containers without a handler resolve to a subcommand")
     };
     let started = Instant::now();
-    let keys = srv
-        .store
-        .lock_keys(spec.key_indices(argv.len()).map(|i| argv.get(i)));
+    let keys = if spec.has_unknown_keys() {
+        srv.store.lock_all()
+    } else {
+        srv.store
+            .lock_keys(spec.key_indices(&argv).into_iter().map(|i| argv.get(i)))
+    };
     let mut ctx = Ctx {
         srv,
         client,

@@ -87,18 +87,37 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 8;
     pub const NO_MULTI: u32 = 1 << 9;
     pub const ALLOW_BUSY: u32 = 1 << 10;
+    pub const MOVABLEKEYS: u32 = 1 << 11;
+    pub const BLOCKING: u32 = 1 << 12;
+    pub const PUBSUB: u32 = 1 << 13;
+    pub const SKIP_MONITOR: u32 = 1 << 14;
+    pub const SKIP_SLOWLOG: u32 = 1 << 15;
+    pub const MAY_REPLICATE: u32 = 1 << 16;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
+    pub const PROTECTED: u32 = 1 << 18;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 19;
 
+    /// In the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (PROTECTED, "protected"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
     ];
 }
@@ -114,17 +133,34 @@ pub mod acl {
     pub const SLOW: u32 = 1 << 6;
     pub const DANGEROUS: u32 = 1 << 7;
     pub const CONNECTION: u32 = 1 << 8;
+    pub const SET: u32 = 1 << 9;
+    pub const SORTEDSET: u32 = 1 << 10;
+    pub const LIST: u32 = 1 << 11;
+    pub const HASH: u32 = 1 << 12;
+    pub const BLOCKING: u32 = 1 << 13;
+    pub const TRANSACTION: u32 = 1 << 14;
+    pub const SCRIPTING: u32 = 1 << 15;
+    pub const PUBSUB: u32 = 1 << 16;
 
+    /// In the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
         (KEYSPACE, "@keyspace"),
         (READ, "@read"),
         (WRITE, "@write"),
+        (SET, "@set"),
+        (SORTEDSET, "@sortedset"),
+        (LIST, "@list"),
+        (HASH, "@hash"),
         (STRING, "@string"),
+        (PUBSUB, "@pubsub"),
         (ADMIN, "@admin"),
         (FAST, "@fast"),
         (SLOW, "@slow"),
+        (BLOCKING, "@blocking"),
         (DANGEROUS, "@dangerous"),
         (CONNECTION, "@connection"),
+        (TRANSACTION, "@transaction"),
+        (SCRIPTING, "@scripting"),
     ];
 }
 
@@ -151,34 +187,74 @@ pub struct Arg {
     pub args: &'static [Arg],
 }
 
-/// Where a command's keys are and how it uses them (Redis 7 key specifications): keys start
-/// at argument `begin`; `last` is the last key relative to it (negative: from the end of the
-/// arguments), every `step`-th argument, `limit` as in Redis (0: no limit).
+/// How a key specification finds its keys after `begin` (Redis 7's `find_keys`).
+#[derive(Debug, Clone, Copy)]
+pub enum FindKeys {
+    /// `last` relative to `begin` (negative: from the end of the arguments), every `step`-th.
+    Range { last: i32, step: i32, limit: i32 },
+    /// The argument at `begin + keynum_idx` says how many keys follow, starting at
+    /// `begin + first`, every `step`-th.
+    KeyNum {
+        keynum_idx: i32,
+        first: i32,
+        step: i32,
+    },
+    /// Keys derived from data (SORT BY/GET) or found anywhere (SORT STORE).
+    Unknown,
+}
+
+/// Where a command's keys are and how it uses them (a Redis 7 key specification).
 #[derive(Debug)]
 pub struct KeySpec {
     pub flags: &'static [&'static str],
+    /// Index of the first argument searched (0 with `FindKeys::Unknown`).
     pub begin: i32,
-    pub last: i32,
-    pub step: i32,
-    pub limit: i32,
+    pub find: FindKeys,
 }
 
 impl KeySpec {
-    /// Indices of this spec's keys among `argc` arguments.
-    pub fn indices(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let begin = self.begin.max(1) as i64;
-        let last = if self.last < 0 {
-            argc as i64 + i64::from(self.last)
-        } else {
-            begin + i64::from(self.last)
-        }
-        .min(argc as i64 - 1);
-        let range = if last < begin {
-            0..0
-        } else {
-            begin as usize..last as usize + 1
+    /// Indices of this spec's keys in `argv`. Arguments that do not parse (a bad `numkeys`)
+    /// give no keys; the handler reports the error.
+    pub fn indices(&self, argv: &Argv<'_>) -> Vec<usize> {
+        let argc = argv.len() as i64;
+        let begin = i64::from(self.begin);
+        let (first, last, step) = match self.find {
+            FindKeys::Unknown => return Vec::new(),
+            FindKeys::Range { last, step, .. } => {
+                let last = if last < 0 {
+                    argc + i64::from(last)
+                } else {
+                    begin + i64::from(last)
+                };
+                (begin, last, step)
+            }
+            FindKeys::KeyNum {
+                keynum_idx,
+                first,
+                step,
+            } => {
+                let at = begin + i64::from(keynum_idx);
+                if at >= argc {
+                    return Vec::new();
+                }
+                let Some(n) = resp::parse_i64(argv.get(at as usize)).filter(|n| *n > 0) else {
+                    return Vec::new();
+                };
+                let first = begin + i64::from(first);
+                (
+                    first,
+                    first + (n - 1).saturating_mul(i64::from(step.max(1))),
+                    step,
+                )
+            }
         };
-        range.step_by(self.step.max(1) as usize)
+        let last = last.min(argc - 1);
+        if first < 1 || last < first {
+            return Vec::new();
+        }
+        (first as usize..=last as usize)
+            .step_by(step.max(1) as usize)
+            .collect()
     }
 }
 
@@ -217,20 +293,23 @@ impl Spec {
         }
     }
 
-    /// Indices of the key arguments in `argv` (empty if the arguments do not reach them).
-    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let (first, last, step) = self.keys;
-        let (first, step) = (first.max(0) as usize, step.max(1) as usize);
-        let last = if last < 0 {
-            argc as i64 + i64::from(last)
-        } else {
-            i64::from(last).min(argc as i64 - 1)
-        };
-        let range = if first == 0 || last < first as i64 {
-            0..0
-        } else {
-            first..(last as usize + 1)
-        };
-        range.step_by(step)
+    /// Indices of every key argument in `argv`, by the key specifications.
+    pub fn key_indices(&self, argv: &Argv<'_>) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .key_specs
+            .iter()
+            .flat_map(|ks| ks.indices(argv))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Whether some keys cannot be known from the arguments (SORT … BY/GET/STORE): such a
+    /// command locks every shard.
+    pub fn has_unknown_keys(&self) -> bool {
+        self.key_specs
+            .iter()
+            .any(|ks| matches!(ks.find, FindKeys::Unknown))
     }
 }

@@ -4,8 +4,8 @@
 //! Arity, flags, key positions, ACL categories and tips are Redis 7.0.15's, checked against the
 //! real server by the `command_table_matches_redis` test. Summaries are Basalt's own words.
 
-use super::{acl as A, flags as F, Arg, Docs, Handler, KeySpec, Spec};
-use crate::commands::{connection, keys, server, strings};
+use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
+use crate::commands::{connection, keys, lists, server, strings};
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: [Spec; 9] = [
@@ -77,7 +77,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 61] = [
+pub static COMMANDS: [Spec; 78] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -200,6 +200,40 @@ pub static COMMANDS: [Spec; 61] = [
         docs("Updates the access time of keys; counts those that exist.", "3.2.1", "generic", "O(N) where N is the number of keys", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(keys::touch), &[]),
     spec("object", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for object introspection subcommands.", "2.2.3", "generic", "Depends on subcommand.", &[]), None, &OBJECT_SUBCOMMANDS),
+    spec("lpush", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::FAST, &[],
+        docs("Prepends elements to a list, creating it if needed.", "1.0.0", "list", "O(1) for each element added", &[arg("key", "key", 0, "", &[], &[]), arg("element", "string", -1, "", &["multiple"], &[])]), Some(lists::lpush), &[]),
+    spec("rpush", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::FAST, &[],
+        docs("Appends elements to a list, creating it if needed.", "1.0.0", "list", "O(1) for each element added", &[arg("key", "key", 0, "", &[], &[]), arg("element", "string", -1, "", &["multiple"], &[])]), Some(lists::rpush), &[]),
+    spec("lpushx", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::FAST, &[],
+        docs("Prepends elements to a list only if it exists.", "2.2.0", "list", "O(1) for each element added", &[arg("key", "key", 0, "", &[], &[]), arg("element", "string", -1, "", &["multiple"], &[])]), Some(lists::lpushx), &[]),
+    spec("rpushx", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::FAST, &[],
+        docs("Appends elements to a list only if it exists.", "2.2.0", "list", "O(1) for each element added", &[arg("key", "key", 0, "", &[], &[]), arg("element", "string", -1, "", &["multiple"], &[])]), Some(lists::rpushx), &[]),
+    spec("lpop", -2, F::WRITE | F::FAST, (1, 1, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::FAST, &[],
+        docs("Removes and returns the first elements of a list.", "1.0.0", "list", "O(N) where N is the number of elements returned", &[arg("key", "key", 0, "", &[], &[]), arg("count", "integer", -1, "", &["optional"], &[])]), Some(lists::lpop), &[]),
+    spec("rpop", -2, F::WRITE | F::FAST, (1, 1, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::FAST, &[],
+        docs("Removes and returns the last elements of a list.", "1.0.0", "list", "O(N) where N is the number of elements returned", &[arg("key", "key", 0, "", &[], &[]), arg("count", "integer", -1, "", &["optional"], &[])]), Some(lists::rpop), &[]),
+    spec("llen", 2, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO"], 1, 0, 1, 0)], A::READ | A::LIST | A::FAST, &[],
+        docs("Returns the length of a list.", "1.0.0", "list", "O(1)", &[arg("key", "key", 0, "", &[], &[])]), Some(lists::llen), &[]),
+    spec("lrange", 4, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::LIST | A::SLOW, &[],
+        docs("Returns a range of elements of a list.", "1.0.0", "list", "O(S+N) where S is the distance of start from the nearer end and N the number of elements", &[arg("key", "key", 0, "", &[], &[]), arg("start", "integer", -1, "", &[], &[]), arg("stop", "integer", -1, "", &[], &[])]), Some(lists::lrange), &[]),
+    spec("lindex", 3, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::LIST | A::SLOW, &[],
+        docs("Returns the element at an index of a list.", "1.0.0", "list", "O(N) where N is the number of elements to walk", &[arg("key", "key", 0, "", &[], &[]), arg("index", "integer", -1, "", &[], &[])]), Some(lists::lindex), &[]),
+    spec("lset", 4, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["RW", "update"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW, &[],
+        docs("Replaces the element at an index of a list.", "1.0.0", "list", "O(N) where N is the number of elements to walk", &[arg("key", "key", 0, "", &[], &[]), arg("index", "integer", -1, "", &[], &[]), arg("element", "string", -1, "", &[], &[])]), Some(lists::lset), &[]),
+    spec("linsert", 5, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW, &[],
+        docs("Inserts an element before or after another element of a list.", "2.2.0", "list", "O(N) where N is the number of elements walked", &[arg("key", "key", 0, "", &[], &[]), arg("where", "oneof", -1, "", &[], &[arg("before", "pure-token", -1, "BEFORE", &[], &[]), arg("after", "pure-token", -1, "AFTER", &[], &[])]), arg("pivot", "string", -1, "", &[], &[]), arg("element", "string", -1, "", &[], &[])]), Some(lists::linsert), &[]),
+    spec("lrem", 4, F::WRITE, (1, 1, 1), &[ks(&["RW", "delete"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW, &[],
+        docs("Removes occurrences of an element from a list.", "1.0.0", "list", "O(N+M) where N is the length and M the number removed", &[arg("key", "key", 0, "", &[], &[]), arg("count", "integer", -1, "", &[], &[]), arg("element", "string", -1, "", &[], &[])]), Some(lists::lrem), &[]),
+    spec("ltrim", 4, F::WRITE, (1, 1, 1), &[ks(&["RW", "delete"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW, &[],
+        docs("Keeps only a range of elements of a list.", "1.0.0", "list", "O(N) where N is the number of elements removed", &[arg("key", "key", 0, "", &[], &[]), arg("start", "integer", -1, "", &[], &[]), arg("stop", "integer", -1, "", &[], &[])]), Some(lists::ltrim), &[]),
+    spec("lpos", -3, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::LIST | A::SLOW, &[],
+        docs("Returns the positions of matching elements of a list.", "6.0.6", "list", "O(N) where N is the number of elements scanned", &[arg("key", "key", 0, "", &[], &[]), arg("element", "string", -1, "", &[], &[]), arg("rank", "integer", -1, "RANK", &["optional"], &[]), arg("num-matches", "integer", -1, "COUNT", &["optional"], &[]), arg("len", "integer", -1, "MAXLEN", &["optional"], &[])]), Some(lists::lpos), &[]),
+    spec("lmove", 5, F::WRITE | F::DENYOOM, (1, 2, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0), ks(&["RW", "insert"], 2, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW, &[],
+        docs("Pops an element from one list and pushes it to another.", "6.2.0", "list", "O(1)", &[arg("source", "key", 0, "", &[], &[]), arg("destination", "key", 1, "", &[], &[]), arg("wherefrom", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])]), arg("whereto", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])])]), Some(lists::lmove), &[]),
+    spec("rpoplpush", 3, F::WRITE | F::DENYOOM, (1, 2, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0), ks(&["RW", "insert"], 2, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW, &[],
+        docs("Pops the last element of a list and prepends it to another.", "1.2.0", "list", "O(1)", &[arg("source", "key", 0, "", &[], &[]), arg("destination", "key", 1, "", &[], &[])]), Some(lists::rpoplpush), &[]),
+    spec("lmpop", -4, F::WRITE | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "delete"], 1, 0, 1, 1)], A::WRITE | A::LIST | A::SLOW, &[],
+        docs("Pops elements from the first non-empty list of several.", "7.0.0", "list", "O(N+M) where N is the number of keys and M the number of elements returned", &[arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["multiple"], &[]), arg("where", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(lists::lmpop), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]
@@ -239,9 +273,34 @@ const fn ks(
     KeySpec {
         flags,
         begin,
-        last,
-        step,
-        limit,
+        find: FindKeys::Range { last, step, limit },
+    }
+}
+
+const fn ksn(
+    flags: &'static [&'static str],
+    begin: i32,
+    keynum_idx: i32,
+    first: i32,
+    step: i32,
+) -> KeySpec {
+    KeySpec {
+        flags,
+        begin,
+        find: FindKeys::KeyNum {
+            keynum_idx,
+            first,
+            step,
+        },
+    }
+}
+
+#[allow(dead_code)] // SORT (issue 3) is the first command with unknown key positions.
+const fn ksu(flags: &'static [&'static str]) -> KeySpec {
+    KeySpec {
+        flags,
+        begin: 0,
+        find: FindKeys::Unknown,
     }
 }
 

@@ -5,7 +5,7 @@ use store::glob_match;
 
 use super::is;
 use crate::cmd::table::{lookup, COMMANDS};
-use crate::cmd::{acl, err, flags, CmdError, CmdResult, Ctx, Spec};
+use crate::cmd::{acl, err, flags, CmdError, CmdResult, Ctx, FindKeys, Spec};
 
 fn names_set(out: &mut Reply, bits: u32, names: &[(u32, &str)]) {
     let set: Vec<&str> = names
@@ -32,23 +32,50 @@ fn key_specs(out: &mut Reply, spec: &Spec) {
         out.bulk(b"begin_search");
         out.map(2);
         out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(i64::from(ks.begin));
+        if let FindKeys::Unknown = ks.find {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        } else {
+            out.bulk(b"index");
+            out.bulk(b"spec");
+            out.map(1);
+            out.bulk(b"index");
+            out.int(i64::from(ks.begin));
+        }
         out.bulk(b"find_keys");
         out.map(2);
         out.bulk(b"type");
-        out.bulk(b"range");
+        let fields: [(&[u8], i32); 3] = match ks.find {
+            FindKeys::Range { last, step, limit } => {
+                out.bulk(b"range");
+                [(b"lastkey", last), (b"keystep", step), (b"limit", limit)]
+            }
+            FindKeys::KeyNum {
+                keynum_idx,
+                first,
+                step,
+            } => {
+                out.bulk(b"keynum");
+                [
+                    (b"keynumidx", keynum_idx),
+                    (b"firstkey", first),
+                    (b"keystep", step),
+                ]
+            }
+            FindKeys::Unknown => {
+                out.bulk(b"unknown");
+                out.bulk(b"spec");
+                out.map(0);
+                continue;
+            }
+        };
         out.bulk(b"spec");
         out.map(3);
-        out.bulk(b"lastkey");
-        out.int(i64::from(ks.last));
-        out.bulk(b"keystep");
-        out.int(i64::from(ks.step));
-        out.bulk(b"limit");
-        out.int(i64::from(ks.limit));
+        for (name, v) in fields {
+            out.bulk(name);
+            out.int(i64::from(v));
+        }
     }
 }
 
@@ -224,11 +251,15 @@ fn keys_of(argv: &Argv<'_>) -> Result<(&'static Spec, Vec<usize>), CmdError> {
         crate::cmd::table::lookup_sub(spec, argv.get(3))
             .ok_or(CmdError::from("ERR Invalid command specified"))?
     };
-    let argc = argv.len() - 2;
-    if !spec.arity_ok(argc) {
+    if !spec.arity_ok(argv.len() - 2) {
         return Err("ERR Invalid number of arguments specified for command".into());
     }
-    let keys: Vec<usize> = spec.key_indices(argc).map(|i| i + 2).collect();
+    let inner = argv.slice_from(2);
+    let keys: Vec<usize> = spec
+        .key_indices(&inner)
+        .into_iter()
+        .map(|i| i + 2)
+        .collect();
     if keys.is_empty() {
         return Err("ERR The command has no key arguments".into());
     }
@@ -246,17 +277,17 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 
 pub fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let (spec, _) = keys_of(&argv)?;
-    let args: Vec<&[u8]> = argv.iter().skip(2).collect();
+    let inner = argv.slice_from(2);
     let mut found: Vec<(&[u8], &[&str])> = Vec::new();
     for ks in spec.key_specs {
         let mut flags = ks.flags;
         // SET's flags depend on its arguments (Redis's setGetKeys): without GET it only
         // overwrites the key.
-        if spec.name == "set" && !args.iter().skip(3).any(|a| is(a, "get")) {
+        if spec.name == "set" && !inner.iter().skip(3).any(|a| is(a, "get")) {
             flags = &["OW", "update"];
         }
-        for i in ks.indices(args.len()) {
-            found.push((args[i], flags));
+        for i in ks.indices(&inner) {
+            found.push((inner.get(i), flags));
         }
     }
     ctx.out.array(found.len());

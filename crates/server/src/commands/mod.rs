@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod strings;
 
@@ -75,6 +76,7 @@ pub fn read_str<'d>(
         None => Ok(None),
         Some(obj) => match &mut obj.value {
             Value::Str(s) => Ok(Some(s)),
+            _ => Err(err::WRONGTYPE.into()),
         },
     }
 }
@@ -89,6 +91,7 @@ pub fn write_str<'d>(
         None => Ok(None),
         Some(obj) => match &mut obj.value {
             Value::Str(s) => Ok(Some(s)),
+            _ => Err(err::WRONGTYPE.into()),
         },
     }
 }

@@ -227,11 +227,9 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     ctx.out.array(argv.len() - 1);
     for key in argv.iter().skip(1) {
         let db = ctx.keys.db(key, ctx.client.db);
-        match super::lookup_read(db, key, now, true) {
-            Some(obj) => match &obj.value {
-                Value::Str(s) => s.with_bytes(|b| ctx.out.bulk(b)),
-            },
-            None => ctx.out.null(),
+        match super::lookup_read(db, key, now, true).map(|o| &o.value) {
+            Some(Value::Str(s)) => s.with_bytes(|b| ctx.out.bulk(b)),
+            _ => ctx.out.null(),
         }
     }
     Ok(())
@@ -452,11 +450,10 @@ pub fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let mut fetch = |key: &[u8]| -> Result<Vec<u8>, CmdError> {
         let db = ctx.keys.db(key, ctx.client.db);
-        match super::lookup_read(db, key, now, true) {
+        match super::lookup_read(db, key, now, true).map(|o| &o.value) {
             None => Ok(Vec::new()),
-            Some(obj) => match &obj.value {
-                Value::Str(s) => Ok(s.as_bytes().into_owned()),
-            },
+            Some(Value::Str(s)) => Ok(s.as_bytes().into_owned()),
+            Some(_) => Err("ERR The specified keys must contain string values".into()),
         }
     };
     let a = fetch(argv.get(1))?;

@@ -246,6 +246,26 @@ pub static PARAMS: &[Param] = &[
         "yes",
         true,
     ),
+    // Compact encodings of collections.
+    alias(
+        "list-max-listpack-size",
+        "list-max-ziplist-size",
+        Kind::Int {
+            min: i32::MIN as i64,
+            max: INT_MAX,
+        },
+        "-2",
+        true,
+    ),
+    p(
+        "list-compress-depth",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "0",
+        true,
+    ),
     // Persistence (the append-only log and snapshots arrive with their own issues; until then
     // these are validated and reported, and `appendonly yes` is refused at start-up).
     p("save", Kind::SavePoints, "", true),

@@ -1,0 +1,482 @@
+//! List commands. Argument checks, type checks and replies follow Redis 7.0's t_list.c in
+//! order; a list that becomes empty is deleted, as in Redis.
+
+use resp::Argv;
+use store::{Db, End, Fill, QuickList, Value};
+
+use super::{is, lookup_read, lookup_write, parse_int};
+use crate::cmd::{err, CmdError, CmdResult, Ctx};
+
+/// The node fill from `list-max-listpack-size`.
+fn fill(ctx: &Ctx<'_>) -> Fill {
+    let v = ctx
+        .srv
+        .config
+        .read()
+        .get("list-max-listpack-size")
+        .parse()
+        .unwrap_or(-2);
+    Fill::from_config(v)
+}
+
+/// The list under `key` for writing: `None` if missing, WRONGTYPE for another type.
+fn write_list<'d>(
+    db: &'d mut Db,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'d mut QuickList>, CmdError> {
+    match lookup_write(db, key, now) {
+        None => Ok(None),
+        Some(obj) => match &mut obj.value {
+            Value::List(l) => Ok(Some(l)),
+            _ => Err(err::WRONGTYPE.into()),
+        },
+    }
+}
+
+fn read_list<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d QuickList>, CmdError> {
+    match lookup_read(db, key, now, true) {
+        None => Ok(None),
+        Some(obj) => match &obj.value {
+            Value::List(l) => Ok(Some(l)),
+            _ => Err(err::WRONGTYPE.into()),
+        },
+    }
+}
+
+/// Delete `key` if its list is now empty.
+fn drop_if_empty(db: &mut Db, key: &[u8]) {
+    if let Some(obj) = db.get_mut(key) {
+        if matches!(&obj.value, Value::List(l) if l.is_empty()) {
+            db.remove(key);
+        }
+    }
+}
+
+fn end_of(arg: &[u8]) -> Result<End, CmdError> {
+    if is(arg, "left") {
+        Ok(End::Head)
+    } else if is(arg, "right") {
+        Ok(End::Tail)
+    } else {
+        Err(err::SYNTAX.into())
+    }
+}
+
+fn push_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End, only_existing: bool) -> CmdResult {
+    let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
+    let db = ctx.keys.db(key, ctx.client.db);
+    if write_list(db, key, now)?.is_none() {
+        if only_existing {
+            ctx.out.int(0);
+            return Ok(());
+        }
+        db.set(key, Value::List(Box::default()), false, now);
+    }
+    let Some(list) = write_list(db, key, now)? else {
+        return Ok(());
+    };
+    for elem in argv.iter().skip(2) {
+        list.push(end, elem, fill);
+    }
+    ctx.out.int(list.len() as i64);
+    Ok(())
+}
+
+pub fn lpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    push_generic(ctx, argv, End::Head, false)
+}
+
+pub fn rpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    push_generic(ctx, argv, End::Tail, false)
+}
+
+pub fn lpushx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    push_generic(ctx, argv, End::Head, true)
+}
+
+pub fn rpushx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    push_generic(ctx, argv, End::Tail, true)
+}
+
+/// A count that must be positive (Redis's `getPositiveLongFromObjectOrReply`).
+fn positive(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
+    let n = parse_int(arg)?;
+    if n < 0 {
+        return Err(msg.into());
+    }
+    Ok(n)
+}
+
+fn pop_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
+    if argv.len() > 3 {
+        let name = if end == End::Head { "lpop" } else { "rpop" };
+        return Err(format!("ERR wrong number of arguments for '{name}' command").into());
+    }
+    let count = match argv.len() {
+        3 => Some(positive(
+            argv.get(2),
+            "ERR value is out of range, must be positive",
+        )?),
+        _ => None,
+    };
+    let (key, now) = (argv.get(1), ctx.now_ms);
+    let db = ctx.keys.db(key, ctx.client.db);
+    let Some(list) = write_list(db, key, now)? else {
+        match count {
+            Some(_) => ctx.out.null_array(),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    };
+    match count {
+        None => {
+            if let Some(v) = list.pop(end) {
+                ctx.out.bulk(&v);
+            }
+        }
+        Some(0) => ctx.out.array(0),
+        Some(n) => {
+            let n = (n as usize).min(list.len());
+            ctx.out.array(n);
+            for _ in 0..n {
+                if let Some(v) = list.pop(end) {
+                    ctx.out.bulk(&v);
+                }
+            }
+        }
+    }
+    drop_if_empty(db, key);
+    Ok(())
+}
+
+pub fn lpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    pop_generic(ctx, argv, End::Head)
+}
+
+pub fn rpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    pop_generic(ctx, argv, End::Tail)
+}
+
+pub fn llen(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let (key, now) = (argv.get(1), ctx.now_ms);
+    let len = read_list(ctx.db(key), key, now)?.map_or(0, QuickList::len);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// Redis's start/end normalization for LRANGE; `None` when the range is empty.
+fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut start = if start < 0 { len + start } else { start };
+    let mut end = if end < 0 { len + end } else { end };
+    start = start.max(0);
+    if start > end || start >= len {
+        return None;
+    }
+    end = end.min(len - 1);
+    Some((start as usize, end as usize))
+}
+
+pub fn lrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let start = parse_int(argv.get(2))?;
+    let end = parse_int(argv.get(3))?;
+    let (key, now) = (argv.get(1), ctx.now_ms);
+    let db = ctx.keys.db(key, ctx.client.db);
+    let Some(list) = read_list(db, key, now)? else {
+        ctx.out.array(0);
+        return Ok(());
+    };
+    match clamp_range(start, end, list.len()) {
+        None => ctx.out.array(0),
+        Some((s, e)) => {
+            ctx.out.array(e - s + 1);
+            for elem in list.iter_from(s).take(e - s + 1) {
+                ctx.out.bulk(elem);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A signed index into a list of `len`, `None` if out of range.
+fn index_of(index: i64, len: usize) -> Option<usize> {
+    let i = if index < 0 { len as i64 + index } else { index };
+    (0..len as i64).contains(&i).then_some(i as usize)
+}
+
+pub fn lindex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let index = parse_int(argv.get(2))?;
+    let (key, now) = (argv.get(1), ctx.now_ms);
+    let db = ctx.keys.db(key, ctx.client.db);
+    match read_list(db, key, now)?.and_then(|l| l.get(index_of(index, l.len())?)) {
+        Some(v) => ctx.out.bulk(v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+pub fn lset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
+    let db = ctx.keys.db(key, ctx.client.db);
+    let Some(list) = write_list(db, key, now)? else {
+        return Err(err::NO_SUCH_KEY.into());
+    };
+    let index = parse_int(argv.get(2))?;
+    match index_of(index, list.len()) {
+        Some(i) => {
+            list.set(i, argv.get(3), fill);
+            ctx.out.ok();
+            Ok(())
+        }
+        None => Err("ERR index out of range".into()),
+    }
+}
+
+pub fn linsert(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let after = if is(argv.get(2), "after") {
+        true
+    } else if is(argv.get(2), "before") {
+        false
+    } else {
+        return Err(err::SYNTAX.into());
+    };
+    let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
+    let db = ctx.keys.db(key, ctx.client.db);
+    let Some(list) = write_list(db, key, now)? else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let pivot = argv.get(3);
+    let found = list.iter().position(|e| e == pivot);
+    match found {
+        Some(i) => {
+            list.insert(if after { i + 1 } else { i }, argv.get(4), fill);
+            ctx.out.int(list.len() as i64);
+        }
+        None => ctx.out.int(-1),
+    }
+    Ok(())
+}
+
+pub fn lrem(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let count = parse_int(argv.get(2))?;
+    let (key, now) = (argv.get(1), ctx.now_ms);
+    let db = ctx.keys.db(key, ctx.client.db);
+    let Some(list) = write_list(db, key, now)? else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let elem = argv.get(3);
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count.unsigned_abs() as usize
+    };
+    let len = list.len();
+    let mut hits: Vec<usize> = if count < 0 {
+        list.iter_rev()
+            .enumerate()
+            .filter(|(_, e)| *e == elem)
+            .map(|(i, _)| len - 1 - i)
+            .take(limit)
+            .collect()
+    } else {
+        list.iter()
+            .enumerate()
+            .filter(|(_, e)| *e == elem)
+            .map(|(i, _)| i)
+            .take(limit)
+            .collect()
+    };
+    // Remove from the highest index down so earlier indices stay valid.
+    hits.sort_unstable_by(|a, b| b.cmp(a));
+    for &i in &hits {
+        list.remove_at(i);
+    }
+    ctx.out.int(hits.len() as i64);
+    drop_if_empty(db, key);
+    Ok(())
+}
+
+pub fn ltrim(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let start = parse_int(argv.get(2))?;
+    let end = parse_int(argv.get(3))?;
+    let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
+    let db = ctx.keys.db(key, ctx.client.db);
+    if let Some(list) = write_list(db, key, now)? {
+        match clamp_range(start, end, list.len()) {
+            Some((s, e)) => list.keep_range(s, e, fill),
+            None => *list = QuickList::default(),
+        }
+        drop_if_empty(db, key);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn lpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let (mut rank, mut count, mut maxlen): (i64, Option<i64>, i64) = (1, None, 0);
+    let mut j = 3;
+    while j < argv.len() {
+        let (opt, more) = (argv.get(j), j + 1 < argv.len());
+        if is(opt, "rank") && more {
+            rank = parse_int(argv.get(j + 1))?;
+            if rank == 0 {
+                return Err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".into());
+            }
+            if rank == i64::MIN {
+                return Err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807".into());
+            }
+        } else if is(opt, "count") && more {
+            count = Some(positive(argv.get(j + 1), "ERR COUNT can't be negative")?);
+        } else if is(opt, "maxlen") && more {
+            maxlen = positive(argv.get(j + 1), "ERR MAXLEN can't be negative")?;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        j += 2;
+    }
+    let (key, elem, now) = (argv.get(1), argv.get(2), ctx.now_ms);
+    let db = ctx.keys.db(key, ctx.client.db);
+    let Some(list) = read_list(db, key, now)? else {
+        match count {
+            Some(_) => ctx.out.array(0),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    };
+    let len = list.len();
+    let from_tail = rank < 0;
+    let skip = rank.unsigned_abs() as usize - 1;
+    let scan: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
+        Box::new(list.iter_rev())
+    } else {
+        Box::new(list.iter())
+    };
+    let limit = if maxlen == 0 {
+        usize::MAX
+    } else {
+        maxlen as usize
+    };
+    let wanted = match count {
+        None => 1,
+        Some(0) => usize::MAX,
+        Some(n) => n as usize,
+    };
+    let found: Vec<i64> = scan
+        .take(limit)
+        .enumerate()
+        .filter(|(_, e)| *e == elem)
+        .skip(skip)
+        .take(wanted)
+        .map(|(i, _)| {
+            if from_tail {
+                (len - 1 - i) as i64
+            } else {
+                i as i64
+            }
+        })
+        .collect();
+    match count {
+        Some(_) => {
+            ctx.out.array(found.len());
+            for p in found {
+                ctx.out.int(p);
+            }
+        }
+        None => match found.first() {
+            Some(&p) => ctx.out.int(p),
+            None => ctx.out.null(),
+        },
+    }
+    Ok(())
+}
+
+/// Pop from `src` and push to `dst` (the same key rotates the list).
+fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+    let (now, fill, dbi) = (ctx.now_ms, fill(ctx), ctx.client.db);
+    if write_list(ctx.keys.db(src, dbi), src, now)?.is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
+    // The destination's type is checked before anything is popped.
+    let dst_exists = write_list(ctx.keys.db(dst, dbi), dst, now)?.is_some();
+    let Some(value) = write_list(ctx.keys.db(src, dbi), src, now)?.and_then(|l| l.pop(from)) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let dst_db = ctx.keys.db(dst, dbi);
+    if !dst_exists && !dst_db.contains(dst) {
+        dst_db.set(dst, Value::List(Box::default()), false, now);
+    }
+    if let Some(list) = write_list(dst_db, dst, now)? {
+        list.push(to, &value, fill);
+    }
+    drop_if_empty(ctx.keys.db(src, dbi), src);
+    ctx.out.bulk(&value);
+    Ok(())
+}
+
+pub fn lmove(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let from = end_of(argv.get(3))?;
+    let to = end_of(argv.get(4))?;
+    move_generic(ctx, argv.get(1), argv.get(2), from, to)
+}
+
+pub fn rpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    move_generic(ctx, argv.get(1), argv.get(2), End::Tail, End::Head)
+}
+
+/// A positive count with one message for every failure (Redis's `getRangeLongFromObject`).
+fn positive_or(arg: &[u8], msg: &'static str) -> Result<usize, CmdError> {
+    match resp::parse_i64(arg) {
+        Some(n) if n > 0 => Ok(n as usize),
+        _ => Err(msg.into()),
+    }
+}
+
+/// LMPOP (and later BLMPOP): `numkeys` at `at`, then keys, LEFT|RIGHT, [COUNT n].
+pub fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let numkeys = positive_or(argv.get(1), "ERR numkeys should be greater than 0")?;
+    let where_idx = 2usize.saturating_add(numkeys);
+    if where_idx >= argv.len() {
+        return Err(err::SYNTAX.into());
+    }
+    let end = end_of(argv.get(where_idx))?;
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < argv.len() {
+        if count.is_none() && is(argv.get(j), "count") && j + 1 < argv.len() {
+            count = Some(positive_or(
+                argv.get(j + 1),
+                "ERR count should be greater than 0",
+            )?);
+            j += 2;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    let count = count.unwrap_or(1);
+    let (now, dbi) = (ctx.now_ms, ctx.client.db);
+    for i in 2..where_idx {
+        let key = argv.get(i);
+        let db = ctx.keys.db(key, dbi);
+        let Some(list) = write_list(db, key, now)? else {
+            continue;
+        };
+        let n = count.min(list.len());
+        ctx.out.array(2);
+        ctx.out.bulk(key);
+        ctx.out.array(n);
+        for _ in 0..n {
+            if let Some(v) = list.pop(end) {
+                ctx.out.bulk(&v);
+            }
+        }
+        drop_if_empty(db, key);
+        return Ok(());
+    }
+    ctx.out.null_array();
+    Ok(())
+}
