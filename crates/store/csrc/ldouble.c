@@ -69,3 +69,10 @@ int basalt_ld_valid(const char *s, size_t len) {
     long double v;
     return parse_ld(s, len, &v);
 }
+
+/* Classify s as Redis's string2ld sees it: 0 not a valid float, 1 finite, 2 infinite. */
+int basalt_ld_classify(const char *s, size_t len) {
+    long double v;
+    if (!parse_ld(s, len, &v)) return 0;
+    return isinf(v) ? 2 : 1;
+}

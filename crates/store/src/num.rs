@@ -14,6 +14,25 @@ extern "C" {
         out: *mut u8,
         cap: usize,
     ) -> i32;
+    fn basalt_ld_classify(s: *const u8, len: usize) -> i32;
+}
+
+/// How `string2ld` sees a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdClass {
+    NotFloat,
+    Finite,
+    Infinite,
+}
+
+/// Parse `s` as Redis's `string2ld` does and say what it is.
+pub fn ld_classify(s: &[u8]) -> LdClass {
+    // SAFETY: the C side reads only `len` bytes of `s`.
+    match unsafe { basalt_ld_classify(s.as_ptr(), s.len()) } {
+        1 => LdClass::Finite,
+        2 => LdClass::Infinite,
+        _ => LdClass::NotFloat,
+    }
 }
 
 /// Why a `long double` addition failed.

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use crate::bytes::SmallBytes;
+use crate::hash::Hash;
 use crate::list::QuickList;
 use crate::num::parse_i64_strict;
 
@@ -28,6 +29,7 @@ pub enum Str {
 pub enum ValueType {
     String,
     List,
+    Hash,
 }
 
 impl ValueType {
@@ -35,6 +37,7 @@ impl ValueType {
         match self {
             ValueType::String => "string",
             ValueType::List => "list",
+            ValueType::Hash => "hash",
         }
     }
 }
@@ -44,6 +47,7 @@ impl ValueType {
 pub enum Value {
     Str(Str),
     List(Box<QuickList>),
+    Hash(Box<Hash>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
@@ -53,6 +57,7 @@ impl Value {
         match self {
             Value::Str(_) => ValueType::String,
             Value::List(_) => ValueType::List,
+            Value::Hash(_) => ValueType::Hash,
         }
     }
 
@@ -61,6 +66,7 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding_name(),
             Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding_name(),
         }
     }
 
@@ -71,6 +77,7 @@ impl Value {
             Value::Str(Str::Emb(b)) => b.heap_bytes(),
             Value::Str(Str::Raw(v)) => v.capacity() + std::mem::size_of::<Vec<u8>>(),
             Value::List(l) => l.heap_bytes() + std::mem::size_of::<QuickList>(),
+            Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! real server by the `command_table_matches_redis` test. Summaries are Basalt's own words.
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
-use crate::commands::{connection, keys, lists, server, strings};
+use crate::commands::{connection, hashes, keys, lists, server, strings};
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: [Spec; 9] = [
@@ -77,7 +77,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 78] = [
+pub static COMMANDS: [Spec; 94] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -234,6 +234,38 @@ pub static COMMANDS: [Spec; 78] = [
         docs("Pops the last element of a list and prepends it to another.", "1.2.0", "list", "O(1)", &[arg("source", "key", 0, "", &[], &[]), arg("destination", "key", 1, "", &[], &[])]), Some(lists::rpoplpush), &[]),
     spec("lmpop", -4, F::WRITE | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "delete"], 1, 0, 1, 1)], A::WRITE | A::LIST | A::SLOW, &[],
         docs("Pops elements from the first non-empty list of several.", "7.0.0", "list", "O(N+M) where N is the number of keys and M the number of elements returned", &[arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["multiple"], &[]), arg("where", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(lists::lmpop), &[]),
+    spec("hset", -4, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "update"], 1, 0, 1, 0)], A::WRITE | A::HASH | A::FAST, &[],
+        docs("Sets fields of a hash, creating it if needed.", "2.0.0", "hash", "O(1) for each field/value pair", &[arg("key", "key", 0, "", &[], &[]), arg("field_value", "block", -1, "", &["multiple"], &[arg("field", "string", -1, "", &[], &[]), arg("value", "string", -1, "", &[], &[])])]), Some(hashes::hset), &[]),
+    spec("hsetnx", 4, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::HASH | A::FAST, &[],
+        docs("Sets a field of a hash only if it does not exist.", "2.0.0", "hash", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &[], &[]), arg("value", "string", -1, "", &[], &[])]), Some(hashes::hsetnx), &[]),
+    spec("hget", 3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::FAST, &[],
+        docs("Returns the value of a field of a hash.", "2.0.0", "hash", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &[], &[])]), Some(hashes::hget), &[]),
+    spec("hmget", -3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::FAST, &[],
+        docs("Returns the values of several fields of a hash.", "2.0.0", "hash", "O(N) where N is the number of fields", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &["multiple"], &[])]), Some(hashes::hmget), &[]),
+    spec("hmset", -4, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "update"], 1, 0, 1, 0)], A::WRITE | A::HASH | A::FAST, &[],
+        docs("Sets fields of a hash (older form of HSET).", "2.0.0", "hash", "O(N) where N is the number of fields", &[arg("key", "key", 0, "", &[], &[]), arg("field_value", "block", -1, "", &["multiple"], &[arg("field", "string", -1, "", &[], &[]), arg("value", "string", -1, "", &[], &[])])]), Some(hashes::hmset), &[]),
+    spec("hdel", -3, F::WRITE | F::FAST, (1, 1, 1), &[ks(&["RW", "delete"], 1, 0, 1, 0)], A::WRITE | A::HASH | A::FAST, &[],
+        docs("Deletes fields of a hash.", "2.0.0", "hash", "O(N) where N is the number of fields", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &["multiple"], &[])]), Some(hashes::hdel), &[]),
+    spec("hlen", 2, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO"], 1, 0, 1, 0)], A::READ | A::HASH | A::FAST, &[],
+        docs("Returns the number of fields of a hash.", "2.0.0", "hash", "O(1)", &[arg("key", "key", 0, "", &[], &[])]), Some(hashes::hlen), &[]),
+    spec("hstrlen", 3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO"], 1, 0, 1, 0)], A::READ | A::HASH | A::FAST, &[],
+        docs("Returns the length of the value of a field of a hash.", "3.2.0", "hash", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &[], &[])]), Some(hashes::hstrlen), &[]),
+    spec("hexists", 3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO"], 1, 0, 1, 0)], A::READ | A::HASH | A::FAST, &[],
+        docs("Tells whether a field exists in a hash.", "2.0.0", "hash", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &[], &[])]), Some(hashes::hexists), &[]),
+    spec("hkeys", 2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::SLOW, &["nondeterministic_output_order"],
+        docs("Returns the fields of a hash.", "2.0.0", "hash", "O(N) where N is the size of the hash", &[arg("key", "key", 0, "", &[], &[])]), Some(hashes::hkeys), &[]),
+    spec("hvals", 2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::SLOW, &["nondeterministic_output_order"],
+        docs("Returns the values of a hash.", "2.0.0", "hash", "O(N) where N is the size of the hash", &[arg("key", "key", 0, "", &[], &[])]), Some(hashes::hvals), &[]),
+    spec("hgetall", 2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::SLOW, &["nondeterministic_output_order"],
+        docs("Returns the fields and values of a hash.", "2.0.0", "hash", "O(N) where N is the size of the hash", &[arg("key", "key", 0, "", &[], &[])]), Some(hashes::hgetall), &[]),
+    spec("hincrby", 4, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "access", "update"], 1, 0, 1, 0)], A::WRITE | A::HASH | A::FAST, &[],
+        docs("Adds an integer to the integer value of a field of a hash.", "2.0.0", "hash", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &[], &[]), arg("increment", "integer", -1, "", &[], &[])]), Some(hashes::hincrby), &[]),
+    spec("hincrbyfloat", 4, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "access", "update"], 1, 0, 1, 0)], A::WRITE | A::HASH | A::FAST, &[],
+        docs("Adds a floating point number to the value of a field of a hash.", "2.6.0", "hash", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("field", "string", -1, "", &[], &[]), arg("increment", "double", -1, "", &[], &[])]), Some(hashes::hincrbyfloat), &[]),
+    spec("hrandfield", -2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::SLOW, &["nondeterministic_output"],
+        docs("Returns random fields of a hash.", "6.2.0", "hash", "O(N) where N is the number of fields returned", &[arg("key", "key", 0, "", &[], &[]), arg("options", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "", &[], &[]), arg("withvalues", "pure-token", -1, "WITHVALUES", &["optional"], &[])])]), Some(hashes::hrandfield), &[]),
+    spec("hscan", -3, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::SLOW, &["nondeterministic_output"],
+        docs("Iterates the fields and values of a hash incrementally.", "2.8.0", "hash", "O(1) per call, O(N) for a complete iteration", &[arg("key", "key", 0, "", &[], &[]), arg("cursor", "integer", -1, "", &[], &[]), arg("pattern", "pattern", -1, "MATCH", &["optional"], &[]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(hashes::hscan), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]

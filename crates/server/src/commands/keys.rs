@@ -103,27 +103,9 @@ pub fn keys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 /// above them. A shard's scan ends when its dict cursor returns to 0; then the next shard
 /// starts.
 pub fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
-    let cursor = parse_scan_cursor(argv.get(1))?;
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut type_name: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < argv.len() {
-        let more = argv.len() - i >= 2;
-        if is(argv.get(i), "count") && more {
-            count = parse_int(argv.get(i + 1))?;
-            if count < 1 {
-                return Err(err::SYNTAX.into());
-            }
-        } else if is(argv.get(i), "match") && more {
-            pattern = Some(argv.get(i + 1)).filter(|p| *p != b"*");
-        } else if is(argv.get(i), "type") && more {
-            type_name = Some(argv.get(i + 1));
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-        i += 2;
-    }
+    let args = super::scan_args(&argv, 1, 2, true)?;
+    let (cursor, count, pattern, type_name) =
+        (args.cursor, args.count, args.pattern, args.type_name);
     let store = &ctx.srv.store;
     let shard_bits = store.shard_count().trailing_zeros();
     let mask = (store.shard_count() - 1) as u64;
@@ -172,25 +154,6 @@ pub fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
         ctx.out.bulk(k);
     }
     Ok(())
-}
-
-/// Redis parses the cursor with `strtoull`: optional sign (a negative number wraps), digits,
-/// nothing else, no leading space.
-fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::from("ERR invalid cursor");
-    let (neg, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let v: u64 = std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(invalid)?;
-    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 pub fn randomkey(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {

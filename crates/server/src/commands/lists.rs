@@ -99,13 +99,13 @@ pub fn rpushx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     push_generic(ctx, argv, End::Tail, true)
 }
 
-/// A count that must be positive (Redis's `getPositiveLongFromObjectOrReply`).
+/// A count that must be positive (Redis's `getPositiveLongFromObjectOrReply`): one message
+/// whether the argument is not a number or is negative.
 fn positive(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
-    let n = parse_int(arg)?;
-    if n < 0 {
-        return Err(msg.into());
+    match resp::parse_i64(arg) {
+        Some(n) if n >= 0 => Ok(n),
+        _ => Err(msg.into()),
     }
-    Ok(n)
 }
 
 fn pop_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
@@ -325,9 +325,6 @@ pub fn lpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
             if rank == 0 {
                 return Err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".into());
             }
-            if rank == i64::MIN {
-                return Err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807".into());
-            }
         } else if is(opt, "count") && more {
             count = Some(positive(argv.get(j + 1), "ERR COUNT can't be negative")?);
         } else if is(opt, "maxlen") && more {
@@ -348,7 +345,13 @@ pub fn lpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     };
     let len = list.len();
     let from_tail = rank < 0;
-    let skip = rank.unsigned_abs() as usize - 1;
+    // Redis negates the rank; i64::MIN stays negative there, so every match qualifies and the
+    // first one from the tail is returned.
+    let skip = if rank == i64::MIN {
+        0
+    } else {
+        rank.unsigned_abs() as usize - 1
+    };
     let scan: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
         Box::new(list.iter_rev())
     } else {

@@ -1,6 +1,7 @@
 //! Command handlers, one file per family, plus the argument and lookup helpers they share.
 
 pub mod connection;
+pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod server;
@@ -105,4 +106,100 @@ pub fn reply_help(ctx: &mut Ctx<'_>, title: &str, lines: &[&str]) {
     }
     ctx.out.simple("HELP");
     ctx.out.simple("    Print this help.");
+}
+
+/// Arguments of SCAN and the *SCAN commands.
+pub struct ScanArgs<'a> {
+    pub cursor: u64,
+    pub count: i64,
+    pub pattern: Option<&'a [u8]>,
+    pub type_name: Option<&'a [u8]>,
+}
+
+/// Parse `cursor [MATCH p] [COUNT n] [TYPE t]` (TYPE only for SCAN itself): the cursor is at
+/// `cursor_at`, options start at `opts_at`.
+pub fn scan_args<'a>(
+    argv: &resp::Argv<'a>,
+    cursor_at: usize,
+    opts_at: usize,
+    allow_type: bool,
+) -> Result<ScanArgs<'a>, CmdError> {
+    let mut args = ScanArgs {
+        cursor: parse_scan_cursor(argv.get(cursor_at))?,
+        count: 10,
+        pattern: None,
+        type_name: None,
+    };
+    let mut i = opts_at;
+    while i < argv.len() {
+        let more = argv.len() - i >= 2;
+        if is(argv.get(i), "count") && more {
+            args.count = parse_int(argv.get(i + 1))?;
+            if args.count < 1 {
+                return Err(err::SYNTAX.into());
+            }
+        } else if is(argv.get(i), "match") && more {
+            args.pattern = Some(argv.get(i + 1)).filter(|p| *p != b"*");
+        } else if allow_type && is(argv.get(i), "type") && more {
+            args.type_name = Some(argv.get(i + 1));
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        i += 2;
+    }
+    Ok(args)
+}
+
+/// Redis parses a SCAN cursor with `strtoull`: optional sign (a negative number wraps),
+/// digits, nothing else, no leading space.
+fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::from("ERR invalid cursor");
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let v: u64 = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(invalid)?;
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// A small xorshift generator for random picks (RANDOMKEY, SRANDMEMBER, HRANDFIELD …).
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the clock and a per-client value, so clients do not repeat each other.
+    pub fn seeded(salt: u64) -> Rng {
+        Rng((crate::util::now_us() ^ salt.rotate_left(32)) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// `k` distinct indices of `0..n` (`k <= n`), in random order.
+    pub fn distinct(&mut self, n: usize, k: usize) -> Vec<usize> {
+        let mut all: Vec<usize> = (0..n).collect();
+        for i in 0..k.min(n) {
+            let j = i + self.below(n - i);
+            all.swap(i, j);
+        }
+        all.truncate(k.min(n));
+        all
+    }
 }

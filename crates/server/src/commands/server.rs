@@ -134,6 +134,8 @@ pub fn config_set(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
         )
         .into()
     };
+    // A name given twice is an error; a name and its alias together are not (the last wins),
+    // as in Redis.
     let mut chosen: Vec<(usize, &[u8], &[u8])> = Vec::new();
     for i in (2..argv.len()).step_by(2) {
         let (name, value) = (argv.get(i), argv.get(i + 1));
@@ -147,7 +149,7 @@ pub fn config_set(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
         if !param.mutable || NOT_YET_MUTABLE.contains(&param.name) {
             return Err(failed(name, "can't set immutable config"));
         }
-        if chosen.iter().any(|(j, _, _)| *j == idx) {
+        if chosen.iter().any(|(_, n, _)| n.eq_ignore_ascii_case(name)) {
             return Err(failed(name, "duplicate parameter"));
         }
         chosen.push((idx, name, value));

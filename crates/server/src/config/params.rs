@@ -22,6 +22,14 @@ pub enum Kind {
     SavePoints,
     /// Keyspace notification classes (`KEA` …), normalized as Redis prints them.
     KeyspaceEvents,
+    /// An integer that also accepts memory units (`1kb`), like Redis's size_t limits.
+    /// `memory_msg` picks the error for a value that is not a number at all: "must be a memory
+    /// value" (the `*-value` limits) or "couldn't be parsed into an integer" (the `*-entries`).
+    IntOrMemory {
+        min: i64,
+        max: i64,
+        memory_msg: bool,
+    },
 }
 
 /// One configuration parameter.
@@ -266,6 +274,60 @@ pub static PARAMS: &[Param] = &[
         "0",
         true,
     ),
+    alias(
+        "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
+        Kind::IntOrMemory {
+            min: 0,
+            max: LLONG_MAX,
+            memory_msg: false,
+        },
+        "512",
+        true,
+    ),
+    alias(
+        "hash-max-listpack-value",
+        "hash-max-ziplist-value",
+        Kind::IntOrMemory {
+            min: 0,
+            max: LLONG_MAX,
+            memory_msg: true,
+        },
+        "64",
+        true,
+    ),
+    alias(
+        "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
+        Kind::IntOrMemory {
+            min: 0,
+            max: LLONG_MAX,
+            memory_msg: false,
+        },
+        "128",
+        true,
+    ),
+    alias(
+        "zset-max-listpack-value",
+        "zset-max-ziplist-value",
+        Kind::IntOrMemory {
+            min: 0,
+            max: LLONG_MAX,
+            memory_msg: true,
+        },
+        "64",
+        true,
+    ),
+    p(
+        "set-max-intset-entries",
+        Kind::IntOrMemory {
+            min: 0,
+            max: LLONG_MAX,
+            memory_msg: false,
+        },
+        "512",
+        true,
+    ),
     // Persistence (the append-only log and snapshots arrive with their own issues; until then
     // these are validated and reported, and `appendonly yes` is refused at start-up).
     p("save", Kind::SavePoints, "", true),
@@ -367,6 +429,28 @@ pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
         }
         Kind::SavePoints => normalize_save(args),
         Kind::KeyspaceEvents => normalize_events(one()?),
+        Kind::IntOrMemory {
+            min,
+            max,
+            memory_msg,
+        } => {
+            let a = one()?;
+            let v = a
+                .parse::<i64>()
+                .ok()
+                .or_else(|| parse_memory(a))
+                .ok_or(if memory_msg {
+                    "argument must be a memory value"
+                } else {
+                    "argument couldn't be parsed into an integer"
+                })?;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(v.to_string())
+        }
     }
 }
 
