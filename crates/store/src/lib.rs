@@ -11,6 +11,7 @@ mod glob;
 mod hash;
 mod list;
 pub mod num;
+mod set;
 mod store;
 mod value;
 
@@ -21,5 +22,6 @@ pub use expire::CycleReport;
 pub use glob::glob_match;
 pub use hash::{Hash, HashLimits};
 pub use list::{End, Fill, QuickList};
+pub use set::{IntSet, Member, Set};
 pub use store::{hash_tag, Locked, Shard, Store};
 pub use value::{Str, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS};

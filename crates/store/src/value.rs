@@ -10,6 +10,7 @@ use crate::bytes::SmallBytes;
 use crate::hash::Hash;
 use crate::list::QuickList;
 use crate::num::parse_i64_strict;
+use crate::set::Set;
 
 /// Strings up to this length are created `embstr` (Redis's `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 pub const EMBSTR_MAX: usize = 44;
@@ -30,6 +31,7 @@ pub enum ValueType {
     String,
     List,
     Hash,
+    Set,
 }
 
 impl ValueType {
@@ -38,6 +40,7 @@ impl ValueType {
             ValueType::String => "string",
             ValueType::List => "list",
             ValueType::Hash => "hash",
+            ValueType::Set => "set",
         }
     }
 }
@@ -48,6 +51,7 @@ pub enum Value {
     Str(Str),
     List(Box<QuickList>),
     Hash(Box<Hash>),
+    Set(Box<Set>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
@@ -58,6 +62,7 @@ impl Value {
             Value::Str(_) => ValueType::String,
             Value::List(_) => ValueType::List,
             Value::Hash(_) => ValueType::Hash,
+            Value::Set(_) => ValueType::Set,
         }
     }
 
@@ -67,6 +72,7 @@ impl Value {
             Value::Str(s) => s.encoding_name(),
             Value::List(_) => "quicklist",
             Value::Hash(h) => h.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
         }
     }
 
@@ -78,6 +84,7 @@ impl Value {
             Value::Str(Str::Raw(v)) => v.capacity() + std::mem::size_of::<Vec<u8>>(),
             Value::List(l) => l.heap_bytes() + std::mem::size_of::<QuickList>(),
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
+            Value::Set(s) => s.heap_bytes() + std::mem::size_of::<Set>(),
         }
     }
 }

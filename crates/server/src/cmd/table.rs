@@ -5,7 +5,7 @@
 //! real server by the `command_table_matches_redis` test. Summaries are Basalt's own words.
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
-use crate::commands::{connection, hashes, keys, lists, server, strings};
+use crate::commands::{connection, hashes, keys, lists, server, sets, strings};
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: [Spec; 9] = [
@@ -77,7 +77,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 94] = [
+pub static COMMANDS: [Spec; 111] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -266,6 +266,40 @@ pub static COMMANDS: [Spec; 94] = [
         docs("Returns random fields of a hash.", "6.2.0", "hash", "O(N) where N is the number of fields returned", &[arg("key", "key", 0, "", &[], &[]), arg("options", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "", &[], &[]), arg("withvalues", "pure-token", -1, "WITHVALUES", &["optional"], &[])])]), Some(hashes::hrandfield), &[]),
     spec("hscan", -3, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::SLOW, &["nondeterministic_output"],
         docs("Iterates the fields and values of a hash incrementally.", "2.8.0", "hash", "O(1) per call, O(N) for a complete iteration", &[arg("key", "key", 0, "", &[], &[]), arg("cursor", "integer", -1, "", &[], &[]), arg("pattern", "pattern", -1, "MATCH", &["optional"], &[]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(hashes::hscan), &[]),
+    spec("sadd", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &[],
+        docs("Adds members to a set, creating it if needed.", "1.0.0", "set", "O(1) for each member added", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &["multiple"], &[])]), Some(sets::sadd), &[]),
+    spec("srem", -3, F::WRITE | F::FAST, (1, 1, 1), &[ks(&["RW", "delete"], 1, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &[],
+        docs("Removes members from a set.", "1.0.0", "set", "O(N) where N is the number of members removed", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &["multiple"], &[])]), Some(sets::srem), &[]),
+    spec("sismember", 3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO"], 1, 0, 1, 0)], A::READ | A::SET | A::FAST, &[],
+        docs("Tells whether a member belongs to a set.", "1.0.0", "set", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &[], &[])]), Some(sets::sismember), &[]),
+    spec("smismember", -3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::SET | A::FAST, &[],
+        docs("Tells, for several members, whether each belongs to a set.", "6.2.0", "set", "O(N) where N is the number of members", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &["multiple"], &[])]), Some(sets::smismember), &[]),
+    spec("scard", 2, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO"], 1, 0, 1, 0)], A::READ | A::SET | A::FAST, &[],
+        docs("Returns the number of members of a set.", "1.0.0", "set", "O(1)", &[arg("key", "key", 0, "", &[], &[])]), Some(sets::scard), &[]),
+    spec("smembers", 2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::SET | A::SLOW, &["nondeterministic_output_order"],
+        docs("Returns every member of a set.", "1.0.0", "set", "O(N) where N is the size of the set", &[arg("key", "key", 0, "", &[], &[])]), Some(sets::smembers), &[]),
+    spec("spop", -2, F::WRITE | F::FAST, (1, 1, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &["nondeterministic_output"],
+        docs("Removes and returns random members of a set.", "1.0.0", "set", "O(N) where N is the number of members returned", &[arg("key", "key", 0, "", &[], &[]), arg("count", "integer", -1, "", &["optional"], &[])]), Some(sets::spop), &[]),
+    spec("srandmember", -2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::SET | A::SLOW, &["nondeterministic_output"],
+        docs("Returns random members of a set.", "1.0.0", "set", "O(N) where N is the number of members returned", &[arg("key", "key", 0, "", &[], &[]), arg("count", "integer", -1, "", &["optional"], &[])]), Some(sets::srandmember), &[]),
+    spec("smove", 4, F::WRITE | F::FAST, (1, 2, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0), ks(&["RW", "insert"], 2, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &[],
+        docs("Moves a member from one set to another.", "1.0.0", "set", "O(1)", &[arg("source", "key", 0, "", &[], &[]), arg("destination", "key", 1, "", &[], &[]), arg("member", "string", -1, "", &[], &[])]), Some(sets::smove), &[]),
+    spec("sinter", -2, F::READONLY, (1, -1, 1), &[ks(&["RO", "access"], 1, -1, 1, 0)], A::READ | A::SET | A::SLOW, &["nondeterministic_output_order"],
+        docs("Returns the intersection of sets.", "1.0.0", "set", "O(N*M) worst case, N the smallest set size and M the number of sets", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(sets::sinter), &[]),
+    spec("sintercard", -3, F::READONLY | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RO", "access"], 1, 0, 1, 1)], A::READ | A::SET | A::SLOW, &[],
+        docs("Counts the members of the intersection of sets.", "7.0.0", "set", "O(N*M) worst case, N the smallest set size and M the number of sets", &[arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["multiple"], &[]), arg("limit", "integer", -1, "LIMIT", &["optional"], &[])]), Some(sets::sintercard), &[]),
+    spec("sunion", -2, F::READONLY, (1, -1, 1), &[ks(&["RO", "access"], 1, -1, 1, 0)], A::READ | A::SET | A::SLOW, &["nondeterministic_output_order"],
+        docs("Returns the union of sets.", "1.0.0", "set", "O(N) where N is the total number of members", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(sets::sunion), &[]),
+    spec("sdiff", -2, F::READONLY, (1, -1, 1), &[ks(&["RO", "access"], 1, -1, 1, 0)], A::READ | A::SET | A::SLOW, &["nondeterministic_output_order"],
+        docs("Returns the members of the first set not in the others.", "1.0.0", "set", "O(N) where N is the total number of members", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(sets::sdiff), &[]),
+    spec("sinterstore", -3, F::WRITE | F::DENYOOM, (1, -1, 1), &[ks(&["RW", "update"], 1, 0, 1, 0), ks(&["RO", "access"], 2, -1, 1, 0)], A::WRITE | A::SET | A::SLOW, &[],
+        docs("Stores the intersection of sets in a key.", "1.0.0", "set", "O(N*M) worst case, N the smallest set size and M the number of sets", &[arg("destination", "key", 0, "", &[], &[]), arg("key", "key", 1, "", &["multiple"], &[])]), Some(sets::sinterstore), &[]),
+    spec("sunionstore", -3, F::WRITE | F::DENYOOM, (1, -1, 1), &[ks(&["OW", "update"], 1, 0, 1, 0), ks(&["RO", "access"], 2, -1, 1, 0)], A::WRITE | A::SET | A::SLOW, &[],
+        docs("Stores the union of sets in a key.", "1.0.0", "set", "O(N) where N is the total number of members", &[arg("destination", "key", 0, "", &[], &[]), arg("key", "key", 1, "", &["multiple"], &[])]), Some(sets::sunionstore), &[]),
+    spec("sdiffstore", -3, F::WRITE | F::DENYOOM, (1, -1, 1), &[ks(&["OW", "update"], 1, 0, 1, 0), ks(&["RO", "access"], 2, -1, 1, 0)], A::WRITE | A::SET | A::SLOW, &[],
+        docs("Stores the difference of sets in a key.", "1.0.0", "set", "O(N) where N is the total number of members", &[arg("destination", "key", 0, "", &[], &[]), arg("key", "key", 1, "", &["multiple"], &[])]), Some(sets::sdiffstore), &[]),
+    spec("sscan", -3, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::SET | A::SLOW, &["nondeterministic_output"],
+        docs("Iterates the members of a set incrementally.", "2.8.0", "set", "O(1) per call, O(N) for a complete iteration", &[arg("key", "key", 0, "", &[], &[]), arg("cursor", "integer", -1, "", &[], &[]), arg("pattern", "pattern", -1, "MATCH", &["optional"], &[]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(sets::sscan), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]

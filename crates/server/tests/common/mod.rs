@@ -24,6 +24,25 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
+    /// Whether the server answering on our port is our child process. Ports are chosen free
+    /// and released before the server binds them, so a test running in parallel can take the
+    /// same port first; then our child fails to bind and this must not mistake the other
+    /// test's server for ours.
+    fn is_ours(&mut self) -> bool {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return false;
+        }
+        let mut c = self.conn();
+        let info = c.cmd(&[b"INFO", b"server"]);
+        if info.starts_with(b"-NOAUTH") {
+            // A password-protected server: fall back to "our child is alive and listening".
+            std::thread::sleep(Duration::from_millis(50));
+            return matches!(self.child.try_wait(), Ok(None));
+        }
+        let want = format!("process_id:{}\r\n", self.child.id());
+        info.windows(want.len()).any(|w| w == want.as_bytes())
+    }
+
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -62,6 +81,14 @@ impl ServerProc {
 
 impl Drop for ServerProc {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} log (port {}) ---\n{}",
+                self.name,
+                self.port,
+                self.log()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -106,9 +133,7 @@ fn spawn(bin: &Path, name: &'static str, extra: &[&str]) -> ServerProc {
             }
             if let Ok(s) = TcpStream::connect(p.addr()) {
                 drop(s);
-                let mut c = p.conn();
-                let pong = c.cmd(&[b"PING"]);
-                if pong == b"+PONG\r\n" || pong.starts_with(b"-NOAUTH") {
+                if p.is_ours() {
                     return p;
                 }
             }
