@@ -36,6 +36,20 @@ pub struct ClientState {
     pub no_evict: bool,
     pub shared: Arc<ClientShared>,
     pub stats: Arc<ThreadStats>,
+    /// Set while a blocking command waits for data.
+    pub block: Option<Block>,
+}
+
+/// A blocking command waiting for data: what to run again and when to give up.
+pub struct Block {
+    /// The command's arguments, to run again when woken.
+    pub argv: Vec<Vec<u8>>,
+    /// The keys it waits on (in `db`).
+    pub keys: Vec<Vec<u8>>,
+    pub db: usize,
+    pub deadline: Option<std::time::Instant>,
+    /// Reply on timeout: a null array (BLPOP, BLMPOP …) or a null bulk.
+    pub timeout_null_array: bool,
 }
 
 impl ClientState {
@@ -50,6 +64,7 @@ impl ClientState {
             no_evict: false,
             shared,
             stats,
+            block: None,
         }
     }
 }
@@ -72,6 +87,30 @@ pub struct ClientShared {
     pub no_evict: AtomicBool,
     killed: AtomicBool,
     kill: Notify,
+    /// A wake-up for a blocked command is pending.
+    woken: AtomicBool,
+    wake: Notify,
+    /// CLIENT UNBLOCK's request: 0 none, 1 as a timeout, 2 with an error.
+    pub unblock: AtomicU8,
+    pub blocked: AtomicBool,
+}
+
+impl store::Waiter for ClientShared {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn wake(&self) -> bool {
+        if self.woken.swap(true, Relaxed) {
+            return false;
+        }
+        self.wake.notify_one();
+        true
+    }
+
+    fn is_woken(&self) -> bool {
+        self.woken.load(Relaxed)
+    }
 }
 
 impl ClientShared {
@@ -83,6 +122,19 @@ impl ClientShared {
 
     pub fn is_killed(&self) -> bool {
         self.killed.load(Relaxed)
+    }
+
+    /// Resolves when a blocked command should run again (data arrived, or CLIENT UNBLOCK).
+    pub async fn woken(&self) {
+        if self.woken.load(Relaxed) {
+            return;
+        }
+        self.wake.notified().await;
+    }
+
+    /// Clear a pending wake-up before retrying the blocked command.
+    pub fn clear_woken(&self) {
+        self.woken.store(false, Relaxed);
     }
 
     /// Resolves when [`kill`](Self::kill) was called.
@@ -152,6 +204,10 @@ impl Clients {
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            woken: AtomicBool::new(false),
+            wake: Notify::new(),
+            unblock: AtomicU8::new(0),
+            blocked: AtomicBool::new(false),
         });
         self.map.lock().insert(id, shared.clone());
         shared

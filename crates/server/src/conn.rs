@@ -81,17 +81,47 @@ pub async fn serve<S>(
         shared
             .last_interaction_ms
             .store(crate::util::now_ms(), Relaxed);
-        let close = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
+        let mut end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
         shared.query_buf_bytes.store(rbuf.len(), Relaxed);
-        if !out.is_empty() {
-            if stream.write_all(out.as_bytes()).await.is_err() {
+        // A blocking command waits here; input after it stays buffered until it is served.
+        while end == BatchEnd::Blocked {
+            if !flush(&mut stream, &mut out, &stats).await {
+                end = BatchEnd::Close;
                 break;
             }
-            stats.net_output_bytes.fetch_add(out.len() as u64, Relaxed);
-            out.clear();
-            out.shrink(REPLY_BUF_KEEP_BYTES);
+            let waited = wait_blocked(
+                &client,
+                &mut stream,
+                &mut rbuf,
+                killed.as_mut(),
+                stopped.as_mut(),
+                cfg.query_buffer_limit,
+            );
+            match waited.await {
+                Wake::Retry => retry_blocked(&srv, &mut client, &mut out),
+                Wake::Timeout => {
+                    let null_array = client.block.as_ref().is_some_and(|b| b.timeout_null_array);
+                    abandon_block(&srv, &mut client);
+                    if null_array {
+                        out.null_array();
+                    } else {
+                        out.null();
+                    }
+                }
+                Wake::UnblockError => {
+                    abandon_block(&srv, &mut client);
+                    out.error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                }
+                Wake::Close => {
+                    end = BatchEnd::Close;
+                    break;
+                }
+            }
+            if client.block.is_none() {
+                end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
+            }
         }
-        if close {
+        if !flush(&mut stream, &mut out, &stats).await || end == BatchEnd::Close {
             break;
         }
         if rbuf.len() > cfg.query_buffer_limit {
@@ -105,8 +135,27 @@ pub async fn serve<S>(
             rbuf = BytesMut::with_capacity(READ_BUF_BYTES);
         }
     }
+    abandon_block(&srv, &mut client);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
+}
+
+/// Send pending replies; false if the connection is gone.
+async fn flush<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Reply,
+    stats: &ThreadStats,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    if stream.write_all(out.as_bytes()).await.is_err() {
+        return false;
+    }
+    stats.net_output_bytes.fetch_add(out.len() as u64, Relaxed);
+    out.clear();
+    out.shrink(REPLY_BUF_KEEP_BYTES);
+    true
 }
 
 async fn read_with_timeout<S: AsyncRead + Unpin>(
@@ -126,8 +175,18 @@ async fn read_with_timeout<S: AsyncRead + Unpin>(
     }
 }
 
-/// Run every complete request in `rbuf`; returns true if the connection must close after the
-/// replies are sent.
+/// How a batch of requests ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchEnd {
+    /// Everything complete was run; read more.
+    Drained,
+    /// Send the replies, then close.
+    Close,
+    /// A blocking command is waiting; later requests stay in the buffer.
+    Blocked,
+}
+
+/// Run every complete request in `rbuf`, stopping early at a blocking command.
 fn run_batch(
     srv: &Server,
     client: &mut ClientState,
@@ -135,9 +194,9 @@ fn run_batch(
     rbuf: &mut BytesMut,
     out: &mut Reply,
     cfg: &ConnConfig,
-) -> bool {
+) -> BatchEnd {
     let mut pos = 0;
-    let mut close = false;
+    let mut end = BatchEnd::Drained;
     while pos < rbuf.len() {
         let limits = Limits {
             max_bulk_bytes: cfg.max_bulk_bytes,
@@ -153,7 +212,11 @@ fn run_batch(
                 parser.reset();
                 pos += consumed;
                 if flow == Flow::CloseAfterReply {
-                    close = true;
+                    end = BatchEnd::Close;
+                    break;
+                }
+                if client.block.is_some() {
+                    end = BatchEnd::Blocked;
                     break;
                 }
             }
@@ -170,13 +233,98 @@ fn run_batch(
                 srv.stats.record_error(&msg);
                 out.error(msg.as_bytes());
                 crate::log_verbose!("Protocol error ({e}) from client: id={}", client.id);
-                close = true;
+                end = BatchEnd::Close;
                 break;
             }
         }
     }
     rbuf.advance(pos);
-    close
+    end
+}
+
+/// How a wait in a blocking command ended.
+enum Wake {
+    Retry,
+    Timeout,
+    UnblockError,
+    Close,
+}
+
+/// Wait for the blocked command's wake-up, its timeout, CLIENT UNBLOCK, a kill or shutdown.
+/// Like Redis, keep reading the socket meanwhile: later requests are buffered, and a client
+/// that disconnects stops waiting.
+async fn wait_blocked<S: AsyncRead + Unpin>(
+    client: &ClientState,
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    mut killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    mut stopped: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    query_buffer_limit: usize,
+) -> Wake {
+    let deadline = client.block.as_ref().and_then(|b| b.deadline);
+    let shared = &client.shared;
+    loop {
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        if rbuf.capacity() - rbuf.len() < 1024 {
+            rbuf.reserve(READ_BUF_BYTES);
+        }
+        tokio::select! {
+            biased;
+            _ = killed.as_mut() => return Wake::Close,
+            _ = stopped.as_mut() => return Wake::Close,
+            _ = shared.woken() => return match shared.unblock.swap(0, Relaxed) {
+                1 => Wake::Timeout,
+                2 => Wake::UnblockError,
+                _ => Wake::Retry,
+            },
+            _ = timeout => return Wake::Timeout,
+            r = stream.read_buf(rbuf) => match r {
+                Ok(n) if n > 0 && rbuf.len() <= query_buffer_limit => {}
+                _ => return Wake::Close,
+            },
+        }
+    }
+}
+
+/// Leave every wait queue (timeout, CLIENT UNBLOCK, disconnect).
+fn abandon_block(srv: &Server, client: &mut ClientState) {
+    let Some(b) = client.block.take() else { return };
+    let mut locked = srv.store.lock_keys(b.keys.iter().map(Vec::as_slice));
+    let now = crate::util::now_ms();
+    for k in &b.keys {
+        let shard = locked.shard(k);
+        shard.blocked.remove(b.db, k, client.id);
+        // If we were woken for an element we will not take, the next waiter gets it.
+        if let Some(store::Value::List(l)) = shard.db(b.db).peek(k, now).map(|o| &o.value) {
+            let n = l.len();
+            shard.blocked.wake(b.db, k, n);
+        }
+    }
+    srv.blocked_clients.fetch_sub(1, Relaxed);
+    client.shared.blocked.store(false, Relaxed);
+}
+
+/// Run a blocked command again from its saved arguments.
+fn retry_blocked(srv: &Server, client: &mut ClientState, out: &mut Reply) {
+    let Some(b) = client.block.as_ref() else {
+        return;
+    };
+    let args: Vec<&[u8]> = b.argv.iter().map(Vec::as_slice).collect();
+    let mut buf = format!("*{}\r\n", args.len()).into_bytes();
+    for a in &args {
+        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+    let mut parser = RequestParser::new();
+    if let Ok(Parsed::Command { .. }) = parser.parse(&buf, Limits::default()) {
+        execute(srv, client, out, parser.argv(&buf));
+    }
 }
 
 /// CLIENT REPLY OFF / SKIP: drop the reply just written when replies are off or skipped.

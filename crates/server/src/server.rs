@@ -1,6 +1,6 @@
 //! The server's shared state and its background cron.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,8 +38,10 @@ pub struct Server {
     auth_required: AtomicBool,
     stop_requested: Mutex<Option<StopReason>>,
     stop: Notify,
-    /// Unix time (ms) of the last cron run, for INFO.
+    /// Cron cycles run so far.
     pub cron_runs: AtomicU64,
+    /// Clients waiting in a blocking command (INFO blocked_clients).
+    pub blocked_clients: AtomicUsize,
 }
 
 impl Server {
@@ -63,6 +65,7 @@ impl Server {
             stop_requested: Mutex::new(None),
             stop: Notify::new(),
             cron_runs: AtomicU64::new(0),
+            blocked_clients: AtomicUsize::new(0),
         })
     }
 

@@ -3,6 +3,7 @@
 //! Synchronous and free of I/O: the server locks shards and calls in; persistence reads and
 //! writes through the same types. See ARCHITECTURE.md for how the pieces fit.
 
+mod blocking;
 mod bytes;
 mod db;
 mod dict;
@@ -15,6 +16,7 @@ mod set;
 mod store;
 mod value;
 
+pub use blocking::{Blocked, Waiter};
 pub use bytes::{SmallBytes, INLINE_MAX};
 pub use db::{lru_clock, Db, DbStats, Expired, Obj};
 pub use dict::Dict;

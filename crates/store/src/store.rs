@@ -11,17 +11,20 @@ use std::hash::BuildHasher;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
+use crate::blocking::Blocked;
 use crate::db::{Db, DbStats};
 
-/// One shard: its slice of every database.
+/// One shard: its slice of every database, and the clients blocked on its keys.
 pub struct Shard {
     dbs: Box<[Db]>,
+    pub blocked: Blocked,
 }
 
 impl Shard {
     fn new(databases: usize) -> Self {
         Shard {
             dbs: (0..databases).map(|_| Db::default()).collect(),
+            blocked: Blocked::default(),
         }
     }
 

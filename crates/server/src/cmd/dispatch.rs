@@ -116,6 +116,9 @@ pub fn execute(
         now_ms: crate::util::now_ms(),
     };
     let result = handler(&mut ctx, argv);
+    if spec.has(super::flags::WRITE) {
+        wake_blocked(&mut ctx, spec, &argv);
+    }
     drop(ctx);
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
@@ -132,6 +135,26 @@ pub fn execute(
         std::sync::atomic::Ordering::Relaxed,
     );
     client.flow
+}
+
+/// After a write, wake clients blocked on the keys it touched, one per element now there
+/// (oldest first). Runs under the same locks as the write, so no pop can slip in between.
+fn wake_blocked(ctx: &mut Ctx<'_>, spec: &Spec, argv: &Argv<'_>) {
+    let (db, now) = (ctx.client.db, ctx.now_ms);
+    for i in spec.key_indices(argv) {
+        let key = argv.get(i);
+        let shard = ctx.keys.shard(key);
+        if !shard.blocked.has_waiters(db, key) {
+            continue;
+        }
+        let ready = match shard.db(db).peek(key, now).map(|o| &o.value) {
+            Some(store::Value::List(l)) => l.len(),
+            _ => 0,
+        };
+        if ready > 0 {
+            shard.blocked.wake(db, key, ready);
+        }
+    }
 }
 
 #[cfg(test)]

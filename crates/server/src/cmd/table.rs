@@ -5,10 +5,10 @@
 //! real server by the `command_table_matches_redis` test. Summaries are Basalt's own words.
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
-use crate::commands::{connection, hashes, keys, lists, server, sets, strings};
+use crate::commands::{blocking, connection, hashes, keys, lists, server, sets, strings};
 
 #[rustfmt::skip]
-static CLIENT_SUBCOMMANDS: [Spec; 9] = [
+static CLIENT_SUBCOMMANDS: [Spec; 10] = [
     spec("client|getname", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
         docs("Returns the name of this connection.", "2.6.9", "connection", "O(1)", &[]), Some(connection::client_getname), &[]),
     spec("client|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
@@ -27,6 +27,8 @@ static CLIENT_SUBCOMMANDS: [Spec; 9] = [
         docs("Turns replies to this connection on, off, or off for the next command.", "3.2.0", "connection", "O(1)", &[arg("on_off_skip", "oneof", -1, "", &[], &[arg("on", "pure-token", -1, "ON", &[], &[]), arg("off", "pure-token", -1, "OFF", &[], &[]), arg("skip", "pure-token", -1, "SKIP", &[], &[])])]), Some(connection::client_reply), &[]),
     spec("client|setname", 3, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
         docs("Names this connection.", "2.6.9", "connection", "O(1)", &[arg("connection-name", "string", -1, "", &[], &[])]), Some(connection::client_setname), &[]),
+    spec("client|unblock", -3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS | A::CONNECTION, &[],
+        docs("Ends the wait of a client blocked in a blocking command.", "5.0.0", "connection", "O(log N) where N is the number of clients", &[arg("client-id", "integer", -1, "", &[], &[]), arg("timeout_error", "oneof", -1, "", &["optional"], &[arg("timeout", "pure-token", -1, "TIMEOUT", &[], &[]), arg("error", "pure-token", -1, "ERROR", &[], &[])])]), Some(connection::client_unblock), &[]),
 ];
 
 #[rustfmt::skip]
@@ -77,7 +79,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 111] = [
+pub static COMMANDS: [Spec; 116] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -266,6 +268,16 @@ pub static COMMANDS: [Spec; 111] = [
         docs("Returns random fields of a hash.", "6.2.0", "hash", "O(N) where N is the number of fields returned", &[arg("key", "key", 0, "", &[], &[]), arg("options", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "", &[], &[]), arg("withvalues", "pure-token", -1, "WITHVALUES", &["optional"], &[])])]), Some(hashes::hrandfield), &[]),
     spec("hscan", -3, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::HASH | A::SLOW, &["nondeterministic_output"],
         docs("Iterates the fields and values of a hash incrementally.", "2.8.0", "hash", "O(1) per call, O(N) for a complete iteration", &[arg("key", "key", 0, "", &[], &[]), arg("cursor", "integer", -1, "", &[], &[]), arg("pattern", "pattern", -1, "MATCH", &["optional"], &[]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(hashes::hscan), &[]),
+    spec("blpop", -3, F::WRITE | F::NOSCRIPT | F::BLOCKING, (1, -2, 1), &[ks(&["RW", "access", "delete"], 1, -2, 1, 0)], A::WRITE | A::LIST | A::SLOW | A::BLOCKING, &[],
+        docs("Pops the first element of the first non-empty list, waiting if none has one.", "2.0.0", "list", "O(N) where N is the number of keys", &[arg("key", "key", 0, "", &["multiple"], &[]), arg("timeout", "double", -1, "", &[], &[])]), Some(blocking::blpop), &[]),
+    spec("brpop", -3, F::WRITE | F::NOSCRIPT | F::BLOCKING, (1, -2, 1), &[ks(&["RW", "access", "delete"], 1, -2, 1, 0)], A::WRITE | A::LIST | A::SLOW | A::BLOCKING, &[],
+        docs("Pops the last element of the first non-empty list, waiting if none has one.", "2.0.0", "list", "O(N) where N is the number of keys", &[arg("key", "key", 0, "", &["multiple"], &[]), arg("timeout", "double", -1, "", &[], &[])]), Some(blocking::brpop), &[]),
+    spec("blmove", 6, F::WRITE | F::DENYOOM | F::NOSCRIPT | F::BLOCKING, (1, 2, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0), ks(&["RW", "insert"], 2, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW | A::BLOCKING, &[],
+        docs("Moves an element between lists, waiting for the source to have one.", "6.2.0", "list", "O(1)", &[arg("source", "key", 0, "", &[], &[]), arg("destination", "key", 1, "", &[], &[]), arg("wherefrom", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])]), arg("whereto", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])]), arg("timeout", "double", -1, "", &[], &[])]), Some(blocking::blmove), &[]),
+    spec("brpoplpush", 4, F::WRITE | F::DENYOOM | F::NOSCRIPT | F::BLOCKING, (1, 2, 1), &[ks(&["RW", "access", "delete"], 1, 0, 1, 0), ks(&["RW", "insert"], 2, 0, 1, 0)], A::WRITE | A::LIST | A::SLOW | A::BLOCKING, &[],
+        docs("Moves the last element of a list to the head of another, waiting if needed.", "2.2.0", "list", "O(1)", &[arg("source", "key", 0, "", &[], &[]), arg("destination", "key", 1, "", &[], &[]), arg("timeout", "double", -1, "", &[], &[])]), Some(blocking::brpoplpush), &[]),
+    spec("blmpop", -5, F::WRITE | F::BLOCKING | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "delete"], 2, 0, 1, 1)], A::WRITE | A::LIST | A::SLOW | A::BLOCKING, &[],
+        docs("Pops elements from the first non-empty list of several, waiting if none has any.", "7.0.0", "list", "O(N+M) where N is the number of keys and M the number of elements returned", &[arg("timeout", "double", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["multiple"], &[]), arg("where", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(blocking::blmpop), &[]),
     spec("sadd", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &[],
         docs("Adds members to a set, creating it if needed.", "1.0.0", "set", "O(1) for each member added", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &["multiple"], &[])]), Some(sets::sadd), &[]),
     spec("srem", -3, F::WRITE | F::FAST, (1, 1, 1), &[ks(&["RW", "delete"], 1, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &[],

@@ -391,6 +391,33 @@ pub fn client_no_evict(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
+pub fn client_unblock(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let mode = if argv.len() == 4 {
+        if is(argv.get(3), "timeout") {
+            1
+        } else if is(argv.get(3), "error") {
+            2
+        } else {
+            return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into());
+        }
+    } else {
+        1
+    };
+    let id = parse_int(argv.get(2))?;
+    let target = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.srv.clients.get(id));
+    match target {
+        Some(t) if t.blocked.load(Relaxed) => {
+            t.unblock.store(mode, Relaxed);
+            store::Waiter::wake(&*t);
+            ctx.out.int(1);
+        }
+        _ => ctx.out.int(0),
+    }
+    Ok(())
+}
+
 pub fn client_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     reply_help(
         ctx,

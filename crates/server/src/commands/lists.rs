@@ -53,7 +53,7 @@ fn drop_if_empty(db: &mut Db, key: &[u8]) {
     }
 }
 
-fn end_of(arg: &[u8]) -> Result<End, CmdError> {
+pub(super) fn end_of(arg: &[u8]) -> Result<End, CmdError> {
     if is(arg, "left") {
         Ok(End::Head)
     } else if is(arg, "right") {
@@ -396,18 +396,23 @@ pub fn lpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Pop from `src` and push to `dst` (the same key rotates the list).
-fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+/// Pop from `src` and push to `dst` (the same key rotates the list), replying with the
+/// element. Returns false, replying nothing, if `src` is missing.
+pub(super) fn move_one(
+    ctx: &mut Ctx<'_>,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+) -> Result<bool, CmdError> {
     let (now, fill, dbi) = (ctx.now_ms, fill(ctx), ctx.client.db);
     if write_list(ctx.keys.db(src, dbi), src, now)?.is_none() {
-        ctx.out.null();
-        return Ok(());
+        return Ok(false);
     }
     // The destination's type is checked before anything is popped.
     let dst_exists = write_list(ctx.keys.db(dst, dbi), dst, now)?.is_some();
     let Some(value) = write_list(ctx.keys.db(src, dbi), src, now)?.and_then(|l| l.pop(from)) else {
-        ctx.out.null();
-        return Ok(());
+        return Ok(false);
     };
     let dst_db = ctx.keys.db(dst, dbi);
     if !dst_exists && !dst_db.contains(dst) {
@@ -418,7 +423,27 @@ fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
     }
     drop_if_empty(ctx.keys.db(src, dbi), src);
     ctx.out.bulk(&value);
+    Ok(true)
+}
+
+fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+    if !move_one(ctx, src, dst, from, to)? {
+        ctx.out.null();
+    }
     Ok(())
+}
+
+/// Pop one element from `key` (deleting an emptied list); `None` if missing.
+pub(super) fn pop_one(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    end: End,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    let (now, dbi) = (ctx.now_ms, ctx.client.db);
+    let db = ctx.keys.db(key, dbi);
+    let v = write_list(db, key, now)?.and_then(|l| l.pop(end));
+    drop_if_empty(db, key);
+    Ok(v)
 }
 
 pub fn lmove(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
@@ -439,10 +464,17 @@ fn positive_or(arg: &[u8], msg: &'static str) -> Result<usize, CmdError> {
     }
 }
 
-/// LMPOP (and later BLMPOP): `numkeys` at `at`, then keys, LEFT|RIGHT, [COUNT n].
-pub fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
-    let numkeys = positive_or(argv.get(1), "ERR numkeys should be greater than 0")?;
-    let where_idx = 2usize.saturating_add(numkeys);
+/// Parsed `numkeys key [key ...] LEFT|RIGHT [COUNT n]` of LMPOP/BLMPOP.
+pub(super) struct MpopArgs {
+    pub keys: Vec<usize>,
+    pub end: End,
+    pub count: usize,
+}
+
+/// Parse LMPOP's arguments with `numkeys` at `at` (BLMPOP has its timeout first).
+pub(super) fn parse_mpop(argv: &Argv<'_>, at: usize) -> Result<MpopArgs, CmdError> {
+    let numkeys = positive_or(argv.get(at), "ERR numkeys should be greater than 0")?;
+    let where_idx = (at + 1).saturating_add(numkeys);
     if where_idx >= argv.len() {
         return Err(err::SYNTAX.into());
     }
@@ -460,10 +492,23 @@ pub fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
             return Err(err::SYNTAX.into());
         }
     }
-    let count = count.unwrap_or(1);
+    Ok(MpopArgs {
+        keys: (at + 1..where_idx).collect(),
+        end,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// Pop up to `count` from the first non-empty list of `keys`, replying `[key, [elems]]`.
+/// Returns false, replying nothing, if every list is missing.
+pub(super) fn mpop_first(
+    ctx: &mut Ctx<'_>,
+    keys: &[Vec<u8>],
+    end: End,
+    count: usize,
+) -> Result<bool, CmdError> {
     let (now, dbi) = (ctx.now_ms, ctx.client.db);
-    for i in 2..where_idx {
-        let key = argv.get(i);
+    for key in keys {
         let db = ctx.keys.db(key, dbi);
         let Some(list) = write_list(db, key, now)? else {
             continue;
@@ -478,8 +523,16 @@ pub fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
             }
         }
         drop_if_empty(db, key);
-        return Ok(());
+        return Ok(true);
     }
-    ctx.out.null_array();
+    Ok(false)
+}
+
+pub fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let a = parse_mpop(&argv, 1)?;
+    let keys: Vec<Vec<u8>> = a.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
+    if !mpop_first(ctx, &keys, a.end, a.count)? {
+        ctx.out.null_array();
+    }
     Ok(())
 }

@@ -1,0 +1,174 @@
+//! Blocking list commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP.
+//!
+//! Each first tries its non-blocking form. With nothing to pop it queues the client on its keys
+//! (in the keys' shards, under the locks the command already holds) and leaves `client.block`
+//! set; the connection then waits for a wake-up, the timeout, CLIENT UNBLOCK or a disconnect.
+//! A woken client runs the same command again: on success it leaves the queues, otherwise it
+//! keeps its place. Writers wake waiters in the dispatcher (see `cmd::dispatch`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use resp::Argv;
+use store::End;
+
+use super::lists;
+use crate::client::Block;
+use crate::cmd::{CmdError, CmdResult, Ctx};
+
+/// Redis's blocking timeout: seconds as a float, 0 = forever; returns the deadline.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Instant>, CmdError> {
+    let secs = match store::num::ld_classify(arg) {
+        store::num::LdClass::NotFloat => None,
+        // Infinity overflows Redis's conversion to a negative number of milliseconds.
+        store::num::LdClass::Infinite => return Err("ERR timeout is negative".into()),
+        store::num::LdClass::Finite => std::str::from_utf8(arg).ok().and_then(parse_c_float),
+    }
+    .ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
+    let ms = (secs * 1000.0).ceil();
+    // Redis converts to a 64-bit integer; values past its range come out negative.
+    if !(0.0..9.2e18).contains(&ms) {
+        return Err("ERR timeout is negative".into());
+    }
+    Ok((ms > 0.0).then(|| Instant::now() + Duration::from_millis(ms as u64)))
+}
+
+/// Parse what strtold accepted (decimal or hex float) as f64.
+fn parse_c_float(s: &str) -> Option<f64> {
+    if let Ok(v) = s.parse::<f64>() {
+        return Some(v);
+    }
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let hex = body
+        .strip_prefix("0x")
+        .or_else(|| body.strip_prefix("0X"))?;
+    let v = u64::from_str_radix(hex, 16).ok()? as f64;
+    Some(if neg { -v } else { v })
+}
+
+/// Queue the client on `keys` and record what to run again.
+fn block(
+    ctx: &mut Ctx<'_>,
+    argv: &Argv<'_>,
+    keys: Vec<Vec<u8>>,
+    deadline: Option<Instant>,
+    null_array: bool,
+) {
+    let db = ctx.client.db;
+    let waiter: Arc<dyn store::Waiter> = ctx.client.shared.clone();
+    for k in &keys {
+        ctx.keys.shard(k).blocked.add(db, k, waiter.clone());
+    }
+    if ctx.client.block.is_none() {
+        ctx.srv
+            .blocked_clients
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.client
+            .shared
+            .blocked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    ctx.client.block = Some(Block {
+        argv: argv.iter().map(<[u8]>::to_vec).collect(),
+        keys,
+        db,
+        deadline,
+        timeout_null_array: null_array,
+    });
+}
+
+/// The command got its data: leave every queue.
+pub fn finish(ctx: &mut Ctx<'_>) {
+    if let Some(b) = ctx.client.block.take() {
+        for k in &b.keys {
+            ctx.keys.shard(k).blocked.remove(b.db, k, ctx.client.id);
+        }
+        ctx.srv
+            .blocked_clients
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.client
+            .shared
+            .blocked
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Run `attempt`; if it produced no reply, block (keeping the deadline of a retry).
+fn attempt_or_block(
+    ctx: &mut Ctx<'_>,
+    argv: &Argv<'_>,
+    keys: Vec<Vec<u8>>,
+    timeout_arg: &[u8],
+    null_array: bool,
+    attempt: impl FnOnce(&mut Ctx<'_>) -> Result<bool, CmdError>,
+) -> CmdResult {
+    let deadline = match &ctx.client.block {
+        Some(b) => b.deadline,
+        None => parse_timeout(timeout_arg)?,
+    };
+    ctx.client.shared.clear_woken();
+    if attempt(ctx)? {
+        finish(ctx);
+        return Ok(());
+    }
+    block(ctx, argv, keys, deadline, null_array);
+    Ok(())
+}
+
+fn bpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
+    let keys: Vec<Vec<u8>> = (1..argv.len() - 1).map(|i| argv.get(i).to_vec()).collect();
+    let timeout = argv.get(argv.len() - 1);
+    let attempt_keys = keys.clone();
+    attempt_or_block(ctx, &argv, keys, timeout, true, move |ctx| {
+        for k in &attempt_keys {
+            if let Some(v) = lists::pop_one(ctx, k, end)? {
+                ctx.out.array(2);
+                ctx.out.bulk(k);
+                ctx.out.bulk(&v);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+}
+
+pub fn blpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    bpop(ctx, argv, End::Head)
+}
+
+pub fn brpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    bpop(ctx, argv, End::Tail)
+}
+
+fn bmove(ctx: &mut Ctx<'_>, argv: Argv<'_>, from: End, to: End, timeout: &[u8]) -> CmdResult {
+    let (src, dst) = (argv.get(1).to_vec(), argv.get(2).to_vec());
+    attempt_or_block(ctx, &argv, vec![src.clone()], timeout, true, move |ctx| {
+        lists::move_one(ctx, &src, &dst, from, to)
+    })
+}
+
+pub fn blmove(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let from = lists::end_of(argv.get(3))?;
+    let to = lists::end_of(argv.get(4))?;
+    bmove(ctx, argv, from, to, argv.get(5))
+}
+
+pub fn brpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    bmove(ctx, argv, End::Tail, End::Head, argv.get(3))
+}
+
+pub fn blmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+    let timeout = argv.get(1);
+    if ctx.client.block.is_none() {
+        parse_timeout(timeout)?;
+    }
+    let parsed = lists::parse_mpop(&argv, 2)?;
+    let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
+    let attempt_keys = keys.clone();
+    attempt_or_block(ctx, &argv, keys, timeout, true, move |ctx| {
+        lists::mpop_first(ctx, &attempt_keys, parsed.end, parsed.count)
+    })
+}

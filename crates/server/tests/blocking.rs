@@ -1,0 +1,197 @@
+//! Blocking list commands with many clients: order of service, one element per waiter,
+//! wake-ups across shards and I/O threads, timeouts, disconnects, CLIENT UNBLOCK.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{basalt, Conn, ServerProc};
+
+fn info_blocked(s: &ServerProc) -> usize {
+    let reply = s.conn().cmd_str(&["INFO", "clients"]);
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("blocked_clients in INFO")
+}
+
+/// Wait until the server reports `n` blocked clients.
+fn wait_blocked(s: &ServerProc, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_blocked(s) != n {
+        assert!(
+            Instant::now() < deadline,
+            "never reached {n} blocked clients"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn bulk_pair(key: &str, value: &str) -> Vec<u8> {
+    format!(
+        "*2\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+        key.len(),
+        value.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn waiters_are_served_in_the_order_they_blocked_one_element_each() {
+    let s = basalt(&[]);
+    let mut waiters: Vec<Conn> = Vec::new();
+    for i in 0..5 {
+        let mut c = s.conn();
+        c.send(&[b"BLPOP", b"queue", b"0"]);
+        waiters.push(c);
+        wait_blocked(&s, i + 1);
+    }
+    let mut producer = s.conn();
+    assert_eq!(producer.cmd_str(&["RPUSH", "queue", "a", "b"]), b":2\r\n");
+    assert_eq!(waiters[0].read_reply(), bulk_pair("queue", "a"));
+    assert_eq!(waiters[1].read_reply(), bulk_pair("queue", "b"));
+    wait_blocked(&s, 3);
+    for w in &mut waiters[2..] {
+        assert!(
+            !w.has_data_within(100),
+            "a waiter got data with the list empty"
+        );
+    }
+    assert_eq!(producer.cmd_str(&["RPUSH", "queue", "c"]), b":1\r\n");
+    assert_eq!(waiters[2].read_reply(), bulk_pair("queue", "c"));
+    assert_eq!(producer.cmd_str(&["LLEN", "queue"]), b":0\r\n");
+    wait_blocked(&s, 2);
+}
+
+#[test]
+fn push_on_another_shard_and_thread_wakes_a_multi_key_waiter() {
+    let s = basalt(&["--io-threads", "2", "--shards", "64"]);
+    // Many keys so they spread over shards; the waiter blocks on all of them.
+    let keys: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
+    for target in [3usize, 11, 15] {
+        let mut w = s.conn();
+        let mut args: Vec<&[u8]> = vec![b"BRPOP"];
+        args.extend(keys.iter().map(|k| k.as_bytes()));
+        args.push(b"0");
+        w.send(&args);
+        wait_blocked(&s, 1);
+        // Several producer connections: accepted round robin, so some run on the other thread.
+        let mut p = s.conn();
+        let mut p2 = s.conn();
+        p2.cmd_str(&["PING"]);
+        assert_eq!(p.cmd_str(&["LPUSH", &keys[target], "v"]), b":1\r\n");
+        assert_eq!(w.read_reply(), bulk_pair(&keys[target], "v"));
+        wait_blocked(&s, 0);
+    }
+}
+
+#[test]
+fn timeouts_and_forever() {
+    let s = basalt(&[]);
+    let mut c = s.conn();
+    let started = Instant::now();
+    assert_eq!(c.cmd_str(&["BLPOP", "none", "0.2"]), b"*-1\r\n");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(190),
+        "returned after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "returned after {waited:?}");
+    assert_eq!(
+        c.cmd_str(&["BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.05"]),
+        b"*-1\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["BLPOP", "none", "-1"]),
+        b"-ERR timeout is negative\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["BLPOP", "none", "abc"]),
+        b"-ERR timeout is not a float or out of range\r\n"
+    );
+    // 0 waits until data arrives; commands pipelined after it wait their turn.
+    c.send(&[b"BLPOP", b"later", b"0"]);
+    c.send(&[b"PING"]);
+    wait_blocked(&s, 1);
+    assert!(!c.has_data_within(200));
+    s.conn().cmd_str(&["RPUSH", "later", "x"]);
+    assert_eq!(c.read_reply(), bulk_pair("later", "x"));
+    assert_eq!(c.read_reply(), b"+PONG\r\n");
+}
+
+#[test]
+fn a_client_that_disconnects_while_blocked_leaves_no_trace() {
+    let s = basalt(&[]);
+    {
+        let mut gone = s.conn();
+        gone.send(&[b"BLPOP", b"q", b"0"]);
+        wait_blocked(&s, 1);
+    }
+    wait_blocked(&s, 0);
+    let mut waiter = s.conn();
+    waiter.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&s, 1);
+    s.conn().cmd_str(&["RPUSH", "q", "only"]);
+    assert_eq!(waiter.read_reply(), bulk_pair("q", "only"));
+    let mut c = s.conn();
+    assert_eq!(c.cmd_str(&["RPUSH", "q", "kept"]), b":1\r\n");
+    assert_eq!(c.cmd_str(&["LLEN", "q"]), b":1\r\n");
+}
+
+#[test]
+fn client_unblock_timeout_and_error() {
+    let s = basalt(&[]);
+    let mut w = s.conn();
+    let id = String::from_utf8_lossy(&w.cmd_str(&["CLIENT", "ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    let mut admin = s.conn();
+    w.send(&[b"BRPOP", b"q", b"0"]);
+    wait_blocked(&s, 1);
+    assert_eq!(
+        admin.cmd_str(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"]),
+        b":1\r\n"
+    );
+    assert_eq!(w.read_reply(), b"*-1\r\n");
+    w.send(&[b"BLMPOP", b"0", b"1", b"q", b"LEFT"]);
+    wait_blocked(&s, 1);
+    assert_eq!(
+        admin.cmd_str(&["CLIENT", "UNBLOCK", &id, "ERROR"]),
+        b":1\r\n"
+    );
+    assert_eq!(
+        w.read_reply(),
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNBLOCK", &id]), b":0\r\n");
+    assert_eq!(
+        admin.cmd_str(&["CLIENT", "UNBLOCK", &id, "MAYBE"]),
+        b"-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"
+    );
+    wait_blocked(&s, 0);
+}
+
+#[test]
+fn blmove_and_blmpop_are_served_when_data_arrives() {
+    let s = basalt(&[]);
+    let mut mover = s.conn();
+    mover.send(&[b"BLMOVE", b"src", b"dst", b"RIGHT", b"LEFT", b"0"]);
+    let mut mpop = s.conn();
+    mpop.send(&[b"BLMPOP", b"0", b"2", b"a", b"b", b"RIGHT", b"COUNT", b"2"]);
+    wait_blocked(&s, 2);
+    let mut p = s.conn();
+    p.cmd_str(&["RPUSH", "src", "x"]);
+    assert_eq!(mover.read_reply(), b"$1\r\nx\r\n");
+    assert_eq!(
+        p.cmd_str(&["LRANGE", "dst", "0", "-1"]),
+        b"*1\r\n$1\r\nx\r\n"
+    );
+    p.cmd_str(&["RPUSH", "b", "1", "2", "3"]);
+    assert_eq!(
+        mpop.read_reply(),
+        b"*2\r\n$1\r\nb\r\n*2\r\n$1\r\n3\r\n$1\r\n2\r\n".to_vec()
+    );
+    assert_eq!(p.cmd_str(&["LRANGE", "b", "0", "-1"]), b"*1\r\n$1\r\n1\r\n");
+}

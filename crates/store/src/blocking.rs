@@ -1,0 +1,76 @@
+//! Clients blocked on keys (BLPOP and friends), queued per database and key in the key's
+//! shard, oldest first.
+//!
+//! A writer that leaves elements under a key wakes as many waiters as there are elements,
+//! oldest first, skipping waiters already woken and not yet done. A woken client re-runs its
+//! command under the usual shard locks; it leaves the queue only when it got data, timed out
+//! or disconnected, so it keeps its place if someone else took the element first.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// What a shard needs from a blocked client: a way to wake it, and a flag saying a wake-up is
+/// pending (so one element wakes one client).
+pub trait Waiter: Send + Sync {
+    fn id(&self) -> u64;
+    /// Wake the client; returns false if it already has a wake-up pending.
+    fn wake(&self) -> bool;
+    fn is_woken(&self) -> bool;
+}
+
+/// Waiters on one key, oldest first.
+type Queue = VecDeque<Arc<dyn Waiter>>;
+
+/// Queues of waiters per (database, key).
+#[derive(Default)]
+pub struct Blocked {
+    queues: HashMap<(usize, Vec<u8>), Queue>,
+}
+
+impl Blocked {
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    /// Queue `w` on `key` unless it is already there (a retry keeps its place).
+    pub fn add(&mut self, db: usize, key: &[u8], w: Arc<dyn Waiter>) {
+        let q = self.queues.entry((db, key.to_vec())).or_default();
+        if !q.iter().any(|x| x.id() == w.id()) {
+            q.push_back(w);
+        }
+    }
+
+    pub fn remove(&mut self, db: usize, key: &[u8], id: u64) {
+        let k = (db, key.to_vec());
+        if let Some(q) = self.queues.get_mut(&k) {
+            q.retain(|w| w.id() != id);
+            if q.is_empty() {
+                self.queues.remove(&k);
+            }
+        }
+    }
+
+    pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
+        !self.queues.is_empty() && self.queues.contains_key(&(db, key.to_vec()))
+    }
+
+    /// Make sure the `n` oldest waiters of `key` are woken: one per element. A waiter woken
+    /// earlier and not yet run already stands for one element, so a later waiter cannot
+    /// overtake it.
+    pub fn wake(&mut self, db: usize, key: &[u8], n: usize) {
+        let Some(q) = self.queues.get(&(db, key.to_vec())) else {
+            return;
+        };
+        for w in q.iter().take(n) {
+            if !w.is_woken() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Every (database, key) someone waits on (after SWAPDB, to wake clients whose key now
+    /// has data: blocked clients stay on their database index, as in Redis).
+    pub fn keys(&self) -> Vec<(usize, Vec<u8>)> {
+        self.queues.keys().cloned().collect()
+    }
+}
