@@ -76,3 +76,21 @@ int basalt_ld_classify(const char *s, size_t len) {
     if (!parse_ld(s, len, &v)) return 0;
     return isinf(v) ? 2 : 1;
 }
+
+/*
+ * SORT's numeric parse: strtod over the value as a C string (it ends at a NUL byte), which must
+ * be consumed whole, without overflow, and not be NaN. Returns 1 and sets *out on success.
+ */
+int basalt_sort_strtod(const char *s, size_t len, double *out) {
+    char buf[BASALT_LD_MAX_CHARS];
+    char *end;
+    double v;
+    if (len >= sizeof(buf)) len = sizeof(buf) - 1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    v = strtod(buf, &end);
+    if (end[0] != '\0' || errno == ERANGE || isnan(v)) return 0;
+    *out = v;
+    return 1;
+}

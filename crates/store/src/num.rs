@@ -15,6 +15,16 @@ extern "C" {
         cap: usize,
     ) -> i32;
     fn basalt_ld_classify(s: *const u8, len: usize) -> i32;
+    fn basalt_sort_strtod(s: *const u8, len: usize, out: *mut f64) -> i32;
+}
+
+/// SORT's score of a value: C `strtod` over the whole string (as a C string), no overflow, not
+/// NaN. `None` is SORT's "One or more scores can't be converted into double".
+pub fn sort_score(s: &[u8]) -> Option<f64> {
+    let mut v = 0.0f64;
+    // SAFETY: the C side reads at most `len` bytes of `s` and writes one f64 to `out`.
+    let ok = unsafe { basalt_sort_strtod(s.as_ptr(), s.len(), &mut v) };
+    (ok == 1).then_some(v)
 }
 
 /// How `string2ld` sees a string.

@@ -5,7 +5,7 @@
 //! real server by the `command_table_matches_redis` test. Summaries are Basalt's own words.
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
-use crate::commands::{blocking, connection, hashes, keys, lists, server, sets, strings};
+use crate::commands::{blocking, connection, hashes, keys, lists, server, sets, sort, strings};
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: [Spec; 10] = [
@@ -79,7 +79,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 116] = [
+pub static COMMANDS: [Spec; 118] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -278,6 +278,10 @@ pub static COMMANDS: [Spec; 116] = [
         docs("Moves the last element of a list to the head of another, waiting if needed.", "2.2.0", "list", "O(1)", &[arg("source", "key", 0, "", &[], &[]), arg("destination", "key", 1, "", &[], &[]), arg("timeout", "double", -1, "", &[], &[])]), Some(blocking::brpoplpush), &[]),
     spec("blmpop", -5, F::WRITE | F::BLOCKING | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "delete"], 2, 0, 1, 1)], A::WRITE | A::LIST | A::SLOW | A::BLOCKING, &[],
         docs("Pops elements from the first non-empty list of several, waiting if none has any.", "7.0.0", "list", "O(N+M) where N is the number of keys and M the number of elements returned", &[arg("timeout", "double", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["multiple"], &[]), arg("where", "oneof", -1, "", &[], &[arg("left", "pure-token", -1, "LEFT", &[], &[]), arg("right", "pure-token", -1, "RIGHT", &[], &[])]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(blocking::blmpop), &[]),
+    spec("sort", -2, F::WRITE | F::DENYOOM | F::MOVABLEKEYS, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0), ksu(&["RO", "access"]), ksu(&["OW", "update"])], A::WRITE | A::SET | A::SORTEDSET | A::LIST | A::SLOW | A::DANGEROUS, &[],
+        docs("Sorts the elements of a list or set, optionally by external keys, and returns or stores them.", "1.0.0", "generic", "O(N+M*log(M)) where N is the number of elements and M the number returned", &[arg("key", "key", 0, "", &[], &[]), arg("pattern", "pattern", 1, "BY", &["optional"], &[]), arg("offset_count", "block", -1, "LIMIT", &["optional"], &[arg("offset", "integer", -1, "", &[], &[]), arg("count", "integer", -1, "", &[], &[])]), arg("pattern", "pattern", 1, "GET", &["optional", "multiple", "multiple_token"], &[]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])]), arg("sorting", "pure-token", -1, "ALPHA", &["optional"], &[]), arg("destination", "key", 2, "STORE", &["optional"], &[])]), Some(sort::sort), &[]),
+    spec("sort_ro", -2, F::READONLY | F::MOVABLEKEYS, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0), ksu(&["RO", "access"])], A::READ | A::SET | A::SORTEDSET | A::LIST | A::SLOW | A::DANGEROUS, &[],
+        docs("Sorts the elements of a list or set without storing the result.", "7.0.0", "generic", "O(N+M*log(M)) where N is the number of elements and M the number returned", &[arg("key", "key", 0, "", &[], &[]), arg("pattern", "pattern", 1, "BY", &["optional"], &[]), arg("offset_count", "block", -1, "LIMIT", &["optional"], &[arg("offset", "integer", -1, "", &[], &[]), arg("count", "integer", -1, "", &[], &[])]), arg("pattern", "pattern", 1, "GET", &["optional", "multiple", "multiple_token"], &[]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])]), arg("sorting", "pure-token", -1, "ALPHA", &["optional"], &[])]), Some(sort::sort_ro), &[]),
     spec("sadd", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &[],
         docs("Adds members to a set, creating it if needed.", "1.0.0", "set", "O(1) for each member added", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &["multiple"], &[])]), Some(sets::sadd), &[]),
     spec("srem", -3, F::WRITE | F::FAST, (1, 1, 1), &[ks(&["RW", "delete"], 1, 0, 1, 0)], A::WRITE | A::SET | A::FAST, &[],
@@ -373,7 +377,6 @@ const fn ksn(
     }
 }
 
-#[allow(dead_code)] // SORT (issue 3) is the first command with unknown key positions.
 const fn ksu(flags: &'static [&'static str]) -> KeySpec {
     KeySpec {
         flags,
