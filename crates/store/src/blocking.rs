@@ -50,6 +50,16 @@ impl Blocked {
         }
     }
 
+    /// Whether a woken waiter that has not run yet is ahead of `id` in `key`'s queue (any
+    /// woken waiter, if `id` is not queued). Such a waiter gets the next element first, so
+    /// waiters are served in the order they blocked even when they run on different threads.
+    pub fn turn_of_other(&self, db: usize, key: &[u8], id: u64) -> bool {
+        let Some(q) = self.queues.get(&(db, key.to_vec())) else {
+            return false;
+        };
+        q.iter().take_while(|w| w.id() != id).any(|w| w.is_woken())
+    }
+
     pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
         !self.queues.is_empty() && self.queues.contains_key(&(db, key.to_vec()))
     }

@@ -78,16 +78,18 @@ impl IntSet {
         if need > self.width {
             let values: Vec<i64> = self.iter().collect();
             self.width = need;
-            self.data = values
-                .iter()
-                .flat_map(|&x| IntSet::encode(need, x))
-                .collect();
+            let mut data = Vec::with_capacity(values.len() * usize::from(need) + usize::from(need));
+            data.extend(values.iter().flat_map(|&x| IntSet::encode(need, x)));
+            self.data = data;
         }
         match self.search(v) {
             Ok(_) => false,
             Err(i) => {
                 let w = usize::from(self.width);
                 let bytes = IntSet::encode(self.width, v);
+                // Grow by exactly one element, as Redis's intset does: a doubling Vec would
+                // waste up to half of a small set.
+                self.data.reserve_exact(w);
                 self.data.splice(i * w..i * w, bytes);
                 true
             }

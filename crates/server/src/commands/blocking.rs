@@ -96,6 +96,12 @@ pub fn finish(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// Whether `key` must be left to an older woken waiter.
+fn not_my_turn(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
+    let (db, id) = (ctx.client.db, ctx.client.id);
+    ctx.keys.shard(key).blocked.turn_of_other(db, key, id)
+}
+
 /// Run `attempt`; if it produced no reply, block (keeping the deadline of a retry).
 fn attempt_or_block(
     ctx: &mut Ctx<'_>,
@@ -124,6 +130,9 @@ fn bpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
     let attempt_keys = keys.clone();
     attempt_or_block(ctx, &argv, keys, timeout, true, move |ctx| {
         for k in &attempt_keys {
+            if not_my_turn(ctx, k) {
+                continue;
+            }
             if let Some(v) = lists::pop_one(ctx, k, end)? {
                 ctx.out.array(2);
                 ctx.out.bulk(k);
@@ -146,6 +155,9 @@ pub fn brpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 fn bmove(ctx: &mut Ctx<'_>, argv: Argv<'_>, from: End, to: End, timeout: &[u8]) -> CmdResult {
     let (src, dst) = (argv.get(1).to_vec(), argv.get(2).to_vec());
     attempt_or_block(ctx, &argv, vec![src.clone()], timeout, true, move |ctx| {
+        if not_my_turn(ctx, &src) {
+            return Ok(false);
+        }
         lists::move_one(ctx, &src, &dst, from, to)
     })
 }
@@ -169,6 +181,11 @@ pub fn blmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
     let attempt_keys = keys.clone();
     attempt_or_block(ctx, &argv, keys, timeout, true, move |ctx| {
-        lists::mpop_first(ctx, &attempt_keys, parsed.end, parsed.count)
+        let mine: Vec<Vec<u8>> = attempt_keys
+            .iter()
+            .filter(|k| !not_my_turn(ctx, k))
+            .cloned()
+            .collect();
+        lists::mpop_first(ctx, &mine, parsed.end, parsed.count)
     })
 }
