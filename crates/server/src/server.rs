@@ -19,6 +19,30 @@ pub enum StopReason {
     Command,
 }
 
+/// Encoding thresholds read on every collection write, cached from the config so a write
+/// does not search the parameter table (refreshed by `config_changed`).
+#[derive(Default)]
+pub struct EncodingLimits {
+    pub list_max_listpack_size: std::sync::atomic::AtomicI64,
+    pub hash_max_listpack_entries: AtomicUsize,
+    pub hash_max_listpack_value: AtomicUsize,
+    pub set_max_intset_entries: AtomicUsize,
+}
+
+impl EncodingLimits {
+    fn load(&self, c: &Config) {
+        let n = |name: &str| c.get(name).parse::<i64>().unwrap_or(0);
+        self.list_max_listpack_size
+            .store(n("list-max-listpack-size"), Relaxed);
+        self.hash_max_listpack_entries
+            .store(n("hash-max-listpack-entries") as usize, Relaxed);
+        self.hash_max_listpack_value
+            .store(n("hash-max-listpack-value") as usize, Relaxed);
+        self.set_max_intset_entries
+            .store(n("set-max-intset-entries") as usize, Relaxed);
+    }
+}
+
 /// Everything the I/O threads share.
 pub struct Server {
     pub store: Store,
@@ -42,12 +66,15 @@ pub struct Server {
     pub cron_runs: AtomicU64,
     /// Clients waiting in a blocking command (INFO blocked_clients).
     pub blocked_clients: AtomicUsize,
+    pub limits: EncodingLimits,
 }
 
 impl Server {
     pub fn new(config: Config, io_threads: usize, shards: usize) -> Arc<Server> {
         let databases = config.databases();
         let auth = config.requirepass().is_some();
+        let limits = EncodingLimits::default();
+        limits.load(&config);
         Arc::new(Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
@@ -66,6 +93,7 @@ impl Server {
             stop: Notify::new(),
             cron_runs: AtomicU64::new(0),
             blocked_clients: AtomicUsize::new(0),
+            limits,
         })
     }
 
@@ -80,6 +108,7 @@ impl Server {
         self.auth_required
             .store(config.requirepass().is_some(), Relaxed);
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
+        self.limits.load(&config);
         self.config_version.fetch_add(1, Relaxed);
     }
 

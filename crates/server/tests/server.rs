@@ -324,19 +324,21 @@ fn client_kill_list_setname_and_reply_modes() {
 #[test]
 fn maxclients_refuses_extra_connections() {
     let s = basalt(&["--maxclients", "3"]);
-    let mut a = s.conn();
-    let _b = s.conn();
-    let _c = s.conn();
-    // Wait until the server has registered all three (and dropped its own start-up probes).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let list = bulk_text(&a.cmd_str(&["CLIENT", "LIST"]));
-        if list.lines().count() == 3 {
-            break;
+    // The start-up probes may still count for a moment: retry until each client is accepted.
+    let accepted = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut c = s.conn();
+            if c.cmd_str(&["PING"]) == b"+PONG\r\n" {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "no client slot freed up");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(Instant::now() < deadline, "clients never settled: {list}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let mut a = accepted();
+    let _b = accepted();
+    let _c = accepted();
     let mut d = s.conn();
     assert_eq!(
         d.try_read_reply().as_deref(),

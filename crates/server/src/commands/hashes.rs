@@ -8,10 +8,11 @@ use super::{is, lookup_read, lookup_write, parse_int, scan_args};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn limits(ctx: &Ctx<'_>) -> HashLimits {
-    let c = ctx.srv.config.read();
+    use std::sync::atomic::Ordering::Relaxed;
+    let l = &ctx.srv.limits;
     HashLimits {
-        max_entries: c.get("hash-max-listpack-entries").parse().unwrap_or(512),
-        max_value_bytes: c.get("hash-max-listpack-value").parse().unwrap_or(64),
+        max_entries: l.hash_max_listpack_entries.load(Relaxed),
+        max_value_bytes: l.hash_max_listpack_value.load(Relaxed),
     }
 }
 

@@ -7,15 +7,13 @@ use store::{Db, End, Fill, QuickList, Value};
 use super::{is, lookup_read, lookup_write, parse_int};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
-/// The node fill from `list-max-listpack-size`.
-fn fill(ctx: &Ctx<'_>) -> Fill {
+/// The node fill from `list-max-listpack-size` (cached in `Server::limits`).
+pub(super) fn fill(ctx: &Ctx<'_>) -> Fill {
     let v = ctx
         .srv
-        .config
-        .read()
-        .get("list-max-listpack-size")
-        .parse()
-        .unwrap_or(-2);
+        .limits
+        .list_max_listpack_size
+        .load(std::sync::atomic::Ordering::Relaxed);
     Fill::from_config(v)
 }
 

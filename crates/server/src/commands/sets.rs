@@ -9,11 +9,9 @@ use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn max_intset(ctx: &Ctx<'_>) -> usize {
     ctx.srv
-        .config
-        .read()
-        .get("set-max-intset-entries")
-        .parse()
-        .unwrap_or(512)
+        .limits
+        .set_max_intset_entries
+        .load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn write_set<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut Set>, CmdError> {

@@ -231,14 +231,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) -> CmdResult
             }
         }
         Some(dst) => {
-            let fill = store::Fill::from_config(
-                ctx.srv
-                    .config
-                    .read()
-                    .get("list-max-listpack-size")
-                    .parse()
-                    .unwrap_or(-2),
-            );
+            let fill = super::lists::fill(ctx);
             let db = ctx.keys.db(dst, dbi);
             db.expire_if_needed(dst, now);
             db.remove(dst);
