@@ -195,3 +195,29 @@ fn blmove_and_blmpop_are_served_when_data_arrives() {
     );
     assert_eq!(p.cmd_str(&["LRANGE", "b", "0", "-1"]), b"*1\r\n$1\r\n1\r\n");
 }
+
+#[test]
+fn data_arriving_from_another_database_wakes_waiters() {
+    let s = basalt(&[]);
+    let mut w = s.conn();
+    w.cmd_str(&["SELECT", "1"]);
+    w.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&s, 1);
+    let mut p = s.conn();
+    // MOVE from db 0 into db 1.
+    p.cmd_str(&["RPUSH", "q", "moved"]);
+    assert_eq!(p.cmd_str(&["MOVE", "q", "1"]), b":1\r\n");
+    assert_eq!(w.read_reply(), bulk_pair("q", "moved"));
+    // COPY … DB 1.
+    w.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&s, 1);
+    p.cmd_str(&["RPUSH", "src", "copied"]);
+    assert_eq!(p.cmd_str(&["COPY", "src", "q", "DB", "1"]), b":1\r\n");
+    assert_eq!(w.read_reply(), bulk_pair("q", "copied"));
+    // SWAPDB: the waiter stays on db 1, which now holds db 0's data.
+    w.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&s, 1);
+    p.cmd_str(&["RPUSH", "q", "swapped"]);
+    assert_eq!(p.cmd_str(&["SWAPDB", "0", "1"]), b"+OK\r\n");
+    assert_eq!(w.read_reply(), bulk_pair("q", "swapped"));
+}

@@ -143,17 +143,22 @@ fn wake_blocked(ctx: &mut Ctx<'_>, spec: &Spec, argv: &Argv<'_>) {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     for i in spec.key_indices(argv) {
         let key = argv.get(i);
-        let shard = ctx.keys.shard(key);
-        if !shard.blocked.has_waiters(db, key) {
-            continue;
-        }
-        let ready = match shard.db(db).peek(key, now).map(|o| &o.value) {
-            Some(store::Value::List(l)) => l.len(),
-            _ => 0,
-        };
-        if ready > 0 {
-            shard.blocked.wake(db, key, ready);
-        }
+        wake_if_ready(ctx.keys.shard(key), db, key, now);
+    }
+}
+
+/// Wake as many waiters of `key` in `db` as its list has elements. Commands that put data
+/// into another database (MOVE, COPY … DB, SWAPDB) call this for the keys they fill there.
+pub fn wake_if_ready(shard: &mut store::Shard, db: usize, key: &[u8], now: u64) {
+    if !shard.blocked.has_waiters(db, key) {
+        return;
+    }
+    let ready = match shard.db(db).peek(key, now).map(|o| &o.value) {
+        Some(store::Value::List(l)) => l.len(),
+        _ => 0,
+    };
+    if ready > 0 {
+        shard.blocked.wake(db, key, ready);
     }
 }
 

@@ -13,7 +13,7 @@ use store::{Db, Locked};
 use crate::client::ClientState;
 use crate::server::Server;
 
-pub use dispatch::{execute, Flow};
+pub use dispatch::{execute, wake_if_ready, Flow};
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -174,9 +174,17 @@ pub fn swapdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let b = parse_db_index(ctx, argv.get(2), "ERR invalid second DB index")?;
     if a != b {
         // Every shard at once, so no command sees one database half swapped.
+        // Blocked clients stay on their database index (as in Redis) and are served if the
+        // database they wait in now holds their key.
+        let now = ctx.now_ms;
         let mut all = ctx.srv.store.lock_all();
         for shard in all.shards_mut() {
             shard.swap_dbs(a, b);
+            for (db, key) in shard.blocked.keys() {
+                if db == a || db == b {
+                    crate::cmd::wake_if_ready(shard, db, &key, now);
+                }
+            }
         }
     }
     ctx.out.ok();

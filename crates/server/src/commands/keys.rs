@@ -383,6 +383,7 @@ pub fn copy_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
         target.remove(dst);
     }
     target.insert_obj(dst, store::Obj::new(obj.value, now), at);
+    crate::cmd::wake_if_ready(ctx.keys.shard(dst), dst_db, dst, now);
     ctx.out.int(1);
     Ok(())
 }
@@ -405,6 +406,7 @@ pub fn move_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     if let Some((obj, at)) = ctx.keys.db(key, src_db).remove(key) {
         ctx.keys.db(key, dst_db).insert_obj(key, obj, at);
     }
+    crate::cmd::wake_if_ready(ctx.keys.shard(key), dst_db, key, now);
     ctx.out.int(1);
     Ok(())
 }
