@@ -13,6 +13,7 @@ mod hash;
 mod list;
 pub mod num;
 mod set;
+mod skiplist;
 mod store;
 mod value;
 
@@ -25,5 +26,6 @@ pub use glob::glob_match;
 pub use hash::{Hash, HashLimits};
 pub use list::{End, Fill, QuickList};
 pub use set::{IntSet, Member, Set};
+pub use skiplist::SkipList;
 pub use store::{hash_tag, Locked, Shard, Store};
 pub use value::{Str, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS};
