@@ -360,7 +360,7 @@ mod tests {
             if let Some(pos) = model.iter().position(|(_, m)| *m == member) {
                 let (s, m) = model.remove(pos);
                 assert!(sl.delete(s, &m), "delete {step}");
-                if x % 3 == 0 {
+                if x.is_multiple_of(3) {
                     continue;
                 }
             }
