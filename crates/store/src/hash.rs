@@ -5,6 +5,7 @@
 
 use crate::bytes::SmallBytes;
 use crate::dict::Dict;
+use crate::varint;
 
 /// Thresholds from `hash-max-listpack-entries` / `hash-max-listpack-value`.
 #[derive(Debug, Clone, Copy)]
@@ -29,29 +30,16 @@ pub struct Packed {
     pairs: u32,
 }
 
+/// Append a length-prefixed byte string.
 fn put(out: &mut Vec<u8>, b: &[u8]) {
-    let mut n = b.len();
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+    varint::put(out, b.len());
     out.extend_from_slice(b);
 }
 
-/// (data start, data end) of the string at `at`.
+/// (data start, data end) of the length-prefixed string at `at`.
 fn read(buf: &[u8], at: usize) -> (usize, usize) {
-    let (mut n, mut shift, mut i) = (0usize, 0, at);
-    loop {
-        let b = buf[i];
-        n |= usize::from(b & 0x7f) << shift;
-        i += 1;
-        if b < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
-    (i, i + n)
+    let (n, start) = varint::get(buf, at);
+    (start, start + n)
 }
 
 impl Packed {

@@ -16,6 +16,7 @@ mod set;
 mod skiplist;
 mod store;
 mod value;
+mod varint;
 
 pub use blocking::{Blocked, Waiter};
 pub use bytes::{SmallBytes, INLINE_MAX};

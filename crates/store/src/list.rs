@@ -10,6 +10,9 @@
 
 use std::collections::VecDeque;
 
+use crate::varint;
+use crate::varint::len as varint_len;
+
 /// How full a node may get, from `list-max-listpack-size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fill {
@@ -52,26 +55,11 @@ struct Node {
     count: u32,
 }
 
-/// Bytes of the LEB128 varint for `n`.
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
 /// Entry layout (like a listpack entry): `varint(len) + bytes + backlen`, where `backlen` is
 /// the size of `varint(len) + bytes`, stored so it can be read from its last byte backwards.
 /// That makes both ends of a node reachable without scanning it.
 fn encode_entry(out: &mut Vec<u8>, elem: &[u8]) {
-    let mut n = elem.len();
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+    varint::put(out, elem.len());
     out.extend_from_slice(elem);
     let body = varint_len(elem.len()) + elem.len();
     let mut groups = Vec::with_capacity(3);
@@ -96,16 +84,7 @@ fn encoded_len(elem: &[u8]) -> usize {
 
 /// Decode the entry starting at `at`: (data start, data end, next entry start).
 fn entry_at(buf: &[u8], at: usize) -> (usize, usize, usize) {
-    let (mut n, mut shift, mut i) = (0usize, 0, at);
-    loop {
-        let b = buf[i];
-        n |= usize::from(b & 0x7f) << shift;
-        i += 1;
-        if b < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
+    let (n, i) = varint::get(buf, at);
     let body = i - at + n;
     (i, i + n, i + n + varint_len(body))
 }
