@@ -17,6 +17,7 @@ mod skiplist;
 mod store;
 mod value;
 mod varint;
+mod zset;
 
 pub use blocking::{Blocked, Waiter};
 pub use bytes::{SmallBytes, INLINE_MAX};
@@ -30,3 +31,4 @@ pub use set::{IntSet, Member, Set};
 pub use skiplist::SkipList;
 pub use store::{hash_tag, Locked, Shard, Store};
 pub use value::{Str, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS};
+pub use zset::{ZLimits, ZSet};

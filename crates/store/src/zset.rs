@@ -1,0 +1,314 @@
+//! The sorted set value: packed (score, member) entries in order while small (Redis's
+//! `listpack`: at most `zset-max-listpack-entries` members of at most
+//! `zset-max-listpack-value` bytes), otherwise a member→score dict plus an order-statistic
+//! skiplist (Redis's `skiplist`). Like Redis, it never converts back.
+//!
+//! Not wired to commands yet; the ZSET commands build on `score`, `set`, `remove`, `rank` and
+//! the ordered iterators.
+
+use crate::bytes::SmallBytes;
+use crate::dict::Dict;
+use crate::skiplist::SkipList;
+use crate::varint;
+
+/// Thresholds from `zset-max-listpack-entries` / `zset-max-listpack-value`.
+#[derive(Debug, Clone, Copy)]
+pub struct ZLimits {
+    pub max_entries: usize,
+    pub max_value_bytes: usize,
+}
+
+impl Default for ZLimits {
+    fn default() -> Self {
+        ZLimits {
+            max_entries: 128,
+            max_value_bytes: 64,
+        }
+    }
+}
+
+/// Entries `score (8 bytes LE) + varint(len) + member`, ascending by (score, member).
+#[derive(Clone, Debug, Default)]
+pub struct Packed {
+    buf: Vec<u8>,
+    len: u32,
+}
+
+impl Packed {
+    /// (score, member, entry start, entry end), in order.
+    fn entries(&self) -> impl Iterator<Item = (f64, &[u8], usize, usize)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at >= self.buf.len() {
+                return None;
+            }
+            let start = at;
+            let mut score = [0u8; 8];
+            score.copy_from_slice(&self.buf[at..at + 8]);
+            let (n, m) = varint::get(&self.buf, at + 8);
+            at = m + n;
+            Some((f64::from_le_bytes(score), &self.buf[m..m + n], start, at))
+        })
+    }
+
+    fn find(&self, member: &[u8]) -> Option<(f64, usize, usize)> {
+        self.entries()
+            .find(|(_, m, ..)| *m == member)
+            .map(|(s, _, a, b)| (s, a, b))
+    }
+
+    fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let (score, a, b) = self.find(member)?;
+        self.buf.drain(a..b);
+        self.buf.shrink_to_fit();
+        self.len -= 1;
+        Some(score)
+    }
+
+    fn insert(&mut self, score: f64, member: &[u8]) {
+        let at = self
+            .entries()
+            .find(|(s, m, ..)| {
+                s.partial_cmp(&score)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then_with(|| (*m).cmp(member))
+                    .is_gt()
+            })
+            .map_or(self.buf.len(), |(.., a, _)| a);
+        let mut entry = Vec::with_capacity(8 + varint::len(member.len()) + member.len());
+        entry.extend_from_slice(&score.to_le_bytes());
+        varint::put(&mut entry, member.len());
+        entry.extend_from_slice(member);
+        self.buf.reserve_exact(entry.len());
+        self.buf.splice(at..at, entry);
+        self.len += 1;
+    }
+}
+
+/// The large form: scores by member, and the order.
+#[derive(Clone, Debug)]
+pub struct Indexed {
+    scores: Dict<f64>,
+    order: SkipList,
+}
+
+impl Clone for Dict<f64> {
+    fn clone(&self) -> Self {
+        let mut d = Dict::new();
+        for (k, v) in self.iter() {
+            d.insert_new(k.clone(), *v);
+        }
+        d
+    }
+}
+
+impl std::fmt::Debug for Dict<f64> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A sorted set value.
+#[derive(Clone, Debug)]
+pub enum ZSet {
+    Packed(Packed),
+    Indexed(Box<Indexed>),
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet::Packed(Packed::default())
+    }
+}
+
+impl ZSet {
+    pub fn len(&self) -> usize {
+        match self {
+            ZSet::Packed(p) => p.len as usize,
+            ZSet::Indexed(i) => i.order.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            ZSet::Packed(_) => "listpack",
+            ZSet::Indexed(_) => "skiplist",
+        }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSet::Packed(p) => p.find(member).map(|(s, ..)| s),
+            ZSet::Indexed(i) => i.scores.get(member).copied(),
+        }
+    }
+
+    /// Give `member` the score `score`; returns its previous score, if it had one.
+    pub fn set(&mut self, member: &[u8], score: f64, limits: ZLimits) -> Option<f64> {
+        if let ZSet::Packed(p) = self {
+            if member.len() <= limits.max_value_bytes {
+                let old = p.remove(member);
+                p.insert(score, member);
+                if p.len as usize > limits.max_entries {
+                    self.convert();
+                }
+                return old;
+            }
+            self.convert();
+        }
+        let ZSet::Indexed(i) = self else {
+            unreachable!("converted above")
+        };
+        let old = i.scores.insert(member, score);
+        if let Some(o) = old {
+            i.order.delete(o, member);
+        }
+        i.order.insert(score, member);
+        old
+    }
+
+    /// Remove `member`; returns its score.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSet::Packed(p) => p.remove(member),
+            ZSet::Indexed(i) => {
+                let s = i.scores.remove(member)?;
+                i.order.delete(s, member);
+                Some(s)
+            }
+        }
+    }
+
+    /// 0-based rank of `member` in ascending order.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match self {
+            ZSet::Packed(p) => p.entries().position(|(_, m, ..)| m == member),
+            ZSet::Indexed(i) => {
+                let s = *i.scores.get(member)?;
+                i.order.rank(s, member)
+            }
+        }
+    }
+
+    /// Members from 0-based rank `start` on: ascending, or descending from the top when `rev`.
+    pub fn iter_from_rank(
+        &self,
+        start: usize,
+        rev: bool,
+    ) -> Box<dyn Iterator<Item = (f64, &[u8])> + '_> {
+        match self {
+            ZSet::Packed(p) => {
+                let all: Vec<(f64, &[u8])> = p.entries().map(|(s, m, ..)| (s, m)).collect();
+                if rev {
+                    Box::new(all.into_iter().rev().skip(start))
+                } else {
+                    Box::new(all.into_iter().skip(start))
+                }
+            }
+            ZSet::Indexed(i) => Box::new(i.order.iter_from_rank(start, rev)),
+        }
+    }
+
+    /// 0-based rank where scores reach `min` (above it when `exclusive`).
+    pub fn first_rank_with_score(&self, min: f64, exclusive: bool) -> usize {
+        match self {
+            ZSet::Packed(p) => p
+                .entries()
+                .position(|(s, ..)| if exclusive { s > min } else { s >= min })
+                .unwrap_or(p.len as usize),
+            ZSet::Indexed(i) => i.order.first_rank_with_score(min, exclusive),
+        }
+    }
+
+    fn convert(&mut self) {
+        let ZSet::Packed(p) = self else { return };
+        let mut scores = Dict::new();
+        let mut order = SkipList::new();
+        for (s, m, ..) in p.entries() {
+            scores.insert_new(SmallBytes::new(m), s);
+            order.insert(s, m);
+        }
+        *self = ZSet::Indexed(Box::new(Indexed { scores, order }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(z: &ZSet, model: &[(f64, Vec<u8>)]) {
+        assert_eq!(z.len(), model.len());
+        let got: Vec<(f64, Vec<u8>)> = z
+            .iter_from_rank(0, false)
+            .map(|(s, m)| (s, m.to_vec()))
+            .collect();
+        assert_eq!(got, model);
+        for (i, (s, m)) in model.iter().enumerate() {
+            assert_eq!(z.score(m), Some(*s));
+            assert_eq!(z.rank(m), Some(i));
+        }
+        let rev: Vec<Vec<u8>> = z.iter_from_rank(1, true).map(|(_, m)| m.to_vec()).collect();
+        let want: Vec<Vec<u8>> = model.iter().rev().skip(1).map(|(_, m)| m.clone()).collect();
+        assert_eq!(rev, want);
+    }
+
+    #[test]
+    fn packed_and_indexed_agree_with_a_model() {
+        let limits = ZLimits {
+            max_entries: 16,
+            max_value_bytes: 8,
+        };
+        let mut z = ZSet::default();
+        let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+        let mut x: u64 = 7;
+        for step in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = format!("m{}", x % 40).into_bytes();
+            let s = ((x >> 20) % 9) as f64 / 2.0;
+            if x.is_multiple_of(5) {
+                let want = model
+                    .iter()
+                    .position(|(_, mm)| *mm == m)
+                    .map(|p| model.remove(p).0);
+                assert_eq!(z.remove(&m), want);
+            } else {
+                let old = model
+                    .iter()
+                    .position(|(_, mm)| *mm == m)
+                    .map(|p| model.remove(p).0);
+                assert_eq!(z.set(&m, s, limits), old);
+                let pos = model
+                    .iter()
+                    .position(|(ms, mm)| {
+                        ms.partial_cmp(&s).unwrap().then_with(|| mm.cmp(&m)).is_gt()
+                    })
+                    .unwrap_or(model.len());
+                model.insert(pos, (s, m));
+            }
+            if step % 50 == 0 {
+                check(&z, &model);
+                assert_eq!(
+                    z.first_rank_with_score(2.0, false),
+                    model
+                        .iter()
+                        .position(|(s, _)| *s >= 2.0)
+                        .unwrap_or(model.len())
+                );
+            }
+        }
+        check(&z, &model);
+        assert_eq!(z.encoding_name(), "skiplist");
+        let mut small = ZSet::default();
+        small.set(b"a", 1.0, limits);
+        assert_eq!(small.encoding_name(), "listpack");
+        small.set(b"a-long-member", 2.0, limits);
+        assert_eq!(small.encoding_name(), "skiplist");
+        assert_eq!(small.rank(b"a-long-member"), Some(1));
+    }
+}
