@@ -4,7 +4,7 @@
 use resp::Argv;
 use store::{num, Db, Hash, HashLimits, Value};
 
-use super::{is, lookup_read, lookup_write, parse_int, scan_args};
+use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn limits(ctx: &Ctx<'_>) -> HashLimits {
@@ -17,23 +17,11 @@ fn limits(ctx: &Ctx<'_>) -> HashLimits {
 }
 
 fn write_hash<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut Hash>, CmdError> {
-    match lookup_write(db, key, now) {
-        None => Ok(None),
-        Some(obj) => match &mut obj.value {
-            Value::Hash(h) => Ok(Some(h)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
-    }
+    typed(lookup_write(db, key, now), Value::as_hash_mut)
 }
 
 fn read_hash<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d Hash>, CmdError> {
-    match lookup_read(db, key, now, true) {
-        None => Ok(None),
-        Some(obj) => match &obj.value {
-            Value::Hash(h) => Ok(Some(h)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
-    }
+    Ok(typed(lookup_read(db, key, now, true), Value::as_hash_mut)?.map(|h| &*h))
 }
 
 /// The hash under `key`, created empty if missing (Redis's `hashTypeLookupWriteOrCreate`).
@@ -288,16 +276,7 @@ pub fn hscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     match hash {
         None => {}
         Some(Hash::Table(d)) => {
-            let mut cursor = args.cursor;
-            let mut budget = args.count.saturating_mul(10);
-            loop {
-                cursor = d.scan(cursor, |f, v| found.push((f.to_vec(), v.to_vec())));
-                budget -= 1;
-                if cursor == 0 || budget <= 0 || found.len() as i64 >= args.count {
-                    break;
-                }
-            }
-            next = cursor;
+            next = scan_dict(d, &args, |f, v| found.push((f.to_vec(), v.to_vec())));
         }
         Some(h) => found = h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect(),
     }

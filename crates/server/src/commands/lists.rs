@@ -4,7 +4,7 @@
 use resp::Argv;
 use store::{Db, End, Fill, QuickList, Value};
 
-use super::{is, lookup_read, lookup_write, parse_int};
+use super::{is, lookup_read, lookup_write, parse_int, typed};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 /// The node fill from `list-max-listpack-size` (cached in `Server::limits`).
@@ -23,23 +23,11 @@ fn write_list<'d>(
     key: &[u8],
     now: u64,
 ) -> Result<Option<&'d mut QuickList>, CmdError> {
-    match lookup_write(db, key, now) {
-        None => Ok(None),
-        Some(obj) => match &mut obj.value {
-            Value::List(l) => Ok(Some(l)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
-    }
+    typed(lookup_write(db, key, now), Value::as_list_mut)
 }
 
 fn read_list<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d QuickList>, CmdError> {
-    match lookup_read(db, key, now, true) {
-        None => Ok(None),
-        Some(obj) => match &obj.value {
-            Value::List(l) => Ok(Some(l)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
-    }
+    Ok(typed(lookup_read(db, key, now, true), Value::as_list_mut)?.map(|l| &*l))
 }
 
 /// Delete `key` if its list is now empty.

@@ -76,13 +76,7 @@ pub fn read_str<'d>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'d mut Str>, CmdError> {
-    match lookup_read(db, key, now_ms, true) {
-        None => Ok(None),
-        Some(obj) => match &mut obj.value {
-            Value::Str(s) => Ok(Some(s)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
-    }
+    typed(lookup_read(db, key, now_ms, true), Value::as_str_mut)
 }
 
 /// Like [`read_str`], for writing.
@@ -91,12 +85,42 @@ pub fn write_str<'d>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'d mut Str>, CmdError> {
-    match lookup_write(db, key, now_ms) {
+    typed(lookup_write(db, key, now_ms), Value::as_str_mut)
+}
+
+/// The value of a looked-up object if it has the type `pick` selects: `None` for a missing
+/// key, WRONGTYPE for another type. Every per-type lookup goes through here.
+pub fn typed<'d, T: ?Sized>(
+    obj: Option<&'d mut Obj>,
+    pick: impl FnOnce(&'d mut Value) -> Option<&'d mut T>,
+) -> Result<Option<&'d mut T>, CmdError> {
+    match obj {
         None => Ok(None),
-        Some(obj) => match &mut obj.value {
-            Value::Str(s) => Ok(Some(s)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
+        Some(obj) => pick(&mut obj.value)
+            .map(Some)
+            .ok_or_else(|| err::WRONGTYPE.into()),
+    }
+}
+
+/// One SCAN step over a dict (HSCAN, SSCAN on large values): like Redis, visit buckets until
+/// `count` items were found or `count * 10` buckets were visited; returns the next cursor.
+pub fn scan_dict<V>(
+    d: &store::Dict<V>,
+    args: &ScanArgs<'_>,
+    mut emit: impl FnMut(&store::SmallBytes, &V),
+) -> u64 {
+    let mut cursor = args.cursor;
+    let mut budget = args.count.saturating_mul(10);
+    let mut found = 0i64;
+    loop {
+        cursor = d.scan(cursor, |k, v| {
+            found += 1;
+            emit(k, v);
+        });
+        budget -= 1;
+        if cursor == 0 || budget <= 0 || found >= args.count {
+            return cursor;
+        }
     }
 }
 

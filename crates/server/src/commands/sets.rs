@@ -4,7 +4,7 @@
 use resp::{Argv, Reply};
 use store::{Db, Set, Value};
 
-use super::{is, lookup_read, lookup_write, parse_int, scan_args, Rng};
+use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed, Rng};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn max_intset(ctx: &Ctx<'_>) -> usize {
@@ -15,23 +15,11 @@ fn max_intset(ctx: &Ctx<'_>) -> usize {
 }
 
 fn write_set<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut Set>, CmdError> {
-    match lookup_write(db, key, now) {
-        None => Ok(None),
-        Some(obj) => match &mut obj.value {
-            Value::Set(s) => Ok(Some(s)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
-    }
+    typed(lookup_write(db, key, now), Value::as_set_mut)
 }
 
 fn read_set<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d Set>, CmdError> {
-    match lookup_read(db, key, now, true) {
-        None => Ok(None),
-        Some(obj) => match &obj.value {
-            Value::Set(s) => Ok(Some(s)),
-            _ => Err(err::WRONGTYPE.into()),
-        },
-    }
+    Ok(typed(lookup_read(db, key, now, true), Value::as_set_mut)?.map(|s| &*s))
 }
 
 fn drop_if_empty(db: &mut Db, key: &[u8]) {
@@ -411,16 +399,7 @@ pub fn sscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     match set {
         None => {}
         Some(Set::Table(d)) => {
-            let mut cursor = args.cursor;
-            let mut budget = args.count.saturating_mul(10);
-            loop {
-                cursor = d.scan(cursor, |m, _| found.push(m.to_vec()));
-                budget -= 1;
-                if cursor == 0 || budget <= 0 || found.len() as i64 >= args.count {
-                    break;
-                }
-            }
-            next = cursor;
+            next = scan_dict(d, &args, |m, _| found.push(m.to_vec()));
         }
         Some(s) => found = s.iter().map(|m| m.to_vec()).collect(),
     }
