@@ -300,10 +300,7 @@ fn abandon_block(srv: &Server, client: &mut ClientState) {
         let shard = locked.shard(k);
         shard.blocked.remove(b.db, k, client.id);
         // If we were woken for an element we will not take, the next waiter gets it.
-        if let Some(store::Value::List(l)) = shard.db(b.db).peek(k, now).map(|o| &o.value) {
-            let n = l.len();
-            shard.blocked.wake(b.db, k, n);
-        }
+        shard.wake_ready(b.db, k, now);
     }
     srv.blocked_clients.fetch_sub(1, Relaxed);
     client.shared.blocked.store(false, Relaxed);

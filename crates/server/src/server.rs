@@ -27,6 +27,8 @@ pub struct EncodingLimits {
     pub hash_max_listpack_entries: AtomicUsize,
     pub hash_max_listpack_value: AtomicUsize,
     pub set_max_intset_entries: AtomicUsize,
+    pub zset_max_listpack_entries: AtomicUsize,
+    pub zset_max_listpack_value: AtomicUsize,
 }
 
 impl EncodingLimits {
@@ -40,6 +42,10 @@ impl EncodingLimits {
             .store(n("hash-max-listpack-value") as usize, Relaxed);
         self.set_max_intset_entries
             .store(n("set-max-intset-entries") as usize, Relaxed);
+        self.zset_max_listpack_entries
+            .store(n("zset-max-listpack-entries") as usize, Relaxed);
+        self.zset_max_listpack_value
+            .store(n("zset-max-listpack-value") as usize, Relaxed);
     }
 }
 

@@ -94,3 +94,43 @@ int basalt_sort_strtod(const char *s, size_t len, double *out) {
     *out = v;
     return 1;
 }
+
+/*
+ * Redis's getDoubleFromObject (ZADD scores, ZINCRBY, WEIGHTS): strtod over the whole string
+ * (an embedded NUL byte is not the end of it), no leading space, no overflow or underflow to
+ * zero, not NaN. Returns 1 and sets *out on success.
+ */
+int basalt_double_strict(const char *s, size_t len, double *out) {
+    char buf[BASALT_LD_MAX_CHARS];
+    char *end;
+    double v;
+    if (len == 0 || len >= sizeof(buf)) return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    v = strtod(buf, &end);
+    if (isspace((unsigned char)buf[0]) || (size_t)(end - buf) != len ||
+        (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || fpclassify(v) == FP_ZERO)) ||
+        isnan(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/*
+ * Redis's score-range item parse (zslParseRange): strtod over the argument as a C string (it
+ * ends at a NUL byte, leading space is skipped, an empty string is 0), which must be consumed
+ * to that end and not be NaN; overflow is accepted as +-inf.
+ */
+int basalt_double_range(const char *s, size_t len, double *out) {
+    char buf[BASALT_LD_MAX_CHARS];
+    char *end;
+    double v;
+    if (len >= sizeof(buf)) len = sizeof(buf) - 1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    v = strtod(buf, &end);
+    if (end[0] != '\0' || isnan(v)) return 0;
+    *out = v;
+    return 1;
+}

@@ -18,8 +18,27 @@ pub trait Waiter: Send + Sync {
     fn is_woken(&self) -> bool;
 }
 
+/// What a blocked client waits for: Redis serves a key only to clients blocked for its type
+/// (a BLPOP waiter stays blocked when the key becomes a sorted set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    List,
+    ZSet,
+}
+
+impl BlockKind {
+    /// The kind of waiter `value` can serve, and how many elements it has for them.
+    pub fn ready(value: &crate::Value) -> Option<(BlockKind, usize)> {
+        match value {
+            crate::Value::List(l) => Some((BlockKind::List, l.len())),
+            crate::Value::ZSet(z) => Some((BlockKind::ZSet, z.len())),
+            _ => None,
+        }
+    }
+}
+
 /// Waiters on one key, oldest first.
-type Queue = VecDeque<Arc<dyn Waiter>>;
+type Queue = VecDeque<(Arc<dyn Waiter>, BlockKind)>;
 
 /// Queues of waiters per (database, key).
 #[derive(Default)]
@@ -33,17 +52,17 @@ impl Blocked {
     }
 
     /// Queue `w` on `key` unless it is already there (a retry keeps its place).
-    pub fn add(&mut self, db: usize, key: &[u8], w: Arc<dyn Waiter>) {
+    pub fn add(&mut self, db: usize, key: &[u8], w: Arc<dyn Waiter>, kind: BlockKind) {
         let q = self.queues.entry((db, key.to_vec())).or_default();
-        if !q.iter().any(|x| x.id() == w.id()) {
-            q.push_back(w);
+        if !q.iter().any(|(x, _)| x.id() == w.id()) {
+            q.push_back((w, kind));
         }
     }
 
     pub fn remove(&mut self, db: usize, key: &[u8], id: u64) {
         let k = (db, key.to_vec());
         if let Some(q) = self.queues.get_mut(&k) {
-            q.retain(|w| w.id() != id);
+            q.retain(|(w, _)| w.id() != id);
             if q.is_empty() {
                 self.queues.remove(&k);
             }
@@ -57,21 +76,23 @@ impl Blocked {
         let Some(q) = self.queues.get(&(db, key.to_vec())) else {
             return false;
         };
-        q.iter().take_while(|w| w.id() != id).any(|w| w.is_woken())
+        q.iter()
+            .take_while(|(w, _)| w.id() != id)
+            .any(|(w, _)| w.is_woken())
     }
 
     pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
         !self.queues.is_empty() && self.queues.contains_key(&(db, key.to_vec()))
     }
 
-    /// Make sure the `n` oldest waiters of `key` are woken: one per element. A waiter woken
-    /// earlier and not yet run already stands for one element, so a later waiter cannot
-    /// overtake it.
-    pub fn wake(&mut self, db: usize, key: &[u8], n: usize) {
+    /// Make sure the `n` oldest waiters of `kind` on `key` are woken: one per element. A
+    /// waiter woken earlier and not yet run already stands for one element, so a later waiter
+    /// cannot overtake it.
+    pub fn wake(&mut self, db: usize, key: &[u8], kind: BlockKind, n: usize) {
         let Some(q) = self.queues.get(&(db, key.to_vec())) else {
             return;
         };
-        for w in q.iter().take(n) {
+        for (w, _) in q.iter().filter(|(_, k)| *k == kind).take(n) {
             if !w.is_woken() {
                 w.wake();
             }

@@ -17,9 +17,10 @@ mod skiplist;
 mod store;
 mod value;
 mod varint;
+mod zrange;
 mod zset;
 
-pub use blocking::{Blocked, Waiter};
+pub use blocking::{BlockKind, Blocked, Waiter};
 pub use bytes::{SmallBytes, INLINE_MAX};
 pub use db::{lru_clock, Db, DbStats, Expired, Obj};
 pub use dict::Dict;
@@ -31,4 +32,5 @@ pub use set::{IntSet, Member, Set};
 pub use skiplist::SkipList;
 pub use store::{hash_tag, Locked, Shard, Store};
 pub use value::{Str, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS};
+pub use zrange::{LexBound, LexRange, ScoreRange};
 pub use zset::{ZLimits, ZSet};

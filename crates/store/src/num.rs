@@ -16,6 +16,27 @@ extern "C" {
     ) -> i32;
     fn basalt_ld_classify(s: *const u8, len: usize) -> i32;
     fn basalt_sort_strtod(s: *const u8, len: usize, out: *mut f64) -> i32;
+    fn basalt_double_strict(s: *const u8, len: usize, out: *mut f64) -> i32;
+    fn basalt_double_range(s: *const u8, len: usize, out: *mut f64) -> i32;
+}
+
+/// A double argument as Redis's `getDoubleFromObject` reads it (ZADD and ZINCRBY scores,
+/// WEIGHTS): C `strtod` over the whole string, no leading space, no overflow, not NaN.
+pub fn parse_double(s: &[u8]) -> Option<f64> {
+    let mut v = 0.0f64;
+    // SAFETY: the C side reads at most `len` bytes of `s` and writes one f64 to `out`.
+    let ok = unsafe { basalt_double_strict(s.as_ptr(), s.len(), &mut v) };
+    (ok == 1).then_some(v)
+}
+
+/// A score-range bound (after its optional `(`) as Redis's `zslParseRange` reads it: C
+/// `strtod` up to the first NUL byte, leading space allowed, overflow gives ±inf, the empty
+/// string is 0, NaN refused.
+pub fn parse_range_double(s: &[u8]) -> Option<f64> {
+    let mut v = 0.0f64;
+    // SAFETY: as for `parse_double`.
+    let ok = unsafe { basalt_double_range(s.as_ptr(), s.len(), &mut v) };
+    (ok == 1).then_some(v)
 }
 
 /// SORT's score of a value: C `strtod` over the whole string (as a C string), no overflow, not
@@ -100,5 +121,31 @@ mod tests {
         // Regression: strtold stops at a NUL byte; Redis still rejects the whole string.
         assert_eq!(ld_add(b"1\0", b"1"), Err(LdError::NotFloat));
         assert_eq!(ld_add(b"1", b"\0"), Err(LdError::NotFloat));
+    }
+
+    #[test]
+    fn double_parsing_as_redis() {
+        assert_eq!(parse_double(b"0x10"), Some(16.0));
+        assert_eq!(parse_double(b".5"), Some(0.5));
+        assert_eq!(parse_double(b"5."), Some(5.0));
+        assert_eq!(parse_double(b"-inf"), Some(f64::NEG_INFINITY));
+        for bad in [
+            &b"1e400"[..],
+            b"1e-400",
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"",
+            b"1\0",
+            b"abc",
+        ] {
+            assert_eq!(parse_double(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_range_double(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_range_double(b" 2"), Some(2.0));
+        assert_eq!(parse_range_double(b""), Some(0.0));
+        assert_eq!(parse_range_double(b"3\0junk"), Some(3.0));
+        assert_eq!(parse_range_double(b"nan"), None);
+        assert_eq!(parse_range_double(b"2x"), None);
     }
 }

@@ -311,6 +311,13 @@ impl SkipList {
     /// 0-based rank of the first element with score above `min` (or at it, unless
     /// `exclusive`): where an ascending score range starts.
     pub fn first_rank_with_score(&self, min: f64, exclusive: bool) -> usize {
+        self.count_before(|s, _| if exclusive { s <= min } else { s < min })
+    }
+
+    /// How many leading elements satisfy `before`, which must hold for a prefix of the order
+    /// and not after it (a range start). O(log n), walking down the levels as Redis's
+    /// `zslFirstInRange` / `zslFirstInLexRange` do.
+    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         let mut x = HEAD;
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
@@ -319,9 +326,8 @@ impl SkipList {
                 if l.forward == NIL {
                     break;
                 }
-                let s = self.nodes[l.forward as usize].score;
-                let before = if exclusive { s <= min } else { s < min };
-                if !before {
+                let n = &self.nodes[l.forward as usize];
+                if !before(n.score, n.member.as_bytes()) {
                     break;
                 }
                 rank += l.span as usize;

@@ -45,6 +45,20 @@ impl Shard {
         &self.dbs
     }
 
+    /// Wake as many clients blocked on `key` in database `db` as its value has elements for
+    /// them (after a write, or when a woken client gives its turn up).
+    pub fn wake_ready(&mut self, db: usize, key: &[u8], now_ms: u64) {
+        if !self.blocked.has_waiters(db, key) {
+            return;
+        }
+        let ready = self.dbs[db]
+            .peek(key, now_ms)
+            .and_then(|o| crate::blocking::BlockKind::ready(&o.value));
+        if let Some((kind, n)) = ready.filter(|(_, n)| *n > 0) {
+            self.blocked.wake(db, key, kind, n);
+        }
+    }
+
     /// Exchange two databases (SWAPDB, with every shard locked).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);

@@ -11,6 +11,7 @@ use crate::hash::Hash;
 use crate::list::QuickList;
 use crate::num::parse_i64_strict;
 use crate::set::Set;
+use crate::zset::ZSet;
 
 /// Strings up to this length are created `embstr` (Redis's `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 pub const EMBSTR_MAX: usize = 44;
@@ -32,6 +33,7 @@ pub enum ValueType {
     List,
     Hash,
     Set,
+    ZSet,
 }
 
 impl ValueType {
@@ -41,6 +43,7 @@ impl ValueType {
             ValueType::List => "list",
             ValueType::Hash => "hash",
             ValueType::Set => "set",
+            ValueType::ZSet => "zset",
         }
     }
 }
@@ -52,6 +55,7 @@ pub enum Value {
     List(Box<QuickList>),
     Hash(Box<Hash>),
     Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
@@ -85,12 +89,20 @@ impl Value {
         }
     }
 
+    pub fn as_zset_mut(&mut self) -> Option<&mut ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Str(_) => ValueType::String,
             Value::List(_) => ValueType::List,
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
+            Value::ZSet(_) => ValueType::ZSet,
         }
     }
 
@@ -101,6 +113,7 @@ impl Value {
             Value::List(_) => "quicklist",
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
         }
     }
 
@@ -113,6 +126,7 @@ impl Value {
             Value::List(l) => l.heap_bytes() + std::mem::size_of::<QuickList>(),
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
             Value::Set(s) => s.heap_bytes() + std::mem::size_of::<Set>(),
+            Value::ZSet(z) => z.heap_bytes() + std::mem::size_of::<ZSet>(),
         }
     }
 }

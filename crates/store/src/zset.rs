@@ -1,10 +1,12 @@
 //! The sorted set value: packed (score, member) entries in order while small (Redis's
 //! `listpack`: at most `zset-max-listpack-entries` members of at most
 //! `zset-max-listpack-value` bytes), otherwise a member→score dict plus an order-statistic
-//! skiplist (Redis's `skiplist`). Like Redis, it never converts back.
+//! skiplist (Redis's `skiplist`). Like Redis, it never converts back, except that a result
+//! built by a command (ZUNIONSTORE …) starts in whichever form fits it.
 //!
-//! Not wired to commands yet; the ZSET commands build on `score`, `set`, `remove`, `rank` and
-//! the ordered iterators.
+//! Redis quirk kept on purpose: a listpack stores a score as text where an integral value is
+//! printed as an integer, so `-0` comes back as `0` from the packed form but stays `-0` in the
+//! skiplist form. [`Packed`] normalizes `-0.0` to `0.0` on insert for the same answers.
 
 use crate::bytes::SmallBytes;
 use crate::dict::Dict;
@@ -66,6 +68,8 @@ impl Packed {
     }
 
     fn insert(&mut self, score: f64, member: &[u8]) {
+        // `-0.0 + 0.0` is `+0.0`: the listpack's integer text has no negative zero.
+        let score = score + 0.0;
         let at = self
             .entries()
             .find(|(s, m, ..)| {
@@ -83,6 +87,22 @@ impl Packed {
         self.buf.splice(at..at, entry);
         self.len += 1;
     }
+
+    /// Append an entry known to sort after every present one.
+    fn push_back(&mut self, score: f64, member: &[u8]) {
+        self.buf.extend_from_slice(&(score + 0.0).to_le_bytes());
+        varint::put(&mut self.buf, member.len());
+        self.buf.extend_from_slice(member);
+        self.len += 1;
+    }
+}
+
+/// Order of (score, member) pairs: by score, then member bytes.
+fn cmp_entry(a_score: f64, a: &[u8], b_score: f64, b: &[u8]) -> std::cmp::Ordering {
+    a_score
+        .partial_cmp(&b_score)
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then_with(|| a.cmp(b))
 }
 
 /// The large form: scores by member, and the order.
@@ -148,15 +168,19 @@ impl ZSet {
     }
 
     /// Give `member` the score `score`; returns its previous score, if it had one.
+    ///
+    /// As Redis's `zsetAdd`: an existing member of the packed form is re-placed there; a new
+    /// one first converts the value when it would exceed the limits, then goes in as given
+    /// (so a `-0` score survives only in the skiplist form).
     pub fn set(&mut self, member: &[u8], score: f64, limits: ZLimits) -> Option<f64> {
         if let ZSet::Packed(p) = self {
-            if member.len() <= limits.max_value_bytes {
-                let old = p.remove(member);
+            if let Some(old) = p.remove(member) {
                 p.insert(score, member);
-                if p.len as usize > limits.max_entries {
-                    self.convert();
-                }
-                return old;
+                return Some(old);
+            }
+            if (p.len as usize) < limits.max_entries && member.len() <= limits.max_value_bytes {
+                p.insert(score, member);
+                return None;
             }
             self.convert();
         }
@@ -169,6 +193,31 @@ impl ZSet {
         }
         i.order.insert(score, member);
         old
+    }
+
+    /// A value holding `entries` (distinct members, any order) in the form Redis gives a
+    /// computed result (`zsetConvertToListpackIfNeeded`): packed if it fits the limits.
+    pub fn from_entries(entries: Vec<(f64, Vec<u8>)>, limits: ZLimits) -> ZSet {
+        let fits = entries.len() <= limits.max_entries
+            && entries
+                .iter()
+                .all(|(_, m)| m.len() <= limits.max_value_bytes);
+        if fits {
+            let mut sorted = entries;
+            sorted.sort_by(|a, b| cmp_entry(a.0, &a.1, b.0, &b.1));
+            let mut p = Packed::default();
+            for (s, m) in &sorted {
+                p.push_back(*s, m);
+            }
+            return ZSet::Packed(p);
+        }
+        let mut scores = Dict::new();
+        let mut order = SkipList::new();
+        for (s, m) in entries {
+            order.insert(s, &m);
+            scores.insert_new(SmallBytes::new(&m), s);
+        }
+        ZSet::Indexed(Box::new(Indexed { scores, order }))
     }
 
     /// Remove `member`; returns its score.
@@ -222,6 +271,78 @@ impl ZSet {
                 .unwrap_or(p.len as usize),
             ZSet::Indexed(i) => i.order.first_rank_with_score(min, exclusive),
         }
+    }
+
+    /// How many leading members (ascending) satisfy `before`, a predicate that holds for a
+    /// prefix of the order: where a score or lex range starts (or, negated, ends).
+    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match self {
+            ZSet::Packed(p) => p.entries().take_while(|(s, m, ..)| before(*s, m)).count(),
+            ZSet::Indexed(i) => i.order.count_before(before),
+        }
+    }
+
+    /// The member at 0-based ascending `rank`.
+    pub fn by_rank(&self, rank: usize) -> Option<(f64, &[u8])> {
+        match self {
+            ZSet::Packed(p) => p.entries().nth(rank).map(|(s, m, ..)| (s, m)),
+            ZSet::Indexed(i) => i.order.by_rank(rank),
+        }
+    }
+
+    /// Every member, ascending.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (f64, &[u8])> + '_> {
+        self.iter_from_rank(0, false)
+    }
+
+    /// Remove the members of ascending ranks `lo..hi`; returns them in that order.
+    pub fn remove_ranks(&mut self, lo: usize, hi: usize) -> Vec<(f64, Vec<u8>)> {
+        let hi = hi.min(self.len());
+        if lo >= hi {
+            return Vec::new();
+        }
+        let gone: Vec<(f64, Vec<u8>)> = self
+            .iter_from_rank(lo, false)
+            .take(hi - lo)
+            .map(|(s, m)| (s, m.to_vec()))
+            .collect();
+        match self {
+            ZSet::Packed(p) => {
+                let start = p.entries().nth(lo).map_or(p.buf.len(), |(.., a, _)| a);
+                let end = p.entries().nth(hi).map_or(p.buf.len(), |(.., a, _)| a);
+                p.buf.drain(start..end);
+                p.buf.shrink_to_fit();
+                p.len -= (hi - lo) as u32;
+            }
+            ZSet::Indexed(i) => {
+                for (s, m) in &gone {
+                    i.scores.remove(m);
+                    i.order.delete(*s, m);
+                }
+            }
+        }
+        gone
+    }
+
+    /// The member→score dict of the large form (for ZSCAN's cursor).
+    pub fn table(&self) -> Option<&Dict<f64>> {
+        match self {
+            ZSet::Packed(_) => None,
+            ZSet::Indexed(i) => Some(&i.scores),
+        }
+    }
+
+    /// Approximate heap bytes owned (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ZSet::Packed(p) => p.buf.capacity(),
+            ZSet::Indexed(i) => i.scores.len() * 112 + i.scores.buckets() * 8,
+        }
+    }
+
+    /// Switch to the skiplist form (Redis's SORT does this to the sorted set it reads).
+    pub fn convert_to_skiplist(&mut self) {
+        self.convert();
     }
 
     fn convert(&mut self) {

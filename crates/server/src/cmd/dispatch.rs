@@ -147,19 +147,11 @@ fn wake_blocked(ctx: &mut Ctx<'_>, spec: &Spec, argv: &Argv<'_>) {
     }
 }
 
-/// Wake as many waiters of `key` in `db` as its list has elements. Commands that put data
-/// into another database (MOVE, COPY … DB, SWAPDB) call this for the keys they fill there.
+/// Wake as many waiters of `key` in `db` as its value has elements for them. Commands that
+/// put data into another database (MOVE, COPY … DB, SWAPDB) call this for the keys they fill
+/// there.
 pub fn wake_if_ready(shard: &mut store::Shard, db: usize, key: &[u8], now: u64) {
-    if !shard.blocked.has_waiters(db, key) {
-        return;
-    }
-    let ready = match shard.db(db).peek(key, now).map(|o| &o.value) {
-        Some(store::Value::List(l)) => l.len(),
-        _ => 0,
-    };
-    if ready > 0 {
-        shard.blocked.wake(db, key, ready);
-    }
+    shard.wake_ready(db, key, now);
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Blocking list commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP.
+//! Blocking list commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP, and the waiting machinery the
+//! blocking sorted-set pops (`zpops.rs`) share.
 //!
 //! Each first tries its non-blocking form. With nothing to pop it queues the client on its keys
 //! (in the keys' shards, under the locks the command already holds) and leaves `client.block`
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use resp::Argv;
-use store::End;
+use store::{BlockKind, End};
 
 use super::lists;
 use crate::client::Block;
@@ -56,11 +57,12 @@ fn block(
     keys: Vec<Vec<u8>>,
     deadline: Option<Instant>,
     null_array: bool,
+    kind: BlockKind,
 ) {
     let db = ctx.client.db;
     let waiter: Arc<dyn store::Waiter> = ctx.client.shared.clone();
     for k in &keys {
-        ctx.keys.shard(k).blocked.add(db, k, waiter.clone());
+        ctx.keys.shard(k).blocked.add(db, k, waiter.clone(), kind);
     }
     if ctx.client.block.is_none() {
         ctx.srv
@@ -97,20 +99,33 @@ pub fn finish(ctx: &mut Ctx<'_>) {
 }
 
 /// Whether `key` must be left to an older woken waiter.
-fn not_my_turn(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
+pub fn not_my_turn(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
     let (db, id) = (ctx.client.db, ctx.client.id);
     ctx.keys.shard(key).blocked.turn_of_other(db, key, id)
 }
 
+/// What a blocking command waits on.
+pub struct Wait<'a> {
+    pub keys: Vec<Vec<u8>>,
+    pub timeout_arg: &'a [u8],
+    /// Reply on timeout: a null array (BLPOP, BZPOPMIN …) or a null bulk (BLMOVE …).
+    pub null_array: bool,
+    pub kind: BlockKind,
+}
+
 /// Run `attempt`; if it produced no reply, block (keeping the deadline of a retry).
-fn attempt_or_block(
+pub fn attempt_or_block(
     ctx: &mut Ctx<'_>,
     argv: &Argv<'_>,
-    keys: Vec<Vec<u8>>,
-    timeout_arg: &[u8],
-    null_array: bool,
+    wait: Wait<'_>,
     attempt: impl FnOnce(&mut Ctx<'_>) -> Result<bool, CmdError>,
 ) -> CmdResult {
+    let Wait {
+        keys,
+        timeout_arg,
+        null_array,
+        kind,
+    } = wait;
     let deadline = match &ctx.client.block {
         Some(b) => b.deadline,
         None => parse_timeout(timeout_arg)?,
@@ -120,15 +135,25 @@ fn attempt_or_block(
         finish(ctx);
         return Ok(());
     }
-    block(ctx, argv, keys, deadline, null_array);
+    block(ctx, argv, keys, deadline, null_array, kind);
     Ok(())
+}
+
+fn list_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8], null_array: bool) -> Wait<'_> {
+    Wait {
+        keys,
+        timeout_arg,
+        null_array,
+        kind: BlockKind::List,
+    }
 }
 
 fn bpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
     let keys: Vec<Vec<u8>> = (1..argv.len() - 1).map(|i| argv.get(i).to_vec()).collect();
     let timeout = argv.get(argv.len() - 1);
     let attempt_keys = keys.clone();
-    attempt_or_block(ctx, &argv, keys, timeout, true, move |ctx| {
+    let wait = list_wait(keys, timeout, true);
+    attempt_or_block(ctx, &argv, wait, move |ctx| {
         for k in &attempt_keys {
             if not_my_turn(ctx, k) {
                 continue;
@@ -154,7 +179,8 @@ pub fn brpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 
 fn bmove(ctx: &mut Ctx<'_>, argv: Argv<'_>, from: End, to: End, timeout: &[u8]) -> CmdResult {
     let (src, dst) = (argv.get(1).to_vec(), argv.get(2).to_vec());
-    attempt_or_block(ctx, &argv, vec![src.clone()], timeout, true, move |ctx| {
+    let wait = list_wait(vec![src.clone()], timeout, true);
+    attempt_or_block(ctx, &argv, wait, move |ctx| {
         if not_my_turn(ctx, &src) {
             return Ok(false);
         }
@@ -173,14 +199,13 @@ pub fn brpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn blmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
-    let timeout = argv.get(1);
-    if ctx.client.block.is_none() {
-        parse_timeout(timeout)?;
-    }
+    // Argument errors come before the timeout's (Redis's lmpopGenericCommand).
     let parsed = lists::parse_mpop(&argv, 2)?;
+    let timeout = argv.get(1);
     let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
     let attempt_keys = keys.clone();
-    attempt_or_block(ctx, &argv, keys, timeout, true, move |ctx| {
+    let wait = list_wait(keys, timeout, true);
+    attempt_or_block(ctx, &argv, wait, move |ctx| {
         let mine: Vec<Vec<u8>> = attempt_keys
             .iter()
             .filter(|k| !not_my_turn(ctx, k))

@@ -191,11 +191,17 @@ fn index_of(index: i64, len: usize) -> Option<usize> {
     (0..len as i64).contains(&i).then_some(i as usize)
 }
 
+/// Unlike LRANGE, Redis looks the key up before parsing the index: a missing key answers nil
+/// whatever the index is.
 pub fn lindex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
-    let index = parse_int(argv.get(2))?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
-    match read_list(db, key, now)?.and_then(|l| l.get(index_of(index, l.len())?)) {
+    let Some(list) = read_list(db, key, now)? else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let index = parse_int(argv.get(2))?;
+    match index_of(index, list.len()).and_then(|i| list.get(i)) {
         Some(v) => ctx.out.bulk(v),
         None => ctx.out.null(),
     }
@@ -450,21 +456,32 @@ fn positive_or(arg: &[u8], msg: &'static str) -> Result<usize, CmdError> {
     }
 }
 
-/// Parsed `numkeys key [key ...] LEFT|RIGHT [COUNT n]` of LMPOP/BLMPOP.
-pub(super) struct MpopArgs {
+/// Parsed `numkeys key [key ...] <where> [COUNT n]` of LMPOP/BLMPOP (`where` is LEFT|RIGHT)
+/// and ZMPOP/BZMPOP (MIN|MAX).
+pub(super) struct MpopArgs<E> {
+    /// Argument indices of the keys.
     pub keys: Vec<usize>,
-    pub end: End,
+    pub end: E,
     pub count: usize,
 }
 
 /// Parse LMPOP's arguments with `numkeys` at `at` (BLMPOP has its timeout first).
-pub(super) fn parse_mpop(argv: &Argv<'_>, at: usize) -> Result<MpopArgs, CmdError> {
+pub(super) fn parse_mpop(argv: &Argv<'_>, at: usize) -> Result<MpopArgs<End>, CmdError> {
+    parse_mpop_with(argv, at, end_of)
+}
+
+/// The *MPOP argument shape, with `parse_where` reading the direction word.
+pub(super) fn parse_mpop_with<E>(
+    argv: &Argv<'_>,
+    at: usize,
+    parse_where: impl FnOnce(&[u8]) -> Result<E, CmdError>,
+) -> Result<MpopArgs<E>, CmdError> {
     let numkeys = positive_or(argv.get(at), "ERR numkeys should be greater than 0")?;
     let where_idx = (at + 1).saturating_add(numkeys);
     if where_idx >= argv.len() {
         return Err(err::SYNTAX.into());
     }
-    let end = end_of(argv.get(where_idx))?;
+    let end = parse_where(argv.get(where_idx))?;
     let mut count = None;
     let mut j = where_idx + 1;
     while j < argv.len() {

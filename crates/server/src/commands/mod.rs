@@ -9,6 +9,10 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod strings;
+pub mod zpops;
+pub mod zranges;
+pub mod zsetops;
+pub mod zsets;
 
 mod command;
 mod info;
