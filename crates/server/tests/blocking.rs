@@ -1,4 +1,4 @@
-//! Blocking list commands with many clients: order of service, one element per waiter,
+//! Blocking list and sorted-set commands with many clients: order of service, one element per waiter,
 //! wake-ups across shards and I/O threads, timeouts, disconnects, CLIENT UNBLOCK.
 
 mod common;
@@ -220,4 +220,98 @@ fn data_arriving_from_another_database_wakes_waiters() {
     p.cmd_str(&["RPUSH", "q", "swapped"]);
     assert_eq!(p.cmd_str(&["SWAPDB", "0", "1"]), b"+OK\r\n");
     assert_eq!(w.read_reply(), bulk_pair("q", "swapped"));
+}
+
+/// Run a scenario on real redis-server too when it is installed, so the expectations are
+/// Redis's own behaviour, then on Basalt.
+fn on_both(scenario: impl Fn(&ServerProc)) {
+    if let Some(r) = common::redis() {
+        scenario(&r);
+    }
+    scenario(&basalt(&[]));
+}
+
+fn bzpop_reply(key: &str, member: &str, score: &str) -> Vec<u8> {
+    format!(
+        "*3\r\n${}\r\n{key}\r\n${}\r\n{member}\r\n${}\r\n{score}\r\n",
+        key.len(),
+        member.len(),
+        score.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn bzpopmin_waiters_are_served_in_order_lowest_score_first() {
+    on_both(|s| {
+        let mut waiters: Vec<Conn> = Vec::new();
+        for i in 0..3 {
+            let mut c = s.conn();
+            c.send(&[b"BZPOPMIN", b"z", b"0"]);
+            waiters.push(c);
+            wait_blocked(&s, i + 1);
+        }
+        let mut producer = s.conn();
+        assert_eq!(
+            producer.cmd_str(&["ZADD", "z", "2", "b", "1", "a"]),
+            b":2\r\n"
+        );
+        assert_eq!(waiters[0].read_reply(), bzpop_reply("z", "a", "1"));
+        assert_eq!(waiters[1].read_reply(), bzpop_reply("z", "b", "2"));
+        wait_blocked(&s, 1);
+        assert!(!waiters[2].has_data_within(100));
+        assert_eq!(producer.cmd_str(&["EXISTS", "z"]), b":0\r\n");
+        let mut max = s.conn();
+        max.send(&[b"BZPOPMAX", b"other", b"z", b"0"]);
+        wait_blocked(&s, 2);
+        // The older waiter (BZPOPMIN) gets the first member; the BZPOPMAX one the next.
+        producer.cmd_str(&["ZADD", "z", "5", "e"]);
+        assert_eq!(waiters[2].read_reply(), bzpop_reply("z", "e", "5"));
+        producer.cmd_str(&["ZADD", "z", "5", "e", "9", "f"]);
+        assert_eq!(max.read_reply(), bzpop_reply("z", "f", "9"));
+        wait_blocked(&s, 0);
+    });
+}
+
+/// Redis serves a key only to clients blocked for its type: a list waiter stays blocked
+/// while the key holds a sorted set, and the reverse.
+#[test]
+fn a_list_waiter_is_not_woken_by_a_sorted_set() {
+    on_both(|s| {
+        let mut list_waiter = s.conn();
+        list_waiter.send(&[b"BLPOP", b"k", b"0"]);
+        wait_blocked(&s, 1);
+        let mut zset_waiter = s.conn();
+        zset_waiter.send(&[b"BZPOPMIN", b"k", b"0"]);
+        wait_blocked(&s, 2);
+        let mut producer = s.conn();
+        producer.cmd_str(&["ZADD", "k", "1", "m"]);
+        assert_eq!(zset_waiter.read_reply(), bzpop_reply("k", "m", "1"));
+        assert!(!list_waiter.has_data_within(150));
+        producer.cmd_str(&["RPUSH", "k", "v"]);
+        assert_eq!(list_waiter.read_reply(), bulk_pair("k", "v"));
+        wait_blocked(&s, 0);
+    });
+}
+
+#[test]
+fn bzmpop_times_out_and_is_served_across_shards() {
+    on_both(|s| {
+        let mut c = s.conn();
+        let started = Instant::now();
+        assert_eq!(
+            c.cmd_str(&["BZMPOP", "0.1", "2", "za", "zb", "MIN"]),
+            b"*-1\r\n"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(90));
+        c.send(&[b"BZMPOP", b"0", b"2", b"za", b"zb", b"MAX", b"COUNT", b"5"]);
+        wait_blocked(&s, 1);
+        let mut producer = s.conn();
+        producer.cmd_str(&["ZADD", "zb", "1", "x", "2", "y"]);
+        assert_eq!(
+            c.read_reply(),
+            b"*2\r\n$2\r\nzb\r\n*2\r\n*2\r\n$1\r\ny\r\n$1\r\n2\r\n*2\r\n$1\r\nx\r\n$1\r\n1\r\n"
+        );
+        wait_blocked(&s, 0);
+    });
 }
