@@ -38,6 +38,10 @@ pub struct ClientState {
     pub stats: Arc<ThreadStats>,
     /// Set while a blocking command waits for data.
     pub block: Option<Block>,
+    /// Blocking commands must not wait (Redis's `CLIENT_DENY_BLOCKING`): inside MULTI/EXEC
+    /// and scripts, which set this while they run, BLPOP and friends act as their
+    /// non-blocking forms and answer as on a timeout when there is no data.
+    pub deny_blocking: bool,
 }
 
 /// A blocking command waiting for data: what to run again and when to give up.
@@ -65,6 +69,7 @@ impl ClientState {
             shared,
             stats,
             block: None,
+            deny_blocking: false,
         }
     }
 }

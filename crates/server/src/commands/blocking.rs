@@ -108,8 +108,11 @@ pub fn not_my_turn(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
 pub struct Wait<'a> {
     pub keys: Vec<Vec<u8>>,
     pub timeout_arg: &'a [u8],
-    /// Reply on timeout: a null array (BLPOP, BZPOPMIN …) or a null bulk (BLMOVE …).
+    /// Reply on timeout: a null array (BLPOP, BZPOPMIN …) or a null bulk.
     pub null_array: bool,
+    /// With blocking denied (MULTI, scripts), BLMOVE and BRPOPLPUSH answer a null bulk where
+    /// the others answer a null array.
+    pub denied_null_bulk: bool,
     pub kind: BlockKind,
 }
 
@@ -124,6 +127,7 @@ pub fn attempt_or_block(
         keys,
         timeout_arg,
         null_array,
+        denied_null_bulk,
         kind,
     } = wait;
     let deadline = match &ctx.client.block {
@@ -135,15 +139,24 @@ pub fn attempt_or_block(
         finish(ctx);
         return Ok(());
     }
+    if ctx.client.deny_blocking {
+        if denied_null_bulk {
+            ctx.out.null();
+        } else {
+            ctx.out.null_array();
+        }
+        return Ok(());
+    }
     block(ctx, argv, keys, deadline, null_array, kind);
     Ok(())
 }
 
-fn list_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8], null_array: bool) -> Wait<'_> {
+fn list_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8], is_move: bool) -> Wait<'_> {
     Wait {
         keys,
         timeout_arg,
-        null_array,
+        null_array: true,
+        denied_null_bulk: is_move,
         kind: BlockKind::List,
     }
 }
@@ -152,7 +165,7 @@ fn bpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
     let keys: Vec<Vec<u8>> = (1..argv.len() - 1).map(|i| argv.get(i).to_vec()).collect();
     let timeout = argv.get(argv.len() - 1);
     let attempt_keys = keys.clone();
-    let wait = list_wait(keys, timeout, true);
+    let wait = list_wait(keys, timeout, false);
     attempt_or_block(ctx, &argv, wait, move |ctx| {
         for k in &attempt_keys {
             if not_my_turn(ctx, k) {
@@ -204,7 +217,7 @@ pub fn blmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let timeout = argv.get(1);
     let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
     let attempt_keys = keys.clone();
-    let wait = list_wait(keys, timeout, true);
+    let wait = list_wait(keys, timeout, false);
     attempt_or_block(ctx, &argv, wait, move |ctx| {
         let mine: Vec<Vec<u8>> = attempt_keys
             .iter()
@@ -213,4 +226,58 @@ pub fn blmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
             .collect();
         lists::mpop_first(ctx, &mine, parsed.end, parsed.count)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::client::ClientState;
+    use crate::config::Config;
+    use crate::server::Server;
+
+    fn run(srv: &Server, client: &mut ClientState, args: &[&str]) -> Vec<u8> {
+        let mut buf = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            buf.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        let mut parser = resp::RequestParser::new();
+        assert!(parser.parse(&buf, resp::Limits::default()).is_ok());
+        let mut out = resp::Reply::new();
+        crate::cmd::execute(srv, client, &mut out, parser.argv(&buf));
+        out.as_bytes().to_vec()
+    }
+
+    /// The hook MULTI/EXEC and scripts use: with `deny_blocking` set, a blocking command with
+    /// nothing to pop answers at once as on a timeout and leaves no waiter behind.
+    #[test]
+    fn deny_blocking_answers_as_a_timeout() {
+        let srv = Server::new(Config::default(), 1, 4);
+        let shared = srv.clients.register("a".into(), "b".into(), -1, false);
+        let mut client = ClientState::new(shared, srv.stats.register_thread(), true);
+        client.deny_blocking = true;
+        assert_eq!(run(&srv, &mut client, &["BLPOP", "l", "0"]), b"*-1\r\n");
+        assert_eq!(run(&srv, &mut client, &["BZPOPMIN", "z", "0"]), b"*-1\r\n");
+        assert_eq!(
+            run(
+                &srv,
+                &mut client,
+                &["BLMOVE", "l", "m", "LEFT", "LEFT", "0"]
+            ),
+            b"$-1\r\n"
+        );
+        assert_eq!(
+            run(&srv, &mut client, &["BLPOP", "l", "-1"]),
+            b"-ERR timeout is negative\r\n"
+        );
+        assert!(client.block.is_none());
+        assert_eq!(
+            srv.blocked_clients
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        run(&srv, &mut client, &["RPUSH", "l", "x"]);
+        assert_eq!(
+            run(&srv, &mut client, &["BLPOP", "l", "0"]),
+            b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n"
+        );
+    }
 }

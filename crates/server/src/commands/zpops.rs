@@ -176,6 +176,7 @@ fn zset_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8]) -> Wait<'_> {
         keys,
         timeout_arg,
         null_array: true,
+        denied_null_bulk: false,
         kind: BlockKind::ZSet,
     }
 }
