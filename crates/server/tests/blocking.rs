@@ -45,13 +45,13 @@ fn waiters_are_served_in_the_order_they_blocked_one_element_each() {
         let mut c = s.conn();
         c.send(&[b"BLPOP", b"queue", b"0"]);
         waiters.push(c);
-        wait_blocked(&s, i + 1);
+        wait_blocked(s, i + 1);
     }
     let mut producer = s.conn();
     assert_eq!(producer.cmd_str(&["RPUSH", "queue", "a", "b"]), b":2\r\n");
     assert_eq!(waiters[0].read_reply(), bulk_pair("queue", "a"));
     assert_eq!(waiters[1].read_reply(), bulk_pair("queue", "b"));
-    wait_blocked(&s, 3);
+    wait_blocked(s, 3);
     for w in &mut waiters[2..] {
         assert!(
             !w.has_data_within(100),
@@ -61,7 +61,7 @@ fn waiters_are_served_in_the_order_they_blocked_one_element_each() {
     assert_eq!(producer.cmd_str(&["RPUSH", "queue", "c"]), b":1\r\n");
     assert_eq!(waiters[2].read_reply(), bulk_pair("queue", "c"));
     assert_eq!(producer.cmd_str(&["LLEN", "queue"]), b":0\r\n");
-    wait_blocked(&s, 2);
+    wait_blocked(s, 2);
 }
 
 #[test]
@@ -75,14 +75,14 @@ fn push_on_another_shard_and_thread_wakes_a_multi_key_waiter() {
         args.extend(keys.iter().map(|k| k.as_bytes()));
         args.push(b"0");
         w.send(&args);
-        wait_blocked(&s, 1);
+        wait_blocked(s, 1);
         // Several producer connections: accepted round robin, so some run on the other thread.
         let mut p = s.conn();
         let mut p2 = s.conn();
         p2.cmd_str(&["PING"]);
         assert_eq!(p.cmd_str(&["LPUSH", &keys[target], "v"]), b":1\r\n");
         assert_eq!(w.read_reply(), bulk_pair(&keys[target], "v"));
-        wait_blocked(&s, 0);
+        wait_blocked(s, 0);
     }
 }
 
@@ -113,7 +113,7 @@ fn timeouts_and_forever() {
     // 0 waits until data arrives; commands pipelined after it wait their turn.
     c.send(&[b"BLPOP", b"later", b"0"]);
     c.send(&[b"PING"]);
-    wait_blocked(&s, 1);
+    wait_blocked(s, 1);
     assert!(!c.has_data_within(200));
     s.conn().cmd_str(&["RPUSH", "later", "x"]);
     assert_eq!(c.read_reply(), bulk_pair("later", "x"));
@@ -126,12 +126,12 @@ fn a_client_that_disconnects_while_blocked_leaves_no_trace() {
     {
         let mut gone = s.conn();
         gone.send(&[b"BLPOP", b"q", b"0"]);
-        wait_blocked(&s, 1);
+        wait_blocked(s, 1);
     }
-    wait_blocked(&s, 0);
+    wait_blocked(s, 0);
     let mut waiter = s.conn();
     waiter.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&s, 1);
+    wait_blocked(s, 1);
     s.conn().cmd_str(&["RPUSH", "q", "only"]);
     assert_eq!(waiter.read_reply(), bulk_pair("q", "only"));
     let mut c = s.conn();
@@ -149,14 +149,14 @@ fn client_unblock_timeout_and_error() {
         .to_string();
     let mut admin = s.conn();
     w.send(&[b"BRPOP", b"q", b"0"]);
-    wait_blocked(&s, 1);
+    wait_blocked(s, 1);
     assert_eq!(
         admin.cmd_str(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"]),
         b":1\r\n"
     );
     assert_eq!(w.read_reply(), b"*-1\r\n");
     w.send(&[b"BLMPOP", b"0", b"1", b"q", b"LEFT"]);
-    wait_blocked(&s, 1);
+    wait_blocked(s, 1);
     assert_eq!(
         admin.cmd_str(&["CLIENT", "UNBLOCK", &id, "ERROR"]),
         b":1\r\n"
@@ -170,7 +170,7 @@ fn client_unblock_timeout_and_error() {
         admin.cmd_str(&["CLIENT", "UNBLOCK", &id, "MAYBE"]),
         b"-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"
     );
-    wait_blocked(&s, 0);
+    wait_blocked(s, 0);
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn blmove_and_blmpop_are_served_when_data_arrives() {
     mover.send(&[b"BLMOVE", b"src", b"dst", b"RIGHT", b"LEFT", b"0"]);
     let mut mpop = s.conn();
     mpop.send(&[b"BLMPOP", b"0", b"2", b"a", b"b", b"RIGHT", b"COUNT", b"2"]);
-    wait_blocked(&s, 2);
+    wait_blocked(s, 2);
     let mut p = s.conn();
     p.cmd_str(&["RPUSH", "src", "x"]);
     assert_eq!(mover.read_reply(), b"$1\r\nx\r\n");
@@ -202,7 +202,7 @@ fn data_arriving_from_another_database_wakes_waiters() {
     let mut w = s.conn();
     w.cmd_str(&["SELECT", "1"]);
     w.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&s, 1);
+    wait_blocked(s, 1);
     let mut p = s.conn();
     // MOVE from db 0 into db 1.
     p.cmd_str(&["RPUSH", "q", "moved"]);
@@ -210,13 +210,13 @@ fn data_arriving_from_another_database_wakes_waiters() {
     assert_eq!(w.read_reply(), bulk_pair("q", "moved"));
     // COPY … DB 1.
     w.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&s, 1);
+    wait_blocked(s, 1);
     p.cmd_str(&["RPUSH", "src", "copied"]);
     assert_eq!(p.cmd_str(&["COPY", "src", "q", "DB", "1"]), b":1\r\n");
     assert_eq!(w.read_reply(), bulk_pair("q", "copied"));
     // SWAPDB: the waiter stays on db 1, which now holds db 0's data.
     w.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&s, 1);
+    wait_blocked(s, 1);
     p.cmd_str(&["RPUSH", "q", "swapped"]);
     assert_eq!(p.cmd_str(&["SWAPDB", "0", "1"]), b"+OK\r\n");
     assert_eq!(w.read_reply(), bulk_pair("q", "swapped"));
@@ -249,7 +249,7 @@ fn bzpopmin_waiters_are_served_in_order_lowest_score_first() {
             let mut c = s.conn();
             c.send(&[b"BZPOPMIN", b"z", b"0"]);
             waiters.push(c);
-            wait_blocked(&s, i + 1);
+            wait_blocked(s, i + 1);
         }
         let mut producer = s.conn();
         assert_eq!(
@@ -258,18 +258,18 @@ fn bzpopmin_waiters_are_served_in_order_lowest_score_first() {
         );
         assert_eq!(waiters[0].read_reply(), bzpop_reply("z", "a", "1"));
         assert_eq!(waiters[1].read_reply(), bzpop_reply("z", "b", "2"));
-        wait_blocked(&s, 1);
+        wait_blocked(s, 1);
         assert!(!waiters[2].has_data_within(100));
         assert_eq!(producer.cmd_str(&["EXISTS", "z"]), b":0\r\n");
         let mut max = s.conn();
         max.send(&[b"BZPOPMAX", b"other", b"z", b"0"]);
-        wait_blocked(&s, 2);
+        wait_blocked(s, 2);
         // The older waiter (BZPOPMIN) gets the first member; the BZPOPMAX one the next.
         producer.cmd_str(&["ZADD", "z", "5", "e"]);
         assert_eq!(waiters[2].read_reply(), bzpop_reply("z", "e", "5"));
         producer.cmd_str(&["ZADD", "z", "5", "e", "9", "f"]);
         assert_eq!(max.read_reply(), bzpop_reply("z", "f", "9"));
-        wait_blocked(&s, 0);
+        wait_blocked(s, 0);
     });
 }
 
@@ -280,17 +280,17 @@ fn a_list_waiter_is_not_woken_by_a_sorted_set() {
     on_both(|s| {
         let mut list_waiter = s.conn();
         list_waiter.send(&[b"BLPOP", b"k", b"0"]);
-        wait_blocked(&s, 1);
+        wait_blocked(s, 1);
         let mut zset_waiter = s.conn();
         zset_waiter.send(&[b"BZPOPMIN", b"k", b"0"]);
-        wait_blocked(&s, 2);
+        wait_blocked(s, 2);
         let mut producer = s.conn();
         producer.cmd_str(&["ZADD", "k", "1", "m"]);
         assert_eq!(zset_waiter.read_reply(), bzpop_reply("k", "m", "1"));
         assert!(!list_waiter.has_data_within(150));
         producer.cmd_str(&["RPUSH", "k", "v"]);
         assert_eq!(list_waiter.read_reply(), bulk_pair("k", "v"));
-        wait_blocked(&s, 0);
+        wait_blocked(s, 0);
     });
 }
 
@@ -305,13 +305,13 @@ fn bzmpop_times_out_and_is_served_across_shards() {
         );
         assert!(started.elapsed() >= Duration::from_millis(90));
         c.send(&[b"BZMPOP", b"0", b"2", b"za", b"zb", b"MAX", b"COUNT", b"5"]);
-        wait_blocked(&s, 1);
+        wait_blocked(s, 1);
         let mut producer = s.conn();
         producer.cmd_str(&["ZADD", "zb", "1", "x", "2", "y"]);
         assert_eq!(
             c.read_reply(),
             b"*2\r\n$2\r\nzb\r\n*2\r\n*2\r\n$1\r\ny\r\n$1\r\n2\r\n*2\r\n$1\r\nx\r\n$1\r\n1\r\n"
         );
-        wait_blocked(&s, 0);
+        wait_blocked(s, 0);
     });
 }

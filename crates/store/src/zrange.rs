@@ -154,51 +154,113 @@ impl LexRange {
             || (order == Ordering::Equal && (self.min.exclusive() || self.max.exclusive()))
     }
 
-    /// Ascending ranks `lo..hi` of the members in the range, found walking up from the
-    /// bottom (`rev` false: ZRANGEBYLEX, ZLEXCOUNT, ZREMRANGEBYLEX) or down from the top.
+    /// Redis's `zslIsInLexRange`: could anything be in range? (The top member must reach
+    /// `min` and the bottom one `max`.)
+    fn precheck(&self, z: &ZSet) -> bool {
+        let n = z.len();
+        !self.is_empty()
+            && n > 0
+            && z.by_rank(n - 1).is_some_and(|(_, m)| self.above_min(m))
+            && z.by_rank(0).is_some_and(|(_, m)| self.below_max(m))
+    }
+
+    /// Redis's `zslFirstInLexRange` / `zzlFirstInLexRange`: rank of the first member in range.
+    fn first_in(&self, z: &ZSet) -> Option<usize> {
+        if !self.precheck(z) {
+            return None;
+        }
+        let lo = self.walk_to_min(z)?;
+        z.by_rank(lo)
+            .is_some_and(|(_, m)| self.below_max(m))
+            .then_some(lo)
+    }
+
+    /// Redis's `zslLastInLexRange` / `zzlLastInLexRange`: rank of the last member in range.
+    fn last_in(&self, z: &ZSet) -> Option<usize> {
+        if !self.precheck(z) {
+            return None;
+        }
+        let last = if z.table().is_some() {
+            z.count_before(|_, m| self.below_max(m)).checked_sub(1)?
+        } else {
+            let skip = z
+                .iter_from_rank(0, true)
+                .position(|(_, m)| self.below_max(m))?;
+            z.len() - 1 - skip
+        };
+        z.by_rank(last)
+            .is_some_and(|(_, m)| self.above_min(m))
+            .then_some(last)
+    }
+
+    /// Where a walk up from the bottom first meets a member at or above `min`: a linear scan
+    /// in the packed form, a descent through the levels in the skiplist form.
+    fn walk_to_min(&self, z: &ZSet) -> Option<usize> {
+        if z.table().is_some() {
+            Some(z.count_before(|_, m| !self.above_min(m)))
+        } else {
+            z.iter().position(|(_, m)| self.above_min(m))
+        }
+    }
+
+    fn run_up(&self, z: &ZSet, from: usize) -> usize {
+        z.iter_from_rank(from, false)
+            .take_while(|(_, m)| self.below_max(m))
+            .count()
+    }
+
+    /// Ascending ranks `lo..hi` that ZRANGEBYLEX (`rev` false) or ZREVRANGEBYLEX (`rev`) walk.
     ///
     /// Lex ranges assume every member has the same score. When they do not, Redis's answer
-    /// depends on how it walks, and this follows that walk exactly for the packed form:
-    /// nothing if the top member is below `min` or the bottom one above `max`; otherwise the
-    /// first member (from the walk's end) on the right side of the near bound, and the run
-    /// after it still inside the far bound. The skiplist form answers in O(log n) as if the
-    /// members were sorted (Redis's skiplist walk depends on its random levels).
+    /// depends on how each command walks, and this follows those walks: nothing if the top
+    /// member is below `min` or the bottom one above `max`; otherwise the first member (from
+    /// the walk's end) on the right side of the near bound, and the run after it still inside
+    /// the far bound. In the skiplist form the walk descends levels, which are random, so
+    /// there the answer matches Redis's only when the members are in lex order.
     pub fn ranks(&self, z: &ZSet, rev: bool) -> (usize, usize) {
-        let n = z.len();
-        if self.is_empty() || n == 0 {
-            return (0, 0);
-        }
-        let top_ok = z.by_rank(n - 1).is_some_and(|(_, m)| self.above_min(m));
-        let bottom_ok = z.by_rank(0).is_some_and(|(_, m)| self.below_max(m));
-        if !top_ok || !bottom_ok {
-            return (0, 0);
-        }
-        if z.table().is_some() {
-            let lo = z.count_before(|_, m| !self.above_min(m));
-            let hi = z.count_before(|_, m| self.below_max(m));
-            return (lo, hi.max(lo));
-        }
         if rev {
-            let mut walk = z.iter_from_rank(0, true).map(|(_, m)| m);
-            let Some(skip) = walk.position(|m| self.below_max(m)) else {
+            let Some(last) = self.last_in(z) else {
                 return (0, 0);
             };
-            let hi = n - skip;
             let run = z
-                .iter_from_rank(skip, true)
+                .iter_from_rank(z.len() - 1 - last, true)
                 .take_while(|(_, m)| self.above_min(m))
                 .count();
-            (hi - run, hi)
+            (last + 1 - run, last + 1)
         } else {
-            let mut walk = z.iter().map(|(_, m)| m);
-            let Some(lo) = walk.position(|m| self.above_min(m)) else {
-                return (0, 0);
-            };
-            let run = z
-                .iter_from_rank(lo, false)
-                .take_while(|(_, m)| self.below_max(m))
-                .count();
-            (lo, lo + run)
+            match self.first_in(z) {
+                Some(lo) => (lo, lo + self.run_up(z, lo)),
+                None => (0, 0),
+            }
+        }
+    }
+
+    /// ZLEXCOUNT's answer: a run from the first member in range (packed form), or the rank
+    /// distance between the first and last members in range (skiplist form, O(log n)).
+    pub fn count(&self, z: &ZSet) -> i64 {
+        let Some(first) = self.first_in(z) else {
+            return 0;
+        };
+        if z.table().is_none() {
+            return self.run_up(z, first) as i64;
+        }
+        match self.last_in(z) {
+            Some(last) => last as i64 - first as i64 + 1,
+            None => (z.len() - first) as i64,
+        }
+    }
+
+    /// Ascending ranks ZREMRANGEBYLEX removes. The skiplist form skips the up-front checks
+    /// (Redis's `zslDeleteRangeByLex`); the packed form makes them.
+    pub fn delete_ranks(&self, z: &ZSet) -> (usize, usize) {
+        let lo = if z.table().is_some() {
+            self.walk_to_min(z)
+        } else {
+            self.first_in(z)
+        };
+        match lo {
+            Some(lo) => (lo, lo + self.run_up(z, lo)),
+            None => (0, 0),
         }
     }
 }
@@ -264,5 +326,18 @@ mod tests {
         z.set(b"-3", f64::INFINITY, ZLimits::default());
         let r = LexRange::parse(b"[x", b"[zz").unwrap();
         assert_eq!(r.ranks(&z, false), (0, 0));
+        assert_eq!(r.count(&z), 0);
+        // ZREMRANGEBYLEX on the skiplist form walks without the checks: "-3" is below "(x",
+        // so the walk stops at once and the run from there is inside "[zz".
+        let mut big = ZSet::default();
+        let no_pack = ZLimits {
+            max_entries: 0,
+            max_value_bytes: 0,
+        };
+        big.set(b"y", -1.0, no_pack);
+        big.set(b"10", f64::INFINITY, no_pack);
+        let r = LexRange::parse(b"(x", b"[zz").unwrap();
+        assert_eq!(r.delete_ranks(&big), (0, 2));
+        assert_eq!(r.ranks(&big, false), (0, 0));
     }
 }

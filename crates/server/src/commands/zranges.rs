@@ -231,7 +231,7 @@ fn remrange(ctx: &mut Ctx<'_>, argv: Argv<'_>, by: By) -> CmdResult {
     let (lo, hi) = match &range {
         Range::Rank(s, e) => rank_bounds(*s, *e, z.len()),
         Range::Score(r) => r.ranks(z),
-        Range::Lex(r) => r.ranks(z, false),
+        Range::Lex(r) => r.delete_ranks(z),
     };
     let removed = z.remove_ranks(lo, hi).len();
     drop_if_empty(db, key);

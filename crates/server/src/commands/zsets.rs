@@ -308,8 +308,7 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let range = LexRange::parse(argv.get(2), argv.get(3)).ok_or(NOT_LEX_RANGE)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
-    let (lo, hi) = z.map_or((0, 0), |z| range.ranks(z, false));
-    ctx.out.int((hi - lo) as i64);
+    ctx.out.int(z.map_or(0, |z| range.count(z)));
     Ok(())
 }
 
