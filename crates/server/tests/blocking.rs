@@ -39,7 +39,7 @@ fn bulk_pair(key: &str, value: &str) -> Vec<u8> {
 
 #[test]
 fn waiters_are_served_in_the_order_they_blocked_one_element_each() {
-    let s = basalt(&[]);
+    let s = &basalt(&[]);
     let mut waiters: Vec<Conn> = Vec::new();
     for i in 0..5 {
         let mut c = s.conn();
@@ -88,7 +88,7 @@ fn push_on_another_shard_and_thread_wakes_a_multi_key_waiter() {
 
 #[test]
 fn timeouts_and_forever() {
-    let s = basalt(&[]);
+    let s = &basalt(&[]);
     let mut c = s.conn();
     let started = Instant::now();
     assert_eq!(c.cmd_str(&["BLPOP", "none", "0.2"]), b"*-1\r\n");
@@ -122,7 +122,7 @@ fn timeouts_and_forever() {
 
 #[test]
 fn a_client_that_disconnects_while_blocked_leaves_no_trace() {
-    let s = basalt(&[]);
+    let s = &basalt(&[]);
     {
         let mut gone = s.conn();
         gone.send(&[b"BLPOP", b"q", b"0"]);
@@ -141,7 +141,7 @@ fn a_client_that_disconnects_while_blocked_leaves_no_trace() {
 
 #[test]
 fn client_unblock_timeout_and_error() {
-    let s = basalt(&[]);
+    let s = &basalt(&[]);
     let mut w = s.conn();
     let id = String::from_utf8_lossy(&w.cmd_str(&["CLIENT", "ID"]))
         .trim_start_matches(':')
@@ -175,7 +175,7 @@ fn client_unblock_timeout_and_error() {
 
 #[test]
 fn blmove_and_blmpop_are_served_when_data_arrives() {
-    let s = basalt(&[]);
+    let s = &basalt(&[]);
     let mut mover = s.conn();
     mover.send(&[b"BLMOVE", b"src", b"dst", b"RIGHT", b"LEFT", b"0"]);
     let mut mpop = s.conn();
@@ -198,7 +198,7 @@ fn blmove_and_blmpop_are_served_when_data_arrives() {
 
 #[test]
 fn data_arriving_from_another_database_wakes_waiters() {
-    let s = basalt(&[]);
+    let s = &basalt(&[]);
     let mut w = s.conn();
     w.cmd_str(&["SELECT", "1"]);
     w.send(&[b"BLPOP", b"q", b"0"]);
