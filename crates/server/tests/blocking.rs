@@ -66,7 +66,7 @@ fn waiters_are_served_in_the_order_they_blocked_one_element_each() {
 
 #[test]
 fn push_on_another_shard_and_thread_wakes_a_multi_key_waiter() {
-    let s = basalt(&["--io-threads", "2", "--shards", "64"]);
+    let s = &basalt(&["--io-threads", "2", "--shards", "64"]);
     // Many keys so they spread over shards; the waiter blocks on all of them.
     let keys: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
     for target in [3usize, 11, 15] {
