@@ -11,7 +11,7 @@ root="$(cd "$here/.." && pwd)"
 BASALT_BIN="${BASALT_BIN:-$root/target/release/basalt-server}"
 REDIS_BIN="${REDIS_BIN:-redis-server}"
 TOTAL="${TOTAL:-1000000}"
-CASES="${CASES:-hash:100 hash:10000 set-int:100 set-int:10000 set-str:100 set-str:10000 list:100 list:10000}"
+CASES="${CASES:-hash:100 hash:10000 set-int:100 set-int:10000 set-str:100 set-str:10000 list:100 list:10000 zset:100 zset:10000}"
 
 [ -x "$BASALT_BIN" ] || { echo "missing $BASALT_BIN (cargo build --release)" >&2; exit 1; }
 tmp="$(mktemp -d)"
@@ -59,6 +59,8 @@ for k in range(keys):
             args = [b"SADD", key] + [b"%d" % (i * 7) for i in ids]
         elif kind == "set-str":
             args = [b"SADD", key] + [b"member:%d" % i for i in ids]
+        elif kind == "zset":
+            args = [b"ZADD", key] + [x for i in ids for x in (b"%d.5" % (i * 3 % 1000), b"member:%d" % i)]
         else:
             args = [b"RPUSH", key] + [b"element:%d" % i for i in ids]
         out.write(cmd(*args))

@@ -17,6 +17,7 @@ mod skiplist;
 mod store;
 mod value;
 mod varint;
+mod zhash;
 mod zrange;
 mod zset;
 

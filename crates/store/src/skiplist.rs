@@ -1,18 +1,27 @@
-//! An order-statistic skiplist of (score, member), the ordered half of a large sorted set
-//! (Redis's `zskiplist`). Every forward link records its span — how many elements it jumps —
-//! so rank lookups and access by rank are O(log n) like score lookups.
+//! An order-statistic skiplist of (score, member) that also indexes its members: the whole
+//! large form of a sorted set (Redis's `zskiplist` + `dict`). Every forward link records its
+//! span — how many elements it jumps — so rank lookups and access by rank are O(log n) like
+//! score lookups; a member → node hash table chained through the nodes (`zhash.rs`) answers
+//! ZSCORE in O(1).
 //!
-//! Nodes live in an arena (`Vec`) and link by index, which keeps the structure in safe Rust;
-//! freed slots are reused. Order is by score, then by member bytes (memcmp), as in Redis.
+//! Memory is the point of the layout (a sorted set is often millions of members):
+//! - nodes live in an arena (`Vec`) and link by `u32` index, which keeps the structure in safe
+//!   Rust; the member is stored once, inline in the node when short (`SmallBytes`);
+//! - a node is 48 bytes: the level-0 link is only a forward index (its span is always 1),
+//!   and the links of levels 1 and up (a quarter of the nodes have any) sit in a shared pool;
+//! - freed nodes and link runs are reused through free lists threaded through themselves;
+//! - the arena and the pool grow by a quarter at a time, not by doubling.
+//!
+//! Order is by score, then by member bytes (memcmp), as in Redis.
 
 use std::cmp::Ordering;
 
 use crate::bytes::SmallBytes;
+use crate::zhash::{Chained, MemberIndex, NIL};
 
 const MAX_LEVEL: usize = 32;
 /// Probability of adding a level (Redis's `ZSKIPLIST_P`).
 const LEVEL_P: u32 = 0x4000; // 0.25 of 0x10000
-const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
 
 #[derive(Clone, Copy, Debug)]
@@ -26,14 +35,27 @@ struct Node {
     member: SmallBytes,
     score: f64,
     backward: u32,
-    links: Box<[Link]>,
+    /// The level-0 link (span 1, or 0 when it is the end).
+    forward0: u32,
+    /// Where this node's links of levels 1.. start in `uppers`; NIL for a level-1 node.
+    upper: u32,
+    /// Next node in the same member-hash bucket; next free node when the slot is free.
+    chain: u32,
 }
 
-/// A skiplist ordered by (score, member).
+const _: () = assert!(std::mem::size_of::<Node>() == 48);
+
+/// A skiplist ordered by (score, member), with its members indexed.
 #[derive(Clone, Debug)]
 pub struct SkipList {
     nodes: Vec<Node>,
-    free: Vec<u32>,
+    /// Links of levels 1.. of every node, a run of `level - 1` per node.
+    uppers: Vec<Link>,
+    /// First free node slot (chained through `Node::chain`).
+    free_node: u32,
+    /// First free run of `n + 1` upper links, per `n` (chained through the run's first link).
+    free_runs: [u32; MAX_LEVEL - 1],
+    index: MemberIndex,
     level: usize,
     len: usize,
     tail: u32,
@@ -53,24 +75,48 @@ fn cmp(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering
         .then_with(|| a_member.cmp(b_member))
 }
 
+/// Grow `v` by a quarter (at least `min`) when full: less slack than doubling, still
+/// amortized O(1) per push.
+fn reserve_quarter<T>(v: &mut Vec<T>, min: usize) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 4).max(min));
+    }
+}
+
+impl Chained for [Node] {
+    fn member(&self, node: u32) -> &[u8] {
+        self[node as usize].member.as_bytes()
+    }
+    fn chain_next(&self, node: u32) -> u32 {
+        self[node as usize].chain
+    }
+    fn set_chain_next(&mut self, node: u32, next: u32) {
+        self[node as usize].chain = next;
+    }
+}
+
 impl SkipList {
     pub fn new() -> Self {
         let head = Node {
             member: SmallBytes::new(b""),
             score: 0.0,
             backward: NIL,
-            links: vec![
+            forward0: NIL,
+            upper: 0,
+            chain: NIL,
+        };
+        SkipList {
+            nodes: vec![head],
+            uppers: vec![
                 Link {
                     forward: NIL,
                     span: 0
                 };
-                MAX_LEVEL
-            ]
-            .into_boxed_slice(),
-        };
-        SkipList {
-            nodes: vec![head],
-            free: Vec::new(),
+                MAX_LEVEL - 1
+            ],
+            free_node: NIL,
+            free_runs: [NIL; MAX_LEVEL - 1],
+            index: MemberIndex::default(),
             level: 1,
             len: 0,
             tail: NIL,
@@ -84,6 +130,14 @@ impl SkipList {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Approximate heap bytes owned: arena, link pool and hash buckets (members longer than
+    /// the inline limit add their own allocations, not counted here to keep this O(1)).
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.uppers.capacity() * std::mem::size_of::<Link>()
+            + self.index.buckets() * 4
     }
 
     fn random_level(&mut self) -> usize {
@@ -100,7 +154,68 @@ impl SkipList {
     }
 
     fn link(&self, node: u32, level: usize) -> Link {
-        self.nodes[node as usize].links[level]
+        let n = &self.nodes[node as usize];
+        if level == 0 {
+            Link {
+                forward: n.forward0,
+                span: u32::from(n.forward0 != NIL),
+            }
+        } else {
+            self.uppers[n.upper as usize + level - 1]
+        }
+    }
+
+    /// Set a link; at level 0 only the forward index is kept (the span follows from it).
+    fn set_link(&mut self, node: u32, level: usize, l: Link) {
+        if level == 0 {
+            self.nodes[node as usize].forward0 = l.forward;
+        } else {
+            let at = self.nodes[node as usize].upper as usize + level - 1;
+            self.uppers[at] = l;
+        }
+    }
+
+    fn add_span(&mut self, node: u32, level: usize, delta: i64) {
+        if level > 0 {
+            let mut l = self.link(node, level);
+            l.span = (i64::from(l.span) + delta) as u32;
+            self.set_link(node, level, l);
+        }
+    }
+
+    /// A run of `n` (>= 1) upper links, reused if one was freed.
+    fn alloc_run(&mut self, n: usize) -> u32 {
+        let free = self.free_runs[n - 1];
+        let empty = Link {
+            forward: NIL,
+            span: 0,
+        };
+        if free != NIL {
+            self.free_runs[n - 1] = self.uppers[free as usize].forward;
+            self.uppers[free as usize..free as usize + n].fill(empty);
+            return free;
+        }
+        reserve_quarter(&mut self.uppers, 64);
+        let at = self.uppers.len() as u32;
+        self.uppers.resize(self.uppers.len() + n, empty);
+        at
+    }
+
+    fn free_run(&mut self, at: u32, n: usize) {
+        self.uppers[at as usize].forward = self.free_runs[n - 1];
+        self.free_runs[n - 1] = at;
+    }
+
+    fn alloc_node(&mut self, node: Node) -> u32 {
+        if self.free_node != NIL {
+            let idx = self.free_node;
+            self.free_node = self.nodes[idx as usize].chain;
+            self.nodes[idx as usize] = node;
+            return idx;
+        }
+        reserve_quarter(&mut self.nodes, 16);
+        self.nodes.push(node);
+        (self.nodes.len() - 1) as u32
     }
 
     /// Whether the node after `x` at `level` sorts before (score, member).
@@ -112,8 +227,18 @@ impl SkipList {
         }
     }
 
+    /// The score of `member`, if present (O(1)).
+    pub fn score_of(&self, member: &[u8]) -> Option<f64> {
+        let n = self.index.find(self.nodes.as_slice(), member)?;
+        Some(self.nodes[n as usize].score)
+    }
+
     /// Insert (score, member); the caller guarantees the member is not present.
     pub fn insert(&mut self, score: f64, member: &[u8]) {
+        debug_assert!(
+            self.score_of(member).is_none(),
+            "insert of a present member"
+        );
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;
@@ -130,47 +255,53 @@ impl SkipList {
             for i in self.level..level {
                 rank[i] = 0;
                 update[i] = HEAD;
-                self.nodes[HEAD as usize].links[i].span = self.len as u32;
+                let len = self.len as u32;
+                self.set_link(
+                    HEAD,
+                    i,
+                    Link {
+                        forward: NIL,
+                        span: len,
+                    },
+                );
             }
             self.level = level;
         }
-        let node = Node {
+        let upper = if level > 1 {
+            self.alloc_run(level - 1)
+        } else {
+            NIL
+        };
+        let idx = self.alloc_node(Node {
             member: SmallBytes::new(member),
             score,
             backward: NIL,
-            links: vec![
-                Link {
-                    forward: NIL,
-                    span: 0
-                };
-                level
-            ]
-            .into_boxed_slice(),
-        };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
+            forward0: NIL,
+            upper,
+            chain: NIL,
+        });
         for i in 0..level {
-            let up = update[i] as usize;
-            let up_link = self.nodes[up].links[i];
-            self.nodes[idx as usize].links[i] = Link {
-                forward: up_link.forward,
-                span: up_link.span - (rank[0] - rank[i]),
-            };
-            self.nodes[up].links[i] = Link {
-                forward: idx,
-                span: (rank[0] - rank[i]) + 1,
-            };
+            let up = update[i];
+            let up_link = self.link(up, i);
+            self.set_link(
+                idx,
+                i,
+                Link {
+                    forward: up_link.forward,
+                    span: up_link.span - (rank[0] - rank[i]),
+                },
+            );
+            self.set_link(
+                up,
+                i,
+                Link {
+                    forward: idx,
+                    span: (rank[0] - rank[i]) + 1,
+                },
+            );
         }
         for (i, &up) in update.iter().enumerate().take(self.level).skip(level) {
-            self.nodes[up as usize].links[i].span += 1;
+            self.add_span(up, i, 1);
         }
         self.nodes[idx as usize].backward = if update[0] == HEAD { NIL } else { update[0] };
         let next = self.link(idx, 0).forward;
@@ -179,6 +310,7 @@ impl SkipList {
         } else {
             self.tail = idx;
         }
+        self.index.insert(self.nodes.as_mut_slice(), idx);
         self.len += 1;
     }
 
@@ -200,15 +332,18 @@ impl SkipList {
         if t.score != score || t.member.as_bytes() != member {
             return false;
         }
+        // The target has a link at every level where it follows its predecessor.
+        let mut target_level = 0;
         for (i, &up) in update.iter().enumerate().take(self.level) {
-            let up = up as usize;
-            if self.nodes[up].links[i].forward == target {
-                let tl = self.nodes[target as usize].links[i];
-                self.nodes[up].links[i].span += tl.span;
-                self.nodes[up].links[i].span -= 1;
-                self.nodes[up].links[i].forward = tl.forward;
+            if self.link(up, i).forward == target {
+                let tl = self.link(target, i);
+                let mut l = self.link(up, i);
+                l.span = l.span + tl.span - 1;
+                l.forward = tl.forward;
+                self.set_link(up, i, l);
+                target_level = i + 1;
             } else {
-                self.nodes[up].links[i].span -= 1;
+                self.add_span(up, i, -1);
             }
         }
         let next = self.link(target, 0).forward;
@@ -221,11 +356,26 @@ impl SkipList {
         while self.level > 1 && self.link(HEAD, self.level - 1).forward == NIL {
             self.level -= 1;
         }
-        self.nodes[target as usize].member = SmallBytes::new(b"");
-        self.nodes[target as usize].links = Box::new([]);
-        self.free.push(target);
+        self.index.remove(self.nodes.as_mut_slice(), member);
+        let upper = self.nodes[target as usize].upper;
+        if target_level > 1 {
+            self.free_run(upper, target_level - 1);
+        }
+        let slot = &mut self.nodes[target as usize];
+        slot.member = SmallBytes::new(b"");
+        slot.chain = self.free_node;
+        self.free_node = target;
         self.len -= 1;
         true
+    }
+
+    /// One ZSCAN step over the member index: `emit(member, score)` for the cursor's
+    /// bucket(s); returns the next cursor, 0 when done.
+    pub fn scan(&self, cursor: u64, mut emit: impl FnMut(&[u8], f64)) -> u64 {
+        self.index.scan(self.nodes.as_slice(), cursor, |n| {
+            let node = &self.nodes[n as usize];
+            emit(node.member.as_bytes(), node.score);
+        })
     }
 
     /// 0-based rank of (score, member), if present.
@@ -303,7 +453,7 @@ impl SkipList {
                 return None;
             }
             let n = &self.nodes[cur as usize];
-            cur = if rev { n.backward } else { n.links[0].forward };
+            cur = if rev { n.backward } else { n.forward0 };
             Some((n.score, n.member.as_bytes()))
         })
     }
@@ -384,6 +534,7 @@ mod tests {
         for (i, (s, m)) in model.iter().enumerate() {
             assert_eq!(sl.rank(*s, m), Some(i));
             assert_eq!(sl.by_rank(i), Some((*s, m.as_slice())));
+            assert_eq!(sl.score_of(m), Some(*s));
         }
         let rev: Vec<Vec<u8>> = sl
             .iter_from_rank(0, true)
@@ -401,6 +552,16 @@ mod tests {
             }
         }
         assert_eq!(sl.rank(1e9, b"nope"), None);
+        assert_eq!(sl.score_of(b"nope"), None);
+        let mut scanned = 0;
+        let mut cursor = 0;
+        loop {
+            cursor = sl.scan(cursor, |_, _| scanned += 1);
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(scanned, model.len());
         assert!(!sl.delete(1e9, b"nope"));
     }
 }

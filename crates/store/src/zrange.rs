@@ -180,7 +180,7 @@ impl LexRange {
         if !self.precheck(z) {
             return None;
         }
-        let last = if z.table().is_some() {
+        let last = if !z.is_packed() {
             z.count_before(|_, m| self.below_max(m)).checked_sub(1)?
         } else {
             let skip = z
@@ -196,7 +196,7 @@ impl LexRange {
     /// Where a walk up from the bottom first meets a member at or above `min`: a linear scan
     /// in the packed form, a descent through the levels in the skiplist form.
     fn walk_to_min(&self, z: &ZSet) -> Option<usize> {
-        if z.table().is_some() {
+        if !z.is_packed() {
             Some(z.count_before(|_, m| !self.above_min(m)))
         } else {
             z.iter().position(|(_, m)| self.above_min(m))
@@ -241,7 +241,7 @@ impl LexRange {
         let Some(first) = self.first_in(z) else {
             return 0;
         };
-        if z.table().is_none() {
+        if z.is_packed() {
             return self.run_up(z, first) as i64;
         }
         match self.last_in(z) {
@@ -253,7 +253,7 @@ impl LexRange {
     /// Ascending ranks ZREMRANGEBYLEX removes. The skiplist form skips the up-front checks
     /// (Redis's `zslDeleteRangeByLex`); the packed form makes them.
     pub fn delete_ranks(&self, z: &ZSet) -> (usize, usize) {
-        let lo = if z.table().is_some() {
+        let lo = if !z.is_packed() {
             self.walk_to_min(z)
         } else {
             self.first_in(z)

@@ -8,8 +8,6 @@
 //! printed as an integer, so `-0` comes back as `0` from the packed form but stays `-0` in the
 //! skiplist form. [`Packed`] normalizes `-0.0` to `0.0` on insert for the same answers.
 
-use crate::bytes::SmallBytes;
-use crate::dict::Dict;
 use crate::skiplist::SkipList;
 use crate::varint;
 
@@ -105,34 +103,12 @@ fn cmp_entry(a_score: f64, a: &[u8], b_score: f64, b: &[u8]) -> std::cmp::Orderi
         .then_with(|| a.cmp(b))
 }
 
-/// The large form: scores by member, and the order.
-#[derive(Clone, Debug)]
-pub struct Indexed {
-    scores: Dict<f64>,
-    order: SkipList,
-}
-
-impl Clone for Dict<f64> {
-    fn clone(&self) -> Self {
-        let mut d = Dict::new();
-        for (k, v) in self.iter() {
-            d.insert_new(k.clone(), *v);
-        }
-        d
-    }
-}
-
-impl std::fmt::Debug for Dict<f64> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
 /// A sorted set value.
 #[derive(Clone, Debug)]
 pub enum ZSet {
     Packed(Packed),
-    Indexed(Box<Indexed>),
+    /// The large form: an order-statistic skiplist that also indexes its members.
+    Indexed(Box<SkipList>),
 }
 
 impl Default for ZSet {
@@ -145,7 +121,7 @@ impl ZSet {
     pub fn len(&self) -> usize {
         match self {
             ZSet::Packed(p) => p.len as usize,
-            ZSet::Indexed(i) => i.order.len(),
+            ZSet::Indexed(i) => i.len(),
         }
     }
 
@@ -163,7 +139,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Packed(p) => p.find(member).map(|(s, ..)| s),
-            ZSet::Indexed(i) => i.scores.get(member).copied(),
+            ZSet::Indexed(i) => i.score_of(member),
         }
     }
 
@@ -187,11 +163,11 @@ impl ZSet {
         let ZSet::Indexed(i) = self else {
             unreachable!("converted above")
         };
-        let old = i.scores.insert(member, score);
+        let old = i.score_of(member);
         if let Some(o) = old {
-            i.order.delete(o, member);
+            i.delete(o, member);
         }
-        i.order.insert(score, member);
+        i.insert(score, member);
         old
     }
 
@@ -211,13 +187,11 @@ impl ZSet {
             }
             return ZSet::Packed(p);
         }
-        let mut scores = Dict::new();
         let mut order = SkipList::new();
         for (s, m) in entries {
             order.insert(s, &m);
-            scores.insert_new(SmallBytes::new(&m), s);
         }
-        ZSet::Indexed(Box::new(Indexed { scores, order }))
+        ZSet::Indexed(Box::new(order))
     }
 
     /// Remove `member`; returns its score.
@@ -225,8 +199,8 @@ impl ZSet {
         match self {
             ZSet::Packed(p) => p.remove(member),
             ZSet::Indexed(i) => {
-                let s = i.scores.remove(member)?;
-                i.order.delete(s, member);
+                let s = i.score_of(member)?;
+                i.delete(s, member);
                 Some(s)
             }
         }
@@ -237,8 +211,8 @@ impl ZSet {
         match self {
             ZSet::Packed(p) => p.entries().position(|(_, m, ..)| m == member),
             ZSet::Indexed(i) => {
-                let s = *i.scores.get(member)?;
-                i.order.rank(s, member)
+                let s = i.score_of(member)?;
+                i.rank(s, member)
             }
         }
     }
@@ -258,7 +232,7 @@ impl ZSet {
                     Box::new(all.into_iter().skip(start))
                 }
             }
-            ZSet::Indexed(i) => Box::new(i.order.iter_from_rank(start, rev)),
+            ZSet::Indexed(i) => Box::new(i.iter_from_rank(start, rev)),
         }
     }
 
@@ -269,7 +243,7 @@ impl ZSet {
                 .entries()
                 .position(|(s, ..)| if exclusive { s > min } else { s >= min })
                 .unwrap_or(p.len as usize),
-            ZSet::Indexed(i) => i.order.first_rank_with_score(min, exclusive),
+            ZSet::Indexed(i) => i.first_rank_with_score(min, exclusive),
         }
     }
 
@@ -278,7 +252,7 @@ impl ZSet {
     pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
             ZSet::Packed(p) => p.entries().take_while(|(s, m, ..)| before(*s, m)).count(),
-            ZSet::Indexed(i) => i.order.count_before(before),
+            ZSet::Indexed(i) => i.count_before(before),
         }
     }
 
@@ -286,7 +260,7 @@ impl ZSet {
     pub fn by_rank(&self, rank: usize) -> Option<(f64, &[u8])> {
         match self {
             ZSet::Packed(p) => p.entries().nth(rank).map(|(s, m, ..)| (s, m)),
-            ZSet::Indexed(i) => i.order.by_rank(rank),
+            ZSet::Indexed(i) => i.by_rank(rank),
         }
     }
 
@@ -316,19 +290,29 @@ impl ZSet {
             }
             ZSet::Indexed(i) => {
                 for (s, m) in &gone {
-                    i.scores.remove(m);
-                    i.order.delete(*s, m);
+                    i.delete(*s, m);
                 }
             }
         }
         gone
     }
 
-    /// The member→score dict of the large form (for ZSCAN's cursor).
-    pub fn table(&self) -> Option<&Dict<f64>> {
+    /// Whether this is the packed (listpack) form.
+    pub fn is_packed(&self) -> bool {
+        matches!(self, ZSet::Packed(_))
+    }
+
+    /// One ZSCAN step: the packed form answers everything at once (cursor 0); the skiplist
+    /// form walks its member index with Redis's cursor.
+    pub fn scan(&self, cursor: u64, mut emit: impl FnMut(&[u8], f64)) -> u64 {
         match self {
-            ZSet::Packed(_) => None,
-            ZSet::Indexed(i) => Some(&i.scores),
+            ZSet::Packed(p) => {
+                for (s, m, ..) in p.entries() {
+                    emit(m, s);
+                }
+                0
+            }
+            ZSet::Indexed(i) => i.scan(cursor, emit),
         }
     }
 
@@ -336,7 +320,7 @@ impl ZSet {
     pub fn heap_bytes(&self) -> usize {
         match self {
             ZSet::Packed(p) => p.buf.capacity(),
-            ZSet::Indexed(i) => i.scores.len() * 112 + i.scores.buckets() * 8,
+            ZSet::Indexed(i) => i.heap_bytes(),
         }
     }
 
@@ -347,13 +331,11 @@ impl ZSet {
 
     fn convert(&mut self) {
         let ZSet::Packed(p) = self else { return };
-        let mut scores = Dict::new();
         let mut order = SkipList::new();
         for (s, m, ..) in p.entries() {
-            scores.insert_new(SmallBytes::new(m), s);
             order.insert(s, m);
         }
-        *self = ZSet::Indexed(Box::new(Indexed { scores, order }));
+        *self = ZSet::Indexed(Box::new(order));
     }
 }
 

@@ -106,21 +106,33 @@ pub fn typed<'d, T: ?Sized>(
     }
 }
 
-/// One SCAN step over a dict (HSCAN, SSCAN on large values): like Redis, visit buckets until
-/// `count` items were found or `count * 10` buckets were visited; returns the next cursor.
+/// One SCAN step over a dict (HSCAN, SSCAN on large values).
 pub fn scan_dict<V>(
     d: &store::Dict<V>,
     args: &ScanArgs<'_>,
     mut emit: impl FnMut(&store::SmallBytes, &V),
 ) -> u64 {
+    scan_budgeted(args, |cursor| {
+        let mut found = 0;
+        let next = d.scan(cursor, |k, v| {
+            found += 1;
+            emit(k, v);
+        });
+        (next, found)
+    })
+}
+
+/// Redis's SCAN budget: take bucket steps (`step` returns the next cursor and how many items
+/// it found) until `count` items were found or `count * 10` buckets were visited; returns the
+/// next cursor.
+pub fn scan_budgeted(args: &ScanArgs<'_>, mut step: impl FnMut(u64) -> (u64, usize)) -> u64 {
     let mut cursor = args.cursor;
     let mut budget = args.count.saturating_mul(10);
     let mut found = 0i64;
     loop {
-        cursor = d.scan(cursor, |k, v| {
-            found += 1;
-            emit(k, v);
-        });
+        let (next, n) = step(cursor);
+        cursor = next;
+        found += n as i64;
         budget -= 1;
         if cursor == 0 || budget <= 0 || found >= args.count {
             return cursor;

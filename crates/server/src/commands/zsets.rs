@@ -7,7 +7,7 @@
 use resp::{Argv, Reply};
 use store::{Db, LexRange, ScoreRange, Value, ZLimits, ZSet};
 
-use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed, Rng};
+use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_budgeted, typed, Rng};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 pub(super) const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
@@ -370,12 +370,13 @@ pub fn zscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
     let mut found: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = 0;
-    let packed = z.is_some_and(|z| z.table().is_none());
+    let packed = z.is_some_and(ZSet::is_packed);
     if let Some(z) = z {
-        match z.table() {
-            Some(d) => next = scan_dict(d, &args, |m, s| found.push((m.to_vec(), *s))),
-            None => found = z.iter().map(|(s, m)| (m.to_vec(), s)).collect(),
-        }
+        next = scan_budgeted(&args, |cursor| {
+            let before = found.len();
+            let next = z.scan(cursor, |m, s| found.push((m.to_vec(), s)));
+            (next, found.len() - before)
+        });
     }
     if let Some(p) = args.pattern {
         found.retain(|(m, _)| store::glob_match(p, m, false));
