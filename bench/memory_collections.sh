@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Memory per element of collections, Basalt vs redis-server: for each case, fresh servers, load
 # about TOTAL elements (in keys of N elements each) with redis-cli --pipe, and divide the growth
-# of used_memory (and RSS) by the number of elements.
+# of used_memory (and RSS) by the number of elements. RSS is read after SETTLE_S seconds idle
+# (default 12) for both servers, once the allocators' background threads have returned the
+# pages freed while loading (jemalloc decays dirty pages over ~10 s).
 #
 #   bench/memory_collections.sh            # TOTAL=1000000
 #   TOTAL=200000 bench/memory_collections.sh
@@ -11,6 +13,7 @@ root="$(cd "$here/.." && pwd)"
 BASALT_BIN="${BASALT_BIN:-$root/target/release/basalt-server}"
 REDIS_BIN="${REDIS_BIN:-redis-server}"
 TOTAL="${TOTAL:-1000000}"
+SETTLE_S="${SETTLE_S:-12}"
 CASES="${CASES:-hash:100 hash:10000 set-int:100 set-int:10000 set-str:100 set-str:10000 list:100 list:10000 zset:100 zset:10000}"
 
 [ -x "$BASALT_BIN" ] || { echo "missing $BASALT_BIN (cargo build --release)" >&2; exit 1; }
@@ -78,6 +81,7 @@ for c in $CASES; do
     read -r pid port < <(start "$name" "$bin"); pids+=("$pid")
     u0="$(used "$port")"; r0="$(rss "$pid")"
     redis-cli -p "$port" --pipe < "$tmp/load.resp" >/dev/null
+    sleep "$SETTLE_S"
     u1="$(used "$port")"; r1="$(rss "$pid")"
     enc="$(redis-cli -p "$port" object encoding k:0)"
     perel[$name]="$(python3 -c "print(f'{($u1-$u0)/($keys*$per):.1f}')")"

@@ -81,6 +81,7 @@ impl Server {
         let auth = config.requirepass().is_some();
         let limits = EncodingLimits::default();
         limits.load(&config);
+        apply_allocator_config(&config);
         Arc::new(Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
@@ -115,6 +116,10 @@ impl Server {
             .store(config.requirepass().is_some(), Relaxed);
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
         self.limits.load(&config);
+        // Like Redis's jemalloc-bg-thread: a background thread returns freed pages to the OS,
+        // so RSS follows used memory instead of keeping dirty pages until the next allocation.
+        let _ =
+            tikv_jemalloc_ctl::background_thread::write(config.get("jemalloc-bg-thread") == "yes");
         self.config_version.fetch_add(1, Relaxed);
     }
 
@@ -191,4 +196,17 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
             }
             std::thread::sleep(period.saturating_sub(started.elapsed()));
         })
+}
+
+/// Like Redis's `jemalloc-bg-thread`: jemalloc's background threads return freed pages to the
+/// OS on their own, so RSS follows used memory even while the server is idle (otherwise dirty
+/// pages wait for later allocations to be purged).
+fn apply_allocator_config(config: &Config) {
+    let on = config.get("jemalloc-bg-thread") == "yes";
+    if tikv_jemalloc_ctl::background_thread::write(on).is_err() {
+        crate::util::log(
+            crate::util::Level::Warning,
+            "jemalloc background threads could not be switched (jemalloc-bg-thread ignored)",
+        );
+    }
 }

@@ -162,6 +162,7 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("dynamic-hz", Kind::Bool, "yes", true),
+    p("jemalloc-bg-thread", Kind::Bool, "yes", true),
     p("always-show-logo", Kind::Bool, "no", false),
     p("set-proc-title", Kind::Bool, "yes", false),
     p(
