@@ -30,7 +30,7 @@ Environment (defaults in brackets):
   REQUESTS           requests per redis-benchmark run [200000]
   CLIENTS            parallel connections [50]
   KEYSPACE           redis-benchmark -r key range [100000]
-  TESTS              comma-separated redis-benchmark -t names [set,get]
+  TESTS              comma-separated redis-benchmark -t names [set,get,lpush,hset,zadd]
   PIPELINES          comma-separated -P depths [1,16]
   ROUNDS             alternating rounds per (test, pipeline) [2]
   AGG                median | best [median]
@@ -68,7 +68,7 @@ REQUESTS=${REQUESTS:-$def_requests}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 LOAD_KEYS=${LOAD_KEYS:-$def_load_keys}
-TESTS=${TESTS:-set,get}
+TESTS=${TESTS:-set,get,lpush,hset,zadd}
 PIPELINES=${PIPELINES:-1,16}
 ROUNDS=${ROUNDS:-$def_rounds}
 AGG=${AGG:-median}

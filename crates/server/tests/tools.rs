@@ -71,6 +71,65 @@ fn redis_benchmark_runs_against_basalt() {
     );
 }
 
+/// redis-benchmark's whole default suite (every test `redis-benchmark -q` runs) completes
+/// against Basalt with a result line per test, and leaves the data its tests imply.
+#[test]
+fn redis_benchmark_default_suite_runs_against_basalt() {
+    if !tool("redis-benchmark") {
+        return;
+    }
+    let s = basalt(&[]);
+    let out = Command::new("redis-benchmark")
+        .args(["-p", &s.port.to_string(), "-n", "2000", "-q"])
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<&str> = text
+        .lines()
+        .flat_map(|l| l.split('\r'))
+        .filter(|l| l.contains("requests per second"))
+        .collect();
+    for test in [
+        "PING_INLINE",
+        "PING_MBULK",
+        "SET",
+        "GET",
+        "INCR",
+        "LPUSH",
+        "RPUSH",
+        "LPOP",
+        "RPOP",
+        "SADD",
+        "HSET",
+        "SPOP",
+        "ZADD",
+        "ZPOPMIN",
+        "LPUSH (needed to benchmark LRANGE)",
+        "LRANGE_100 (first 100 elements)",
+        "LRANGE_300 (first 300 elements)",
+        "LRANGE_500 (first 500 elements)",
+        "LRANGE_600 (first 600 elements)",
+        "MSET (10 keys)",
+    ] {
+        assert!(
+            results.iter().any(|l| l.starts_with(&format!("{test}: "))),
+            "no result for {test} in:\n{text}"
+        );
+    }
+    let mut c = s.conn();
+    // As redis-server after the same run: ZPOPMIN and SPOP emptied what ZADD and SADD built,
+    // the pushes and pops cancel out, and the LRANGE tests' own LPUSH left 2000 elements.
+    assert_eq!(c.cmd_str(&["EXISTS", "myzset"]), b":0\r\n");
+    assert_eq!(c.cmd_str(&["SCARD", "myset"]), b":0\r\n");
+    assert_eq!(c.cmd_str(&["TYPE", "myhash"]), b"+hash\r\n");
+    assert_eq!(c.cmd_str(&["LLEN", "mylist"]), b":2000\r\n");
+}
+
 #[test]
 fn redis_cli_scan_and_commands_on_stdin() {
     if !tool("redis-cli") {
