@@ -198,3 +198,59 @@ fn resp3_shapes_after_hello() {
     assert_eq!(c.cmd(&[b"HELLO", b"2"])[..4], b"*14\r"[..]);
     assert_eq!(c.cmd(&[b"GET", b"missing"]), b"$-1\r\n");
 }
+
+/// A batch keeps a shard locked between commands on the same shard. Pipelines that mix those
+/// with keyless commands that lock every shard themselves (DBSIZE, KEYS, INFO keyspace),
+/// multi-shard commands and blocking commands, from several connections on both I/O threads,
+/// must neither deadlock nor lose a write.
+#[test]
+fn pipelines_mixing_hot_key_writes_and_global_commands_do_not_deadlock() {
+    let s = common::basalt(&["--io-threads", "2"]);
+    let rounds = 300;
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let mut c = s.conn();
+            std::thread::spawn(move || {
+                let mut batch = Vec::new();
+                let n_per_round = 8;
+                for i in 0..rounds {
+                    let member = format!("m{w}:{i}");
+                    for args in [
+                        vec!["LPUSH", "hot", "x"],
+                        vec!["ZADD", "hotz", "1", member.as_str()],
+                        vec!["HSET", "hoth", member.as_str(), "v"],
+                        vec!["DBSIZE"],
+                        vec!["MSET", "a", "1", "b", "2", "c", "3"],
+                        vec!["KEYS", "hot*"],
+                        vec!["INFO", "keyspace"],
+                        vec!["BLPOP", "hot", "0"],
+                    ] {
+                        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+                        batch.extend_from_slice(&common::encode(&refs));
+                    }
+                    if i % 10 == 9 {
+                        c.send_raw(&batch);
+                        batch.clear();
+                        for _ in 0..10 * n_per_round {
+                            c.read_reply();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    let mut c = s.conn();
+    // Every LPUSH was popped by the BLPOP right after it in the same pipeline.
+    assert_eq!(c.cmd_str(&["LLEN", "hot"]), b":0\r\n");
+    assert_eq!(
+        c.cmd_str(&["ZCARD", "hotz"]),
+        format!(":{}\r\n", 4 * rounds).into_bytes()
+    );
+    assert_eq!(
+        c.cmd_str(&["HLEN", "hoth"]),
+        format!(":{}\r\n", 4 * rounds).into_bytes()
+    );
+}

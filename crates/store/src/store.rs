@@ -89,6 +89,16 @@ impl<'a> Locked<'a> {
         self.shard(key).db(db)
     }
 
+    /// Whether these locks are exactly the shards `idx` (sorted, deduplicated).
+    pub fn covers_exactly(&self, idx: &[usize]) -> bool {
+        self.guards.len() == idx.len() && self.guards.iter().zip(idx).all(|((i, _), j)| i == j)
+    }
+
+    /// How many shards are locked.
+    pub fn count(&self) -> usize {
+        self.guards.len()
+    }
+
     /// Every locked shard (for commands that lock them all).
     pub fn shards_mut(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
         self.guards.iter_mut().map(|(_, g)| &mut **g)
@@ -150,16 +160,27 @@ impl Store {
         self.shards[index].lock()
     }
 
-    /// Lock the shards of `keys` in ascending order.
-    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Locked<'_> {
+    /// The shards of `keys`, ascending, each once: the order they must be locked in.
+    pub fn shard_indices<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> SmallVec<[usize; 4]> {
         let mut idx: SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_index(k)).collect();
         idx.sort_unstable();
         idx.dedup();
+        idx
+    }
+
+    /// Lock the shards of `keys` in ascending order.
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Locked<'_> {
+        self.lock_indices(&self.shard_indices(keys))
+    }
+
+    /// Lock shards `idx` (ascending, deduplicated, as [`Store::shard_indices`] gives them).
+    pub fn lock_indices(&self, idx: &[usize]) -> Locked<'_> {
+        debug_assert!(idx.windows(2).all(|w| w[0] < w[1]), "locks out of order");
         Locked {
-            guards: idx
-                .into_iter()
-                .map(|i| (i, self.shards[i].lock()))
-                .collect(),
+            guards: idx.iter().map(|&i| (i, self.shards[i].lock())).collect(),
             store: self,
         }
     }

@@ -76,6 +76,22 @@ pub fn execute(
     out: &mut resp::Reply,
     argv: Argv<'_>,
 ) -> Flow {
+    execute_held(srv, client, out, argv, &mut None)
+}
+
+/// Like [`execute`], keeping the shard lock between the commands of one batch: `held` is the
+/// lock the previous command left. When this command needs exactly that one shard it runs
+/// under it without unlocking and relocking; otherwise `held` is released first (so a thread
+/// never waits for a lock while holding one, and keyless commands that lock shards themselves
+/// find none held). A pipeline of writes to one hot key then takes its shard lock once per
+/// batch instead of once per command, which is what two I/O threads contend on.
+pub fn execute_held<'s>(
+    srv: &'s Server,
+    client: &mut ClientState,
+    out: &mut resp::Reply,
+    argv: Argv<'_>,
+    held: &mut Option<store::Locked<'s>>,
+) -> Flow {
     let spec = match resolve(argv) {
         Ok(spec) => spec,
         Err(msg) => {
@@ -103,10 +119,19 @@ pub fn execute(
     };
     let started = Instant::now();
     let keys = if spec.has_unknown_keys() {
+        drop(held.take());
         srv.store.lock_all()
     } else {
-        srv.store
-            .lock_keys(spec.key_indices(&argv).into_iter().map(|i| argv.get(i)))
+        let idx = srv
+            .store
+            .shard_indices(spec.key_indices(&argv).into_iter().map(|i| argv.get(i)));
+        match held.take() {
+            Some(l) if !idx.is_empty() && l.covers_exactly(&idx) => l,
+            other => {
+                drop(other);
+                srv.store.lock_indices(&idx)
+            }
+        }
     };
     let mut ctx = Ctx {
         srv,
@@ -119,7 +144,10 @@ pub fn execute(
     if spec.has(super::flags::WRITE) {
         wake_blocked(&mut ctx, spec, &argv);
     }
-    drop(ctx);
+    let keys = ctx.keys;
+    if keys.count() == 1 && client.block.is_none() {
+        *held = Some(keys);
+    }
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(()) => client.stats.called(spec, elapsed_us, false),
@@ -139,7 +167,7 @@ pub fn execute(
 
 /// After a write, wake clients blocked on the keys it touched, one per element now there
 /// (oldest first). Runs under the same locks as the write, so no pop can slip in between.
-fn wake_blocked(ctx: &mut Ctx<'_>, spec: &Spec, argv: &Argv<'_>) {
+fn wake_blocked(ctx: &mut Ctx<'_, '_>, spec: &Spec, argv: &Argv<'_>) {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     for i in spec.key_indices(argv) {
         let key = argv.get(i);

@@ -13,7 +13,7 @@ use store::{Db, Locked};
 use crate::client::ClientState;
 use crate::server::Server;
 
-pub use dispatch::{execute, wake_if_ready, Flow};
+pub use dispatch::{execute, execute_held, wake_if_ready, Flow};
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,22 +52,23 @@ pub mod err {
 }
 
 /// Handler of one command: reads its arguments, works on the locked shards, writes one reply.
-pub type Handler = fn(&mut Ctx<'_>, Argv<'_>) -> CmdResult;
+pub type Handler = fn(&mut Ctx<'_, '_>, Argv<'_>) -> CmdResult;
 
 /// Everything a handler can touch. Fields are public so a handler can hold a database borrow
 /// (`ctx.keys`) while writing the reply (`ctx.out`).
-pub struct Ctx<'a> {
+pub struct Ctx<'a, 's> {
     pub srv: &'a Server,
     pub client: &'a mut ClientState,
     pub out: &'a mut Reply,
-    /// The shards of the command's keys, locked in ascending order for the whole command.
-    pub keys: Locked<'a>,
+    /// The shards of the command's keys, locked in ascending order for the whole command
+    /// (`'s`, the store's lifetime, can outlive the command: a batch may keep the lock).
+    pub keys: Locked<'s>,
     /// Time of this command (ms since the Unix epoch). One value per command, so a command
     /// sees a consistent clock (e.g. SET … EX computes and checks with the same instant).
     pub now_ms: u64,
 }
 
-impl<'a> Ctx<'a> {
+impl Ctx<'_, '_> {
     /// The selected database in the shard holding `key`.
     pub fn db(&mut self, key: &[u8]) -> &mut Db {
         self.keys.db(key, self.client.db)

@@ -52,7 +52,7 @@ fn parse_c_float(s: &str) -> Option<f64> {
 
 /// Queue the client on `keys` and record what to run again.
 fn block(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &Argv<'_>,
     keys: Vec<Vec<u8>>,
     deadline: Option<Instant>,
@@ -83,7 +83,7 @@ fn block(
 }
 
 /// The command got its data: leave every queue.
-pub fn finish(ctx: &mut Ctx<'_>) {
+pub fn finish(ctx: &mut Ctx<'_, '_>) {
     if let Some(b) = ctx.client.block.take() {
         for k in &b.keys {
             ctx.keys.shard(k).blocked.remove(b.db, k, ctx.client.id);
@@ -99,7 +99,7 @@ pub fn finish(ctx: &mut Ctx<'_>) {
 }
 
 /// Whether `key` must be left to an older woken waiter.
-pub fn not_my_turn(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
+pub fn not_my_turn(ctx: &mut Ctx<'_, '_>, key: &[u8]) -> bool {
     let (db, id) = (ctx.client.db, ctx.client.id);
     ctx.keys.shard(key).blocked.turn_of_other(db, key, id)
 }
@@ -118,10 +118,10 @@ pub struct Wait<'a> {
 
 /// Run `attempt`; if it produced no reply, block (keeping the deadline of a retry).
 pub fn attempt_or_block(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &Argv<'_>,
     wait: Wait<'_>,
-    attempt: impl FnOnce(&mut Ctx<'_>) -> Result<bool, CmdError>,
+    attempt: impl FnOnce(&mut Ctx<'_, '_>) -> Result<bool, CmdError>,
 ) -> CmdResult {
     let Wait {
         keys,
@@ -161,7 +161,7 @@ fn list_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8], is_move: bool) -> Wait<'_> 
     }
 }
 
-fn bpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
+fn bpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
     let keys: Vec<Vec<u8>> = (1..argv.len() - 1).map(|i| argv.get(i).to_vec()).collect();
     let timeout = argv.get(argv.len() - 1);
     let attempt_keys = keys.clone();
@@ -182,15 +182,15 @@ fn bpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
     })
 }
 
-pub fn blpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn blpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     bpop(ctx, argv, End::Head)
 }
 
-pub fn brpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn brpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     bpop(ctx, argv, End::Tail)
 }
 
-fn bmove(ctx: &mut Ctx<'_>, argv: Argv<'_>, from: End, to: End, timeout: &[u8]) -> CmdResult {
+fn bmove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, from: End, to: End, timeout: &[u8]) -> CmdResult {
     let (src, dst) = (argv.get(1).to_vec(), argv.get(2).to_vec());
     let wait = list_wait(vec![src.clone()], timeout, true);
     attempt_or_block(ctx, &argv, wait, move |ctx| {
@@ -201,17 +201,17 @@ fn bmove(ctx: &mut Ctx<'_>, argv: Argv<'_>, from: End, to: End, timeout: &[u8]) 
     })
 }
 
-pub fn blmove(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn blmove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let from = lists::end_of(argv.get(3))?;
     let to = lists::end_of(argv.get(4))?;
     bmove(ctx, argv, from, to, argv.get(5))
 }
 
-pub fn brpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn brpoplpush(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     bmove(ctx, argv, End::Tail, End::Head, argv.get(3))
 }
 
-pub fn blmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn blmpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     // Argument errors come before the timeout's (Redis's lmpopGenericCommand).
     let parsed = lists::parse_mpop(&argv, 2)?;
     let timeout = argv.get(1);

@@ -101,7 +101,7 @@ fn command_entry(out: &mut Reply, spec: &Spec) {
     }
 }
 
-pub fn command_all(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn command_all(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.out.array(COMMANDS.len());
     for spec in COMMANDS.iter() {
         command_entry(ctx.out, spec);
@@ -109,12 +109,12 @@ pub fn command_all(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn command_count(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn command_count(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.out.int(COMMANDS.len() as i64);
     Ok(())
 }
 
-pub fn command_info(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn command_info(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if argv.len() == 2 {
         return command_all(ctx, argv);
     }
@@ -197,7 +197,7 @@ fn doc_entry(out: &mut Reply, spec: &Spec) {
     }
 }
 
-pub fn command_docs(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn command_docs(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let specs: Vec<&Spec> = if argv.len() == 2 {
         COMMANDS.iter().collect()
     } else {
@@ -211,7 +211,7 @@ pub fn command_docs(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn command_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn command_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut filter: Option<(&[u8], &[u8])> = None;
     if argv.len() == 5 && is(argv.get(2), "filterby") {
         filter = Some((argv.get(3), argv.get(4)));
@@ -266,7 +266,7 @@ fn keys_of(argv: &Argv<'_>) -> Result<(&'static Spec, Vec<usize>), CmdError> {
     Ok((spec, keys))
 }
 
-pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn command_getkeys(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (_, keys) = keys_of(&argv)?;
     ctx.out.array(keys.len());
     for i in keys {
@@ -275,7 +275,7 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn command_getkeysandflags(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (spec, _) = keys_of(&argv)?;
     let inner = argv.slice_from(2);
     let mut found: Vec<(&[u8], &[&str])> = Vec::new();
@@ -302,7 +302,7 @@ pub fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn command_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn command_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     super::reply_help(
         ctx,
         "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -13,7 +13,7 @@ use crate::client::ReplyMode;
 use crate::cmd::{err, CmdError, CmdResult, Ctx, Flow};
 use crate::config::REDIS_VERSION;
 
-pub fn ping(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn ping(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if argv.len() > 2 {
         return Err("ERR wrong number of arguments for 'ping' command".into());
     }
@@ -25,19 +25,19 @@ pub fn ping(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn echo(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn echo(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ctx.out.bulk(argv.get(1));
     Ok(())
 }
 
-pub fn quit(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn quit(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.out.ok();
     ctx.client.flow = Flow::CloseAfterReply;
     Ok(())
 }
 
 /// Check a password for `user`; Basalt has only the `default` user so far.
-fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+fn authenticate(ctx: &mut Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> CmdResult {
     let ok = {
         let c = ctx.srv.config.read();
         user == b"default"
@@ -61,7 +61,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub fn auth(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn auth(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if argv.len() > 3 {
         return Err(err::SYNTAX.into());
     }
@@ -86,7 +86,7 @@ fn validate_name(name: &[u8]) -> CmdResult {
     }
 }
 
-fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) {
+fn set_name(ctx: &mut Ctx<'_, '_>, name: &[u8]) {
     *ctx.client.shared.name.lock() = if name.is_empty() {
         None
     } else {
@@ -94,7 +94,7 @@ fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) {
     };
 }
 
-pub fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hello(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut version = None;
     let mut next = 1;
     if argv.len() >= 2 {
@@ -161,7 +161,7 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn select(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn select(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let db = parse_db_index(ctx, argv.get(1), err::NOT_INT)?;
     ctx.client.db = db;
     ctx.client.shared.db.store(db, Relaxed);
@@ -169,7 +169,7 @@ pub fn select(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn swapdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let a = parse_db_index(ctx, argv.get(1), "ERR invalid first DB index")?;
     let b = parse_db_index(ctx, argv.get(2), "ERR invalid second DB index")?;
     if a != b {
@@ -191,7 +191,7 @@ pub fn swapdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn reset(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     let c = &mut *ctx.client;
     c.db = 0;
     c.shared.db.store(0, Relaxed);
@@ -206,19 +206,19 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn client_id(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn client_id(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.out.int(ctx.client.id as i64);
     Ok(())
 }
 
-pub fn client_setname(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn client_setname(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     validate_name(argv.get(2))?;
     set_name(ctx, argv.get(2));
     ctx.out.ok();
     Ok(())
 }
 
-pub fn client_getname(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn client_getname(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     match ctx.client.shared.name.lock().as_deref() {
         Some(n) => ctx.out.bulk(n),
         None => ctx.out.null(),
@@ -226,7 +226,7 @@ pub fn client_getname(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn client_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn client_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
     let mut j = 2;
     while j < argv.len() {
@@ -276,7 +276,7 @@ pub fn client_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn client_info(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn client_info(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     let shared = &ctx.client.shared;
     let line = shared.describe(crate::util::now_ms()).replace(
         &format!("cmd={}", shared.last_command_name()),
@@ -286,7 +286,7 @@ pub fn client_info(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn client_kill(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     // Old form: CLIENT KILL addr:port.
     if argv.len() == 3 {
         let addr = String::from_utf8_lossy(argv.get(2)).into_owned();
@@ -359,7 +359,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn kill(ctx: &mut Ctx<'_>, c: &crate::client::ClientShared) {
+fn kill(ctx: &mut Ctx<'_, '_>, c: &crate::client::ClientShared) {
     if c.id == ctx.client.id {
         ctx.client.flow = Flow::CloseAfterReply;
     } else {
@@ -367,7 +367,7 @@ fn kill(ctx: &mut Ctx<'_>, c: &crate::client::ClientShared) {
     }
 }
 
-pub fn client_reply(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn client_reply(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mode = argv.get(2);
     if is(mode, "on") {
         ctx.client.reply_mode = ReplyMode::On;
@@ -384,7 +384,7 @@ pub fn client_reply(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn client_no_evict(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn client_no_evict(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let v = argv.get(2);
     let on = if is(v, "on") {
         true
@@ -399,7 +399,7 @@ pub fn client_no_evict(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn client_unblock(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn client_unblock(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mode = if argv.len() == 4 {
         if is(argv.get(3), "timeout") {
             1
@@ -426,7 +426,7 @@ pub fn client_unblock(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn client_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn client_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     reply_help(
         ctx,
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

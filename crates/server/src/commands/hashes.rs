@@ -7,7 +7,7 @@ use store::{num, Db, Hash, HashLimits, Value};
 use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
-fn limits(ctx: &Ctx<'_>) -> HashLimits {
+fn limits(ctx: &Ctx<'_, '_>) -> HashLimits {
     use std::sync::atomic::Ordering::Relaxed;
     let l = &ctx.srv.limits;
     HashLimits {
@@ -32,7 +32,7 @@ fn hash_or_create<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<&'d mut Ha
     write_hash(db, key, now)?.ok_or_else(|| err::WRONGTYPE.into())
 }
 
-fn hset_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, name: &str) -> CmdResult {
+fn hset_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, name: &str) -> CmdResult {
     if argv.len() % 2 == 1 {
         return Err(format!("ERR wrong number of arguments for '{name}' command").into());
     }
@@ -50,15 +50,15 @@ fn hset_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, name: &str) -> CmdResult {
     Ok(())
 }
 
-pub fn hset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     hset_generic(ctx, argv, "hset")
 }
 
-pub fn hmset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hmset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     hset_generic(ctx, argv, "hmset")
 }
 
-pub fn hsetnx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hsetnx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now, limits) = (argv.get(1), ctx.now_ms, limits(ctx));
     let hash = hash_or_create(ctx.keys.db(key, ctx.client.db), key, now)?;
     if hash.get(argv.get(2)).is_some() {
@@ -70,7 +70,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hget(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     match read_hash(ctx.keys.db(key, ctx.client.db), key, now)?.and_then(|h| h.get(argv.get(2))) {
         Some(v) => ctx.out.bulk(v),
@@ -79,7 +79,7 @@ pub fn hget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hmget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hmget(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let hash = read_hash(ctx.keys.db(key, ctx.client.db), key, now)?;
     ctx.out.array(argv.len() - 2);
@@ -92,7 +92,7 @@ pub fn hmget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hdel(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let Some(hash) = write_hash(db, key, now)? else {
@@ -113,14 +113,14 @@ pub fn hdel(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hlen(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hlen(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let n = read_hash(ctx.keys.db(key, ctx.client.db), key, now)?.map_or(0, Hash::len);
     ctx.out.int(n as i64);
     Ok(())
 }
 
-pub fn hstrlen(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hstrlen(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let hash = read_hash(ctx.keys.db(key, ctx.client.db), key, now)?;
     let n = hash.and_then(|h| h.get(argv.get(2))).map_or(0, <[u8]>::len);
@@ -128,7 +128,7 @@ pub fn hstrlen(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hexists(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hexists(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let hash = read_hash(ctx.keys.db(key, ctx.client.db), key, now)?;
     ctx.out
@@ -137,7 +137,7 @@ pub fn hexists(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 }
 
 /// HKEYS, HVALS, HGETALL.
-fn hgetall_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, fields: bool, values: bool) -> CmdResult {
+fn hgetall_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, fields: bool, values: bool) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let hash = read_hash(ctx.keys.db(key, ctx.client.db), key, now)?;
     let len = hash.map_or(0, Hash::len);
@@ -159,19 +159,19 @@ fn hgetall_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, fields: bool, values: bool
     Ok(())
 }
 
-pub fn hkeys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hkeys(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     hgetall_generic(ctx, argv, true, false)
 }
 
-pub fn hvals(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hvals(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     hgetall_generic(ctx, argv, false, true)
 }
 
-pub fn hgetall(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hgetall(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     hgetall_generic(ctx, argv, true, true)
 }
 
-pub fn hincrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hincrby(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let by = parse_int(argv.get(3))?;
     let (key, field, now, limits) = (argv.get(1), argv.get(2), ctx.now_ms, limits(ctx));
     let hash = hash_or_create(ctx.keys.db(key, ctx.client.db), key, now)?;
@@ -187,7 +187,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let incr = argv.get(3);
     match num::ld_classify(incr) {
         num::LdClass::NotFloat => return Err(err::NOT_FLOAT.into()),
@@ -208,7 +208,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hrandfield(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hrandfield(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut with_values = false;
     let count = if argv.len() >= 3 {
         let n = parse_int(argv.get(2))?;
@@ -267,7 +267,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn hscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn hscan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let args = scan_args(&argv, 2, 3, false)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let hash = read_hash(ctx.keys.db(key, ctx.client.db), key, now)?;

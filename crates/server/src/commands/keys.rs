@@ -6,7 +6,7 @@ use store::{glob_match, Str, Value, SHARED_INTEGERS};
 use super::{is, lookup_read, lookup_write, parse_int, reply_help};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
-pub fn del(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let mut n = 0;
     for key in argv.iter().skip(1) {
@@ -18,11 +18,11 @@ pub fn del(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn unlink(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn unlink(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     del(ctx, argv)
 }
 
-pub fn exists(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn exists(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let mut n = 0;
     for key in argv.iter().skip(1) {
@@ -32,7 +32,7 @@ pub fn exists(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn type_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn type_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let name =
         lookup_read(ctx.db(key), key, now, false).map_or("none", |o| o.value.value_type().name());
@@ -40,7 +40,7 @@ pub fn type_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn rename_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, nx: bool) -> CmdResult {
+fn rename_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, nx: bool) -> CmdResult {
     let (src, dst, now) = (argv.get(1), argv.get(2), ctx.now_ms);
     if lookup_write(ctx.db(src), src, now).is_none() {
         return Err(err::NO_SUCH_KEY.into());
@@ -71,15 +71,15 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, nx: bool) -> CmdResult {
     Ok(())
 }
 
-pub fn rename(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn rename(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     rename_generic(ctx, argv, false)
 }
 
-pub fn renamenx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn renamenx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     rename_generic(ctx, argv, true)
 }
 
-pub fn keys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn keys(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let pattern = argv.get(1);
     let all = pattern == b"*";
     let (dbi, now) = (ctx.client.db, ctx.now_ms);
@@ -102,7 +102,7 @@ pub fn keys(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 /// SCAN's cursor covers every shard: the shard index in the low bits, that shard's dict cursor
 /// above them. A shard's scan ends when its dict cursor returns to 0; then the next shard
 /// starts.
-pub fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn scan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let args = super::scan_args(&argv, 1, 2, true)?;
     let (cursor, count, pattern, type_name) =
         (args.cursor, args.count, args.pattern, args.type_name);
@@ -156,7 +156,7 @@ pub fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn randomkey(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn randomkey(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     let (dbi, now) = (ctx.client.db, ctx.now_ms);
     let store = &ctx.srv.store;
     let mut rng = crate::util::now_us() ^ (ctx.client.id << 32);
@@ -237,7 +237,7 @@ fn parse_expire_flags(argv: &Argv<'_>) -> Result<ExpireFlags, CmdError> {
 }
 
 fn expire_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: Argv<'_>,
     relative: bool,
     seconds: bool,
@@ -276,24 +276,24 @@ fn expire_generic(
     Ok(())
 }
 
-pub fn expire(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn expire(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     expire_generic(ctx, argv, true, true, "expire")
 }
 
-pub fn pexpire(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn pexpire(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     expire_generic(ctx, argv, true, false, "pexpire")
 }
 
-pub fn expireat(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn expireat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     expire_generic(ctx, argv, false, true, "expireat")
 }
 
-pub fn pexpireat(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn pexpireat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     expire_generic(ctx, argv, false, false, "pexpireat")
 }
 
 /// TTL family: `abs` for EXPIRETIME, `ms` for the millisecond forms.
-fn ttl_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, ms: bool, abs: bool) -> CmdResult {
+fn ttl_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, ms: bool, abs: bool) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.db(key);
     if lookup_read(db, key, now, false).is_none() {
@@ -313,23 +313,23 @@ fn ttl_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, ms: bool, abs: bool) -> CmdRes
     Ok(())
 }
 
-pub fn ttl(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn ttl(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ttl_generic(ctx, argv, false, false)
 }
 
-pub fn pttl(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn pttl(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ttl_generic(ctx, argv, true, false)
 }
 
-pub fn expiretime(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn expiretime(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ttl_generic(ctx, argv, false, true)
 }
 
-pub fn pexpiretime(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn pexpiretime(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ttl_generic(ctx, argv, true, true)
 }
 
-pub fn persist(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn persist(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.db(key);
     let n = lookup_write(db, key, now).is_some() && db.persist(key);
@@ -338,7 +338,7 @@ pub fn persist(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 }
 
 /// A database index given as an option value (COPY DB, MOVE): Redis's `getIntFromObject`.
-fn db_option(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
+fn db_option(ctx: &Ctx<'_, '_>, arg: &[u8]) -> Result<usize, CmdError> {
     let n = parse_int(arg)?;
     if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
         return Err(err::NOT_INT.into());
@@ -349,7 +349,7 @@ fn db_option(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
     Ok(n as usize)
 }
 
-pub fn copy_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (src, dst, now) = (argv.get(1), argv.get(2), ctx.now_ms);
     let src_db = ctx.client.db;
     let mut dst_db = src_db;
@@ -388,7 +388,7 @@ pub fn copy_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn move_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let dst_db = db_option(ctx, argv.get(2))?;
     let src_db = ctx.client.db;
@@ -411,7 +411,7 @@ pub fn move_cmd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn touch(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn touch(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let mut n = 0;
     for key in argv.iter().skip(1) {
@@ -422,14 +422,14 @@ pub fn touch(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 }
 
 /// The object under argv[2] for OBJECT subcommands, without touching its access time.
-fn object_lookup<'c>(ctx: &'c mut Ctx<'_>, argv: &Argv<'_>) -> Option<&'c mut store::Obj> {
+fn object_lookup<'c>(ctx: &'c mut Ctx<'_, '_>, argv: &Argv<'_>) -> Option<&'c mut store::Obj> {
     let (key, now) = (argv.get(2), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     db.expire_if_needed(key, now);
     db.get_mut(key)
 }
 
-pub fn object_encoding(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn object_encoding(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     match object_lookup(ctx, &argv).map(|o| o.value.encoding_name()) {
         Some(enc) => ctx.out.bulk(enc.as_bytes()),
         None => ctx.out.null(),
@@ -439,13 +439,13 @@ pub fn object_encoding(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 
 /// Whether small integers are shared objects (refcount INT_MAX), which Redis disables under
 /// an LRU/LFU maxmemory policy.
-fn shared_integers(ctx: &Ctx<'_>) -> bool {
+fn shared_integers(ctx: &Ctx<'_, '_>) -> bool {
     let c = ctx.srv.config.read();
     let policy = c.get("maxmemory-policy");
     c.maxmemory() == 0 || !(policy.contains("lru") || policy.contains("lfu"))
 }
 
-pub fn object_refcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn object_refcount(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let shared = shared_integers(ctx);
     match object_lookup(ctx, &argv).map(|o| match &o.value {
         Value::Str(Str::Int(n)) if shared && (0..SHARED_INTEGERS).contains(n) => {
@@ -459,7 +459,7 @@ pub fn object_refcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn lfu_policy(ctx: &Ctx<'_>) -> bool {
+fn lfu_policy(ctx: &Ctx<'_, '_>) -> bool {
     ctx.srv
         .config
         .read()
@@ -467,7 +467,7 @@ fn lfu_policy(ctx: &Ctx<'_>) -> bool {
         .contains("lfu")
 }
 
-pub fn object_idletime(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn object_idletime(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let lfu = lfu_policy(ctx);
     let Some(obj) = object_lookup(ctx, &argv) else {
@@ -482,7 +482,7 @@ pub fn object_idletime(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn object_freq(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn object_freq(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let lfu = lfu_policy(ctx);
     if object_lookup(ctx, &argv).is_none() {
         ctx.out.null();
@@ -495,7 +495,7 @@ pub fn object_freq(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Err("ERR LFU access frequency tracking is not implemented yet".into())
 }
 
-pub fn object_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn object_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     reply_help(
         ctx,
         "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -8,7 +8,7 @@ use super::{is, lookup_read, lookup_write, parse_int, typed};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 /// The node fill from `list-max-listpack-size` (cached in `Server::limits`).
-pub(super) fn fill(ctx: &Ctx<'_>) -> Fill {
+pub(super) fn fill(ctx: &Ctx<'_, '_>) -> Fill {
     let v = ctx
         .srv
         .limits
@@ -49,7 +49,7 @@ pub(super) fn end_of(arg: &[u8]) -> Result<End, CmdError> {
     }
 }
 
-fn push_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End, only_existing: bool) -> CmdResult {
+fn push_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End, only_existing: bool) -> CmdResult {
     let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
     let db = ctx.keys.db(key, ctx.client.db);
     if write_list(db, key, now)?.is_none() {
@@ -69,19 +69,19 @@ fn push_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End, only_existing: bool
     Ok(())
 }
 
-pub fn lpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lpush(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     push_generic(ctx, argv, End::Head, false)
 }
 
-pub fn rpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn rpush(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     push_generic(ctx, argv, End::Tail, false)
 }
 
-pub fn lpushx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lpushx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     push_generic(ctx, argv, End::Head, true)
 }
 
-pub fn rpushx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn rpushx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     push_generic(ctx, argv, End::Tail, true)
 }
 
@@ -94,7 +94,7 @@ fn positive(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
     }
 }
 
-fn pop_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
+fn pop_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
     if argv.len() > 3 {
         let name = if end == End::Head { "lpop" } else { "rpop" };
         return Err(format!("ERR wrong number of arguments for '{name}' command").into());
@@ -136,15 +136,15 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, end: End) -> CmdResult {
     Ok(())
 }
 
-pub fn lpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     pop_generic(ctx, argv, End::Head)
 }
 
-pub fn rpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn rpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     pop_generic(ctx, argv, End::Tail)
 }
 
-pub fn llen(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn llen(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let len = read_list(ctx.db(key), key, now)?.map_or(0, QuickList::len);
     ctx.out.int(len as i64);
@@ -164,7 +164,7 @@ fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((start as usize, end as usize))
 }
 
-pub fn lrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let start = parse_int(argv.get(2))?;
     let end = parse_int(argv.get(3))?;
     let (key, now) = (argv.get(1), ctx.now_ms);
@@ -193,7 +193,7 @@ fn index_of(index: i64, len: usize) -> Option<usize> {
 
 /// Unlike LRANGE, Redis looks the key up before parsing the index: a missing key answers nil
 /// whatever the index is.
-pub fn lindex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lindex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let Some(list) = read_list(db, key, now)? else {
@@ -208,7 +208,7 @@ pub fn lindex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn lset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
     let db = ctx.keys.db(key, ctx.client.db);
     let Some(list) = write_list(db, key, now)? else {
@@ -225,7 +225,7 @@ pub fn lset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     }
 }
 
-pub fn linsert(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn linsert(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let after = if is(argv.get(2), "after") {
         true
     } else if is(argv.get(2), "before") {
@@ -251,7 +251,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn lrem(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lrem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let count = parse_int(argv.get(2))?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
@@ -291,7 +291,7 @@ pub fn lrem(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn ltrim(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn ltrim(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let start = parse_int(argv.get(2))?;
     let end = parse_int(argv.get(3))?;
     let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
@@ -307,7 +307,7 @@ pub fn ltrim(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn lpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lpos(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (mut rank, mut count, mut maxlen): (i64, Option<i64>, i64) = (1, None, 0);
     let mut j = 3;
     while j < argv.len() {
@@ -391,7 +391,7 @@ pub fn lpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 /// Pop from `src` and push to `dst` (the same key rotates the list), replying with the
 /// element. Returns false, replying nothing, if `src` is missing.
 pub(super) fn move_one(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     src: &[u8],
     dst: &[u8],
     from: End,
@@ -418,7 +418,7 @@ pub(super) fn move_one(
     Ok(true)
 }
 
-fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+fn move_generic(ctx: &mut Ctx<'_, '_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
     if !move_one(ctx, src, dst, from, to)? {
         ctx.out.null();
     }
@@ -427,7 +427,7 @@ fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
 
 /// Pop one element from `key` (deleting an emptied list); `None` if missing.
 pub(super) fn pop_one(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     key: &[u8],
     end: End,
 ) -> Result<Option<Vec<u8>>, CmdError> {
@@ -438,13 +438,13 @@ pub(super) fn pop_one(
     Ok(v)
 }
 
-pub fn lmove(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lmove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let from = end_of(argv.get(3))?;
     let to = end_of(argv.get(4))?;
     move_generic(ctx, argv.get(1), argv.get(2), from, to)
 }
 
-pub fn rpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn rpoplpush(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     move_generic(ctx, argv.get(1), argv.get(2), End::Tail, End::Head)
 }
 
@@ -505,7 +505,7 @@ pub(super) fn parse_mpop_with<E>(
 /// Pop up to `count` from the first non-empty list of `keys`, replying `[key, [elems]]`.
 /// Returns false, replying nothing, if every list is missing.
 pub(super) fn mpop_first(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     keys: &[Vec<u8>],
     end: End,
     count: usize,
@@ -531,7 +531,7 @@ pub(super) fn mpop_first(
     Ok(false)
 }
 
-pub fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lmpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let a = parse_mpop(&argv, 1)?;
     let keys: Vec<Vec<u8>> = a.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
     if !mpop_first(ctx, &keys, a.end, a.count)? {

@@ -32,7 +32,11 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 }
 
 /// A database index argument: Redis's messages for non-numbers and out-of-range values.
-pub fn parse_db_index(ctx: &Ctx<'_>, arg: &[u8], not_int: &'static str) -> Result<usize, CmdError> {
+pub fn parse_db_index(
+    ctx: &Ctx<'_, '_>,
+    arg: &[u8],
+    not_int: &'static str,
+) -> Result<usize, CmdError> {
     let n = resp::parse_i64(arg).ok_or(CmdError::from(not_int))?;
     if n < 0 || n as usize >= ctx.srv.store.databases() || n > i64::from(i32::MAX) {
         return Err(err::DB_RANGE.into());
@@ -141,7 +145,7 @@ pub fn scan_budgeted(args: &ScanArgs<'_>, mut step: impl FnMut(u64) -> (u64, usi
 }
 
 /// Write a `HELP` reply: the title line, then the lines, as status strings.
-pub fn reply_help(ctx: &mut Ctx<'_>, title: &str, lines: &[&str]) {
+pub fn reply_help(ctx: &mut Ctx<'_, '_>, title: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
     ctx.out.simple(title);
     for l in lines {

@@ -16,7 +16,7 @@ pub use super::command::{
     command_help, command_info, command_list,
 };
 
-pub fn info(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn info(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let sections: Vec<String> = argv
         .iter()
         .skip(1)
@@ -27,7 +27,7 @@ pub fn info(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn dbsize(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn dbsize(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.out.int(ctx.srv.store.db_len(ctx.client.db) as i64);
     Ok(())
 }
@@ -42,7 +42,7 @@ fn flush_mode(argv: &Argv<'_>) -> Result<bool, CmdError> {
     }
 }
 
-fn flush(ctx: &mut Ctx<'_>, db: Option<usize>, lazy: bool) {
+fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
     let mut garbage = Vec::new();
     ctx.srv.store.for_each_shard(|_, shard| match db {
         Some(i) => garbage.push(shard.db(i).take()),
@@ -53,21 +53,21 @@ fn flush(ctx: &mut Ctx<'_>, db: Option<usize>, lazy: bool) {
     }
 }
 
-pub fn flushdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn flushdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let lazy = flush_mode(&argv)?;
     flush(ctx, Some(ctx.client.db), lazy);
     ctx.out.ok();
     Ok(())
 }
 
-pub fn flushall(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn flushall(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let lazy = flush_mode(&argv)?;
     flush(ctx, None, lazy);
     ctx.out.ok();
     Ok(())
 }
 
-pub fn time(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn time(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     let us = crate::util::now_us();
     ctx.out.array(2);
     ctx.out.bulk_int((us / 1_000_000) as i64);
@@ -80,7 +80,7 @@ fn has_glob(p: &[u8]) -> bool {
 }
 
 /// The value CONFIG GET shows (`dir` is the working directory, as in Redis).
-fn shown_value(ctx: &Ctx<'_>, idx: usize) -> String {
+fn shown_value(ctx: &Ctx<'_, '_>, idx: usize) -> String {
     if PARAMS[idx].name == "dir" {
         return std::env::current_dir()
             .map(|d| d.display().to_string())
@@ -89,7 +89,7 @@ fn shown_value(ctx: &Ctx<'_>, idx: usize) -> String {
     ctx.srv.config.read().value(idx).to_string()
 }
 
-pub fn config_get(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn config_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
     for pattern in argv.iter().skip(2) {
@@ -123,7 +123,7 @@ pub fn config_get(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 /// Parameters Basalt cannot change while running yet, though Redis can.
 const NOT_YET_MUTABLE: &[&str] = &["port", "bind"];
 
-pub fn config_set(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if !(argv.len() - 2).is_multiple_of(2) {
         return Err(err::SYNTAX.into());
     }
@@ -196,14 +196,14 @@ pub fn check_supported(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn config_resetstat(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn config_resetstat(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.srv.stats.reset();
     ctx.srv.store.reset_stats();
     ctx.out.ok();
     Ok(())
 }
 
-pub fn config_rewrite(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn config_rewrite(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     let config = ctx.srv.config.read();
     if config.file.is_none() {
         return Err("ERR The server is running without a config file".into());
@@ -217,7 +217,7 @@ pub fn config_rewrite(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn config_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
+pub fn config_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     reply_help(
         ctx,
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -235,7 +235,7 @@ pub fn config_help(ctx: &mut Ctx<'_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn shutdown(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (mut save, mut nosave, mut force, mut abort) = (false, false, false, false);
     for a in argv.iter().skip(1) {
         if is(a, "nosave") {

@@ -7,7 +7,7 @@ use store::{Db, Set, Value};
 use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed, Rng};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
-fn max_intset(ctx: &Ctx<'_>) -> usize {
+fn max_intset(ctx: &Ctx<'_, '_>) -> usize {
     ctx.srv
         .limits
         .set_max_intset_entries
@@ -28,7 +28,7 @@ fn drop_if_empty(db: &mut Db, key: &[u8]) {
     }
 }
 
-pub fn sadd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sadd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now, max) = (argv.get(1), ctx.now_ms, max_intset(ctx));
     let db = ctx.keys.db(key, ctx.client.db);
     if write_set(db, key, now)?.is_none() {
@@ -44,7 +44,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn srem(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn srem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let mut removed = 0;
@@ -61,7 +61,7 @@ pub fn srem(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn sismember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sismember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let set = read_set(ctx.keys.db(key, ctx.client.db), key, now)?;
     ctx.out
@@ -69,7 +69,7 @@ pub fn sismember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn smismember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn smismember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let set = read_set(ctx.keys.db(key, ctx.client.db), key, now)?;
     ctx.out.array(argv.len() - 2);
@@ -79,7 +79,7 @@ pub fn smismember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn scard(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn scard(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let n = read_set(ctx.keys.db(key, ctx.client.db), key, now)?.map_or(0, Set::len);
     ctx.out.int(n as i64);
@@ -93,7 +93,7 @@ fn reply_members(out: &mut Reply, members: &[Vec<u8>]) {
     }
 }
 
-pub fn smembers(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn smembers(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let set = read_set(ctx.keys.db(key, ctx.client.db), key, now)?;
     let members: Vec<Vec<u8>> =
@@ -102,7 +102,7 @@ pub fn smembers(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn spop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if argv.len() > 3 {
         return Err(err::SYNTAX.into());
     }
@@ -150,7 +150,7 @@ pub fn spop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn srandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn srandmember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if argv.len() > 3 {
         return Err(err::SYNTAX.into());
     }
@@ -197,7 +197,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn smove(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn smove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (src, dst, member, now, max) = (
         argv.get(1),
         argv.get(2),
@@ -245,7 +245,7 @@ enum Op {
 }
 
 /// The members of each key (`None` for a missing key), type-checking every key first.
-fn gather(ctx: &mut Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Option<Vec<Vec<u8>>>>, CmdError> {
+fn gather(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]]) -> Result<Vec<Option<Vec<Vec<u8>>>>, CmdError> {
     let (now, dbi) = (ctx.now_ms, ctx.client.db);
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
@@ -290,7 +290,7 @@ fn combine(sets: Vec<Option<Vec<Vec<u8>>>>, op: Op) -> Vec<Vec<u8>> {
 
 /// Reply order as Redis's: SINTER walks the smallest input set; SUNION/SDIFF build a result
 /// set first (an all-integer result is an intset, so it comes back sorted).
-fn set_op(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op) -> CmdResult {
+fn set_op(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op) -> CmdResult {
     let keys: Vec<&[u8]> = argv.iter().skip(1).collect();
     let mut sets = gather(ctx, &keys)?;
     let members = match op {
@@ -315,7 +315,7 @@ fn set_op(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op) -> CmdResult {
     Ok(())
 }
 
-fn set_op_store(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op) -> CmdResult {
+fn set_op_store(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op) -> CmdResult {
     let dst = argv.get(1);
     let keys: Vec<&[u8]> = argv.iter().skip(2).collect();
     let sets = gather(ctx, &keys)?;
@@ -335,31 +335,31 @@ fn set_op_store(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op) -> CmdResult {
     Ok(())
 }
 
-pub fn sinter(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sinter(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     set_op(ctx, argv, Op::Inter)
 }
 
-pub fn sunion(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sunion(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     set_op(ctx, argv, Op::Union)
 }
 
-pub fn sdiff(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sdiff(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     set_op(ctx, argv, Op::Diff)
 }
 
-pub fn sinterstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sinterstore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     set_op_store(ctx, argv, Op::Inter)
 }
 
-pub fn sunionstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sunionstore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     set_op_store(ctx, argv, Op::Union)
 }
 
-pub fn sdiffstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sdiffstore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     set_op_store(ctx, argv, Op::Diff)
 }
 
-pub fn sintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sintercard(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let numkeys = match resp::parse_i64(argv.get(1)) {
         Some(n) if n > 0 => n as usize,
         _ => return Err("ERR numkeys should be greater than 0".into()),
@@ -390,7 +390,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn sscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sscan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let args = scan_args(&argv, 2, 3, false)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let set = read_set(ctx.keys.db(key, ctx.client.db), key, now)?;

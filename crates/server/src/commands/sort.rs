@@ -76,7 +76,7 @@ fn c_str(b: &[u8]) -> &[u8] {
 /// Redis's `lookupKeyByPattern`: `#` is the element itself; otherwise the first `*` is
 /// replaced by the element, and `key->field` reads a hash field. Missing or wrong-typed
 /// keys give `None`.
-fn by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
+fn by_pattern(ctx: &mut Ctx<'_, '_>, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     if c_str(pattern) == b"#" {
         return Some(elem.to_vec());
     }
@@ -109,7 +109,7 @@ struct Item {
     by: Option<Vec<u8>>,
 }
 
-fn sort_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) -> CmdResult {
+fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, read_only: bool) -> CmdResult {
     let mut o = parse(&argv, read_only)?;
     let (key, now, dbi) = (argv.get(1), ctx.now_ms, ctx.client.db);
     let (mut elems, is_set): (Vec<Vec<u8>>, bool) =
@@ -254,10 +254,10 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) -> CmdResult
     Ok(())
 }
 
-pub fn sort(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sort(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     sort_generic(ctx, argv, false)
 }
 
-pub fn sort_ro(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn sort_ro(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     sort_generic(ctx, argv, true)
 }

@@ -95,7 +95,7 @@ fn expire_at_ms(arg: &[u8], unit: ExpireUnit, now_ms: u64, cmd: &str) -> Result<
     Ok(ms)
 }
 
-pub fn get(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let db = ctx.keys.db(argv.get(1), ctx.client.db);
     reply_str(ctx.out, read_str(db, argv.get(1), now)?.as_deref());
@@ -109,7 +109,7 @@ fn reply_str(out: &mut resp::Reply, s: Option<&Str>) {
     }
 }
 
-pub fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let o = parse_set_opts(&argv, 3, Family::Set)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let at = match o.expire {
@@ -143,7 +143,7 @@ pub fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn setnx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn setnx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     if lookup_write(db, key, now).is_some() {
@@ -155,7 +155,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn setex_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, unit: ExpireUnit, cmd: &str) -> CmdResult {
+fn setex_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, unit: ExpireUnit, cmd: &str) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let at = expire_at_ms(argv.get(2), unit, now, cmd)?;
     let db = ctx.keys.db(key, ctx.client.db);
@@ -166,15 +166,15 @@ fn setex_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, unit: ExpireUnit, cmd: &str)
     Ok(())
 }
 
-pub fn setex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn setex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     setex_generic(ctx, argv, ExpireUnit::Ex, "setex")
 }
 
-pub fn psetex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn psetex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     setex_generic(ctx, argv, ExpireUnit::Px, "psetex")
 }
 
-pub fn getset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn getset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let old = read_str(db, key, now)?;
@@ -183,7 +183,7 @@ pub fn getset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn getdel(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn getdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let old = read_str(db, key, now)?;
@@ -194,7 +194,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn getex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn getex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let o = parse_set_opts(&argv, 2, Family::GetEx)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
@@ -222,7 +222,7 @@ pub fn getex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn mget(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     ctx.out.array(argv.len() - 1);
     for key in argv.iter().skip(1) {
@@ -235,7 +235,7 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn mset_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, nx: bool) -> CmdResult {
+fn mset_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, nx: bool) -> CmdResult {
     if argv.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
         return Err(format!("ERR wrong number of arguments for '{name}' command").into());
@@ -269,16 +269,16 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, nx: bool) -> CmdResult {
     Ok(())
 }
 
-pub fn mset(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn mset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     mset_generic(ctx, argv, false)
 }
 
-pub fn msetnx(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn msetnx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     mset_generic(ctx, argv, true)
 }
 
 /// Redis's `checkStringLength`: a string may not grow past `proto-max-bulk-len`.
-fn check_string_length(ctx: &Ctx<'_>, size: u64, append: u64) -> CmdResult {
+fn check_string_length(ctx: &Ctx<'_, '_>, size: u64, append: u64) -> CmdResult {
     let max = ctx.srv.config.read().proto_max_bulk_len() as u64;
     match size.checked_add(append) {
         Some(total) if total <= max => Ok(()),
@@ -286,7 +286,7 @@ fn check_string_length(ctx: &Ctx<'_>, size: u64, append: u64) -> CmdResult {
     }
 }
 
-pub fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn append(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, add, now) = (argv.get(1), argv.get(2), ctx.now_ms);
     let current_len = write_str(ctx.keys.db(key, ctx.client.db), key, now)?.map(|s| s.len());
     let db_index = ctx.client.db;
@@ -309,14 +309,14 @@ pub fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn strlen(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn strlen(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let db = ctx.keys.db(argv.get(1), ctx.client.db);
     let len = read_str(db, argv.get(1), ctx.now_ms)?.map_or(0, |s| s.len());
     ctx.out.int(len as i64);
     Ok(())
 }
 
-fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
+fn incr_by(ctx: &mut Ctx<'_, '_>, key: &[u8], by: i64) -> CmdResult {
     let now = ctx.now_ms;
     let db = ctx.keys.db(key, ctx.client.db);
     let current = match write_str(db, key, now)? {
@@ -334,20 +334,20 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     Ok(())
 }
 
-pub fn incr(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn incr(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     incr_by(ctx, argv.get(1), 1)
 }
 
-pub fn decr(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn decr(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     incr_by(ctx, argv.get(1), -1)
 }
 
-pub fn incrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn incrby(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let by = parse_int(argv.get(2))?;
     incr_by(ctx, argv.get(1), by)
 }
 
-pub fn decrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn decrby(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let by = parse_int(argv.get(2))?;
     if by == i64::MIN {
         return Err("ERR decrement would overflow".into());
@@ -355,7 +355,7 @@ pub fn decrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     incr_by(ctx, argv.get(1), -by)
 }
 
-pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn incrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let current = match write_str(db, key, now)? {
@@ -371,7 +371,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn getrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn getrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut start = parse_int(argv.get(2))?;
     let mut end = parse_int(argv.get(3))?;
     let db = ctx.keys.db(argv.get(1), ctx.client.db);
@@ -405,11 +405,11 @@ pub fn getrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn substr(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn substr(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     getrange(ctx, argv)
 }
 
-pub fn setrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn setrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, value, now) = (argv.get(1), argv.get(3), ctx.now_ms);
     let offset = parse_int(argv.get(2))?;
     if offset < 0 {
@@ -446,7 +446,7 @@ struct LcsOpts {
     min_match_len: u64,
 }
 
-pub fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn lcs(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let mut fetch = |key: &[u8]| -> Result<Vec<u8>, CmdError> {
         let db = ctx.keys.db(key, ctx.client.db);

@@ -24,7 +24,7 @@ struct Shape {
 
 /// Pop up to `count` members of the sorted set at `key` (known to be non-empty), from the top
 /// when `max`, and reply in `shape`. The key goes when its last member does.
-fn pop_from(ctx: &mut Ctx<'_>, key: &[u8], max: bool, count: usize, shape: Shape) {
+fn pop_from(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, count: usize, shape: Shape) {
     let (now, dbi) = (ctx.now_ms, ctx.client.db);
     let db = ctx.keys.db(key, dbi);
     let Ok(Some(z)) = write_zset(db, key, now) else {
@@ -66,7 +66,7 @@ fn pop_from(ctx: &mut Ctx<'_>, key: &[u8], max: bool, count: usize, shape: Shape
 /// The first of `keys` holding a sorted set: `Ok(None)` if none exists, WRONGTYPE if the first
 /// existing key holds another type (unless `skip_wrong_type`, for a woken retry).
 fn first_zset(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     keys: &[Vec<u8>],
     skip_wrong_type: bool,
 ) -> Result<Option<Vec<u8>>, CmdError> {
@@ -86,7 +86,7 @@ fn first_zset(
     Ok(None)
 }
 
-fn zpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, max: bool) -> CmdResult {
+fn zpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, max: bool) -> CmdResult {
     if argv.len() > 3 {
         return Err(err::SYNTAX.into());
     }
@@ -115,11 +115,11 @@ fn zpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, max: bool) -> CmdResult {
     Ok(())
 }
 
-pub fn zpopmin(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zpopmin(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     zpop(ctx, argv, false)
 }
 
-pub fn zpopmax(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zpopmax(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     zpop(ctx, argv, true)
 }
 
@@ -138,7 +138,7 @@ const NESTED_WITH_KEY: Shape = Shape {
     nested: true,
 };
 
-pub fn zmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zmpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let a = parse_mpop_with(&argv, 1, min_or_max)?;
     let keys: Vec<Vec<u8>> = a.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
     match first_zset(ctx, &keys, false)? {
@@ -150,7 +150,7 @@ pub fn zmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
 
 /// Pop from the first non-empty sorted set of `keys` whose turn it is; false if none.
 fn try_pop(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     keys: &[Vec<u8>],
     max: bool,
     count: usize,
@@ -181,7 +181,7 @@ fn zset_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8]) -> Wait<'_> {
     }
 }
 
-fn bzpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, max: bool) -> CmdResult {
+fn bzpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, max: bool) -> CmdResult {
     let keys: Vec<Vec<u8>> = (1..argv.len() - 1).map(|i| argv.get(i).to_vec()).collect();
     let timeout = argv.get(argv.len() - 1);
     let attempt_keys = keys.clone();
@@ -194,17 +194,17 @@ fn bzpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, max: bool) -> CmdResult {
     })
 }
 
-pub fn bzpopmin(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn bzpopmin(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     bzpop(ctx, argv, false)
 }
 
-pub fn bzpopmax(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn bzpopmax(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     bzpop(ctx, argv, true)
 }
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT n]: the argument errors come before
 /// the timeout's, as in Redis.
-pub fn bzmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn bzmpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let a = parse_mpop_with(&argv, 2, min_or_max)?;
     let timeout = argv.get(1);
     let keys: Vec<Vec<u8>> = a.keys.iter().map(|&i| argv.get(i).to_vec()).collect();

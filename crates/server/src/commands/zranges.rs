@@ -155,7 +155,7 @@ fn select(z: &ZSet, req: &Request) -> Vec<(f64, Vec<u8>)> {
 }
 
 fn range_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: Argv<'_>,
     by: Option<By>,
     rev: Option<bool>,
@@ -171,33 +171,33 @@ fn range_generic(
     Ok(())
 }
 
-pub fn zrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     range_generic(ctx, argv, None, None)
 }
 
-pub fn zrevrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrevrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     range_generic(ctx, argv, Some(By::Rank), Some(true))
 }
 
-pub fn zrangebyscore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrangebyscore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     range_generic(ctx, argv, Some(By::Score), Some(false))
 }
 
-pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrevrangebyscore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     range_generic(ctx, argv, Some(By::Score), Some(true))
 }
 
-pub fn zrangebylex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrangebylex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     range_generic(ctx, argv, Some(By::Lex), Some(false))
 }
 
-pub fn zrevrangebylex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrevrangebylex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     range_generic(ctx, argv, Some(By::Lex), Some(true))
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]: an empty result
 /// deletes `dst`.
-pub fn zrangestore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrangestore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let req = parse_request(&argv, 3, None, None, true)?;
     let (dst, src, now, dbi) = (argv.get(1), argv.get(2), ctx.now_ms, ctx.client.db);
     let items =
@@ -215,7 +215,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn remrange(ctx: &mut Ctx<'_>, argv: Argv<'_>, by: By) -> CmdResult {
+fn remrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by: By) -> CmdResult {
     let (a, b) = (argv.get(2), argv.get(3));
     let range = match by {
         By::Rank => Range::Rank(parse_int(a)?, parse_int(b)?),
@@ -239,15 +239,15 @@ fn remrange(ctx: &mut Ctx<'_>, argv: Argv<'_>, by: By) -> CmdResult {
     Ok(())
 }
 
-pub fn zremrangebyrank(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zremrangebyrank(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     remrange(ctx, argv, By::Rank)
 }
 
-pub fn zremrangebyscore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zremrangebyscore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     remrange(ctx, argv, By::Score)
 }
 
-pub fn zremrangebylex(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zremrangebylex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     remrange(ctx, argv, By::Lex)
 }
 

@@ -90,7 +90,7 @@ struct Request {
 /// Parse `numkeys key [key ...] [WEIGHTS …] [AGGREGATE …] [WITHSCORES] [LIMIT n]` with
 /// `numkeys` at `at`. Key types are checked before the options, as Redis does.
 fn parse(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &Argv<'_>,
     at: usize,
     op: Op,
@@ -220,7 +220,7 @@ fn combine(mut req: Request, op: Op, card_only: bool) -> Vec<(f64, Vec<u8>)> {
     }
 }
 
-fn generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op, name: &str) -> CmdResult {
+fn generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op, name: &str) -> CmdResult {
     let req = parse(ctx, &argv, 1, op, false, false, name)?;
     let withscores = req.withscores;
     let mut items = combine(req, op, false);
@@ -236,7 +236,7 @@ fn generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op, name: &str) -> CmdResult {
     Ok(())
 }
 
-fn generic_store(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op, name: &str) -> CmdResult {
+fn generic_store(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op, name: &str) -> CmdResult {
     let req = parse(ctx, &argv, 2, op, true, false, name)?;
     let items = combine(req, op, false);
     let n = items.len();
@@ -252,31 +252,31 @@ fn generic_store(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op, name: &str) -> CmdRe
     Ok(())
 }
 
-pub fn zunion(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zunion(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     generic(ctx, argv, Op::Union, "zunion")
 }
 
-pub fn zinter(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zinter(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     generic(ctx, argv, Op::Inter, "zinter")
 }
 
-pub fn zdiff(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zdiff(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     generic(ctx, argv, Op::Diff, "zdiff")
 }
 
-pub fn zunionstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zunionstore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     generic_store(ctx, argv, Op::Union, "zunionstore")
 }
 
-pub fn zinterstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zinterstore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     generic_store(ctx, argv, Op::Inter, "zinterstore")
 }
 
-pub fn zdiffstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zdiffstore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     generic_store(ctx, argv, Op::Diff, "zdiffstore")
 }
 
-pub fn zintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zintercard(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let req = parse(ctx, &argv, 1, Op::Inter, false, true, "zintercard")?;
     let limit = req.limit;
     let n = combine(req, Op::Inter, true).len();

@@ -14,7 +14,7 @@ pub(super) const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 pub(super) const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 
 /// The listpack thresholds, as configured now.
-pub(super) fn zlimits(ctx: &Ctx<'_>) -> ZLimits {
+pub(super) fn zlimits(ctx: &Ctx<'_, '_>) -> ZLimits {
     use std::sync::atomic::Ordering::Relaxed;
     let l = &ctx.srv.limits;
     ZLimits {
@@ -153,7 +153,7 @@ fn add_one(
     Ok((Outcome::Updated, new))
 }
 
-fn zadd_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, incr: bool) -> CmdResult {
+fn zadd_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, incr: bool) -> CmdResult {
     let mut f = AddFlags {
         incr,
         ..AddFlags::default()
@@ -217,16 +217,16 @@ fn reply_add(out: &mut Reply, f: &AddFlags, added: i64, updated: i64, last: Opti
     }
 }
 
-pub fn zadd(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zadd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     zadd_generic(ctx, argv, false)
 }
 
 /// ZINCRBY is ZADD INCR underneath, option parsing included (as in Redis).
-pub fn zincrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zincrby(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     zadd_generic(ctx, argv, true)
 }
 
-pub fn zrem(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let mut removed = 0;
@@ -243,14 +243,14 @@ pub fn zrem(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn zcard(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zcard(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let n = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?.map_or(0, ZSet::len);
     ctx.out.int(n as i64);
     Ok(())
 }
 
-pub fn zscore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zscore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
     match z.and_then(|z| z.score(argv.get(2))) {
@@ -260,7 +260,7 @@ pub fn zscore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn zmscore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zmscore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
     ctx.out.array(argv.len() - 2);
@@ -273,7 +273,7 @@ pub fn zmscore(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn rank_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, rev: bool) -> CmdResult {
+fn rank_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, rev: bool) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
     let rank = z.and_then(|z| {
@@ -287,15 +287,15 @@ fn rank_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, rev: bool) -> CmdResult {
     Ok(())
 }
 
-pub fn zrank(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrank(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     rank_generic(ctx, argv, false)
 }
 
-pub fn zrevrank(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrevrank(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     rank_generic(ctx, argv, true)
 }
 
-pub fn zcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zcount(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let range = ScoreRange::parse(argv.get(2), argv.get(3)).ok_or(NOT_FLOAT_RANGE)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
@@ -304,7 +304,7 @@ pub fn zcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn zlexcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zlexcount(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let range = LexRange::parse(argv.get(2), argv.get(3)).ok_or(NOT_LEX_RANGE)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
@@ -312,7 +312,7 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn zrandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zrandmember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut count = None;
     let mut withscores = false;
     if argv.len() >= 3 {
@@ -364,7 +364,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn zscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> CmdResult {
+pub fn zscan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let args = scan_args(&argv, 2, 3, false)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
     let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
