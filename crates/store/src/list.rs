@@ -263,6 +263,14 @@ impl QuickList {
         self.nodes.iter().map(|n| n.buf.capacity() + 32).sum()
     }
 
+    /// Room for one more node, growing by a quarter: most lists are one node, and a
+    /// `VecDeque`'s default growth would give a one-node list room for four (96 bytes).
+    fn reserve_node(&mut self) {
+        if self.nodes.len() == self.nodes.capacity() {
+            self.nodes.reserve_exact((self.nodes.len() / 4).max(1));
+        }
+    }
+
     pub fn push(&mut self, end: End, elem: &[u8], fill: Fill) {
         let extra = encoded_len(elem);
         let node = match end {
@@ -276,6 +284,7 @@ impl QuickList {
             },
             _ => {
                 let n = Node::from_elems(std::iter::once(elem));
+                self.reserve_node();
                 match end {
                     End::Head => self.nodes.push_front(n),
                     End::Tail => self.nodes.push_back(n),
@@ -432,6 +441,7 @@ impl QuickList {
         let a = Node::from_elems(elems[..half].iter().map(Vec::as_slice));
         let b = Node::from_elems(elems[half..].iter().map(Vec::as_slice));
         self.nodes[n] = a;
+        self.reserve_node();
         self.nodes.insert(n + 1, b);
     }
 

@@ -27,7 +27,55 @@ impl Default for ZLimits {
     }
 }
 
-/// Entries `score (8 bytes LE) + varint(len) + member`, ascending by (score, member).
+/// Largest magnitude stored as an integer score (every integer up to 2^53 is an exact f64).
+const INT_SCORE_MAX: f64 = 9_007_199_254_740_992.0;
+/// Tags of the non-integer score forms (integers use even tags, see [`put_score`]).
+const TAG_F64: usize = 1;
+const TAG_F32: usize = 3;
+
+/// Append a packed score, as small as it can be without losing a bit (a listpack stores
+/// integral scores as integers too): an integer `i` is `varint(zigzag(i) << 1)` (one byte up
+/// to ±63); a value a `f32` holds exactly (1.5, 0.25, 1e10) is tag 3 and 4 bytes; anything
+/// else is tag 1 and the 8 bytes of the double. `-0` is stored as the integer 0, as Redis's
+/// listpack does.
+fn put_score(out: &mut Vec<u8>, score: f64) {
+    if score.fract() == 0.0 && score.abs() <= INT_SCORE_MAX {
+        let i = score as i64;
+        let zigzag = ((i << 1) ^ (i >> 63)) as u64;
+        varint::put(out, (zigzag << 1) as usize);
+    } else if f64::from(score as f32) == score {
+        varint::put(out, TAG_F32);
+        out.extend_from_slice(&(score as f32).to_le_bytes());
+    } else {
+        varint::put(out, TAG_F64);
+        out.extend_from_slice(&score.to_le_bytes());
+    }
+}
+
+/// Read the packed score at `at`: (score, offset after it).
+fn get_score(buf: &[u8], at: usize) -> (f64, usize) {
+    let (v, at) = varint::get(buf, at);
+    match v {
+        TAG_F64 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[at..at + 8]);
+            (f64::from_le_bytes(b), at + 8)
+        }
+        TAG_F32 => {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&buf[at..at + 4]);
+            (f64::from(f32::from_le_bytes(b)), at + 4)
+        }
+        _ => {
+            debug_assert!(v & 1 == 0, "unknown packed score tag {v}");
+            let zigzag = (v as u64) >> 1;
+            let i = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+            (i as f64, at)
+        }
+    }
+}
+
+/// Entries `packed score + varint(len) + member`, ascending by (score, member).
 #[derive(Clone, Debug, Default)]
 pub struct Packed {
     buf: Vec<u8>,
@@ -43,11 +91,10 @@ impl Packed {
                 return None;
             }
             let start = at;
-            let mut score = [0u8; 8];
-            score.copy_from_slice(&self.buf[at..at + 8]);
-            let (n, m) = varint::get(&self.buf, at + 8);
+            let (score, after) = get_score(&self.buf, at);
+            let (n, m) = varint::get(&self.buf, after);
             at = m + n;
-            Some((f64::from_le_bytes(score), &self.buf[m..m + n], start, at))
+            Some((score, &self.buf[m..m + n], start, at))
         })
     }
 
@@ -77,8 +124,8 @@ impl Packed {
                     .is_gt()
             })
             .map_or(self.buf.len(), |(.., a, _)| a);
-        let mut entry = Vec::with_capacity(8 + varint::len(member.len()) + member.len());
-        entry.extend_from_slice(&score.to_le_bytes());
+        let mut entry = Vec::with_capacity(9 + varint::len(member.len()) + member.len());
+        put_score(&mut entry, score);
         varint::put(&mut entry, member.len());
         entry.extend_from_slice(member);
         self.buf.reserve_exact(entry.len());
@@ -88,7 +135,7 @@ impl Packed {
 
     /// Append an entry known to sort after every present one.
     fn push_back(&mut self, score: f64, member: &[u8]) {
-        self.buf.extend_from_slice(&(score + 0.0).to_le_bytes());
+        put_score(&mut self.buf, score + 0.0);
         varint::put(&mut self.buf, member.len());
         self.buf.extend_from_slice(member);
         self.len += 1;
@@ -342,6 +389,46 @@ impl ZSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_scores_round_trip_exactly() {
+        let scores = [
+            0.0,
+            1.0,
+            -1.0,
+            63.0,
+            -64.0,
+            64.0,
+            1.5,
+            -2.25,
+            0.1,
+            1e20,
+            -1e-300,
+            123.5,
+            9_007_199_254_740_992.0,
+            -9_007_199_254_740_992.0,
+            9_007_199_254_740_994.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            4.9e-324,
+        ];
+        for s in scores {
+            let mut b = Vec::new();
+            put_score(&mut b, s);
+            assert_eq!(get_score(&b, 0), (s, b.len()), "{s}");
+        }
+        let size = |s: f64| {
+            let mut b = Vec::new();
+            put_score(&mut b, s);
+            b.len()
+        };
+        assert_eq!((size(7.0), size(123.5), size(0.1)), (1, 5, 9));
+        let mut b = Vec::new();
+        put_score(&mut b, -0.0);
+        assert_eq!(get_score(&b, 0).0.to_bits(), 0.0f64.to_bits());
+    }
 
     fn check(z: &ZSet, model: &[(f64, Vec<u8>)]) {
         assert_eq!(z.len(), model.len());
