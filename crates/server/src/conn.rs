@@ -11,7 +11,7 @@ use resp::{Limits, Parsed, Reply, RequestParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::client::{ClientShared, ClientState, ReplyMode};
-use crate::cmd::{execute, execute_held, Flow};
+use crate::cmd::{execute, execute_in, Batch, Flow};
 use crate::server::Server;
 use crate::stats::ThreadStats;
 
@@ -197,9 +197,9 @@ fn run_batch(
 ) -> BatchEnd {
     let mut pos = 0;
     let mut end = BatchEnd::Drained;
-    // The shard lock the last command left, reused by the next one if it needs the same shard;
-    // released when the batch ends (before any socket I/O).
-    let mut held = None;
+    // Shared by the batch's commands: the last shard lock (released when the batch ends,
+    // before any socket I/O) and the clock.
+    let mut batch = Batch::new();
     while pos < rbuf.len() {
         let limits = Limits {
             max_bulk_bytes: cfg.max_bulk_bytes,
@@ -210,7 +210,7 @@ fn run_batch(
                 let argv = parser.argv(&rbuf[pos..]);
                 let before = out.len();
                 let mode_before = client.reply_mode;
-                let flow = execute_held(srv, client, out, argv, &mut held);
+                let flow = execute_in(srv, client, out, argv, &mut batch);
                 apply_reply_mode(client, out, before, mode_before);
                 parser.reset();
                 pos += consumed;

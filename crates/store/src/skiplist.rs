@@ -233,12 +233,8 @@ impl SkipList {
         Some(self.nodes[n as usize].score)
     }
 
-    /// Insert (score, member); the caller guarantees the member is not present.
-    pub fn insert(&mut self, score: f64, member: &[u8]) {
-        debug_assert!(
-            self.score_of(member).is_none(),
-            "insert of a present member"
-        );
+    /// For each level, the last node before (score, member), and (`with_rank`) its rank.
+    fn path(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;
@@ -250,7 +246,17 @@ impl SkipList {
             }
             update[i] = x;
         }
-        let level = self.random_level();
+        (update, rank)
+    }
+
+    /// Link node `idx` (with `level` levels, its score and member set) after the path found
+    /// for its (score, member).
+    fn link_in(&mut self, idx: u32, level: usize) {
+        let (score, member) = {
+            let n = &self.nodes[idx as usize];
+            (n.score, n.member.clone())
+        };
+        let (mut update, mut rank) = self.path(score, member.as_bytes());
         if level > self.level {
             for i in self.level..level {
                 rank[i] = 0;
@@ -267,19 +273,6 @@ impl SkipList {
             }
             self.level = level;
         }
-        let upper = if level > 1 {
-            self.alloc_run(level - 1)
-        } else {
-            NIL
-        };
-        let idx = self.alloc_node(Node {
-            member: SmallBytes::new(member),
-            score,
-            backward: NIL,
-            forward0: NIL,
-            upper,
-            chain: NIL,
-        });
         for i in 0..level {
             let up = update[i];
             let up_link = self.link(up, i);
@@ -310,28 +303,12 @@ impl SkipList {
         } else {
             self.tail = idx;
         }
-        self.index.insert(self.nodes.as_mut_slice(), idx);
         self.len += 1;
     }
 
-    /// Remove (score, member); returns false if absent.
-    pub fn delete(&mut self, score: f64, member: &[u8]) -> bool {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            while self.next_before(x, i, score, member) {
-                x = self.link(x, i).forward;
-            }
-            update[i] = x;
-        }
-        let target = self.link(x, 0).forward;
-        if target == NIL {
-            return false;
-        }
-        let t = &self.nodes[target as usize];
-        if t.score != score || t.member.as_bytes() != member {
-            return false;
-        }
+    /// Unlink node `target` (found after `update`); returns its level. The slot, its links
+    /// run and its place in the member index stay.
+    fn unlink(&mut self, target: u32, update: &[u32; MAX_LEVEL]) -> usize {
         // The target has a link at every level where it follows its predecessor.
         let mut target_level = 0;
         for (i, &up) in update.iter().enumerate().take(self.level) {
@@ -356,17 +333,87 @@ impl SkipList {
         while self.level > 1 && self.link(HEAD, self.level - 1).forward == NIL {
             self.level -= 1;
         }
+        self.len -= 1;
+        target_level
+    }
+
+    /// The node holding (score, member) and the path to it, if present.
+    fn locate(&self, score: f64, member: &[u8]) -> Option<(u32, [u32; MAX_LEVEL])> {
+        let (update, _) = self.path(score, member);
+        let target = self.link(update[0], 0).forward;
+        let t = self.nodes.get(target as usize)?;
+        (target != NIL && t.score == score && t.member.as_bytes() == member)
+            .then_some((target, update))
+    }
+
+    /// Insert (score, member); the caller guarantees the member is not present.
+    pub fn insert(&mut self, score: f64, member: &[u8]) {
+        debug_assert!(
+            self.score_of(member).is_none(),
+            "insert of a present member"
+        );
+        let level = self.random_level();
+        let upper = if level > 1 {
+            self.alloc_run(level - 1)
+        } else {
+            NIL
+        };
+        let idx = self.alloc_node(Node {
+            member: SmallBytes::new(member),
+            score,
+            backward: NIL,
+            forward0: NIL,
+            upper,
+            chain: NIL,
+        });
+        self.link_in(idx, level);
+        self.index.insert(self.nodes.as_mut_slice(), idx);
+    }
+
+    /// Remove (score, member); returns false if absent.
+    pub fn delete(&mut self, score: f64, member: &[u8]) -> bool {
+        let Some((target, update)) = self.locate(score, member) else {
+            return false;
+        };
+        let level = self.unlink(target, &update);
         self.index.remove(self.nodes.as_mut_slice(), member);
         let upper = self.nodes[target as usize].upper;
-        if target_level > 1 {
-            self.free_run(upper, target_level - 1);
+        if level > 1 {
+            self.free_run(upper, level - 1);
         }
         let slot = &mut self.nodes[target as usize];
         slot.member = SmallBytes::new(b"");
         slot.chain = self.free_node;
         self.free_node = target;
-        self.len -= 1;
         true
+    }
+
+    /// Give the present `member` a new score; returns the old one. Like Redis's
+    /// `zslUpdateScore`: when the member keeps its place the score changes in place (no
+    /// traversal); otherwise the node moves, keeping its slot, links and index entry.
+    pub fn update_score(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        let idx = self.index.find(self.nodes.as_slice(), member)?;
+        let (old, back, next) = {
+            let n = &self.nodes[idx as usize];
+            (n.score, n.backward, n.forward0)
+        };
+        let after_back = back == NIL || {
+            let b = &self.nodes[back as usize];
+            cmp(b.score, &b.member, score, member) == Ordering::Less
+        };
+        let before_next = next == NIL || {
+            let f = &self.nodes[next as usize];
+            cmp(score, member, f.score, &f.member) == Ordering::Less
+        };
+        if after_back && before_next {
+            self.nodes[idx as usize].score = score;
+            return Some(old);
+        }
+        let (_, update) = self.locate(old, member)?;
+        let level = self.unlink(idx, &update);
+        self.nodes[idx as usize].score = score;
+        self.link_in(idx, level);
+        Some(old)
     }
 
     /// One ZSCAN step over the member index: `emit(member, score)` for the cursor's
@@ -515,12 +562,19 @@ mod tests {
             let score = ((x >> 40) % 50) as f64 - 10.0;
             if let Some(pos) = model.iter().position(|(_, m)| *m == member) {
                 let (s, m) = model.remove(pos);
-                assert!(sl.delete(s, &m), "delete {step}");
-                if x.is_multiple_of(3) {
-                    continue;
+                if x % 3 == 1 {
+                    // Moves the node, or changes the score in place when it keeps its place.
+                    assert_eq!(sl.update_score(&m, score), Some(s), "update {step}");
+                } else {
+                    assert!(sl.delete(s, &m), "delete {step}");
+                    if x.is_multiple_of(3) {
+                        continue;
+                    }
+                    sl.insert(score, &member);
                 }
+            } else {
+                sl.insert(score, &member);
             }
-            sl.insert(score, &member);
             let pos = model
                 .binary_search_by(|(s, m)| cmp(*s, m, score, &member))
                 .unwrap_err();

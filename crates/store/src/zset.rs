@@ -210,11 +210,10 @@ impl ZSet {
         let ZSet::Indexed(i) = self else {
             unreachable!("converted above")
         };
-        let old = i.score_of(member);
-        if let Some(o) = old {
-            i.delete(o, member);
+        let old = i.update_score(member, score);
+        if old.is_none() {
+            i.insert(score, member);
         }
-        i.insert(score, member);
         old
     }
 

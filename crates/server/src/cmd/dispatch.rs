@@ -76,21 +76,64 @@ pub fn execute(
     out: &mut resp::Reply,
     argv: Argv<'_>,
 ) -> Flow {
-    execute_held(srv, client, out, argv, &mut None)
+    execute_in(srv, client, out, argv, &mut Batch::new())
 }
 
-/// Like [`execute`], keeping the shard lock between the commands of one batch: `held` is the
-/// lock the previous command left. When this command needs exactly that one shard it runs
-/// under it without unlocking and relocking; otherwise `held` is released first (so a thread
-/// never waits for a lock while holding one, and keyless commands that lock shards themselves
-/// find none held). A pipeline of writes to one hot key then takes its shard lock once per
-/// batch instead of once per command, which is what two I/O threads contend on.
-pub fn execute_held<'s>(
+/// What the commands of one batch (the requests of one read) share.
+///
+/// - The shard lock the previous command left (`held`). When the next command needs exactly
+///   that one shard it runs under it without unlocking and relocking; otherwise it is
+///   released first (so a thread never waits for a lock while holding one, and keyless
+///   commands that lock shards themselves find none held). A pipeline of writes to one hot key
+///   then takes its shard lock once per batch instead of once per command, which is what two
+///   I/O threads contend on. Dropping the batch releases it.
+/// - The clock: one monotonic reading per command, which ends one command's duration (for
+///   INFO commandstats) and starts the next one's; the wall clock (for expiry) is read once
+///   per batch and advanced by the monotonic one.
+pub struct Batch<'s> {
+    held: Option<store::Locked<'s>>,
+    wall_ms: u64,
+    start: Instant,
+    mark: Instant,
+}
+
+impl Batch<'_> {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        Batch {
+            held: None,
+            wall_ms: crate::util::now_ms(),
+            start: now,
+            mark: now,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.wall_ms + (self.mark - self.start).as_millis() as u64
+    }
+
+    /// Microseconds since the last reading, and take a new one.
+    fn lap_us(&mut self) -> u64 {
+        let now = Instant::now();
+        let us = (now - self.mark).as_micros() as u64;
+        self.mark = now;
+        us
+    }
+}
+
+impl Default for Batch<'_> {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
+/// Run one command of `batch` and append its reply to `out`.
+pub fn execute_in<'s>(
     srv: &'s Server,
     client: &mut ClientState,
     out: &mut resp::Reply,
     argv: Argv<'_>,
-    held: &mut Option<store::Locked<'s>>,
+    batch: &mut Batch<'s>,
 ) -> Flow {
     let spec = match resolve(argv) {
         Ok(spec) => spec,
@@ -117,15 +160,15 @@ pub fn execute_held<'s>(
     let Some(handler) = spec.handler else {
         unreachable!("containers without a handler resolve to a subcommand")
     };
-    let started = Instant::now();
+    let key_idx = spec.key_indices(&argv);
     let keys = if spec.has_unknown_keys() {
-        drop(held.take());
+        drop(batch.held.take());
         srv.store.lock_all()
     } else {
         let idx = srv
             .store
-            .shard_indices(spec.key_indices(&argv).into_iter().map(|i| argv.get(i)));
-        match held.take() {
+            .shard_indices(key_idx.iter().map(|&i| argv.get(i)));
+        match batch.held.take() {
             Some(l) if !idx.is_empty() && l.covers_exactly(&idx) => l,
             other => {
                 drop(other);
@@ -138,17 +181,17 @@ pub fn execute_held<'s>(
         client,
         out,
         keys,
-        now_ms: crate::util::now_ms(),
+        now_ms: batch.now_ms(),
     };
     let result = handler(&mut ctx, argv);
     if spec.has(super::flags::WRITE) {
-        wake_blocked(&mut ctx, spec, &argv);
+        wake_blocked(&mut ctx, &key_idx, &argv);
     }
     let keys = ctx.keys;
     if keys.count() == 1 && client.block.is_none() {
-        *held = Some(keys);
+        batch.held = Some(keys);
     }
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed_us = batch.lap_us();
     match result {
         Ok(()) => client.stats.called(spec, elapsed_us, false),
         Err(e) => {
@@ -167,9 +210,9 @@ pub fn execute_held<'s>(
 
 /// After a write, wake clients blocked on the keys it touched, one per element now there
 /// (oldest first). Runs under the same locks as the write, so no pop can slip in between.
-fn wake_blocked(ctx: &mut Ctx<'_, '_>, spec: &Spec, argv: &Argv<'_>) {
+fn wake_blocked(ctx: &mut Ctx<'_, '_>, key_idx: &[usize], argv: &Argv<'_>) {
     let (db, now) = (ctx.client.db, ctx.now_ms);
-    for i in spec.key_indices(argv) {
+    for &i in key_idx {
         let key = argv.get(i);
         wake_if_ready(ctx.keys.shard(key), db, key, now);
     }

@@ -13,7 +13,7 @@ use store::{Db, Locked};
 use crate::client::ClientState;
 use crate::server::Server;
 
-pub use dispatch::{execute, execute_held, wake_if_ready, Flow};
+pub use dispatch::{execute, execute_in, wake_if_ready, Batch, Flow};
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,11 +216,11 @@ pub struct KeySpec {
 impl KeySpec {
     /// Indices of this spec's keys in `argv`. Arguments that do not parse (a bad `numkeys`)
     /// give no keys; the handler reports the error.
-    pub fn indices(&self, argv: &Argv<'_>) -> Vec<usize> {
+    pub fn indices(&self, argv: &Argv<'_>) -> KeyIndices {
         let argc = argv.len() as i64;
         let begin = i64::from(self.begin);
         let (first, last, step) = match self.find {
-            FindKeys::Unknown => return Vec::new(),
+            FindKeys::Unknown => return KeyIndices::new(),
             FindKeys::Range { last, step, .. } => {
                 let last = if last < 0 {
                     argc + i64::from(last)
@@ -236,10 +236,10 @@ impl KeySpec {
             } => {
                 let at = begin + i64::from(keynum_idx);
                 if at >= argc {
-                    return Vec::new();
+                    return KeyIndices::new();
                 }
                 let Some(n) = resp::parse_i64(argv.get(at as usize)).filter(|n| *n > 0) else {
-                    return Vec::new();
+                    return KeyIndices::new();
                 };
                 let first = begin + i64::from(first);
                 (
@@ -251,13 +251,17 @@ impl KeySpec {
         };
         let last = last.min(argc - 1);
         if first < 1 || last < first {
-            return Vec::new();
+            return KeyIndices::new();
         }
         (first as usize..=last as usize)
             .step_by(step.max(1) as usize)
             .collect()
     }
 }
+
+/// Key argument positions of one command line; inline for up to four keys (no allocation on
+/// the hot path).
+pub type KeyIndices = smallvec::SmallVec<[usize; 4]>;
 
 /// One entry of the command table.
 #[derive(Debug)]
@@ -295,8 +299,11 @@ impl Spec {
     }
 
     /// Indices of every key argument in `argv`, by the key specifications.
-    pub fn key_indices(&self, argv: &Argv<'_>) -> Vec<usize> {
-        let mut v: Vec<usize> = self
+    pub fn key_indices(&self, argv: &Argv<'_>) -> KeyIndices {
+        if let [one] = self.key_specs {
+            return one.indices(argv);
+        }
+        let mut v: KeyIndices = self
             .key_specs
             .iter()
             .flat_map(|ks| ks.indices(argv))
