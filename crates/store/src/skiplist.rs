@@ -218,15 +218,6 @@ impl SkipList {
         (self.nodes.len() - 1) as u32
     }
 
-    /// Whether the node after `x` at `level` sorts before (score, member).
-    fn next_before(&self, x: u32, level: usize, score: f64, member: &[u8]) -> bool {
-        let f = self.link(x, level).forward;
-        f != NIL && {
-            let n = &self.nodes[f as usize];
-            cmp(n.score, &n.member, score, member) == Ordering::Less
-        }
-    }
-
     /// The score of `member`, if present (O(1)).
     pub fn score_of(&self, member: &[u8]) -> Option<f64> {
         let n = self.index.find(self.nodes.as_slice(), member)?;
@@ -240,9 +231,17 @@ impl SkipList {
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            while self.next_before(x, i, score, member) {
-                rank[i] += self.link(x, i).span;
-                x = self.link(x, i).forward;
+            loop {
+                let l = self.link(x, i);
+                if l.forward == NIL {
+                    break;
+                }
+                let n = &self.nodes[l.forward as usize];
+                if cmp(n.score, &n.member, score, member) != Ordering::Less {
+                    break;
+                }
+                rank[i] += l.span;
+                x = l.forward;
             }
             update[i] = x;
         }
