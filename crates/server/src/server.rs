@@ -24,6 +24,7 @@ pub enum StopReason {
 #[derive(Default)]
 pub struct EncodingLimits {
     pub list_max_listpack_size: std::sync::atomic::AtomicI64,
+    pub list_compress_depth: AtomicUsize,
     pub hash_max_listpack_entries: AtomicUsize,
     pub hash_max_listpack_value: AtomicUsize,
     pub set_max_intset_entries: AtomicUsize,
@@ -36,6 +37,8 @@ impl EncodingLimits {
         let n = |name: &str| c.get(name).parse::<i64>().unwrap_or(0);
         self.list_max_listpack_size
             .store(n("list-max-listpack-size"), Relaxed);
+        self.list_compress_depth
+            .store(n("list-compress-depth").max(0) as usize, Relaxed);
         self.hash_max_listpack_entries
             .store(n("hash-max-listpack-entries") as usize, Relaxed);
         self.hash_max_listpack_value

@@ -28,7 +28,7 @@ pub use dict::Dict;
 pub use expire::CycleReport;
 pub use glob::glob_match;
 pub use hash::{Hash, HashLimits};
-pub use list::{End, Fill, QuickList};
+pub use list::{End, Fill, NodeLimit, QuickList};
 pub use set::{IntSet, Member, Set};
 pub use skiplist::SkipList;
 pub use store::{hash_tag, Locked, Shard, Store};

@@ -7,7 +7,13 @@
 //! element count), so an edit rewrites at most one small node.
 //!
 //! Redis 7.0 reports every list as `quicklist` (listpack-encoded small lists came later).
+//!
+//! `list-compress-depth` N > 0 keeps N nodes at each end plain and LZF-compresses the nodes
+//! between them, as Redis does (only nodes of at least 48 bytes, and only when that saves at
+//! least 8 bytes). A compressed node is decompressed in place before it is changed, and read
+//! through a temporary copy; pushes and pops at the ends never touch compressed nodes.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use crate::varint;
@@ -15,12 +21,25 @@ use crate::varint::len as varint_len;
 
 /// How full a node may get, from `list-max-listpack-size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fill {
+pub enum NodeLimit {
     /// At most this many bytes of packed data per node.
     Bytes(usize),
     /// At most this many elements per node.
     Count(usize),
 }
+
+/// The shape of a list's nodes: how full they get (`list-max-listpack-size`) and how many at
+/// each end stay uncompressed (`list-compress-depth`, 0 = none compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub limit: NodeLimit,
+    pub compress_depth: usize,
+}
+
+/// Nodes smaller than this are never compressed (Redis's `MIN_COMPRESS_BYTES`).
+const MIN_COMPRESS_BYTES: usize = 48;
+/// A compressed node must save at least this much (Redis's `MIN_COMPRESS_IMPROVE`).
+const MIN_COMPRESS_IMPROVE: usize = 8;
 
 /// Byte cap for positive fills too (Redis's `SIZE_SAFETY_LIMIT`), so a node never grows huge.
 const SAFETY_BYTES: usize = 8192;
@@ -28,17 +47,36 @@ const SAFETY_BYTES: usize = 8192;
 impl Fill {
     /// `list-max-listpack-size`: -1..-5 mean 4, 8, 16, 32, 64 KiB; positive values a count.
     pub fn from_config(v: i64) -> Fill {
-        match v {
-            v if v > 0 => Fill::Count(v as usize),
-            v => Fill::Bytes(4096 << ((-v).clamp(1, 5) - 1)),
+        let limit = match v {
+            v if v > 0 => NodeLimit::Count(v as usize),
+            v => NodeLimit::Bytes(4096 << ((-v).clamp(1, 5) - 1)),
+        };
+        Fill {
+            limit,
+            compress_depth: 0,
+        }
+    }
+
+    /// With `list-compress-depth` `depth`.
+    pub fn with_compress_depth(self, depth: usize) -> Fill {
+        Fill {
+            compress_depth: depth,
+            ..self
         }
     }
 
     fn allows(self, node: &Node, extra_bytes: usize) -> bool {
         let bytes = node.buf.len() + extra_bytes;
-        match self {
-            Fill::Bytes(limit) => bytes <= limit,
-            Fill::Count(n) => (node.count as usize) < n && bytes <= SAFETY_BYTES,
+        match self.limit {
+            NodeLimit::Bytes(limit) => bytes <= limit,
+            NodeLimit::Count(n) => (node.count as usize) < n && bytes <= SAFETY_BYTES,
+        }
+    }
+
+    fn is_over(self, node: &Node) -> bool {
+        match self.limit {
+            NodeLimit::Bytes(limit) => node.buf.len() > limit,
+            NodeLimit::Count(c) => node.count as usize > c || node.buf.len() > SAFETY_BYTES,
         }
     }
 }
@@ -51,8 +89,11 @@ impl Default for Fill {
 
 #[derive(Clone, Debug, Default)]
 struct Node {
+    /// The packed entries, or their LZF compression when `raw_len > 0`.
     buf: Vec<u8>,
     count: u32,
+    /// Length of the packed entries when `buf` holds them compressed; 0 for a plain node.
+    raw_len: u32,
 }
 
 /// Entry layout (like a listpack entry): `varint(len) + bytes + backlen`, where `backlen` is
@@ -103,6 +144,69 @@ fn entry_before(buf: &[u8], end: usize) -> usize {
 }
 
 impl Node {
+    fn is_compressed(&self) -> bool {
+        self.raw_len > 0
+    }
+
+    /// Compress the entries if that is worth it (Redis's thresholds).
+    fn compress(&mut self) {
+        if self.is_compressed() || self.buf.len() < MIN_COMPRESS_BYTES {
+            return;
+        }
+        if let Ok(mut c) = lzf::compress(&self.buf) {
+            if c.len() + MIN_COMPRESS_IMPROVE <= self.buf.len() {
+                // The compressor's output buffer is as big as its input: give the rest back.
+                c.shrink_to_fit();
+                self.raw_len = self.buf.len() as u32;
+                self.buf = c;
+            }
+        }
+    }
+
+    /// Back to plain entries.
+    fn decompress(&mut self) {
+        if self.is_compressed() {
+            self.buf = self.raw_bytes().into_owned();
+            self.buf.shrink_to_fit();
+            self.raw_len = 0;
+        }
+    }
+
+    /// The packed entries, decompressed into a copy if needed.
+    fn raw_bytes(&self) -> Cow<'_, [u8]> {
+        if !self.is_compressed() {
+            return Cow::Borrowed(&self.buf);
+        }
+        // Compressed by `compress` from exactly `raw_len` bytes: this cannot fail unless
+        // memory was corrupted, and then no answer would be right.
+        let raw = lzf::decompress(&self.buf, self.raw_len as usize)
+            .unwrap_or_else(|e| panic!("a list node's own LZF data does not decompress: {e:?}"));
+        assert_eq!(raw.len(), self.raw_len as usize, "LZF node length");
+        Cow::Owned(raw)
+    }
+
+    /// Every element, owned or borrowed (head to tail, or reversed).
+    fn elems(&self, rev: bool) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
+        if !self.is_compressed() {
+            return if rev {
+                Box::new(self.iter_rev().map(Cow::Borrowed))
+            } else {
+                Box::new(self.iter().map(Cow::Borrowed))
+            };
+        }
+        let raw = self.raw_bytes();
+        let plain = Node {
+            buf: raw.into_owned(),
+            count: self.count,
+            raw_len: 0,
+        };
+        let mut v: Vec<Vec<u8>> = plain.iter().map(<[u8]>::to_vec).collect();
+        if rev {
+            v.reverse();
+        }
+        Box::new(v.into_iter().map(Cow::Owned))
+    }
+
     fn from_elems<'a>(elems: impl Iterator<Item = &'a [u8]>) -> Node {
         let mut node = Node::default();
         for e in elems {
@@ -243,6 +347,8 @@ pub enum End {
 pub struct QuickList {
     nodes: VecDeque<Node>,
     len: usize,
+    /// `list-compress-depth` as of the last edit that was given it (pops are not).
+    compress_depth: u16,
 }
 
 impl QuickList {
@@ -273,10 +379,14 @@ impl QuickList {
 
     pub fn push(&mut self, end: End, elem: &[u8], fill: Fill) {
         let extra = encoded_len(elem);
-        let node = match end {
-            End::Head => self.nodes.front_mut(),
-            End::Tail => self.nodes.back_mut(),
+        let end_node = match end {
+            End::Head => 0,
+            End::Tail => self.nodes.len().wrapping_sub(1),
         };
+        if let Some(n) = self.nodes.get_mut(end_node) {
+            n.decompress();
+        }
+        let node = self.nodes.get_mut(end_node);
         match node {
             Some(n) if fill.allows(n, extra) => match end {
                 End::Head => n.prepend(elem),
@@ -292,12 +402,48 @@ impl QuickList {
             }
         }
         self.len += 1;
+        self.compress_inner(fill.compress_depth, &[]);
+    }
+
+    /// Keep `depth` nodes at each end plain and compress the nodes just inside them, plus the
+    /// inner nodes in `touched` (just edited). Nodes further in were compressed when they
+    /// crossed that line, so this is O(depth) per edit, as in Redis.
+    fn compress_inner(&mut self, depth: usize, touched: &[usize]) {
+        self.compress_depth = depth.min(usize::from(u16::MAX)) as u16;
+        let n = self.nodes.len();
+        if depth == 0 {
+            return;
+        }
+        if n <= 2 * depth {
+            // Every node is within `depth` of an end.
+            self.nodes.iter_mut().for_each(Node::decompress);
+            return;
+        }
+        for i in 0..depth {
+            self.nodes[i].decompress();
+            self.nodes[n - 1 - i].decompress();
+        }
+        self.nodes[depth].compress();
+        self.nodes[n - 1 - depth].compress();
+        for &t in touched {
+            if t >= depth && t < n - depth {
+                self.nodes[t].compress();
+            }
+        }
+    }
+
+    /// Node `n`, decompressed for an edit.
+    fn plain_mut(&mut self, n: usize) -> &mut Node {
+        let node = &mut self.nodes[n];
+        node.decompress();
+        node
     }
 
     pub fn pop(&mut self, end: End) -> Option<Vec<u8>> {
         let v = match end {
             End::Head => {
                 let node = self.nodes.front_mut()?;
+                node.decompress();
                 let v = node.pop_front();
                 if node.count == 0 {
                     self.nodes.pop_front();
@@ -306,6 +452,7 @@ impl QuickList {
             }
             End::Tail => {
                 let node = self.nodes.back_mut()?;
+                node.decompress();
                 let v = node.pop_back();
                 if node.count == 0 {
                     self.nodes.pop_back();
@@ -314,6 +461,8 @@ impl QuickList {
             }
         }?;
         self.len -= 1;
+        // A pop can bring a compressed node to the end.
+        self.compress_inner(usize::from(self.compress_depth), &[]);
         Some(v)
     }
 
@@ -343,28 +492,37 @@ impl QuickList {
         None
     }
 
-    pub fn get(&self, index: usize) -> Option<&[u8]> {
+    pub fn get(&self, index: usize) -> Option<Cow<'_, [u8]>> {
         let (n, i) = self.locate(index)?;
-        Some(self.nodes[n].get(i))
+        let node = &self.nodes[n];
+        if node.is_compressed() {
+            return node.elems(false).nth(i).map(|e| Cow::Owned(e.into_owned()));
+        }
+        Some(Cow::Borrowed(node.get(i)))
     }
 
     /// Elements from `start` on, head to tail.
-    pub fn iter_from(&self, start: usize) -> impl Iterator<Item = &[u8]> + '_ {
+    pub fn iter_from(&self, start: usize) -> impl Iterator<Item = Cow<'_, [u8]>> + '_ {
         let (first_node, skip) = self.locate(start).unwrap_or((self.nodes.len(), 0));
         self.nodes
             .iter()
             .skip(first_node)
-            .flat_map(|n| n.iter())
+            .flat_map(|n| n.elems(false))
             .skip(skip)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.nodes.iter().flat_map(|n| n.iter())
+    pub fn iter(&self) -> impl Iterator<Item = Cow<'_, [u8]>> + '_ {
+        self.nodes.iter().flat_map(|n| n.elems(false))
     }
 
     /// Elements from the tail towards the head.
-    pub fn iter_rev(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.nodes.iter().rev().flat_map(|n| n.iter_rev())
+    pub fn iter_rev(&self) -> impl Iterator<Item = Cow<'_, [u8]>> + '_ {
+        self.nodes.iter().rev().flat_map(|n| n.elems(true))
+    }
+
+    /// How many nodes are compressed (for tests and memory statistics).
+    pub fn compressed_nodes(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_compressed()).count()
     }
 
     /// Replace element `index`. Returns false if out of range.
@@ -372,7 +530,7 @@ impl QuickList {
         let Some((n, i)) = self.locate(index) else {
             return false;
         };
-        self.nodes[n].splice(i, i + 1, &[elem]);
+        self.plain_mut(n).splice(i, i + 1, &[elem]);
         self.split_if_needed(n, fill);
         true
     }
@@ -388,7 +546,7 @@ impl QuickList {
         let Some((n, i)) = self.locate(index) else {
             return;
         };
-        self.nodes[n].splice(i, i, &[elem]);
+        self.plain_mut(n).splice(i, i, &[elem]);
         self.len += 1;
         self.split_if_needed(n, fill);
     }
@@ -398,10 +556,13 @@ impl QuickList {
         let Some((n, i)) = self.locate(index) else {
             return;
         };
-        self.nodes[n].splice(i, i + 1, &[]);
+        self.plain_mut(n).splice(i, i + 1, &[]);
         self.len -= 1;
         if self.nodes[n].count == 0 {
             self.nodes.remove(n);
+            self.compress_inner(usize::from(self.compress_depth), &[]);
+        } else {
+            self.compress_inner(usize::from(self.compress_depth), &[n]);
         }
     }
 
@@ -414,7 +575,7 @@ impl QuickList {
         let kept: Vec<Vec<u8>> = self
             .iter_from(start)
             .take(end - start + 1)
-            .map(<[u8]>::to_vec)
+            .map(Cow::into_owned)
             .collect();
         *self = QuickList::from_elems(kept.iter().map(Vec::as_slice), fill);
     }
@@ -429,11 +590,8 @@ impl QuickList {
 
     fn split_if_needed(&mut self, n: usize, fill: Fill) {
         let node = &self.nodes[n];
-        let over = match fill {
-            Fill::Bytes(limit) => node.buf.len() > limit,
-            Fill::Count(c) => node.count as usize > c || node.buf.len() > SAFETY_BYTES,
-        };
-        if !over || node.count < 2 {
+        if !fill.is_over(node) || node.count < 2 {
+            self.compress_inner(fill.compress_depth, &[n]);
             return;
         }
         let elems: Vec<Vec<u8>> = node.iter().map(<[u8]>::to_vec).collect();
@@ -443,6 +601,7 @@ impl QuickList {
         self.nodes[n] = a;
         self.reserve_node();
         self.nodes.insert(n + 1, b);
+        self.compress_inner(fill.compress_depth, &[n, n + 1]);
     }
 
     /// Number of nodes (for tests and memory statistics).
@@ -457,18 +616,34 @@ mod tests {
 
     fn model_check(l: &QuickList, model: &VecDeque<Vec<u8>>) {
         assert_eq!(l.len(), model.len());
-        let got: Vec<Vec<u8>> = l.iter().map(<[u8]>::to_vec).collect();
+        let got: Vec<Vec<u8>> = l.iter().map(Cow::into_owned).collect();
         assert_eq!(got, model.iter().cloned().collect::<Vec<_>>());
-        let rev: Vec<Vec<u8>> = l.iter_rev().map(<[u8]>::to_vec).collect();
+        let rev: Vec<Vec<u8>> = l.iter_rev().map(Cow::into_owned).collect();
         assert_eq!(rev, model.iter().rev().cloned().collect::<Vec<_>>());
         for (i, m) in model.iter().enumerate() {
-            assert_eq!(l.get(i), Some(m.as_slice()));
+            assert_eq!(l.get(i).as_deref(), Some(m.as_slice()));
+        }
+        if l.len() > 2 {
+            let from: Vec<Vec<u8>> = l.iter_from(1).map(Cow::into_owned).collect();
+            assert_eq!(from, model.iter().skip(1).cloned().collect::<Vec<_>>());
         }
     }
 
     #[test]
     fn behaves_like_a_deque_across_many_nodes() {
-        let fill = Fill::Count(4);
+        for depth in [0, 1, 2] {
+            deque_model(depth);
+        }
+    }
+
+    /// Random pushes, pops, inserts and sets against a `VecDeque`, with `depth` nodes at each
+    /// end left uncompressed (0: no compression).
+    fn deque_model(depth: usize) {
+        let fill = Fill {
+            limit: NodeLimit::Count(4),
+            compress_depth: depth,
+        };
+        let mut saw_compressed = false;
         let mut l = QuickList::new();
         let mut model = VecDeque::new();
         let mut x: u64 = 7;
@@ -500,12 +675,25 @@ mod tests {
                 }
                 _ => {}
             }
+            saw_compressed |= l.compressed_nodes() > 0;
+            if depth > 0 {
+                // Only nodes beyond `depth` from each end are ever compressed.
+                let n = l.nodes.len();
+                for (i, node) in l.nodes.iter().enumerate() {
+                    let near_end = i < depth || i + depth >= n;
+                    assert!(
+                        !(near_end && node.is_compressed()),
+                        "node {i} of {n} at step {step}"
+                    );
+                }
+            }
             if step % 97 == 0 {
                 model_check(&l, &model);
             }
         }
         model_check(&l, &model);
         assert!(l.node_count() > 1);
+        assert_eq!(saw_compressed, depth > 0, "compression at depth {depth}");
     }
 
     #[test]
@@ -515,10 +703,34 @@ mod tests {
         let mut l = QuickList::from_elems(elems.iter().map(Vec::as_slice), fill);
         l.keep_range(10, 19, fill);
         assert_eq!(l.len(), 10);
-        assert_eq!(l.get(0), Some(&b"10"[..]));
+        assert_eq!(l.get(0).as_deref(), Some(&b"10"[..]));
         l.remove_at(0);
-        assert_eq!(l.get(0), Some(&b"11"[..]));
-        assert_eq!(l.iter_from(8).collect::<Vec<_>>(), vec![&b"19"[..]]);
+        assert_eq!(l.get(0).as_deref(), Some(&b"11"[..]));
+        assert_eq!(
+            l.iter_from(8).map(Cow::into_owned).collect::<Vec<_>>(),
+            vec![b"19".to_vec()]
+        );
+    }
+
+    #[test]
+    fn compression_saves_memory_on_repetitive_elements() {
+        let size = |depth: usize| {
+            let fill = Fill::default().with_compress_depth(depth);
+            let mut l = QuickList::new();
+            for i in 0..2000 {
+                l.push(
+                    End::Tail,
+                    format!("{}{i}", "value-".repeat(8)).as_bytes(),
+                    fill,
+                );
+            }
+            (l.heap_bytes(), l.compressed_nodes(), l.node_count())
+        };
+        let (plain, none, _) = size(0);
+        let (packed, compressed, nodes) = size(1);
+        assert_eq!(none, 0);
+        assert_eq!(compressed, nodes - 2, "every inner node compressed");
+        assert!(packed * 3 < plain, "{packed} vs {plain} bytes");
     }
 
     #[test]

@@ -7,14 +7,13 @@ use store::{Db, End, Fill, QuickList, Value};
 use super::{is, lookup_read, lookup_write, parse_int, typed};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
-/// The node fill from `list-max-listpack-size` (cached in `Server::limits`).
+/// The node shape from `list-max-listpack-size` and `list-compress-depth` (cached in
+/// `Server::limits`).
 pub(super) fn fill(ctx: &Ctx<'_, '_>) -> Fill {
-    let v = ctx
-        .srv
-        .limits
-        .list_max_listpack_size
-        .load(std::sync::atomic::Ordering::Relaxed);
-    Fill::from_config(v)
+    use std::sync::atomic::Ordering::Relaxed;
+    let l = &ctx.srv.limits;
+    Fill::from_config(l.list_max_listpack_size.load(Relaxed))
+        .with_compress_depth(l.list_compress_depth.load(Relaxed))
 }
 
 /// The list under `key` for writing: `None` if missing, WRONGTYPE for another type.
@@ -178,7 +177,7 @@ pub fn lrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         Some((s, e)) => {
             ctx.out.array(e - s + 1);
             for elem in list.iter_from(s).take(e - s + 1) {
-                ctx.out.bulk(elem);
+                ctx.out.bulk(&elem);
             }
         }
     }
@@ -202,7 +201,7 @@ pub fn lindex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     };
     let index = parse_int(argv.get(2))?;
     match index_of(index, list.len()).and_then(|i| list.get(i)) {
-        Some(v) => ctx.out.bulk(v),
+        Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),
     }
     Ok(())
@@ -344,7 +343,7 @@ pub fn lpos(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     } else {
         rank.unsigned_abs() as usize - 1
     };
-    let scan: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
+    let scan: Box<dyn Iterator<Item = std::borrow::Cow<'_, [u8]>>> = if from_tail {
         Box::new(list.iter_rev())
     } else {
         Box::new(list.iter())

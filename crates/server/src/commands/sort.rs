@@ -115,7 +115,7 @@ fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, read_only: bool) -> CmdRe
     let (mut elems, is_set): (Vec<Vec<u8>>, bool) =
         match lookup_read(ctx.keys.db(key, dbi), key, now, true).map(|o| &mut o.value) {
             None => (Vec::new(), false),
-            Some(Value::List(l)) => (l.iter().map(<[u8]>::to_vec).collect(), false),
+            Some(Value::List(l)) => (l.iter().map(std::borrow::Cow::into_owned).collect(), false),
             Some(Value::Set(s)) => (s.iter().map(|m| m.to_vec()).collect(), true),
             // A sorted set keeps its order when not sorted, like a list. Redis converts it to
             // the skiplist form here, for good (visible in OBJECT ENCODING).
