@@ -6,12 +6,12 @@
 use crate::bytes::SmallBytes;
 use crate::dict::Dict;
 
-/// Sorted integers in the narrowest width that holds them all.
+/// Sorted integers in the narrowest width that holds them all, in one exact-size allocation:
+/// `[width, values…]` (empty while the set is empty). Sixteen bytes inline, so a set value
+/// needs no separate box (one allocation per small set, like Redis's intset).
 #[derive(Clone, Debug, Default)]
 pub struct IntSet {
-    /// Bytes per integer: 2, 4 or 8 (0 while empty).
-    width: u8,
-    data: Vec<u8>,
+    data: Box<[u8]>,
 }
 
 fn width_for(v: i64) -> u8 {
@@ -25,11 +25,15 @@ fn width_for(v: i64) -> u8 {
 }
 
 impl IntSet {
+    /// Bytes per integer: 2, 4 or 8 (0 while empty).
+    fn width(&self) -> u8 {
+        self.data.first().copied().unwrap_or(0)
+    }
+
     pub fn len(&self) -> usize {
-        if self.width == 0 {
-            0
-        } else {
-            self.data.len() / usize::from(self.width)
+        match self.width() {
+            0 => 0,
+            w => (self.data.len() - 1) / usize::from(w),
         }
     }
 
@@ -38,9 +42,9 @@ impl IntSet {
     }
 
     pub fn get(&self, i: usize) -> i64 {
-        let w = usize::from(self.width);
-        let b = &self.data[i * w..(i + 1) * w];
-        match self.width {
+        let w = usize::from(self.width());
+        let b = &self.data[1 + i * w..1 + (i + 1) * w];
+        match w {
             2 => i64::from(i16::from_le_bytes([b[0], b[1]])),
             4 => i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             _ => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
@@ -75,22 +79,24 @@ impl IntSet {
     /// Insert; returns true if new.
     pub fn insert(&mut self, v: i64) -> bool {
         let need = width_for(v);
-        if need > self.width {
+        if need > self.width() {
             let values: Vec<i64> = self.iter().collect();
-            self.width = need;
-            let mut data = Vec::with_capacity(values.len() * usize::from(need) + usize::from(need));
+            let mut data = Vec::with_capacity(1 + (values.len() + 1) * usize::from(need));
+            data.push(need);
             data.extend(values.iter().flat_map(|&x| IntSet::encode(need, x)));
-            self.data = data;
+            self.data = data.into_boxed_slice();
         }
         match self.search(v) {
             Ok(_) => false,
             Err(i) => {
-                let w = usize::from(self.width);
-                let bytes = IntSet::encode(self.width, v);
+                let width = self.width();
+                let w = usize::from(width);
                 // Grow by exactly one element, as Redis's intset does: a doubling Vec would
-                // waste up to half of a small set.
-                self.data.reserve_exact(w);
-                self.data.splice(i * w..i * w, bytes);
+                // waste up to half of a small set (`into_boxed_slice` then keeps the size).
+                let mut data = std::mem::take(&mut self.data).into_vec();
+                data.reserve_exact(w);
+                data.splice(1 + i * w..1 + i * w, IntSet::encode(width, v));
+                self.data = data.into_boxed_slice();
                 true
             }
         }
@@ -99,9 +105,14 @@ impl IntSet {
     pub fn remove(&mut self, v: i64) -> bool {
         match self.search(v) {
             Ok(i) => {
-                let w = usize::from(self.width);
-                self.data.drain(i * w..(i + 1) * w);
-                self.data.shrink_to_fit();
+                let w = usize::from(self.width());
+                let mut data = std::mem::take(&mut self.data).into_vec();
+                data.drain(1 + i * w..1 + (i + 1) * w);
+                self.data = if data.len() == 1 {
+                    Box::default()
+                } else {
+                    data.into_boxed_slice()
+                };
                 true
             }
             Err(_) => false,
@@ -113,12 +124,14 @@ impl IntSet {
     }
 }
 
-/// A set value.
+/// A set value (16 bytes: it sits inline in a `Value`).
 #[derive(Clone, Debug)]
 pub enum Set {
     Ints(IntSet),
     Table(Box<Dict<()>>),
 }
+
+const _: () = assert!(std::mem::size_of::<Set>() == 16);
 
 impl Default for Set {
     fn default() -> Self {
@@ -179,7 +192,7 @@ impl Set {
 
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Set::Ints(s) => s.data.capacity(),
+            Set::Ints(s) => s.data.len(),
             Set::Table(d) => d.len() * 40 + d.buckets() * 8,
         }
     }
@@ -276,9 +289,9 @@ mod tests {
         }
         assert!(!s.insert(300));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![-3, -1, 5, 300, 70_000]);
-        assert_eq!(s.width, 4);
+        assert_eq!(s.width(), 4);
         s.insert(i64::MAX);
-        assert_eq!(s.width, 8);
+        assert_eq!(s.width(), 8);
         assert!(s.remove(5));
         assert_eq!(
             s.iter().collect::<Vec<_>>(),

@@ -54,7 +54,7 @@ pub enum Value {
     Str(Str),
     List(Box<QuickList>),
     Hash(Box<Hash>),
-    Set(Box<Set>),
+    Set(Set),
     ZSet(Box<ZSet>),
 }
 
@@ -125,7 +125,7 @@ impl Value {
             Value::Str(Str::Raw(v)) => v.capacity() + std::mem::size_of::<Vec<u8>>(),
             Value::List(l) => l.heap_bytes() + std::mem::size_of::<QuickList>(),
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
-            Value::Set(s) => s.heap_bytes() + std::mem::size_of::<Set>(),
+            Value::Set(s) => s.heap_bytes(),
             Value::ZSet(z) => z.heap_bytes() + std::mem::size_of::<ZSet>(),
         }
     }

@@ -32,7 +32,7 @@ pub fn sadd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now, max) = (argv.get(1), ctx.now_ms, max_intset(ctx));
     let db = ctx.keys.db(key, ctx.client.db);
     if write_set(db, key, now)?.is_none() {
-        db.set(key, Value::Set(Box::default()), false, now);
+        db.set(key, Value::Set(Set::default()), false, now);
     }
     let mut added = 0;
     if let Some(set) = write_set(db, key, now)? {
@@ -227,7 +227,7 @@ pub fn smove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     drop_if_empty(ctx.keys.db(src, dbi), src);
     let db = ctx.keys.db(dst, dbi);
     if !dst_exists {
-        db.set(dst, Value::Set(Box::default()), false, now);
+        db.set(dst, Value::Set(Set::default()), false, now);
     }
     if let Some(set) = write_set(db, dst, now)? {
         set.add(member, max);
@@ -329,7 +329,7 @@ fn set_op_store(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op) -> CmdResult {
         for m in &members {
             set.add(m, max);
         }
-        db.set(dst, Value::Set(Box::new(set)), false, now);
+        db.set(dst, Value::Set(set), false, now);
     }
     ctx.out.int(members.len() as i64);
     Ok(())
