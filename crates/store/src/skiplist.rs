@@ -30,10 +30,12 @@ struct Link {
     span: u32,
 }
 
+/// Score first: a search step compares scores and reads the member only on a tie.
 #[derive(Clone, Debug)]
+#[repr(C)]
 struct Node {
-    member: SmallBytes,
     score: f64,
+    member: SmallBytes,
     backward: u32,
     /// The level-0 link (span 1, or 0 when it is the end).
     forward0: u32,
@@ -69,10 +71,21 @@ impl Default for SkipList {
 }
 
 fn cmp(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
-    a_score
-        .partial_cmp(&b_score)
-        .unwrap_or(Ordering::Equal)
-        .then_with(|| a_member.cmp(b_member))
+    cmp_lazy(a_score, || a_member, b_score, b_member)
+}
+
+/// `cmp` with a node's member read only when the scores tie (saves touching it).
+#[inline]
+fn cmp_lazy<'m>(
+    a_score: f64,
+    a_member: impl FnOnce() -> &'m [u8],
+    b_score: f64,
+    b_member: &[u8],
+) -> Ordering {
+    match a_score.partial_cmp(&b_score) {
+        Some(Ordering::Equal) | None => a_member().cmp(b_member),
+        Some(o) => o,
+    }
 }
 
 /// Grow `v` by a quarter (at least `min`) when full: less slack than doubling, still
@@ -237,7 +250,7 @@ impl SkipList {
                     break;
                 }
                 let n = &self.nodes[l.forward as usize];
-                if cmp(n.score, &n.member, score, member) != Ordering::Less {
+                if cmp_lazy(n.score, || n.member.as_bytes(), score, member) != Ordering::Less {
                     break;
                 }
                 rank[i] += l.span;
@@ -435,7 +448,7 @@ impl SkipList {
                     break;
                 }
                 let n = &self.nodes[l.forward as usize];
-                if cmp(n.score, &n.member, score, member) == Ordering::Greater {
+                if cmp_lazy(n.score, || n.member.as_bytes(), score, member) == Ordering::Greater {
                     break;
                 }
                 rank += u64::from(l.span);
