@@ -189,9 +189,30 @@ fn cli_with_stdin(port: u16, script: &[u8]) -> String {
 
 /// Type a partial command into interactive redis-cli (in a tmux terminal) and return the line
 /// it shows, hint included. redis-cli 7 builds hints from the server's COMMAND DOCS.
+///
+/// Polls the screen instead of sleeping fixed times (a busy CI machine starts redis-cli
+/// slowly): first for the prompt, then for the typed text followed by a hint.
 fn hint_line(port: u16, session: &str, typed: &str) -> String {
     let run = |args: &[&str]| {
         Command::new("tmux").args(args).output().expect("tmux");
+    };
+    let first_line = || {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-t", session, "-p"])
+            .output()
+            .expect("capture");
+        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        screen.lines().next().unwrap_or("").to_string()
+    };
+    let wait_for = |done: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let line = first_line();
+            if done(&line) || std::time::Instant::now() > deadline {
+                return line;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     };
     let cli = format!("redis-cli -p {port}");
     run(&[
@@ -205,16 +226,22 @@ fn hint_line(port: u16, session: &str, typed: &str) -> String {
         "5",
         &cli,
     ]);
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // The prompt `host:port>` (tmux drops the trailing space).
+    wait_for(&|l: &str| l.contains('>'));
     run(&["send-keys", "-t", session, typed]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = Command::new("tmux")
-        .args(["capture-pane", "-t", session, "-p"])
-        .output()
-        .expect("capture");
+    let typed_owned = typed.to_string();
+    let line = wait_for(&|l: &str| {
+        l.split_once("> ")
+            .is_some_and(|(_, rest)| rest.len() > typed_owned.len())
+    });
+    // A hint is drawn right after the keys; give it a moment to be complete.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let line = if first_line().len() >= line.len() {
+        first_line()
+    } else {
+        line
+    };
     run(&["kill-session", "-t", session]);
-    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = screen.lines().next().unwrap_or("").to_string();
     // Drop the prompt (it names the port).
     line.split_once("> ")
         .map_or(line.clone(), |(_, rest)| rest.to_string())

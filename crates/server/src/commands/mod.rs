@@ -144,6 +144,30 @@ pub fn scan_budgeted(args: &ScanArgs<'_>, mut step: impl FnMut(u64) -> (u64, usi
     }
 }
 
+/// Replace `dst` with the result of a *STORE command (SINTERSTORE, ZUNIONSTORE, ZRANGESTORE,
+/// SORT … STORE) and reply its size. An empty result deletes `dst`, since Redis never keeps
+/// an empty collection; `make` builds the value only when there is one. The old value goes
+/// whatever its type, with its TTL.
+pub fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], len: usize, make: impl FnOnce() -> Value) {
+    let now = ctx.now_ms;
+    let db = ctx.keys.db(dst, ctx.client.db);
+    db.expire_if_needed(dst, now);
+    db.remove(dst);
+    if len > 0 {
+        db.set(dst, make(), false, now);
+    }
+    ctx.out.int(len as i64);
+}
+
+/// A COUNT that must not be negative (SPOP, ZPOPMIN …): Redis's
+/// `getPositiveLongFromObjectOrReply` with its default message.
+pub fn parse_count(arg: &[u8]) -> Result<usize, CmdError> {
+    match resp::parse_i64(arg) {
+        Some(n) if n >= 0 => Ok(n as usize),
+        _ => Err("ERR value is out of range, must be positive".into()),
+    }
+}
+
 /// Write a `HELP` reply: the title line, then the lines, as status strings.
 pub fn reply_help(ctx: &mut Ctx<'_, '_>, title: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);

@@ -4,7 +4,10 @@
 use resp::{Argv, Reply};
 use store::{Db, Set, Value};
 
-use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed, Rng};
+use super::{
+    is, lookup_read, lookup_write, parse_count, parse_int, scan_args, scan_dict, store_result,
+    typed, Rng,
+};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn max_intset(ctx: &Ctx<'_, '_>) -> usize {
@@ -107,10 +110,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Err(err::SYNTAX.into());
     }
     let count = match argv.len() {
-        3 => match resp::parse_i64(argv.get(2)) {
-            Some(n) if n >= 0 => Some(n as usize),
-            _ => return Err("ERR value is out of range, must be positive".into()),
-        },
+        3 => Some(parse_count(argv.get(2))?),
         _ => None,
     };
     let (key, now) = (argv.get(1), ctx.now_ms);
@@ -320,18 +320,14 @@ fn set_op_store(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op) -> CmdResult {
     let keys: Vec<&[u8]> = argv.iter().skip(2).collect();
     let sets = gather(ctx, &keys)?;
     let members = combine(sets, op);
-    let (now, max) = (ctx.now_ms, max_intset(ctx));
-    let db = ctx.keys.db(dst, ctx.client.db);
-    db.expire_if_needed(dst, now);
-    db.remove(dst);
-    if !members.is_empty() {
+    let max = max_intset(ctx);
+    store_result(ctx, dst, members.len(), || {
         let mut set = Set::default();
         for m in &members {
             set.add(m, max);
         }
-        db.set(dst, Value::Set(set), false, now);
-    }
-    ctx.out.int(members.len() as i64);
+        Value::Set(set)
+    });
     Ok(())
 }
 

@@ -238,17 +238,10 @@ fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, read_only: bool) -> CmdRe
         }
         Some(dst) => {
             let fill = super::lists::fill(ctx);
-            let db = ctx.keys.db(dst, dbi);
-            db.expire_if_needed(dst, now);
-            db.remove(dst);
-            if !output.is_empty() {
-                let list = store::QuickList::from_elems(
-                    output.iter().map(|v| v.as_deref().unwrap_or(b"")),
-                    fill,
-                );
-                db.set(dst, Value::List(Box::new(list)), false, now);
-            }
-            ctx.out.int(output.len() as i64);
+            super::store_result(ctx, dst, output.len(), || {
+                let elems = output.iter().map(|v| v.as_deref().unwrap_or(b""));
+                Value::List(Box::new(store::QuickList::from_elems(elems, fill)))
+            });
         }
     }
     Ok(())

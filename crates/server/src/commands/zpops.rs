@@ -10,7 +10,7 @@ use store::{BlockKind, Value};
 use super::blocking::{attempt_or_block, not_my_turn, Wait};
 use super::lists::parse_mpop_with;
 use super::zsets::{drop_if_empty, write_zset};
-use super::{is, lookup_write};
+use super::{is, lookup_write, parse_count};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 /// How a pop answers.
@@ -91,10 +91,7 @@ fn zpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, max: bool) -> CmdResult {
         return Err(err::SYNTAX.into());
     }
     let count = match argv.len() {
-        3 => match resp::parse_i64(argv.get(2)) {
-            Some(n) if n >= 0 => Some(n as usize),
-            _ => return Err("ERR value is out of range, must be positive".into()),
-        },
+        3 => Some(parse_count(argv.get(2))?),
         _ => None,
     };
     let key = argv.get(1).to_vec();

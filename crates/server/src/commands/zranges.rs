@@ -12,7 +12,7 @@ use super::zsets::{
     begin_scored, drop_if_empty, emit_scored, read_zset, write_zset, zlimits, NOT_FLOAT_RANGE,
     NOT_LEX_RANGE,
 };
-use super::{is, parse_int};
+use super::{is, parse_int, store_result};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -202,16 +202,10 @@ pub fn zrangestore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (dst, src, now, dbi) = (argv.get(1), argv.get(2), ctx.now_ms, ctx.client.db);
     let items =
         read_zset(ctx.keys.db(src, dbi), src, now)?.map_or_else(Vec::new, |z| select(z, &req));
-    let n = items.len();
     let limits = zlimits(ctx);
-    let db = ctx.keys.db(dst, dbi);
-    db.expire_if_needed(dst, now);
-    db.remove(dst);
-    if n > 0 {
-        let z = ZSet::from_entries(items, limits);
-        db.set(dst, Value::ZSet(Box::new(z)), false, now);
-    }
-    ctx.out.int(n as i64);
+    store_result(ctx, dst, items.len(), || {
+        Value::ZSet(Box::new(ZSet::from_entries(items, limits)))
+    });
     Ok(())
 }
 

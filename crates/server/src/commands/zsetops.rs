@@ -11,7 +11,7 @@ use resp::Argv;
 use store::{Set, Value, ZSet};
 
 use super::zsets::{begin_scored, emit_scored, zlimits};
-use super::{is, lookup_read, parse_int};
+use super::{is, lookup_read, parse_int, store_result};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -239,16 +239,10 @@ fn generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op, name: &str) -> CmdResu
 fn generic_store(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op, name: &str) -> CmdResult {
     let req = parse(ctx, &argv, 2, op, true, false, name)?;
     let items = combine(req, op, false);
-    let n = items.len();
-    let (dst, now, limits) = (argv.get(1), ctx.now_ms, zlimits(ctx));
-    let db = ctx.keys.db(dst, ctx.client.db);
-    db.expire_if_needed(dst, now);
-    db.remove(dst);
-    if n > 0 {
-        let z = ZSet::from_entries(items, limits);
-        db.set(dst, Value::ZSet(Box::new(z)), false, now);
-    }
-    ctx.out.int(n as i64);
+    let limits = zlimits(ctx);
+    store_result(ctx, argv.get(1), items.len(), || {
+        Value::ZSet(Box::new(ZSet::from_entries(items, limits)))
+    });
     Ok(())
 }
 
