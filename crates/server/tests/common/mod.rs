@@ -32,8 +32,17 @@ impl ServerProc {
         if !matches!(self.child.try_wait(), Ok(None)) {
             return false;
         }
-        let mut c = self.conn();
-        let info = c.cmd(&[b"INFO", b"server"]);
+        // The listener may be another test's server that is exiting: a refused connection
+        // here means "not ours", not a test failure.
+        let Some(mut c) = Conn::try_connect(self.port) else {
+            return false;
+        };
+        if c.stream.write_all(&encode(&[b"INFO", b"server"])).is_err() {
+            return false;
+        }
+        let Some(info) = c.try_read_reply() else {
+            return false;
+        };
         if info.starts_with(b"-NOAUTH") {
             // A password-protected server: fall back to "our child is alive and listening".
             std::thread::sleep(Duration::from_millis(50));
@@ -184,16 +193,21 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 }
 
 impl Conn {
-    pub fn connect(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    /// Like [`Conn::connect`], `None` if nothing accepts the connection.
+    pub fn try_connect(port: u16) -> Option<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
-        Conn {
+        Some(Conn {
             stream,
             buf: Vec::new(),
-        }
+        })
+    }
+
+    pub fn connect(port: u16) -> Conn {
+        Conn::try_connect(port).expect("connect")
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
