@@ -1,0 +1,11 @@
+//! Basalt's persistence formats, in Redis 7.0's own files so a data directory moves between
+//! Redis and Basalt in both directions: the multi-part append-only log (`appendonlydir/` with
+//! its manifest, base and incr files) and, later, RDB snapshots.
+//!
+//! Pure formats, no policy: the server decides when to write, sync and rewrite.
+
+pub mod aof;
+pub mod manifest;
+
+pub use aof::{encode_command, AofError, AofReader, Checksummer, Entry};
+pub use manifest::{AofFile, FileKind, Manifest, ManifestError};
