@@ -5,7 +5,9 @@
 //! Pure formats, no policy: the server decides when to write, sync and rewrite.
 
 pub mod aof;
+pub mod log;
 pub mod manifest;
 
 pub use aof::{encode_command, AofError, AofReader, Checksummer, Entry};
+pub use log::{FailPoints, Fsync, Log, LogError};
 pub use manifest::{AofFile, FileKind, Manifest, ManifestError};
