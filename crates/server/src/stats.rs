@@ -71,6 +71,10 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     pub expired_time_cap_reached: AtomicU64,
     pub expire_cycle_cpu_ms: AtomicU64,
+    /// Changes to the dataset since the last save (Redis's `server.dirty`; INFO's
+    /// `rdb_changes_since_last_save`). What a command adds here is also what decides whether
+    /// it is logged: a command that changed nothing is not.
+    pub dirty: AtomicU64,
     errors: Mutex<HashMap<String, u64>>,
 }
 

@@ -22,6 +22,9 @@ enum Step {
     NoReply(Vec<Vec<u8>>),
     Sleep(u64),
     Hello(u8),
+    /// `@changes`: how many changes the server counted since the case began (INFO's
+    /// `rdb_changes_since_last_save`, Redis's `server.dirty`, which decides what is logged).
+    Changes,
 }
 
 #[derive(Debug)]
@@ -74,6 +77,7 @@ fn load_cases() -> Vec<Case> {
                 ("@hello", v) => Step::Hello(v.trim().parse().expect("hello version")),
                 ("@unordered", rest) => Step::Unordered(split(rest)),
                 ("@noreply", rest) => Step::NoReply(split(rest)),
+                ("@changes", _) => Step::Changes,
                 _ => Step::Cmd(split(s)),
             };
             case.steps.push(step);
@@ -135,6 +139,16 @@ fn as_refs(a: &[Vec<u8>]) -> Vec<&[u8]> {
     a.iter().map(Vec::as_slice).collect()
 }
 
+/// INFO persistence's `rdb_changes_since_last_save`.
+fn changes(admin: &mut Conn) -> i64 {
+    let info = admin.cmd(&[b"INFO", b"persistence"]);
+    let text = String::from_utf8_lossy(&info).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rdb_changes_since_last_save in {text}"))
+}
+
 /// Run a case on one server; returns one transcript line per step.
 fn run_case(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
     let mut admin = server.conn();
@@ -144,6 +158,7 @@ fn run_case(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
         "FLUSHALL on {}",
         server.name
     );
+    let baseline = changes(&mut admin);
     let mut c: Conn = server.conn();
     let mut transcript = Vec::new();
     for step in &case.steps {
@@ -176,6 +191,8 @@ fn run_case(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
                 );
             }
             Step::Sleep(ms) => std::thread::sleep(std::time::Duration::from_millis(*ms)),
+            Step::Changes => transcript
+                .push(format!("<changes: {}>", changes(&mut admin) - baseline).into_bytes()),
             Step::Hello(v) => {
                 c.cmd(&[b"HELLO", v.to_string().as_bytes()]);
             }

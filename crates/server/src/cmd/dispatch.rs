@@ -182,10 +182,16 @@ pub fn execute_in<'s>(
         out,
         keys,
         now_ms: batch.now_ms(),
+        dirty: 0,
     };
     let result = handler(&mut ctx, argv);
     if spec.has(super::flags::WRITE) {
         wake_blocked(&mut ctx, &key_idx, &argv);
+    }
+    if ctx.dirty > 0 {
+        srv.stats
+            .dirty
+            .fetch_add(ctx.dirty, std::sync::atomic::Ordering::Relaxed);
     }
     let keys = ctx.keys;
     if keys.count() == 1 && client.block.is_none() {

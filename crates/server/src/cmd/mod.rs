@@ -66,6 +66,10 @@ pub struct Ctx<'a, 's> {
     /// Time of this command (ms since the Unix epoch). One value per command, so a command
     /// sees a consistent clock (e.g. SET … EX computes and checks with the same instant).
     pub now_ms: u64,
+    /// Changes this command made, counted as Redis counts `server.dirty` (one per key set,
+    /// element pushed, field deleted …; nothing for a no-op). Added to the server's count
+    /// after the command; a write that leaves this at 0 changed nothing and is not logged.
+    pub dirty: u64,
 }
 
 impl Ctx<'_, '_> {

@@ -187,6 +187,8 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             }
         }
     }
+    // Counted even when a == b, as in Redis.
+    ctx.dirty += 1;
     ctx.out.ok();
     Ok(())
 }

@@ -42,6 +42,8 @@ fn hset_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, name: &str) -> CmdResult 
     for i in (2..argv.len()).step_by(2) {
         created += i64::from(hash.set(argv.get(i), argv.get(i + 1), limits));
     }
+    // Every pair counts, new field or not (Redis's hsetCommand).
+    ctx.dirty += (argv.len() as u64 - 2) / 2;
     if name == "hset" {
         ctx.out.int(created);
     } else {
@@ -65,6 +67,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         ctx.out.int(0);
     } else {
         hash.set(argv.get(2), argv.get(3), limits);
+        ctx.dirty += 1;
         ctx.out.int(1);
     }
     Ok(())
@@ -109,6 +112,7 @@ pub fn hdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             }
         }
     }
+    ctx.dirty += deleted as u64;
     ctx.out.int(deleted);
     Ok(())
 }
@@ -183,6 +187,7 @@ pub fn hincrby(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         .checked_add(by)
         .ok_or(CmdError::from(err::OVERFLOW))?;
     hash.set(field, itoa::Buffer::new().format(next).as_bytes(), limits);
+    ctx.dirty += 1;
     ctx.out.int(next);
     Ok(())
 }
@@ -204,6 +209,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         num::LdError::NanOrInfinity => "ERR increment would produce NaN or Infinity".into(),
     })?;
     hash.set(field, &result, limits);
+    ctx.dirty += 1;
     ctx.out.bulk(&result);
     Ok(())
 }

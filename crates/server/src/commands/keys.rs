@@ -14,6 +14,7 @@ pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         db.expire_if_needed(key, now);
         n += i64::from(db.remove(key).is_some());
     }
+    ctx.dirty += n as u64;
     ctx.out.int(n);
     Ok(())
 }
@@ -63,6 +64,7 @@ fn rename_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, nx: bool) -> CmdResult 
     if let Some((obj, at)) = ctx.db(src).remove(src) {
         ctx.db(dst).insert_obj(dst, obj, at);
     }
+    ctx.dirty += 1;
     if nx {
         ctx.out.int(1);
     } else {
@@ -272,6 +274,7 @@ fn expire_generic(
     } else {
         db.set_expire(key, when as u64);
     }
+    ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())
 }
@@ -333,6 +336,7 @@ pub fn persist(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.db(key);
     let n = lookup_write(db, key, now).is_some() && db.persist(key);
+    ctx.dirty += u64::from(n);
     ctx.out.int(i64::from(n));
     Ok(())
 }
@@ -384,6 +388,7 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     target.insert_obj(dst, store::Obj::new(obj.value, now), at);
     crate::cmd::wake_if_ready(ctx.keys.shard(dst), dst_db, dst, now);
+    ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())
 }
@@ -407,6 +412,7 @@ pub fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         ctx.keys.db(key, dst_db).insert_obj(key, obj, at);
     }
     crate::cmd::wake_if_ready(ctx.keys.shard(key), dst_db, key, now);
+    ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())
 }

@@ -64,6 +64,7 @@ fn push_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End, only_existing: 
     for elem in argv.iter().skip(2) {
         list.push(end, elem, fill);
     }
+    ctx.dirty += argv.len() as u64 - 2;
     ctx.out.int(list.len() as i64);
     Ok(())
 }
@@ -117,12 +118,14 @@ fn pop_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
     match count {
         None => {
             if let Some(v) = list.pop(end) {
+                ctx.dirty += 1;
                 ctx.out.bulk(&v);
             }
         }
         Some(0) => ctx.out.array(0),
         Some(n) => {
             let n = (n as usize).min(list.len());
+            ctx.dirty += n as u64;
             ctx.out.array(n);
             for _ in 0..n {
                 if let Some(v) = list.pop(end) {
@@ -217,6 +220,7 @@ pub fn lset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     match index_of(index, list.len()) {
         Some(i) => {
             list.set(i, argv.get(3), fill);
+            ctx.dirty += 1;
             ctx.out.ok();
             Ok(())
         }
@@ -243,6 +247,7 @@ pub fn linsert(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     match found {
         Some(i) => {
             list.insert(if after { i + 1 } else { i }, argv.get(4), fill);
+            ctx.dirty += 1;
             ctx.out.int(list.len() as i64);
         }
         None => ctx.out.int(-1),
@@ -285,6 +290,7 @@ pub fn lrem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     for &i in &hits {
         list.remove_at(i);
     }
+    ctx.dirty += hits.len() as u64;
     ctx.out.int(hits.len() as i64);
     drop_if_empty(db, key);
     Ok(())
@@ -296,10 +302,12 @@ pub fn ltrim(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now, fill) = (argv.get(1), ctx.now_ms, fill(ctx));
     let db = ctx.keys.db(key, ctx.client.db);
     if let Some(list) = write_list(db, key, now)? {
+        let before = list.len();
         match clamp_range(start, end, list.len()) {
             Some((s, e)) => list.keep_range(s, e, fill),
             None => *list = QuickList::default(),
         }
+        ctx.dirty += (before - list.len()) as u64;
         drop_if_empty(db, key);
     }
     ctx.out.ok();
@@ -413,6 +421,7 @@ pub(super) fn move_one(
         list.push(to, &value, fill);
     }
     drop_if_empty(ctx.keys.db(src, dbi), src);
+    ctx.dirty += 1;
     ctx.out.bulk(&value);
     Ok(true)
 }
@@ -434,6 +443,7 @@ pub(super) fn pop_one(
     let db = ctx.keys.db(key, dbi);
     let v = write_list(db, key, now)?.and_then(|l| l.pop(end));
     drop_if_empty(db, key);
+    ctx.dirty += u64::from(v.is_some());
     Ok(v)
 }
 
@@ -516,6 +526,7 @@ pub(super) fn mpop_first(
             continue;
         };
         let n = count.min(list.len());
+        ctx.dirty += n as u64;
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(n);

@@ -148,14 +148,19 @@ pub fn scan_budgeted(args: &ScanArgs<'_>, mut step: impl FnMut(u64) -> (u64, usi
 /// SORT … STORE) and reply its size. An empty result deletes `dst`, since Redis never keeps
 /// an empty collection; `make` builds the value only when there is one. The old value goes
 /// whatever its type, with its TTL.
+///
+/// Changes counted: one for the stored key, or one if an empty result deleted `dst` (what
+/// Redis counts for the set and sorted-set *STOREs; SORT … STORE counts the elements, see
+/// `sort.rs`).
 pub fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], len: usize, make: impl FnOnce() -> Value) {
     let now = ctx.now_ms;
     let db = ctx.keys.db(dst, ctx.client.db);
     db.expire_if_needed(dst, now);
-    db.remove(dst);
+    let existed = db.remove(dst).is_some();
     if len > 0 {
         db.set(dst, make(), false, now);
     }
+    ctx.dirty += u64::from(len > 0 || existed);
     ctx.out.int(len as i64);
 }
 

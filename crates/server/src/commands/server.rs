@@ -42,12 +42,15 @@ fn flush_mode(argv: &Argv<'_>) -> Result<bool, CmdError> {
     }
 }
 
+/// Empty database `db` (every database when `None`); counts the keys removed as changes, as
+/// Redis's `emptyData` does.
 fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
     let mut garbage = Vec::new();
     ctx.srv.store.for_each_shard(|_, shard| match db {
         Some(i) => garbage.push(shard.db(i).take()),
         None => garbage.extend(shard.dbs_mut().iter_mut().map(|d| d.take())),
     });
+    ctx.dirty += garbage.iter().map(|d| d.len() as u64).sum::<u64>();
     if lazy {
         std::thread::spawn(move || drop(garbage));
     }

@@ -43,6 +43,7 @@ pub fn sadd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             added += i64::from(set.add(m, max));
         }
     }
+    ctx.dirty += added as u64;
     ctx.out.int(added);
     Ok(())
 }
@@ -60,6 +61,7 @@ pub fn srem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         drop_if_empty(db, key);
     }
+    ctx.dirty += removed as u64;
     ctx.out.int(removed);
     Ok(())
 }
@@ -127,6 +129,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         None => {
             if let Some(m) = set.random(|| rng.next_u64()) {
                 set.remove(&m);
+                ctx.dirty += 1;
                 ctx.out.bulk(&m);
             }
         }
@@ -143,6 +146,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             for m in &picked {
                 set.remove(m);
             }
+            ctx.dirty += picked.len() as u64;
             reply_members(ctx.out, &picked);
         }
     }
@@ -229,8 +233,10 @@ pub fn smove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if !dst_exists {
         db.set(dst, Value::Set(Set::default()), false, now);
     }
+    // One change for the removal, one more if the member was new in the destination.
+    ctx.dirty += 1;
     if let Some(set) = write_set(db, dst, now)? {
-        set.add(member, max);
+        ctx.dirty += u64::from(set.add(member, max));
     }
     ctx.out.int(1);
     Ok(())

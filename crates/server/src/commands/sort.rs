@@ -242,6 +242,10 @@ fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, read_only: bool) -> CmdRe
                 let elems = output.iter().map(|v| v.as_deref().unwrap_or(b""));
                 Value::List(Box::new(store::QuickList::from_elems(elems, fill)))
             });
+            // SORT counts every stored element, not one per key (Redis's sort.c).
+            if output.len() > 1 {
+                ctx.dirty += output.len() as u64 - 1;
+            }
         }
     }
     Ok(())

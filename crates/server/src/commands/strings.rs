@@ -137,6 +137,7 @@ pub fn set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if let Some(at) = at {
         db.set_expire(key, at.max(0) as u64);
     }
+    ctx.dirty += 1;
     if !o.get {
         ctx.out.ok();
     }
@@ -150,6 +151,7 @@ pub fn setnx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         ctx.out.int(0);
     } else {
         db.set(key, Value::Str(Str::from_bytes(argv.get(2))), false, now);
+        ctx.dirty += 1;
         ctx.out.int(1);
     }
     Ok(())
@@ -162,6 +164,7 @@ fn setex_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, unit: ExpireUnit, cmd: &
     db.expire_if_needed(key, now);
     db.set(key, Value::Str(Str::from_bytes(argv.get(3))), false, now);
     db.set_expire(key, at as u64);
+    ctx.dirty += 1;
     ctx.out.ok();
     Ok(())
 }
@@ -180,6 +183,7 @@ pub fn getset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let old = read_str(db, key, now)?;
     reply_str(ctx.out, old.as_deref());
     db.set(key, Value::Str(Str::from_bytes(argv.get(2))), false, now);
+    ctx.dirty += 1;
     Ok(())
 }
 
@@ -190,6 +194,7 @@ pub fn getdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     reply_str(ctx.out, old.as_deref());
     if old.is_some() {
         db.remove(key);
+        ctx.dirty += 1;
     }
     Ok(())
 }
@@ -210,12 +215,14 @@ pub fn getex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     match at {
         Some((at, ExpireUnit::ExAt | ExpireUnit::PxAt)) if at as u64 <= now => {
             db.remove(key);
+            ctx.dirty += 1;
         }
         Some((at, _)) => {
             db.set_expire(key, at as u64);
+            ctx.dirty += 1;
         }
         None if o.persist => {
-            db.persist(key);
+            ctx.dirty += u64::from(db.persist(key));
         }
         None => {}
     }
@@ -261,6 +268,7 @@ fn mset_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, nx: bool) -> CmdResult {
             now,
         );
     }
+    ctx.dirty += (argv.len() as u64 - 1) / 2;
     if nx {
         ctx.out.int(1);
     } else {
@@ -294,6 +302,7 @@ pub fn append(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         None => {
             let db = ctx.keys.db(key, db_index);
             db.set(key, Value::Str(Str::from_bytes(add)), false, now);
+            ctx.dirty += 1;
             ctx.out.int(add.len() as i64);
         }
         Some(len) => {
@@ -303,6 +312,7 @@ pub fn append(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 let raw = s.make_raw();
                 raw.extend_from_slice(add);
                 ctx.out.int(raw.len() as i64);
+                ctx.dirty += 1;
             }
         }
     }
@@ -330,6 +340,7 @@ fn incr_by(ctx: &mut Ctx<'_, '_>, key: &[u8], by: i64) -> CmdResult {
         Some(s) => *s = Str::Int(next),
         None => db.set(key, Value::Str(Str::Int(next)), false, now),
     }
+    ctx.dirty += 1;
     ctx.out.int(next);
     Ok(())
 }
@@ -367,6 +378,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         num::LdError::NanOrInfinity => "ERR increment would produce NaN or Infinity".into(),
     })?;
     db.set(key, Value::Str(Str::from_bytes_no_int(&result)), true, now);
+    ctx.dirty += 1;
     ctx.out.bulk(&result);
     Ok(())
 }
@@ -434,6 +446,7 @@ pub fn setrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         raw[offset..offset + value.len()].copy_from_slice(value);
         ctx.out.int(raw.len() as i64);
+        ctx.dirty += 1;
     }
     Ok(())
 }

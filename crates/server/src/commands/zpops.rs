@@ -40,6 +40,7 @@ fn pop_from(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, count: usize, shape: S
         popped.reverse();
     }
     drop_if_empty(db, key);
+    ctx.dirty += n as u64;
     let out = &mut *ctx.out;
     match (shape.emit_key, shape.nested) {
         (false, false) => out.array(n * 2),

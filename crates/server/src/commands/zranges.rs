@@ -229,6 +229,7 @@ fn remrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by: By) -> CmdResult {
     };
     let removed = z.remove_ranks(lo, hi).len();
     drop_if_empty(db, key);
+    ctx.dirty += removed as u64;
     ctx.out.int(removed as i64);
     Ok(())
 }

@@ -205,6 +205,7 @@ fn zadd_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, incr: bool) -> CmdResult 
     }
     drop_if_empty(db, key);
     result?;
+    ctx.dirty += (added + updated) as u64;
     reply_add(ctx.out, &f, added, updated, last);
     Ok(())
 }
@@ -239,6 +240,7 @@ pub fn zrem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         drop_if_empty(db, key);
     }
+    ctx.dirty += removed as u64;
     ctx.out.int(removed);
     Ok(())
 }
