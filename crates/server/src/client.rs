@@ -42,6 +42,9 @@ pub struct ClientState {
     /// and scripts, which set this while they run, BLPOP and friends act as their
     /// non-blocking forms and answer as on a timeout when there is no data.
     pub deny_blocking: bool,
+    /// Log sequence of this client's last logged write: under `appendfsync always` its
+    /// replies are sent only once the log is durable up to here (0: nothing to wait for).
+    pub pending_durable: u64,
 }
 
 /// A blocking command waiting for data: what to run again and when to give up.
@@ -70,6 +73,7 @@ impl ClientState {
             stats,
             block: None,
             deny_blocking: false,
+            pending_durable: 0,
         }
     }
 }

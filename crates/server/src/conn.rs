@@ -85,6 +85,7 @@ pub async fn serve<S>(
         shared.query_buf_bytes.store(rbuf.len(), Relaxed);
         // A blocking command waits here; input after it stays buffered until it is served.
         while end == BatchEnd::Blocked {
+            wait_durable(&srv, &mut client).await;
             if !flush(&mut stream, &mut out, &stats).await {
                 end = BatchEnd::Close;
                 break;
@@ -121,6 +122,7 @@ pub async fn serve<S>(
                 end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
             }
         }
+        wait_durable(&srv, &mut client).await;
         if !flush(&mut stream, &mut out, &stats).await || end == BatchEnd::Close {
             break;
         }
@@ -138,6 +140,25 @@ pub async fn serve<S>(
     abandon_block(&srv, &mut client);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
+}
+
+/// Under `appendfsync always`, replies to writes leave only once the log is durable past the
+/// client's last logged write (one fsync covers every client's records buffered before it).
+async fn wait_durable(srv: &Server, client: &mut ClientState) {
+    let want = std::mem::take(&mut client.pending_durable);
+    let Some(aof) = srv.aof.get() else { return };
+    if want == 0 || !aof.always {
+        return;
+    }
+    loop {
+        let notified = aof.durable.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if aof.durable_seq() >= want {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Send pending replies; false if the connection is gone.

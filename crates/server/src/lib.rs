@@ -1,6 +1,7 @@
 //! Basalt's server: configuration, networking, connections, the command table and handlers.
 //! The binary (`main.rs`) is a thin wrapper around [`run`].
 
+pub mod aof;
 pub mod client;
 pub mod cmd;
 pub mod commands;
@@ -21,14 +22,40 @@ use server::{Server, StopReason};
 /// lock, few enough that keyless commands that visit every shard stay cheap.
 const SHARDS_PER_THREAD: usize = 32;
 
+/// Load the append-only log (or create it) and start appending to it.
+fn start_log(srv: &Server) -> anyhow::Result<()> {
+    let config = srv.config.read().clone();
+    let mut plan = aof::prepare(&config)?;
+    if plan.existing {
+        let started = std::time::Instant::now();
+        store::set_loading(true);
+        let loaded = aof::load(srv, &plan, config.get("aof-load-truncated") == "yes");
+        store::set_loading(false);
+        let report = loaded.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if report.truncated_bytes > 0 {
+            log_warning!(
+                "!!! Warning: short read while loading the AOF file {}: {} bytes cut, loaded anyway because aof-load-truncated is enabled",
+                report.files.last().map_or("", String::as_str),
+                report.truncated_bytes
+            );
+        }
+        log_notice!(
+            "DB loaded from append only file: {:.3} seconds ({} commands)",
+            started.elapsed().as_secs_f64(),
+            report.commands
+        );
+    }
+    let log = aof::Aof::open(&mut plan, &config)?;
+    store::set_log_expired(true);
+    let _ = srv.aof.set(log);
+    Ok(())
+}
+
 /// Start the server with `config` and serve until it is asked to stop.
 pub fn run(config: Config) -> anyhow::Result<()> {
     util::set_log_file(config.get("logfile"))?;
     util::set_log_level(util::Level::from_name(config.get("loglevel")));
-    for (name, value) in [
-        ("appendonly", config.get("appendonly")),
-        ("daemonize", config.get("daemonize")),
-    ] {
+    for (name, value) in [("daemonize", config.get("daemonize"))] {
         if let Err(why) = commands::server::check_supported(name, value) {
             anyhow::bail!("'{name} {value}' cannot be used: {why}");
         }
@@ -59,7 +86,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         config::REDIS_VERSION,
         std::process::id()
     );
+    let appendonly = config.get("appendonly") == "yes";
     let srv = Server::new(config, io_threads, shards);
+    if appendonly {
+        start_log(&srv)?;
+    }
     if !pidfile.is_empty() {
         if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
             log_warning!("Failed to write PID file: {e}");

@@ -76,6 +76,8 @@ pub struct Server {
     /// Clients waiting in a blocking command (INFO blocked_clients).
     pub blocked_clients: AtomicUsize,
     pub limits: EncodingLimits,
+    /// The append-only log, when `appendonly yes` (set once, after loading).
+    pub aof: std::sync::OnceLock<crate::aof::Aof>,
 }
 
 impl Server {
@@ -104,6 +106,7 @@ impl Server {
             cron_runs: AtomicU64::new(0),
             blocked_clients: AtomicUsize::new(0),
             limits,
+            aof: std::sync::OnceLock::new(),
         })
     }
 
@@ -193,6 +196,11 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
             srv.stats
                 .expire_cycle_cpu_ms
                 .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
+            if report.expired > 0 {
+                if let Some(aof) = srv.aof.get() {
+                    log_expired_everywhere(&srv, aof);
+                }
+            }
             srv.cron_runs.fetch_add(1, Relaxed);
             if srv.stop_reason().is_some() {
                 return;
@@ -211,5 +219,18 @@ fn apply_allocator_config(config: &Config) {
             crate::util::Level::Warning,
             "jemalloc background threads could not be switched (jemalloc-bg-thread ignored)",
         );
+    }
+}
+
+/// Log the `DEL`s of keys the active cycle expired, shard by shard under each shard's lock
+/// (a command on the shard would have logged them first).
+fn log_expired_everywhere(srv: &Server, aof: &crate::aof::Aof) {
+    for i in 0..srv.store.shard_count() {
+        let mut shard = srv.store.lock_shard(i);
+        for (db, key) in shard.drain_expired() {
+            if let Err(e) = aof.append(db, &[vec![b"DEL".to_vec(), key]]) {
+                crate::log_warning!("Error appending to the AOF: {e}");
+            }
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! saying whether it has an entry there, so a read of a persistent key costs one lookup.
 
 use crate::bytes::SmallBytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::dict::Dict;
 use crate::value::Value;
 
@@ -59,6 +61,27 @@ pub struct Db {
     /// Where the active expiry cycle continues its walk of `expires`.
     pub(crate) expire_cursor: u64,
     pub stats: DbStats,
+    /// Keys deleted because they expired, not yet written to the log as `DEL` (only while
+    /// [`set_log_expired`] is on). Drained under the shard lock before any later command on
+    /// the shard is logged, so the log keeps the order of events.
+    pub expired_pending: Vec<Vec<u8>>,
+}
+
+/// While a log is being loaded nothing expires (as in Redis): a key whose absolute expiry has
+/// passed since it was logged must still be there for the commands after it, exactly as when
+/// they ran; the log itself says when it was deleted (`DEL`).
+static LOADING: AtomicBool = AtomicBool::new(false);
+/// Whether expiry deletions are collected for the log.
+static LOG_EXPIRED: AtomicBool = AtomicBool::new(false);
+
+/// Turn loading mode on or off (no key expires while on).
+pub fn set_loading(on: bool) {
+    LOADING.store(on, Ordering::SeqCst);
+}
+
+/// Collect expiry deletions in `Db::expired_pending` for the log.
+pub fn set_log_expired(on: bool) {
+    LOG_EXPIRED.store(on, Ordering::SeqCst);
 }
 
 /// Counters INFO reports, summed over databases and shards.
@@ -105,7 +128,7 @@ impl Db {
 
     /// Is the key logically expired at `now_ms` (whether or not it was deleted yet)?
     pub fn is_expired(&self, key: &[u8], now_ms: u64) -> bool {
-        self.expires.get(key).is_some_and(|&at| at <= now_ms)
+        !LOADING.load(Ordering::Relaxed) && self.expires.get(key).is_some_and(|&at| at <= now_ms)
     }
 
     /// Delete `key` if it has expired. Every command path calls this before it looks at a key,
@@ -114,6 +137,9 @@ impl Db {
         if self.is_expired(key, now_ms) {
             self.remove(key);
             self.stats.expired_keys += 1;
+            if LOG_EXPIRED.load(Ordering::Relaxed) {
+                self.expired_pending.push(key.to_vec());
+            }
             Expired::Deleted
         } else {
             Expired::No

@@ -23,7 +23,7 @@ mod zset;
 
 pub use blocking::{BlockKind, Blocked, Waiter};
 pub use bytes::{SmallBytes, INLINE_MAX};
-pub use db::{lru_clock, Db, DbStats, Expired, Obj};
+pub use db::{lru_clock, set_loading, set_log_expired, Db, DbStats, Expired, Obj};
 pub use dict::Dict;
 pub use expire::CycleReport;
 pub use glob::glob_match;

@@ -59,6 +59,15 @@ impl Shard {
         }
     }
 
+    /// Keys deleted by expiry since the last call, with their database (for the log's `DEL`s).
+    pub fn drain_expired(&mut self) -> Vec<(usize, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.expired_pending.drain(..).map(|k| (i, k)));
+        }
+        out
+    }
+
     /// Exchange two databases (SWAPDB, with every shard locked).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);

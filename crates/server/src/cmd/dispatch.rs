@@ -156,6 +156,15 @@ pub fn execute_in<'s>(
         out.error(err::NOAUTH.as_bytes());
         return Flow::Continue;
     }
+    if spec.has(super::flags::WRITE) {
+        if let Some(e) = srv.aof.get().and_then(crate::aof::Aof::last_error) {
+            let msg = format!("MISCONF Errors writing to the AOF file: {e}");
+            client.stats.rejected(spec);
+            srv.stats.record_error(&msg);
+            out.error(msg.as_bytes());
+            return Flow::Continue;
+        }
+    }
     client.flow = Flow::Continue;
     let Some(handler) = spec.handler else {
         unreachable!("containers without a handler resolve to a subcommand")
@@ -183,10 +192,17 @@ pub fn execute_in<'s>(
         keys,
         now_ms: batch.now_ms(),
         dirty: 0,
+        effects: None,
     };
     let result = handler(&mut ctx, argv);
     if spec.has(super::flags::WRITE) {
         wake_blocked(&mut ctx, &key_idx, &argv);
+    }
+    if let Some(aof) = srv.aof.get() {
+        log_expired(aof, &mut ctx);
+        if ctx.dirty > 0 {
+            log_effects(aof, &mut ctx, &argv);
+        }
     }
     if ctx.dirty > 0 {
         srv.stats
@@ -212,6 +228,33 @@ pub fn execute_in<'s>(
         std::sync::atomic::Ordering::Relaxed,
     );
     client.flow
+}
+
+/// Log a `DEL` for every key of the locked shards that expired (during this command or
+/// earlier, found by a keyless command or the active cycle), before the command's own effects.
+fn log_expired(aof: &crate::aof::Aof, ctx: &mut Ctx<'_, '_>) {
+    for shard in ctx.keys.shards_mut() {
+        for (db, key) in shard.drain_expired() {
+            match aof.append(db, &[vec![b"DEL".to_vec(), key]]) {
+                Ok(seq) => ctx.client.pending_durable = ctx.client.pending_durable.max(seq),
+                Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
+            }
+        }
+    }
+}
+
+/// Append what the command did to the log, still under its shard locks (so conflicting
+/// commands are logged in the order they ran).
+fn log_effects(aof: &crate::aof::Aof, ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) {
+    let effects = ctx
+        .effects
+        .take()
+        .unwrap_or_else(|| vec![argv.iter().map(<[u8]>::to_vec).collect()]);
+    match aof.append(ctx.client.db, &effects) {
+        Ok(seq) => ctx.client.pending_durable = ctx.client.pending_durable.max(seq),
+        // Writes are refused from now on (MISCONF) until the log works again.
+        Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
+    }
 }
 
 /// After a write, wake clients blocked on the keys it touched, one per element now there

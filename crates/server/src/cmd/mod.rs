@@ -70,9 +70,18 @@ pub struct Ctx<'a, 's> {
     /// element pushed, field deleted …; nothing for a no-op). Added to the server's count
     /// after the command; a write that leaves this at 0 changed nothing and is not logged.
     pub dirty: u64,
+    /// What the log records for this command when it changed something: `None` logs the
+    /// command as sent; handlers whose command is not deterministic on replay (relative
+    /// expiries, random pops, blocking forms …) set the commands that reproduce the effect.
+    pub effects: Option<Vec<Vec<Vec<u8>>>>,
 }
 
 impl Ctx<'_, '_> {
+    /// Log `args` (one more command) instead of the command as sent.
+    pub fn log_as(&mut self, args: &[&[u8]]) {
+        log_as(&mut self.effects, args);
+    }
+
     /// The selected database in the shard holding `key`.
     pub fn db(&mut self, key: &[u8]) -> &mut Db {
         self.keys.db(key, self.client.db)
@@ -266,6 +275,13 @@ impl KeySpec {
 /// Key argument positions of one command line; inline for up to four keys (no allocation on
 /// the hot path).
 pub type KeyIndices = smallvec::SmallVec<[usize; 4]>;
+
+/// [`Ctx::log_as`] on the field alone, for handlers that hold a borrow of the keys.
+pub fn log_as(effects: &mut Option<Vec<Vec<Vec<u8>>>>, args: &[&[u8]]) {
+    effects
+        .get_or_insert_with(Vec::new)
+        .push(args.iter().map(|a| a.to_vec()).collect());
+}
 
 /// One entry of the command table.
 #[derive(Debug)]

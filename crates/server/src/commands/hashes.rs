@@ -210,6 +210,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     })?;
     hash.set(field, &result, limits);
     ctx.dirty += 1;
+    ctx.log_as(&[b"HSET", key, field, &result]);
     ctx.out.bulk(&result);
     Ok(())
 }

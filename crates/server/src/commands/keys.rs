@@ -271,8 +271,11 @@ fn expire_generic(
     }
     if when <= now as i64 {
         db.remove(key);
+        ctx.log_as(&[b"DEL", key]);
     } else {
         db.set_expire(key, when as u64);
+        let ms = when.to_string();
+        ctx.log_as(&[b"PEXPIREAT", key, ms.as_bytes()]);
     }
     ctx.dirty += 1;
     ctx.out.int(1);

@@ -130,6 +130,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             if let Some(m) = set.random(|| rng.next_u64()) {
                 set.remove(&m);
                 ctx.dirty += 1;
+                crate::cmd::log_as(&mut ctx.effects, &[b"SREM", key, &m]);
                 ctx.out.bulk(&m);
             }
         }
@@ -147,6 +148,11 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 set.remove(m);
             }
             ctx.dirty += picked.len() as u64;
+            if !picked.is_empty() {
+                let mut args: Vec<&[u8]> = vec![b"SREM", key];
+                args.extend(picked.iter().map(Vec::as_slice));
+                crate::cmd::log_as(&mut ctx.effects, &args);
+            }
             reply_members(ctx.out, &picked);
         }
     }

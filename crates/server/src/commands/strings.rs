@@ -136,6 +136,9 @@ pub fn set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     );
     if let Some(at) = at {
         db.set_expire(key, at.max(0) as u64);
+        // Logged with the absolute time, never the relative one.
+        let ms = at.max(0).to_string();
+        ctx.log_as(&[b"SET", key, argv.get(2), b"PXAT", ms.as_bytes()]);
     }
     ctx.dirty += 1;
     if !o.get {
@@ -165,6 +168,8 @@ fn setex_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, unit: ExpireUnit, cmd: &
     db.set(key, Value::Str(Str::from_bytes(argv.get(3))), false, now);
     db.set_expire(key, at as u64);
     ctx.dirty += 1;
+    let ms = at.to_string();
+    ctx.log_as(&[b"SET", key, argv.get(3), b"PXAT", ms.as_bytes()]);
     ctx.out.ok();
     Ok(())
 }
@@ -195,6 +200,7 @@ pub fn getdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if old.is_some() {
         db.remove(key);
         ctx.dirty += 1;
+        ctx.log_as(&[b"DEL", key]);
     }
     Ok(())
 }
@@ -216,13 +222,17 @@ pub fn getex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         Some((at, ExpireUnit::ExAt | ExpireUnit::PxAt)) if at as u64 <= now => {
             db.remove(key);
             ctx.dirty += 1;
+            ctx.log_as(&[b"DEL", key]);
         }
         Some((at, _)) => {
             db.set_expire(key, at as u64);
             ctx.dirty += 1;
+            let ms = at.to_string();
+            ctx.log_as(&[b"PEXPIREAT", key, ms.as_bytes()]);
         }
         None if o.persist => {
             ctx.dirty += u64::from(db.persist(key));
+            ctx.log_as(&[b"PERSIST", key]);
         }
         None => {}
     }
@@ -379,6 +389,8 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     })?;
     db.set(key, Value::Str(Str::from_bytes_no_int(&result)), true, now);
     ctx.dirty += 1;
+    // The result, not the addition: replaying a float addition could round differently.
+    ctx.log_as(&[b"SET", key, &result, b"KEEPTTL"]);
     ctx.out.bulk(&result);
     Ok(())
 }

@@ -329,14 +329,37 @@ pub static PARAMS: &[Param] = &[
         "512",
         true,
     ),
-    // Persistence (the append-only log and snapshots arrive with their own issues; until then
-    // these are validated and reported, and `appendonly yes` is refused at start-up).
+    // Persistence. The append-only log: `appendonly yes` at start-up loads and appends (see
+    // `aof.rs`); snapshots arrive with their own issue (save points only warn until then).
     p("save", Kind::SavePoints, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
     p("appendonly", Kind::Bool, "no", true),
     p("appendfsync", Kind::Enum(FSYNC), "everysec", true),
     p("appendfilename", Kind::Str, "appendonly.aof", false),
     p("appenddirname", Kind::Str, "appendonlydir", false),
+    p("aof-load-truncated", Kind::Bool, "yes", true),
+    p("aof-use-rdb-preamble", Kind::Bool, "yes", true),
+    p("aof-timestamp-enabled", Kind::Bool, "no", true),
+    p("no-appendfsync-on-rewrite", Kind::Bool, "no", true),
+    p("aof-rewrite-incremental-fsync", Kind::Bool, "yes", true),
+    p(
+        "auto-aof-rewrite-percentage",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "100",
+        true,
+    ),
+    p(
+        "auto-aof-rewrite-min-size",
+        Kind::Memory {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "67108864",
+        true,
+    ),
 ];
 
 /// Find a parameter by name or alias (case-insensitive).

@@ -118,14 +118,15 @@ fn spawn(bin: &Path, name: &'static str, extra: &[&str]) -> ServerProc {
             .arg("--port")
             .arg(port.to_string())
             .arg("--bind")
-            .arg("127.0.0.1")
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("clone log")))
-            .stderr(Stdio::from(log));
+            .arg("127.0.0.1");
+        // Redis's defaults for tests first, so `extra` can override them.
         if name == "redis" {
             cmd.args(["--save", "", "--appendonly", "no"]);
         }
+        cmd.args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log")))
+            .stderr(Stdio::from(log));
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
@@ -173,6 +174,12 @@ pub fn redis() -> Option<ServerProc> {
         return None;
     }
     Some(spawn(Path::new("redis-server"), "redis", &[]))
+}
+
+/// Start redis-server with extra arguments (after the test defaults, so they win). Panics if
+/// redis-server is missing; call [`redis`] first to skip.
+pub fn redis_with(extra: &[&str]) -> ServerProc {
+    spawn(Path::new("redis-server"), "redis", extra)
 }
 
 /// A raw RESP connection.
