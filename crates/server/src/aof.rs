@@ -24,7 +24,8 @@ pub struct Aof {
     /// Woken whenever more of the log is durable.
     pub durable: Arc<tokio::sync::Notify>,
     durable_seq: Arc<AtomicU64>,
-    pub always: bool,
+    /// `appendfsync always` (replies wait for the fsync); follows CONFIG SET.
+    always: std::sync::atomic::AtomicBool,
 }
 
 fn fsync_of(config: &Config) -> Fsync {
@@ -124,7 +125,7 @@ impl Aof {
             db: Mutex::new(None),
             durable,
             durable_seq,
-            always: fsync == Fsync::Always,
+            always: std::sync::atomic::AtomicBool::new(fsync == Fsync::Always),
         })
     }
 
@@ -159,7 +160,14 @@ impl Aof {
     }
 
     pub fn set_fsync(&self, config: &Config) {
-        self.log.set_fsync(fsync_of(config));
+        let fsync = fsync_of(config);
+        self.always.store(fsync == Fsync::Always, Ordering::Relaxed);
+        self.log.set_fsync(fsync);
+    }
+
+    /// Whether replies to writes wait for the fsync (`appendfsync always`).
+    pub fn always(&self) -> bool {
+        self.always.load(Ordering::Relaxed)
     }
 }
 

@@ -147,7 +147,7 @@ pub async fn serve<S>(
 async fn wait_durable(srv: &Server, client: &mut ClientState) {
     let want = std::mem::take(&mut client.pending_durable);
     let Some(aof) = srv.aof.get() else { return };
-    if want == 0 || !aof.always {
+    if want == 0 || !aof.always() {
         return;
     }
     loop {

@@ -109,9 +109,11 @@ pub fn render(srv: &Server, args: &[String]) -> String {
                 "Memory"
             }
             "persistence" => {
-                let _ = write!(b, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\n",
+                let _ = write!(b, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:{}\r\n",
                     srv.stats.dirty.load(Relaxed),
-                    crate::util::now_ms() / 1000 - srv.uptime_secs());
+                    crate::util::now_ms() / 1000 - srv.uptime_secs(),
+                    u8::from(srv.aof.get().is_some()),
+                    if srv.aof.get().and_then(crate::aof::Aof::last_error).is_some() { "err" } else { "ok" });
                 "Persistence"
             }
             "stats" => {

@@ -170,6 +170,15 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         };
         let v = normalize(&PARAMS[idx], &args).map_err(|m| failed(name, &m))?;
         check_supported(PARAMS[idx].name, &v).map_err(|m| failed(name, &m))?;
+        let current = ctx.srv.config.read().get(PARAMS[idx].name).to_string();
+        if PARAMS[idx].name == "appendonly" && v != current {
+            // Turning the log on needs a rewrite (a base holding the current data); turning
+            // it off must stop the writer. Both come with the rewrite work of the AOF issue.
+            return Err(failed(
+                name,
+                "changing appendonly at run time is not supported yet; restart with the new setting",
+            ));
+        }
         values.push((idx, v));
     }
     for (idx, v) in &values {
@@ -190,9 +199,6 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 /// Values Basalt refuses rather than accept and silently not honour.
 pub fn check_supported(name: &str, value: &str) -> Result<(), String> {
-    if name == "appendonly" && value == "yes" {
-        return Err("the append-only log is not implemented yet".into());
-    }
     if name == "daemonize" && value == "yes" {
         return Err("daemonize is not supported; run under a supervisor".into());
     }
