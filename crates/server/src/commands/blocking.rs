@@ -172,6 +172,9 @@ fn bpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
                 continue;
             }
             if let Some(v) = lists::pop_one(ctx, k, end)? {
+                // Logged as the non-blocking pop of the key that had data.
+                let pop: &[u8] = if end == End::Head { b"LPOP" } else { b"RPOP" };
+                ctx.log_as(&[pop, k]);
                 ctx.out.array(2);
                 ctx.out.bulk(k);
                 ctx.out.bulk(&v);
@@ -197,7 +200,18 @@ fn bmove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, from: End, to: End, timeout: &[u
         if not_my_turn(ctx, &src) {
             return Ok(false);
         }
-        lists::move_one(ctx, &src, &dst, from, to)
+        let moved = lists::move_one(ctx, &src, &dst, from, to)?;
+        if moved {
+            let side = |e: End| -> &'static [u8] {
+                if e == End::Head {
+                    b"LEFT"
+                } else {
+                    b"RIGHT"
+                }
+            };
+            ctx.log_as(&[b"LMOVE", &src, &dst, side(from), side(to)]);
+        }
+        Ok(moved)
     })
 }
 

@@ -527,6 +527,10 @@ pub(super) fn mpop_first(
         };
         let n = count.min(list.len());
         ctx.dirty += n as u64;
+        // LMPOP and BLMPOP are logged as the pop they did (as Redis propagates them).
+        let pop: &[u8] = if end == End::Head { b"LPOP" } else { b"RPOP" };
+        let count_text = n.to_string();
+        crate::cmd::log_as(&mut ctx.effects, &[pop, key, count_text.as_bytes()]);
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(n);

@@ -41,6 +41,16 @@ fn pop_from(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, count: usize, shape: S
     }
     drop_if_empty(db, key);
     ctx.dirty += n as u64;
+    // The blocking and multi-key forms are logged as the plain pop they did.
+    if shape.emit_key {
+        let pop: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        let count_text = n.to_string();
+        if shape.nested {
+            crate::cmd::log_as(&mut ctx.effects, &[pop, key, count_text.as_bytes()]);
+        } else {
+            crate::cmd::log_as(&mut ctx.effects, &[pop, key]);
+        }
+    }
     let out = &mut *ctx.out;
     match (shape.emit_key, shape.nested) {
         (false, false) => out.array(n * 2),
