@@ -70,6 +70,15 @@ struct Shared {
     file_bytes: AtomicU64,
     fail: FailPoints,
     delayed_fsyncs: AtomicU64,
+    /// Mirrors `State::error.is_some()`, so callers can check for a failing disk on every
+    /// write without taking the state lock.
+    failing: AtomicBool,
+}
+
+/// Record (or clear) the writer's error, keeping `failing` in step.
+fn set_error(shared: &Shared, error: Option<String>) {
+    shared.failing.store(error.is_some(), Ordering::Release);
+    lock(&shared.state).error = error;
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -109,6 +118,7 @@ impl Log {
             file_bytes: AtomicU64::new(len),
             fail: FailPoints::default(),
             delayed_fsyncs: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
         });
         let s = shared.clone();
         let writer = std::thread::Builder::new()
@@ -168,8 +178,11 @@ impl Log {
         Ok(())
     }
 
-    /// The last write or sync error, while it lasts.
+    /// The last write or sync error, while it lasts. Lock-free when the disk is fine.
     pub fn last_error(&self) -> Option<String> {
+        if !self.shared.failing.load(Ordering::Acquire) {
+            return None;
+        }
         lock(&self.shared.state).error.clone()
     }
 
@@ -274,7 +287,7 @@ fn writer_loop(shared: &Shared, mut file: File, on_durable: impl Fn(u64)) {
                 if sync {
                     last_sync = Instant::now();
                 }
-                lock(&shared.state).error = None;
+                set_error(shared, None);
                 shared.durable.store(last, Ordering::Release);
                 shared.wake.notify_all();
                 on_durable(last);
@@ -289,7 +302,7 @@ fn writer_loop(shared: &Shared, mut file: File, on_durable: impl Fn(u64)) {
                 // Nothing of the batch counts as written: undo a partial write, keep the
                 // batch, refuse new appends, and try again shortly.
                 let _ = file.set_len(shared.file_bytes.load(Ordering::Relaxed));
-                lock(&shared.state).error = Some(e.to_string());
+                set_error(shared, Some(e.to_string()));
                 shared.wake.notify_all();
                 retry = Some((batch, last));
                 if stopping {
@@ -303,7 +316,7 @@ fn writer_loop(shared: &Shared, mut file: File, on_durable: impl Fn(u64)) {
 
 fn sync_now(shared: &Shared, file: &mut File, unsynced: &mut bool, last_sync: &mut Instant) {
     if shared.fail.fsync.load(Ordering::Relaxed) {
-        lock(&shared.state).error = Some("injected fsync failure".into());
+        set_error(shared, Some("injected fsync failure".into()));
         return;
     }
     match file.sync_data() {
@@ -314,7 +327,7 @@ fn sync_now(shared: &Shared, file: &mut File, unsynced: &mut bool, last_sync: &m
             }
             *last_sync = Instant::now();
         }
-        Err(e) => lock(&shared.state).error = Some(e.to_string()),
+        Err(e) => set_error(shared, Some(e.to_string())),
     }
 }
 
