@@ -11,6 +11,7 @@ mod expire;
 mod glob;
 mod hash;
 mod list;
+mod list_node;
 pub mod num;
 mod set;
 mod skiplist;
