@@ -187,64 +187,103 @@ fn cli_with_stdin(port: u16, script: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Type a partial command into interactive redis-cli (in a tmux terminal) and return the line
-/// it shows, hint included. redis-cli 7 builds hints from the server's COMMAND DOCS.
-///
-/// Polls the screen instead of sleeping fixed times (a busy CI machine starts redis-cli
-/// slowly): first for the prompt, then for the typed text followed by a hint.
-fn hint_line(port: u16, session: &str, typed: &str) -> String {
-    let run = |args: &[&str]| {
-        Command::new("tmux").args(args).output().expect("tmux");
-    };
-    let first_line = || {
+/// A private tmux server for one test: its own socket (`-L`), so parallel tests and a user's
+/// tmux never meet, and a keeper session so the server does not exit between two sessions (a
+/// `new-session` racing a server that is shutting down fails, which made this test flaky).
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start() -> Tmux {
+        let t = Tmux {
+            socket: format!("basalt-test-{}", std::process::id()),
+        };
+        t.run(&["new-session", "-d", "-s", "keeper", "cat"])
+            .expect("tmux keeper session");
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new("tmux")
-            .args(["capture-pane", "-t", session, "-p"])
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
             .output()
-            .expect("capture");
-        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
-        screen.lines().next().unwrap_or("").to_string()
-    };
-    let wait_for = |done: &dyn Fn(&str) -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let line = first_line();
-            if done(&line) || std::time::Instant::now() > deadline {
-                return line;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "tmux {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
-    };
-    let cli = format!("redis-cli -p {port}");
-    run(&[
-        "new-session",
-        "-d",
-        "-s",
-        session,
-        "-x",
-        "200",
-        "-y",
-        "5",
-        &cli,
-    ]);
-    // The prompt `host:port>` (tmux drops the trailing space).
-    wait_for(&|l: &str| l.contains('>'));
-    run(&["send-keys", "-t", session, typed]);
-    let typed_owned = typed.to_string();
-    let line = wait_for(&|l: &str| {
-        l.split_once("> ")
-            .is_some_and(|(_, rest)| rest.len() > typed_owned.len())
-    });
-    // A hint is drawn right after the keys; give it a moment to be complete.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let line = if first_line().len() >= line.len() {
-        first_line()
-    } else {
-        line
-    };
-    run(&["kill-session", "-t", session]);
-    // Drop the prompt (it names the port).
-    line.split_once("> ")
-        .map_or(line.clone(), |(_, rest)| rest.to_string())
+    }
+
+    /// Type a partial command into interactive redis-cli (in a tmux terminal) and return the
+    /// line it shows, hint included. redis-cli 7 builds hints from the server's COMMAND DOCS.
+    ///
+    /// Polls the screen instead of sleeping fixed times (a busy CI machine starts redis-cli
+    /// slowly): first for the prompt, then for the typed text followed by a hint, then until
+    /// the line stops changing.
+    fn hint_line(&self, port: u16, session: &str, typed: &str) -> String {
+        let first_line = || {
+            let screen = self
+                .run(&["capture-pane", "-t", session, "-p"])
+                .unwrap_or_default();
+            screen.lines().next().unwrap_or("").to_string()
+        };
+        let wait_for = |what: &str, done: &dyn Fn(&str) -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let line = first_line();
+                if done(&line) {
+                    return line;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting for {what} in session {session}: screen line {line:?}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        };
+        let cli = format!("redis-cli -p {port}");
+        let size = ["-x", "200", "-y", "5"];
+        let mut args = vec!["new-session", "-d", "-s", session];
+        args.extend(size);
+        args.push(&cli);
+        self.run(&args).expect("tmux new-session");
+        // The prompt `host:port>` (tmux drops the trailing space).
+        wait_for("the prompt", &|l: &str| l.contains('>'));
+        self.run(&["send-keys", "-t", session, typed])
+            .expect("tmux send-keys");
+        // redis-cli redraws per key, so an early screen can show a hint for a shorter prefix:
+        // wait for the whole typed text followed by a hint, then for the line to settle.
+        let mut line = wait_for("the hint", &|l: &str| {
+            l.split_once("> ")
+                .is_some_and(|(_, rest)| rest.starts_with(typed) && rest.len() > typed.len())
+        });
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            let again = first_line();
+            if again == line {
+                break;
+            }
+            line = again;
+        }
+        // Best effort: the keeper keeps the server alive, kill-server cleans up at the end.
+        let _ = self.run(&["kill-session", "-t", session]);
+        // Drop the prompt (it names the port).
+        line.split_once("> ")
+            .map_or(line.clone(), |(_, rest)| rest.to_string())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
 }
 
 #[test]
@@ -254,6 +293,7 @@ fn interactive_redis_cli_hints_match_redis() {
     }
     let Some(r) = common::redis() else { return };
     let b = basalt(&[]);
+    let tmux = Tmux::start();
     for (i, typed) in [
         "SET k ",
         "GETEX k ",
@@ -265,8 +305,8 @@ fn interactive_redis_cli_hints_match_redis() {
     .iter()
     .enumerate()
     {
-        let want = hint_line(r.port, &format!("hr{i}-{}", std::process::id()), typed);
-        let got = hint_line(b.port, &format!("hb{i}-{}", std::process::id()), typed);
+        let want = tmux.hint_line(r.port, &format!("hr{i}"), typed);
+        let got = tmux.hint_line(b.port, &format!("hb{i}"), typed);
         assert!(
             want.len() > typed.len(),
             "redis showed no hint for {typed:?}: {want:?}"
