@@ -5,9 +5,11 @@
 //! Pure formats, no policy: the server decides when to write, sync and rewrite.
 
 pub mod aof;
+pub mod check;
 pub mod load;
 pub mod log;
 pub mod manifest;
+pub mod rewrite;
 
 pub use aof::{encode_command, AofError, AofReader, Checksummer, Entry};
 pub use load::{load, read_manifest, LoadError, LoadReport};

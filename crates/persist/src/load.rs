@@ -39,7 +39,7 @@ pub enum LoadError {
     },
     #[error("Unexpected end of file reading the append only file {file} at offset {offset}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.")]
     Truncated { file: String, offset: u64 },
-    #[error("Bad file format reading the append only file {file} at offset {offset} ({error}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>")]
+    #[error("Bad file format reading the append only file {file} at offset {offset} ({error}): make a backup of your AOF file, then use basalt-check-aof --fix <filename.manifest>")]
     Corrupt {
         file: String,
         offset: u64,
@@ -309,7 +309,7 @@ mod tests {
         let err = r.unwrap_err();
         let text = err.to_string();
         assert!(text.contains("appendonly.aof.1.base.aof"), "{text}");
-        assert!(text.contains("redis-check-aof --fix"), "{text}");
+        assert!(text.contains("basalt-check-aof --fix"), "{text}");
         // The annotation after the 27-byte command is where the mismatch shows.
         assert!(
             matches!(err, LoadError::Corrupt { offset: 27, .. }),

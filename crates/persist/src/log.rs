@@ -13,6 +13,10 @@
 //!   as Redis's MISCONF-style error does), and retries; nothing buffered is lost or reported
 //!   durable before it is in the file.
 //!
+//! - `rotate` switches to a new file at one point of the sequence (an AOF rewrite's instant):
+//!   records appended before it go to the old file, which is closed with its own annotation
+//!   and synced, the ones after it to the new file.
+//!
 //! No async runtime here: `on_durable` is called (on the writer thread) after each advance, and
 //! the server turns it into wake-ups.
 
@@ -51,8 +55,17 @@ pub enum LogError {
     Closed,
 }
 
+/// A switch to a new file after the first `cut` bytes of `pending`.
+struct Rotation {
+    file: File,
+    cut: usize,
+    /// Sequence of the last record that goes to the old file.
+    last: u64,
+}
+
 struct State {
     pending: Vec<u8>,
+    rotation: Option<Rotation>,
     /// Sequence of the last record in `pending`.
     pending_last: u64,
     next_seq: u64,
@@ -106,6 +119,7 @@ impl Log {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 pending: Vec::new(),
+                rotation: None,
                 pending_last: 0,
                 next_seq: 1,
                 sum: Checksummer::default(),
@@ -156,6 +170,40 @@ impl Log {
         Ok(seq)
     }
 
+    /// Send every record appended from now on to `file` (positioned at its end); the records
+    /// before stay in the current file, which is synced and closed. Returns the sequence of the
+    /// last record left in the old file. The caller makes this an instant (no appends racing
+    /// it) when it matters, as the AOF rewrite does by holding every shard lock.
+    pub fn rotate(&self, file: File) -> Result<u64, LogError> {
+        let mut st = lock(&self.shared.state);
+        while st.rotation.is_some() && !st.stop {
+            st = self
+                .shared
+                .wake
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if st.stop {
+            return Err(LogError::Closed);
+        }
+        if !st.pending.is_empty() {
+            // Close the old file's last span with its own annotation.
+            let annotation = st.sum.annotation();
+            st.pending.extend_from_slice(&annotation);
+        }
+        let last = st.next_seq - 1;
+        let cut = st.pending.len();
+        st.rotation = Some(Rotation { file, cut, last });
+        drop(st);
+        self.shared.wake.notify_all();
+        Ok(last)
+    }
+
+    /// Whether a rotation is still waiting for the writer.
+    pub fn rotating(&self) -> bool {
+        lock(&self.shared.state).rotation.is_some()
+    }
+
     /// Highest sequence known to be durable under the current policy.
     pub fn durable(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
@@ -194,6 +242,16 @@ impl Log {
     /// Bytes in the file (for INFO's aof_current_size).
     pub fn file_bytes(&self) -> u64 {
         self.shared.file_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sequence of the last record appended (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        lock(&self.shared.state).next_seq - 1
+    }
+
+    /// Bytes appended and not yet handed to the file.
+    pub fn pending_bytes(&self) -> usize {
+        lock(&self.shared.state).pending.len()
     }
 
     /// Syncs that ran late because a previous one was still running (aof_delayed_fsync).
@@ -235,11 +293,12 @@ fn write_batch(shared: &Shared, file: &mut File, buf: &[u8], sync: bool) -> io::
 fn writer_loop(shared: &Shared, mut file: File, on_durable: impl Fn(u64)) {
     let mut last_sync = Instant::now();
     let mut unsynced = false;
-    let mut retry: Option<(Vec<u8>, u64)> = None;
+    // A batch that failed to be written, kept to retry (with the file to switch to after it).
+    let mut retry: Option<(Vec<u8>, u64, Option<File>)> = None;
     loop {
-        let (batch, last, fsync, stopping) = {
+        let (batch, last, next_file, fsync, stopping) = {
             let mut st = lock(&shared.state);
-            while retry.is_none() && st.pending.is_empty() && !st.stop {
+            while retry.is_none() && st.pending.is_empty() && st.rotation.is_none() && !st.stop {
                 let tick = if st.fsync == Fsync::EverySec && unsynced {
                     Duration::from_millis(100)
                 } else {
@@ -259,15 +318,49 @@ fn writer_loop(shared: &Shared, mut file: File, on_durable: impl Fn(u64)) {
             }
             let batch = match retry.take() {
                 Some(r) => r,
-                None if st.pending.is_empty() => (Vec::new(), 0),
-                None => {
-                    let mut b = std::mem::take(&mut st.pending);
-                    b.extend_from_slice(&st.sum.annotation());
-                    (b, st.pending_last)
-                }
+                None => match st.rotation.take() {
+                    // The old file's part already ends with its annotation.
+                    Some(r) => {
+                        let rest = st.pending.split_off(r.cut);
+                        let old = std::mem::replace(&mut st.pending, rest);
+                        (old, r.last, Some(r.file))
+                    }
+                    None if st.pending.is_empty() => (Vec::new(), 0, None),
+                    None => {
+                        let mut b = std::mem::take(&mut st.pending);
+                        b.extend_from_slice(&st.sum.annotation());
+                        (b, st.pending_last, None)
+                    }
+                },
             };
-            (batch.0, batch.1, st.fsync, st.stop)
+            (batch.0, batch.1, batch.2, st.fsync, st.stop)
         };
+        if let Some(new_file) = next_file {
+            // Everything for the old file, synced, then switch.
+            match write_batch(shared, &mut file, &batch, true) {
+                Ok(()) => {
+                    file = new_file;
+                    let len = file.metadata().map_or(0, |m| m.len());
+                    shared.file_bytes.store(len, Ordering::Relaxed);
+                    unsynced = false;
+                    last_sync = Instant::now();
+                    set_error(shared, None);
+                    if last > shared.durable.load(Ordering::Acquire) {
+                        shared.durable.store(last, Ordering::Release);
+                        on_durable(last);
+                    }
+                    shared.wake.notify_all();
+                }
+                Err(e) => {
+                    let _ = file.set_len(shared.file_bytes.load(Ordering::Relaxed));
+                    set_error(shared, Some(e.to_string()));
+                    shared.wake.notify_all();
+                    retry = Some((batch, last, Some(new_file)));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            continue;
+        }
         if batch.is_empty() {
             if unsynced && (fsync == Fsync::EverySec || stopping) {
                 sync_now(shared, &mut file, &mut unsynced, &mut last_sync);
@@ -304,7 +397,7 @@ fn writer_loop(shared: &Shared, mut file: File, on_durable: impl Fn(u64)) {
                 let _ = file.set_len(shared.file_bytes.load(Ordering::Relaxed));
                 set_error(shared, Some(e.to_string()));
                 shared.wake.notify_all();
-                retry = Some((batch, last));
+                retry = Some((batch, last, None));
                 if stopping {
                     return;
                 }
@@ -434,6 +527,36 @@ mod tests {
         drop(log);
         let got: Vec<Vec<u8>> = read_back(&path).into_iter().map(|c| c[2].clone()).collect();
         assert_eq!(got, vec![b"1".to_vec(), b"2".to_vec(), b"4".to_vec()]);
+    }
+
+    #[test]
+    fn rotate_splits_the_sequence_between_two_checksummed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("1.incr.aof"), dir.path().join("2.incr.aof"));
+        let log = Log::start(open(&a), Fsync::EverySec, |_| {}).unwrap();
+        for i in 0..10 {
+            log.append(&record(i)).unwrap();
+        }
+        assert_eq!(log.rotate(open(&b)).unwrap(), 10);
+        for i in 10..15 {
+            log.append(&record(i)).unwrap();
+        }
+        // A rotation right after another, with nothing in between.
+        let c = dir.path().join("3.incr.aof");
+        assert_eq!(log.rotate(open(&c)).unwrap(), 15);
+        let s = log.append(&record(15)).unwrap();
+        log.wait_durable(s, Duration::from_secs(5)).unwrap();
+        drop(log);
+        let values = |p: &std::path::Path| -> Vec<usize> {
+            read_back(p)
+                .iter()
+                .map(|c| String::from_utf8_lossy(&c[2]).parse().unwrap())
+                .collect()
+        };
+        assert_eq!(values(&a), (0..10).collect::<Vec<_>>());
+        assert_eq!(values(&b), (10..15).collect::<Vec<_>>());
+        assert_eq!(values(&c), vec![15]);
+        assert!(std::fs::read(&a).unwrap().ends_with(b"\r\n"));
     }
 
     #[test]

@@ -9,12 +9,57 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use persist::{AofFile, Fsync, Log, LogError, Manifest};
 
 use crate::config::Config;
+
+/// The directory and what its manifest lists; changed only by a rewrite (under this lock).
+pub struct Files {
+    pub dir: PathBuf,
+    pub appendfilename: String,
+    pub manifest: Manifest,
+}
+
+impl Files {
+    fn manifest_name(&self) -> String {
+        format!(
+            "{}{}",
+            self.appendfilename,
+            persist::manifest::MANIFEST_SUFFIX
+        )
+    }
+
+    /// Write the manifest (atomically: temp file, fsync, rename, fsync the directory).
+    pub fn persist(&self) -> std::io::Result<()> {
+        write_atomic(
+            &self.dir,
+            &self.manifest_name(),
+            self.manifest.to_text().as_bytes(),
+        )
+    }
+
+    /// Create the next incr file (empty, synced, directory synced), not yet in the manifest.
+    pub fn create_incr(&self) -> std::io::Result<(AofFile, File)> {
+        let incr = AofFile::incr(&self.appendfilename, self.manifest.last_incr_seq() + 1);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(&incr.name))?;
+        file.sync_all()?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok((incr, file))
+    }
+
+    /// Bytes in the base and incr files (INFO aof_current_size, the automatic rewrite).
+    pub fn current_size(&self) -> u64 {
+        let size = |f: &AofFile| std::fs::metadata(self.dir.join(&f.name)).map_or(0, |m| m.len());
+        self.manifest.base.iter().map(size).sum::<u64>()
+            + self.manifest.incr.iter().map(size).sum::<u64>()
+    }
+}
 
 /// The open log.
 pub struct Aof {
@@ -25,7 +70,13 @@ pub struct Aof {
     pub durable: Arc<tokio::sync::Notify>,
     durable_seq: Arc<AtomicU64>,
     /// `appendfsync always` (replies wait for the fsync); follows CONFIG SET.
-    always: std::sync::atomic::AtomicBool,
+    always: AtomicBool,
+    /// `appendonly`: off after `CONFIG SET appendonly no` (the log stays open, unused, until
+    /// it is turned on again, which starts a rewrite onto a new incr file).
+    enabled: AtomicBool,
+    pub files: parking_lot::Mutex<Files>,
+    /// aof_current_size after the last rewrite (or the load): the automatic rewrite's base.
+    pub base_size: AtomicU64,
 }
 
 fn fsync_of(config: &Config) -> Fsync {
@@ -38,7 +89,7 @@ fn fsync_of(config: &Config) -> Fsync {
 
 /// Write `bytes` to `path` through a temp file, fsync, rename, fsync the directory: the file
 /// is either the old one or the whole new one after a crash.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = dir.join(format!("{}{name}", persist::manifest::TEMP_PREFIX));
     let mut f = File::create(&tmp)?;
@@ -50,68 +101,69 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Where the log lives and what it holds, before it is opened for appending.
 pub struct Plan {
-    pub dir: PathBuf,
-    pub appendfilename: String,
-    pub manifest: Manifest,
+    pub files: Files,
     /// Whether the directory held a log to load.
     pub existing: bool,
+}
+
+/// The directory's manifest, or an empty one (no files yet) if it has none.
+pub fn read_files(config: &Config) -> anyhow::Result<(Files, bool)> {
+    let dir = PathBuf::from(config.get("appenddirname"));
+    let appendfilename = config.get("appendfilename").to_string();
+    let found = persist::read_manifest(&dir, &appendfilename)?;
+    let existing = found.is_some();
+    let manifest = found.unwrap_or(Manifest {
+        base: None,
+        history: Vec::new(),
+        incr: Vec::new(),
+    });
+    Ok((
+        Files {
+            dir,
+            appendfilename,
+            manifest,
+        },
+        existing,
+    ))
 }
 
 /// Read the manifest, or make a fresh directory (an empty base and a first incr file), as
 /// Redis does when `appendonly yes` starts without a log.
 pub fn prepare(config: &Config) -> anyhow::Result<Plan> {
-    let dir = PathBuf::from(config.get("appenddirname"));
-    let appendfilename = config.get("appendfilename").to_string();
-    if let Some(manifest) = persist::read_manifest(&dir, &appendfilename)? {
-        return Ok(Plan {
-            dir,
-            appendfilename,
-            manifest,
-            existing: true,
-        });
+    let (mut files, existing) = read_files(config)?;
+    if existing {
+        return Ok(Plan { files, existing });
     }
-    std::fs::create_dir_all(&dir)?;
-    let base = AofFile::base(&appendfilename, 1, false);
-    let incr = AofFile::incr(&appendfilename, 1);
-    File::create(dir.join(&base.name))?.sync_all()?;
-    File::create(dir.join(&incr.name))?.sync_all()?;
-    let manifest = Manifest {
-        base: Some(base),
-        history: Vec::new(),
-        incr: vec![incr],
-    };
-    let name = format!("{appendfilename}{}", persist::manifest::MANIFEST_SUFFIX);
-    write_atomic(&dir, &name, manifest.to_text().as_bytes())?;
-    Ok(Plan {
-        dir,
-        appendfilename,
-        manifest,
-        existing: false,
-    })
+    std::fs::create_dir_all(&files.dir)?;
+    let base = AofFile::base(&files.appendfilename, 1, false);
+    File::create(files.dir.join(&base.name))?.sync_all()?;
+    files.manifest.base = Some(base);
+    let (incr, _) = files.create_incr()?;
+    files.manifest.incr.push(incr);
+    files.persist()?;
+    Ok(Plan { files, existing })
 }
 
 impl Aof {
     /// Open the last incr file of `plan` for appending (a new one if the manifest has none).
-    pub fn open(plan: &mut Plan, config: &Config) -> anyhow::Result<Aof> {
-        if plan.manifest.incr.is_empty() {
-            let seq = plan.manifest.last_incr_seq() + 1;
-            let incr = AofFile::incr(&plan.appendfilename, seq);
-            File::create(plan.dir.join(&incr.name))?.sync_all()?;
-            plan.manifest.incr.push(incr);
-            let name = format!(
-                "{}{}",
-                plan.appendfilename,
-                persist::manifest::MANIFEST_SUFFIX
-            );
-            write_atomic(&plan.dir, &name, plan.manifest.to_text().as_bytes())?;
-        }
-        let last = plan
-            .manifest
-            .incr
-            .last()
-            .map(|f| f.name.clone())
-            .ok_or_else(|| anyhow::anyhow!("no incr file"))?;
-        let file = OpenOptions::new().append(true).open(plan.dir.join(&last))?;
+    pub fn open(plan: Plan, config: &Config) -> anyhow::Result<Aof> {
+        let mut files = plan.files;
+        let file = match files.manifest.incr.last() {
+            Some(last) => OpenOptions::new()
+                .append(true)
+                .open(files.dir.join(&last.name))?,
+            None => {
+                let (incr, file) = files.create_incr()?;
+                files.manifest.incr.push(incr);
+                files.persist()?;
+                file
+            }
+        };
+        Self::start(files, file, config, true)
+    }
+
+    /// Start appending to `file`, the last incr file of `files`.
+    pub fn start(files: Files, file: File, config: &Config, enabled: bool) -> anyhow::Result<Aof> {
         let durable = Arc::new(tokio::sync::Notify::new());
         let durable_seq = Arc::new(AtomicU64::new(0));
         let (n, d) = (durable.clone(), durable_seq.clone());
@@ -120,23 +172,30 @@ impl Aof {
             d.store(seq, Ordering::Release);
             n.notify_waiters();
         })?;
+        let base_size = files.current_size();
         Ok(Aof {
             log,
             db: Mutex::new(None),
             durable,
             durable_seq,
-            always: std::sync::atomic::AtomicBool::new(fsync == Fsync::Always),
+            always: AtomicBool::new(fsync == Fsync::Always),
+            enabled: AtomicBool::new(enabled),
+            files: parking_lot::Mutex::new(files),
+            base_size: AtomicU64::new(base_size),
         })
+    }
+
+    fn db_lock(&self) -> std::sync::MutexGuard<'_, Option<usize>> {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Log `effects` (whole commands) of a command run in database `db`; returns the
     /// sequence to wait for before replying under `appendfsync always`.
     pub fn append(&self, db: usize, effects: &[Vec<Vec<u8>>]) -> Result<u64, LogError> {
         let mut record = Vec::new();
-        let mut current = self
-            .db
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut current = self.db_lock();
         if *current != Some(db) {
             let n = db.to_string();
             persist::encode_command(&mut record, &[b"SELECT", n.as_bytes()]);
@@ -150,8 +209,31 @@ impl Aof {
         Ok(seq)
     }
 
+    /// Append from now on to `file` (a new incr file): see [`Log::rotate`]. The new file
+    /// starts with a `SELECT`, as every incr file does.
+    pub fn rotate(&self, file: File) -> Result<u64, LogError> {
+        let mut current = self.db_lock();
+        let last = self.log.rotate(file)?;
+        *current = None;
+        Ok(last)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Release);
+    }
+
     pub fn durable_seq(&self) -> u64 {
         self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Wait until everything logged so far is written (and synced under `always`), at most
+    /// `timeout` (turning the log off, shutting down).
+    pub fn flush(&self, timeout: std::time::Duration) -> Result<(), LogError> {
+        self.log.wait_durable(self.log.last_seq(), timeout)
     }
 
     /// The last write error, if writes are failing (writes are refused meanwhile).
@@ -168,6 +250,21 @@ impl Aof {
     /// Whether replies to writes wait for the fsync (`appendfsync always`).
     pub fn always(&self) -> bool {
         self.always.load(Ordering::Relaxed)
+    }
+
+    /// The log's failpoints (DEBUG AOF-FAILPOINT, tests).
+    pub fn failpoints(&self) -> &persist::FailPoints {
+        self.log.failpoints()
+    }
+
+    /// Syncs that ran late (INFO aof_delayed_fsync).
+    pub fn delayed_fsyncs(&self) -> u64 {
+        self.log.delayed_fsyncs()
+    }
+
+    /// Bytes buffered, not yet written (INFO aof_buffer_length).
+    pub fn buffered_bytes(&self) -> usize {
+        self.log.pending_bytes()
     }
 }
 
@@ -186,27 +283,33 @@ pub fn load(
     let mut client = crate::client::ClientState::new(shared, srv.stats.register_thread(), true);
     let mut out = resp::Reply::new();
     let max_bulk = usize::try_from(srv.config.read().proto_max_bulk_len()).unwrap_or(usize::MAX);
-    let result = persist::load(&plan.dir, &plan.manifest, truncated_ok, max_bulk, |unit| {
-        for cmd in unit {
-            let Some(name) = cmd.first() else { continue };
-            if crate::cmd::table::lookup(name).is_none() {
-                return Err(format!(
-                    "Unknown command '{}' reading the append only file",
-                    String::from_utf8_lossy(name)
-                ));
+    let result = persist::load(
+        &plan.files.dir,
+        &plan.files.manifest,
+        truncated_ok,
+        max_bulk,
+        |unit| {
+            for cmd in unit {
+                let Some(name) = cmd.first() else { continue };
+                if crate::cmd::table::lookup(name).is_none() {
+                    return Err(format!(
+                        "Unknown command '{}' reading the append only file",
+                        String::from_utf8_lossy(name)
+                    ));
+                }
+                let mut buf = Vec::new();
+                let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                persist::encode_command(&mut buf, &args);
+                let mut parser = resp::RequestParser::new();
+                if parser.parse(&buf, resp::Limits::default()).is_err() {
+                    return Err("a logged command does not parse".into());
+                }
+                crate::cmd::execute(srv, &mut client, &mut out, parser.argv(&buf));
+                out.clear();
             }
-            let mut buf = Vec::new();
-            let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-            persist::encode_command(&mut buf, &args);
-            let mut parser = resp::RequestParser::new();
-            if parser.parse(&buf, resp::Limits::default()).is_err() {
-                return Err("a logged command does not parse".into());
-            }
-            crate::cmd::execute(srv, &mut client, &mut out, parser.argv(&buf));
-            out.clear();
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     srv.clients.unregister(id);
     result
 }

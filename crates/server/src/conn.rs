@@ -146,7 +146,7 @@ pub async fn serve<S>(
 /// client's last logged write (one fsync covers every client's records buffered before it).
 async fn wait_durable(srv: &Server, client: &mut ClientState) {
     let want = std::mem::take(&mut client.pending_durable);
-    let Some(aof) = srv.aof.get() else { return };
+    let Some(aof) = srv.aof() else { return };
     if want == 0 || !aof.always() {
         return;
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod net;
+pub mod rewrite;
 pub mod server;
 pub mod stats;
 #[macro_use]
@@ -25,7 +26,7 @@ const SHARDS_PER_THREAD: usize = 32;
 /// Load the append-only log (or create it) and start appending to it.
 fn start_log(srv: &Server) -> anyhow::Result<()> {
     let config = srv.config.read().clone();
-    let mut plan = aof::prepare(&config)?;
+    let plan = aof::prepare(&config)?;
     if plan.existing {
         let started = std::time::Instant::now();
         store::set_loading(true);
@@ -45,9 +46,9 @@ fn start_log(srv: &Server) -> anyhow::Result<()> {
             report.commands
         );
     }
-    let log = aof::Aof::open(&mut plan, &config)?;
+    let log = aof::Aof::open(plan, &config)?;
     store::set_log_expired(true);
-    let _ = srv.aof.set(log);
+    let _ = srv.aof_log.set(log);
     Ok(())
 }
 

@@ -76,8 +76,13 @@ pub struct Server {
     /// Clients waiting in a blocking command (INFO blocked_clients).
     pub blocked_clients: AtomicUsize,
     pub limits: EncodingLimits,
-    /// The append-only log, when `appendonly yes` (set once, after loading).
-    pub aof: std::sync::OnceLock<crate::aof::Aof>,
+    /// The append-only log, once `appendonly` was turned on (set once; turning it off keeps
+    /// it, disabled). Use [`Server::aof`] for "the log to append to".
+    pub aof_log: std::sync::OnceLock<crate::aof::Aof>,
+    /// AOF rewrite state (INFO's aof_rewrite* fields).
+    pub rewrite: crate::rewrite::RewriteState,
+    /// The server itself, for background work started by a command (the AOF rewrite).
+    pub me: std::sync::Weak<Server>,
 }
 
 impl Server {
@@ -87,7 +92,7 @@ impl Server {
         let limits = EncodingLimits::default();
         limits.load(&config);
         apply_allocator_config(&config);
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
             config_version: AtomicU64::new(0),
@@ -106,7 +111,9 @@ impl Server {
             cron_runs: AtomicU64::new(0),
             blocked_clients: AtomicUsize::new(0),
             limits,
-            aof: std::sync::OnceLock::new(),
+            aof_log: std::sync::OnceLock::new(),
+            rewrite: crate::rewrite::RewriteState::default(),
+            me: me.clone(),
         })
     }
 
@@ -122,6 +129,9 @@ impl Server {
             .store(config.requirepass().is_some(), Relaxed);
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
         self.limits.load(&config);
+        if let Some(aof) = self.aof_log.get() {
+            aof.set_fsync(&config);
+        }
         // Like Redis's jemalloc-bg-thread: a background thread returns freed pages to the OS,
         // so RSS follows used memory instead of keeping dirty pages until the next allocation.
         let _ =
@@ -151,6 +161,11 @@ impl Server {
             }
             notified.await;
         }
+    }
+
+    /// The append-only log, while `appendonly` is on.
+    pub fn aof(&self) -> Option<&crate::aof::Aof> {
+        self.aof_log.get().filter(|a| a.enabled())
     }
 
     pub fn uptime_secs(&self) -> u64 {
@@ -197,10 +212,11 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
                 .expire_cycle_cpu_ms
                 .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
             if report.expired > 0 {
-                if let Some(aof) = srv.aof.get() {
+                if let Some(aof) = srv.aof() {
                     log_expired_everywhere(&srv, aof);
                 }
             }
+            crate::rewrite::auto_check(&srv);
             srv.cron_runs.fetch_add(1, Relaxed);
             if srv.stop_reason().is_some() {
                 return;

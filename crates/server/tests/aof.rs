@@ -25,48 +25,6 @@ fn text(reply: &[u8]) -> String {
     String::from_utf8_lossy(reply).into_owned()
 }
 
-/// Every key of every database with its type, value and absolute expiry, sorted: what must
-/// survive a restart.
-fn dataset(c: &mut Conn) -> Vec<String> {
-    let mut out = Vec::new();
-    for db in 0..16 {
-        let n = db.to_string();
-        c.cmd_str(&["SELECT", &n]);
-        let keys = common::elements(&c.cmd_str(&["KEYS", "*"])).unwrap_or_default();
-        for k in keys {
-            let key = String::from_utf8_lossy(&k)
-                .lines()
-                .nth(1)
-                .unwrap_or("")
-                .to_string();
-            let t = text(&c.cmd_str(&["TYPE", &key]));
-            let value = match t.trim() {
-                "+string" => text(&c.cmd_str(&["GET", &key])),
-                "+list" => text(&c.cmd_str(&["LRANGE", &key, "0", "-1"])),
-                "+hash" => {
-                    let mut f =
-                        common::elements(&c.cmd_str(&["HGETALL", &key])).unwrap_or_default();
-                    f.sort();
-                    format!("{f:?}")
-                }
-                "+set" => {
-                    let mut m =
-                        common::elements(&c.cmd_str(&["SMEMBERS", &key])).unwrap_or_default();
-                    m.sort();
-                    format!("{m:?}")
-                }
-                "+zset" => text(&c.cmd_str(&["ZRANGE", &key, "0", "-1", "WITHSCORES"])),
-                other => format!("type {other}"),
-            };
-            let at = text(&c.cmd_str(&["PEXPIRETIME", &key]));
-            out.push(format!("db{db} {key} {} {value} {}", t.trim(), at.trim()));
-        }
-    }
-    c.cmd_str(&["SELECT", "0"]);
-    out.sort();
-    out
-}
-
 fn workload(c: &mut Conn) {
     for cmd in [
         &["SET", "s", "v", "EX", "1000"][..],
@@ -111,14 +69,14 @@ fn a_killed_server_restarts_with_every_acknowledged_write() {
     let mut s = start(dir.path(), "always");
     let mut c = s.conn();
     workload(&mut c);
-    let before = dataset(&mut c);
+    let before = common::dataset(&mut c);
     assert!(before.len() >= 10, "{before:?}");
     s.child.kill().expect("SIGKILL");
     let _ = s.child.wait();
     drop(s);
     let s2 = start(dir.path(), "always");
     let mut c2 = s2.conn();
-    assert_eq!(dataset(&mut c2), before);
+    assert_eq!(common::dataset(&mut c2), before);
     assert!(
         s2.log().contains("DB loaded from append only file"),
         "{}",
@@ -140,12 +98,12 @@ fn expiry_replays_as_it_happened() {
     assert_eq!(c.cmd_str(&["INCR", "k"]), b":1\r\n");
     c.cmd_str(&["SET", "t", "1", "PX", "200"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let before = dataset(&mut c);
+    let before = common::dataset(&mut c);
     s.terminate();
     drop(s);
     let s2 = start(dir.path(), "everysec");
     let mut c2 = s2.conn();
-    assert_eq!(dataset(&mut c2), before);
+    assert_eq!(common::dataset(&mut c2), before);
     assert_eq!(c2.cmd_str(&["GET", "k"]), b"$1\r\n1\r\n");
     assert_eq!(c2.cmd_str(&["PTTL", "k"]), b":-1\r\n");
 }
@@ -160,7 +118,7 @@ fn redis_server_loads_basalts_log() {
     let mut s = start(dir.path(), "always");
     let mut c = s.conn();
     workload(&mut c);
-    let want = dataset(&mut c);
+    let want = common::dataset(&mut c);
     s.terminate();
     drop(s);
     // Redis must not create an RDB base of its own first: its loader reads ours.
@@ -171,7 +129,7 @@ fn redis_server_loads_basalts_log() {
         "yes",
     ]);
     let mut rc = r.conn();
-    assert_eq!(dataset(&mut rc), want);
+    assert_eq!(common::dataset(&mut rc), want);
 }
 
 /// Blocking pops and the multi-key pops are logged as the plain pop they did, including one
@@ -207,7 +165,7 @@ fn blocking_and_multi_key_pops_are_logged_in_their_plain_form() {
         waiter.read_reply(),
         b"*2\r\n$1\r\nq\r\n$4\r\nlate\r\n".to_vec()
     );
-    let before = dataset(&mut c);
+    let before = common::dataset(&mut c);
     s.terminate();
     drop(s);
     let log = std::fs::read(dir.path().join("appendonlydir/appendonly.aof.1.incr.aof"))
@@ -236,7 +194,7 @@ fn blocking_and_multi_key_pops_are_logged_in_their_plain_form() {
     }
     let s2 = start(dir.path(), "always");
     let mut c2 = s2.conn();
-    assert_eq!(dataset(&mut c2), before);
+    assert_eq!(common::dataset(&mut c2), before);
 }
 
 /// One replay case per write command of the table (a new write command without a case here
@@ -463,12 +421,12 @@ fn every_write_command_replays_from_the_log() {
             );
         }
     }
-    let before = dataset(&mut c);
+    let before = common::dataset(&mut c);
     assert!(before.len() > 40, "{before:?}");
     s.child.kill().expect("SIGKILL");
     let _ = s.child.wait();
     drop(s);
     let s2 = start(dir.path(), "always");
     let mut c2 = s2.conn();
-    assert_eq!(dataset(&mut c2), before);
+    assert_eq!(common::dataset(&mut c2), before);
 }

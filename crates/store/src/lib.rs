@@ -32,7 +32,7 @@ pub use hash::{Hash, HashLimits};
 pub use list::{End, Fill, NodeLimit, QuickList};
 pub use set::{IntSet, Member, Set};
 pub use skiplist::SkipList;
-pub use store::{hash_tag, Locked, Shard, Store};
+pub use store::{hash_tag, Capture, Locked, Shard, Store};
 pub use value::{Str, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS};
 pub use zrange::{LexBound, LexRange, ScoreRange};
 pub use zset::{ZLimits, ZSet};

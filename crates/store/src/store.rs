@@ -7,6 +7,7 @@
 //! makes every multi-key command atomic across shards.
 
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -14,10 +15,24 @@ use smallvec::SmallVec;
 use crate::blocking::Blocked;
 use crate::db::{Db, DbStats};
 
+/// Takes a shard's contents for a point-in-time snapshot (an AOF rewrite, later BGSAVE)
+/// without stopping the world for the whole dataset.
+///
+/// [`Locked::install_capture`] puts one on every shard at the snapshot's instant, with every
+/// shard locked. The first time anyone locks a shard afterwards — a command, the cron, or the
+/// snapshot's own thread walking the shards — `capture` runs under that lock, before anything
+/// can change the shard. So each shard is captured as it was at the instant, and a client waits
+/// at most for the capture of one shard (its serialization), once per snapshot.
+pub trait Capture: Send + Sync {
+    fn capture(&self, index: usize, shard: &Shard);
+}
+
 /// One shard: its slice of every database, and the clients blocked on its keys.
 pub struct Shard {
     dbs: Box<[Db]>,
     pub blocked: Blocked,
+    /// A snapshot that has not captured this shard yet.
+    capture: Option<Arc<dyn Capture>>,
 }
 
 impl Shard {
@@ -25,6 +40,7 @@ impl Shard {
         Shard {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             blocked: Blocked::default(),
+            capture: None,
         }
     }
 
@@ -108,6 +124,20 @@ impl<'a> Locked<'a> {
         self.guards.len()
     }
 
+    /// Start a snapshot: every shard will be captured by `capture` as it is now. The locks must
+    /// be every shard's ([`Store::lock_all`]).
+    pub fn install_capture(&mut self, capture: &Arc<dyn Capture>) {
+        assert_eq!(
+            self.guards.len(),
+            self.store.shards.len(),
+            "a snapshot starts with every shard locked"
+        );
+        for (_, g) in &mut self.guards {
+            debug_assert!(g.capture.is_none(), "one snapshot at a time");
+            g.capture = Some(Arc::clone(capture));
+        }
+    }
+
     /// Every locked shard (for commands that lock them all).
     pub fn shards_mut(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
         self.guards.iter_mut().map(|(_, g)| &mut **g)
@@ -165,8 +195,14 @@ impl Store {
         (self.hasher.hash_one(hash_tag(key)) >> 40) as usize & self.mask
     }
 
+    /// Lock shard `index`. Every lock of a shard goes through here, so a pending snapshot
+    /// captures the shard before the lock holder can change it.
     pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, Shard> {
-        self.shards[index].lock()
+        let mut guard = self.shards[index].lock();
+        if let Some(capture) = guard.capture.take() {
+            capture.capture(index, &guard);
+        }
+        guard
     }
 
     /// The shards of `keys`, ascending, each once: the order they must be locked in.
@@ -189,7 +225,7 @@ impl Store {
     pub fn lock_indices(&self, idx: &[usize]) -> Locked<'_> {
         debug_assert!(idx.windows(2).all(|w| w[0] < w[1]), "locks out of order");
         Locked {
-            guards: idx.iter().map(|&i| (i, self.shards[i].lock())).collect(),
+            guards: idx.iter().map(|&i| (i, self.lock_shard(i))).collect(),
             store: self,
         }
     }
@@ -197,11 +233,8 @@ impl Store {
     /// Lock every shard, in order (SWAPDB, FLUSHALL, and later MULTI/EXEC with many keys).
     pub fn lock_all(&self) -> Locked<'_> {
         Locked {
-            guards: self
-                .shards
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (i, m.lock()))
+            guards: (0..self.shards.len())
+                .map(|i| (i, self.lock_shard(i)))
                 .collect(),
             store: self,
         }
@@ -209,8 +242,8 @@ impl Store {
 
     /// Visit shards one at a time (keyless commands that need no atomicity: DBSIZE, KEYS …).
     pub fn for_each_shard(&self, mut f: impl FnMut(usize, &mut Shard)) {
-        for (i, shard) in self.shards.iter().enumerate() {
-            f(i, &mut shard.lock());
+        for i in 0..self.shards.len() {
+            f(i, &mut self.lock_shard(i));
         }
     }
 
@@ -268,6 +301,48 @@ mod tests {
         assert_eq!(hash_tag(b"x{a}{b}"), b"a");
         let s = Store::new(64, 16);
         assert_eq!(s.shard_index(b"{t}1"), s.shard_index(b"{t}2"));
+    }
+
+    /// Records what each shard held when it was captured.
+    struct Recorder(parking_lot::Mutex<Vec<(usize, usize)>>);
+
+    impl Capture for Recorder {
+        fn capture(&self, index: usize, shard: &Shard) {
+            self.0.lock().push((index, shard.db_ref(0).len()));
+        }
+    }
+
+    #[test]
+    fn a_capture_sees_each_shard_as_it_was_at_the_instant() {
+        let s = Store::new(4, 1);
+        let keys: Vec<Vec<u8>> = (0..40).map(|i| format!("k{i}").into_bytes()).collect();
+        let put = |s: &Store, k: &[u8]| {
+            let mut l = s.lock_keys([k]);
+            l.db(k, 0).set(
+                k,
+                crate::Value::Str(crate::value::Str::from_bytes(b"v")),
+                false,
+                0,
+            );
+        };
+        for k in &keys[..20] {
+            put(&s, k);
+        }
+        let mut before = vec![0; 4];
+        s.for_each_shard(|i, sh| before[i] = sh.db_ref(0).len());
+        let rec = Arc::new(Recorder(parking_lot::Mutex::new(Vec::new())));
+        let capture: Arc<dyn Capture> = rec.clone();
+        s.lock_all().install_capture(&capture);
+        // Writes after the instant: each first captures the shard it locks.
+        for k in &keys[20..] {
+            put(&s, k);
+        }
+        // Walking the shards captures the rest; a second walk captures nothing.
+        s.for_each_shard(|_, _| {});
+        s.for_each_shard(|_, _| {});
+        let mut got = rec.0.lock().clone();
+        got.sort();
+        assert_eq!(got, before.into_iter().enumerate().collect::<Vec<_>>());
     }
 
     #[test]

@@ -150,6 +150,13 @@ pub fn execute_in<'s>(
         out.error(msg.as_bytes());
         return Flow::Continue;
     }
+    if spec.name == "debug" && !crate::commands::debug::allowed(srv, client) {
+        let msg = crate::commands::debug::NOT_ALLOWED;
+        client.stats.rejected(spec);
+        srv.stats.record_error(msg);
+        out.error(msg.as_bytes());
+        return Flow::Continue;
+    }
     if !client.authenticated && !spec.has(super::flags::NO_AUTH) && srv.auth_required() {
         client.stats.rejected(spec);
         srv.stats.record_error(err::NOAUTH);
@@ -157,7 +164,7 @@ pub fn execute_in<'s>(
         return Flow::Continue;
     }
     if spec.has(super::flags::WRITE) {
-        if let Some(e) = srv.aof.get().and_then(crate::aof::Aof::last_error) {
+        if let Some(e) = srv.aof().and_then(crate::aof::Aof::last_error) {
             let msg = format!("MISCONF Errors writing to the AOF file: {e}");
             client.stats.rejected(spec);
             srv.stats.record_error(&msg);
@@ -170,7 +177,7 @@ pub fn execute_in<'s>(
         unreachable!("containers without a handler resolve to a subcommand")
     };
     let key_idx = spec.key_indices(&argv);
-    let keys = if spec.has_unknown_keys() {
+    let keys = if spec.has_unknown_keys() || locks_every_shard(spec) {
         drop(batch.held.take());
         srv.store.lock_all()
     } else {
@@ -198,7 +205,7 @@ pub fn execute_in<'s>(
     if spec.has(super::flags::WRITE) {
         wake_blocked(&mut ctx, &key_idx, &argv);
     }
-    if let Some(aof) = srv.aof.get() {
+    if let Some(aof) = srv.aof() {
         log_expired(aof, &mut ctx);
         if ctx.dirty > 0 {
             log_effects(aof, &mut ctx, &argv);
@@ -228,6 +235,14 @@ pub fn execute_in<'s>(
         std::sync::atomic::Ordering::Relaxed,
     );
     client.flow
+}
+
+/// Keyless writes that change every shard: they run, and are logged, with every shard locked,
+/// so no other write can fall between their effect and their log record (a write logged
+/// before a FLUSHALL that ran after it would be lost on replay), and an AOF rewrite's instant
+/// sees them whole.
+fn locks_every_shard(spec: &Spec) -> bool {
+    matches!(spec.name, "flushall" | "flushdb" | "swapdb")
 }
 
 /// Log a `DEL` for every key of the locked shards that expired (during this command or

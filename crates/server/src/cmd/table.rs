@@ -6,8 +6,8 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, connection, hashes, keys, lists, server, sets, sort, strings, zpops, zranges,
-    zsetops, zsets,
+    blocking, connection, debug, hashes, keys, lists, persistence, server, sets, sort, strings,
+    zpops, zranges, zsetops, zsets,
 };
 
 #[rustfmt::skip]
@@ -82,7 +82,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 153] = [
+pub static COMMANDS: [Spec; 155] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -389,6 +389,10 @@ pub static COMMANDS: [Spec; 153] = [
         docs("Pops the highest-scored member of the first non-empty sorted set, waiting if none has one.", "5.0.0", "sorted-set", "O(log(N))", &[arg("key", "key", 0, "", &["multiple"], &[]), arg("timeout", "double", -1, "", &[], &[])]), Some(zpops::bzpopmax), &[]),
     spec("bzmpop", -5, F::WRITE | F::BLOCKING | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "delete"], 2, 0, 1, 1)], A::WRITE | A::SORTEDSET | A::SLOW | A::BLOCKING, &[],
         docs("Pops members from the first non-empty sorted set of several, waiting if none has any.", "7.0.0", "sorted-set", "O(K)+O(M*log(N)) where K is the number of keys and M the number of members popped", &[arg("timeout", "double", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["multiple"], &[]), arg("where", "oneof", -1, "", &[], &[arg("min", "pure-token", -1, "MIN", &[], &[]), arg("max", "pure-token", -1, "MAX", &[], &[])]), arg("count", "integer", -1, "COUNT", &["optional"], &[])]), Some(zpops::bzmpop), &[]),
+    spec("debug", -2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Runs a debugging or testing subcommand.", "1.0.0", "server", "Depends on subcommand.", &[]), Some(debug::debug), &[]),
+    spec("bgrewriteaof", 1, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Rewrites the append-only log in the background.", "1.0.0", "server", "O(1)", &[]), Some(persistence::bgrewriteaof), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]

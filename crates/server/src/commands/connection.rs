@@ -177,8 +177,8 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         // Blocked clients stay on their database index (as in Redis) and are served if the
         // database they wait in now holds their key.
         let now = ctx.now_ms;
-        let mut all = ctx.srv.store.lock_all();
-        for shard in all.shards_mut() {
+        // Every shard is locked (see `cmd::dispatch::locks_every_shard`).
+        for shard in ctx.keys.shards_mut() {
             shard.swap_dbs(a, b);
             for (db, key) in shard.blocked.keys() {
                 if db == a || db == b {

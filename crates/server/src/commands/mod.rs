@@ -2,9 +2,11 @@
 
 pub mod blocking;
 pub mod connection;
+pub mod debug;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod server;
 pub mod sets;
 pub mod sort;

@@ -46,10 +46,13 @@ fn flush_mode(argv: &Argv<'_>) -> Result<bool, CmdError> {
 /// Redis's `emptyData` does.
 fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
     let mut garbage = Vec::new();
-    ctx.srv.store.for_each_shard(|_, shard| match db {
-        Some(i) => garbage.push(shard.db(i).take()),
-        None => garbage.extend(shard.dbs_mut().iter_mut().map(|d| d.take())),
-    });
+    // Every shard is locked (see `cmd::dispatch::locks_every_shard`).
+    for shard in ctx.keys.shards_mut() {
+        match db {
+            Some(i) => garbage.push(shard.db(i).take()),
+            None => garbage.extend(shard.dbs_mut().iter_mut().map(|d| d.take())),
+        }
+    }
     ctx.dirty += garbage.iter().map(|d| d.len() as u64).sum::<u64>();
     if lazy {
         std::thread::spawn(move || drop(garbage));
@@ -158,6 +161,7 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         chosen.push((idx, name, value));
     }
     let mut values = Vec::new();
+    let mut turn_aof = None;
     for &(idx, name, value) in &chosen {
         let text = String::from_utf8_lossy(value).into_owned();
         let args: Vec<String> = if matches!(
@@ -172,12 +176,7 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         check_supported(PARAMS[idx].name, &v).map_err(|m| failed(name, &m))?;
         let current = ctx.srv.config.read().get(PARAMS[idx].name).to_string();
         if PARAMS[idx].name == "appendonly" && v != current {
-            // Turning the log on needs a rewrite (a base holding the current data); turning
-            // it off must stop the writer. Both come with the rewrite work of the AOF issue.
-            return Err(failed(
-                name,
-                "changing appendonly at run time is not supported yet; restart with the new setting",
-            ));
+            turn_aof = Some(v == "yes");
         }
         values.push((idx, v));
     }
@@ -193,7 +192,41 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
     }
     ctx.srv.config_changed();
+    if let Some(on) = turn_aof {
+        if let Err(why) = set_appendonly(ctx.srv, on) {
+            ctx.srv
+                .config
+                .write()
+                .set("appendonly", if on { "no" } else { "yes" });
+            return Err(failed(b"appendonly", &why));
+        }
+    }
     ctx.out.ok();
+    Ok(())
+}
+
+/// `CONFIG SET appendonly`: on starts a rewrite writing the base of a new log (the log takes
+/// writes from its instant on); off writes out and syncs what is buffered and stops logging.
+fn set_appendonly(srv: &crate::server::Server, on: bool) -> Result<(), String> {
+    if on {
+        return crate::rewrite::enable(srv).map_err(|e| {
+            crate::log_warning!("AOF was not turned on: {e}");
+            "Unable to turn on AOF. Check server logs.".to_string()
+        });
+    }
+    let Some(aof) = srv.aof() else { return Ok(()) };
+    {
+        let _all = srv.store.lock_all();
+        aof.set_enabled(false);
+        store::set_log_expired(false);
+    }
+    // Keys expired meanwhile need no DEL any more.
+    srv.store
+        .for_each_shard(|_, shard| drop(shard.drain_expired()));
+    if let Err(e) = aof.flush(std::time::Duration::from_secs(5)) {
+        crate::log_warning!("Writing the AOF before turning it off failed: {e}");
+    }
+    crate::log_notice!("AOF turned off");
     Ok(())
 }
 

@@ -144,6 +144,13 @@ impl Config {
         self.values[idx] = value;
     }
 
+    /// Set a parameter by its canonical name (the server's own changes, already valid).
+    pub fn set(&mut self, name: &str, value: &str) {
+        if let Some((idx, _)) = find(name.as_bytes()) {
+            self.values[idx] = value.to_string();
+        }
+    }
+
     /// The value of a parameter by its canonical name.
     pub fn get(&self, name: &str) -> &str {
         match find(name.as_bytes()) {

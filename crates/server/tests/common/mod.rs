@@ -231,6 +231,12 @@ impl Conn {
         self.read_reply()
     }
 
+    /// Send a command and read its reply; None if the connection broke (a killed server).
+    pub fn try_cmd(&mut self, args: &[&[u8]]) -> Option<Vec<u8>> {
+        self.stream.write_all(&encode(args)).ok()?;
+        self.try_read_reply()
+    }
+
     /// Same, with string arguments.
     pub fn cmd_str(&mut self, args: &[&str]) -> Vec<u8> {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
@@ -348,4 +354,48 @@ pub fn elements(frame: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// Show bytes readably in failure messages.
 pub fn show(b: &[u8]) -> String {
     b.escape_ascii().to_string()
+}
+
+fn lossy(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// Every key of every database with its type, value and absolute expiry, sorted: what must
+/// survive a restart.
+pub fn dataset(c: &mut Conn) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in 0..16 {
+        let n = db.to_string();
+        c.cmd_str(&["SELECT", &n]);
+        let keys = elements(&c.cmd_str(&["KEYS", "*"])).unwrap_or_default();
+        for k in keys {
+            let key = String::from_utf8_lossy(&k)
+                .lines()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            let t = lossy(&c.cmd_str(&["TYPE", &key]));
+            let value = match t.trim() {
+                "+string" => lossy(&c.cmd_str(&["GET", &key])),
+                "+list" => lossy(&c.cmd_str(&["LRANGE", &key, "0", "-1"])),
+                "+hash" => {
+                    let mut f = elements(&c.cmd_str(&["HGETALL", &key])).unwrap_or_default();
+                    f.sort();
+                    format!("{f:?}")
+                }
+                "+set" => {
+                    let mut m = elements(&c.cmd_str(&["SMEMBERS", &key])).unwrap_or_default();
+                    m.sort();
+                    format!("{m:?}")
+                }
+                "+zset" => lossy(&c.cmd_str(&["ZRANGE", &key, "0", "-1", "WITHSCORES"])),
+                other => format!("type {other}"),
+            };
+            let at = lossy(&c.cmd_str(&["PEXPIRETIME", &key]));
+            out.push(format!("db{db} {key} {} {value} {}", t.trim(), at.trim()));
+        }
+    }
+    c.cmd_str(&["SELECT", "0"]);
+    out.sort();
+    out
 }

@@ -1,0 +1,363 @@
+//! AOF rewrite (BGREWRITEAOF, the automatic trigger, `CONFIG SET appendonly yes`) without
+//! fork.
+//!
+//! 1. A new incr file is created and added to the manifest (so a crash from here on still
+//!    loads old base + old incrs + new incr).
+//! 2. The instant: with every shard locked, the log rotates to the new incr file and a
+//!    [`store::Capture`] is installed on every shard. Held for microseconds: nothing is copied.
+//! 3. A thread walks the shards; each is serialized as commands (`persist::rewrite`) the first
+//!    time anyone locks it after the instant — the walk itself or a client's command, which
+//!    then waits for that one shard's serialization. Parts go to a temp file with `#CRC:`
+//!    annotations; the file is synced.
+//! 4. The switch: the temp file is renamed to the next base name, the manifest becomes
+//!    {new base, new incr} (temp, fsync, rename, fsync dir), and the old base and incr files
+//!    are deleted.
+//!
+//! Records before the instant are in the old files and in the new base; records after it are
+//! only in the new incr file, so nothing is lost or applied twice whichever manifest a crash
+//! leaves.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use persist::{AofFile, Checksummer};
+
+use crate::aof::{Aof, Files};
+use crate::server::Server;
+
+/// INFO persistence's aof_rewrite* fields and the one-at-a-time guard.
+pub struct RewriteState {
+    in_progress: AtomicBool,
+    started: Mutex<Option<Instant>>,
+    pub rewrites: AtomicU64,
+    pub consecutive_failures: AtomicU64,
+    pub last_ok: AtomicBool,
+    /// Seconds the last rewrite took, -1 before the first.
+    pub last_time_sec: AtomicI64,
+}
+
+impl Default for RewriteState {
+    fn default() -> Self {
+        RewriteState {
+            in_progress: AtomicBool::new(false),
+            started: Mutex::new(None),
+            rewrites: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            last_ok: AtomicBool::new(true),
+            last_time_sec: AtomicI64::new(-1),
+        }
+    }
+}
+
+impl RewriteState {
+    pub fn in_progress(&self) -> bool {
+        self.in_progress.load(Relaxed)
+    }
+
+    /// Seconds the running rewrite has taken so far, -1 if none runs.
+    pub fn current_time_sec(&self) -> i64 {
+        self.started
+            .lock()
+            .map_or(-1, |t| t.elapsed().as_secs() as i64)
+    }
+}
+
+/// Why a rewrite did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("Background append only file rewriting already in progress")]
+    InProgress,
+    #[error("Can't execute an AOF background rewriting. Please check the server logs for more information.")]
+    Failed,
+}
+
+/// Collects each shard's commands as it is captured.
+struct Sink {
+    now_ms: u64,
+    parts: Mutex<Vec<Vec<u8>>>,
+    keys: AtomicU64,
+}
+
+impl store::Capture for Sink {
+    fn capture(&self, _index: usize, shard: &store::Shard) {
+        let mut out = Vec::new();
+        let keys = persist::rewrite::write_shard(shard, self.now_ms, &mut out);
+        self.keys.fetch_add(keys as u64, Relaxed);
+        if !out.is_empty() {
+            self.parts.lock().push(out);
+        }
+    }
+}
+
+/// What the rewrite switches to at the end.
+enum Mode {
+    /// The log is on: it rotated to `incr`, which the final manifest keeps.
+    Rotated,
+    /// The log is off: the result is a base alone (Redis does the same).
+    BaseOnly(Files),
+}
+
+/// Start a rewrite in the background (BGREWRITEAOF, the automatic trigger).
+pub fn start(srv: &Server) -> Result<(), StartError> {
+    begin(srv)?;
+    let prepared = match srv.aof() {
+        Some(aof) => rotate_at_instant(srv, aof, true).map(|sink| (sink, Mode::Rotated)),
+        None => crate::aof::read_files(&srv.config.read()).map(|(files, _)| {
+            let sink = new_sink();
+            srv.store.lock_all().install_capture(&capture_of(&sink));
+            (sink, Mode::BaseOnly(files))
+        }),
+    };
+    launch(srv, prepared, false)
+}
+
+/// Turn the log on at run time (`CONFIG SET appendonly yes`): a new incr file receives every
+/// write from the instant on, and the rewrite writes the base holding the data before it.
+/// Until the base is written the manifest on disk does not list the new incr file (as in
+/// Redis, the log counts only once its rewrite is done).
+pub fn enable(srv: &Server) -> Result<(), StartError> {
+    begin(srv)?;
+    let prepared = (|| -> anyhow::Result<Arc<Sink>> {
+        if let Some(aof) = srv.aof_log.get() {
+            return rotate_at_instant(srv, aof, false);
+        }
+        let config = srv.config.read().clone();
+        let (files, _) = crate::aof::read_files(&config)?;
+        std::fs::create_dir_all(&files.dir)?;
+        let (incr, file) = files.create_incr()?;
+        let sink = new_sink();
+        let mut all = srv.store.lock_all();
+        let aof = Aof::start(files, file, &config, true)?;
+        aof.files.lock().manifest.incr.push(incr);
+        let _ = srv.aof_log.set(aof);
+        store::set_log_expired(true);
+        all.install_capture(&capture_of(&sink));
+        Ok(sink)
+    })();
+    launch(srv, prepared.map(|sink| (sink, Mode::Rotated)), true)
+}
+
+fn begin(srv: &Server) -> Result<(), StartError> {
+    if srv.rewrite.in_progress.swap(true, Relaxed) {
+        return Err(StartError::InProgress);
+    }
+    *srv.rewrite.started.lock() = Some(Instant::now());
+    Ok(())
+}
+
+fn new_sink() -> Arc<Sink> {
+    Arc::new(Sink {
+        now_ms: crate::util::now_ms(),
+        parts: Mutex::new(Vec::new()),
+        keys: AtomicU64::new(0),
+    })
+}
+
+fn capture_of(sink: &Arc<Sink>) -> Arc<dyn store::Capture> {
+    sink.clone()
+}
+
+/// Steps 1 and 2 with a log: a new incr file (in the manifest on disk when `persist`), then
+/// the instant, at which the log is (or stays) on.
+fn rotate_at_instant(srv: &Server, aof: &Aof, persist: bool) -> anyhow::Result<Arc<Sink>> {
+    let mut files = aof.files.lock();
+    let (incr, file) = files.create_incr()?;
+    files.manifest.incr.push(incr);
+    if persist {
+        if let Err(e) = files.persist() {
+            files.manifest.incr.pop();
+            return Err(e.into());
+        }
+    }
+    let sink = new_sink();
+    let mut all = srv.store.lock_all();
+    aof.rotate(file)?;
+    aof.set_enabled(true);
+    all.install_capture(&capture_of(&sink));
+    Ok(sink)
+}
+
+fn launch(
+    srv: &Server,
+    prepared: anyhow::Result<(Arc<Sink>, Mode)>,
+    enabling: bool,
+) -> Result<(), StartError> {
+    let fail = |why: String| {
+        crate::log_warning!("Can't rewrite the append only file: {why}");
+        finished(srv, false, enabling);
+        Err(StartError::Failed)
+    };
+    let (sink, mode) = match prepared {
+        Ok(m) => m,
+        Err(e) => return fail(e.to_string()),
+    };
+    let Some(me) = srv.me.upgrade() else {
+        return fail("the server is stopping".into());
+    };
+    let spawned = std::thread::Builder::new()
+        .name("basalt-aofrw".into())
+        .spawn(move || run(&me, &sink, mode, enabling));
+    match spawned {
+        Ok(_) => {
+            crate::log_notice!("Background append only file rewriting started");
+            Ok(())
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+/// Steps 3 and 4, on the rewrite's thread.
+fn run(srv: &Server, sink: &Sink, mode: Mode, enabling: bool) {
+    let dir = match &mode {
+        Mode::Rotated => srv.aof_log.get().map(|a| a.files.lock().dir.clone()),
+        Mode::BaseOnly(files) => Some(files.dir.clone()),
+    }
+    .unwrap_or_default();
+    let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let written = write_base(srv, sink, &dir, &tmp);
+    let result = written.and_then(|()| switch(srv, mode, &tmp));
+    match result {
+        Ok(size) => {
+            crate::log_notice!(
+                "Background AOF rewrite finished successfully ({} keys, {size} bytes)",
+                sink.keys.load(Relaxed)
+            );
+            finished(srv, true, enabling);
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            crate::log_warning!("Background AOF rewrite failed: {e}");
+            finished(srv, false, enabling);
+        }
+    }
+}
+
+/// Walk every shard (capturing the ones no command captured yet) and write the parts. The
+/// walk always completes, even after a write error, so no shard keeps a pending capture.
+fn write_base(
+    srv: &Server,
+    sink: &Sink,
+    dir: &std::path::Path,
+    tmp: &std::path::Path,
+) -> std::io::Result<()> {
+    let mut file = std::fs::create_dir_all(dir).and_then(|()| File::create(tmp));
+    let mut sum = Checksummer::default();
+    for i in 0..srv.store.shard_count() {
+        drop(srv.store.lock_shard(i));
+        let parts = std::mem::take(&mut *sink.parts.lock());
+        if let Ok(f) = &mut file {
+            for part in parts {
+                sum.update(&part);
+                let written = f
+                    .write_all(&part)
+                    .and_then(|()| f.write_all(&sum.annotation()));
+                if let Err(e) = written {
+                    file = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    file?.sync_all()
+}
+
+/// Step 4: the new base in place, the manifest switched, old files deleted. Returns the size
+/// of the new base.
+fn switch(srv: &Server, mode: Mode, tmp: &std::path::Path) -> std::io::Result<u64> {
+    let install = |files: &mut Files, keep_incr: Vec<AofFile>| -> std::io::Result<Vec<AofFile>> {
+        let seq = files.manifest.base.as_ref().map_or(0, |b| b.seq) + 1;
+        let base = AofFile::base(&files.appendfilename, seq, false);
+        std::fs::rename(tmp, files.dir.join(&base.name))?;
+        File::open(&files.dir)?.sync_all()?;
+        let mut old: Vec<AofFile> = files.manifest.base.take().into_iter().collect();
+        old.append(&mut files.manifest.incr);
+        old.append(&mut files.manifest.history);
+        old.retain(|f| !keep_incr.iter().any(|k| k.name == f.name));
+        files.manifest.base = Some(base);
+        files.manifest.incr = keep_incr;
+        files.persist()?;
+        Ok(old)
+    };
+    let (dir, old, size) = match mode {
+        Mode::Rotated => {
+            let Some(aof) = srv.aof_log.get() else {
+                return Err(std::io::Error::other("the log is gone"));
+            };
+            let mut files = aof.files.lock();
+            // The incr file the log rotated to is the last one; it stays.
+            let keep: Vec<AofFile> = files.manifest.incr.last().cloned().into_iter().collect();
+            let old = install(&mut files, keep)?;
+            let size = files.current_size();
+            aof.base_size.store(size, Relaxed);
+            (files.dir.clone(), old, size)
+        }
+        Mode::BaseOnly(mut files) => {
+            let old = install(&mut files, Vec::new())?;
+            (files.dir.clone(), old, files.current_size())
+        }
+    };
+    for f in old {
+        if let Err(e) = std::fs::remove_file(dir.join(&f.name)) {
+            crate::log_warning!("Can't remove the old AOF file {}: {e}", f.name);
+        }
+    }
+    Ok(size)
+}
+
+/// Record the outcome. A failed rewrite that was turning the log on turns it off again
+/// (`appendonly` back to `no`): without its base the new incr file would not load alone.
+fn finished(srv: &Server, ok: bool, enabling: bool) {
+    if enabling && !ok {
+        if let Some(aof) = srv.aof_log.get() {
+            aof.set_enabled(false);
+        }
+        srv.config.write().set("appendonly", "no");
+        crate::log_warning!("AOF was not turned on: its first rewrite failed");
+    }
+    let st = &srv.rewrite;
+    if let Some(t) = st.started.lock().take() {
+        st.last_time_sec
+            .store(t.elapsed().as_secs() as i64, Relaxed);
+    }
+    st.last_ok.store(ok, Relaxed);
+    if ok {
+        st.rewrites.fetch_add(1, Relaxed);
+        st.consecutive_failures.store(0, Relaxed);
+    } else {
+        st.consecutive_failures.fetch_add(1, Relaxed);
+    }
+    st.in_progress.store(false, Relaxed);
+}
+
+/// The cron's check: rewrite when the log grew by `auto-aof-rewrite-percentage` over its size
+/// after the last rewrite and is bigger than `auto-aof-rewrite-min-size` (Redis's rule).
+pub fn auto_check(srv: &Server) {
+    let Some(aof) = srv.aof() else { return };
+    if srv.rewrite.in_progress() || aof.last_error().is_some() {
+        return;
+    }
+    let (percentage, min_size) = {
+        let c = srv.config.read();
+        (
+            c.get("auto-aof-rewrite-percentage")
+                .parse::<u64>()
+                .unwrap_or(0),
+            crate::config::params::parse_memory(c.get("auto-aof-rewrite-min-size"))
+                .map_or(u64::MAX, |v| v.max(0) as u64),
+        )
+    };
+    if percentage == 0 {
+        return;
+    }
+    let current = aof.files.lock().current_size();
+    let base = aof.base_size.load(Relaxed).max(1);
+    let growth = (current * 100 / base).saturating_sub(100);
+    if current > min_size && growth >= percentage {
+        crate::log_notice!("Starting automatic rewriting of AOF on {growth}% growth");
+        let _ = start(srv);
+    }
+}

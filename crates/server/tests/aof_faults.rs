@@ -1,0 +1,245 @@
+//! Damaged logs and failing disks, at the server level: a torn tail is cut (or refused with
+//! `aof-load-truncated no`), a flipped byte stops the start with the file, the offset and the
+//! repair command, and a disk that fails makes writes answer MISCONF until it works again,
+//! without losing an acknowledged write.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{basalt, Conn, ServerProc};
+
+fn text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+fn start(dir: &Path, extra: &[&str]) -> ServerProc {
+    let mut args = vec![
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ];
+    args.extend_from_slice(extra);
+    basalt(&args)
+}
+
+/// Run the server on `dir` expecting it to refuse to start; returns what it logged.
+fn start_fails(dir: &Path, extra: &[&str]) -> String {
+    let port = common::free_port().to_string();
+    let mut cmd = Command::new(common::basalt_bin());
+    cmd.args(["--port", &port, "--dir", dir.to_str().expect("utf-8")])
+        .args(["--appendonly", "yes"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            assert!(!status.success(), "the server exited cleanly");
+            return format!("{}{}", text(&out.stdout), text(&out.stderr));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started on a damaged log");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn incr_file(dir: &Path) -> PathBuf {
+    dir.join("appendonlydir/appendonly.aof.1.incr.aof")
+}
+
+/// A log of 50 list pushes, the server stopped by SIGKILL.
+fn write_log(dir: &Path) -> usize {
+    let mut s = start(dir, &[]);
+    let mut c = s.conn();
+    for i in 0..50 {
+        c.cmd_str(&["RPUSH", "l", &i.to_string()]);
+    }
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+    50
+}
+
+fn list(c: &mut Conn) -> Vec<String> {
+    common::elements(&c.cmd_str(&["LRANGE", "l", "0", "-1"]))
+        .expect("list")
+        .iter()
+        .map(|e| text(e).lines().nth(1).unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_logged_or_refused_when_truncation_is_off() {
+    for cut in [1u64, 7, 20, 33] {
+        let dir = tempfile::tempdir().expect("dir");
+        let n = write_log(dir.path());
+        let path = incr_file(dir.path());
+        let len = std::fs::metadata(&path).expect("incr").len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        f.set_len(len - cut).expect("truncate");
+        drop(f);
+        let refused = start_fails(dir.path(), &["--aof-load-truncated", "no"]);
+        assert!(
+            refused.contains("Unexpected end of file")
+                && refused.contains("appendonly.aof.1.incr.aof"),
+            "{refused}"
+        );
+        let s = start(dir.path(), &[]);
+        let got = list(&mut s.conn());
+        // The cut command (and only it) may be gone; what remains is a prefix.
+        assert!(
+            got.len() == n || got.len() == n - 1,
+            "cut {cut}: {}",
+            got.len()
+        );
+        let want: Vec<String> = (0..got.len()).map(|i| i.to_string()).collect();
+        assert_eq!(got, want);
+        if got.len() < n {
+            assert!(s.log().contains("bytes cut"), "{}", s.log());
+        }
+    }
+}
+
+#[test]
+fn a_flipped_byte_stops_the_start_with_file_offset_and_repair() {
+    let dir = tempfile::tempdir().expect("dir");
+    write_log(dir.path());
+    let path = incr_file(dir.path());
+    let mut bytes = std::fs::read(&path).expect("read");
+    // Inside the payload of a command in the middle: framing intact, content wrong.
+    let at = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| w == b"\r\n25")
+        .map(|(i, _)| i + 2)
+        .next()
+        .expect("the 25th push");
+    bytes[at] = b'9';
+    std::fs::write(&path, &bytes).expect("write");
+    let refused = start_fails(dir.path(), &[]);
+    assert!(
+        refused.contains("appendonly.aof.1.incr.aof")
+            && refused.contains("at offset")
+            && refused.contains("basalt-check-aof --fix"),
+        "{refused}"
+    );
+    assert!(refused.contains("checksum"), "{refused}");
+
+    // basalt-check-aof finds it too, and --fix cuts the file back to its last good commit.
+    let manifest = dir.path().join("appendonlydir/appendonly.aof.manifest");
+    let check = |fix: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_basalt-check-aof"));
+        if fix {
+            cmd.arg("--fix");
+        }
+        let mut child = cmd
+            .arg(&manifest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("basalt-check-aof");
+        use std::io::Write;
+        let _ = child.stdin.take().expect("stdin").write_all(b"y\n");
+        let out = child.wait_with_output().expect("output");
+        (out.status.success(), text(&out.stdout))
+    };
+    let (ok, out) = check(false);
+    assert!(
+        !ok && out.contains("is not valid. Use the --fix option"),
+        "{out}"
+    );
+    let (ok, out) = check(true);
+    assert!(
+        ok && out.contains("Successfully truncated AOF appendonly.aof.1.incr.aof"),
+        "{out}"
+    );
+    let (ok, out) = check(false);
+    assert!(
+        ok && out.contains("All AOF files and manifest are valid"),
+        "{out}"
+    );
+    let s = start(dir.path(), &[]);
+    let got = list(&mut s.conn());
+    let want: Vec<String> = (0..got.len()).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+    assert!(got.len() <= 25, "the damaged push survived: {}", got.len());
+}
+
+fn info_field(c: &mut Conn, name: &str) -> String {
+    let info = text(&c.cmd_str(&["INFO", "persistence"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_failing_disk_refuses_writes_with_misconf_and_recovers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = start(dir.path(), &["--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    let mut admin = s.conn();
+    assert_eq!(text(&c.cmd_str(&["SET", "a", "1"])), "+OK\r\n");
+    assert_eq!(
+        text(&admin.cmd_str(&["DEBUG", "AOF-FAILPOINT", "FSYNC"])),
+        "+OK\r\n"
+    );
+    // This write is in the log's buffer but never synced: under `always` its reply waits.
+    c.send(&[b"SET", b"b", b"2"]);
+    assert!(
+        !c.has_data_within(300),
+        "acknowledged before it was on disk"
+    );
+    let mut other = s.conn();
+    let refused = text(&other.cmd_str(&["SET", "c", "3"]));
+    assert!(
+        refused.starts_with("-MISCONF Errors writing to the AOF file: "),
+        "{refused}"
+    );
+    assert_eq!(text(&other.cmd_str(&["GET", "a"])), "$1\r\n1\r\n");
+    assert_eq!(info_field(&mut other, "aof_last_write_status"), "err");
+    // The disk comes back: the waiting write is acknowledged, writes are accepted again.
+    assert_eq!(
+        text(&admin.cmd_str(&["DEBUG", "AOF-FAILPOINT", "OFF"])),
+        "+OK\r\n"
+    );
+    assert_eq!(text(&c.read_reply()), "+OK\r\n");
+    assert_eq!(text(&other.cmd_str(&["SET", "d", "4"])), "+OK\r\n");
+    assert_eq!(info_field(&mut other, "aof_last_write_status"), "ok");
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+    let s2 = start(dir.path(), &[]);
+    let mut c2 = s2.conn();
+    for (k, v) in [("a", "1"), ("b", "2"), ("d", "4")] {
+        assert_eq!(text(&c2.cmd_str(&["GET", k])), format!("$1\r\n{v}\r\n"));
+    }
+    assert_eq!(text(&c2.cmd_str(&["EXISTS", "c"])), ":0\r\n");
+}
+
+#[test]
+fn debug_is_refused_unless_enabled() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = start(dir.path(), &[]);
+    let got = text(&s.conn().cmd_str(&["DEBUG", "AOF-FAILPOINT", "WRITE"]));
+    assert!(got.starts_with("-ERR DEBUG command not allowed."), "{got}");
+    let dir2 = tempfile::tempdir().expect("dir");
+    let local = start(dir2.path(), &["--enable-debug-command", "local"]);
+    assert_eq!(
+        text(&local.conn().cmd_str(&["DEBUG", "SLEEP", "0"])),
+        "+OK\r\n"
+    );
+}
