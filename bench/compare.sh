@@ -37,6 +37,10 @@ Environment (defaults in brackets):
   LOAD_KEYS          keys loaded for the memory-per-key test [1000000]
   EXTRA_BASALT_ARGS  appended to Basalt's command line (split on whitespace)
   EXTRA_REDIS_ARGS   appended to redis-server's command line (split on whitespace)
+  AOF_MODES          appendfsync settings for the append-only log part, compared with
+                     the same setting on redis-server; 'off' = no log [off,everysec,always]
+                     (empty: skip that part)
+  AOF_REQUESTS       SET requests per log run [REQUESTS]
   SKIP_BENCH=1       skip the throughput/CPU part
   SKIP_MEM=1         skip the memory-per-key part
   STARTUP_TIMEOUT    seconds to wait for a server to answer PING [20]
@@ -74,6 +78,8 @@ ROUNDS=${ROUNDS:-$def_rounds}
 AGG=${AGG:-median}
 EXTRA_BASALT_ARGS=${EXTRA_BASALT_ARGS:-}
 EXTRA_REDIS_ARGS=${EXTRA_REDIS_ARGS:-}
+AOF_MODES=${AOF_MODES-off,everysec,always}
+AOF_REQUESTS=${AOF_REQUESTS:-$REQUESTS}
 SKIP_BENCH=${SKIP_BENCH:-0}
 SKIP_MEM=${SKIP_MEM:-0}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-20}
@@ -85,7 +91,7 @@ die() {
     exit 1
 }
 
-for v in REQUESTS CLIENTS KEYSPACE LOAD_KEYS ROUNDS STARTUP_TIMEOUT BENCH_TIMEOUT; do
+for v in REQUESTS AOF_REQUESTS CLIENTS KEYSPACE LOAD_KEYS ROUNDS STARTUP_TIMEOUT BENCH_TIMEOUT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 ((LOAD_KEYS <= 1000000000)) || die "LOAD_KEYS must be <= 1000000000 (keys are k:%09d)"
@@ -215,13 +221,17 @@ start_server() {
         dir=$(mktemp -d "$WORK/$name.XXXXXX")
         SPORT[$name]=$port
         SDIR[$name]=$dir
+        local -a aof=(--appendonly no)
+        if [[ -n ${AOF_MODE:-} && $AOF_MODE != off ]]; then
+            aof=(--appendonly yes --appendfsync "$AOF_MODE" --aof-use-rdb-preamble no)
+        fi
         case $name in
             basalt)
-                cmd=("$BASALT_BIN" --port "$port" --bind 127.0.0.1 --dir "$dir"
+                cmd=("$BASALT_BIN" --port "$port" --bind 127.0.0.1 --dir "$dir" "${aof[@]}"
                     "${EXTRA_BASALT[@]}") ;;
             redis)
                 cmd=("$REDIS_BIN" --port "$port" --bind 127.0.0.1 --dir "$dir"
-                    --save '' --appendonly no --daemonize no "${EXTRA_REDIS[@]}") ;;
+                    --save '' "${aof[@]}" --daemonize no "${EXTRA_REDIS[@]}") ;;
             *) die "unknown server $name" ;;
         esac
         # exec keeps $! equal to the server's own pid.
@@ -470,6 +480,87 @@ if [[ $SKIP_BENCH != 1 ]]; then
         echo "note: $TICK_FALLBACKS run(s) fell back to clock ticks (threads started/exited during the run);" \
             "short runs are then quantised to $((1000 / CLK_TCK)) ms: raise REQUESTS for precision."
     fi
+    echo
+fi
+
+# ------------------------------------------------------- append-only log ---
+
+# aof_run name -> SET ops/s, SET p99 and CPU/req under $CLIENTS writers, and the p99 of GETs
+# (5 clients) sent while that write load runs. Sets A_OPS A_P99 A_GET99 A_CPU.
+aof_run() {
+    local name=$1
+    local set_out="$WORK/aof-$name-$AOF_MODE-set.csv" get_out="$WORK/aof-$name-$AOF_MODE-get.csv"
+    local t0 t1 set_pid cpu_ns _src
+    A_OPS=n/a A_P99=n/a A_GET99=n/a A_CPU=n/a
+    require_alive "$name"
+    t0=$(cpu_sample "${SPID[$name]}")
+    timeout "$BENCH_TIMEOUT" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "${SPORT[$name]}" -t set \
+        -n "$AOF_REQUESTS" -c "$CLIENTS" -r "$KEYSPACE" --csv >"$set_out" 2>/dev/null </dev/null &
+    set_pid=$!
+    sleep 0.3
+    # Reads never wait for an fsync: a tenth of the requests on 5 clients ends well before the
+    # writes do, so every GET is measured under the write load.
+    timeout "$BENCH_TIMEOUT" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "${SPORT[$name]}" -t get \
+        -n $((AOF_REQUESTS / 10)) -c 5 -r "$KEYSPACE" --csv >"$get_out" 2>/dev/null </dev/null || STATUS=1
+    wait "$set_pid" || STATUS=1
+    require_alive "$name"
+    t1=$(cpu_sample "${SPID[$name]}")
+    csv_field() { # file column -> value of that column in the first data row
+        tr -d '\r' <"$1" | awk -F'","' -v want="$2" '
+            { gsub(/^"|"$/, "") }
+            $1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+            (want in col) { print $col[want]; exit }'
+    }
+    A_OPS=$(csv_field "$set_out" rps)
+    A_P99=$(csv_field "$set_out" p99_latency_ms)
+    A_GET99=$(csv_field "$get_out" p99_latency_ms)
+    read -r cpu_ns _src <<<"$(cpu_delta "$t0" "$t1")"
+    A_CPU=$(calc "sprintf(\"%.3f\", $cpu_ns / 1000 / ($AOF_REQUESTS + $AOF_REQUESTS / 10))")
+    A_OPS=${A_OPS:-n/a} A_P99=${A_P99:-n/a} A_GET99=${A_GET99:-n/a}
+}
+
+if [[ -n $AOF_MODES ]]; then
+    IFS=',' read -r -a AOF_LIST <<<"$AOF_MODES"
+    echo "== append-only log: SET with $CLIENTS clients ($AOF_REQUESTS requests), GETs from 5 more clients meanwhile =="
+    declare -A AOPS=() AP99=() AGET=() ACPU=()
+    for AOF_MODE in "${AOF_LIST[@]}"; do
+        [[ $AOF_MODE =~ ^(off|no|everysec|always)$ ]] || die "AOF_MODES entries: off, no, everysec, always (got '$AOF_MODE')"
+        for ((round = 1; round <= ROUNDS; round++)); do
+            for name in basalt redis; do
+                start_server "$name"
+                aof_run "$name"
+                stop_server "$name"
+                key="$AOF_MODE|$name"
+                AOPS[$key]="${AOPS[$key]:-} $A_OPS"
+                AP99[$key]="${AP99[$key]:-} $A_P99"
+                AGET[$key]="${AGET[$key]:-} $A_GET99"
+                ACPU[$key]="${ACPU[$key]:-} $A_CPU"
+                printf '  round %d  appendfsync=%-8s %-6s %10s SET/s  SET p99 %7s ms  GET p99 %7s ms  cpu %8s us/req\n' \
+                    "$round" "$AOF_MODE" "$name" "$A_OPS" "$A_P99" "$A_GET99" "$A_CPU"
+            done
+        done
+    done
+    unset AOF_MODE
+    echo
+    echo "Results: $AGG of $ROUNDS run(s). ops ratio = basalt/redis; GET p99 ratio = redis/basalt (>1.0 = Basalt better)."
+    printf '%-9s %12s %12s %6s %9s %9s %9s %9s %6s %9s %9s\n' \
+        appendfsync basalt_SET/s redis_SET/s ratio b_set_p99 r_set_p99 b_get_p99 r_get_p99 ratio b_cpu_us r_cpu_us
+    for mode in "${AOF_LIST[@]}"; do
+        vals=()
+        for m in AOPS AP99 AGET ACPU; do
+            for name in basalt redis; do
+                declare -n arr=$m
+                read -r -a v <<<"${arr[$mode|$name]}"
+                if [[ $m == AOPS ]]; then vals+=("$(agg "$AGG" higher "${v[@]}")"); else vals+=("$(agg "$AGG" lower "${v[@]}")"); fi
+                unset -n arr
+            done
+        done
+        printf '%-9s %12s %12s %6s %9s %9s %9s %9s %6s %9s %9s\n' "$mode" \
+            "$(fmt '%.0f' "${vals[0]}")" "$(fmt '%.0f' "${vals[1]}")" "$(ratio "${vals[0]}" "${vals[1]}")" \
+            "$(fmt '%.3f' "${vals[2]}")" "$(fmt '%.3f' "${vals[3]}")" \
+            "$(fmt '%.3f' "${vals[4]}")" "$(fmt '%.3f' "${vals[5]}")" "$(ratio "${vals[5]}" "${vals[4]}")" \
+            "$(fmt '%.2f' "${vals[6]}")" "$(fmt '%.2f' "${vals[7]}")"
+    done
     echo
 fi
 
