@@ -8,6 +8,7 @@ pub mod aof;
 pub mod check;
 pub mod load;
 pub mod log;
+mod log_writer;
 pub mod manifest;
 pub mod rewrite;
 

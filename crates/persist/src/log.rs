@@ -4,11 +4,14 @@
 //! - `append` copies a record into the shared buffer (callers do this under the shard locks
 //!   of the command, so the log's order is the order of conflicting commands) and returns its
 //!   sequence number.
-//! - The writer thread takes everything buffered, appends it with one `#CRC:` annotation
-//!   after it, and — with `appendfsync always` — syncs before publishing the batch's last
-//!   sequence as durable. One write and one sync cover every record buffered before them, from
-//!   all connections. With `everysec` the batch is durable once written and a sync runs at
-//!   most once a second; with `no` the OS decides.
+//! - Whoever writes takes everything buffered and appends it with one `#CRC:` annotation after
+//!   it: one write covers every record buffered before it, from all connections.
+//! - With `appendfsync always` the writer thread writes and syncs before publishing the
+//!   batch's last sequence as durable (one fsync per batch: group commit), and replies wait
+//!   for that. With `everysec` and `no` a record is durable once written, and the connection
+//!   that needs its record written writes the buffer itself (`write_through`, a leader write:
+//!   no hop to another thread); the writer thread syncs once a second (`everysec`) and writes
+//!   what nobody else did (the cron's records) on its next tick.
 //! - A failed write or sync keeps the batch, marks the log failed (callers refuse new writes,
 //!   as Redis's MISCONF-style error does), and retries; nothing buffered is lost or reported
 //!   durable before it is in the file.
@@ -21,13 +24,14 @@
 //! the server turns it into wake-ups.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::aof::Checksummer;
+use crate::log_writer::{lock_io, write_once, writer_loop, Io};
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,45 +60,66 @@ pub enum LogError {
 }
 
 /// A switch to a new file after the first `cut` bytes of `pending`.
-struct Rotation {
-    file: File,
-    cut: usize,
+pub(crate) struct Rotation {
+    pub(crate) file: File,
+    pub(crate) cut: usize,
     /// Sequence of the last record that goes to the old file.
-    last: u64,
+    pub(crate) last: u64,
 }
 
-struct State {
-    pending: Vec<u8>,
-    rotation: Option<Rotation>,
+pub(crate) struct State {
+    pub(crate) pending: Vec<u8>,
+    pub(crate) rotation: Option<Rotation>,
     /// Sequence of the last record in `pending`.
-    pending_last: u64,
-    next_seq: u64,
-    sum: Checksummer,
+    pub(crate) pending_last: u64,
+    pub(crate) next_seq: u64,
+    pub(crate) sum: Checksummer,
     error: Option<String>,
-    fsync: Fsync,
-    stop: bool,
+    pub(crate) fsync: Fsync,
+    pub(crate) stop: bool,
+    /// The writer is waiting for work: only then does an append signal it (a busy writer
+    /// takes everything buffered when it comes back, so most appends make no syscall).
+    pub(crate) writer_idle: bool,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    wake: Condvar,
-    durable: AtomicU64,
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    /// The writer waits here for work; appenders wait here for buffer space or the end of a
+    /// rotation (counted in `waiters`, so the writer signals only when someone waits).
+    pub(crate) wake: Condvar,
+    pub(crate) waiters: std::sync::atomic::AtomicUsize,
+    /// The file side; lock order: `io` before `state`.
+    pub(crate) io: Mutex<Io>,
+    /// Highest sequence written to the file.
+    pub(crate) written: AtomicU64,
+    /// Highest sequence durable under the policy (synced under `always`, else written).
+    pub(crate) durable: AtomicU64,
+    /// `State::fsync == Always`, readable without the lock.
+    pub(crate) always: AtomicBool,
     /// Bytes in the file, annotations included.
-    file_bytes: AtomicU64,
-    fail: FailPoints,
-    delayed_fsyncs: AtomicU64,
+    pub(crate) file_bytes: AtomicU64,
+    pub(crate) fail: FailPoints,
+    pub(crate) delayed_fsyncs: AtomicU64,
     /// Mirrors `State::error.is_some()`, so callers can check for a failing disk on every
     /// write without taking the state lock.
-    failing: AtomicBool,
+    pub(crate) failing: AtomicBool,
+    pub(crate) on_durable: Box<dyn Fn(u64) + Send + Sync>,
 }
 
 /// Record (or clear) the writer's error, keeping `failing` in step.
-fn set_error(shared: &Shared, error: Option<String>) {
+pub(crate) fn set_error(shared: &Shared, error: Option<String>) {
     shared.failing.store(error.is_some(), Ordering::Release);
     lock(&shared.state).error = error;
 }
 
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+/// After the writer made progress: wake appenders waiting for it, if any.
+pub(crate) fn wake_waiters(shared: &Shared) {
+    if shared.waiters.load(Ordering::SeqCst) > 0 {
+        shared.wake.notify_all();
+    }
+}
+
+pub(crate) fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -113,9 +138,16 @@ impl Log {
     pub fn start(
         file: File,
         fsync: Fsync,
-        on_durable: impl Fn(u64) + Send + 'static,
+        on_durable: impl Fn(u64) + Send + Sync + 'static,
     ) -> io::Result<Log> {
         let len = file.metadata()?.len();
+        let io = Io {
+            file,
+            retry: None,
+            unsynced: false,
+            last_sync: Instant::now(),
+            spare: Vec::new(),
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 pending: Vec::new(),
@@ -126,18 +158,24 @@ impl Log {
                 error: None,
                 fsync,
                 stop: false,
+                writer_idle: false,
             }),
             wake: Condvar::new(),
+            waiters: std::sync::atomic::AtomicUsize::new(0),
+            io: Mutex::new(io),
+            written: AtomicU64::new(0),
             durable: AtomicU64::new(0),
+            always: AtomicBool::new(fsync == Fsync::Always),
             file_bytes: AtomicU64::new(len),
             fail: FailPoints::default(),
             delayed_fsyncs: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            on_durable: Box::new(on_durable),
         });
         let s = shared.clone();
         let writer = std::thread::Builder::new()
             .name("basalt-aof".into())
-            .spawn(move || writer_loop(&s, file, on_durable))?;
+            .spawn(move || writer_loop(&s))?;
         Ok(Log {
             shared,
             writer: Some(writer),
@@ -148,11 +186,7 @@ impl Log {
     pub fn append(&self, record: &[u8]) -> Result<u64, LogError> {
         let mut st = lock(&self.shared.state);
         while st.pending.len() > MAX_PENDING_BYTES && st.error.is_none() && !st.stop {
-            st = self
-                .shared
-                .wake
-                .wait(st)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            st = self.wait(st);
         }
         if st.stop {
             return Err(LogError::Closed);
@@ -165,9 +199,26 @@ impl Log {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.pending_last = seq;
+        // Under `always` the writer thread writes; otherwise the appender's own
+        // `write_through` (or the writer's next tick) does.
+        let idle = st.writer_idle && st.fsync == Fsync::Always;
         drop(st);
-        self.shared.wake.notify_all();
+        if idle {
+            self.shared.wake.notify_all();
+        }
         Ok(seq)
+    }
+
+    /// Wait for the writer to make progress (buffer space, a finished rotation).
+    fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.shared.waiters.fetch_add(1, Ordering::SeqCst);
+        let st = self
+            .shared
+            .wake
+            .wait(st)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.shared.waiters.fetch_sub(1, Ordering::SeqCst);
+        st
     }
 
     /// Send every record appended from now on to `file` (positioned at its end); the records
@@ -177,11 +228,7 @@ impl Log {
     pub fn rotate(&self, file: File) -> Result<u64, LogError> {
         let mut st = lock(&self.shared.state);
         while st.rotation.is_some() && !st.stop {
-            st = self
-                .shared
-                .wake
-                .wait(st)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            st = self.wait(st);
         }
         if st.stop {
             return Err(LogError::Closed);
@@ -202,6 +249,33 @@ impl Log {
     /// Whether a rotation is still waiting for the writer.
     pub fn rotating(&self) -> bool {
         lock(&self.shared.state).rotation.is_some()
+    }
+
+    /// Make sure record `seq` is durable without waiting for another thread when the policy
+    /// allows: under `everysec` and `no` a written record is durable, so the caller writes
+    /// everything buffered itself if nobody has yet (one write for every record buffered, as
+    /// the writer thread would). True when `seq` is durable on return; false under `always`
+    /// (the writer thread syncs; wait for `on_durable`) or while the disk fails (the writer
+    /// retries).
+    pub fn write_through(&self, seq: u64) -> bool {
+        let shared = &self.shared;
+        if shared.durable.load(Ordering::Acquire) >= seq {
+            return true;
+        }
+        if shared.always.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut io = lock_io(shared);
+        if shared.durable.load(Ordering::Acquire) >= seq {
+            return true;
+        }
+        let _ = write_once(shared, &mut io);
+        shared.durable.load(Ordering::Acquire) >= seq
+    }
+
+    /// Whether the policy is `always` (durable = synced by the writer thread).
+    pub fn always(&self) -> bool {
+        self.shared.always.load(Ordering::Acquire)
     }
 
     /// Highest sequence known to be durable under the current policy.
@@ -236,6 +310,9 @@ impl Log {
 
     pub fn set_fsync(&self, fsync: Fsync) {
         lock(&self.shared.state).fsync = fsync;
+        self.shared
+            .always
+            .store(fsync == Fsync::Always, Ordering::Release);
         self.shared.wake.notify_all();
     }
 
@@ -272,155 +349,6 @@ impl Drop for Log {
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
-    }
-}
-
-/// Write `buf` and, if asked, sync: through the failpoints.
-fn write_batch(shared: &Shared, file: &mut File, buf: &[u8], sync: bool) -> io::Result<()> {
-    if shared.fail.write.load(Ordering::Relaxed) {
-        return Err(io::Error::other("injected write failure"));
-    }
-    file.write_all(buf)?;
-    if sync {
-        if shared.fail.fsync.load(Ordering::Relaxed) {
-            return Err(io::Error::other("injected fsync failure"));
-        }
-        file.sync_data()?;
-    }
-    Ok(())
-}
-
-fn writer_loop(shared: &Shared, mut file: File, on_durable: impl Fn(u64)) {
-    let mut last_sync = Instant::now();
-    let mut unsynced = false;
-    // A batch that failed to be written, kept to retry (with the file to switch to after it).
-    let mut retry: Option<(Vec<u8>, u64, Option<File>)> = None;
-    loop {
-        let (batch, last, next_file, fsync, stopping) = {
-            let mut st = lock(&shared.state);
-            while retry.is_none() && st.pending.is_empty() && st.rotation.is_none() && !st.stop {
-                let tick = if st.fsync == Fsync::EverySec && unsynced {
-                    Duration::from_millis(100)
-                } else {
-                    Duration::from_secs(1)
-                };
-                st = shared
-                    .wake
-                    .wait_timeout(st, tick)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-                if st.fsync == Fsync::EverySec
-                    && unsynced
-                    && last_sync.elapsed() >= Duration::from_secs(1)
-                {
-                    break;
-                }
-            }
-            let batch = match retry.take() {
-                Some(r) => r,
-                None => match st.rotation.take() {
-                    // The old file's part already ends with its annotation.
-                    Some(r) => {
-                        let rest = st.pending.split_off(r.cut);
-                        let old = std::mem::replace(&mut st.pending, rest);
-                        (old, r.last, Some(r.file))
-                    }
-                    None if st.pending.is_empty() => (Vec::new(), 0, None),
-                    None => {
-                        let mut b = std::mem::take(&mut st.pending);
-                        b.extend_from_slice(&st.sum.annotation());
-                        (b, st.pending_last, None)
-                    }
-                },
-            };
-            (batch.0, batch.1, batch.2, st.fsync, st.stop)
-        };
-        if let Some(new_file) = next_file {
-            // Everything for the old file, synced, then switch.
-            match write_batch(shared, &mut file, &batch, true) {
-                Ok(()) => {
-                    file = new_file;
-                    let len = file.metadata().map_or(0, |m| m.len());
-                    shared.file_bytes.store(len, Ordering::Relaxed);
-                    unsynced = false;
-                    last_sync = Instant::now();
-                    set_error(shared, None);
-                    if last > shared.durable.load(Ordering::Acquire) {
-                        shared.durable.store(last, Ordering::Release);
-                        on_durable(last);
-                    }
-                    shared.wake.notify_all();
-                }
-                Err(e) => {
-                    let _ = file.set_len(shared.file_bytes.load(Ordering::Relaxed));
-                    set_error(shared, Some(e.to_string()));
-                    shared.wake.notify_all();
-                    retry = Some((batch, last, Some(new_file)));
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-            continue;
-        }
-        if batch.is_empty() {
-            if unsynced && (fsync == Fsync::EverySec || stopping) {
-                sync_now(shared, &mut file, &mut unsynced, &mut last_sync);
-            }
-            if stopping {
-                return;
-            }
-            continue;
-        }
-        let sync = fsync == Fsync::Always || stopping;
-        match write_batch(shared, &mut file, &batch, sync) {
-            Ok(()) => {
-                shared
-                    .file_bytes
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                unsynced = !sync;
-                if sync {
-                    last_sync = Instant::now();
-                }
-                set_error(shared, None);
-                shared.durable.store(last, Ordering::Release);
-                shared.wake.notify_all();
-                on_durable(last);
-                if fsync == Fsync::EverySec
-                    && unsynced
-                    && last_sync.elapsed() >= Duration::from_secs(1)
-                {
-                    sync_now(shared, &mut file, &mut unsynced, &mut last_sync);
-                }
-            }
-            Err(e) => {
-                // Nothing of the batch counts as written: undo a partial write, keep the
-                // batch, refuse new appends, and try again shortly.
-                let _ = file.set_len(shared.file_bytes.load(Ordering::Relaxed));
-                set_error(shared, Some(e.to_string()));
-                shared.wake.notify_all();
-                retry = Some((batch, last, None));
-                if stopping {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-}
-
-fn sync_now(shared: &Shared, file: &mut File, unsynced: &mut bool, last_sync: &mut Instant) {
-    if shared.fail.fsync.load(Ordering::Relaxed) {
-        set_error(shared, Some("injected fsync failure".into()));
-        return;
-    }
-    match file.sync_data() {
-        Ok(()) => {
-            *unsynced = false;
-            if last_sync.elapsed() > Duration::from_secs(2) {
-                shared.delayed_fsyncs.fetch_add(1, Ordering::Relaxed);
-            }
-            *last_sync = Instant::now();
-        }
-        Err(e) => set_error(shared, Some(e.to_string())),
     }
 }
 
@@ -557,6 +485,25 @@ mod tests {
         assert_eq!(values(&b), (10..15).collect::<Vec<_>>());
         assert_eq!(values(&c), vec![15]);
         assert!(std::fs::read(&a).unwrap().ends_with(b"\r\n"));
+    }
+
+    #[test]
+    fn write_through_writes_the_buffer_itself_unless_the_policy_is_always() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.incr.aof");
+        let log = Log::start(open(&path), Fsync::EverySec, |_| {}).unwrap();
+        let s1 = log.append(&record(1)).unwrap();
+        let s2 = log.append(&record(2)).unwrap();
+        // One write covers both, done by the caller (the writer thread only ticks).
+        assert!(log.write_through(s1));
+        assert_eq!(log.durable(), s2);
+        assert_eq!(read_back(&path).len(), 2);
+        log.set_fsync(Fsync::Always);
+        let s3 = log.append(&record(3)).unwrap();
+        assert!(!log.write_through(s3) || log.durable() >= s3);
+        log.wait_durable(s3, Duration::from_secs(5)).unwrap();
+        drop(log);
+        assert_eq!(read_back(&path).len(), 3);
     }
 
     #[test]

@@ -69,8 +69,6 @@ pub struct Aof {
     /// Woken whenever more of the log is durable.
     pub durable: Arc<tokio::sync::Notify>,
     durable_seq: Arc<AtomicU64>,
-    /// `appendfsync always` (replies wait for the fsync); follows CONFIG SET.
-    always: AtomicBool,
     /// `appendonly`: off after `CONFIG SET appendonly no` (the log stays open, unused, until
     /// it is turned on again, which starts a rewrite onto a new incr file).
     enabled: AtomicBool,
@@ -178,7 +176,6 @@ impl Aof {
             db: Mutex::new(None),
             durable,
             durable_seq,
-            always: AtomicBool::new(fsync == Fsync::Always),
             enabled: AtomicBool::new(enabled),
             files: parking_lot::Mutex::new(files),
             base_size: AtomicU64::new(base_size),
@@ -226,6 +223,17 @@ impl Aof {
         self.enabled.store(on, Ordering::Release);
     }
 
+    /// Make record `seq` durable here and now if the policy allows (see
+    /// [`Log::write_through`]); false: wait for `durable`.
+    pub fn write_through(&self, seq: u64) -> bool {
+        self.log.write_through(seq)
+    }
+
+    /// `appendfsync always`: replies wait for the writer thread's fsync.
+    pub fn always(&self) -> bool {
+        self.log.always()
+    }
+
     pub fn durable_seq(&self) -> u64 {
         self.durable_seq.load(Ordering::Acquire)
     }
@@ -241,15 +249,9 @@ impl Aof {
         self.log.last_error()
     }
 
+    /// `appendfsync` changed (CONFIG SET): the writer follows from its next batch.
     pub fn set_fsync(&self, config: &Config) {
-        let fsync = fsync_of(config);
-        self.always.store(fsync == Fsync::Always, Ordering::Relaxed);
-        self.log.set_fsync(fsync);
-    }
-
-    /// Whether replies to writes wait for the fsync (`appendfsync always`).
-    pub fn always(&self) -> bool {
-        self.always.load(Ordering::Relaxed)
+        self.log.set_fsync(fsync_of(config));
     }
 
     /// The log's failpoints (DEBUG AOF-FAILPOINT, tests).

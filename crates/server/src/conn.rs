@@ -142,13 +142,23 @@ pub async fn serve<S>(
     srv.clients.unregister(id);
 }
 
-/// Under `appendfsync always`, replies to writes leave only once the log is durable past the
-/// client's last logged write (one fsync covers every client's records buffered before it).
+/// Replies to writes leave only once the log holds the client's last logged write: written
+/// to the file (as Redis writes its AOF buffer before replying, so a killed process loses no
+/// acknowledged write) and, under `appendfsync always`, synced — one write and one fsync cover
+/// every client's records buffered before them.
 async fn wait_durable(srv: &Server, client: &mut ClientState) {
     let want = std::mem::take(&mut client.pending_durable);
     let Some(aof) = srv.aof() else { return };
-    if want == 0 || !aof.always() {
+    if want == 0 || aof.durable_seq() >= want {
         return;
+    }
+    if !aof.always() {
+        // Let the other connections of this thread that are ready run their commands first:
+        // whichever writes through next writes all their records with one write.
+        tokio::task::yield_now().await;
+        if aof.write_through(want) {
+            return;
+        }
     }
     loop {
         let notified = aof.durable.notified();

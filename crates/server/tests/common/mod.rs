@@ -176,10 +176,22 @@ pub fn redis() -> Option<ServerProc> {
     Some(spawn(Path::new("redis-server"), "redis", &[]))
 }
 
-/// Start redis-server with extra arguments (after the test defaults, so they win). Panics if
-/// redis-server is missing; call [`redis`] first to skip.
+/// Start redis-server with extra arguments (after the test defaults, so they win), and wait
+/// until it has loaded its data (it accepts connections while loading, answering -LOADING).
+/// Panics if redis-server is missing; call [`redis`] first to skip.
 pub fn redis_with(extra: &[&str]) -> ServerProc {
-    spawn(Path::new("redis-server"), "redis", extra)
+    let p = spawn(Path::new("redis-server"), "redis", extra);
+    let mut c = p.conn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = c.cmd(&[b"INFO", b"persistence"]);
+        if String::from_utf8_lossy(&info).contains("loading:0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "redis-server is still loading");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p
 }
 
 /// A raw RESP connection.
