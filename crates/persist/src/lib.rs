@@ -13,6 +13,6 @@ pub mod manifest;
 pub mod rewrite;
 
 pub use aof::{encode_command, AofError, AofReader, Checksummer, Entry};
-pub use load::{load, read_manifest, LoadError, LoadReport};
+pub use load::{load, load_reporting, read_manifest, LoadError, LoadReport, Progress};
 pub use log::{FailPoints, Fsync, Log, LogError};
 pub use manifest::{AofFile, FileKind, Manifest, ManifestError};

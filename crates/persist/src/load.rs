@@ -80,7 +80,31 @@ pub fn load(
     manifest: &Manifest,
     truncated_ok: bool,
     max_bulk_bytes: usize,
+    apply: impl FnMut(&[Vec<Vec<u8>>]) -> Result<(), String>,
+) -> Result<LoadReport, LoadError> {
+    load_reporting(dir, manifest, truncated_ok, max_bulk_bytes, apply, |_| {})
+}
+
+/// How far a load is, handed to the progress callback about once per [`PROGRESS_EVERY`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress<'a> {
+    pub file: &'a str,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// How often a long load reports its progress.
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// [`load`], calling `progress` about once a second while a file loads (big files show
+/// progress in the server's log).
+pub fn load_reporting(
+    dir: &Path,
+    manifest: &Manifest,
+    truncated_ok: bool,
+    max_bulk_bytes: usize,
     mut apply: impl FnMut(&[Vec<Vec<u8>>]) -> Result<(), String>,
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<LoadReport, LoadError> {
     let files: Vec<_> = manifest.load_order().collect();
     let mut report = LoadReport::default();
@@ -98,7 +122,14 @@ pub fn load(
             path: path.clone(),
             error,
         })?;
-        let cut = load_file(&f.name, file, max_bulk_bytes, &mut apply, &mut report)?;
+        let cut = load_file(
+            &f.name,
+            file,
+            max_bulk_bytes,
+            &mut apply,
+            &mut progress,
+            &mut report,
+        )?;
         report.files.push(f.name.clone());
         if let Some(valid_up_to) = cut {
             if !(last && truncated_ok) {
@@ -136,8 +167,12 @@ fn load_file(
     file: File,
     max_bulk_bytes: usize,
     apply: &mut impl FnMut(&[Vec<Vec<u8>>]) -> Result<(), String>,
+    progress: &mut impl FnMut(Progress<'_>),
     report: &mut LoadReport,
 ) -> Result<Option<u64>, LoadError> {
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut last_report = std::time::Instant::now();
+    let mut entries = 0u32;
     let mut reader = AofReader::new(BufReader::with_capacity(1 << 16, file), max_bulk_bytes);
     let mut multi: Option<(u64, Vec<Vec<Vec<u8>>>)> = None;
     loop {
@@ -160,6 +195,16 @@ fn load_file(
                 });
             }
         };
+        entries = entries.wrapping_add(1);
+        // Reading the clock every 4096 entries keeps it off the load's hot path.
+        if entries % 4096 == 0 && last_report.elapsed() >= PROGRESS_EVERY {
+            last_report = std::time::Instant::now();
+            progress(Progress {
+                file: name,
+                offset: reader.offset(),
+                size,
+            });
+        }
         let Entry::Command { offset, args } = entry else {
             continue;
         };

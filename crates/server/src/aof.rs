@@ -285,7 +285,7 @@ pub fn load(
     let mut client = crate::client::ClientState::new(shared, srv.stats.register_thread(), true);
     let mut out = resp::Reply::new();
     let max_bulk = usize::try_from(srv.config.read().proto_max_bulk_len()).unwrap_or(usize::MAX);
-    let result = persist::load(
+    let result = persist::load_reporting(
         &plan.files.dir,
         &plan.files.manifest,
         truncated_ok,
@@ -310,6 +310,15 @@ pub fn load(
                 out.clear();
             }
             Ok(())
+        },
+        |p| {
+            crate::log_notice!(
+                "Loading {}: {}% ({} of {} bytes)",
+                p.file,
+                p.offset * 100 / p.size.max(1),
+                p.offset,
+                p.size
+            );
         },
     );
     srv.clients.unregister(id);
