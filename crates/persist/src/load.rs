@@ -197,7 +197,7 @@ fn load_file(
         };
         entries = entries.wrapping_add(1);
         // Reading the clock every 4096 entries keeps it off the load's hot path.
-        if entries % 4096 == 0 && last_report.elapsed() >= PROGRESS_EVERY {
+        if entries.is_multiple_of(4096) && last_report.elapsed() >= PROGRESS_EVERY {
             last_report = std::time::Instant::now();
             progress(Progress {
                 file: name,

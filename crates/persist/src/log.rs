@@ -5,13 +5,14 @@
 //!   of the command, so the log's order is the order of conflicting commands) and returns its
 //!   sequence number.
 //! - Whoever writes takes everything buffered and appends it with one `#CRC:` annotation after
-//!   it: one write covers every record buffered before it, from all connections.
-//! - With `appendfsync always` the writer thread writes and syncs before publishing the
-//!   batch's last sequence as durable (one fsync per batch: group commit), and replies wait
-//!   for that. With `everysec` and `no` a record is durable once written, and the connection
-//!   that needs its record written writes the buffer itself (`write_through`, a leader write:
-//!   no hop to another thread); the writer thread syncs once a second (`everysec`) and writes
-//!   what nobody else did (the cron's records) on its next tick.
+//!   it: one write covers every record buffered before it, from all connections and threads.
+//! - The connection that needs its record durable does it itself (`write_through`, a leader
+//!   write, as Redis writes and fsyncs its AOF in its own thread before replying): it writes
+//!   the whole buffer and, under `appendfsync always`, syncs it — one fsync covers every record
+//!   buffered before it (group commit); connections whose records it covered find them durable
+//!   and skip. Under `everysec` and `no` a record is durable once written. No thread hop is on
+//!   the path of a reply. A writer thread ticks: it writes what no connection did (the cron's
+//!   records), retries after a failure, and syncs once a second under `everysec`.
 //! - A failed write or sync keeps the batch, marks the log failed (callers refuse new writes,
 //!   as Redis's MISCONF-style error does), and retries; nothing buffered is lost or reported
 //!   durable before it is in the file.
@@ -31,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::aof::Checksummer;
-use crate::log_writer::{lock_io, write_once, writer_loop, Io};
+use crate::log_writer::{lock_io, write_and_sync, write_once, writer_loop, Io};
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,15 +78,13 @@ pub(crate) struct State {
     error: Option<String>,
     pub(crate) fsync: Fsync,
     pub(crate) stop: bool,
-    /// The writer is waiting for work: only then does an append signal it (a busy writer
-    /// takes everything buffered when it comes back, so most appends make no syscall).
-    pub(crate) writer_idle: bool,
 }
 
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
-    /// The writer waits here for work; appenders wait here for buffer space or the end of a
-    /// rotation (counted in `waiters`, so the writer signals only when someone waits).
+    /// The writer thread waits here for its tick, a rotation or the stop; appenders wait here
+    /// for buffer space or the end of a rotation (counted in `waiters`, so the writer signals
+    /// only when someone waits).
     pub(crate) wake: Condvar,
     pub(crate) waiters: std::sync::atomic::AtomicUsize,
     /// The file side; lock order: `io` before `state`.
@@ -94,8 +93,6 @@ pub(crate) struct Shared {
     pub(crate) written: AtomicU64,
     /// Highest sequence durable under the policy (synced under `always`, else written).
     pub(crate) durable: AtomicU64,
-    /// `State::fsync == Always`, readable without the lock.
-    pub(crate) always: AtomicBool,
     /// Bytes in the file, annotations included.
     pub(crate) file_bytes: AtomicU64,
     pub(crate) fail: FailPoints,
@@ -158,14 +155,12 @@ impl Log {
                 error: None,
                 fsync,
                 stop: false,
-                writer_idle: false,
             }),
             wake: Condvar::new(),
             waiters: std::sync::atomic::AtomicUsize::new(0),
             io: Mutex::new(io),
             written: AtomicU64::new(0),
             durable: AtomicU64::new(0),
-            always: AtomicBool::new(fsync == Fsync::Always),
             file_bytes: AtomicU64::new(len),
             fail: FailPoints::default(),
             delayed_fsyncs: AtomicU64::new(0),
@@ -199,13 +194,8 @@ impl Log {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.pending_last = seq;
-        // Under `always` the writer thread writes; otherwise the appender's own
-        // `write_through` (or the writer's next tick) does.
-        let idle = st.writer_idle && st.fsync == Fsync::Always;
+        // The appender's own `write_through` writes it (or the writer's next tick does).
         drop(st);
-        if idle {
-            self.shared.wake.notify_all();
-        }
         Ok(seq)
     }
 
@@ -251,19 +241,16 @@ impl Log {
         lock(&self.shared.state).rotation.is_some()
     }
 
-    /// Make sure record `seq` is durable without waiting for another thread when the policy
-    /// allows: under `everysec` and `no` a written record is durable, so the caller writes
-    /// everything buffered itself if nobody has yet (one write for every record buffered, as
-    /// the writer thread would). True when `seq` is durable on return; false under `always`
-    /// (the writer thread syncs; wait for `on_durable`) or while the disk fails (the writer
-    /// retries).
+    /// Make record `seq` durable here and now: if nobody has yet, write everything buffered
+    /// (one write for every record, all connections') and, under `always`, sync it. Blocks
+    /// the caller for the write (and the fsync), as Redis's event loop blocks for its own;
+    /// callers on other threads wait for the lock and then find their records covered. True
+    /// when `seq` is durable on return; false while the disk fails (the writer thread retries;
+    /// wait for `on_durable`).
     pub fn write_through(&self, seq: u64) -> bool {
         let shared = &self.shared;
         if shared.durable.load(Ordering::Acquire) >= seq {
             return true;
-        }
-        if shared.always.load(Ordering::Acquire) {
-            return false;
         }
         let mut io = lock_io(shared);
         if shared.durable.load(Ordering::Acquire) >= seq {
@@ -273,9 +260,9 @@ impl Log {
         shared.durable.load(Ordering::Acquire) >= seq
     }
 
-    /// Whether the policy is `always` (durable = synced by the writer thread).
-    pub fn always(&self) -> bool {
-        self.shared.always.load(Ordering::Acquire)
+    /// Write everything buffered and fsync the file, here and now (a clean shutdown).
+    pub fn sync_all(&self) -> io::Result<()> {
+        write_and_sync(&self.shared)
     }
 
     /// Highest sequence known to be durable under the current policy.
@@ -310,9 +297,6 @@ impl Log {
 
     pub fn set_fsync(&self, fsync: Fsync) {
         lock(&self.shared.state).fsync = fsync;
-        self.shared
-            .always
-            .store(fsync == Fsync::Always, Ordering::Release);
         self.shared.wake.notify_all();
     }
 
@@ -488,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn write_through_writes_the_buffer_itself_unless_the_policy_is_always() {
+    fn write_through_writes_and_under_always_syncs_the_buffer_itself() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.incr.aof");
         let log = Log::start(open(&path), Fsync::EverySec, |_| {}).unwrap();
@@ -500,8 +484,8 @@ mod tests {
         assert_eq!(read_back(&path).len(), 2);
         log.set_fsync(Fsync::Always);
         let s3 = log.append(&record(3)).unwrap();
-        assert!(!log.write_through(s3) || log.durable() >= s3);
-        log.wait_durable(s3, Duration::from_secs(5)).unwrap();
+        assert!(log.write_through(s3));
+        assert_eq!(log.durable(), s3);
         drop(log);
         assert_eq!(read_back(&path).len(), 3);
     }

@@ -1,5 +1,5 @@
-//! The file side of the command log: writing batches (by the writer thread or by a leader in
-//! `Log::write_through`), syncing, rotating, retrying after a failure. See `log` for the
+//! The file side of the command log: writing batches (by a leader in `Log::write_through` or
+//! by the writer thread), syncing, rotating, retrying after a failure. See `log` for the
 //! protocol; this is its mechanics.
 
 use std::fs::File;
@@ -142,6 +142,17 @@ pub(crate) fn write_once(shared: &Shared, io: &mut Io) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Write everything buffered and sync it (shutdown): the error of the first failure.
+pub(crate) fn write_and_sync(shared: &Shared) -> io::Result<()> {
+    let mut io = lock_io(shared);
+    while write_once(shared, &mut io)? {}
+    sync_now(shared, &mut io);
+    match shared.failing.load(Ordering::Acquire) {
+        true => Err(io::Error::other("the last sync failed")),
+        false => Ok(()),
+    }
+}
+
 /// Sync what was written; under `always` that makes it durable.
 fn sync_now(shared: &Shared, io: &mut Io) {
     let result = if shared.fail.fsync.load(Ordering::Relaxed) {
@@ -166,53 +177,22 @@ fn sync_now(shared: &Shared, io: &mut Io) {
 /// write through (the cron's `DEL`s under `everysec`), the once-a-second sync, retries.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Longest wait for a batch to fill (see [`wait_for_batch`]).
-const MAX_COMMIT_DELAY: Duration = Duration::from_micros(500);
-
-/// Wait (briefly) until as many records are buffered as the last batch had: the clients that
-/// the last fsync answered are sending their next writes, and one fsync should cover them
-/// all rather than the first alone (PostgreSQL's commit_delay, made adaptive). When fewer
-/// clients write, the wait ends at [`MAX_COMMIT_DELAY`] and the next target is smaller.
-fn wait_for_batch(shared: &Shared, want_records: u64) {
-    let started = Instant::now();
-    loop {
-        let buffered = {
-            let st = lock(&shared.state);
-            (st.next_seq - 1).saturating_sub(shared.written.load(Ordering::Acquire))
-        };
-        if buffered >= want_records || started.elapsed() >= MAX_COMMIT_DELAY {
-            return;
-        }
-        std::thread::sleep(Duration::from_micros(50));
-    }
-}
-
-/// The writer thread: under `always` it is signalled on appends and writes and syncs each
-/// batch; otherwise it ticks, writing leftovers and syncing once a second (`everysec`).
+/// The writer thread: it ticks (or is woken for a rotation or the stop), writing what no
+/// connection wrote (the cron's records), retrying after a failure, and syncing once a second
+/// under `everysec`. Connections write — and under `always` sync — their own batches.
 pub(crate) fn writer_loop(shared: &Shared) {
-    // Records in the last batch, the target of the next one (see `wait_for_batch`).
-    let mut last_batch_records = 0u64;
-    let mut last_seq = 0u64;
     loop {
         let (fsync, stopping) = {
             let mut st = lock(&shared.state);
-            let ready = st.stop
-                || st.rotation.is_some()
-                || (st.fsync == Fsync::Always && !st.pending.is_empty());
-            if !ready {
-                st.writer_idle = true;
+            if !st.stop && st.rotation.is_none() {
                 st = shared
                     .wake
                     .wait_timeout(st, TICK)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
-                st.writer_idle = false;
             }
             (st.fsync, st.stop)
         };
-        if fsync == Fsync::Always && last_batch_records > 1 && !stopping {
-            wait_for_batch(shared, last_batch_records);
-        }
         let mut io = lock_io(shared);
         if write_once(shared, &mut io).is_err() {
             drop(io);
@@ -230,9 +210,6 @@ pub(crate) fn writer_loop(shared: &Shared) {
         if io.unsynced && (due || stopping) {
             sync_now(shared, &mut io);
         }
-        let written = shared.written.load(Ordering::Acquire);
-        last_batch_records = written - last_seq;
-        last_seq = written;
         if stopping && io.retry.is_none() && lock(&shared.state).pending.is_empty() {
             return;
         }

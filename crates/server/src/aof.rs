@@ -229,11 +229,6 @@ impl Aof {
         self.log.write_through(seq)
     }
 
-    /// `appendfsync always`: replies wait for the writer thread's fsync.
-    pub fn always(&self) -> bool {
-        self.log.always()
-    }
-
     pub fn durable_seq(&self) -> u64 {
         self.durable_seq.load(Ordering::Acquire)
     }
@@ -242,6 +237,11 @@ impl Aof {
     /// `timeout` (turning the log off, shutting down).
     pub fn flush(&self, timeout: std::time::Duration) -> Result<(), LogError> {
         self.log.wait_durable(self.log.last_seq(), timeout)
+    }
+
+    /// Write and fsync everything logged (a clean shutdown, as Redis fsyncs its AOF).
+    pub fn sync_all(&self) -> std::io::Result<()> {
+        self.log.sync_all()
     }
 
     /// The last write error, if writes are failing (writes are refused meanwhile).

@@ -152,13 +152,11 @@ async fn wait_durable(srv: &Server, client: &mut ClientState) {
     if want == 0 || aof.durable_seq() >= want {
         return;
     }
-    if !aof.always() {
-        // Let the other connections of this thread that are ready run their commands first:
-        // whichever writes through next writes all their records with one write.
-        tokio::task::yield_now().await;
-        if aof.write_through(want) {
-            return;
-        }
+    // Let the other connections of this thread that are ready run their commands first:
+    // whichever writes through next writes (and under `always` syncs) all their records at once.
+    tokio::task::yield_now().await;
+    if aof.write_through(want) {
+        return;
     }
     loop {
         let notified = aof.durable.notified();

@@ -111,6 +111,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
         None => {}
     }
+    if let Some(aof) = srv.aof() {
+        log_notice!("Calling fsync() on the AOF file.");
+        if let Err(e) = aof.sync_all() {
+            log_warning!("Error writing the AOF file at shutdown: {e}");
+        }
+    }
     if !pidfile.is_empty() {
         let _ = std::fs::remove_file(&pidfile);
     }

@@ -297,6 +297,10 @@ fn switch(srv: &Server, mode: Mode, tmp: &std::path::Path) -> std::io::Result<u6
         }
         Mode::BaseOnly(mut files) => {
             let old = install(&mut files, Vec::new())?;
+            // A log that was turned off keeps its view of the directory in step.
+            if let Some(aof) = srv.aof_log.get() {
+                aof.files.lock().manifest = files.manifest.clone();
+            }
             (files.dir.clone(), old, files.current_size())
         }
     };

@@ -103,7 +103,7 @@ pub fn keys(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 /// SCAN's cursor covers every shard: the shard index in the low bits, that shard's dict cursor
 /// above them. A shard's scan ends when its dict cursor returns to 0; then the next shard
-/// starts.
+/// starts. Empty shards are passed over without spending the COUNT budget.
 pub fn scan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let args = super::scan_args(&argv, 1, 2, true)?;
     let (cursor, count, pattern, type_name) =
@@ -118,6 +118,17 @@ pub fn scan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let next = loop {
         let mut guard = store.lock_shard(shard);
         let db = guard.db(dbi);
+        if db.is_empty() {
+            // An empty shard costs no iteration (Redis's budget counts buckets of one dict), so
+            // an empty or sparse database finishes with cursor 0 as it does in Redis.
+            drop(guard);
+            bucket_cursor = 0;
+            shard += 1;
+            if shard == store.shard_count() {
+                break 0;
+            }
+            continue;
+        }
         let mut found = Vec::new();
         bucket_cursor = db.keys().scan(bucket_cursor, |k, _| found.push(k.to_vec()));
         for key in found {
