@@ -76,6 +76,19 @@ impl Checksummer {
     }
 }
 
+/// The checksum state to resume appending to the log file at `path` with (see
+/// [`AofReader::into_checksummer`]). The file must read cleanly to its end (a loaded log, its
+/// torn tail already cut).
+pub fn resume_checksum(
+    path: &std::path::Path,
+    max_bulk_bytes: usize,
+) -> Result<Checksummer, AofError> {
+    let file = std::fs::File::open(path)?;
+    let mut reader = AofReader::new(io::BufReader::with_capacity(1 << 16, file), max_bulk_bytes);
+    while reader.next_entry()?.is_some() {}
+    Ok(reader.into_checksummer())
+}
+
 /// One item of a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -107,6 +120,14 @@ impl<R: BufRead> AofReader<R> {
     /// Bytes consumed so far: the end of the last complete entry.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The running checksum of what was read since the last annotation: what a writer that
+    /// goes on appending to this file must start from, so its first annotation also covers
+    /// the commands already there after the last one (a torn batch's surviving commands, or
+    /// a whole file Redis wrote without annotations).
+    pub fn into_checksummer(self) -> Checksummer {
+        Checksummer { digest: self.span }
     }
 
     /// The next entry, `None` at a clean end of file. Annotation lines (`#…`) are not part
@@ -284,6 +305,32 @@ mod tests {
         &[b"RPUSH", b"l", b"", b"\x00\xff"],
         &[b"PEXPIREAT", b"k", b"4102444800000"],
     ];
+
+    #[test]
+    fn appending_resumes_the_checksum_of_an_unannotated_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.aof");
+        // Commands with no annotation after them (a torn batch's survivors, or Redis's file).
+        let mut bytes = log(&[&[b"SET", b"a", b"1"]], 1);
+        encode_command(&mut bytes, &[b"SET", b"b", b"2"]);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut sum = resume_checksum(&path, 1 << 20).unwrap();
+        let mut more = Vec::new();
+        encode_command(&mut more, &[b"SET", b"c", b"3"]);
+        sum.update(&more);
+        more.extend_from_slice(&sum.annotation());
+        bytes.extend_from_slice(&more);
+        assert_eq!(read_all(&bytes).unwrap().len(), 3);
+        // Starting from a fresh checksum instead is the mismatch this prevents.
+        let mut wrong = Checksummer::default();
+        let mut tail = Vec::new();
+        encode_command(&mut tail, &[b"SET", b"c", b"3"]);
+        wrong.update(&tail);
+        let mut bad = std::fs::read(&path).unwrap();
+        bad.extend_from_slice(&tail);
+        bad.extend_from_slice(&wrong.annotation());
+        assert!(matches!(read_all(&bad), Err(AofError::Checksum { .. })));
+    }
 
     #[test]
     fn round_trip_with_annotations() {

@@ -12,7 +12,7 @@ mod log_writer;
 pub mod manifest;
 pub mod rewrite;
 
-pub use aof::{encode_command, AofError, AofReader, Checksummer, Entry};
+pub use aof::{encode_command, resume_checksum, AofError, AofReader, Checksummer, Entry};
 pub use load::{load, load_reporting, read_manifest, LoadError, LoadReport, Progress};
 pub use log::{FailPoints, Fsync, Log, LogError};
 pub use manifest::{AofFile, FileKind, Manifest, ManifestError};

@@ -6,13 +6,19 @@
 //!   sequence number.
 //! - Whoever writes takes everything buffered and appends it with one `#CRC:` annotation after
 //!   it: one write covers every record buffered before it, from all connections and threads.
-//! - The connection that needs its record durable does it itself (`write_through`, a leader
-//!   write, as Redis writes and fsyncs its AOF in its own thread before replying): it writes
-//!   the whole buffer and, under `appendfsync always`, syncs it — one fsync covers every record
-//!   buffered before it (group commit); connections whose records it covered find them durable
-//!   and skip. Under `everysec` and `no` a record is durable once written. No thread hop is on
-//!   the path of a reply. A writer thread ticks: it writes what no connection did (the cron's
-//!   records), retries after a failure, and syncs once a second under `everysec`.
+//! - The connection that needs its record written does it itself (`write_through`, a leader
+//!   write, after its thread's other ready connections appended): it writes the whole buffer —
+//!   every record buffered before it, all connections and threads — and connections whose
+//!   records it covered find them written and skip. No thread hop for a written record, which
+//!   is what `everysec` and `no` promise before replying (as Redis writes its AOF buffer before
+//!   replying: a killed process loses nothing acknowledged).
+//! - Under `appendfsync always` the writer thread syncs: a leader that wrote signals it, it
+//!   notes how far the file is written, syncs a duplicate descriptor without the file lock,
+//!   and publishes that point as durable — one fsync for every record written before it
+//!   (group commit). Connections go on writing (and reading) during the fsync: only the
+//!   replies to the covered writes wait for it. The writer thread also writes what no
+//!   connection did (the cron's records), retries after a failure and, under `everysec`, syncs
+//!   once a second.
 //! - A failed write or sync keeps the batch, marks the log failed (callers refuse new writes,
 //!   as Redis's MISCONF-style error does), and retries; nothing buffered is lost or reported
 //!   durable before it is in the file.
@@ -32,7 +38,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::aof::Checksummer;
-use crate::log_writer::{lock_io, write_and_sync, write_once, writer_loop, Io};
+use crate::log_writer::{lock_io, request_sync, write_and_sync, write_once, writer_loop, Io};
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +84,9 @@ pub(crate) struct State {
     error: Option<String>,
     pub(crate) fsync: Fsync,
     pub(crate) stop: bool,
+    /// The writer thread is waiting for its tick: a leader that wrote under `always` wakes it
+    /// to sync (see `log_writer::request_sync`).
+    pub(crate) writer_idle: bool,
 }
 
 pub(crate) struct Shared {
@@ -91,6 +100,8 @@ pub(crate) struct Shared {
     pub(crate) io: Mutex<Io>,
     /// Highest sequence written to the file.
     pub(crate) written: AtomicU64,
+    /// Highest sequence synced.
+    pub(crate) synced: AtomicU64,
     /// Highest sequence durable under the policy (synced under `always`, else written).
     pub(crate) durable: AtomicU64,
     /// Bytes in the file, annotations included.
@@ -137,12 +148,21 @@ impl Log {
         fsync: Fsync,
         on_durable: impl Fn(u64) + Send + Sync + 'static,
     ) -> io::Result<Log> {
+        Self::resume(file, fsync, Checksummer::default(), on_durable)
+    }
+
+    /// [`Log::start`] on a file that already holds commands after its last annotation:
+    /// `sum` is their running checksum (`aof::resume_checksum`).
+    pub fn resume(
+        file: File,
+        fsync: Fsync,
+        sum: Checksummer,
+        on_durable: impl Fn(u64) + Send + Sync + 'static,
+    ) -> io::Result<Log> {
         let len = file.metadata()?.len();
         let io = Io {
             file,
             retry: None,
-            unsynced: false,
-            last_sync: Instant::now(),
             spare: Vec::new(),
         };
         let shared = Arc::new(Shared {
@@ -151,15 +171,17 @@ impl Log {
                 rotation: None,
                 pending_last: 0,
                 next_seq: 1,
-                sum: Checksummer::default(),
+                sum,
                 error: None,
                 fsync,
                 stop: false,
+                writer_idle: false,
             }),
             wake: Condvar::new(),
             waiters: std::sync::atomic::AtomicUsize::new(0),
             io: Mutex::new(io),
             written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             file_bytes: AtomicU64::new(len),
             fail: FailPoints::default(),
@@ -241,23 +263,29 @@ impl Log {
         lock(&self.shared.state).rotation.is_some()
     }
 
-    /// Make record `seq` durable here and now: if nobody has yet, write everything buffered
-    /// (one write for every record, all connections') and, under `always`, sync it. Blocks
-    /// the caller for the write (and the fsync), as Redis's event loop blocks for its own;
-    /// callers on other threads wait for the lock and then find their records covered. True
-    /// when `seq` is durable on return; false while the disk fails (the writer thread retries;
-    /// wait for `on_durable`).
+    /// Write everything buffered if record `seq` is not written yet (one write for every
+    /// record, all connections'), here and now. True when `seq` is durable on return: under
+    /// `everysec` and `no` once written; under `always` only after the writer thread's sync
+    /// (signalled here; wait for `on_durable`). False too while the disk fails (the writer
+    /// retries).
     pub fn write_through(&self, seq: u64) -> bool {
         let shared = &self.shared;
         if shared.durable.load(Ordering::Acquire) >= seq {
             return true;
         }
-        let mut io = lock_io(shared);
+        if shared.written.load(Ordering::Acquire) < seq {
+            let mut io = lock_io(shared);
+            if shared.written.load(Ordering::Acquire) < seq {
+                let _ = write_once(shared, &mut io);
+            }
+        }
         if shared.durable.load(Ordering::Acquire) >= seq {
             return true;
         }
-        let _ = write_once(shared, &mut io);
-        shared.durable.load(Ordering::Acquire) >= seq
+        if shared.written.load(Ordering::Acquire) >= seq {
+            request_sync(shared);
+        }
+        false
     }
 
     /// Write everything buffered and fsync the file, here and now (a clean shutdown).
@@ -472,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn write_through_writes_and_under_always_syncs_the_buffer_itself() {
+    fn write_through_writes_the_buffer_itself_and_always_waits_for_the_sync() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.incr.aof");
         let log = Log::start(open(&path), Fsync::EverySec, |_| {}).unwrap();
@@ -484,8 +512,10 @@ mod tests {
         assert_eq!(read_back(&path).len(), 2);
         log.set_fsync(Fsync::Always);
         let s3 = log.append(&record(3)).unwrap();
-        assert!(log.write_through(s3));
-        assert_eq!(log.durable(), s3);
+        // Written here, synced by the writer thread.
+        let _ = log.write_through(s3);
+        assert_eq!(read_back(&path).len(), 3);
+        log.wait_durable(s3, Duration::from_secs(5)).unwrap();
         drop(log);
         assert_eq!(read_back(&path).len(), 3);
     }

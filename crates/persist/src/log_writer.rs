@@ -1,6 +1,10 @@
 //! The file side of the command log: writing batches (by a leader in `Log::write_through` or
 //! by the writer thread), syncing, rotating, retrying after a failure. See `log` for the
 //! protocol; this is its mechanics.
+//!
+//! Writes happen under `Shared::io`; syncs do not: the writer thread notes how far the file is
+//! written, releases the lock and syncs a duplicate of the descriptor, so a connection that
+//! writes the next batch never waits behind an fsync (and neither do the reads of its thread).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -15,9 +19,6 @@ pub(crate) struct Io {
     pub(crate) file: File,
     /// A batch that failed to be written, written first on the next attempt.
     pub(crate) retry: Option<Batch>,
-    /// Written since the last sync.
-    pub(crate) unsynced: bool,
-    pub(crate) last_sync: Instant,
     /// The last batch's buffer, emptied: swapped in as the next `pending`, so appends do not
     /// grow a fresh buffer after every write.
     pub(crate) spare: Vec<u8>,
@@ -85,17 +86,23 @@ fn write_batch(shared: &Shared, file: &mut File, buf: &[u8], sync: bool) -> io::
     }
     file.write_all(buf)?;
     if sync {
-        if shared.fail.fsync.load(Ordering::Relaxed) {
-            return Err(io::Error::other("injected fsync failure"));
-        }
-        file.sync_data()?;
+        sync_file(shared, file)?;
     }
     Ok(())
 }
 
+fn sync_file(shared: &Shared, file: &File) -> io::Result<()> {
+    if shared.fail.fsync.load(Ordering::Relaxed) {
+        return Err(io::Error::other("injected fsync failure"));
+    }
+    file.sync_data()
+}
+
 /// Write one batch (the failed one first, else what is buffered). `Ok(false)`: nothing to
-/// write. On failure nothing of the batch counts as written: a partial write is undone, the
-/// batch is kept for the retry, and appends are refused until a write succeeds.
+/// write. A rotation's batch is synced before the switch; other batches are durable once
+/// written unless the policy is `always` (then the writer thread's sync makes them durable).
+/// On failure nothing of the batch counts as written: a partial write is undone, the batch is
+/// kept for the retry, and appends are refused until a write succeeds.
 pub(crate) fn write_once(shared: &Shared, io: &mut Io) -> io::Result<bool> {
     let (batch, fsync) = match io.retry.take() {
         Some(b) => (Some(b), lock(&shared.state).fsync),
@@ -104,8 +111,8 @@ pub(crate) fn write_once(shared: &Shared, io: &mut Io) -> io::Result<bool> {
     let Some(batch) = batch else {
         return Ok(false);
     };
-    let sync = batch.next_file.is_some() || fsync == Fsync::Always;
-    if let Err(e) = write_batch(shared, &mut io.file, &batch.bytes, sync) {
+    let rotating = batch.next_file.is_some();
+    if let Err(e) = write_batch(shared, &mut io.file, &batch.bytes, rotating) {
         let _ = io.file.set_len(shared.file_bytes.load(Ordering::Relaxed));
         set_error(shared, Some(e.to_string()));
         io.retry = Some(batch);
@@ -116,11 +123,8 @@ pub(crate) fn write_once(shared: &Shared, io: &mut Io) -> io::Result<bool> {
         .file_bytes
         .fetch_add(batch.bytes.len() as u64, Ordering::Relaxed);
     shared.written.fetch_max(batch.last, Ordering::AcqRel);
-    if sync {
-        io.unsynced = false;
-        io.last_sync = Instant::now();
-    } else {
-        io.unsynced = true;
+    if rotating {
+        shared.synced.fetch_max(batch.last, Ordering::AcqRel);
     }
     if batch.bytes.capacity() <= MAX_SPARE_BYTES {
         let mut spare = batch.bytes;
@@ -135,82 +139,124 @@ pub(crate) fn write_once(shared: &Shared, io: &mut Io) -> io::Result<bool> {
     if shared.failing.load(Ordering::Acquire) {
         set_error(shared, None);
     }
-    if sync || fsync != Fsync::Always {
+    if rotating || fsync != Fsync::Always {
         advance(shared, batch.last);
     }
     wake_waiters(shared);
     Ok(true)
 }
 
-/// Write everything buffered and sync it (shutdown): the error of the first failure.
-pub(crate) fn write_and_sync(shared: &Shared) -> io::Result<()> {
-    let mut io = lock_io(shared);
-    while write_once(shared, &mut io)? {}
-    sync_now(shared, &mut io);
-    match shared.failing.load(Ordering::Acquire) {
-        true => Err(io::Error::other("the last sync failed")),
-        false => Ok(()),
+/// After a leader's write under `always`: make sure the writer thread syncs it. Checked under
+/// the state lock, where the writer decides to sleep, so the signal cannot be lost.
+pub(crate) fn request_sync(shared: &Shared) {
+    let idle = lock(&shared.state).writer_idle;
+    if idle {
+        shared.wake.notify_all();
     }
 }
 
-/// Sync what was written; under `always` that makes it durable.
-fn sync_now(shared: &Shared, io: &mut Io) {
-    let result = if shared.fail.fsync.load(Ordering::Relaxed) {
-        Err(io::Error::other("injected fsync failure"))
-    } else {
-        io.file.sync_data()
+/// Whether written records wait for a sync that the policy asks for now.
+fn sync_due(shared: &Shared, fsync: Fsync, last_sync: Instant, stopping: bool) -> bool {
+    let behind = shared.written.load(Ordering::Acquire) > shared.synced.load(Ordering::Acquire);
+    behind
+        && match fsync {
+            Fsync::Always => true,
+            Fsync::EverySec => stopping || last_sync.elapsed() >= Duration::from_secs(1),
+            Fsync::No => stopping,
+        }
+}
+
+/// Sync what is written so far without holding the file lock (writers go on meanwhile): the
+/// records up to the noted sequence are then durable. False if the sync failed.
+fn sync_written(shared: &Shared, last_sync: &mut Instant) -> bool {
+    let (target, file) = {
+        let io = lock_io(shared);
+        (shared.written.load(Ordering::Acquire), io.file.try_clone())
     };
+    let result = file.and_then(|f| sync_file(shared, &f));
     match result {
         Ok(()) => {
-            io.unsynced = false;
-            if io.last_sync.elapsed() > Duration::from_secs(2) {
+            if last_sync.elapsed() > Duration::from_secs(2) {
                 shared.delayed_fsyncs.fetch_add(1, Ordering::Relaxed);
             }
-            io.last_sync = Instant::now();
-            advance(shared, shared.written.load(Ordering::Acquire));
+            *last_sync = Instant::now();
+            shared.synced.fetch_max(target, Ordering::AcqRel);
+            if shared.failing.load(Ordering::Acquire) && lock_io(shared).retry.is_none() {
+                set_error(shared, None);
+            }
+            advance(shared, target);
+            wake_waiters(shared);
+            true
         }
-        Err(e) => set_error(shared, Some(e.to_string())),
+        Err(e) => {
+            set_error(shared, Some(e.to_string()));
+            wake_waiters(shared);
+            false
+        }
+    }
+}
+
+/// Write everything buffered and sync it (shutdown): the error of the first failure.
+pub(crate) fn write_and_sync(shared: &Shared) -> io::Result<()> {
+    {
+        let mut io = lock_io(shared);
+        while write_once(shared, &mut io)? {}
+    }
+    let mut last_sync = Instant::now();
+    if sync_written(shared, &mut last_sync) {
+        Ok(())
+    } else {
+        Err(io::Error::other("the sync failed"))
     }
 }
 
 /// How often the writer looks for work nobody signalled: records of threads that do not
-/// write through (the cron's `DEL`s under `everysec`), the once-a-second sync, retries.
+/// write through (the cron's `DEL`s), the once-a-second sync, retries.
 const TICK: Duration = Duration::from_millis(100);
 
-/// The writer thread: it ticks (or is woken for a rotation or the stop), writing what no
-/// connection wrote (the cron's records), retrying after a failure, and syncing once a second
-/// under `everysec`. Connections write — and under `always` sync — their own batches.
+/// The writer thread: it syncs what leaders wrote (at once under `always`, where they signal
+/// it; once a second under `everysec`), writes what no connection did, retries after a
+/// failure, and performs rotations.
 pub(crate) fn writer_loop(shared: &Shared) {
+    let mut last_sync = Instant::now();
     loop {
         let (fsync, stopping) = {
             let mut st = lock(&shared.state);
-            if !st.stop && st.rotation.is_none() {
+            let ready = st.stop
+                || st.rotation.is_some()
+                || (st.fsync == Fsync::Always && sync_due(shared, st.fsync, last_sync, false));
+            if !ready {
+                st.writer_idle = true;
                 st = shared
                     .wake
                     .wait_timeout(st, TICK)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
+                st.writer_idle = false;
             }
             (st.fsync, st.stop)
         };
-        let mut io = lock_io(shared);
-        if write_once(shared, &mut io).is_err() {
-            drop(io);
+        let wrote = {
+            let mut io = lock_io(shared);
+            write_once(shared, &mut io)
+        };
+        if wrote.is_err() {
             if stopping {
                 return;
             }
             std::thread::sleep(TICK);
             continue;
         }
-        let due = match fsync {
-            Fsync::Always => true,
-            Fsync::EverySec => io.last_sync.elapsed() >= Duration::from_secs(1),
-            Fsync::No => false,
-        };
-        if io.unsynced && (due || stopping) {
-            sync_now(shared, &mut io);
+        if sync_due(shared, fsync, last_sync, stopping) && !sync_written(shared, &mut last_sync) {
+            if stopping {
+                return;
+            }
+            std::thread::sleep(TICK);
         }
-        if stopping && io.retry.is_none() && lock(&shared.state).pending.is_empty() {
+        if stopping && lock_io(shared).retry.is_none() && lock(&shared.state).pending.is_empty() {
+            if shared.written.load(Ordering::Acquire) > shared.synced.load(Ordering::Acquire) {
+                let _ = sync_written(shared, &mut last_sync);
+            }
             return;
         }
     }

@@ -146,27 +146,48 @@ impl Aof {
     /// Open the last incr file of `plan` for appending (a new one if the manifest has none).
     pub fn open(plan: Plan, config: &Config) -> anyhow::Result<Aof> {
         let mut files = plan.files;
-        let file = match files.manifest.incr.last() {
-            Some(last) => OpenOptions::new()
-                .append(true)
-                .open(files.dir.join(&last.name))?,
+        let (file, sum) = match files.manifest.incr.last() {
+            Some(last) => {
+                let path = files.dir.join(&last.name);
+                // Commands after the file's last annotation (a torn batch's survivors, or a
+                // file Redis wrote) must be covered by the next annotation.
+                let max_bulk = usize::try_from(config.proto_max_bulk_len()).unwrap_or(usize::MAX);
+                let sum = persist::resume_checksum(&path, max_bulk)?;
+                (OpenOptions::new().append(true).open(path)?, sum)
+            }
             None => {
                 let (incr, file) = files.create_incr()?;
                 files.manifest.incr.push(incr);
                 files.persist()?;
-                file
+                (file, persist::Checksummer::default())
             }
         };
-        Self::start(files, file, config, true)
+        Self::start_with(files, file, sum, config, true)
     }
 
-    /// Start appending to `file`, the last incr file of `files`.
+    /// Start appending to `file`, the last (empty) incr file of `files`.
     pub fn start(files: Files, file: File, config: &Config, enabled: bool) -> anyhow::Result<Aof> {
+        Self::start_with(
+            files,
+            file,
+            persist::Checksummer::default(),
+            config,
+            enabled,
+        )
+    }
+
+    fn start_with(
+        files: Files,
+        file: File,
+        sum: persist::Checksummer,
+        config: &Config,
+        enabled: bool,
+    ) -> anyhow::Result<Aof> {
         let durable = Arc::new(tokio::sync::Notify::new());
         let durable_seq = Arc::new(AtomicU64::new(0));
         let (n, d) = (durable.clone(), durable_seq.clone());
         let fsync = fsync_of(config);
-        let log = Log::start(file, fsync, move |seq| {
+        let log = Log::resume(file, fsync, sum, move |seq| {
             d.store(seq, Ordering::Release);
             n.notify_waiters();
         })?;
