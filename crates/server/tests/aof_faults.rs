@@ -305,3 +305,109 @@ fn basalt_continues_a_log_redis_wrote() {
         let _ = s.child.wait();
     }
 }
+
+/// A tiny tmpfs mounted for one test, unmounted on drop (after the servers using it).
+struct TinyFs {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TinyFs {
+    /// None (with a loud message) when this machine does not let the test mount.
+    fn mount(size: &str) -> Option<TinyFs> {
+        let dir = tempfile::tempdir().ok()?;
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "\n!!! cannot mount a tmpfs here (not root?): SKIPPING the full-disk test !!!\n"
+            );
+            return None;
+        }
+        Some(TinyFs { path, _dir: dir })
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+/// A really full filesystem: the write that does not fit is never acknowledged while the disk
+/// is full, other writes answer MISCONF, reads go on; once space is freed the waiting write is
+/// acknowledged, writes resume, and a restart has every acknowledged write.
+#[test]
+fn a_full_filesystem_refuses_writes_until_space_is_freed() {
+    let Some(fs) = TinyFs::mount("2m") else {
+        return;
+    };
+    let mut s = start(&fs.path, &[]);
+    let mut c = s.conn();
+    let mut other = s.conn();
+    // Most of the space goes to a file we can delete later.
+    let filler = fs.path.join("filler");
+    let avail_kb = {
+        let out = Command::new("df")
+            .args(["-k", "--output=avail"])
+            .arg(&fs.path)
+            .output();
+        let text = out.map(|o| text(&o.stdout)).unwrap_or_default();
+        text.lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    assert!(avail_kb > 200, "df says {avail_kb} KiB free");
+    std::fs::write(&filler, vec![b'x'; (avail_kb - 150) * 1024]).expect("filler");
+    let value = "v".repeat(8 * 1024);
+    let mut acked = Vec::new();
+    let mut waiting = None;
+    for i in 0..100 {
+        let key = format!("k{i}");
+        c.send(&[b"SET", key.as_bytes(), value.as_bytes()]);
+        if !c.has_data_within(1500) {
+            waiting = Some(key);
+            break;
+        }
+        let reply = text(&c.read_reply());
+        assert_eq!(reply, "+OK\r\n", "{key}");
+        acked.push(key);
+    }
+    let waiting = waiting.expect("the filesystem never filled up");
+    let refused = text(&other.cmd_str(&["SET", "x", "1"]));
+    assert!(
+        refused.starts_with("-MISCONF Errors writing to the AOF file: "),
+        "{refused}"
+    );
+    assert_eq!(info_field(&mut other, "aof_last_write_status"), "err");
+    let first = acked.first().expect("some writes fit").clone();
+    assert_eq!(text(&other.cmd_str(&["STRLEN", &first])), ":8192\r\n");
+    // Free the space: the waiting write lands and is acknowledged, writes resume.
+    std::fs::remove_file(&filler).expect("remove filler");
+    assert_eq!(text(&c.read_reply()), "+OK\r\n");
+    acked.push(waiting);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut other, "aof_last_write_status") != "ok" {
+        assert!(Instant::now() < deadline, "the log did not recover");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(text(&other.cmd_str(&["SET", "after", "1"])), "+OK\r\n");
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+    let s2 = start(&fs.path, &[]);
+    let mut c2 = s2.conn();
+    for key in acked.iter().chain(std::iter::once(&"after".to_string())) {
+        assert_eq!(text(&c2.cmd_str(&["EXISTS", key])), ":1\r\n", "{key}");
+    }
+    assert_eq!(text(&c2.cmd_str(&["EXISTS", "x"])), ":0\r\n");
+    drop(c2);
+    drop(s2);
+    drop(s);
+}
