@@ -201,6 +201,16 @@ impl Log {
 
     /// Buffer one record (a whole command, or a MULTI … EXEC unit); returns its sequence.
     pub fn append(&self, record: &[u8]) -> Result<u64, LogError> {
+        self.append_annotated(b"", record)
+    }
+
+    /// [`Log::append`] after an annotation line (`#TS:<unix time>\r\n`, Redis's
+    /// `aof-timestamp-enabled`). Annotation lines are outside every checksum span, as the
+    /// reader skips them.
+    pub fn append_annotated(&self, annotation: &[u8], record: &[u8]) -> Result<u64, LogError> {
+        debug_assert!(
+            annotation.is_empty() || (annotation[0] == b'#' && annotation.ends_with(b"\r\n"))
+        );
         let mut st = lock(&self.shared.state);
         while st.pending.len() > MAX_PENDING_BYTES && st.error.is_none() && !st.stop {
             st = self.wait(st);
@@ -211,6 +221,7 @@ impl Log {
         if let Some(e) = &st.error {
             return Err(LogError::Failed(e.clone()));
         }
+        st.pending.extend_from_slice(annotation);
         st.sum.update(record);
         st.pending.extend_from_slice(record);
         let seq = st.next_seq;

@@ -64,8 +64,12 @@ impl Files {
 /// The open log.
 pub struct Aof {
     log: Log,
-    /// Database of the last logged command (`None`: nothing logged yet in this file).
-    db: Mutex<Option<usize>>,
+    /// Database of the last logged command (`None`: nothing logged yet in this file), and
+    /// the second of the last `#TS:` annotation.
+    db: Mutex<(Option<usize>, u64)>,
+    /// `aof-timestamp-enabled`: a `#TS:<unix time>` line before the first record of every
+    /// second (what `redis-check-aof --truncate-to-timestamp` cuts at).
+    timestamps: AtomicBool,
     /// Woken whenever more of the log is durable.
     pub durable: Arc<tokio::sync::Notify>,
     durable_seq: Arc<AtomicU64>,
@@ -194,7 +198,8 @@ impl Aof {
         let base_size = files.current_size();
         Ok(Aof {
             log,
-            db: Mutex::new(None),
+            db: Mutex::new((None, 0)),
+            timestamps: AtomicBool::new(config.get("aof-timestamp-enabled") == "yes"),
             durable,
             durable_seq,
             enabled: AtomicBool::new(enabled),
@@ -203,7 +208,7 @@ impl Aof {
         })
     }
 
-    fn db_lock(&self) -> std::sync::MutexGuard<'_, Option<usize>> {
+    fn db_lock(&self) -> std::sync::MutexGuard<'_, (Option<usize>, u64)> {
         self.db
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -214,7 +219,7 @@ impl Aof {
     pub fn append(&self, db: usize, effects: &[Vec<Vec<u8>>]) -> Result<u64, LogError> {
         let mut record = Vec::new();
         let mut current = self.db_lock();
-        if *current != Some(db) {
+        if current.0 != Some(db) {
             let n = db.to_string();
             persist::encode_command(&mut record, &[b"SELECT", n.as_bytes()]);
         }
@@ -222,8 +227,16 @@ impl Aof {
             let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
             persist::encode_command(&mut record, &args);
         }
-        let seq = self.log.append(&record)?;
-        *current = Some(db);
+        let mut ts = Vec::new();
+        if self.timestamps.load(Ordering::Relaxed) {
+            let now = crate::util::now_ms() / 1000;
+            if now > current.1 {
+                ts = timestamp_annotation(now);
+                current.1 = now;
+            }
+        }
+        let seq = self.log.append_annotated(&ts, &record)?;
+        current.0 = Some(db);
         Ok(seq)
     }
 
@@ -232,7 +245,7 @@ impl Aof {
     pub fn rotate(&self, file: File) -> Result<u64, LogError> {
         let mut current = self.db_lock();
         let last = self.log.rotate(file)?;
-        *current = None;
+        *current = (None, 0);
         Ok(last)
     }
 
@@ -270,9 +283,14 @@ impl Aof {
         self.log.last_error()
     }
 
-    /// `appendfsync` changed (CONFIG SET): the writer follows from its next batch.
-    pub fn set_fsync(&self, config: &Config) {
+    /// The configuration changed (CONFIG SET): `appendfsync` from the writer's next batch,
+    /// `aof-timestamp-enabled` from the next record.
+    pub fn config_changed(&self, config: &Config) {
         self.log.set_fsync(fsync_of(config));
+        self.timestamps.store(
+            config.get("aof-timestamp-enabled") == "yes",
+            Ordering::Relaxed,
+        );
     }
 
     /// The log's failpoints (DEBUG AOF-FAILPOINT, tests).
@@ -289,6 +307,11 @@ impl Aof {
     pub fn buffered_bytes(&self) -> usize {
         self.log.pending_bytes()
     }
+}
+
+/// Redis's timestamp annotation: `#TS:<unix seconds>`.
+pub fn timestamp_annotation(unix_secs: u64) -> Vec<u8> {
+    format!("#TS:{unix_secs}\r\n").into_bytes()
 }
 
 /// Replay the log of `plan` into the store, each command run as a client would run it (error

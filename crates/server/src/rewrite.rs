@@ -245,6 +245,15 @@ fn write_base(
     tmp: &std::path::Path,
 ) -> std::io::Result<()> {
     let mut file = std::fs::create_dir_all(dir).and_then(|()| File::create(tmp));
+    if srv.config.read().get("aof-timestamp-enabled") == "yes" {
+        // Like Redis: the base starts with the time of the rewrite.
+        let ts = crate::aof::timestamp_annotation(sink.now_ms / 1000);
+        if let Ok(f) = &mut file {
+            if let Err(e) = f.write_all(&ts) {
+                file = Err(e);
+            }
+        }
+    }
     let mut sum = Checksummer::default();
     for i in 0..srv.store.shard_count() {
         drop(srv.store.lock_shard(i));

@@ -130,7 +130,7 @@ impl Server {
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
         self.limits.load(&config);
         if let Some(aof) = self.aof_log.get() {
-            aof.set_fsync(&config);
+            aof.config_changed(&config);
         }
         // Like Redis's jemalloc-bg-thread: a background thread returns freed pages to the OS,
         // so RSS follows used memory instead of keeping dirty pages until the next allocation.

@@ -411,3 +411,47 @@ fn a_full_filesystem_refuses_writes_until_space_is_freed() {
     drop(s2);
     drop(s);
 }
+
+/// `aof-timestamp-enabled yes` writes Redis's `#TS:` annotations, once per second with
+/// writes: `redis-check-aof --truncate-to-timestamp` cuts Basalt's log at one of them, and
+/// Basalt loads what is left.
+#[test]
+fn timestamps_let_redis_check_aof_truncate_to_a_point_in_time() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = start(dir.path(), &["--aof-timestamp-enabled", "yes"]);
+    let mut c = s.conn();
+    c.cmd_str(&["SET", "early", "1"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    c.cmd_str(&["SET", "late", "2"]);
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+    let bytes = std::fs::read(incr_file(dir.path())).expect("incr");
+    let stamps: Vec<u64> = text(&bytes)
+        .lines()
+        .filter_map(|l| l.strip_prefix("#TS:"))
+        .map(|t| t.trim().parse().expect("a unix time"))
+        .collect();
+    assert!(
+        stamps.len() >= 2 && stamps.windows(2).all(|w| w[0] < w[1]),
+        "{stamps:?}"
+    );
+    if common::redis().is_none() {
+        return;
+    }
+    let manifest = dir.path().join("appendonlydir/appendonly.aof.manifest");
+    let mut child = Command::new("redis-check-aof")
+        .args(["--truncate-to-timestamp", &stamps[0].to_string()])
+        .arg(&manifest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-check-aof");
+    use std::io::Write;
+    let _ = child.stdin.take().expect("stdin").write_all(b"y\n");
+    let out = child.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let s2 = start(dir.path(), &[]);
+    let mut c2 = s2.conn();
+    assert_eq!(text(&c2.cmd_str(&["GET", "early"])), "$1\r\n1\r\n");
+    assert_eq!(text(&c2.cmd_str(&["EXISTS", "late"])), ":0\r\n");
+}
