@@ -101,6 +101,37 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
     File::open(dir)?.sync_all()
 }
 
+/// Remove what a crash during a rewrite or a manifest update left behind: temp files are
+/// never in a manifest (the rename that would have made them count did not happen).
+fn remove_temp_files(files: &Files) {
+    let Ok(entries) = std::fs::read_dir(&files.dir) else {
+        return;
+    };
+    let m = &files.manifest;
+    let listed = |name: &str| {
+        m.base
+            .iter()
+            .chain(&m.incr)
+            .chain(&m.history)
+            .any(|f| f.name == name)
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str.starts_with(persist::manifest::TEMP_PREFIX) && !listed(&name_str) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    crate::log_notice!("Removed the leftover temp file {}", name.to_string_lossy())
+                }
+                Err(e) => crate::log_warning!(
+                    "Can't remove the leftover temp file {}: {e}",
+                    name.to_string_lossy()
+                ),
+            }
+        }
+    }
+}
+
 /// Where the log lives and what it holds, before it is opened for appending.
 pub struct Plan {
     pub files: Files,
@@ -133,6 +164,7 @@ pub fn read_files(config: &Config) -> anyhow::Result<(Files, bool)> {
 /// Redis does when `appendonly yes` starts without a log.
 pub fn prepare(config: &Config) -> anyhow::Result<Plan> {
     let (mut files, existing) = read_files(config)?;
+    remove_temp_files(&files);
     if existing {
         return Ok(Plan { files, existing });
     }

@@ -329,3 +329,29 @@ fn a_second_bgrewriteaof_while_one_runs_is_refused() {
     );
     wait_rewrite(&mut c);
 }
+
+/// A crash during a rewrite leaves its temp base behind; the next start removes it (it is in
+/// no manifest) and keeps every listed file.
+#[test]
+fn leftover_temp_files_of_a_crashed_rewrite_are_removed_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = start(dir.path(), &["--appendonly", "yes"]);
+    s.conn().cmd_str(&["SET", "k", "v"]);
+    kill(s);
+    let stale = dir.path().join("appendonlydir/temp-rewriteaof-bg-999.aof");
+    std::fs::write(&stale, b"*1\r\n$4\r\nPING\r\n").expect("stale temp file");
+    let s2 = start(dir.path(), &["--appendonly", "yes"]);
+    assert!(!stale.exists());
+    assert!(s2
+        .log()
+        .contains("Removed the leftover temp file temp-rewriteaof-bg-999.aof"));
+    assert_eq!(text(&s2.conn().cmd_str(&["GET", "k"])), "$1\r\nv\r\n");
+    assert_eq!(
+        files(dir.path()),
+        [
+            "appendonly.aof.1.base.aof",
+            "appendonly.aof.1.incr.aof",
+            "appendonly.aof.manifest"
+        ]
+    );
+}
