@@ -525,7 +525,11 @@ if [[ -n $AOF_MODES ]]; then
     declare -A AOPS=() AP99=() AGET=() ACPU=()
     for AOF_MODE in "${AOF_LIST[@]}"; do
         [[ $AOF_MODE =~ ^(off|no|everysec|always)$ ]] || die "AOF_MODES entries: off, no, everysec, always (got '$AOF_MODE')"
-        for ((round = 1; round <= ROUNDS; round++)); do
+    done
+    # Rounds outermost: every setting runs in every round, so a machine that gets busier or
+    # quieter during the run shifts all settings alike (they are compared with each other).
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for AOF_MODE in "${AOF_LIST[@]}"; do
             for name in basalt redis; do
                 start_server "$name"
                 aof_run "$name"
