@@ -38,6 +38,9 @@ pub struct RewriteState {
     pub last_ok: AtomicBool,
     /// Seconds the last rewrite took, -1 before the first.
     pub last_time_sec: AtomicI64,
+    /// Automatic rewrites held back after repeated failures: (minutes of the last delay, when
+    /// the next attempt may start).
+    limit: Mutex<(u64, Option<Instant>)>,
 }
 
 impl Default for RewriteState {
@@ -49,11 +52,44 @@ impl Default for RewriteState {
             consecutive_failures: AtomicU64::new(0),
             last_ok: AtomicBool::new(true),
             last_time_sec: AtomicI64::new(-1),
+            limit: Mutex::new((0, None)),
         }
     }
 }
 
+/// Failures in a row after which automatic rewrites are spaced out (Redis's threshold).
+const LIMIT_AFTER_FAILURES: u64 = 3;
+/// Longest spacing of automatic rewrites after failures, in minutes (Redis's).
+const LIMIT_MAX_MINUTES: u64 = 60;
+
 impl RewriteState {
+    /// Redis's `aofRewriteLimited`: after repeated failures an automatic rewrite waits 1, 2,
+    /// 4 … up to 60 minutes, so a full disk is not hammered ten times a second. BGREWRITEAOF is
+    /// not limited.
+    fn limited(&self) -> bool {
+        let mut limit = self.limit.lock();
+        if self.consecutive_failures.load(Relaxed) < LIMIT_AFTER_FAILURES {
+            *limit = (0, None);
+            return false;
+        }
+        if let Some(at) = limit.1 {
+            if Instant::now() < at {
+                return true;
+            }
+            limit.1 = None;
+            return false;
+        }
+        let minutes = (limit.0 * 2).clamp(1, LIMIT_MAX_MINUTES);
+        *limit = (
+            minutes,
+            Some(Instant::now() + std::time::Duration::from_secs(minutes * 60)),
+        );
+        crate::log_warning!(
+            "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {minutes} minutes"
+        );
+        true
+    }
+
     pub fn in_progress(&self) -> bool {
         self.in_progress.load(Relaxed)
     }
@@ -369,8 +405,27 @@ pub fn auto_check(srv: &Server) {
     let current = aof.files.lock().current_size();
     let base = aof.base_size.load(Relaxed).max(1);
     let growth = (current * 100 / base).saturating_sub(100);
-    if current > min_size && growth >= percentage {
+    if current > min_size && growth >= percentage && !srv.rewrite.limited() {
         crate::log_notice!("Starting automatic rewriting of AOF on {growth}% growth");
         let _ = start(srv);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn automatic_rewrites_are_spaced_out_after_three_failures_in_a_row() {
+        let st = RewriteState::default();
+        st.consecutive_failures.store(2, Relaxed);
+        assert!(!st.limited());
+        st.consecutive_failures.store(3, Relaxed);
+        assert!(st.limited(), "the third failure starts a 1-minute wait");
+        assert!(st.limited(), "still waiting");
+        assert_eq!(st.limit.lock().0, 1);
+        st.consecutive_failures.store(0, Relaxed);
+        assert!(!st.limited(), "a success lifts the limit");
+        assert_eq!(*st.limit.lock(), (0, None));
     }
 }

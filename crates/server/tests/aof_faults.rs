@@ -334,6 +334,21 @@ impl TinyFs {
     }
 }
 
+impl TinyFs {
+    /// Free space, in KiB, as df reports it.
+    fn avail_kb(&self) -> usize {
+        let out = Command::new("df")
+            .args(["-k", "--output=avail"])
+            .arg(&self.path)
+            .output();
+        let text = out.map(|o| text(&o.stdout)).unwrap_or_default();
+        text.lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    }
+}
+
 impl Drop for TinyFs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.path).status();
@@ -353,17 +368,7 @@ fn a_full_filesystem_refuses_writes_until_space_is_freed() {
     let mut other = s.conn();
     // Most of the space goes to a file we can delete later.
     let filler = fs.path.join("filler");
-    let avail_kb = {
-        let out = Command::new("df")
-            .args(["-k", "--output=avail"])
-            .arg(&fs.path)
-            .output();
-        let text = out.map(|o| text(&o.stdout)).unwrap_or_default();
-        text.lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse::<usize>().ok())
-            .unwrap_or(0)
-    };
+    let avail_kb = fs.avail_kb();
     assert!(avail_kb > 200, "df says {avail_kb} KiB free");
     std::fs::write(&filler, vec![b'x'; (avail_kb - 150) * 1024]).expect("filler");
     let value = "v".repeat(8 * 1024);
@@ -454,4 +459,54 @@ fn timestamps_let_redis_check_aof_truncate_to_a_point_in_time() {
     let mut c2 = s2.conn();
     assert_eq!(text(&c2.cmd_str(&["GET", "early"])), "$1\r\n1\r\n");
     assert_eq!(text(&c2.cmd_str(&["EXISTS", "late"])), ":0\r\n");
+}
+
+/// A rewrite that runs out of disk fails cleanly: status err, no temp file left, the log as it
+/// was (plus the new incr file, which keeps every write since), and every write loads.
+#[test]
+fn a_rewrite_that_runs_out_of_disk_leaves_the_log_intact() {
+    let Some(fs) = TinyFs::mount("2m") else {
+        return;
+    };
+    let mut s = start(&fs.path, &[]);
+    let mut c = s.conn();
+    let value = "v".repeat(8 * 1024);
+    for i in 0..40 {
+        assert_eq!(
+            text(&c.cmd_str(&["SET", &format!("k{i}"), &value])),
+            "+OK\r\n"
+        );
+    }
+    let avail_kb = fs.avail_kb();
+    // Room for small writes, not for a 320 KB base.
+    let filler = fs.path.join("filler");
+    std::fs::write(&filler, vec![b'x'; avail_kb.saturating_sub(64) * 1024]).expect("filler");
+    assert_eq!(
+        text(&c.cmd_str(&["BGREWRITEAOF"])),
+        "+Background append only file rewriting started\r\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "the rewrite did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "err");
+    assert_eq!(info_field(&mut c, "aof_rewrites_consecutive_failures"), "1");
+    let leftovers: Vec<String> = std::fs::read_dir(fs.path.join("appendonlydir"))
+        .expect("appendonlydir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("temp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Writes after the failed rewrite are logged (in the new incr file).
+    assert_eq!(text(&c.cmd_str(&["SET", "after", "1"])), "+OK\r\n");
+    std::fs::remove_file(&filler).expect("remove filler");
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+    let s2 = start(&fs.path, &[]);
+    let mut c2 = s2.conn();
+    assert_eq!(text(&c2.cmd_str(&["DBSIZE"])), ":41\r\n");
+    assert_eq!(text(&c2.cmd_str(&["STRLEN", "k39"])), ":8192\r\n");
+    drop(c2);
+    drop(s2);
 }
