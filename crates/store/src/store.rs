@@ -77,16 +77,28 @@ impl Shard {
 
     /// Keys deleted by expiry since the last call, with their database (for the log's `DEL`s).
     pub fn drain_expired(&mut self) -> Vec<(usize, Vec<u8>)> {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut out = Vec::new();
+        if crate::db::EXPIRED_PENDING.load(Relaxed) == 0 {
+            return out;
+        }
         for (i, db) in self.dbs.iter_mut().enumerate() {
             out.extend(db.expired_pending.drain(..).map(|k| (i, k)));
         }
+        crate::db::EXPIRED_PENDING.fetch_sub(out.len(), Relaxed);
         out
     }
 
     /// Exchange two databases (SWAPDB, with every shard locked).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);
+        // Expiry deletions not yet logged keep the index they happened under: their DELs go
+        // in the log before the SWAPDB.
+        let (lo, hi) = (a.min(b), a.max(b));
+        if lo != hi {
+            let (left, right) = self.dbs.split_at_mut(hi);
+            std::mem::swap(&mut left[lo].expired_pending, &mut right[0].expired_pending);
+        }
     }
 }
 
@@ -343,6 +355,18 @@ mod tests {
         let mut got = rec.0.lock().clone();
         got.sort();
         assert_eq!(got, before.into_iter().enumerate().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn unlogged_expiry_deletions_keep_their_database_across_swapdb_and_flush() {
+        let s = Store::new(1, 3);
+        let mut all = s.lock_all();
+        let shard = all.shards_mut().next().unwrap();
+        shard.db(0).expired_pending.push(b"k".to_vec());
+        crate::db::EXPIRED_PENDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shard.swap_dbs(0, 2);
+        drop(shard.db(0).take());
+        assert_eq!(shard.drain_expired(), vec![(0, b"k".to_vec())]);
     }
 
     #[test]
