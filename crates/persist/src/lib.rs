@@ -10,6 +10,7 @@ pub mod load;
 pub mod log;
 mod log_writer;
 pub mod manifest;
+pub mod rdb;
 pub mod rewrite;
 
 pub use aof::{encode_command, resume_checksum, AofError, AofReader, Checksummer, Entry};
