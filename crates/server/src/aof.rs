@@ -353,6 +353,33 @@ pub fn load(
     srv: &crate::server::Server,
     plan: &Plan,
     truncated_ok: bool,
+) -> anyhow::Result<persist::LoadReport> {
+    // An RDB-format base (Redis's default `aof-use-rdb-preamble yes`) loads first; the incr
+    // files then replay as commands.
+    let mut manifest = plan.files.manifest.clone();
+    let mut rdb_base = None;
+    if let Some(base) = manifest.base.take_if(|b| b.name.ends_with(".rdb")) {
+        let report = crate::rdb_load::load_file(srv, &plan.files.dir.join(&base.name), true)?;
+        crate::log_notice!(
+            "Loading RDB base {} of the append only file: {} keys",
+            base.name,
+            report.keys
+        );
+        rdb_base = Some(base.name);
+    }
+    let mut report = replay(srv, &plan.files.dir, &manifest, truncated_ok)?;
+    if let Some(name) = rdb_base {
+        report.files.insert(0, name);
+    }
+    Ok(report)
+}
+
+/// Replay the command files of `manifest`.
+fn replay(
+    srv: &crate::server::Server,
+    dir: &Path,
+    manifest: &Manifest,
+    truncated_ok: bool,
 ) -> Result<persist::LoadReport, persist::LoadError> {
     let shared = srv
         .clients
@@ -362,8 +389,8 @@ pub fn load(
     let mut out = resp::Reply::new();
     let max_bulk = usize::try_from(srv.config.read().proto_max_bulk_len()).unwrap_or(usize::MAX);
     let result = persist::load_reporting(
-        &plan.files.dir,
-        &plan.files.manifest,
+        dir,
+        manifest,
         truncated_ok,
         max_bulk,
         |unit| {

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod net;
+pub mod rdb_load;
 pub mod rewrite;
 pub mod server;
 pub mod stats;
@@ -55,6 +56,25 @@ fn start_log(srv: &Server) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Load `dbfilename` from `dir` (the working directory by now) when the log is off, as Redis
+/// does at start-up; no file is a fresh start.
+fn load_dump(srv: &Server) -> anyhow::Result<()> {
+    let name = srv.config.read().get("dbfilename").to_string();
+    let path = std::path::Path::new(&name);
+    if !path.exists() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let report = rdb_load::load_file(srv, path, false)?;
+    log_notice!(
+        "DB loaded from disk: {:.3} seconds ({} keys, {} expired keys skipped)",
+        started.elapsed().as_secs_f64(),
+        report.keys,
+        report.expired_skipped
+    );
+    Ok(())
+}
+
 /// Start the server with `config` and serve until it is asked to stop.
 pub fn run(config: Config) -> anyhow::Result<()> {
     util::set_log_file(config.get("logfile"))?;
@@ -94,6 +114,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let srv = Server::new(config, io_threads, shards);
     if appendonly {
         start_log(&srv)?;
+    } else {
+        load_dump(&srv)?;
     }
     if !pidfile.is_empty() {
         if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {

@@ -33,6 +33,30 @@ pub struct EncodingLimits {
 }
 
 impl EncodingLimits {
+    /// The list node shape from `list-max-listpack-size` and `list-compress-depth`.
+    pub fn fill(&self) -> store::Fill {
+        store::Fill::from_config(self.list_max_listpack_size.load(Relaxed))
+            .with_compress_depth(self.list_compress_depth.load(Relaxed))
+    }
+
+    pub fn hash(&self) -> store::HashLimits {
+        store::HashLimits {
+            max_entries: self.hash_max_listpack_entries.load(Relaxed),
+            max_value_bytes: self.hash_max_listpack_value.load(Relaxed),
+        }
+    }
+
+    pub fn zset(&self) -> store::ZLimits {
+        store::ZLimits {
+            max_entries: self.zset_max_listpack_entries.load(Relaxed),
+            max_value_bytes: self.zset_max_listpack_value.load(Relaxed),
+        }
+    }
+
+    pub fn max_intset(&self) -> usize {
+        self.set_max_intset_entries.load(Relaxed)
+    }
+
     fn load(&self, c: &Config) {
         let n = |name: &str| c.get(name).parse::<i64>().unwrap_or(0);
         self.list_max_listpack_size

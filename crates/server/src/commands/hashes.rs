@@ -8,12 +8,7 @@ use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, type
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn limits(ctx: &Ctx<'_, '_>) -> HashLimits {
-    use std::sync::atomic::Ordering::Relaxed;
-    let l = &ctx.srv.limits;
-    HashLimits {
-        max_entries: l.hash_max_listpack_entries.load(Relaxed),
-        max_value_bytes: l.hash_max_listpack_value.load(Relaxed),
-    }
+    ctx.srv.limits.hash()
 }
 
 fn write_hash<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut Hash>, CmdError> {

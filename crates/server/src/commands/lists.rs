@@ -10,10 +10,7 @@ use crate::cmd::{err, CmdError, CmdResult, Ctx};
 /// The node shape from `list-max-listpack-size` and `list-compress-depth` (cached in
 /// `Server::limits`).
 pub(super) fn fill(ctx: &Ctx<'_, '_>) -> Fill {
-    use std::sync::atomic::Ordering::Relaxed;
-    let l = &ctx.srv.limits;
-    Fill::from_config(l.list_max_listpack_size.load(Relaxed))
-        .with_compress_depth(l.list_compress_depth.load(Relaxed))
+    ctx.srv.limits.fill()
 }
 
 /// The list under `key` for writing: `None` if missing, WRONGTYPE for another type.

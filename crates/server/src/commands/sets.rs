@@ -11,10 +11,7 @@ use super::{
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn max_intset(ctx: &Ctx<'_, '_>) -> usize {
-    ctx.srv
-        .limits
-        .set_max_intset_entries
-        .load(std::sync::atomic::Ordering::Relaxed)
+    ctx.srv.limits.max_intset()
 }
 
 fn write_set<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut Set>, CmdError> {

@@ -15,12 +15,7 @@ pub(super) const NOT_LEX_RANGE: &str = "ERR min or max not valid string range it
 
 /// The listpack thresholds, as configured now.
 pub(super) fn zlimits(ctx: &Ctx<'_, '_>) -> ZLimits {
-    use std::sync::atomic::Ordering::Relaxed;
-    let l = &ctx.srv.limits;
-    ZLimits {
-        max_entries: l.zset_max_listpack_entries.load(Relaxed),
-        max_value_bytes: l.zset_max_listpack_value.load(Relaxed),
-    }
+    ctx.srv.limits.zset()
 }
 
 pub(super) fn write_zset<'d>(

@@ -1,0 +1,129 @@
+//! Basalt starts on what redis-server 7.0 leaves on disk: a `dump.rdb` (log off), and an
+//! append-only directory whose base is RDB (`aof-use-rdb-preamble yes`, Redis's default)
+//! followed by incr files — with exactly Redis's data, every type and encoding.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Conn;
+
+fn text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// Keys of every type in small and large encodings, LZF-compressible strings, expiries, and
+/// two databases.
+fn fill(c: &mut Conn) {
+    let long = "abc".repeat(200);
+    for cmd in [
+        &["SET", "int", "-98765"][..],
+        &["SET", "lzf", &long],
+        &["SET", "ttl", "v", "EX", "100000"],
+        &["HSET", "smallhash", "a", "1", "b", "2"],
+        &["SADD", "intset", "1", "2", "-3"],
+        &["ZADD", "smallz", "1.5", "a", "-2", "b"],
+        &["RPUSH", "smalllist", "x", "7"],
+        &["SELECT", "4"],
+        &["SET", "other", "db4"],
+        &["SELECT", "0"],
+    ] {
+        assert!(!c.cmd_str(cmd).starts_with(b"-"), "{cmd:?}");
+    }
+    for i in 0..700 {
+        let v = i.to_string();
+        c.send(&[
+            b"HSET",
+            b"bighash",
+            format!("f{i}").as_bytes(),
+            v.as_bytes(),
+        ]);
+        c.send(&[b"SADD", b"bigset", format!("m{i}").as_bytes()]);
+        c.send(&[
+            b"ZADD",
+            b"bigz",
+            format!("{}.25", i).as_bytes(),
+            v.as_bytes(),
+        ]);
+        c.send(&[b"RPUSH", b"biglist", format!("element-{i}").as_bytes()]);
+        for _ in 0..4 {
+            c.read_reply();
+        }
+    }
+}
+
+fn wait_rewrite(c: &mut Conn) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = text(&c.cmd_str(&["INFO", "persistence"]));
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrites:1") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn basalt_starts_on_the_dump_rdb_redis_saved() {
+    if common::redis().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().to_str().expect("utf-8");
+    let want = {
+        let mut r = common::redis_with(&["--dir", path]);
+        let mut c = r.conn();
+        fill(&mut c);
+        assert_eq!(text(&c.cmd_str(&["SAVE"])), "+OK\r\n");
+        let want = common::dataset(&mut c);
+        r.terminate();
+        want
+    };
+    assert!(want.len() > 10, "{want:?}");
+    let s = common::basalt(&["--dir", path]);
+    assert_eq!(common::dataset(&mut s.conn()), want);
+    assert!(s.log().contains("DB loaded from disk"), "{}", s.log());
+}
+
+#[test]
+fn basalt_starts_on_a_log_redis_wrote_with_an_rdb_base() {
+    if common::redis().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().to_str().expect("utf-8");
+    let want = {
+        let mut r = common::redis_with(&["--dir", path, "--appendonly", "yes"]);
+        let mut c = r.conn();
+        fill(&mut c);
+        // The data goes into an RDB base; what follows into the incr file.
+        c.cmd_str(&["BGREWRITEAOF"]);
+        wait_rewrite(&mut c);
+        c.cmd_str(&["RPUSH", "biglist", "after"]);
+        c.cmd_str(&["HDEL", "bighash", "f1"]);
+        c.cmd_str(&["SET", "new", "1"]);
+        let want = common::dataset(&mut c);
+        r.terminate();
+        want
+    };
+    let base_is_rdb = std::fs::read_dir(dir.path().join("appendonlydir"))
+        .expect("appendonlydir")
+        .any(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".base.rdb")
+        });
+    assert!(base_is_rdb, "redis did not write an RDB base");
+    let mut s = common::basalt(&["--dir", path, "--appendonly", "yes"]);
+    let mut c = s.conn();
+    assert_eq!(common::dataset(&mut c), want);
+    // Basalt goes on appending to Redis's incr file; the whole log loads again.
+    c.cmd_str(&["SET", "from-basalt", "1"]);
+    let want2 = common::dataset(&mut c);
+    s.child.kill().expect("kill");
+    let _ = s.child.wait();
+    let s2 = common::basalt(&["--dir", path, "--appendonly", "yes"]);
+    assert_eq!(common::dataset(&mut s2.conn()), want2);
+}
