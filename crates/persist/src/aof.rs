@@ -8,7 +8,7 @@
 //! annotation only the framing can be checked: a command cut short there is a torn tail
 //! (a crash during an append) and is reported as such, with the offset to cut the file at.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 /// CRC-32C (Castagnoli), the checksum of the annotations.
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
@@ -202,14 +202,14 @@ impl<R: BufRead> AofReader<R> {
                 offset: start,
                 what: "bad bulk length",
             })?;
-        let mut data = vec![0u8; len + 2];
-        let mut filled = 0;
-        while filled < data.len() {
-            let got = self.input.read(&mut data[filled..])?;
-            if got == 0 {
-                return Err(AofError::Truncated { offset: start });
-            }
-            filled += got;
+        // Grow with the bytes that actually arrive: a corrupt length must not size an
+        // allocation (it ends as a torn tail or a format error instead).
+        let mut data = Vec::with_capacity((len + 2).min(1 << 20));
+        let got = (&mut self.input)
+            .take(len as u64 + 2)
+            .read_to_end(&mut data)?;
+        if got < len + 2 {
+            return Err(AofError::Truncated { offset: start });
         }
         self.span.update(&data);
         *consumed += data.len() as u64;

@@ -48,6 +48,9 @@ type Decoder = fn(&[u8]) -> Result<Vec<Elem<'_>>, String>;
 /// Field/value pairs of a hash.
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Most an LZF-compressed string can grow when decompressed.
+const LZF_MAX_EXPANSION: usize = 88;
+
 /// Most bytes one read allocates ahead of the data actually arriving.
 const CHUNK: usize = 1 << 20;
 
@@ -158,6 +161,13 @@ impl<R: Read> RdbReader<R> {
                 let clen = self.usize_len()?;
                 let ulen = self.usize_len()?;
                 let compressed = self.bytes(clen)?;
+                // LZF expands at most 88× (a 3-byte back reference yields 264 bytes): a
+                // larger claimed length is corrupt, and must not size an allocation.
+                if ulen > compressed.len().saturating_mul(LZF_MAX_EXPANSION) {
+                    return Err(self.format(format!(
+                        "LZF string claims {ulen} bytes from {clen} compressed"
+                    )));
+                }
                 return lzf::decompress(&compressed, ulen)
                     .ok()
                     .filter(|d| d.len() == ulen)

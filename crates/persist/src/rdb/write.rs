@@ -284,6 +284,18 @@ mod tests {
         }
     }
 
+    /// Regression (found by the rdb_reader fuzz target): an LZF string claiming a huge
+    /// uncompressed length made the decompressor allocate it.
+    #[test]
+    fn an_lzf_string_claiming_a_huge_length_is_an_error_not_an_allocation() {
+        let mut bytes = b"REDIS0010".to_vec();
+        bytes.extend_from_slice(&[0x00, 0x01, b'k', 0xC3, 0x01, 0x81]);
+        bytes.extend_from_slice(&[0x4A; 8]);
+        bytes.extend_from_slice(&[0xFF, 0xFF]);
+        let mut r = RdbReader::new(&bytes[..]).unwrap();
+        assert!(r.next_item().is_err());
+    }
+
     #[test]
     fn integers_are_encoded_only_when_canonical() {
         assert_eq!(canonical_i32(b"12"), Some(12));
