@@ -332,6 +332,18 @@ mod tests {
         assert!(matches!(read_all(&bad), Err(AofError::Checksum { .. })));
     }
 
+    /// A bulk claiming 500 MB with a few bytes behind it is a torn tail, read without
+    /// allocating the claimed size.
+    #[test]
+    fn a_huge_claimed_bulk_is_a_torn_tail_not_an_allocation() {
+        let bytes = b"*1\r\n$500000000\r\nabc";
+        let mut r = AofReader::new(&bytes[..], 512 << 20);
+        assert!(matches!(
+            r.next_entry(),
+            Err(AofError::Truncated { offset: 0 })
+        ));
+    }
+
     #[test]
     fn round_trip_with_annotations() {
         let bytes = log(CMDS, 2);
