@@ -10,6 +10,7 @@ pub mod conn;
 pub mod net;
 pub mod rdb_load;
 pub mod rewrite;
+pub mod save;
 pub mod server;
 pub mod stats;
 #[macro_use]
@@ -66,6 +67,11 @@ fn load_dump(srv: &Server) -> anyhow::Result<()> {
     }
     let started = std::time::Instant::now();
     let report = rdb_load::load_file(srv, path, false)?;
+    let st = &srv.save_state;
+    st.last_load_keys_loaded
+        .store(report.keys, std::sync::atomic::Ordering::Relaxed);
+    st.last_load_keys_expired
+        .store(report.expired_skipped, std::sync::atomic::Ordering::Relaxed);
     log_notice!(
         "DB loaded from disk: {:.3} seconds ({} keys, {} expired keys skipped)",
         started.elapsed().as_secs_f64(),

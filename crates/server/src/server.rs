@@ -105,6 +105,8 @@ pub struct Server {
     pub aof_log: std::sync::OnceLock<crate::aof::Aof>,
     /// AOF rewrite state (INFO's aof_rewrite* fields).
     pub rewrite: crate::rewrite::RewriteState,
+    /// RDB saves and loads (INFO's rdb_* fields, LASTSAVE).
+    pub save_state: crate::save::SaveState,
     /// The server itself, for background work started by a command (the AOF rewrite).
     pub me: std::sync::Weak<Server>,
 }
@@ -137,6 +139,7 @@ impl Server {
             limits,
             aof_log: std::sync::OnceLock::new(),
             rewrite: crate::rewrite::RewriteState::default(),
+            save_state: crate::save::SaveState::default(),
             me: me.clone(),
         })
     }

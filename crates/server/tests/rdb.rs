@@ -127,3 +127,46 @@ fn basalt_starts_on_a_log_redis_wrote_with_an_rdb_base() {
     let s2 = common::basalt(&["--dir", path, "--appendonly", "yes"]);
     assert_eq!(common::dataset(&mut s2.conn()), want2);
 }
+
+#[test]
+fn save_writes_a_dump_rdb_that_redis_and_basalt_load() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().to_str().expect("utf-8");
+    let mut s = common::basalt(&["--dir", path]);
+    let mut c = s.conn();
+    fill(&mut c);
+    let before: i64 = text(&c.cmd_str(&["LASTSAVE"]))[1..]
+        .trim()
+        .parse()
+        .expect("int");
+    assert_eq!(text(&c.cmd_str(&["SAVE"])), "+OK\r\n");
+    let after: i64 = text(&c.cmd_str(&["LASTSAVE"]))[1..]
+        .trim()
+        .parse()
+        .expect("int");
+    assert!(after >= before);
+    let info = text(&c.cmd_str(&["INFO", "persistence"]));
+    assert!(info.contains("rdb_changes_since_last_save:0\r\n"), "{info}");
+    assert!(info.contains("rdb_saves:1\r\n"), "{info}");
+    let want = common::dataset(&mut c);
+    s.terminate();
+    let dump = dir.path().join("dump.rdb");
+    if common::redis().is_some() {
+        let check = std::process::Command::new("redis-check-rdb")
+            .arg(&dump)
+            .output()
+            .expect("redis-check-rdb");
+        assert!(check.status.success(), "{}", text(&check.stdout));
+        let copy = tempfile::tempdir().expect("dir");
+        std::fs::copy(&dump, copy.path().join("dump.rdb")).expect("copy");
+        let r = common::redis_with(&["--dir", copy.path().to_str().expect("utf-8")]);
+        assert_eq!(common::dataset(&mut r.conn()), want);
+    }
+    let s2 = common::basalt(&["--dir", path]);
+    assert_eq!(common::dataset(&mut s2.conn()), want);
+    let info = text(&s2.conn().cmd_str(&["INFO", "persistence"]));
+    assert!(
+        info.contains(&format!("rdb_last_load_keys_loaded:{}\r\n", want.len())),
+        "{info}"
+    );
+}

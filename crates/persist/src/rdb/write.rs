@@ -14,6 +14,8 @@ pub struct RdbWriter<W> {
     out: W,
     digest: crc::Digest<'static, u64>,
     compress: bool,
+    /// `rdbchecksum`: off writes 0 as the checksum (which readers skip), as Redis does.
+    checksum: bool,
     buf: Vec<u8>,
 }
 
@@ -27,10 +29,17 @@ impl<W: Write> RdbWriter<W> {
             out,
             digest: CRC64.digest(),
             compress,
+            checksum: true,
             buf: Vec::with_capacity(FLUSH_AT * 2),
         };
         w.raw(format!("REDIS{RDB_VERSION:04}").as_bytes())?;
         Ok(w)
+    }
+
+    /// `rdbchecksum no`: the file ends with a zero checksum.
+    pub fn without_checksum(mut self) -> Self {
+        self.checksum = false;
+        self
     }
 
     fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -168,7 +177,11 @@ impl<W: Write> RdbWriter<W> {
     pub fn finish(mut self) -> std::io::Result<W> {
         self.raw(&[op::EOF])?;
         self.flush_buf()?;
-        let crc = self.digest.finalize();
+        let crc = if self.checksum {
+            self.digest.finalize()
+        } else {
+            0
+        };
         self.out.write_all(&crc.to_le_bytes())?;
         self.out.flush()?;
         Ok(self.out)

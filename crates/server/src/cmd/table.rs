@@ -82,7 +82,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 155] = [
+pub static COMMANDS: [Spec; 157] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -393,6 +393,10 @@ pub static COMMANDS: [Spec; 155] = [
         docs("Runs a debugging or testing subcommand.", "1.0.0", "server", "Depends on subcommand.", &[]), Some(debug::debug), &[]),
     spec("bgrewriteaof", 1, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Rewrites the append-only log in the background.", "1.0.0", "server", "O(1)", &[]), Some(persistence::bgrewriteaof), &[]),
+    spec("save", 1, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING | F::NO_MULTI, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Writes the dataset to the RDB file now, blocking the server meanwhile.", "1.0.0", "server", "O(N) where N is the total number of keys in all databases", &[]), Some(persistence::save), &[]),
+    spec("lastsave", 1, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::ADMIN | A::FAST | A::DANGEROUS, &["nondeterministic_output"],
+        docs("Returns the Unix time of the last successful save.", "1.0.0", "server", "O(1)", &[]), Some(persistence::lastsave), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]

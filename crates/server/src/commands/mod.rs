@@ -17,7 +17,7 @@ pub mod zsetops;
 pub mod zsets;
 
 mod command;
-mod info;
+pub mod info;
 
 use store::{Db, Expired, Obj, Str, Value};
 

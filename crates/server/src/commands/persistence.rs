@@ -1,4 +1,5 @@
-//! Persistence commands: BGREWRITEAOF (later SAVE, BGSAVE, LASTSAVE with RDB snapshots).
+//! Persistence commands: BGREWRITEAOF, SAVE, LASTSAVE (BGSAVE comes with the forkless RDB
+//! snapshot).
 
 use resp::Argv;
 
@@ -17,4 +18,27 @@ pub fn bgrewriteaof(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
         }
         Err(e @ (StartError::InProgress | StartError::Failed)) => Err(format!("ERR {e}").into()),
     }
+}
+
+/// Write `dump.rdb` now, every shard locked meanwhile (Redis's SAVE blocks its server too).
+/// A failure answers Redis's bare `ERR` (the reason is in the log).
+pub fn save(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    match crate::save::save(ctx.srv) {
+        Ok(_) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(_) => Err("ERR".into()),
+    }
+}
+
+/// Unix time of the last successful save (the start-up time before the first).
+pub fn lastsave(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    let t = ctx
+        .srv
+        .save_state
+        .last_save_unix
+        .load(std::sync::atomic::Ordering::Relaxed);
+    ctx.out.int(t as i64);
+    Ok(())
 }

@@ -330,9 +330,12 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     // Persistence. The append-only log: `appendonly yes` at start-up loads and appends (see
-    // `aof.rs`); snapshots arrive with their own issue (save points only warn until then).
+    // `aof.rs`); SAVE writes `dbfilename` (`save.rs`), a `dump.rdb` loads at start-up when the
+    // log is off; save points only warn until BGSAVE exists.
     p("save", Kind::SavePoints, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
+    p("rdbcompression", Kind::Bool, "yes", true),
+    p("rdbchecksum", Kind::Bool, "yes", false),
     p("appendonly", Kind::Bool, "no", true),
     p("appendfsync", Kind::Enum(FSYNC), "everysec", true),
     p("appendfilename", Kind::Str, "appendonly.aof", false),
