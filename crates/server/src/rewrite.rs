@@ -5,10 +5,12 @@
 //!    loads old base + old incrs + new incr).
 //! 2. The instant: with every shard locked, the log rotates to the new incr file and a
 //!    [`store::Capture`] is installed on every shard. Held for microseconds: nothing is copied.
-//! 3. A thread walks the shards; each is serialized as commands (`persist::rewrite`) the first
-//!    time anyone locks it after the instant — the walk itself or a client's command, which
-//!    then waits for that one shard's serialization. Parts go to a temp file with `#CRC:`
-//!    annotations; the file is synced.
+//! 3. A thread walks the shards; each is serialized the first time anyone locks it after the
+//!    instant — the walk itself or a client's command, which then waits for that one shard's
+//!    serialization. With `aof-use-rdb-preamble yes` (Redis's default) each shard becomes RDB
+//!    items (`persist::rdb::write::write_shard`) and the base is an RDB file (`.base.rdb`);
+//!    otherwise commands (`persist::rewrite`) with `#CRC:` annotations (`.base.aof`). The
+//!    temp file is synced.
 //! 4. The switch: the temp file is renamed to the next base name, the manifest becomes
 //!    {new base, new incr} (temp, fsync, rename, fsync dir), and the old base and incr files
 //!    are deleted.
@@ -116,12 +118,20 @@ struct Sink {
     now_ms: u64,
     parts: Mutex<Vec<Vec<u8>>>,
     keys: AtomicU64,
+    /// `aof-use-rdb-preamble yes` (Redis's default): the base is an RDB file, with
+    /// `rdbcompression` as given; otherwise it holds commands.
+    rdb: Option<bool>,
 }
 
 impl store::Capture for Sink {
     fn capture(&self, _index: usize, shard: &store::Shard) {
         let mut out = Vec::new();
-        let keys = persist::rewrite::write_shard(shard, self.now_ms, &mut out);
+        let keys = match self.rdb {
+            Some(compress) => {
+                persist::rdb::write::write_shard(shard, self.now_ms, compress, &mut out)
+            }
+            None => persist::rewrite::write_shard(shard, self.now_ms, &mut out),
+        };
         self.keys.fetch_add(keys as u64, Relaxed);
         if !out.is_empty() {
             self.parts.lock().push(out);
@@ -143,7 +153,7 @@ pub fn start(srv: &Server) -> Result<(), StartError> {
     let prepared = match srv.aof() {
         Some(aof) => rotate_at_instant(srv, aof, true).map(|sink| (sink, Mode::Rotated)),
         None => crate::aof::read_files(&srv.config.read()).map(|(files, _)| {
-            let sink = new_sink();
+            let sink = new_sink(srv);
             srv.store.lock_all().install_capture(&capture_of(&sink));
             (sink, Mode::BaseOnly(files))
         }),
@@ -165,7 +175,7 @@ pub fn enable(srv: &Server) -> Result<(), StartError> {
         let (files, _) = crate::aof::read_files(&config)?;
         std::fs::create_dir_all(&files.dir)?;
         let (incr, file) = files.create_incr()?;
-        let sink = new_sink();
+        let sink = new_sink(srv);
         let mut all = srv.store.lock_all();
         let aof = Aof::start(files, file, &config, true)?;
         aof.files.lock().manifest.incr.push(incr);
@@ -185,11 +195,16 @@ fn begin(srv: &Server) -> Result<(), StartError> {
     Ok(())
 }
 
-fn new_sink() -> Arc<Sink> {
+fn new_sink(srv: &Server) -> Arc<Sink> {
+    let rdb = {
+        let c = srv.config.read();
+        (c.get("aof-use-rdb-preamble") == "yes").then(|| c.get("rdbcompression") != "no")
+    };
     Arc::new(Sink {
         now_ms: crate::util::now_ms(),
         parts: Mutex::new(Vec::new()),
         keys: AtomicU64::new(0),
+        rdb,
     })
 }
 
@@ -209,7 +224,7 @@ fn rotate_at_instant(srv: &Server, aof: &Aof, persist: bool) -> anyhow::Result<A
             return Err(e.into());
         }
     }
-    let sink = new_sink();
+    let sink = new_sink(srv);
     let mut all = srv.store.lock_all();
     aof.rotate(file)?;
     aof.set_enabled(true);
@@ -255,7 +270,7 @@ fn run(srv: &Server, sink: &Sink, mode: Mode, enabling: bool) {
     .unwrap_or_default();
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let written = write_base(srv, sink, &dir, &tmp);
-    let result = written.and_then(|()| switch(srv, mode, &tmp));
+    let result = written.and_then(|()| switch(srv, mode, &tmp, sink.rdb.is_some()));
     match result {
         Ok(size) => {
             crate::log_notice!(
@@ -280,6 +295,9 @@ fn write_base(
     dir: &std::path::Path,
     tmp: &std::path::Path,
 ) -> std::io::Result<()> {
+    if let Some(compress) = sink.rdb {
+        return write_rdb_base(srv, sink, dir, tmp, compress);
+    }
     let mut file = std::fs::create_dir_all(dir).and_then(|()| File::create(tmp));
     if srv.config.read().get("aof-timestamp-enabled") == "yes" {
         // Like Redis: the base starts with the time of the rewrite.
@@ -310,12 +328,50 @@ fn write_base(
     file?.sync_all()
 }
 
+/// [`write_base`] for an RDB base: header and aux fields (`aof-base 1`, as Redis marks a
+/// preamble), the shards' parts, the end and its checksum. The walk completes whatever
+/// happens, as in [`write_base`].
+fn write_rdb_base(
+    srv: &Server,
+    sink: &Sink,
+    dir: &std::path::Path,
+    tmp: &std::path::Path,
+    compress: bool,
+) -> std::io::Result<()> {
+    let start = || -> std::io::Result<persist::rdb::RdbWriter<std::io::BufWriter<File>>> {
+        std::fs::create_dir_all(dir)?;
+        let file = std::io::BufWriter::with_capacity(1 << 16, File::create(tmp)?);
+        let mut w = persist::rdb::RdbWriter::new(file, compress)?;
+        w.aux("redis-ver", crate::config::REDIS_VERSION.as_bytes())?;
+        w.aux("redis-bits", b"64")?;
+        w.aux("ctime", (sink.now_ms / 1000).to_string().as_bytes())?;
+        w.aux("aof-base", b"1")?;
+        Ok(w)
+    };
+    let mut writer = start();
+    for i in 0..srv.store.shard_count() {
+        drop(srv.store.lock_shard(i));
+        let parts = std::mem::take(&mut *sink.parts.lock());
+        if let Ok(w) = &mut writer {
+            for part in parts {
+                if let Err(e) = w.raw_part(&part) {
+                    writer = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    let mut out = writer?.finish()?;
+    out.flush()?;
+    out.get_ref().sync_all()
+}
+
 /// Step 4: the new base in place, the manifest switched, old files deleted. Returns the size
 /// of the new base.
-fn switch(srv: &Server, mode: Mode, tmp: &std::path::Path) -> std::io::Result<u64> {
+fn switch(srv: &Server, mode: Mode, tmp: &std::path::Path, rdb: bool) -> std::io::Result<u64> {
     let install = |files: &mut Files, keep_incr: Vec<AofFile>| -> std::io::Result<Vec<AofFile>> {
         let seq = files.manifest.base.as_ref().map_or(0, |b| b.seq) + 1;
-        let base = AofFile::base(&files.appendfilename, seq, false);
+        let base = AofFile::base(&files.appendfilename, seq, rdb);
         std::fs::rename(tmp, files.dir.join(&base.name))?;
         File::open(&files.dir)?.sync_all()?;
         let mut old: Vec<AofFile> = files.manifest.base.take().into_iter().collect();

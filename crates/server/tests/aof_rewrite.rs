@@ -103,12 +103,12 @@ fn bgrewriteaof_switches_to_a_new_base_and_incr_with_the_same_data() {
     assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
     assert_eq!(
         manifest(dir.path()),
-        "file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+        "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
     );
     assert_eq!(
         files(dir.path()),
         [
-            "appendonly.aof.2.base.aof",
+            "appendonly.aof.2.base.rdb",
             "appendonly.aof.2.incr.aof",
             "appendonly.aof.manifest"
         ]
@@ -272,7 +272,7 @@ fn appendonly_turned_on_at_run_time_writes_the_base_and_off_stops_logging() {
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
     assert_eq!(
         manifest(dir.path()),
-        "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
     );
     c.cmd_str(&["SET", "after", "on"]);
     let want = common::dataset(&mut c);
@@ -291,7 +291,8 @@ fn appendonly_turned_on_at_run_time_writes_the_base_and_off_stops_logging() {
 #[test]
 fn bgrewriteaof_with_the_log_off_writes_a_base_alone() {
     let dir = tempfile::tempdir().expect("dir");
-    let s = start(dir.path(), &[]);
+    // The AOF-format base (commands) here; the other tests use Redis's default RDB base.
+    let s = start(dir.path(), &["--aof-use-rdb-preamble", "no"]);
     let mut c = s.conn();
     fill(&mut c, 50);
     bgrewriteaof(&mut c);
