@@ -23,16 +23,13 @@ pub fn write_shard(shard: &Shard, now_ms: u64, out: &mut Vec<u8>) -> usize {
     let mut keys = 0;
     for (index, db) in shard.dbs().iter().enumerate() {
         let mut selected = false;
-        for (key, obj) in db.keys().iter() {
-            if db.is_expired(key, now_ms) {
-                continue;
-            }
+        for (key, obj, expire_ms) in db.live_entries(now_ms) {
             if !selected {
                 encode_command(out, &[b"SELECT", index.to_string().as_bytes()]);
                 selected = true;
             }
             write_value(key, &obj.value, out);
-            if let Some(at_ms) = db.expire_at(key) {
+            if let Some(at_ms) = expire_ms {
                 encode_command(
                     out,
                     &[

@@ -97,12 +97,8 @@ fn write_file(srv: &Server, path: &Path, compress: bool, checksum: bool) -> std:
         w.select_db(db)?;
         w.resize_db(len, expires)?;
         for shard in all.shards_mut() {
-            let d = shard.db_ref(db);
-            for (key, obj) in d.keys().iter() {
-                if d.is_expired(key, now) {
-                    continue;
-                }
-                w.key(key, &obj.value, d.expire_at(key))?;
+            for (key, obj, expire_ms) in shard.db_ref(db).live_entries(now) {
+                w.key(key, &obj.value, expire_ms)?;
                 keys += 1;
             }
         }

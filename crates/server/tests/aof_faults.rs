@@ -178,15 +178,6 @@ fn a_flipped_byte_stops_the_start_with_file_offset_and_repair() {
     assert!(got.len() <= 25, "the damaged push survived: {}", got.len());
 }
 
-fn info_field(c: &mut Conn, name: &str) -> String {
-    let info = text(&c.cmd_str(&["INFO", "persistence"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn a_failing_disk_refuses_writes_with_misconf_and_recovers() {
     let dir = tempfile::tempdir().expect("dir");
@@ -211,7 +202,10 @@ fn a_failing_disk_refuses_writes_with_misconf_and_recovers() {
         "{refused}"
     );
     assert_eq!(text(&other.cmd_str(&["GET", "a"])), "$1\r\n1\r\n");
-    assert_eq!(info_field(&mut other, "aof_last_write_status"), "err");
+    assert_eq!(
+        common::info_field(&mut other, "aof_last_write_status"),
+        "err"
+    );
     // The disk comes back: the waiting write is acknowledged, writes are accepted again.
     assert_eq!(
         text(&admin.cmd_str(&["DEBUG", "AOF-FAILPOINT", "OFF"])),
@@ -219,7 +213,10 @@ fn a_failing_disk_refuses_writes_with_misconf_and_recovers() {
     );
     assert_eq!(text(&c.read_reply()), "+OK\r\n");
     assert_eq!(text(&other.cmd_str(&["SET", "d", "4"])), "+OK\r\n");
-    assert_eq!(info_field(&mut other, "aof_last_write_status"), "ok");
+    assert_eq!(
+        common::info_field(&mut other, "aof_last_write_status"),
+        "ok"
+    );
     s.child.kill().expect("kill");
     let _ = s.child.wait();
     let s2 = start(dir.path(), &[]);
@@ -391,7 +388,10 @@ fn a_full_filesystem_refuses_writes_until_space_is_freed() {
         refused.starts_with("-MISCONF Errors writing to the AOF file: "),
         "{refused}"
     );
-    assert_eq!(info_field(&mut other, "aof_last_write_status"), "err");
+    assert_eq!(
+        common::info_field(&mut other, "aof_last_write_status"),
+        "err"
+    );
     let first = acked.first().expect("some writes fit").clone();
     assert_eq!(text(&other.cmd_str(&["STRLEN", &first])), ":8192\r\n");
     // Free the space: the waiting write lands and is acknowledged, writes resume.
@@ -399,7 +399,7 @@ fn a_full_filesystem_refuses_writes_until_space_is_freed() {
     assert_eq!(text(&c.read_reply()), "+OK\r\n");
     acked.push(waiting);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut other, "aof_last_write_status") != "ok" {
+    while common::info_field(&mut other, "aof_last_write_status") != "ok" {
         assert!(Instant::now() < deadline, "the log did not recover");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -498,12 +498,18 @@ fn a_rewrite_that_runs_out_of_disk_leaves_the_log_intact() {
         "+Background append only file rewriting started\r\n"
     );
     let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+    while common::info_field(&mut c, "aof_rewrite_in_progress") != "0" {
         assert!(Instant::now() < deadline, "the rewrite did not end");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "err");
-    assert_eq!(info_field(&mut c, "aof_rewrites_consecutive_failures"), "1");
+    assert_eq!(
+        common::info_field(&mut c, "aof_last_bgrewrite_status"),
+        "err"
+    );
+    assert_eq!(
+        common::info_field(&mut c, "aof_rewrites_consecutive_failures"),
+        "1"
+    );
     let leftovers: Vec<String> = std::fs::read_dir(fs.path.join("appendonlydir"))
         .expect("appendonlydir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

@@ -19,23 +19,14 @@ fn start(dir: &Path, extra: &[&str]) -> ServerProc {
     basalt(&args)
 }
 
-fn info_field(c: &mut Conn, name: &str) -> String {
-    let info = text(&c.cmd_str(&["INFO", "persistence"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .trim()
-        .to_string()
-}
-
 /// Wait for the rewrite in progress to end; its status must be ok.
 fn wait_rewrite(c: &mut Conn) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while info_field(c, "aof_rewrite_in_progress") != "0" {
+    while common::info_field(c, "aof_rewrite_in_progress") != "0" {
         assert!(Instant::now() < deadline, "rewrite did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(info_field(c, "aof_last_bgrewrite_status"), "ok");
+    assert_eq!(common::info_field(c, "aof_last_bgrewrite_status"), "ok");
 }
 
 fn bgrewriteaof(c: &mut Conn) {
@@ -100,7 +91,7 @@ fn bgrewriteaof_switches_to_a_new_base_and_incr_with_the_same_data() {
     let mut c = s.conn();
     fill(&mut c, 300);
     bgrewriteaof(&mut c);
-    assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
+    assert_eq!(common::info_field(&mut c, "aof_rewrites"), "1");
     assert_eq!(
         manifest(dir.path()),
         "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
@@ -245,16 +236,19 @@ fn the_log_is_rewritten_automatically_when_it_doubles() {
         c.cmd_str(&["SET", "k", &value]);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut c, "aof_rewrites") == "0" {
+    while common::info_field(&mut c, "aof_rewrites") == "0" {
         assert!(Instant::now() < deadline, "no automatic rewrite");
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_rewrite(&mut c);
-    let size: u64 = info_field(&mut c, "aof_current_size")
+    let size: u64 = common::info_field(&mut c, "aof_current_size")
         .parse()
         .expect("size");
     assert!(size < 64 * 1024, "still {size} bytes after the rewrite");
-    assert_eq!(info_field(&mut c, "aof_base_size"), size.to_string());
+    assert_eq!(
+        common::info_field(&mut c, "aof_base_size"),
+        size.to_string()
+    );
 }
 
 #[test]
@@ -263,13 +257,13 @@ fn appendonly_turned_on_at_run_time_writes_the_base_and_off_stops_logging() {
     let s = start(dir.path(), &[]);
     let mut c = s.conn();
     fill(&mut c, 100);
-    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    assert_eq!(common::info_field(&mut c, "aof_enabled"), "0");
     assert_eq!(
         text(&c.cmd_str(&["CONFIG", "SET", "appendonly", "yes"])),
         "+OK\r\n"
     );
     wait_rewrite(&mut c);
-    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    assert_eq!(common::info_field(&mut c, "aof_enabled"), "1");
     assert_eq!(
         manifest(dir.path()),
         "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
@@ -281,7 +275,7 @@ fn appendonly_turned_on_at_run_time_writes_the_base_and_off_stops_logging() {
         text(&c.cmd_str(&["CONFIG", "SET", "appendonly", "no"])),
         "+OK\r\n"
     );
-    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    assert_eq!(common::info_field(&mut c, "aof_enabled"), "0");
     c.cmd_str(&["SET", "while", "off"]);
     kill(s);
     let s2 = start(dir.path(), &["--appendonly", "yes"]);

@@ -136,6 +136,18 @@ impl Db {
         !LOADING.load(Ordering::Relaxed) && self.expires.get(key).is_some_and(|&at| at <= now_ms)
     }
 
+    /// Every key that has not expired at `now_ms`, with its value and absolute expiry: what a
+    /// snapshot writes (the AOF rewrite's base, an RDB file).
+    pub fn live_entries(
+        &self,
+        now_ms: u64,
+    ) -> impl Iterator<Item = (&SmallBytes, &Obj, Option<u64>)> + '_ {
+        self.keys
+            .iter()
+            .filter(move |(k, _)| !self.is_expired(k, now_ms))
+            .map(|(k, o)| (k, o, self.expire_at(k)))
+    }
+
     /// Delete `key` if it has expired. Every command path calls this before it looks at a key,
     /// so no command ever sees an expired key.
     pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> Expired {

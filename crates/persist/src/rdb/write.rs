@@ -209,15 +209,12 @@ pub fn write_shard(shard: &store::Shard, now_ms: u64, compress: bool, out: &mut 
     let _ = (|| -> std::io::Result<()> {
         for (index, db) in shard.dbs().iter().enumerate() {
             let mut selected = false;
-            for (key, obj) in db.keys().iter() {
-                if db.is_expired(key, now_ms) {
-                    continue;
-                }
+            for (key, obj, expire_ms) in db.live_entries(now_ms) {
                 if !selected {
                     w.select_db(index)?;
                     selected = true;
                 }
-                w.key(key, &obj.value, db.expire_at(key))?;
+                w.key(key, &obj.value, expire_ms)?;
                 keys += 1;
             }
         }

@@ -150,7 +150,11 @@ pub fn execute_in<'s>(
         out.error(msg.as_bytes());
         return Flow::Continue;
     }
-    if spec.name == "debug" && !crate::commands::debug::allowed(srv, client) {
+    // The ADMIN flag first keeps the name comparison off ordinary commands' path.
+    if spec.has(super::flags::ADMIN)
+        && spec.name == "debug"
+        && !crate::commands::debug::allowed(srv, client)
+    {
         let msg = crate::commands::debug::NOT_ALLOWED;
         client.stats.rejected(spec);
         srv.stats.record_error(msg);
@@ -177,7 +181,7 @@ pub fn execute_in<'s>(
         unreachable!("containers without a handler resolve to a subcommand")
     };
     let key_idx = spec.key_indices(&argv);
-    let keys = if spec.has_unknown_keys() || locks_every_shard(spec) {
+    let keys = if spec.has_unknown_keys() || (key_idx.is_empty() && locks_every_shard(spec)) {
         drop(batch.held.take());
         srv.store.lock_all()
     } else {

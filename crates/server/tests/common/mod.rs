@@ -413,3 +413,13 @@ pub fn dataset(c: &mut Conn) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A field of `INFO persistence` (the AOF and RDB tests poll these).
+pub fn info_field(c: &mut Conn, name: &str) -> String {
+    let info = lossy(&c.cmd_str(&["INFO", "persistence"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .to_string()
+}
