@@ -25,24 +25,34 @@ pub fn write_shard(shard: &Shard, now_ms: u64, out: &mut Vec<u8>) -> usize {
         let mut selected = false;
         for (key, obj, expire_ms) in db.live_entries(now_ms) {
             if !selected {
-                encode_command(out, &[b"SELECT", index.to_string().as_bytes()]);
+                write_select(index, out);
                 selected = true;
             }
-            write_value(key, &obj.value, out);
-            if let Some(at_ms) = expire_ms {
-                encode_command(
-                    out,
-                    &[
-                        b"PEXPIREAT",
-                        key,
-                        itoa::Buffer::new().format(at_ms).as_bytes(),
-                    ],
-                );
-            }
+            write_key(key, &obj.value, expire_ms, out);
             keys += 1;
         }
     }
     keys
+}
+
+/// `SELECT index`.
+pub fn write_select(index: usize, out: &mut Vec<u8>) {
+    encode_command(out, &[b"SELECT", index.to_string().as_bytes()]);
+}
+
+/// The commands that rebuild one key: its value, then its absolute expiry.
+pub fn write_key(key: &[u8], value: &Value, expire_ms: Option<u64>, out: &mut Vec<u8>) {
+    write_value(key, value, out);
+    if let Some(at_ms) = expire_ms {
+        encode_command(
+            out,
+            &[
+                b"PEXPIREAT",
+                key,
+                itoa::Buffer::new().format(at_ms).as_bytes(),
+            ],
+        );
+    }
 }
 
 /// The commands that rebuild one value under `key`.

@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) is a thin wrapper around [`run`].
 
 pub mod aof;
+pub mod bgsave;
 pub mod client;
 pub mod cmd;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod rdb_load;
 pub mod rewrite;
 pub mod save;
 pub mod server;
+pub mod snapshot;
 pub mod stats;
 #[macro_use]
 pub mod util;
@@ -19,7 +21,7 @@ pub mod util;
 use std::sync::Arc;
 
 use config::Config;
-use server::{Server, StopReason};
+use server::Server;
 
 /// Shards per I/O thread when `shards` is not set: enough that two threads rarely want the same
 /// lock, and small shards, because a snapshot (AOF rewrite) makes the first client that locks a
@@ -90,9 +92,6 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("'{name} {value}' cannot be used: {why}");
         }
     }
-    if !config.get("save").is_empty() {
-        log_warning!("WARNING: save points are configured, but RDB snapshots are not implemented yet; nothing will be saved.");
-    }
     let dir = config.get("dir").to_string();
     if !dir.is_empty() {
         std::env::set_current_dir(&dir)
@@ -133,12 +132,6 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         srv.config.read().port()
     );
     let result = net::run(Arc::clone(&srv));
-    match srv.stop_reason() {
-        Some(StopReason::Signal(_)) | Some(StopReason::Command) => {
-            log_warning!("User requested shutdown...");
-        }
-        None => {}
-    }
     if let Some(aof) = srv.aof() {
         log_notice!("Calling fsync() on the AOF file.");
         if let Err(e) = aof.sync_all() {

@@ -282,18 +282,31 @@ fn protected_refusal(srv: &Server, peer: &SocketAddr) -> bool {
 async fn wait_for_stop(srv: &Arc<Server>) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-    let sig = async {
+    loop {
+        let sig = async {
+            tokio::select! {
+                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGTERM",
+                _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGINT",
+            }
+        };
         tokio::select! {
-            _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGTERM",
-            _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGINT",
+            name = sig => {
+                log_warning!("Received {name} scheduling shutdown...");
+                log_warning!("User requested shutdown...");
+                let saver = Arc::clone(srv);
+                let saved = tokio::task::spawn_blocking(move || {
+                    crate::save::save_before_exit(&saver, false, false)
+                })
+                .await
+                .unwrap_or(false);
+                if saved {
+                    srv.request_stop(StopReason::Signal(name));
+                    return;
+                }
+                log_warning!("{name} received but errors trying to shut down the server, check the logs for more information");
+            }
+            _ = srv.stopped() => return,
         }
-    };
-    tokio::select! {
-        name = sig => {
-            log_warning!("Received {name} scheduling shutdown...");
-            srv.request_stop(StopReason::Signal(name));
-        }
-        _ = srv.stopped() => {}
     }
 }
 

@@ -4,11 +4,9 @@
 //! 1. A new incr file is created and added to the manifest (so a crash from here on still
 //!    loads old base + old incrs + new incr).
 //! 2. The instant: with every shard locked, the log rotates to the new incr file and a
-//!    [`store::Capture`] is installed on every shard. Held for microseconds: nothing is copied.
-//! 3. A thread walks the shards; each is serialized the first time anyone locks it after the
-//!    instant — the walk itself or a client's command, which then waits for that one shard's
-//!    serialization. With `aof-use-rdb-preamble yes` (Redis's default) each shard becomes RDB
-//!    items (`persist::rdb::write::write_shard`) and the base is an RDB file (`.base.rdb`);
+//!    snapshot begins (`store::snapshot`). Held for microseconds: nothing is copied.
+//! 3. A thread walks the snapshot in short steps (`crate::snapshot`), as BGSAVE does. With
+//!    `aof-use-rdb-preamble yes` (Redis's default) the base is an RDB file (`.base.rdb`);
 //!    otherwise commands (`persist::rewrite`) with `#CRC:` annotations (`.base.aof`). The
 //!    temp file is synced.
 //! 4. The switch: the temp file is renamed to the next base name, the manifest becomes
@@ -22,18 +20,23 @@
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
 use persist::{AofFile, Checksummer};
+use store::SnapshotWalk;
 
 use crate::aof::{Aof, Files};
 use crate::server::Server;
+use crate::snapshot::{write_all, Serializer};
 
 /// INFO persistence's aof_rewrite* fields and the one-at-a-time guard.
 pub struct RewriteState {
     in_progress: AtomicBool,
+    /// BGREWRITEAOF during a BGSAVE: the cron starts the rewrite when the BGSAVE ends.
+    pub scheduled: AtomicBool,
+    /// `CONFIG SET appendonly yes` during a BGSAVE: the cron turns the log on afterwards.
+    pub enable_scheduled: AtomicBool,
     started: Mutex<Option<Instant>>,
     pub rewrites: AtomicU64,
     pub consecutive_failures: AtomicU64,
@@ -49,6 +52,8 @@ impl Default for RewriteState {
     fn default() -> Self {
         RewriteState {
             in_progress: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+            enable_scheduled: AtomicBool::new(false),
             started: Mutex::new(None),
             rewrites: AtomicU64::new(0),
             consecutive_failures: AtomicU64::new(0),
@@ -109,34 +114,20 @@ impl RewriteState {
 pub enum StartError {
     #[error("Background append only file rewriting already in progress")]
     InProgress,
+    /// A BGSAVE runs; rewrites run one at a time with it, as Redis's children do.
+    #[error("Background append only file rewriting scheduled")]
+    BgsaveActive,
     #[error("Can't execute an AOF background rewriting. Please check the server logs for more information.")]
     Failed,
 }
 
-/// Collects each shard's commands as it is captured.
-struct Sink {
+/// A snapshot begun for the rewrite, and how its base is written.
+struct Prepared {
+    walk: SnapshotWalk,
     now_ms: u64,
-    parts: Mutex<Vec<Vec<u8>>>,
-    keys: AtomicU64,
     /// `aof-use-rdb-preamble yes` (Redis's default): the base is an RDB file, with
     /// `rdbcompression` as given; otherwise it holds commands.
     rdb: Option<bool>,
-}
-
-impl store::Capture for Sink {
-    fn capture(&self, _index: usize, shard: &store::Shard) {
-        let mut out = Vec::new();
-        let keys = match self.rdb {
-            Some(compress) => {
-                persist::rdb::write::write_shard(shard, self.now_ms, compress, &mut out)
-            }
-            None => persist::rewrite::write_shard(shard, self.now_ms, &mut out),
-        };
-        self.keys.fetch_add(keys as u64, Relaxed);
-        if !out.is_empty() {
-            self.parts.lock().push(out);
-        }
-    }
 }
 
 /// What the rewrite switches to at the end.
@@ -149,13 +140,12 @@ enum Mode {
 
 /// Start a rewrite in the background (BGREWRITEAOF, the automatic trigger).
 pub fn start(srv: &Server) -> Result<(), StartError> {
-    begin(srv)?;
+    begin(srv, true)?;
     let prepared = match srv.aof() {
-        Some(aof) => rotate_at_instant(srv, aof, true).map(|sink| (sink, Mode::Rotated)),
+        Some(aof) => rotate_at_instant(srv, aof, true).map(|p| (p, Mode::Rotated)),
         None => crate::aof::read_files(&srv.config.read()).map(|(files, _)| {
-            let sink = new_sink(srv);
-            srv.store.lock_all().install_capture(&capture_of(&sink));
-            (sink, Mode::BaseOnly(files))
+            let mut all = srv.store.lock_all();
+            (prepare(srv, &mut all), Mode::BaseOnly(files))
         }),
     };
     launch(srv, prepared, false)
@@ -165,9 +155,17 @@ pub fn start(srv: &Server) -> Result<(), StartError> {
 /// write from the instant on, and the rewrite writes the base holding the data before it.
 /// Until the base is written the manifest on disk does not list the new incr file (as in
 /// Redis, the log counts only once its rewrite is done).
+///
+/// Unlike BGREWRITEAOF this does not wait for a running BGSAVE (Redis postpones the rewrite):
+/// without fork the two snapshots do not get in each other's way.
 pub fn enable(srv: &Server) -> Result<(), StartError> {
-    begin(srv)?;
-    let prepared = (|| -> anyhow::Result<Arc<Sink>> {
+    if let Err(StartError::BgsaveActive) = begin(srv, true) {
+        // Redis waits for its BGSAVE child too: the cron turns the log on once it is done.
+        srv.rewrite.enable_scheduled.store(true, Relaxed);
+        return Ok(());
+    }
+    srv.rewrite.enable_scheduled.store(false, Relaxed);
+    let prepared = (|| -> anyhow::Result<Prepared> {
         if let Some(aof) = srv.aof_log.get() {
             return rotate_at_instant(srv, aof, false);
         }
@@ -175,46 +173,48 @@ pub fn enable(srv: &Server) -> Result<(), StartError> {
         let (files, _) = crate::aof::read_files(&config)?;
         std::fs::create_dir_all(&files.dir)?;
         let (incr, file) = files.create_incr()?;
-        let sink = new_sink(srv);
         let mut all = srv.store.lock_all();
         let aof = Aof::start(files, file, &config, true)?;
         aof.files.lock().manifest.incr.push(incr);
         let _ = srv.aof_log.set(aof);
         store::set_log_expired(true);
-        all.install_capture(&capture_of(&sink));
-        Ok(sink)
+        Ok(prepare(srv, &mut all))
     })();
-    launch(srv, prepared.map(|sink| (sink, Mode::Rotated)), true)
+    launch(srv, prepared.map(|p| (p, Mode::Rotated)), true)
 }
 
-fn begin(srv: &Server) -> Result<(), StartError> {
-    if srv.rewrite.in_progress.swap(true, Relaxed) {
+/// Claim the one rewrite slot; `exclusive` also waits for no BGSAVE (Redis's one child).
+fn begin(srv: &Server, exclusive: bool) -> Result<(), StartError> {
+    let _job = srv.save_state.job_lock.lock();
+    if srv.rewrite.in_progress.load(Relaxed) {
         return Err(StartError::InProgress);
     }
+    if exclusive && srv.save_state.bgsave_in_progress.load(Relaxed) {
+        return Err(StartError::BgsaveActive);
+    }
+    srv.rewrite.in_progress.store(true, Relaxed);
+    srv.rewrite.scheduled.store(false, Relaxed);
     *srv.rewrite.started.lock() = Some(Instant::now());
     Ok(())
 }
 
-fn new_sink(srv: &Server) -> Arc<Sink> {
+/// The instant: the snapshot begins (every shard locked by the caller).
+fn prepare(srv: &Server, all: &mut store::Locked<'_>) -> Prepared {
     let rdb = {
         let c = srv.config.read();
         (c.get("aof-use-rdb-preamble") == "yes").then(|| c.get("rdbcompression") != "no")
     };
-    Arc::new(Sink {
-        now_ms: crate::util::now_ms(),
-        parts: Mutex::new(Vec::new()),
-        keys: AtomicU64::new(0),
+    let now_ms = crate::util::now_ms();
+    Prepared {
+        walk: all.begin_snapshot(now_ms),
+        now_ms,
         rdb,
-    })
-}
-
-fn capture_of(sink: &Arc<Sink>) -> Arc<dyn store::Capture> {
-    sink.clone()
+    }
 }
 
 /// Steps 1 and 2 with a log: a new incr file (in the manifest on disk when `persist`), then
 /// the instant, at which the log is (or stays) on.
-fn rotate_at_instant(srv: &Server, aof: &Aof, persist: bool) -> anyhow::Result<Arc<Sink>> {
+fn rotate_at_instant(srv: &Server, aof: &Aof, persist: bool) -> anyhow::Result<Prepared> {
     let mut files = aof.files.lock();
     let (incr, file) = files.create_incr()?;
     files.manifest.incr.push(incr);
@@ -224,17 +224,15 @@ fn rotate_at_instant(srv: &Server, aof: &Aof, persist: bool) -> anyhow::Result<A
             return Err(e.into());
         }
     }
-    let sink = new_sink(srv);
     let mut all = srv.store.lock_all();
     aof.rotate(file)?;
     aof.set_enabled(true);
-    all.install_capture(&capture_of(&sink));
-    Ok(sink)
+    Ok(prepare(srv, &mut all))
 }
 
 fn launch(
     srv: &Server,
-    prepared: anyhow::Result<(Arc<Sink>, Mode)>,
+    prepared: anyhow::Result<(Prepared, Mode)>,
     enabling: bool,
 ) -> Result<(), StartError> {
     let fail = |why: String| {
@@ -242,40 +240,46 @@ fn launch(
         finished(srv, false, enabling);
         Err(StartError::Failed)
     };
-    let (sink, mode) = match prepared {
+    let (prepared, mode) = match prepared {
         Ok(m) => m,
         Err(e) => return fail(e.to_string()),
     };
     let Some(me) = srv.me.upgrade() else {
         return fail("the server is stopping".into());
     };
+    let walk_here = prepared.walk.clone();
     let spawned = std::thread::Builder::new()
         .name("basalt-aofrw".into())
-        .spawn(move || run(&me, &sink, mode, enabling));
+        .spawn(move || run(&me, prepared, mode, enabling));
     match spawned {
         Ok(_) => {
             crate::log_notice!("Background append only file rewriting started");
             Ok(())
         }
-        Err(e) => fail(e.to_string()),
+        Err(e) => {
+            // The snapshot's marks must still be set: walk it here, discarding the output.
+            let mut ser = Serializer::commands();
+            let _ = write_all(srv, walk_here, &mut ser, &AtomicU64::new(0), |_| Ok(()));
+            fail(e.to_string())
+        }
     }
 }
 
 /// Steps 3 and 4, on the rewrite's thread.
-fn run(srv: &Server, sink: &Sink, mode: Mode, enabling: bool) {
+fn run(srv: &Server, prepared: Prepared, mode: Mode, enabling: bool) {
     let dir = match &mode {
         Mode::Rotated => srv.aof_log.get().map(|a| a.files.lock().dir.clone()),
         Mode::BaseOnly(files) => Some(files.dir.clone()),
     }
     .unwrap_or_default();
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = write_base(srv, sink, &dir, &tmp);
-    let result = written.and_then(|()| switch(srv, mode, &tmp, sink.rdb.is_some()));
+    let rdb = prepared.rdb.is_some();
+    let written = write_base(srv, prepared, &dir, &tmp);
+    let result = written.and_then(|keys| Ok((keys, switch(srv, mode, &tmp, rdb)?)));
     match result {
-        Ok(size) => {
+        Ok((keys, size)) => {
             crate::log_notice!(
-                "Background AOF rewrite finished successfully ({} keys, {size} bytes)",
-                sink.keys.load(Relaxed)
+                "Background AOF rewrite finished successfully ({keys} keys, {size} bytes)"
             );
             finished(srv, true, enabling);
         }
@@ -287,21 +291,22 @@ fn run(srv: &Server, sink: &Sink, mode: Mode, enabling: bool) {
     }
 }
 
-/// Walk every shard (capturing the ones no command captured yet) and write the parts. The
-/// walk always completes, even after a write error, so no shard keeps a pending capture.
+/// Walk the snapshot and write the base to `tmp`, synced; returns the number of keys. The
+/// walk always completes, even after a write error.
 fn write_base(
     srv: &Server,
-    sink: &Sink,
+    p: Prepared,
     dir: &std::path::Path,
     tmp: &std::path::Path,
-) -> std::io::Result<()> {
-    if let Some(compress) = sink.rdb {
-        return write_rdb_base(srv, sink, dir, tmp, compress);
+) -> std::io::Result<u64> {
+    let progress = AtomicU64::new(0);
+    if let Some(compress) = p.rdb {
+        return write_rdb_base(srv, p, dir, tmp, compress);
     }
     let mut file = std::fs::create_dir_all(dir).and_then(|()| File::create(tmp));
     if srv.config.read().get("aof-timestamp-enabled") == "yes" {
         // Like Redis: the base starts with the time of the rewrite.
-        let ts = crate::aof::timestamp_annotation(sink.now_ms / 1000);
+        let ts = crate::aof::timestamp_annotation(p.now_ms / 1000);
         if let Ok(f) = &mut file {
             if let Err(e) = f.write_all(&ts) {
                 file = Err(e);
@@ -309,61 +314,51 @@ fn write_base(
         }
     }
     let mut sum = Checksummer::default();
-    for i in 0..srv.store.shard_count() {
-        drop(srv.store.lock_shard(i));
-        let parts = std::mem::take(&mut *sink.parts.lock());
-        if let Ok(f) = &mut file {
-            for part in parts {
-                sum.update(&part);
-                let written = f
-                    .write_all(&part)
-                    .and_then(|()| f.write_all(&sum.annotation()));
-                if let Err(e) = written {
-                    file = Err(e);
-                    break;
-                }
-            }
-        }
-    }
-    file?.sync_all()
+    let mut ser = Serializer::commands();
+    let walked = write_all(srv, p.walk, &mut ser, &progress, |part| {
+        let f = file
+            .as_mut()
+            .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
+        sum.update(part);
+        f.write_all(part)?;
+        f.write_all(&sum.annotation())
+    });
+    walked?;
+    file?.sync_all()?;
+    Ok(ser.keys())
 }
 
 /// [`write_base`] for an RDB base: header and aux fields (`aof-base 1`, as Redis marks a
-/// preamble), the shards' parts, the end and its checksum. The walk completes whatever
-/// happens, as in [`write_base`].
+/// preamble), the snapshot's items, the end and its checksum.
 fn write_rdb_base(
     srv: &Server,
-    sink: &Sink,
+    p: Prepared,
     dir: &std::path::Path,
     tmp: &std::path::Path,
     compress: bool,
-) -> std::io::Result<()> {
-    let start = || -> std::io::Result<persist::rdb::RdbWriter<std::io::BufWriter<File>>> {
+) -> std::io::Result<u64> {
+    let start = || -> std::io::Result<persist::rdb::RdbWriter<File>> {
         std::fs::create_dir_all(dir)?;
-        let file = std::io::BufWriter::with_capacity(1 << 16, File::create(tmp)?);
-        let mut w = persist::rdb::RdbWriter::new(file, compress)?;
+        let mut w = persist::rdb::RdbWriter::new(File::create(tmp)?, compress)?;
         w.aux("redis-ver", crate::config::REDIS_VERSION.as_bytes())?;
         w.aux("redis-bits", b"64")?;
-        w.aux("ctime", (sink.now_ms / 1000).to_string().as_bytes())?;
+        w.aux("ctime", (p.now_ms / 1000).to_string().as_bytes())?;
         w.aux("aof-base", b"1")?;
         Ok(w)
     };
     let mut writer = start();
-    for i in 0..srv.store.shard_count() {
-        drop(srv.store.lock_shard(i));
-        let parts = std::mem::take(&mut *sink.parts.lock());
-        if let Ok(w) = &mut writer {
-            for part in parts {
-                if let Err(e) = w.raw_part(&part) {
-                    writer = Err(e);
-                    break;
-                }
-            }
-        }
-    }
+    let mut ser = Serializer::rdb(compress);
+    let walked = write_all(srv, p.walk, &mut ser, &AtomicU64::new(0), |part| {
+        let w = writer
+            .as_mut()
+            .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
+        w.raw_part(part)
+    });
+    walked?;
     let mut out = writer?.finish()?;
     out.flush()?;
-    out.get_ref().sync_all()
+    out.sync_all()?;
+    Ok(ser.keys())
 }
 
 /// Step 4: the new base in place, the manifest switched, old files deleted. Returns the size
@@ -441,8 +436,21 @@ fn finished(srv: &Server, ok: bool, enabling: bool) {
 /// The cron's check: rewrite when the log grew by `auto-aof-rewrite-percentage` over its size
 /// after the last rewrite and is bigger than `auto-aof-rewrite-min-size` (Redis's rule).
 pub fn auto_check(srv: &Server) {
+    if srv.rewrite.in_progress() || srv.save_state.bgsave_in_progress.load(Relaxed) {
+        return;
+    }
+    if srv.rewrite.enable_scheduled.load(Relaxed) {
+        if let Err(e) = enable(srv) {
+            crate::log_warning!("AOF was not turned on: {e}");
+        }
+        return;
+    }
+    if srv.rewrite.scheduled.load(Relaxed) && !srv.rewrite.limited() {
+        let _ = start(srv);
+        return;
+    }
     let Some(aof) = srv.aof() else { return };
-    if srv.rewrite.in_progress() || aof.last_error().is_some() {
+    if aof.last_error().is_some() {
         return;
     }
     let (percentage, min_size) = {

@@ -156,6 +156,7 @@ impl Server {
             .store(config.requirepass().is_some(), Relaxed);
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
         self.limits.load(&config);
+        self.save_state.refresh_writes_denied(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
         }
@@ -244,6 +245,7 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
                 }
             }
             crate::rewrite::auto_check(&srv);
+            crate::bgsave::cron(&srv);
             srv.cron_runs.fetch_add(1, Relaxed);
             if srv.stop_reason().is_some() {
                 return;

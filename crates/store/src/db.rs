@@ -18,6 +18,9 @@ pub struct Obj {
     /// LRU clock (seconds, 24 bits like Redis) of the last access.
     pub lru: u32,
     has_expire: bool,
+    /// Snapshot mark: equal to its database's `snap_bit` once the object was written, or
+    /// visited by a snapshot's walk, since the current snapshot began (see `snapshot.rs`).
+    pub(crate) snap: bool,
 }
 
 const _: () = assert!(std::mem::size_of::<Obj>() == 32);
@@ -35,6 +38,7 @@ impl Obj {
             value,
             lru: lru_clock(now_ms),
             has_expire: false,
+            snap: false,
         }
     }
 
@@ -56,8 +60,8 @@ impl Obj {
 /// Keys and expiry times of one database in one shard.
 #[derive(Default)]
 pub struct Db {
-    keys: Dict<Obj>,
-    expires: Dict<u64>,
+    pub(crate) keys: Dict<Obj>,
+    pub(crate) expires: Dict<u64>,
     /// Where the active expiry cycle continues its walk of `expires`.
     pub(crate) expire_cursor: u64,
     pub stats: DbStats,
@@ -65,6 +69,10 @@ pub struct Db {
     /// [`set_log_expired`] is on). Drained under the shard lock before any later command on
     /// the shard is logged, so the log keeps the order of events.
     pub expired_pending: Vec<Vec<u8>>,
+    /// The mark of objects changed since the current snapshot began (flipped when one begins).
+    pub(crate) snap_bit: bool,
+    /// The snapshot still walking this database, if any (see `snapshot.rs`).
+    pub(crate) snap: Option<Box<crate::snapshot::DbSnap>>,
 }
 
 /// While a log is being loaded nothing expires (as in Redis): a key whose absolute expiry has
@@ -172,9 +180,20 @@ impl Db {
         self.keys.get(key)
     }
 
-    /// The live object under `key` (after deleting it if expired).
+    /// The object under `key`, to change it. A snapshot in progress keeps its old state first.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
+        self.preserve(key);
         self.keys.get_mut(key)
+    }
+
+    /// The object under `key` for a read: only its access time may change, which no snapshot
+    /// records, so nothing is preserved (reads cost nothing extra during a snapshot).
+    pub fn get_for_read(&mut self, key: &[u8], touch_now_ms: Option<u64>) -> Option<&Obj> {
+        let obj = self.keys.get_mut(key)?;
+        if let Some(now) = touch_now_ms {
+            obj.lru = lru_clock(now);
+        }
+        Some(obj)
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -184,6 +203,7 @@ impl Db {
     /// Store `value` under `key`, replacing any old value. The TTL is dropped unless `keep_ttl`
     /// (Redis's `setKey` vs `SET … KEEPTTL`).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool, now_ms: u64) {
+        self.preserve(key);
         match self.keys.get_mut(key) {
             Some(obj) => {
                 obj.value = value;
@@ -193,9 +213,11 @@ impl Db {
                     self.expires.remove(key);
                 }
             }
-            None => self
-                .keys
-                .insert_new(SmallBytes::new(key), Obj::new(value, now_ms)),
+            None => {
+                let mut obj = Obj::new(value, now_ms);
+                obj.snap = self.snap_bit;
+                self.keys.insert_new(SmallBytes::new(key), obj);
+            }
         }
     }
 
@@ -203,6 +225,7 @@ impl Db {
     pub fn insert_obj(&mut self, key: &[u8], mut obj: Obj, expire_at: Option<u64>) {
         debug_assert!(!self.keys.contains_key(key));
         obj.has_expire = expire_at.is_some();
+        obj.snap = self.snap_bit;
         if let Some(at) = expire_at {
             self.expires.insert(key, at);
         }
@@ -211,6 +234,7 @@ impl Db {
 
     /// Remove `key`; returns the object and its expiry time.
     pub fn remove(&mut self, key: &[u8]) -> Option<(Obj, Option<u64>)> {
+        self.preserve(key);
         let obj = self.keys.remove(key)?;
         let at = if obj.has_expire {
             self.expires.remove(key)
@@ -222,6 +246,7 @@ impl Db {
 
     /// Set the absolute expiry of an existing key. Returns false if the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
+        self.preserve(key);
         let Some(obj) = self.keys.get_mut(key) else {
             return false;
         };
@@ -232,6 +257,7 @@ impl Db {
 
     /// Drop the key's TTL. Returns true if it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.preserve(key);
         match self.keys.get_mut(key) {
             Some(obj) if obj.has_expire => {
                 obj.has_expire = false;
@@ -242,8 +268,9 @@ impl Db {
         }
     }
 
-    /// Take all contents, leaving the database empty.
-    pub fn take(&mut self) -> Db {
+    /// Take all contents, leaving the database empty. Shards flush through
+    /// [`crate::Shard::flush_db`], which keeps a snapshot's view of the old contents.
+    pub(crate) fn take(&mut self) -> Db {
         let stats = self.stats;
         // Expiry deletions not yet logged stay: their DELs go in the log before the flush.
         let pending = std::mem::take(&mut self.expired_pending);

@@ -13,6 +13,8 @@
 
 use std::hash::BuildHasher;
 
+use smallvec::SmallVec;
+
 use crate::bytes::SmallBytes;
 
 /// Initial number of buckets.
@@ -321,34 +323,61 @@ impl<V> Dict<V> {
         if self.is_empty() {
             return 0;
         }
-        let emit_bucket = |t: &Table<V>, v: u64, emit: &mut dyn FnMut(&SmallBytes, &V)| {
-            let mut cur = t.buckets[(v & t.mask()) as usize].as_deref();
+        self.scan_buckets(cursor, |table, idx| {
+            let t = if table == 0 { &self.t0 } else { &self.t1 };
+            let mut cur = t.buckets[idx].as_deref();
             while let Some(node) = cur {
                 emit(&node.key, &node.value);
                 cur = node.next.as_deref();
             }
-        };
+        })
+    }
+
+    /// [`Dict::scan`] with mutable access to the values (a snapshot's walk marks what it
+    /// visited). The same cursor rules hold.
+    pub fn scan_mut(&mut self, cursor: u64, mut emit: impl FnMut(&SmallBytes, &mut V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut visited = SmallVec::<[(u8, usize); 4]>::new();
+        let next = self.scan_buckets(cursor, |table, idx| visited.push((table, idx)));
+        for (table, idx) in visited {
+            let t = if table == 0 {
+                &mut self.t0
+            } else {
+                &mut self.t1
+            };
+            let mut cur = t.buckets[idx].as_deref_mut();
+            while let Some(node) = cur {
+                emit(&node.key, &mut node.value);
+                cur = node.next.as_deref_mut();
+            }
+        }
+        next
+    }
+
+    /// The buckets one SCAN step covers, as `(table, index)` (0 for `t0`, 1 for `t1`), and the
+    /// next cursor.
+    fn scan_buckets(&self, cursor: u64, mut visit: impl FnMut(u8, usize)) -> u64 {
         let mut v = cursor;
         if !self.is_rehashing() {
             let m0 = self.t0.mask();
-            emit_bucket(&self.t0, v, &mut emit);
+            visit(0, (v & m0) as usize);
             v |= !m0;
-            v = v.reverse_bits().wrapping_add(1).reverse_bits();
+            return v.reverse_bits().wrapping_add(1).reverse_bits();
+        }
+        let ((small, m0), (big, m1)) = if self.t0.buckets.len() <= self.t1.buckets.len() {
+            ((0, self.t0.mask()), (1, self.t1.mask()))
         } else {
-            let (small, big) = if self.t0.buckets.len() <= self.t1.buckets.len() {
-                (&self.t0, &self.t1)
-            } else {
-                (&self.t1, &self.t0)
-            };
-            let (m0, m1) = (small.mask(), big.mask());
-            emit_bucket(small, v, &mut emit);
-            loop {
-                emit_bucket(big, v, &mut emit);
-                v |= !m1;
-                v = v.reverse_bits().wrapping_add(1).reverse_bits();
-                if v & (m0 ^ m1) == 0 {
-                    break;
-                }
+            ((1, self.t1.mask()), (0, self.t0.mask()))
+        };
+        visit(small, (v & m0) as usize);
+        loop {
+            visit(big, (v & m1) as usize);
+            v |= !m1;
+            v = v.reverse_bits().wrapping_add(1).reverse_bits();
+            if v & (m0 ^ m1) == 0 {
+                break;
             }
         }
         v

@@ -6,33 +6,19 @@
 //! (so two multi-key commands can never deadlock) and holds them for its whole execution, which
 //! makes every multi-key command atomic across shards.
 
-use std::hash::BuildHasher;
-use std::sync::Arc;
-
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
+use std::hash::BuildHasher;
 
 use crate::blocking::Blocked;
 use crate::db::{Db, DbStats};
-
-/// Takes a shard's contents for a point-in-time snapshot (an AOF rewrite, later BGSAVE)
-/// without stopping the world for the whole dataset.
-///
-/// [`Locked::install_capture`] puts one on every shard at the snapshot's instant, with every
-/// shard locked. The first time anyone locks a shard afterwards — a command, the cron, or the
-/// snapshot's own thread walking the shards — `capture` runs under that lock, before anything
-/// can change the shard. So each shard is captured as it was at the instant, and a client waits
-/// at most for the capture of one shard (its serialization), once per snapshot.
-pub trait Capture: Send + Sync {
-    fn capture(&self, index: usize, shard: &Shard);
-}
 
 /// One shard: its slice of every database, and the clients blocked on its keys.
 pub struct Shard {
     dbs: Box<[Db]>,
     pub blocked: Blocked,
-    /// A snapshot that has not captured this shard yet.
-    capture: Option<Arc<dyn Capture>>,
+    /// Flushed databases a snapshot's walk still has to read (see `snapshot.rs`).
+    pub(crate) detached: Vec<Db>,
 }
 
 impl Shard {
@@ -40,7 +26,7 @@ impl Shard {
         Shard {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             blocked: Blocked::default(),
-            capture: None,
+            detached: Vec::new(),
         }
     }
 
@@ -136,18 +122,9 @@ impl<'a> Locked<'a> {
         self.guards.len()
     }
 
-    /// Start a snapshot: every shard will be captured by `capture` as it is now. The locks must
-    /// be every shard's ([`Store::lock_all`]).
-    pub fn install_capture(&mut self, capture: &Arc<dyn Capture>) {
-        assert_eq!(
-            self.guards.len(),
-            self.store.shards.len(),
-            "a snapshot starts with every shard locked"
-        );
-        for (_, g) in &mut self.guards {
-            debug_assert!(g.capture.is_none(), "one snapshot at a time");
-            g.capture = Some(Arc::clone(capture));
-        }
+    /// Whether these locks are every shard's.
+    pub fn holds_all(&self) -> bool {
+        self.guards.len() == self.store.shards.len()
     }
 
     /// Every locked shard (for commands that lock them all).
@@ -207,14 +184,9 @@ impl Store {
         (self.hasher.hash_one(hash_tag(key)) >> 40) as usize & self.mask
     }
 
-    /// Lock shard `index`. Every lock of a shard goes through here, so a pending snapshot
-    /// captures the shard before the lock holder can change it.
+    /// Lock shard `index`.
     pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, Shard> {
-        let mut guard = self.shards[index].lock();
-        if let Some(capture) = guard.capture.take() {
-            capture.capture(index, &guard);
-        }
-        guard
+        self.shards[index].lock()
     }
 
     /// The shards of `keys`, ascending, each once: the order they must be locked in.
@@ -315,48 +287,6 @@ mod tests {
         assert_eq!(s.shard_index(b"{t}1"), s.shard_index(b"{t}2"));
     }
 
-    /// Records what each shard held when it was captured.
-    struct Recorder(parking_lot::Mutex<Vec<(usize, usize)>>);
-
-    impl Capture for Recorder {
-        fn capture(&self, index: usize, shard: &Shard) {
-            self.0.lock().push((index, shard.db_ref(0).len()));
-        }
-    }
-
-    #[test]
-    fn a_capture_sees_each_shard_as_it_was_at_the_instant() {
-        let s = Store::new(4, 1);
-        let keys: Vec<Vec<u8>> = (0..40).map(|i| format!("k{i}").into_bytes()).collect();
-        let put = |s: &Store, k: &[u8]| {
-            let mut l = s.lock_keys([k]);
-            l.db(k, 0).set(
-                k,
-                crate::Value::Str(crate::value::Str::from_bytes(b"v")),
-                false,
-                0,
-            );
-        };
-        for k in &keys[..20] {
-            put(&s, k);
-        }
-        let mut before = vec![0; 4];
-        s.for_each_shard(|i, sh| before[i] = sh.db_ref(0).len());
-        let rec = Arc::new(Recorder(parking_lot::Mutex::new(Vec::new())));
-        let capture: Arc<dyn Capture> = rec.clone();
-        s.lock_all().install_capture(&capture);
-        // Writes after the instant: each first captures the shard it locks.
-        for k in &keys[20..] {
-            put(&s, k);
-        }
-        // Walking the shards captures the rest; a second walk captures nothing.
-        s.for_each_shard(|_, _| {});
-        s.for_each_shard(|_, _| {});
-        let mut got = rec.0.lock().clone();
-        got.sort();
-        assert_eq!(got, before.into_iter().enumerate().collect::<Vec<_>>());
-    }
-
     #[test]
     fn unlogged_expiry_deletions_keep_their_database_across_swapdb_and_flush() {
         let s = Store::new(1, 3);
@@ -365,7 +295,7 @@ mod tests {
         shard.db(0).expired_pending.push(b"k".to_vec());
         crate::db::EXPIRED_PENDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         shard.swap_dbs(0, 2);
-        drop(shard.db(0).take());
+        drop(shard.flush_db(0));
         assert_eq!(shard.drain_expired(), vec![(0, b"k".to_vec())]);
     }
 

@@ -36,6 +36,11 @@ impl<W: Write> RdbWriter<W> {
         Ok(w)
     }
 
+    /// The output (to fsync a file while writing).
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     /// `rdbchecksum no`: the file ends with a zero checksum.
     pub fn without_checksum(mut self) -> Self {
         self.checksum = false;
@@ -193,17 +198,38 @@ impl<W: Write> RdbWriter<W> {
     }
 }
 
+impl RdbWriter<Vec<u8>> {
+    /// A writer of RDB items into memory, without header, end or checksum: parts that a
+    /// file's writer appends with [`RdbWriter::raw_part`] (a snapshot serializes under a
+    /// shard's lock this way, and writes to the file after releasing it).
+    pub fn part(compress: bool) -> Self {
+        RdbWriter {
+            out: Vec::new(),
+            digest: CRC64.digest(),
+            compress,
+            checksum: false,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The bytes written since the last call.
+    pub fn take_part(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.out);
+        out.append(&mut self.buf);
+        out
+    }
+
+    /// Bytes written and not yet taken.
+    pub fn part_len(&self) -> usize {
+        self.out.len() + self.buf.len()
+    }
+}
+
 /// The live keys of `shard` as RDB items — each database's after its own `SELECTDB`, so the
 /// parts of different shards can be concatenated in any order between a file's header and
 /// its end. Appends to `out`; returns the number of keys.
 pub fn write_shard(shard: &store::Shard, now_ms: u64, compress: bool, out: &mut Vec<u8>) -> usize {
-    let mut w = RdbWriter {
-        out: std::mem::take(out),
-        digest: CRC64.digest(),
-        compress,
-        checksum: false,
-        buf: Vec::new(),
-    };
+    let mut w = RdbWriter::part(compress);
     let mut keys = 0;
     // Writing to a Vec cannot fail.
     let _ = (|| -> std::io::Result<()> {
@@ -218,9 +244,9 @@ pub fn write_shard(shard: &store::Shard, now_ms: u64, compress: bool, out: &mut 
                 keys += 1;
             }
         }
-        w.flush_buf()
+        Ok(())
     })();
-    *out = w.out;
+    out.append(&mut w.take_part());
     keys
 }
 

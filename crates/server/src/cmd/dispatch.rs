@@ -167,9 +167,9 @@ pub fn execute_in<'s>(
         out.error(err::NOAUTH.as_bytes());
         return Flow::Continue;
     }
-    if spec.has(super::flags::WRITE) {
-        if let Some(e) = srv.aof().and_then(crate::aof::Aof::last_error) {
-            let msg = format!("MISCONF Errors writing to the AOF file: {e}");
+    // Redis refuses PING too while the disk fails (a health check should see it).
+    if spec.has(super::flags::WRITE) || spec.name == "ping" {
+        if let Some(msg) = disk_error(srv) {
             client.stats.rejected(spec);
             srv.stats.record_error(&msg);
             out.error(msg.as_bytes());
@@ -291,6 +291,21 @@ fn wake_blocked(ctx: &mut Ctx<'_, '_>, key_idx: &[usize], argv: &Argv<'_>) {
 /// there.
 pub fn wake_if_ready(shard: &mut store::Shard, db: usize, key: &[u8], now: u64) {
     shard.wake_ready(db, key, now);
+}
+
+/// Why writes are refused because of the disk, if they are (Redis's
+/// `writeCommandsDeniedByDiskError`: a failed BGSAVE under `stop-writes-on-bgsave-error`
+/// first, then the log's write errors).
+fn disk_error(srv: &Server) -> Option<String> {
+    if srv
+        .save_state
+        .writes_denied
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Some(crate::save::MISCONF_RDB.to_string());
+    }
+    let e = srv.aof().and_then(crate::aof::Aof::last_error)?;
+    Some(format!("MISCONF Errors writing to the AOF file: {e}"))
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 157] = [
+pub static COMMANDS: [Spec; 158] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -397,6 +397,8 @@ pub static COMMANDS: [Spec; 157] = [
         docs("Writes the dataset to the RDB file now, blocking the server meanwhile.", "1.0.0", "server", "O(N) where N is the total number of keys in all databases", &[]), Some(persistence::save), &[]),
     spec("lastsave", 1, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::ADMIN | A::FAST | A::DANGEROUS, &["nondeterministic_output"],
         docs("Returns the Unix time of the last successful save.", "1.0.0", "server", "O(1)", &[]), Some(persistence::lastsave), &[]),
+    spec("bgsave", -1, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Writes the dataset to the RDB file in the background, from a snapshot of one instant.", "1.0.0", "server", "O(N) where N is the total number of keys in all databases", &[arg("schedule", "pure-token", -1, "SCHEDULE", &["optional"], &[])]), Some(persistence::bgsave), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]

@@ -17,7 +17,13 @@ pub const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debu
 
 /// Whether `enable-debug-command` lets this client run DEBUG (Redis's `allowProtectedAction`).
 pub fn allowed(srv: &Server, client: &ClientState) -> bool {
-    match srv.config.read().get("enable-debug-command") {
+    protected_action_allowed(srv.config.read().get("enable-debug-command"), client)
+}
+
+/// Redis's `allowProtectedAction`: an `enable-*` setting of `yes`, or `local` for a client on
+/// the loopback interface or a Unix socket.
+pub fn protected_action_allowed(setting: &str, client: &ClientState) -> bool {
+    match setting {
         "yes" => true,
         "local" => {
             let shared = &client.shared;

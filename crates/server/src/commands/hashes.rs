@@ -4,7 +4,7 @@
 use resp::Argv;
 use store::{num, Db, Hash, HashLimits, Value};
 
-use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed};
+use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed, typed_ref};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 fn limits(ctx: &Ctx<'_, '_>) -> HashLimits {
@@ -16,7 +16,7 @@ fn write_hash<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut
 }
 
 fn read_hash<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d Hash>, CmdError> {
-    Ok(typed(lookup_read(db, key, now, true), Value::as_hash_mut)?.map(|h| &*h))
+    typed_ref(lookup_read(db, key, now, true), Value::as_hash)
 }
 
 /// The hash under `key`, created empty if missing (Redis's `hashTypeLookupWriteOrCreate`).

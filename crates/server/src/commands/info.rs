@@ -221,20 +221,28 @@ fn human(n: u64) -> String {
     }
 }
 
-/// INFO persistence, Redis 7.0's fields in its order. The RDB fields report no snapshot yet;
-/// the copy-on-write fields are 0 (no fork).
+/// INFO persistence, Redis 7.0's fields in its order. The copy-on-write fields are 0 (no
+/// fork); `current_save_keys_total` is the key count when the BGSAVE began, as in Redis.
 fn persistence_section(srv: &Server, b: &mut String) {
     let rw = &srv.rewrite;
-    let _ = write!(b, "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+    let st = &srv.save_state;
+    let _ = write!(b, "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+        st.keys_processed.load(Relaxed),
+        st.keys_total.load(Relaxed),
         srv.stats.dirty.load(Relaxed),
-        srv.save_state.last_save_unix.load(Relaxed),
-        srv.save_state.saves.load(Relaxed),
+        u8::from(st.bgsave_in_progress.load(Relaxed)),
+        st.last_save_unix.load(Relaxed),
+        if st.last_bgsave_ok.load(Relaxed) { "ok" } else { "err" },
+        st.last_bgsave_time_sec.load(Relaxed),
+        st.current_bgsave_time_sec(),
+        st.saves.load(Relaxed),
         srv.save_state.last_load_keys_expired.load(Relaxed),
         srv.save_state.last_load_keys_loaded.load(Relaxed));
     let aof = srv.aof();
-    let _ = write!(b, "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+    let _ = write!(b, "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
         u8::from(aof.is_some()),
         u8::from(rw.in_progress()),
+        u8::from(rw.scheduled.load(Relaxed)),
         rw.last_time_sec.load(Relaxed),
         rw.current_time_sec(),
         if rw.last_ok.load(Relaxed) { "ok" } else { "err" },

@@ -387,7 +387,7 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if src_db == dst_db && src == dst {
         return Err("ERR source and destination objects are the same".into());
     }
-    let Some(obj) = lookup_read(ctx.keys.db(src, src_db), src, now, true).map(|o| o.clone()) else {
+    let Some(obj) = lookup_read(ctx.keys.db(src, src_db), src, now, true).cloned() else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -442,11 +442,11 @@ pub fn touch(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 /// The object under argv[2] for OBJECT subcommands, without touching its access time.
-fn object_lookup<'c>(ctx: &'c mut Ctx<'_, '_>, argv: &Argv<'_>) -> Option<&'c mut store::Obj> {
+fn object_lookup<'c>(ctx: &'c mut Ctx<'_, '_>, argv: &Argv<'_>) -> Option<&'c store::Obj> {
     let (key, now) = (argv.get(2), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     db.expire_if_needed(key, now);
-    db.get_mut(key)
+    db.get_for_read(key, None)
 }
 
 pub fn object_encoding(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {

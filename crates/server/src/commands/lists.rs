@@ -4,7 +4,7 @@
 use resp::Argv;
 use store::{Db, End, Fill, QuickList, Value};
 
-use super::{is, lookup_read, lookup_write, parse_int, typed};
+use super::{is, lookup_read, lookup_write, parse_int, typed, typed_ref};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 /// The node shape from `list-max-listpack-size` and `list-compress-depth` (cached in
@@ -23,7 +23,7 @@ fn write_list<'d>(
 }
 
 fn read_list<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d QuickList>, CmdError> {
-    Ok(typed(lookup_read(db, key, now, true), Value::as_list_mut)?.map(|l| &*l))
+    typed_ref(lookup_read(db, key, now, true), Value::as_list)
 }
 
 /// Delete `key` if its list is now empty.

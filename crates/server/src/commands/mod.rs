@@ -48,29 +48,17 @@ pub fn parse_db_index(
 
 /// Look a key up for reading: expired keys are deleted first, hits and misses are counted and
 /// the access time is updated (Redis's `lookupKeyRead`).
-pub fn lookup_read<'d>(
-    db: &'d mut Db,
-    key: &[u8],
-    now_ms: u64,
-    touch: bool,
-) -> Option<&'d mut Obj> {
+pub fn lookup_read<'d>(db: &'d mut Db, key: &[u8], now_ms: u64, touch: bool) -> Option<&'d Obj> {
     if db.expire_if_needed(key, now_ms) == Expired::Deleted {
         db.stats.keyspace_misses += 1;
         return None;
     }
-    match db.get_mut(key) {
-        Some(_) => {
-            db.stats.keyspace_hits += 1;
-            let obj = db.get_mut(key)?;
-            if touch {
-                obj.lru = store::lru_clock(now_ms);
-            }
-            Some(obj)
-        }
-        None => {
-            db.stats.keyspace_misses += 1;
-            None
-        }
+    if db.contains(key) {
+        db.stats.keyspace_hits += 1;
+        db.get_for_read(key, touch.then_some(now_ms))
+    } else {
+        db.stats.keyspace_misses += 1;
+        None
     }
 }
 
@@ -81,12 +69,8 @@ pub fn lookup_write<'d>(db: &'d mut Db, key: &[u8], now_ms: u64) -> Option<&'d m
 }
 
 /// The string stored under `key`, `None` if missing, WRONGTYPE for another type.
-pub fn read_str<'d>(
-    db: &'d mut Db,
-    key: &[u8],
-    now_ms: u64,
-) -> Result<Option<&'d mut Str>, CmdError> {
-    typed(lookup_read(db, key, now_ms, true), Value::as_str_mut)
+pub fn read_str<'d>(db: &'d mut Db, key: &[u8], now_ms: u64) -> Result<Option<&'d Str>, CmdError> {
+    typed_ref(lookup_read(db, key, now_ms, true), Value::as_str)
 }
 
 /// Like [`read_str`], for writing.
@@ -107,6 +91,19 @@ pub fn typed<'d, T: ?Sized>(
     match obj {
         None => Ok(None),
         Some(obj) => pick(&mut obj.value)
+            .map(Some)
+            .ok_or_else(|| err::WRONGTYPE.into()),
+    }
+}
+
+/// [`typed`] for reads.
+pub fn typed_ref<'d, T: ?Sized>(
+    obj: Option<&'d Obj>,
+    pick: impl FnOnce(&'d Value) -> Option<&'d T>,
+) -> Result<Option<&'d T>, CmdError> {
+    match obj {
+        None => Ok(None),
+        Some(obj) => pick(&obj.value)
             .map(Some)
             .ok_or_else(|| err::WRONGTYPE.into()),
     }

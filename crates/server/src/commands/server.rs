@@ -47,13 +47,18 @@ fn flush_mode(argv: &Argv<'_>) -> Result<bool, CmdError> {
 fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
     let mut garbage = Vec::new();
     // Every shard is locked (see `cmd::dispatch::locks_every_shard`).
+    let mut removed = 0u64;
     for shard in ctx.keys.shards_mut() {
-        match db {
-            Some(i) => garbage.push(shard.db(i).take()),
-            None => garbage.extend(shard.dbs_mut().iter_mut().map(|d| d.take())),
+        let range = match db {
+            Some(i) => i..i + 1,
+            None => 0..shard.dbs().len(),
+        };
+        for i in range {
+            removed += shard.db_ref(i).len() as u64;
+            garbage.push(shard.flush_db(i));
         }
     }
-    ctx.dirty += garbage.iter().map(|d| d.len() as u64).sum::<u64>();
+    ctx.dirty += removed;
     if lazy {
         std::thread::spawn(move || drop(garbage));
     }
@@ -109,6 +114,9 @@ pub fn config_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             continue;
         }
         for (idx, p) in PARAMS.iter().enumerate() {
+            if crate::config::params::HIDDEN.contains(&p.name) {
+                continue;
+            }
             for name in std::iter::once(p.name).chain(p.alias) {
                 if glob_match(pattern, name.as_bytes(), true)
                     && seen.insert(name.as_bytes().to_vec())
@@ -128,6 +136,9 @@ pub fn config_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 /// Parameters Basalt cannot change while running yet, though Redis can.
 const NOT_YET_MUTABLE: &[&str] = &["port", "bind"];
+/// Parameters CONFIG SET changes only where `enable-protected-configs` allows (Redis's
+/// PROTECTED_CONFIG: where files are written).
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
 
 pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if !(argv.len() - 2).is_multiple_of(2) {
@@ -154,6 +165,14 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         };
         if !param.mutable || NOT_YET_MUTABLE.contains(&param.name) {
             return Err(failed(name, "can't set immutable config"));
+        }
+        if PROTECTED.contains(&param.name)
+            && !crate::commands::debug::protected_action_allowed(
+                ctx.srv.config.read().get("enable-protected-configs"),
+                ctx.client,
+            )
+        {
+            return Err(failed(name, "can't set protected config"));
         }
         if chosen.iter().any(|(_, n, _)| n.eq_ignore_ascii_case(name)) {
             return Err(failed(name, "duplicate parameter"));
@@ -214,6 +233,9 @@ fn set_appendonly(srv: &crate::server::Server, on: bool) -> Result<(), String> {
             "Unable to turn on AOF. Check server logs.".to_string()
         });
     }
+    srv.rewrite
+        .enable_scheduled
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     let Some(aof) = srv.aof() else { return Ok(()) };
     {
         let _all = srv.store.lock_all();
@@ -299,11 +321,13 @@ pub fn shutdown(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if abort {
         return Err("ERR No shutdown in progress.".into());
     }
-    if save && !force {
-        crate::log_warning!("SHUTDOWN SAVE requested, but snapshots are not implemented yet.");
+    crate::log_warning!("User requested shutdown...");
+    if !crate::save::save_before_exit(ctx.srv, save, nosave) && !force {
+        crate::log_warning!(
+            "Errors trying to shut down the server. Check the logs for more information."
+        );
         return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
     }
-    crate::log_warning!("User requested shutdown...");
     ctx.srv.request_stop(StopReason::Command);
     ctx.client.flow = Flow::CloseAfterReply;
     Ok(())

@@ -6,7 +6,7 @@ use store::{Db, Set, Value};
 
 use super::{
     is, lookup_read, lookup_write, parse_count, parse_int, scan_args, scan_dict, store_result,
-    typed, Rng,
+    typed, typed_ref, Rng,
 };
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
@@ -19,7 +19,7 @@ fn write_set<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut 
 }
 
 fn read_set<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d Set>, CmdError> {
-    Ok(typed(lookup_read(db, key, now, true), Value::as_set_mut)?.map(|s| &*s))
+    typed_ref(lookup_read(db, key, now, true), Value::as_set)
 }
 
 fn drop_if_empty(db: &mut Db, key: &[u8]) {

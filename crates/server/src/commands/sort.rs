@@ -112,19 +112,26 @@ struct Item {
 fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, read_only: bool) -> CmdResult {
     let mut o = parse(&argv, read_only)?;
     let (key, now, dbi) = (argv.get(1), ctx.now_ms, ctx.client.db);
-    let (mut elems, is_set): (Vec<Vec<u8>>, bool) =
-        match lookup_read(ctx.keys.db(key, dbi), key, now, true).map(|o| &mut o.value) {
-            None => (Vec::new(), false),
-            Some(Value::List(l)) => (l.iter().map(std::borrow::Cow::into_owned).collect(), false),
-            Some(Value::Set(s)) => (s.iter().map(|m| m.to_vec()).collect(), true),
-            // A sorted set keeps its order when not sorted, like a list. Redis converts it to
-            // the skiplist form here, for good (visible in OBJECT ENCODING).
-            Some(Value::ZSet(z)) => {
-                z.convert_to_skiplist();
-                (z.iter().map(|(_, m)| m.to_vec()).collect(), false)
-            }
-            Some(_) => return Err(err::WRONGTYPE.into()),
-        };
+    // Found through the read path (hits, misses, access time), then taken mutably: the
+    // sorted set's conversion below changes its encoding.
+    let db = ctx.keys.db(key, dbi);
+    let found = lookup_read(db, key, now, true).is_some();
+    let (mut elems, is_set): (Vec<Vec<u8>>, bool) = match found
+        .then(|| db.get_mut(key))
+        .flatten()
+        .map(|o| &mut o.value)
+    {
+        None => (Vec::new(), false),
+        Some(Value::List(l)) => (l.iter().map(std::borrow::Cow::into_owned).collect(), false),
+        Some(Value::Set(s)) => (s.iter().map(|m| m.to_vec()).collect(), true),
+        // A sorted set keeps its order when not sorted, like a list. Redis converts it to
+        // the skiplist form here, for good (visible in OBJECT ENCODING).
+        Some(Value::ZSet(z)) => {
+            z.convert_to_skiplist();
+            (z.iter().map(|(_, m)| m.to_vec()).collect(), false)
+        }
+        Some(_) => return Err(err::WRONGTYPE.into()),
+    };
     // An unsorted set would come out in table order; with STORE Redis sorts it (ALPHA) so the
     // stored list is deterministic.
     if o.dont_sort && is_set && o.store.is_some() {

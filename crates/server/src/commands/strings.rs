@@ -98,7 +98,7 @@ fn expire_at_ms(arg: &[u8], unit: ExpireUnit, now_ms: u64, cmd: &str) -> Result<
 pub fn get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let db = ctx.keys.db(argv.get(1), ctx.client.db);
-    reply_str(ctx.out, read_str(db, argv.get(1), now)?.as_deref());
+    reply_str(ctx.out, read_str(db, argv.get(1), now)?);
     Ok(())
 }
 
@@ -119,7 +119,7 @@ pub fn set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let db = ctx.keys.db(key, ctx.client.db);
     if o.get {
         let old = read_str(db, key, now)?;
-        reply_str(ctx.out, old.as_deref());
+        reply_str(ctx.out, old);
     }
     let found = lookup_write(db, key, now).is_some();
     if (o.nx && found) || (o.xx && !found) {
@@ -186,7 +186,7 @@ pub fn getset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let old = read_str(db, key, now)?;
-    reply_str(ctx.out, old.as_deref());
+    reply_str(ctx.out, old);
     db.set(key, Value::Str(Str::from_bytes(argv.get(2))), false, now);
     ctx.dirty += 1;
     Ok(())
@@ -196,7 +196,7 @@ pub fn getdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let old = read_str(db, key, now)?;
-    reply_str(ctx.out, old.as_deref());
+    reply_str(ctx.out, old);
     if old.is_some() {
         db.remove(key);
         ctx.dirty += 1;
@@ -217,7 +217,7 @@ pub fn getex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         Some((arg, unit)) => Some((expire_at_ms(arg, unit, now, "getex")?, unit)),
         None => None,
     };
-    reply_str(ctx.out, read_str(db, key, now)?.as_deref());
+    reply_str(ctx.out, read_str(db, key, now)?);
     match at {
         Some((at, ExpireUnit::ExAt | ExpireUnit::PxAt)) if at as u64 <= now => {
             db.remove(key);

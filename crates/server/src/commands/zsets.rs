@@ -7,7 +7,9 @@
 use resp::{Argv, Reply};
 use store::{Db, LexRange, ScoreRange, Value, ZLimits, ZSet};
 
-use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_budgeted, typed, Rng};
+use super::{
+    is, lookup_read, lookup_write, parse_int, scan_args, scan_budgeted, typed, typed_ref, Rng,
+};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 pub(super) const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
@@ -31,7 +33,7 @@ pub(super) fn read_zset<'d>(
     key: &[u8],
     now: u64,
 ) -> Result<Option<&'d ZSet>, CmdError> {
-    Ok(typed(lookup_read(db, key, now, true), Value::as_zset_mut)?.map(|z| &*z))
+    typed_ref(lookup_read(db, key, now, true), Value::as_zset)
 }
 
 /// Delete `key` if it holds an empty sorted set (Redis never keeps empty collections).

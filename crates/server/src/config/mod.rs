@@ -35,6 +35,10 @@ pub struct Config {
     values: Vec<String>,
     /// The config file the server was started with (for CONFIG REWRITE).
     pub file: Option<PathBuf>,
+    /// Whether a `save` line was read yet: in a config file (and the command line, which
+    /// continues it) the first `save` replaces the defaults and later ones add points, as in
+    /// Redis; CONFIG SET replaces them all.
+    save_points_read: bool,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
         Config {
             values: PARAMS.iter().map(|p| p.default.to_string()).collect(),
             file: None,
+            save_points_read: false,
         }
     }
 }
@@ -130,6 +135,12 @@ impl Config {
                 return Err(bad());
             }
             let value = normalize(param, args).map_err(fail)?;
+            if matches!(param.kind, Kind::SavePoints) && !value.is_empty()
+                && std::mem::replace(&mut self.save_points_read, true) {
+                    let old = std::mem::take(&mut self.values[idx]);
+                    self.values[idx] = [old, value].join(" ").trim().to_string();
+                    continue;
+                }
             self.values[idx] = value;
         }
         Ok(())
@@ -353,7 +364,7 @@ mod tests {
         };
         assert_eq!(c.port(), 7000);
         assert_eq!(c.bind(), vec!["127.0.0.1", "::1"]);
-        assert_eq!(c.get("save"), "");
+        assert_eq!(c.get("save"), "3600 1 300 100 60 10000");
     }
 
     #[test]

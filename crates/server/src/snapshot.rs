@@ -1,0 +1,129 @@
+//! Writing a snapshot of one instant (`store::snapshot`) to a file: what BGSAVE and the AOF
+//! rewrite share.
+//!
+//! Each step of the walk serializes its entries into memory under one shard's lock; the bytes
+//! go to the file after the lock is released, so no client waits on the disk. After a write
+//! error the walk still runs to its end, discarding the output: every mark of the snapshot
+//! must be set before the next one begins.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use persist::rdb::RdbWriter;
+use store::{Obj, SnapshotSink, SnapshotWalk};
+
+use crate::server::Server;
+
+/// Entries per step of the walk: about 50 µs of serialization for small keys, the longest a
+/// client waits for a shard.
+const STEP_ENTRIES: usize = 256;
+/// Bytes gathered before they are handed to the file.
+const WRITE_AT_BYTES: usize = 1 << 16;
+
+/// Serializes entries as RDB items or as commands (an AOF-format base), switching database
+/// whenever an entry's differs from the last one's.
+pub struct Serializer {
+    rdb: Option<RdbWriter<Vec<u8>>>,
+    commands: Vec<u8>,
+    db: Option<usize>,
+    keys: u64,
+}
+
+impl Serializer {
+    /// RDB items (`compress` is `rdbcompression`).
+    pub fn rdb(compress: bool) -> Self {
+        Serializer {
+            rdb: Some(RdbWriter::part(compress)),
+            commands: Vec::new(),
+            db: None,
+            keys: 0,
+        }
+    }
+
+    /// Commands (`persist::rewrite`).
+    pub fn commands() -> Self {
+        Serializer {
+            rdb: None,
+            commands: Vec::new(),
+            db: None,
+            keys: 0,
+        }
+    }
+
+    pub fn keys(&self) -> u64 {
+        self.keys
+    }
+
+    fn pending(&self) -> usize {
+        self.rdb
+            .as_ref()
+            .map_or(self.commands.len(), RdbWriter::part_len)
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        match &mut self.rdb {
+            Some(w) => w.take_part(),
+            None => std::mem::take(&mut self.commands),
+        }
+    }
+}
+
+impl SnapshotSink for Serializer {
+    fn entry(&mut self, db: usize, key: &[u8], obj: &Obj, expire_at_ms: Option<u64>) {
+        let switch = self.db != Some(db);
+        self.db = Some(db);
+        self.keys += 1;
+        match &mut self.rdb {
+            // Writing to memory cannot fail.
+            Some(w) => {
+                if switch {
+                    let _ = w.select_db(db);
+                }
+                let _ = w.key(key, &obj.value, expire_at_ms);
+            }
+            None => {
+                if switch {
+                    persist::rewrite::write_select(db, &mut self.commands);
+                }
+                persist::rewrite::write_key(key, &obj.value, expire_at_ms, &mut self.commands);
+            }
+        }
+    }
+}
+
+/// Walk the snapshot to its end, handing the serialized bytes to `write` in chunks of about
+/// 64 KB. Returns the first error of `write` (the walk finishes regardless). `progress`
+/// follows the keys written; `rdb-key-save-delay` (read now) sleeps per key between steps.
+pub fn write_all(
+    srv: &Server,
+    mut walk: SnapshotWalk,
+    ser: &mut Serializer,
+    progress: &AtomicU64,
+    mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let delay_us = srv
+        .config
+        .read()
+        .get("rdb-key-save-delay")
+        .parse::<i64>()
+        .unwrap_or(0)
+        .max(0) as u64;
+    let mut result = Ok(());
+    loop {
+        let before = ser.keys;
+        let more = srv.store.snapshot_step(&mut walk, STEP_ENTRIES, ser);
+        progress.store(ser.keys, Relaxed);
+        if (ser.pending() >= WRITE_AT_BYTES || !more) && ser.pending() > 0 {
+            let part = ser.take();
+            if result.is_ok() {
+                result = write(&part);
+            }
+        }
+        if delay_us > 0 && result.is_ok() {
+            std::thread::sleep(Duration::from_micros(delay_us * (ser.keys - before)));
+        }
+        if !more {
+            return result;
+        }
+    }
+}
