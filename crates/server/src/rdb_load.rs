@@ -93,7 +93,7 @@ pub fn load_file(srv: &Server, path: &Path, log_base: bool) -> Result<RdbReport,
 
 /// A file's value in Basalt's encodings (by the current thresholds); `None` for an empty
 /// collection.
-fn to_value(srv: &Server, v: RdbValue) -> Option<Value> {
+pub(crate) fn to_value(srv: &Server, v: RdbValue) -> Option<Value> {
     let limits = &srv.limits;
     Some(match v {
         RdbValue::Str(s) => Value::Str(Str::from_bytes(&s)),

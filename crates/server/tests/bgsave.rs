@@ -386,3 +386,37 @@ fn shutdown_refuses_to_exit_when_the_save_fails_unless_forced() {
     assert!(c.try_cmd(&[b"SHUTDOWN", b"FORCE"]).is_none());
     let _ = s.child.wait();
 }
+
+/// DEBUG RELOAD saves, empties and loads back; NOSAVE loads the file as it is; the replies
+/// are Redis's (compared with redis-server).
+#[test]
+fn debug_reload_matches_redis() {
+    let Some(_probe) = common::redis() else {
+        return;
+    };
+    let mut replies = Vec::new();
+    for (name, mut c, _server) in servers(&["--save", "", "--enable-debug-command", "yes"]) {
+        let mut got = Vec::new();
+        for cmd in [
+            &["SET", "a", "1"][..],
+            &["RPUSH", "l", "x", "y"],
+            &["DEBUG", "RELOAD"],
+            &["GET", "a"],
+            &["LRANGE", "l", "0", "-1"],
+            &["SET", "a", "2"],
+            &["SET", "b", "new"],
+            &["DEBUG", "RELOAD", "NOSAVE"],
+            &["GET", "a"],
+            &["EXISTS", "b"],
+            &["SET", "b", "kept"],
+            &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"],
+            &["GET", "b"],
+            &["DEBUG", "RELOAD", "BOGUS"],
+        ] {
+            got.push(text(&c.cmd_str(cmd)));
+        }
+        replies.push((name, got));
+    }
+    assert_eq!(replies[0].1, replies[1].1, "{replies:#?}");
+    assert_eq!(replies[0].1[8], "$1\r\n1\r\n", "{:?}", replies[0].1);
+}

@@ -170,3 +170,54 @@ fn save_writes_a_dump_rdb_that_redis_and_basalt_load() {
         "{info}"
     );
 }
+
+/// Every key of `from` (database 0 and 4, as `fill` writes), DUMPed there and RESTOREd with
+/// its remaining TTL into `to`.
+fn copy_by_dump(from: &mut Conn, to: &mut Conn) {
+    for db in ["0", "4"] {
+        from.cmd_str(&["SELECT", db]);
+        to.cmd_str(&["SELECT", db]);
+        for key in common::elements(&from.cmd_str(&["KEYS", "*"])).unwrap_or_default() {
+            let key = text(&key).lines().nth(1).unwrap_or("").to_string();
+            let reply = from.cmd(&[b"DUMP", key.as_bytes()]);
+            let payload = common::elements(&[b"*1\r\n".as_slice(), &reply].concat())
+                .and_then(|mut e| e.pop())
+                .expect("a payload");
+            let payload = payload[payload.iter().position(|&b| b == b'\n').expect("header") + 1..]
+                .strip_suffix(b"\r\n")
+                .expect("a bulk")
+                .to_vec();
+            let at = text(&from.cmd_str(&["PEXPIRETIME", &key]));
+            let ttl = match at.trim().trim_start_matches(':') {
+                "-1" => "0".to_string(),
+                t => t.to_string(),
+            };
+            let got = to.cmd(&[
+                b"RESTORE",
+                key.as_bytes(),
+                ttl.as_bytes(),
+                &payload,
+                b"ABSTTL",
+            ]);
+            assert_eq!(text(&got), "+OK\r\n", "RESTORE {key}");
+        }
+    }
+    from.cmd_str(&["SELECT", "0"]);
+    to.cmd_str(&["SELECT", "0"]);
+}
+
+#[test]
+fn dump_payloads_restore_both_ways_between_redis_and_basalt() {
+    if common::redis().is_none() {
+        return;
+    }
+    let (b, r) = (common::basalt(&[]), common::redis_with(&[]));
+    let (mut bc, mut rc) = (b.conn(), r.conn());
+    fill(&mut rc);
+    let want = common::dataset(&mut rc);
+    copy_by_dump(&mut rc, &mut bc);
+    assert_eq!(common::dataset(&mut bc), want, "Redis's payloads in Basalt");
+    rc.cmd_str(&["FLUSHALL"]);
+    copy_by_dump(&mut bc, &mut rc);
+    assert_eq!(common::dataset(&mut rc), want, "Basalt's payloads in Redis");
+}

@@ -6,6 +6,7 @@
 //! keys (each optionally preceded by `EXPIRETIME_MS`, `IDLE` or `FREQ`), then `EOF` and the
 //! CRC-64 (Jones, Redis's `crc64`) of every byte before it, little-endian.
 
+pub mod dump;
 mod packed;
 pub mod read;
 pub mod write;

@@ -80,6 +80,25 @@ impl<R: Read> RdbReader<R> {
         Ok(r)
     }
 
+    /// A reader of a bare value (a DUMP payload's body): no header, the given format version.
+    pub(crate) fn bare(input: R, version: u32) -> Self {
+        RdbReader {
+            input,
+            offset: 0,
+            digest: CRC64.digest(),
+            version,
+        }
+    }
+
+    /// A type byte and the value after it (a DUMP payload). Opcodes are not values.
+    pub(crate) fn typed_value(&mut self) -> Result<RdbValue, RdbError> {
+        let kind = self.byte()?;
+        if kind >= op::FUNCTION2 {
+            return Err(self.format(format!("{kind} is not a value type")));
+        }
+        self.value(kind, b"")
+    }
+
     /// Bytes read so far.
     pub fn offset(&self) -> u64 {
         self.offset

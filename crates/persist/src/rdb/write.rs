@@ -136,15 +136,16 @@ impl<W: Write> RdbWriter<W> {
             self.raw(&[op::EXPIRETIME_MS])?;
             self.raw(&(at as i64).to_le_bytes())?;
         }
+        self.raw(&[value_type(value)])?;
+        self.string(key)?;
+        self.value(value)
+    }
+
+    /// A value's body, after its type byte (and, in a file, its key).
+    pub fn value(&mut self, value: &Value) -> std::io::Result<()> {
         match value {
-            Value::Str(s) => {
-                self.raw(&[t::STRING])?;
-                self.string(key)?;
-                s.with_bytes(|b| self.string(b))
-            }
+            Value::Str(s) => s.with_bytes(|b| self.string(b)),
             Value::List(l) => {
-                self.raw(&[t::LIST])?;
-                self.string(key)?;
                 self.len(l.len() as u64)?;
                 for e in l.iter() {
                     self.string(&e)?;
@@ -152,8 +153,6 @@ impl<W: Write> RdbWriter<W> {
                 Ok(())
             }
             Value::Set(s) => {
-                self.raw(&[t::SET])?;
-                self.string(key)?;
                 self.len(s.len() as u64)?;
                 for m in s.iter() {
                     self.string(&m.to_vec())?;
@@ -161,8 +160,6 @@ impl<W: Write> RdbWriter<W> {
                 Ok(())
             }
             Value::Hash(h) => {
-                self.raw(&[t::HASH])?;
-                self.string(key)?;
                 self.len(h.len() as u64)?;
                 for (f, v) in h.iter() {
                     self.string(f)?;
@@ -171,8 +168,6 @@ impl<W: Write> RdbWriter<W> {
                 Ok(())
             }
             Value::ZSet(z) => {
-                self.raw(&[t::ZSET_2])?;
-                self.string(key)?;
                 self.len(z.len() as u64)?;
                 for (score, m) in z.iter() {
                     self.string(m)?;
@@ -248,6 +243,17 @@ pub fn write_shard(shard: &store::Shard, now_ms: u64, compress: bool, out: &mut 
     })();
     out.append(&mut w.take_part());
     keys
+}
+
+/// The RDB type byte this writer uses for `value` (plain encodings).
+pub fn value_type(value: &Value) -> u8 {
+    match value {
+        Value::Str(_) => t::STRING,
+        Value::List(_) => t::LIST,
+        Value::Set(_) => t::SET,
+        Value::Hash(_) => t::HASH,
+        Value::ZSet(_) => t::ZSET_2,
+    }
 }
 
 /// `s` as an `i32` when it is exactly how that integer prints (Redis's

@@ -6,8 +6,8 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, connection, debug, hashes, keys, lists, persistence, server, sets, sort, strings,
-    zpops, zranges, zsetops, zsets,
+    blocking, connection, debug, dump, hashes, keys, lists, persistence, server, sets, sort,
+    strings, zpops, zranges, zsetops, zsets,
 };
 
 #[rustfmt::skip]
@@ -82,7 +82,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 158] = [
+pub static COMMANDS: [Spec; 160] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -399,6 +399,10 @@ pub static COMMANDS: [Spec; 158] = [
         docs("Returns the Unix time of the last successful save.", "1.0.0", "server", "O(1)", &[]), Some(persistence::lastsave), &[]),
     spec("bgsave", -1, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Writes the dataset to the RDB file in the background, from a snapshot of one instant.", "1.0.0", "server", "O(N) where N is the total number of keys in all databases", &[arg("schedule", "pure-token", -1, "SCHEDULE", &["optional"], &[])]), Some(persistence::bgsave), &[]),
+    spec("dump", 2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::KEYSPACE | A::READ | A::SLOW, &["nondeterministic_output"],
+        docs("Returns a serialized representation of the value stored at a key.", "2.6.0", "generic", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).", &[arg("key", "key", 0, "", &[], &[])]), Some(dump::dump), &[]),
+    spec("restore", -4, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["OW", "update"], 1, 0, 1, 0)], A::KEYSPACE | A::WRITE | A::SLOW | A::DANGEROUS, &[],
+        docs("Creates a key from the serialized representation of a value.", "2.6.0", "generic", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).", &[arg("key", "key", 0, "", &[], &[]), arg("ttl", "integer", -1, "", &[], &[]), arg("serialized-value", "string", -1, "", &[], &[]), arg("replace", "pure-token", -1, "REPLACE", &["optional"], &[]), arg("absttl", "pure-token", -1, "ABSTTL", &["optional"], &[]), arg("seconds", "integer", -1, "IDLETIME", &["optional"], &[]), arg("frequency", "integer", -1, "FREQ", &["optional"], &[])]), Some(dump::restore), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]

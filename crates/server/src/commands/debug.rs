@@ -40,6 +40,9 @@ const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "AOF-FAILPOINT <WRITE|FSYNC|OFF>",
     "    Make the append-only log's next writes (or syncs) fail, or stop failing (Basalt).",
+    "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+    "    Save the RDB file, empty the dataset and load the file back. NOFLUSH keeps the",
+    "    dataset (the file's keys replace equal ones), NOSAVE loads the file as it is.",
     "SLEEP <seconds>",
     "    Stop the server's thread serving this client for <seconds> (decimals allowed).",
     "HELP",
@@ -63,6 +66,9 @@ pub fn debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         ctx.out.ok();
         return Ok(());
+    }
+    if is("reload") {
+        return reload(ctx, &argv);
     }
     if argv.len() == 3 && is("aof-failpoint") {
         let Some(aof) = ctx.srv.aof_log.get() else {
@@ -88,4 +94,42 @@ pub fn debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         String::from_utf8_lossy(&sub[..sub.len().min(128)])
     )
     .into())
+}
+
+/// DEBUG RELOAD: SAVE, empty every database, load `dbfilename` back (Redis's order and
+/// replies). Clients are not held off meanwhile: another client may see the data half loaded.
+fn reload(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> CmdResult {
+    let (mut flush, mut save) = (true, true);
+    for opt in argv.iter().skip(2) {
+        if opt.eq_ignore_ascii_case(b"merge") {
+            // Keys of the file replace equal keys in memory either way.
+        } else if opt.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if opt.eq_ignore_ascii_case(b"nosave") {
+            save = false;
+        } else {
+            return Err(
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.".into(),
+            );
+        }
+    }
+    if save && crate::save::save(ctx.srv).is_err() {
+        return Err("ERR".into());
+    }
+    if flush {
+        let mut all = ctx.srv.store.lock_all();
+        for shard in all.shards_mut() {
+            for i in 0..shard.dbs().len() {
+                drop(shard.flush_db(i));
+            }
+        }
+    }
+    let name = ctx.srv.config.read().get("dbfilename").to_string();
+    if let Err(e) = crate::rdb_load::load_file(ctx.srv, std::path::Path::new(&name), false) {
+        crate::log_warning!("DEBUG RELOAD could not load the RDB file: {e}");
+        return Err("ERR Error trying to load the RDB dump".into());
+    }
+    crate::log_warning!("DB reloaded by DEBUG RELOAD");
+    ctx.out.ok();
+    Ok(())
 }

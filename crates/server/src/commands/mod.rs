@@ -3,6 +3,7 @@
 pub mod blocking;
 pub mod connection;
 pub mod debug;
+pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;

@@ -135,12 +135,14 @@ impl Config {
                 return Err(bad());
             }
             let value = normalize(param, args).map_err(fail)?;
-            if matches!(param.kind, Kind::SavePoints) && !value.is_empty()
-                && std::mem::replace(&mut self.save_points_read, true) {
-                    let old = std::mem::take(&mut self.values[idx]);
-                    self.values[idx] = [old, value].join(" ").trim().to_string();
-                    continue;
-                }
+            if matches!(param.kind, Kind::SavePoints)
+                && !value.is_empty()
+                && std::mem::replace(&mut self.save_points_read, true)
+            {
+                let old = std::mem::take(&mut self.values[idx]);
+                self.values[idx] = [old, value].join(" ").trim().to_string();
+                continue;
+            }
             self.values[idx] = value;
         }
         Ok(())
