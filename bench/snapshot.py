@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """bench/snapshot.py - BGSAVE and RDB loading, Basalt against redis-server (issue 5).
 
-For KEYS small keys (default 1,000,000; 11-byte names, 16-byte values), on each server:
+For KEYS small keys (default 1,000,000; 16-byte names, 16-byte values), on each server:
   - BGSAVE time: from the BGSAVE reply until INFO says rdb_bgsave_in_progress:0;
-  - worst stall: the longest round trip of a client sending GET back to back during the
-    BGSAVE, while redis-benchmark overwrites random keys with 4 connections;
+  - server pause: how long the server itself held clients up (Redis: the fork, INFO's
+    latest_fork_usec; Basalt: the instant with every shard locked, or the longest step of the
+    walk holding a shard's lock, from its log, whichever is longer; pause_cpu_ms counts the
+    CPU time of that step instead of its wall time, i.e. without the scheduler's delays);
+  - worst stall and p99.9: the round trips of a client sending GET back to back during the
+    BGSAVE, while redis-benchmark overwrites random keys with 4 connections (and, for
+    reference, the same over one second without a BGSAVE: no_save_*), which include the
+    machine's own scheduling delays;
   - memory growth: peak proportional set size (PSS, /proc/PID/smaps_rollup) during the BGSAVE,
     of the server plus its children (Redis's fork), over the PSS just before it;
   - load time: a fresh server on the dump file, from exec until DBSIZE answers KEYS.
@@ -109,8 +115,9 @@ def fill(port):
     """KEYS keys through redis-cli --pipe."""
     proto = bytearray()
     for i in range(KEYS):
-        k = b"key:%07d" % i
-        proto += b"*3\r\n$3\r\nSET\r\n$11\r\n%s\r\n$16\r\nvalue-%010d\r\n" % (k, i)
+        # redis-benchmark's key names (`-r`), so the writers overwrite these keys.
+        k = b"key:%012d" % i
+        proto += b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$16\r\nvalue-%010d\r\n" % (k, i)
     subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=bytes(proto),
                    stdout=subprocess.DEVNULL, check=True)
 
@@ -149,16 +156,25 @@ def one_round(kind):
     time.sleep(1)
     base_pss = pss_kb(p.pid)
     done = threading.Event()
-    worst = [0.0]
-    probes = [0]
+    rtts = []
 
     def probe():
         pc = Conn(port)
         while not done.is_set():
             t = time.perf_counter()
-            pc.cmd("GET", "key:0000001")
-            worst[0] = max(worst[0], time.perf_counter() - t)
-            probes[0] += 1
+            pc.cmd("GET", "key:000000000001")
+            rtts.append(time.perf_counter() - t)
+
+    # The same probe for a second without a BGSAVE: what the machine's scheduling alone
+    # costs (two cores shared by the server, the writers and this script).
+    quiet = threading.Thread(target=probe)
+    quiet.start()
+    time.sleep(1.0)
+    done.set()
+    quiet.join()
+    baseline = sorted(rtts)
+    done.clear()
+    rtts.clear()
 
     peak = [base_pss]
 
@@ -181,6 +197,20 @@ def one_round(kind):
     writers.terminate()
     writers.wait()
     ok = info(c, "rdb_last_bgsave_status")
+    during = sorted(rtts)
+    # What the server itself held clients up for: the fork (Redis), or the instant and the
+    # longest step of the walk (Basalt, from its log).
+    if kind == "redis":
+        stats = c.cmd("INFO", "stats").decode()
+        pause_us = int(stats.split("latest_fork_usec:")[1].split("\r\n")[0])
+        pause_cpu_us = pause_us
+    else:
+        log = open(os.path.join(workdir, "server.log")).read()
+        instant = int(log.rsplit("every shard locked for ", 1)[1].split(" us")[0])
+        hold = log.rsplit("longest shard lock hold ", 1)[1]
+        hold_us, hold_cpu_us = int(hold.split(" us")[0]), int(hold.split("(")[1].split(" us")[0])
+        pause_us = max(instant, hold_us)
+        pause_cpu_us = max(instant, hold_cpu_us)
     stop(p)
     p2, _, c2, load_s = start(kind, workdir)
     loaded = int(c2.cmd("DBSIZE"))
@@ -190,8 +220,12 @@ def one_round(kind):
     assert ok == "ok" and loaded == KEYS, (kind, ok, loaded)
     return {
         "bgsave_s": save_s,
-        "stall_ms": worst[0] * 1000,
-        "probes": probes[0],
+        "server_pause_ms": pause_us / 1000,
+        "pause_cpu_ms": pause_cpu_us / 1000,
+        "stall_ms": during[-1] * 1000,
+        "p999_ms": during[int(len(during) * 0.999)] * 1000,
+        "no_save_stall_ms": baseline[-1] * 1000,
+        "no_save_p999_ms": baseline[int(len(baseline) * 0.999)] * 1000,
         "mem_growth_pct": (peak[0] - base_pss) * 100.0 / base_pss,
         "base_pss_mb": base_pss / 1024,
         "load_s": load_s,
@@ -213,7 +247,8 @@ def main():
             results[kind].append(res)
     print("\nmedian of %d rounds, %d keys, %d writers:" % (ROUNDS, KEYS, WRITERS))
     print("%-16s %12s %12s %8s" % ("metric", "basalt", "redis", "ratio"))
-    for m in ("bgsave_s", "stall_ms", "mem_growth_pct", "base_pss_mb", "load_s"):
+    for m in ("bgsave_s", "server_pause_ms", "pause_cpu_ms", "stall_ms", "p999_ms", "no_save_stall_ms",
+              "no_save_p999_ms", "mem_growth_pct", "base_pss_mb", "load_s"):
         b = statistics.median(x[m] for x in results["basalt"])
         r = statistics.median(x[m] for x in results["redis"])
         ratio = "%.2fx" % (b / r) if r else "-"

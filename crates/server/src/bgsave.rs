@@ -67,6 +67,7 @@ fn launch(srv: &Server) {
     st.bgsave_started_ms.store(now, Relaxed);
     st.last_bgsave_try_unix.store(now / 1000, Relaxed);
     st.keys_processed.store(0, Relaxed);
+    let instant = std::time::Instant::now();
     let (walk, dirty_before) = {
         let mut all = srv.store.lock_all();
         let keys: usize = all
@@ -76,7 +77,10 @@ fn launch(srv: &Server) {
         st.keys_total.store(keys as u64, Relaxed);
         (all.begin_snapshot(now), srv.stats.dirty.load(Relaxed))
     };
-    crate::log_notice!("Background saving started");
+    crate::log_notice!(
+        "Background saving started (every shard locked for {} us)",
+        instant.elapsed().as_micros()
+    );
     let walk_here = walk.clone();
     let spawned = std::thread::Builder::new()
         .name("basalt-bgsave".into())
@@ -92,6 +96,7 @@ fn launch(srv: &Server) {
 }
 
 fn run(srv: &Arc<Server>, walk: SnapshotWalk, dirty_before: u64) {
+    crate::snapshot::stay_on_cpu();
     let st = &srv.save_state;
     let target = Target::of(srv);
     let tmp = PathBuf::from(format!("temp-bg-{}.rdb", std::process::id()));
@@ -99,18 +104,19 @@ fn run(srv: &Arc<Server>, walk: SnapshotWalk, dirty_before: u64) {
     let mut file = target.create(&tmp);
     let mut ser = Serializer::rdb(target.compress);
     let mut unsynced = 0u64;
-    let walked = crate::snapshot::write_all(srv, walk, &mut ser, &st.keys_processed, |part| {
-        let w = file
-            .as_mut()
-            .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
-        w.raw_part(part)?;
-        unsynced += part.len() as u64;
-        if incremental && unsynced >= INCREMENTAL_FSYNC_BYTES {
-            unsynced = 0;
-            w.get_ref().sync_data()?;
-        }
-        Ok(())
-    });
+    let (walked, longest_hold) =
+        crate::snapshot::write_all(srv, walk, &mut ser, &st.keys_processed, |part| {
+            let w = file
+                .as_mut()
+                .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
+            w.raw_part(part)?;
+            unsynced += part.len() as u64;
+            if incremental && unsynced >= INCREMENTAL_FSYNC_BYTES {
+                unsynced = 0;
+                w.get_ref().sync_data()?;
+            }
+            Ok(())
+        });
     let result = walked.and(file).and_then(|w| {
         let _job = st.job_lock.lock();
         if st.bgsave_cancelled.load(Relaxed) {
@@ -121,6 +127,12 @@ fn run(srv: &Arc<Server>, walk: SnapshotWalk, dirty_before: u64) {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    crate::log_notice!(
+        "Snapshot written without fork: {} keys, longest shard lock hold {} us ({} us of CPU)",
+        ser.keys(),
+        longest_hold.0.as_micros(),
+        longest_hold.1.as_micros()
+    );
     finish(srv, result.map(|()| ser.keys()), dirty_before);
 }
 

@@ -9,13 +9,13 @@
 use std::io::BufReader;
 use std::path::Path;
 
-use persist::rdb::{Item, RdbError, RdbReader, RdbValue};
+use persist::rdb::{Item, KeyEntry, RdbError, RdbReader, RdbValue};
 use store::{Hash, QuickList, Set, Str, Value, ZSet};
 
 use crate::server::Server;
 
 /// What a load found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct RdbReport {
     pub keys: u64,
     pub expired_skipped: u64,
@@ -33,62 +33,128 @@ pub enum RdbLoadError {
     TooManyDatabases(usize),
 }
 
+/// Keys handed from the reading thread to the inserting one at a time.
+const BATCH_KEYS: usize = 1024;
+
 /// Load the RDB file at `path` into the store. `log_base`: the file is a log's base (expired
 /// keys are kept for the commands after it).
+///
+/// Two threads: this one reads and decodes the file, a second converts the values and
+/// inserts them (each about half the work), handed over in batches.
 pub fn load_file(srv: &Server, path: &Path, log_base: bool) -> Result<RdbReport, RdbLoadError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|error| RdbLoadError::Open {
         path: shown.clone(),
         error,
     })?;
-    let read_err = |error| RdbLoadError::Read {
-        path: shown.clone(),
-        error,
-    };
-    let mut reader = RdbReader::new(BufReader::with_capacity(1 << 16, file)).map_err(read_err)?;
+    let file_len = file.metadata().map_or(0, |m| m.len());
+    let reader = RdbReader::new(BufReader::with_capacity(1 << 16, file)).map_err(|error| {
+        RdbLoadError::Read {
+            path: shown.clone(),
+            error,
+        }
+    })?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, KeyEntry)>>(8);
+    std::thread::scope(|scope| {
+        let inserter = scope.spawn(move || insert_all(srv, rx, log_base));
+        let read = read_all(srv, reader, file_len, tx);
+        // The inserter ends when the reader drops its end of the channel.
+        let report = inserter
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.map_err(|e| match e {
+            ReadFailure::Rdb(error) => RdbLoadError::Read { path: shown, error },
+            ReadFailure::Databases(n) => RdbLoadError::TooManyDatabases(n),
+        })?;
+        Ok(report)
+    })
+}
+
+enum ReadFailure {
+    Rdb(RdbError),
+    Databases(usize),
+}
+
+/// The reading half: items of the file, keys in batches to `tx`.
+fn read_all(
+    srv: &Server,
+    mut reader: RdbReader<BufReader<std::fs::File>>,
+    file_len: u64,
+    tx: std::sync::mpsc::SyncSender<Vec<(usize, KeyEntry)>>,
+) -> Result<(), ReadFailure> {
     let databases = srv.store.databases();
-    let now = crate::util::now_ms();
     let mut db = 0usize;
-    let mut report = RdbReport::default();
+    let mut batch = Vec::with_capacity(BATCH_KEYS);
     loop {
-        match reader.next_item().map_err(read_err)? {
-            Item::End => return Ok(report),
+        match reader.next_item().map_err(ReadFailure::Rdb)? {
+            Item::End => {
+                let _ = tx.send(batch);
+                return Ok(());
+            }
             Item::SelectDb(n) => {
                 db = usize::try_from(n)
                     .ok()
                     .filter(|&n| n < databases)
-                    .ok_or(RdbLoadError::TooManyDatabases(databases))?;
+                    .ok_or(ReadFailure::Databases(databases))?;
             }
             Item::Function(_) => {
                 crate::log_warning!(
                     "The RDB file holds a function library; functions are not supported yet, it is not loaded"
                 );
             }
-            Item::Aux(..) | Item::ResizeDb { .. } => {}
+            Item::ResizeDb { keys, expires } => {
+                // A hint, trusted only as far as the file could hold that many keys (each
+                // takes at least 3 bytes), so a corrupt one cannot make us allocate much.
+                let bound = |n: u64| n.min(file_len / 3) as usize;
+                srv.store.reserve(db, bound(keys), bound(expires));
+            }
+            Item::Aux(..) => {}
             Item::Key(k) => {
-                let expire = k.expire_ms.map(|e| e.max(0) as u64);
-                if !log_base && expire.is_some_and(|e| e < now) {
-                    report.expired_skipped += 1;
-                    continue;
+                batch.push((db, k));
+                if batch.len() == BATCH_KEYS {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_KEYS));
+                    if tx.send(full).is_err() {
+                        return Ok(());
+                    }
                 }
-                let Some(value) = to_value(srv, k.value) else {
-                    report.empty_skipped += 1;
-                    crate::log_warning!(
-                        "rdbLoadObject skipping empty key: {}",
-                        String::from_utf8_lossy(&k.key)
-                    );
-                    continue;
-                };
-                let mut locked = srv.store.lock_keys([k.key.as_slice()]);
-                let d = locked.db(&k.key, db);
-                d.set(&k.key, value, false, now);
-                if let Some(at) = expire {
-                    d.set_expire(&k.key, at);
-                }
-                report.keys += 1;
             }
         }
     }
+}
+
+/// The inserting half.
+fn insert_all(
+    srv: &Server,
+    rx: std::sync::mpsc::Receiver<Vec<(usize, KeyEntry)>>,
+    log_base: bool,
+) -> RdbReport {
+    let now = crate::util::now_ms();
+    let mut report = RdbReport::default();
+    for batch in rx {
+        for (db, k) in batch {
+            let expire = k.expire_ms.map(|e| e.max(0) as u64);
+            if !log_base && expire.is_some_and(|e| e < now) {
+                report.expired_skipped += 1;
+                continue;
+            }
+            let Some(value) = to_value(srv, k.value) else {
+                report.empty_skipped += 1;
+                crate::log_warning!(
+                    "rdbLoadObject skipping empty key: {}",
+                    String::from_utf8_lossy(&k.key)
+                );
+                continue;
+            };
+            let mut shard = srv.store.lock_shard(srv.store.shard_index(&k.key));
+            let d = shard.db(db);
+            d.set(&k.key, value, false, now);
+            if let Some(at) = expire {
+                d.set_expire(&k.key, at);
+            }
+            report.keys += 1;
+        }
+    }
+    report
 }
 
 /// A file's value in Basalt's encodings (by the current thresholds); `None` for an empty

@@ -267,6 +267,7 @@ fn launch(
 
 /// Steps 3 and 4, on the rewrite's thread.
 fn run(srv: &Server, prepared: Prepared, mode: Mode, enabling: bool) {
+    crate::snapshot::stay_on_cpu();
     let dir = match &mode {
         Mode::Rotated => srv.aof_log.get().map(|a| a.files.lock().dir.clone()),
         Mode::BaseOnly(files) => Some(files.dir.clone()),
@@ -315,7 +316,7 @@ fn write_base(
     }
     let mut sum = Checksummer::default();
     let mut ser = Serializer::commands();
-    let walked = write_all(srv, p.walk, &mut ser, &progress, |part| {
+    let (walked, _) = write_all(srv, p.walk, &mut ser, &progress, |part| {
         let f = file
             .as_mut()
             .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
@@ -348,7 +349,7 @@ fn write_rdb_base(
     };
     let mut writer = start();
     let mut ser = Serializer::rdb(compress);
-    let walked = write_all(srv, p.walk, &mut ser, &AtomicU64::new(0), |part| {
+    let (walked, _) = write_all(srv, p.walk, &mut ser, &AtomicU64::new(0), |part| {
         let w = writer
             .as_mut()
             .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;

@@ -393,7 +393,19 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
     ),
     ("zdiffstore", &[&["ZDIFFSTORE", "zd", "2", "z", "zl"]]),
     ("zrangestore", &[&["ZRANGESTORE", "zr", "z", "0", "-1"]]),
+    // A DUMP of "restored-58" (its payload happens to be ASCII); the relative TTL is logged
+    // as an absolute one.
+    (
+        "restore",
+        &[
+            &["RESTORE", "rs", "0", RESTORED_58],
+            &["RESTORE", "rs", "100000", RESTORED_58, "REPLACE"],
+            &["RESTORE", "rs2", "0", RESTORED_58, "IDLETIME", "5"],
+        ],
+    ),
 ];
+
+const RESTORED_58: &str = "\x00\x0brestored-58\n\x00'\tQp}\x19xi";
 
 #[test]
 fn every_write_command_replays_from_the_log() {

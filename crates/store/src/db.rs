@@ -280,6 +280,13 @@ impl Db {
         old
     }
 
+    /// Make room for `keys` keys and `expires` expiry times before a load (see
+    /// [`Dict::reserve`]).
+    pub fn reserve(&mut self, keys: usize, expires: usize) {
+        self.keys.reserve(keys);
+        self.expires.reserve(expires);
+    }
+
     /// Move a few buckets of any in-progress rehash (called from the server's cron).
     pub fn rehash_step(&mut self, buckets: usize) {
         self.keys.rehash_step(buckets);

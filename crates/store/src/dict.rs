@@ -238,6 +238,14 @@ impl<V> Dict<V> {
         Some((key, value))
     }
 
+    /// Make room for `n` entries in an empty table, so loading them never rehashes (a file's
+    /// RESIZEDB hint, as Redis's loader uses it). Does nothing to a table in use.
+    pub fn reserve(&mut self, n: usize) {
+        if self.is_empty() && !self.is_rehashing() && self.t0.buckets.len() < n {
+            self.t0 = Table::with_buckets(n.max(INITIAL_BUCKETS).next_power_of_two());
+        }
+    }
+
     /// Remove everything. Returns the old contents so a caller can free them elsewhere (big
     /// tables are dropped on a background thread by FLUSHALL ASYNC).
     pub fn take(&mut self) -> Dict<V> {

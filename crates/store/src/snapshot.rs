@@ -27,6 +27,8 @@
 //! Outside a snapshot's walk every object carries its database's bit. The walk always runs to
 //! the end (a failed save keeps walking and discards the output), which restores it.
 
+use std::time::{Duration, Instant};
+
 use crate::bytes::SmallBytes;
 use crate::db::{Db, Obj};
 use crate::store::{Locked, Shard, Store};
@@ -62,6 +64,33 @@ pub trait SnapshotSink {
 #[derive(Clone)]
 pub struct SnapshotWalk {
     shard: usize,
+    /// The longest a step held its shard's lock (wall time: what a client of the shard
+    /// could wait, the scheduler's delays included) …
+    longest_hold: Duration,
+    /// … and the most CPU time a step spent holding it (the walk's own work).
+    longest_hold_cpu: Duration,
+}
+
+impl SnapshotWalk {
+    /// `(wall, cpu)`: the longest a step held a shard's lock, and the most CPU time one
+    /// spent holding it. BGSAVE logs both.
+    pub fn longest_hold(&self) -> (Duration, Duration) {
+        (self.longest_hold, self.longest_hold_cpu)
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given, nothing else.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 impl Db {
@@ -113,9 +142,9 @@ impl Db {
         }));
     }
 
-    /// Walk up to about `budget` entries; returns what was spent. Entries go to `sink`, what
-    /// writers preserved is moved to `preserved`. Ends the database's snapshot when the walk
-    /// is complete.
+    /// Walk up to about `budget` entries; returns what was spent. Collections go to `sink`;
+    /// copies of strings, and what writers preserved, are moved to `preserved` (for the sink
+    /// after the lock). Ends the database's snapshot when the walk is complete.
     fn snapshot_step(
         &mut self,
         budget: usize,
@@ -142,7 +171,7 @@ impl Db {
                     obj.snap = bit;
                     let at = expires.get(key).copied();
                     if at.is_none_or(|at| at > at_ms) {
-                        sink.entry(origin, key, obj, at);
+                        emit(origin, key, obj, at, sink, preserved);
                         emitted += 1;
                     }
                 }
@@ -176,6 +205,30 @@ impl Db {
     }
 }
 
+/// Hand one entry of the walk over. A string is copied (its key and value are mostly inline:
+/// a copy costs less than serializing it) and serialized after the shard's lock is released,
+/// which keeps the lock hold short; a collection is serialized in place, under the lock,
+/// rather than copied whole.
+fn emit(
+    origin: usize,
+    key: &SmallBytes,
+    obj: &Obj,
+    expire_at_ms: Option<u64>,
+    sink: &mut dyn SnapshotSink,
+    later: &mut Vec<(usize, Preserved)>,
+) {
+    if matches!(obj.value, crate::Value::Str(_)) {
+        let p = Preserved {
+            key: key.clone(),
+            obj: obj.clone(),
+            expire_at_ms,
+        };
+        later.push((origin, p));
+    } else {
+        sink.entry(origin, key, obj, expire_at_ms);
+    }
+}
+
 impl Shard {
     /// Empty database `index` (FLUSHDB, FLUSHALL), returning the old contents to be freed.
     /// When a snapshot has not finished with them they are set aside for it instead.
@@ -202,7 +255,11 @@ impl Locked<'_> {
                 db.begin_snapshot(i, at_ms);
             }
         }
-        SnapshotWalk { shard: 0 }
+        SnapshotWalk {
+            shard: 0,
+            longest_hold: Duration::ZERO,
+            longest_hold_cpu: Duration::ZERO,
+        }
     }
 }
 
@@ -221,12 +278,18 @@ impl Store {
         let mut preserved = Vec::new();
         let (detached, shard_done) = {
             let mut shard = self.lock_shard(walk.shard);
+            let (held, cpu) = (Instant::now(), thread_cpu_time());
             let mut left = budget;
             for db in shard.dbs_mut() {
                 left = left.saturating_sub(db.snapshot_step(left, sink, &mut preserved));
             }
             let done = shard.dbs().iter().all(|db| db.snap.is_none());
-            (std::mem::take(&mut shard.detached), done)
+            let detached = std::mem::take(&mut shard.detached);
+            drop(shard);
+            walk.longest_hold = walk.longest_hold.max(held.elapsed());
+            let cpu = thread_cpu_time().saturating_sub(cpu);
+            walk.longest_hold_cpu = walk.longest_hold_cpu.max(cpu);
+            (detached, done)
         };
         for (db, p) in &preserved {
             sink.entry(*db, &p.key, &p.obj, p.expire_at_ms);

@@ -231,6 +231,15 @@ impl Store {
         }
     }
 
+    /// Make room in every shard's database `db` for `keys` keys and `expires` expiry times
+    /// spread over the shards (a load's RESIZEDB hint).
+    pub fn reserve(&self, db: usize, keys: usize, expires: usize) {
+        let n = self.shards.len();
+        // Hashing spreads keys unevenly: an eighth more than the mean.
+        let share = |total: usize| (total / n) + (total / n) / 8;
+        self.for_each_shard(|_, s| s.db(db).reserve(share(keys), share(expires)));
+    }
+
     /// Number of keys in database `db` (expired keys not yet collected included, like Redis).
     pub fn db_len(&self, db: usize) -> usize {
         let mut n = 0;

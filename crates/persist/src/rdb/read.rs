@@ -112,12 +112,38 @@ impl<R: Read> RdbReader<R> {
     }
 
     fn bytes(&mut self, n: usize) -> Result<Vec<u8>, RdbError> {
-        let mut out = Vec::with_capacity(n.min(CHUNK));
+        if n <= CHUNK {
+            return self.small_bytes(n);
+        }
+        let mut out = Vec::with_capacity(CHUNK);
         let got = (&mut self.input)
             .take(n as u64)
             .read_to_end(&mut out)
             .map_err(RdbError::Io)?;
         self.digest.update(&out);
+        self.offset += got as u64;
+        if got < n {
+            return Err(RdbError::Truncated {
+                offset: self.offset,
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`RdbReader::bytes`] for a length small enough to allocate up front: one buffer, read
+    /// into directly (no probing reads; the common case of keys and small values).
+    fn small_bytes(&mut self, n: usize) -> Result<Vec<u8>, RdbError> {
+        let mut out = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match self.input.read(&mut out[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(RdbError::Io(e)),
+            }
+        }
+        self.digest.update(&out[..got]);
         self.offset += got as u64;
         if got < n {
             return Err(RdbError::Truncated {
