@@ -70,12 +70,10 @@ fn launch(srv: &Server) {
     let instant = std::time::Instant::now();
     let (walk, dirty_before) = {
         let mut all = srv.store.lock_all();
-        let keys: usize = all
-            .shards_mut()
-            .map(|s| s.dbs().iter().map(store::Db::len).sum::<usize>())
-            .sum();
+        let walk = all.begin_snapshot(now);
+        let keys: usize = walk.db_sizes().iter().map(|&(k, _)| k).sum();
         st.keys_total.store(keys as u64, Relaxed);
-        (all.begin_snapshot(now), srv.stats.dirty.load(Relaxed))
+        (walk, srv.stats.dirty.load(Relaxed))
     };
     crate::log_notice!(
         "Background saving started (every shard locked for {} us)",
@@ -88,7 +86,7 @@ fn launch(srv: &Server) {
     if let Err(e) = spawned {
         // The snapshot's marks must still be set: walk it here, discarding the output.
         crate::log_warning!("Can't save in background: {e}");
-        let mut ser = Serializer::rdb(false);
+        let mut ser = Serializer::rdb(false, &walk_here);
         let progress = std::sync::atomic::AtomicU64::new(0);
         let _ = crate::snapshot::write_all(srv, walk_here, &mut ser, &progress, |_| Ok(()));
         finish(srv, Err(e), dirty_before);
@@ -102,7 +100,7 @@ fn run(srv: &Arc<Server>, walk: SnapshotWalk, dirty_before: u64) {
     let tmp = PathBuf::from(format!("temp-bg-{}.rdb", std::process::id()));
     let incremental = srv.config.read().get_bool("rdb-save-incremental-fsync");
     let mut file = target.create(&tmp);
-    let mut ser = Serializer::rdb(target.compress);
+    let mut ser = Serializer::rdb(target.compress, &walk);
     let mut unsynced = 0u64;
     let (walked, longest_hold) =
         crate::snapshot::write_all(srv, walk, &mut ser, &st.keys_processed, |part| {

@@ -348,7 +348,7 @@ fn write_rdb_base(
         Ok(w)
     };
     let mut writer = start();
-    let mut ser = Serializer::rdb(compress);
+    let mut ser = Serializer::rdb(compress, &p.walk);
     let (walked, _) = write_all(srv, p.walk, &mut ser, &AtomicU64::new(0), |part| {
         let w = writer
             .as_mut()

@@ -24,16 +24,19 @@ const WRITE_AT_BYTES: usize = 1 << 16;
 /// whenever an entry's differs from the last one's.
 pub struct Serializer {
     rdb: Option<RdbWriter<Vec<u8>>>,
+    /// RESIZEDB hints per database, written after its first SELECTDB (RDB only).
+    sizes: Vec<Option<(usize, usize)>>,
     commands: Vec<u8>,
     db: Option<usize>,
     keys: u64,
 }
 
 impl Serializer {
-    /// RDB items (`compress` is `rdbcompression`).
-    pub fn rdb(compress: bool) -> Self {
+    /// RDB items (`compress` is `rdbcompression`), with the walk's RESIZEDB hints.
+    pub fn rdb(compress: bool, walk: &SnapshotWalk) -> Self {
         Serializer {
             rdb: Some(RdbWriter::part(compress)),
+            sizes: walk.db_sizes().iter().copied().map(Some).collect(),
             commands: Vec::new(),
             db: None,
             keys: 0,
@@ -44,6 +47,7 @@ impl Serializer {
     pub fn commands() -> Self {
         Serializer {
             rdb: None,
+            sizes: Vec::new(),
             commands: Vec::new(),
             db: None,
             keys: 0,
@@ -78,6 +82,9 @@ impl SnapshotSink for Serializer {
             Some(w) => {
                 if switch {
                     let _ = w.select_db(db);
+                    if let Some((keys, expires)) = self.sizes.get_mut(db).and_then(Option::take) {
+                        let _ = w.resize_db(keys, expires);
+                    }
                 }
                 let _ = w.key(key, &obj.value, expire_at_ms);
             }

@@ -69,6 +69,9 @@ pub struct SnapshotWalk {
     longest_hold: Duration,
     /// … and the most CPU time a step spent holding it (the walk's own work).
     longest_hold_cpu: Duration,
+    /// `(keys, keys with an expiry)` per database at the instant (expired keys not yet
+    /// deleted included): RESIZEDB hints for the file.
+    db_sizes: std::sync::Arc<[(usize, usize)]>,
 }
 
 impl SnapshotWalk {
@@ -76,6 +79,10 @@ impl SnapshotWalk {
     /// spent holding it. BGSAVE logs both.
     pub fn longest_hold(&self) -> (Duration, Duration) {
         (self.longest_hold, self.longest_hold_cpu)
+    }
+
+    pub fn db_sizes(&self) -> &[(usize, usize)] {
+        &self.db_sizes
     }
 }
 
@@ -250,8 +257,12 @@ impl Locked<'_> {
             self.holds_all(),
             "a snapshot starts with every shard locked"
         );
+        let mut sizes = Vec::new();
         for shard in self.shards_mut() {
+            sizes.resize(shard.dbs().len(), (0, 0));
             for (i, db) in shard.dbs_mut().iter_mut().enumerate() {
+                sizes[i].0 += db.len();
+                sizes[i].1 += db.volatile_len();
                 db.begin_snapshot(i, at_ms);
             }
         }
@@ -259,6 +270,7 @@ impl Locked<'_> {
             shard: 0,
             longest_hold: Duration::ZERO,
             longest_hold_cpu: Duration::ZERO,
+            db_sizes: sizes.into(),
         }
     }
 }
