@@ -1,5 +1,5 @@
-//! The dataset as commands: what an AOF rewrite writes into a new base file (the AOF-format
-//! base; the RDB-format one arrives with RDB snapshots).
+//! The dataset as commands: what an AOF rewrite writes into a new base file with
+//! `aof-use-rdb-preamble no` (the `.base.aof` format; with `yes` the base is RDB).
 //!
 //! Like Redis's `rewriteAppendOnlyFileRio`: one command per key for strings (`SET`), variadic
 //! commands of at most [`ITEMS_PER_COMMAND`] elements for collections (`RPUSH`, `SADD`,
@@ -8,32 +8,13 @@
 
 use std::borrow::Cow;
 
-use store::{Shard, Value};
+use store::Value;
 
 use crate::aof::encode_command;
 
 /// Most elements one rewritten command carries (Redis's `AOF_REWRITE_ITEMS_PER_CMD`), which
 /// bounds the size of a command the loader has to hold.
 pub const ITEMS_PER_COMMAND: usize = 64;
-
-/// Append commands rebuilding every live key of `shard` to `out`, each database's keys after
-/// a `SELECT` (so parts written by different shards can be concatenated in any order).
-/// Returns the number of keys written.
-pub fn write_shard(shard: &Shard, now_ms: u64, out: &mut Vec<u8>) -> usize {
-    let mut keys = 0;
-    for (index, db) in shard.dbs().iter().enumerate() {
-        let mut selected = false;
-        for (key, obj, expire_ms) in db.live_entries(now_ms) {
-            if !selected {
-                write_select(index, out);
-                selected = true;
-            }
-            write_key(key, &obj.value, expire_ms, out);
-            keys += 1;
-        }
-    }
-    keys
-}
 
 /// `SELECT index`.
 pub fn write_select(index: usize, out: &mut Vec<u8>) {
@@ -159,7 +140,13 @@ mod tests {
         db.set(b"gone", Value::Str(Str::from_bytes(b"x")), false, 0);
         db.set_expire(b"gone", 10);
         let mut out = Vec::new();
-        assert_eq!(write_shard(shard, 1_000, &mut out), 5);
+        write_select(1, &mut out);
+        let mut keys = 0;
+        for (key, obj, at) in shard.db_ref(1).live_entries(1_000) {
+            write_key(key, &obj.value, at, &mut out);
+            keys += 1;
+        }
+        assert_eq!(keys, 5);
         let mut cmds = commands(&out);
         assert_eq!(cmds.remove(0), ["SELECT", "1"]);
         cmds.sort();

@@ -47,7 +47,8 @@ impl<W: Write> RdbWriter<W> {
         self
     }
 
-    /// Bytes written elsewhere by [`write_shard`] (a snapshot's part), appended as they are.
+    /// Bytes written elsewhere by an [`RdbWriter::part`] (a snapshot's step), appended as
+    /// they are.
     pub fn raw_part(&mut self, part: &[u8]) -> std::io::Result<()> {
         self.raw(part)
     }
@@ -220,31 +221,6 @@ impl RdbWriter<Vec<u8>> {
     }
 }
 
-/// The live keys of `shard` as RDB items — each database's after its own `SELECTDB`, so the
-/// parts of different shards can be concatenated in any order between a file's header and
-/// its end. Appends to `out`; returns the number of keys.
-pub fn write_shard(shard: &store::Shard, now_ms: u64, compress: bool, out: &mut Vec<u8>) -> usize {
-    let mut w = RdbWriter::part(compress);
-    let mut keys = 0;
-    // Writing to a Vec cannot fail.
-    let _ = (|| -> std::io::Result<()> {
-        for (index, db) in shard.dbs().iter().enumerate() {
-            let mut selected = false;
-            for (key, obj, expire_ms) in db.live_entries(now_ms) {
-                if !selected {
-                    w.select_db(index)?;
-                    selected = true;
-                }
-                w.key(key, &obj.value, expire_ms)?;
-                keys += 1;
-            }
-        }
-        Ok(())
-    })();
-    out.append(&mut w.take_part());
-    keys
-}
-
 /// The RDB type byte this writer uses for `value` (plain encodings).
 pub fn value_type(value: &Value) -> u8 {
     match value {
@@ -378,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn shard_parts_concatenate_into_a_valid_file() {
+    fn parts_concatenate_into_a_valid_file() {
         let store = store::Store::new(2, 2);
         {
             let mut all = store.lock_all();
@@ -392,9 +368,14 @@ mod tests {
         let mut w = RdbWriter::new(Vec::new(), true).unwrap();
         let mut all = store.lock_all();
         for shard in all.shards_mut() {
-            let mut part = Vec::new();
-            assert_eq!(write_shard(shard, 0, true, &mut part), 1);
-            w.raw_part(&part).unwrap();
+            let mut part = RdbWriter::part(true);
+            for (i, db) in shard.dbs().iter().enumerate() {
+                for (key, obj, at) in db.live_entries(0) {
+                    part.select_db(i).unwrap();
+                    part.key(key, &obj.value, at).unwrap();
+                }
+            }
+            w.raw_part(&part.take_part()).unwrap();
         }
         let bytes = w.finish().unwrap();
         let mut r = RdbReader::new(&bytes[..]).unwrap();
