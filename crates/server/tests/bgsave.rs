@@ -165,11 +165,7 @@ fn bgsave_file_loads_in_redis_and_basalt_with_the_same_data() {
     let b = common::basalt(&["--dir", copy.path().to_str().expect("utf-8")]);
     assert_eq!(common::dataset(&mut b.conn()), want);
     if common::redis().is_some() {
-        let check = std::process::Command::new("redis-check-rdb")
-            .arg(&dump)
-            .output()
-            .expect("redis-check-rdb");
-        assert!(check.status.success(), "{}", text(&check.stdout));
+        common::assert_redis_check_rdb(&dump);
         let r = common::redis_with(&["--dir", copy.path().to_str().expect("utf-8")]);
         assert_eq!(common::dataset(&mut r.conn()), want);
     }

@@ -152,11 +152,7 @@ fn save_writes_a_dump_rdb_that_redis_and_basalt_load() {
     s.terminate();
     let dump = dir.path().join("dump.rdb");
     if common::redis().is_some() {
-        let check = std::process::Command::new("redis-check-rdb")
-            .arg(&dump)
-            .output()
-            .expect("redis-check-rdb");
-        assert!(check.status.success(), "{}", text(&check.stdout));
+        common::assert_redis_check_rdb(&dump);
         let copy = tempfile::tempdir().expect("dir");
         std::fs::copy(&dump, copy.path().join("dump.rdb")).expect("copy");
         let r = common::redis_with(&["--dir", copy.path().to_str().expect("utf-8")]);

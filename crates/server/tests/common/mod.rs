@@ -423,3 +423,12 @@ pub fn info_field(c: &mut Conn, name: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// `redis-check-rdb` accepts the file at `path`.
+pub fn assert_redis_check_rdb(path: &Path) {
+    let check = Command::new("redis-check-rdb")
+        .arg(path)
+        .output()
+        .expect("redis-check-rdb");
+    assert!(check.status.success(), "{}", lossy(&check.stdout));
+}
