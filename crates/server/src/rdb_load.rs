@@ -151,6 +151,11 @@ fn insert_all(
             if let Some(at) = expire {
                 d.set_expire(&k.key, at);
             }
+            if k.idle_secs.is_some() || k.freq.is_some() {
+                if let Some(obj) = d.get_mut(&k.key) {
+                    obj.set_access(k.freq, k.idle_secs, now);
+                }
+            }
             report.keys += 1;
         }
     }

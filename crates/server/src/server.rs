@@ -117,6 +117,7 @@ impl Server {
         let auth = config.requirepass().is_some();
         let limits = EncodingLimits::default();
         limits.load(&config);
+        access_tracking(&config);
         apply_allocator_config(&config);
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
@@ -156,6 +157,7 @@ impl Server {
             .store(config.requirepass().is_some(), Relaxed);
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
         self.limits.load(&config);
+        access_tracking(&config);
         self.save_state.refresh_writes_denied(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
@@ -199,6 +201,17 @@ impl Server {
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
+}
+
+/// Objects track their accesses as `maxmemory-policy` says: an LFU counter under an LFU
+/// policy, the LRU clock otherwise (read by OBJECT FREQ/IDLETIME, RESTORE, the RDB loader).
+fn access_tracking(c: &Config) {
+    let n = |name: &str| c.get(name).parse::<u32>().unwrap_or(0);
+    store::set_lfu(
+        c.get("maxmemory-policy").contains("lfu"),
+        n("lfu-log-factor"),
+        n("lfu-decay-time"),
+    );
 }
 
 /// Random hex digits from the OS's entropy (falls back to time and pid).

@@ -36,7 +36,7 @@ impl Obj {
     pub fn new(value: Value, now_ms: u64) -> Self {
         Obj {
             value,
-            lru: lru_clock(now_ms),
+            lru: Obj::fresh_clock(now_ms),
             has_expire: false,
             snap: false,
         }
@@ -191,7 +191,7 @@ impl Db {
     pub fn get_for_read(&mut self, key: &[u8], touch_now_ms: Option<u64>) -> Option<&Obj> {
         let obj = self.keys.get_mut(key)?;
         if let Some(now) = touch_now_ms {
-            obj.lru = lru_clock(now);
+            obj.touch(now);
         }
         Some(obj)
     }
@@ -207,7 +207,10 @@ impl Db {
         match self.keys.get_mut(key) {
             Some(obj) => {
                 obj.value = value;
-                obj.lru = lru_clock(now_ms);
+                // Under LFU an overwrite keeps the key's counter (as Redis's dbSetValue).
+                if !crate::lfu::lfu_enabled() {
+                    obj.lru = lru_clock(now_ms);
+                }
                 if obj.has_expire && !keep_ttl {
                     obj.has_expire = false;
                     self.expires.remove(key);

@@ -1,7 +1,6 @@
 //! DUMP and RESTORE: a key's value as a self-checking payload (`persist::rdb::dump`), and back.
 
 use resp::Argv;
-use store::lru_clock;
 
 use super::{is, lookup_read, lookup_write, parse_int};
 use crate::cmd::{err, CmdResult, Ctx};
@@ -93,9 +92,12 @@ pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if let Some(at) = at_ms {
         db.set_expire(key, at);
     }
-    // Without an LFU policy FREQ is ignored; IDLETIME sets the access time, as in Redis.
-    if let (Some(idle), Some(obj)) = (o.idle_sec, db.get_mut(key)) {
-        obj.lru = lru_clock(now.saturating_sub((idle as u64).saturating_mul(1000)));
+    // FREQ counts under an LFU policy, IDLETIME under any other, as in Redis.
+    if o.idle_sec.is_some() || o.freq.is_some() {
+        if let Some(obj) = db.get_mut(key) {
+            let freq = o.freq.map(|f| f as u8);
+            obj.set_access(freq, o.idle_sec.map(|i| i as u64), now);
+        }
     }
     ctx.dirty += 1;
     if let (Some(at), false) = (at_ms, o.absttl) {

@@ -504,15 +504,17 @@ pub fn object_idletime(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 pub fn object_freq(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let lfu = lfu_policy(ctx);
-    if object_lookup(ctx, &argv).is_none() {
+    let now = ctx.now_ms;
+    let Some(obj) = object_lookup(ctx, &argv) else {
         ctx.out.null();
         return Ok(());
-    }
+    };
     if !lfu {
         return Err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into());
     }
-    // LFU counters arrive with eviction; until then say so rather than invent a number.
-    Err("ERR LFU access frequency tracking is not implemented yet".into())
+    let freq = obj.lfu_freq(now);
+    ctx.out.int(i64::from(freq));
+    Ok(())
 }
 
 pub fn object_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {

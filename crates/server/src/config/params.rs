@@ -208,6 +208,25 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
+    // Access counters under an LFU policy (`store::lfu`), as Redis keeps them.
+    p(
+        "lfu-log-factor",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "10",
+        true,
+    ),
+    p(
+        "lfu-decay-time",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "1",
+        true,
+    ),
     p(
         "maxmemory-samples",
         Kind::Int { min: 1, max: 64 },
