@@ -261,6 +261,11 @@ impl QuickList {
         self.nodes.iter().flat_map(|n| n.elems(false))
     }
 
+    /// The elements node by node, head to tail (an RDB file keeps the node boundaries).
+    pub fn nodes(&self) -> impl Iterator<Item = Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_>> + '_ {
+        self.nodes.iter().map(|n| n.elems(false))
+    }
+
     /// Elements from the tail towards the head.
     pub fn iter_rev(&self) -> impl Iterator<Item = Cow<'_, [u8]>> + '_ {
         self.nodes.iter().rev().flat_map(|n| n.elems(true))

@@ -25,6 +25,11 @@ fn width_for(v: i64) -> u8 {
 }
 
 impl IntSet {
+    /// Bytes per integer as an RDB intset has it: 2, 4 or 8.
+    pub fn encoding_width(&self) -> u8 {
+        self.width().max(2)
+    }
+
     /// Bytes per integer: 2, 4 or 8 (0 while empty).
     fn width(&self) -> u8 {
         self.data.first().copied().unwrap_or(0)

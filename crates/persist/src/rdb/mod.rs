@@ -7,6 +7,7 @@
 //! CRC-64 (Jones, Redis's `crc64`) of every byte before it, little-endian.
 
 pub mod dump;
+mod pack;
 mod packed;
 pub mod read;
 pub mod write;

@@ -1,13 +1,16 @@
-//! Writing an RDB stream: version 10, plain encodings that Redis 7.0 loads (and converts to its
-//! compact ones by its own thresholds): strings as integers when they are canonical and fit 32
-//! bits, LZF-compressed when longer than 20 bytes and `rdbcompression` is on (as Redis
-//! decides); lists, sets, hashes and sorted sets (binary doubles) as counted sequences.
+//! Writing an RDB stream: version 10, as Redis 7.0 writes it. Strings as integers when they
+//! are canonical and fit 32 bits, LZF-compressed when longer than 20 bytes and
+//! `rdbcompression` is on (as Redis decides); values Basalt keeps compact in their compact
+//! blobs (lists as quicklist 2 of listpack nodes, small hashes and sorted sets as listpacks,
+//! integer sets as intsets: `pack`), larger ones as counted sequences (sorted sets with binary
+//! doubles, highest score first).
 
+use std::borrow::Cow;
 use std::io::Write;
 
-use store::Value;
+use store::{Set, Value};
 
-use super::{opcodes as op, types as t, CRC64, RDB_VERSION};
+use super::{opcodes as op, pack, types as t, CRC64, RDB_VERSION};
 
 /// Writes an RDB stream, keeping its CRC-64.
 pub struct RdbWriter<W> {
@@ -142,23 +145,37 @@ impl<W: Write> RdbWriter<W> {
         self.value(value)
     }
 
-    /// A value's body, after its type byte (and, in a file, its key).
+    /// A value's body, after its type byte (and, in a file, its key): the compact blob of
+    /// a value Basalt keeps compact (listpack, intset, a list's listpack nodes), as Redis
+    /// writes it, otherwise the plain sequence.
     pub fn value(&mut self, value: &Value) -> std::io::Result<()> {
         match value {
             Value::Str(s) => s.with_bytes(|b| self.string(b)),
             Value::List(l) => {
-                self.len(l.len() as u64)?;
-                for e in l.iter() {
-                    self.string(&e)?;
+                self.len(l.node_count() as u64)?;
+                for node in l.nodes() {
+                    self.len(QUICKLIST_PACKED)?;
+                    self.string(&pack::listpack(node))?;
                 }
                 Ok(())
             }
+            Value::Set(Set::Ints(ints)) => self.string(&pack::intset(
+                ints.encoding_width(),
+                ints.len(),
+                ints.iter(),
+            )),
             Value::Set(s) => {
                 self.len(s.len() as u64)?;
                 for m in s.iter() {
                     self.string(&m.to_vec())?;
                 }
                 Ok(())
+            }
+            Value::Hash(h) if h.table().is_none() => {
+                let flat = h
+                    .iter()
+                    .flat_map(|(f, v)| [Cow::Borrowed(f), Cow::Borrowed(v)]);
+                self.string(&pack::listpack(flat))
             }
             Value::Hash(h) => {
                 self.len(h.len() as u64)?;
@@ -168,9 +185,21 @@ impl<W: Write> RdbWriter<W> {
                 }
                 Ok(())
             }
+            Value::ZSet(z) if z.is_packed() => {
+                let flat = z.iter().flat_map(|(score, m)| {
+                    [
+                        Cow::Borrowed(m),
+                        Cow::Owned(pack::score_text(score).into_bytes()),
+                    ]
+                });
+                self.string(&pack::listpack(flat))
+            }
             Value::ZSet(z) => {
-                self.len(z.len() as u64)?;
-                for (score, m) in z.iter() {
+                // Highest score first, as Redis writes it (each loaded element then goes in
+                // at the head of the skiplist).
+                let entries: Vec<(f64, &[u8])> = z.iter().collect();
+                self.len(entries.len() as u64)?;
+                for (score, m) in entries.into_iter().rev() {
                     self.string(m)?;
                     self.raw(&score.to_le_bytes())?;
                 }
@@ -225,12 +254,18 @@ impl RdbWriter<Vec<u8>> {
 pub fn value_type(value: &Value) -> u8 {
     match value {
         Value::Str(_) => t::STRING,
-        Value::List(_) => t::LIST,
+        Value::List(_) => t::LIST_QUICKLIST_2,
+        Value::Set(Set::Ints(_)) => t::SET_INTSET,
         Value::Set(_) => t::SET,
+        Value::Hash(h) if h.table().is_none() => t::HASH_LISTPACK,
         Value::Hash(_) => t::HASH,
+        Value::ZSet(z) if z.is_packed() => t::ZSET_LISTPACK,
         Value::ZSet(_) => t::ZSET_2,
     }
 }
+
+/// A quicklist node's container: a listpack (Redis's `QUICKLIST_NODE_CONTAINER_PACKED`).
+const QUICKLIST_PACKED: u64 = 2;
 
 /// `s` as an `i32` when it is exactly how that integer prints (Redis's
 /// `rdbTryIntegerEncoding`: no sign on zero, no leading zeros or spaces).
