@@ -6,7 +6,6 @@
 //! Like Redis's forked children, a BGSAVE and an AOF rewrite run one at a time: BGSAVE during
 //! a rewrite is refused or, with SCHEDULE, started by the cron when the rewrite ends.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -60,16 +59,18 @@ pub fn start(srv: &Server, schedule: bool) -> Result<Started, StartError> {
 fn launch(srv: &Server) {
     let st = &srv.save_state;
     let Some(me) = srv.me.upgrade() else { return };
-    let now = crate::util::now_ms();
+    let target = Target::of(srv, &format!("temp-bg-{}.rdb", std::process::id()));
     st.bgsave_in_progress.store(true, Relaxed);
     st.bgsave_cancelled.store(false, Relaxed);
     st.bgsave_scheduled.store(false, Relaxed);
-    st.bgsave_started_ms.store(now, Relaxed);
-    st.last_bgsave_try_unix.store(now / 1000, Relaxed);
     st.keys_processed.store(0, Relaxed);
     let instant = std::time::Instant::now();
     let (walk, dirty_before) = {
         let mut all = srv.store.lock_all();
+        // The instant's time, read under the locks: what had expired by then is left out.
+        let now = crate::util::now_ms();
+        st.bgsave_started_ms.store(now, Relaxed);
+        st.last_bgsave_try_unix.store(now / 1000, Relaxed);
         let walk = all.begin_snapshot(now);
         let keys: usize = walk.db_sizes().iter().map(|&(k, _)| k).sum();
         st.keys_total.store(keys as u64, Relaxed);
@@ -82,24 +83,30 @@ fn launch(srv: &Server) {
     let walk_here = walk.clone();
     let spawned = std::thread::Builder::new()
         .name("basalt-bgsave".into())
-        .spawn(move || run(&me, walk, dirty_before));
+        .spawn(move || run(&me, walk, &target, dirty_before));
     if let Err(e) = spawned {
         // The snapshot's marks must still be set: walk it here, discarding the output.
         crate::log_warning!("Can't save in background: {e}");
         let mut ser = Serializer::rdb(false, &walk_here);
         let progress = std::sync::atomic::AtomicU64::new(0);
         let _ = crate::snapshot::write_all(srv, walk_here, &mut ser, &progress, |_| Ok(()));
-        finish(srv, Err(e), dirty_before);
+        finish(srv, Outcome::Failed(e), dirty_before);
     }
 }
 
-fn run(srv: &Arc<Server>, walk: SnapshotWalk, dirty_before: u64) {
+/// How a BGSAVE ended.
+enum Outcome {
+    Saved(u64),
+    Failed(std::io::Error),
+    /// A foreground save (SHUTDOWN, DEBUG RELOAD) wrote a newer file meanwhile.
+    Cancelled,
+}
+
+fn run(srv: &Arc<Server>, walk: SnapshotWalk, target: &Target, dirty_before: u64) {
     crate::snapshot::stay_on_cpu();
     let st = &srv.save_state;
-    let target = Target::of(srv);
-    let tmp = PathBuf::from(format!("temp-bg-{}.rdb", std::process::id()));
     let incremental = srv.config.read().get_bool("rdb-save-incremental-fsync");
-    let mut file = target.create(&tmp);
+    let mut file = target.create();
     let mut ser = Serializer::rdb(target.compress, &walk);
     let mut unsynced = 0u64;
     let (walked, longest_hold) =
@@ -115,15 +122,22 @@ fn run(srv: &Arc<Server>, walk: SnapshotWalk, dirty_before: u64) {
             }
             Ok(())
         });
-    let result = walked.and(file).and_then(|w| {
-        let _job = st.job_lock.lock();
-        if st.bgsave_cancelled.load(Relaxed) {
-            return Err(std::io::Error::other("cancelled by a foreground save"));
+    let outcome = match walked.and(file) {
+        Err(e) => Outcome::Failed(e),
+        Ok(w) => {
+            let _job = st.job_lock.lock();
+            if st.bgsave_cancelled.load(Relaxed) {
+                Outcome::Cancelled
+            } else {
+                match target.install(w) {
+                    Ok(()) => Outcome::Saved(ser.keys()),
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
         }
-        crate::save::install(w, &tmp, &target.name)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    };
+    if !matches!(outcome, Outcome::Saved(_)) {
+        let _ = std::fs::remove_file(&target.tmp);
     }
     crate::log_notice!(
         "Snapshot written without fork: {} keys, longest shard lock hold {} us ({} us of CPU)",
@@ -131,26 +145,29 @@ fn run(srv: &Arc<Server>, walk: SnapshotWalk, dirty_before: u64) {
         longest_hold.0.as_micros(),
         longest_hold.1.as_micros()
     );
-    finish(srv, result.map(|()| ser.keys()), dirty_before);
+    finish(srv, outcome, dirty_before);
 }
 
-fn finish(srv: &Server, result: std::io::Result<u64>, dirty_before: u64) {
+fn finish(srv: &Server, outcome: Outcome, dirty_before: u64) {
     let st = &srv.save_state;
     let started = st.bgsave_started_ms.swap(0, Relaxed);
     st.last_bgsave_time_sec.store(
         (crate::util::now_ms().saturating_sub(started) / 1000) as i64,
         Relaxed,
     );
-    match result {
-        Ok(keys) => {
+    match outcome {
+        Outcome::Saved(keys) => {
             st.saved(srv, dirty_before);
             st.last_bgsave_ok.store(true, Relaxed);
             crate::log_notice!("DB saved on disk ({keys} keys)");
             crate::log_notice!("Background saving terminated with success");
         }
-        Err(e) => {
+        Outcome::Failed(e) => {
             st.last_bgsave_ok.store(false, Relaxed);
             crate::log_warning!("Background saving error: {e}");
+        }
+        Outcome::Cancelled => {
+            crate::log_warning!("Background saving stopped: a foreground save wrote a newer file");
         }
     }
     st.refresh_writes_denied(&srv.config.read());

@@ -156,8 +156,8 @@ pub fn start(srv: &Server) -> Result<(), StartError> {
 /// Until the base is written the manifest on disk does not list the new incr file (as in
 /// Redis, the log counts only once its rewrite is done).
 ///
-/// Unlike BGREWRITEAOF this does not wait for a running BGSAVE (Redis postpones the rewrite):
-/// without fork the two snapshots do not get in each other's way.
+/// During a BGSAVE the log is turned on by the cron once the BGSAVE is done (one snapshot at
+/// a time, as Redis waits for its child); the reply is OK meanwhile, as Redis's.
 pub fn enable(srv: &Server) -> Result<(), StartError> {
     if let Err(StartError::BgsaveActive) = begin(srv, true) {
         // Redis waits for its BGSAVE child too: the cron turns the log on once it is done.
@@ -244,10 +244,13 @@ fn launch(
         Ok(m) => m,
         Err(e) => return fail(e.to_string()),
     };
+    let walk_here = prepared.walk.clone();
     let Some(me) = srv.me.upgrade() else {
+        // The snapshot began: it must still be walked to its end (its marks set).
+        let mut ser = Serializer::commands();
+        let _ = write_all(srv, walk_here, &mut ser, &AtomicU64::new(0), |_| Ok(()));
         return fail("the server is stopping".into());
     };
-    let walk_here = prepared.walk.clone();
     let spawned = std::thread::Builder::new()
         .name("basalt-aofrw".into())
         .spawn(move || run(&me, prepared, mode, enabling));

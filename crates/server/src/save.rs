@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::Mutex;
@@ -98,26 +98,32 @@ impl SaveState {
 /// Redis's reply to writes while the last BGSAVE failed (`stop-writes-on-bgsave-error`).
 pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
-/// What a save writes: `dbfilename`, `rdbcompression`, `rdbchecksum`.
+/// What a save writes: `dbfilename` in the working directory (`dir`), `rdbcompression`,
+/// `rdbchecksum`. The paths are made absolute when the save starts, so a `CONFIG SET dir`
+/// meanwhile does not move a BGSAVE's file (Redis's forked child keeps its directory too).
 pub(crate) struct Target {
-    pub name: String,
+    pub name: PathBuf,
+    pub tmp: PathBuf,
     pub compress: bool,
     pub checksum: bool,
 }
 
 impl Target {
-    pub fn of(srv: &Server) -> Self {
+    /// The target of a save whose temp file is `temp_name`.
+    pub fn of(srv: &Server, temp_name: &str) -> Self {
         let c = srv.config.read();
+        let dir = std::env::current_dir().unwrap_or_default();
         Target {
-            name: c.get("dbfilename").to_string(),
+            name: dir.join(c.get("dbfilename")),
+            tmp: dir.join(temp_name),
             compress: c.get("rdbcompression") != "no",
             checksum: c.get("rdbchecksum") != "no",
         }
     }
 
     /// The temp file, its header and aux fields written (Redis's set, `aof-base` 0).
-    pub fn create(&self, tmp: &Path) -> std::io::Result<RdbWriter<File>> {
-        let mut w = RdbWriter::new(File::create(tmp)?, self.compress)?;
+    pub fn create(&self) -> std::io::Result<RdbWriter<File>> {
+        let mut w = RdbWriter::new(File::create(&self.tmp)?, self.compress)?;
         if !self.checksum {
             w = w.without_checksum();
         }
@@ -132,36 +138,40 @@ impl Target {
         w.aux("aof-base", b"0")?;
         Ok(w)
     }
-}
 
-/// End the file (EOF, checksum), fsync it, rename it to `name` and fsync the directory.
-pub(crate) fn install(w: RdbWriter<File>, tmp: &Path, name: &str) -> std::io::Result<()> {
-    let mut file = w.finish()?;
-    file.flush()?;
-    file.sync_all()?;
-    std::fs::rename(tmp, name)?;
-    File::open(".")?.sync_all()
+    /// End the file (EOF, checksum), fsync it, rename it over the target and fsync the
+    /// directory.
+    pub fn install(&self, w: RdbWriter<File>) -> std::io::Result<()> {
+        let mut file = w.finish()?;
+        file.flush()?;
+        file.sync_all()?;
+        std::fs::rename(&self.tmp, &self.name)?;
+        let dir = self.name.parent().unwrap_or(Path::new("."));
+        File::open(dir)?.sync_all()
+    }
 }
 
 /// Write the whole dataset to `dbfilename` in the working directory (`dir`), every shard
-/// locked. Returns the number of keys written. A running BGSAVE is cancelled first (its
-/// snapshot would be older than this one).
+/// locked. Returns the number of keys written. A BGSAVE still running when this save has
+/// succeeded is cancelled (its snapshot is older): it does not install its file and does not
+/// count as failed, as Redis treats a child it stops.
 pub fn save(srv: &Server) -> std::io::Result<u64> {
-    let target = Target::of(srv);
-    let tmp = format!("temp-{}.rdb", std::process::id());
+    let target = Target::of(srv, &format!("temp-{}.rdb", std::process::id()));
     let _job = srv.save_state.job_lock.lock();
-    if srv.save_state.bgsave_in_progress.load(Relaxed) {
-        srv.save_state.bgsave_cancelled.store(true, Relaxed);
-    }
     let dirty_before = srv.stats.dirty.load(Relaxed);
-    let written = write_locked(srv, &target, Path::new(&tmp));
+    let written = write_locked(srv, &target);
     match &written {
         Ok(keys) => {
+            // Under `job_lock`: a BGSAVE installs its file under it too, so it cannot slip
+            // in between this rename and the flag.
+            if srv.save_state.bgsave_in_progress.load(Relaxed) {
+                srv.save_state.bgsave_cancelled.store(true, Relaxed);
+            }
             srv.save_state.saved(srv, dirty_before);
             crate::log_notice!("DB saved on disk ({keys} keys)");
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(&target.tmp);
             crate::log_warning!("Failed saving the DB: {e}");
         }
     }
@@ -170,8 +180,8 @@ pub fn save(srv: &Server) -> std::io::Result<u64> {
 
 /// Every database's live keys (keys whose expiry has passed are left out), with RESIZEDB
 /// hints, while every shard is locked.
-fn write_locked(srv: &Server, target: &Target, tmp: &Path) -> std::io::Result<u64> {
-    let mut w = target.create(tmp)?;
+fn write_locked(srv: &Server, target: &Target) -> std::io::Result<u64> {
+    let mut w = target.create()?;
     let now = crate::util::now_ms();
     let mut all = srv.store.lock_all();
     let mut keys = 0u64;
@@ -192,7 +202,7 @@ fn write_locked(srv: &Server, target: &Target, tmp: &Path) -> std::io::Result<u6
         }
     }
     drop(all);
-    install(w, tmp, &target.name)?;
+    target.install(w)?;
     Ok(keys)
 }
 

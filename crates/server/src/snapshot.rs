@@ -119,7 +119,23 @@ pub fn write_all(
     let mut result = Ok(());
     loop {
         let before = ser.keys;
-        let more = srv.store.snapshot_step(&mut walk, STEP_ENTRIES, ser);
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            srv.store.snapshot_step(&mut walk, STEP_ENTRIES, ser)
+        }));
+        let more = match step {
+            Ok(more) => more,
+            Err(_) => {
+                // A bug, not an input: the snapshot must still end (its marks set, its flags
+                // cleared), so walk the rest without output and report the failure.
+                crate::log_warning!("The snapshot's walk panicked; its output is dropped");
+                let mut discard = Serializer::commands();
+                while srv.store.snapshot_step(&mut walk, usize::MAX, &mut discard) {
+                    discard.take();
+                }
+                let failed = Err(std::io::Error::other("the snapshot's walk panicked"));
+                return (failed, walk.longest_hold());
+            }
+        };
         progress.store(ser.keys, Relaxed);
         if (ser.pending() >= WRITE_AT_BYTES || !more) && ser.pending() > 0 {
             let part = ser.take();

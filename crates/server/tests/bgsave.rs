@@ -416,3 +416,51 @@ fn debug_reload_matches_redis() {
     assert_eq!(replies[0].1, replies[1].1, "{replies:#?}");
     assert_eq!(replies[0].1[8], "$1\r\n1\r\n", "{:?}", replies[0].1);
 }
+
+/// A foreground save (here DEBUG RELOAD's) during a BGSAVE writes the newer file; the BGSAVE
+/// then stands down without installing its older one, and without counting as failed (which
+/// would refuse writes under `stop-writes-on-bgsave-error`).
+#[test]
+fn a_foreground_save_during_a_bgsave_wins_and_fails_nothing() {
+    let s = common::basalt(&["--save", "3600 1", "--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    prefill(&mut c, 20_000);
+    // 20,000 keys at 100 µs each: the BGSAVE lasts about two seconds.
+    c.cmd_str(&["CONFIG", "SET", "rdb-key-save-delay", "100"]);
+    assert_eq!(c.cmd_str(&["BGSAVE"]), b"+Background saving started\r\n");
+    assert_eq!(c.cmd_str(&["SET", "after", "1"]), b"+OK\r\n");
+    assert_eq!(c.cmd_str(&["DEBUG", "RELOAD"]), b"+OK\r\n");
+    assert_eq!(common::info_field(&mut c, "rdb_bgsave_in_progress"), "1");
+    wait_bgsave(&mut c);
+    assert_eq!(common::info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(c.cmd_str(&["SET", "k", "v"]), b"+OK\r\n");
+    let dump = read_dump(&s.dir.path().join("dump.rdb"));
+    assert!(
+        dump.contains_key(&(0, b"after".to_vec())),
+        "the older snapshot won"
+    );
+    assert!(
+        s.log().contains("a foreground save wrote a newer file"),
+        "{}",
+        s.log()
+    );
+}
+
+/// `CONFIG SET dir` while a BGSAVE writes: the file still lands where the BGSAVE started (as
+/// Redis's forked child keeps its directory), nothing is left behind.
+#[test]
+fn a_bgsave_keeps_its_directory_when_dir_changes_meanwhile() {
+    let s = common::basalt(&["--save", "", "--enable-protected-configs", "yes"]);
+    let mut c = s.conn();
+    prefill(&mut c, 10_000);
+    c.cmd_str(&["CONFIG", "SET", "rdb-key-save-delay", "100"]);
+    assert_eq!(c.cmd_str(&["BGSAVE"]), b"+Background saving started\r\n");
+    let other = tempfile::tempdir().expect("dir");
+    let other_path = other.path().to_str().expect("utf-8");
+    assert_eq!(c.cmd_str(&["CONFIG", "SET", "dir", other_path]), b"+OK\r\n");
+    wait_bgsave(&mut c);
+    assert_eq!(common::info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(read_dump(&s.dir.path().join("dump.rdb")).len(), 10_000);
+    let left: Vec<_> = std::fs::read_dir(other.path()).expect("ls").collect();
+    assert!(left.is_empty(), "{left:?}");
+}

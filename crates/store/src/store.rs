@@ -39,7 +39,9 @@ impl Shard {
         &self.dbs[index]
     }
 
-    pub fn dbs_mut(&mut self) -> &mut [Db] {
+    /// Every database, mutably: within the crate only, since replacing a `Db` wholesale
+    /// would drop a snapshot's pending walk (flushes go through [`Shard::flush_db`]).
+    pub(crate) fn dbs_mut(&mut self) -> &mut [Db] {
         &mut self.dbs
     }
 
