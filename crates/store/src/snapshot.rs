@@ -179,7 +179,7 @@ impl Db {
                     let at = expires.get(key).copied();
                     if at.is_none_or(|at| at > at_ms) {
                         emit(origin, key, obj, at, sink, preserved);
-                        emitted += 1;
+                        emitted += weight(&obj.value);
                     }
                 }
             });
@@ -210,6 +210,21 @@ impl Db {
             }
         }
     }
+}
+
+/// What an entry costs a step's budget: one per element, so a step holding the lock stops
+/// after one big collection rather than after 256 of them. (One huge collection is still
+/// written in one step.)
+fn weight(value: &crate::Value) -> usize {
+    use crate::Value;
+    match value {
+        Value::Str(_) => 1,
+        Value::List(l) => l.len(),
+        Value::Set(s) => s.len(),
+        Value::Hash(h) => h.len(),
+        Value::ZSet(z) => z.len(),
+    }
+    .max(1)
 }
 
 /// Hand one entry of the walk over. A string is copied (its key and value are mostly inline:
