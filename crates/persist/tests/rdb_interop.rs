@@ -4,6 +4,8 @@
 //! `redis-check-rdb` and loads into redis-server with the same data. Skips loudly without the
 //! tools, fails under BASALT_REQUIRE_REDIS=1.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;
@@ -13,22 +15,7 @@ use std::time::{Duration, Instant};
 use persist::rdb::{Item, RdbReader, RdbValue, RdbWriter};
 
 fn tools_present() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok()
-        && Command::new("redis-check-rdb")
-            .arg("--help")
-            .output()
-            .is_ok();
-    if !found {
-        assert!(
-            std::env::var("BASALT_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "redis-server/redis-check-rdb missing and BASALT_REQUIRE_REDIS=1"
-        );
-        eprintln!("\n!!! redis-server or redis-check-rdb not found: SKIPPING !!!\n");
-    }
-    found
+    common::tools_present(&["redis-server", "redis-check-rdb"])
 }
 
 struct Redis {

@@ -4,23 +4,14 @@
 //! through Basalt's manifest parser and loader. Without the tools these skip loudly, and fail
 //! under BASALT_REQUIRE_REDIS=1.
 
+mod common;
+
 use std::process::Command;
 
 use persist::{encode_command, AofError, AofReader, Checksummer};
 
 fn tool_present() -> bool {
-    let found = Command::new("redis-check-aof")
-        .arg("--help")
-        .output()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("BASALT_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "redis-check-aof missing and BASALT_REQUIRE_REDIS=1"
-        );
-        eprintln!("\n!!! redis-check-aof not found: SKIPPING !!!\n");
-    }
-    found
+    common::tools_present(&["redis-check-aof"])
 }
 
 fn basalt_log() -> Vec<u8> {

@@ -87,9 +87,7 @@ fn launch(srv: &Server) {
     if let Err(e) = spawned {
         // The snapshot's marks must still be set: walk it here, discarding the output.
         crate::log_warning!("Can't save in background: {e}");
-        let mut ser = Serializer::rdb(false, &walk_here);
-        let progress = std::sync::atomic::AtomicU64::new(0);
-        let _ = crate::snapshot::write_all(srv, walk_here, &mut ser, &progress, |_| Ok(()));
+        crate::snapshot::walk_discarding(srv, walk_here);
         finish(srv, Outcome::Failed(e), dirty_before);
     }
 }

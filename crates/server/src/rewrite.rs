@@ -247,8 +247,7 @@ fn launch(
     let walk_here = prepared.walk.clone();
     let Some(me) = srv.me.upgrade() else {
         // The snapshot began: it must still be walked to its end (its marks set).
-        let mut ser = Serializer::commands();
-        let _ = write_all(srv, walk_here, &mut ser, &AtomicU64::new(0), |_| Ok(()));
+        crate::snapshot::walk_discarding(srv, walk_here);
         return fail("the server is stopping".into());
     };
     let spawned = std::thread::Builder::new()
@@ -261,8 +260,7 @@ fn launch(
         }
         Err(e) => {
             // The snapshot's marks must still be set: walk it here, discarding the output.
-            let mut ser = Serializer::commands();
-            let _ = write_all(srv, walk_here, &mut ser, &AtomicU64::new(0), |_| Ok(()));
+            crate::snapshot::walk_discarding(srv, walk_here);
             fail(e.to_string())
         }
     }

@@ -128,10 +128,7 @@ pub fn write_all(
                 // A bug, not an input: the snapshot must still end (its marks set, its flags
                 // cleared), so walk the rest without output and report the failure.
                 crate::log_warning!("The snapshot's walk panicked; its output is dropped");
-                let mut discard = Serializer::commands();
-                while srv.store.snapshot_step(&mut walk, usize::MAX, &mut discard) {
-                    discard.take();
-                }
+                walk_discarding(srv, walk.clone());
                 let failed = Err(std::io::Error::other("the snapshot's walk panicked"));
                 return (failed, walk.longest_hold());
             }
@@ -152,6 +149,15 @@ pub fn write_all(
         if !more {
             return (result, walk.longest_hold());
         }
+    }
+}
+
+/// Walk a snapshot to its end without writing anything: a snapshot that cannot be written
+/// (no thread, a stopping server, a panic) must still end, every mark set, before the next.
+pub(crate) fn walk_discarding(srv: &Server, mut walk: SnapshotWalk) {
+    let mut discard = Serializer::commands();
+    while srv.store.snapshot_step(&mut walk, usize::MAX, &mut discard) {
+        discard.take();
     }
 }
 

@@ -196,6 +196,24 @@ impl Db {
         Some(obj)
     }
 
+    /// [`Db::get_for_read`] counted as a keyspace hit or miss (one lookup for both).
+    pub fn get_for_read_counted(&mut self, key: &[u8], touch_now_ms: Option<u64>) -> Option<&Obj> {
+        let Db { keys, stats, .. } = self;
+        match keys.get_mut(key) {
+            Some(obj) => {
+                stats.keyspace_hits += 1;
+                if let Some(now) = touch_now_ms {
+                    obj.touch(now);
+                }
+                Some(obj)
+            }
+            None => {
+                stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
     pub fn contains(&self, key: &[u8]) -> bool {
         self.keys.contains_key(key)
     }

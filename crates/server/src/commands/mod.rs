@@ -54,13 +54,7 @@ pub fn lookup_read<'d>(db: &'d mut Db, key: &[u8], now_ms: u64, touch: bool) -> 
         db.stats.keyspace_misses += 1;
         return None;
     }
-    if db.contains(key) {
-        db.stats.keyspace_hits += 1;
-        db.get_for_read(key, touch.then_some(now_ms))
-    } else {
-        db.stats.keyspace_misses += 1;
-        None
-    }
+    db.get_for_read_counted(key, touch.then_some(now_ms))
 }
 
 /// Look a key up for writing (Redis's `lookupKeyWrite`): expired keys are deleted first.
