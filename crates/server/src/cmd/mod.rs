@@ -2,6 +2,7 @@
 //! handler), the context a handler runs in, and the dispatcher.
 
 mod dispatch;
+mod keys;
 mod lookup;
 pub mod table;
 
@@ -14,6 +15,7 @@ use crate::client::ClientState;
 use crate::server::Server;
 
 pub use dispatch::{execute, execute_in, wake_if_ready, Batch, Flow};
+pub use keys::KeyRefs;
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,52 +228,6 @@ pub struct KeySpec {
     pub find: FindKeys,
 }
 
-impl KeySpec {
-    /// Indices of this spec's keys in `argv`. Arguments that do not parse (a bad `numkeys`)
-    /// give no keys; the handler reports the error.
-    pub fn indices(&self, argv: &Argv<'_>) -> KeyIndices {
-        let argc = argv.len() as i64;
-        let begin = i64::from(self.begin);
-        let (first, last, step) = match self.find {
-            FindKeys::Unknown => return KeyIndices::new(),
-            FindKeys::Range { last, step, .. } => {
-                let last = if last < 0 {
-                    argc + i64::from(last)
-                } else {
-                    begin + i64::from(last)
-                };
-                (begin, last, step)
-            }
-            FindKeys::KeyNum {
-                keynum_idx,
-                first,
-                step,
-            } => {
-                let at = begin + i64::from(keynum_idx);
-                if at >= argc {
-                    return KeyIndices::new();
-                }
-                let Some(n) = resp::parse_i64(argv.get(at as usize)).filter(|n| *n > 0) else {
-                    return KeyIndices::new();
-                };
-                let first = begin + i64::from(first);
-                (
-                    first,
-                    first + (n - 1).saturating_mul(i64::from(step.max(1))),
-                    step,
-                )
-            }
-        };
-        let last = last.min(argc - 1);
-        if first < 1 || last < first {
-            return KeyIndices::new();
-        }
-        (first as usize..=last as usize)
-            .step_by(step.max(1) as usize)
-            .collect()
-    }
-}
-
 /// Key argument positions of one command line; inline for up to four keys (no allocation on
 /// the hot path).
 pub type KeyIndices = smallvec::SmallVec<[usize; 4]>;
@@ -316,21 +272,6 @@ impl Spec {
         } else {
             argc >= -arity
         }
-    }
-
-    /// Indices of every key argument in `argv`, by the key specifications.
-    pub fn key_indices(&self, argv: &Argv<'_>) -> KeyIndices {
-        if let [one] = self.key_specs {
-            return one.indices(argv);
-        }
-        let mut v: KeyIndices = self
-            .key_specs
-            .iter()
-            .flat_map(|ks| ks.indices(argv))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
     }
 
     /// Whether some keys cannot be known from the arguments (SORT … BY/GET/STORE): such a

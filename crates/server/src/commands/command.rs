@@ -242,8 +242,9 @@ pub fn command_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// The spec and key indices of the command line in argv[2..], with GETKEYS's errors.
-fn keys_of(argv: &Argv<'_>) -> Result<(&'static Spec, Vec<usize>), CmdError> {
+/// The key references of the command line in argv[2..], with GETKEYS's errors in Redis's
+/// order (no keys at all, then arity, then arguments the keys cannot be found in).
+fn keys_of(argv: &Argv<'_>) -> Result<crate::cmd::KeyRefs, CmdError> {
     let spec = lookup(argv.get(2)).ok_or(CmdError::from("ERR Invalid command specified"))?;
     let spec = if spec.subcommands.is_empty() || argv.len() < 4 {
         spec
@@ -251,49 +252,34 @@ fn keys_of(argv: &Argv<'_>) -> Result<(&'static Spec, Vec<usize>), CmdError> {
         crate::cmd::table::lookup_sub(spec, argv.get(3))
             .ok_or(CmdError::from("ERR Invalid command specified"))?
     };
+    if !spec.has_keys() {
+        return Err("ERR The command has no key arguments".into());
+    }
     if !spec.arity_ok(argv.len() - 2) {
         return Err("ERR Invalid number of arguments specified for command".into());
     }
-    let inner = argv.slice_from(2);
-    let keys: Vec<usize> = spec
-        .key_indices(&inner)
-        .into_iter()
-        .map(|i| i + 2)
-        .collect();
-    if keys.is_empty() {
-        return Err("ERR The command has no key arguments".into());
+    match spec.key_refs(&argv.slice_from(2)) {
+        Some(refs) => Ok(refs),
+        None if spec.has(crate::cmd::flags::NO_MANDATORY_KEYS) => Ok(Default::default()),
+        None => Err("ERR Invalid arguments specified for command".into()),
     }
-    Ok((spec, keys))
 }
 
 pub fn command_getkeys(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let (_, keys) = keys_of(&argv)?;
+    let keys = keys_of(&argv)?;
     ctx.out.array(keys.len());
-    for i in keys {
-        ctx.out.bulk(argv.get(i));
+    for (i, _) in keys {
+        ctx.out.bulk(argv.get(i + 2));
     }
     Ok(())
 }
 
 pub fn command_getkeysandflags(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let (spec, _) = keys_of(&argv)?;
-    let inner = argv.slice_from(2);
-    let mut found: Vec<(&[u8], &[&str])> = Vec::new();
-    for ks in spec.key_specs {
-        let mut flags = ks.flags;
-        // SET's flags depend on its arguments (Redis's setGetKeys): without GET it only
-        // overwrites the key.
-        if spec.name == "set" && !inner.iter().skip(3).any(|a| is(a, "get")) {
-            flags = &["OW", "update"];
-        }
-        for i in ks.indices(&inner) {
-            found.push((inner.get(i), flags));
-        }
-    }
-    ctx.out.array(found.len());
-    for (key, flags) in found {
+    let keys = keys_of(&argv)?;
+    ctx.out.array(keys.len());
+    for (i, flags) in keys {
         ctx.out.array(2);
-        ctx.out.bulk(key);
+        ctx.out.bulk(argv.get(i + 2));
         ctx.out.set(flags.len());
         for f in flags {
             ctx.out.simple(f);
