@@ -47,16 +47,20 @@ pub struct ClientState {
     pub pending_durable: u64,
 }
 
-/// A blocking command waiting for data: what to run again and when to give up.
+/// A blocking command waiting for data (what its connection needs; what a serving writer
+/// needs is in `ClientShared::wait`).
 pub struct Block {
-    /// The command's arguments, to run again when woken.
-    pub argv: Vec<Vec<u8>>,
     /// The keys it waits on (in `db`).
     pub keys: Vec<Vec<u8>>,
     pub db: usize,
+    /// When to give up; `None` for no timeout, or one too far away to represent (Redis keeps
+    /// such a client in its timeout table, where it never fires).
     pub deadline: Option<std::time::Instant>,
-    /// Reply on timeout: a null array (BLPOP, BLMPOP …) or a null bulk.
-    pub timeout_null_array: bool,
+    /// The command, for its statistics when the wait ends.
+    pub spec: &'static crate::cmd::Spec,
+    /// CLIENT REPLY OFF or SKIP was in force when the command ran: its reply, whenever it
+    /// comes, is not sent.
+    pub drop_reply: bool,
 }
 
 impl ClientState {
@@ -96,12 +100,8 @@ pub struct ClientShared {
     pub no_evict: AtomicBool,
     killed: AtomicBool,
     kill: Notify,
-    /// A wake-up for a blocked command is pending.
-    woken: AtomicBool,
-    wake: Notify,
-    /// CLIENT UNBLOCK's request: 0 none, 1 as a timeout, 2 with an error.
-    pub unblock: AtomicU8,
-    pub blocked: AtomicBool,
+    /// The wait of a blocked command, decided by whoever serves, unblocks or ends it.
+    pub wait: crate::blocking::WaitSlot,
 }
 
 impl store::Waiter for ClientShared {
@@ -109,16 +109,12 @@ impl store::Waiter for ClientShared {
         self.id
     }
 
-    fn wake(&self) -> bool {
-        if self.woken.swap(true, Relaxed) {
-            return false;
-        }
-        self.wake.notify_one();
-        true
+    fn is_waiting(&self) -> bool {
+        self.wait.is_waiting()
     }
 
-    fn is_woken(&self) -> bool {
-        self.woken.load(Relaxed)
+    fn into_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 
@@ -131,19 +127,6 @@ impl ClientShared {
 
     pub fn is_killed(&self) -> bool {
         self.killed.load(Relaxed)
-    }
-
-    /// Resolves when a blocked command should run again (data arrived, or CLIENT UNBLOCK).
-    pub async fn woken(&self) {
-        if self.woken.load(Relaxed) {
-            return;
-        }
-        self.wake.notified().await;
-    }
-
-    /// Clear a pending wake-up before retrying the blocked command.
-    pub fn clear_woken(&self) {
-        self.woken.store(false, Relaxed);
     }
 
     /// Resolves when [`kill`](Self::kill) was called.
@@ -170,7 +153,20 @@ impl ClientShared {
         let age = self.created.elapsed().as_secs();
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
         let qbuf = self.query_buf_bytes.load(Relaxed);
-        let flags = if self.unix { "U" } else { "N" };
+        // In Redis's order (only the flags Basalt has): blocked, unix socket, no-evict.
+        let mut flags = String::new();
+        if self.wait.is_blocked() {
+            flags.push('b');
+        }
+        if self.unix {
+            flags.push('U');
+        }
+        if self.no_evict.load(Relaxed) {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
             "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
@@ -213,10 +209,7 @@ impl Clients {
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
-            woken: AtomicBool::new(false),
-            wake: Notify::new(),
-            unblock: AtomicU8::new(0),
-            blocked: AtomicBool::new(false),
+            wait: crate::blocking::WaitSlot::default(),
         });
         self.map.lock().insert(id, shared.clone());
         shared

@@ -11,7 +11,7 @@ use resp::{Limits, Parsed, Reply, RequestParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::client::{ClientShared, ClientState, ReplyMode};
-use crate::cmd::{execute, execute_in, Batch, Flow};
+use crate::cmd::{execute_in, Batch, Flow};
 use crate::server::Server;
 use crate::stats::ThreadStats;
 
@@ -98,29 +98,13 @@ pub async fn serve<S>(
                 stopped.as_mut(),
                 cfg.query_buffer_limit,
             );
-            match waited.await {
-                Wake::Retry => retry_blocked(&srv, &mut client, &mut out),
-                Wake::Timeout => {
-                    let null_array = client.block.as_ref().is_some_and(|b| b.timeout_null_array);
-                    abandon_block(&srv, &mut client);
-                    if null_array {
-                        out.null_array();
-                    } else {
-                        out.null();
-                    }
-                }
-                Wake::UnblockError => {
-                    abandon_block(&srv, &mut client);
-                    out.error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK");
-                }
-                Wake::Close => {
-                    end = BatchEnd::Close;
-                    break;
-                }
+            if waited.await == Wake::Close {
+                end = BatchEnd::Close;
+                break;
             }
-            if client.block.is_none() {
-                end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
-            }
+            // Served, unblocked, or timed out: deliver it, then go on with the pipeline.
+            crate::blocking::finish(&srv, &mut client, Some(&mut out));
+            end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
         }
         wait_durable(&srv, &mut client).await;
         if !flush(&mut stream, &mut out, &stats).await || end == BatchEnd::Close {
@@ -137,7 +121,7 @@ pub async fn serve<S>(
             rbuf = BytesMut::with_capacity(READ_BUF_BYTES);
         }
     }
-    abandon_block(&srv, &mut client);
+    crate::blocking::finish(&srv, &mut client, None);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
 }
@@ -240,7 +224,11 @@ fn run_batch(
                 let before = out.len();
                 let mode_before = client.reply_mode;
                 let flow = execute_in(srv, client, out, argv, &mut batch);
-                apply_reply_mode(client, out, before, mode_before);
+                let drop_reply = apply_reply_mode(client, out, before, mode_before);
+                if let Some(b) = client.block.as_mut() {
+                    // Its reply comes later; the mode it ran under decides it then.
+                    b.drop_reply = drop_reply;
+                }
                 parser.reset();
                 pos += consumed;
                 if flow == Flow::CloseAfterReply {
@@ -275,16 +263,17 @@ fn run_batch(
 }
 
 /// How a wait in a blocking command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wake {
-    Retry,
-    Timeout,
-    UnblockError,
+    /// Decided by someone else (served, CLIENT UNBLOCK), or the timeout passed.
+    Ended,
+    /// The connection is going (disconnect, kill, shutdown, query buffer over its limit).
     Close,
 }
 
-/// Wait for the blocked command's wake-up, its timeout, CLIENT UNBLOCK, a kill or shutdown.
-/// Like Redis, keep reading the socket meanwhile: later requests are buffered, and a client
-/// that disconnects stops waiting.
+/// Wait until the blocked command's wait is decided or its timeout passes; a kill or
+/// shutdown ends it too. Like Redis, keep reading the socket meanwhile: later requests are
+/// buffered, and a client that disconnects stops waiting. Costs nothing while nothing happens.
 async fn wait_blocked<S: AsyncRead + Unpin>(
     client: &ClientState,
     stream: &mut S,
@@ -294,14 +283,17 @@ async fn wait_blocked<S: AsyncRead + Unpin>(
     query_buffer_limit: usize,
 ) -> Wake {
     let deadline = client.block.as_ref().and_then(|b| b.deadline);
-    let shared = &client.shared;
+    let slot = &client.shared.wait;
+    let decided = slot.decided();
+    tokio::pin!(decided);
+    let timeout = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
     loop {
-        let timeout = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
         if rbuf.capacity() - rbuf.len() < 1024 {
             rbuf.reserve(READ_BUF_BYTES);
         }
@@ -309,12 +301,8 @@ async fn wait_blocked<S: AsyncRead + Unpin>(
             biased;
             _ = killed.as_mut() => return Wake::Close,
             _ = stopped.as_mut() => return Wake::Close,
-            _ = shared.woken() => return match shared.unblock.swap(0, Relaxed) {
-                1 => Wake::Timeout,
-                2 => Wake::UnblockError,
-                _ => Wake::Retry,
-            },
-            _ = timeout => return Wake::Timeout,
+            _ = &mut decided => return Wake::Ended,
+            _ = &mut timeout => return Wake::Ended,
             r = stream.read_buf(rbuf) => match r {
                 Ok(n) if n > 0 && rbuf.len() <= query_buffer_limit => {}
                 _ => return Wake::Close,
@@ -323,43 +311,17 @@ async fn wait_blocked<S: AsyncRead + Unpin>(
     }
 }
 
-/// Leave every wait queue (timeout, CLIENT UNBLOCK, disconnect).
-fn abandon_block(srv: &Server, client: &mut ClientState) {
-    let Some(b) = client.block.take() else { return };
-    let mut locked = srv.store.lock_keys(b.keys.iter().map(Vec::as_slice));
-    let now = crate::util::now_ms();
-    for k in &b.keys {
-        let shard = locked.shard(k);
-        shard.blocked.remove(b.db, k, client.id);
-        // If we were woken for an element we will not take, the next waiter gets it.
-        shard.wake_ready(b.db, k, now);
-    }
-    srv.blocked_clients.fetch_sub(1, Relaxed);
-    client.shared.blocked.store(false, Relaxed);
-}
-
-/// Run a blocked command again from its saved arguments.
-fn retry_blocked(srv: &Server, client: &mut ClientState, out: &mut Reply) {
-    let Some(b) = client.block.as_ref() else {
-        return;
-    };
-    let args: Vec<&[u8]> = b.argv.iter().map(Vec::as_slice).collect();
-    let mut buf = format!("*{}\r\n", args.len()).into_bytes();
-    for a in &args {
-        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        buf.extend_from_slice(a);
-        buf.extend_from_slice(b"\r\n");
-    }
-    let mut parser = RequestParser::new();
-    if let Ok(Parsed::Command { .. }) = parser.parse(&buf, Limits::default()) {
-        execute(srv, client, out, parser.argv(&buf));
-    }
-}
-
-/// CLIENT REPLY OFF / SKIP: drop the reply just written when replies are off or skipped.
-fn apply_reply_mode(client: &mut ClientState, out: &mut Reply, before: usize, was: ReplyMode) {
+/// CLIENT REPLY OFF / SKIP: drop the reply just written when replies are off or skipped;
+/// returns whether the command's reply is dropped.
+fn apply_reply_mode(
+    client: &mut ClientState,
+    out: &mut Reply,
+    before: usize,
+    was: ReplyMode,
+) -> bool {
     let now = client.reply_mode;
-    if now == ReplyMode::Off || (was == ReplyMode::Skipping && now == ReplyMode::Skipping) {
+    let drop = now == ReplyMode::Off || (was == ReplyMode::Skipping && now == ReplyMode::Skipping);
+    if drop {
         out.truncate(before);
     }
     client.reply_mode = match now {
@@ -367,4 +329,5 @@ fn apply_reply_mode(client: &mut ClientState, out: &mut Reply, before: usize, wa
         ReplyMode::SkipNext => ReplyMode::Skipping,
         m => m,
     };
+    drop
 }

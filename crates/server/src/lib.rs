@@ -3,6 +3,7 @@
 
 pub mod aof;
 pub mod bgsave;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod commands;

@@ -97,8 +97,9 @@ pub struct Server {
     stop: Notify,
     /// Cron cycles run so far.
     pub cron_runs: AtomicU64,
-    /// Clients waiting in a blocking command (INFO blocked_clients).
-    pub blocked_clients: AtomicUsize,
+    /// Clients waiting in a blocking command (INFO's blocked_clients and
+    /// clients_in_timeout_table).
+    pub blocked: crate::blocking::Counts,
     pub limits: EncodingLimits,
     /// The append-only log, once `appendonly` was turned on (set once; turning it off keeps
     /// it, disabled). Use [`Server::aof`] for "the log to append to".
@@ -136,7 +137,7 @@ impl Server {
             stop_requested: Mutex::new(None),
             stop: Notify::new(),
             cron_runs: AtomicU64::new(0),
-            blocked_clients: AtomicUsize::new(0),
+            blocked: crate::blocking::Counts::default(),
             limits,
             aof_log: std::sync::OnceLock::new(),
             rewrite: crate::rewrite::RewriteState::default(),

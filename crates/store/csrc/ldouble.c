@@ -134,3 +134,23 @@ int basalt_double_range(const char *s, size_t len, double *out) {
     *out = v;
     return 1;
 }
+
+/*
+ * A blocking command's timeout in milliseconds as Redis 7.0's getTimeoutFromObjectOrReply
+ * computes it: string2ld, then (long long) ceill(v * 1000.0) in long double, so -0.001 comes
+ * out as 0 (wait forever) and -0.002 as -1 (negative). A product outside long long's range
+ * converts to LLONG_MIN on x86-64, which Redis then reports as negative; that is made explicit
+ * here rather than left to the conversion. Returns 0 if s is not a valid float, else 1 with
+ * *out set.
+ */
+int basalt_timeout_ms(const char *s, size_t len, long long *out) {
+    long double v, ms;
+    if (!parse_ld(s, len, &v)) return 0;
+    ms = ceill(v * 1000.0);
+    if (!(ms >= -9223372036854775808.0L && ms < 9223372036854775808.0L)) {
+        *out = (-9223372036854775807LL - 1);
+        return 1;
+    }
+    *out = (long long)ms;
+    return 1;
+}

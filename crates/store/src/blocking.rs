@@ -1,21 +1,26 @@
 //! Clients blocked on keys (BLPOP and friends), queued per database and key in the key's
-//! shard, oldest first.
+//! shard, oldest first, and the keys made ready for them.
 //!
-//! A writer that leaves elements under a key wakes as many waiters as there are elements,
-//! oldest first, skipping waiters already woken and not yet done. A woken client re-runs its
-//! command under the usual shard locks; it leaves the queue only when it got data, timed out
-//! or disconnected, so it keeps its place if someone else took the element first.
+//! As in Redis 7.0, a key is *ready* when a list or sorted set is created under it while
+//! someone waits on it (Redis's `signalKeyAsReady`, called from `dbAdd`): `Db` records it
+//! (see `Db::set`, `Db::insert_obj`), and the command that created it serves the waiters itself
+//! before its locks go (the server's `blocking::serve`). A waiter is served once: whoever
+//! serves it — that writer, a timeout, CLIENT UNBLOCK, a disconnect — first wins it through
+//! [`Waiter::is_waiting`]'s state. Entries of a waiter that no longer waits are stale and are
+//! dropped as they are met.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// What a shard needs from a blocked client: a way to wake it, and a flag saying a wake-up is
-/// pending (so one element wakes one client).
+/// What a shard needs from a blocked client.
 pub trait Waiter: Send + Sync {
     fn id(&self) -> u64;
-    /// Wake the client; returns false if it already has a wake-up pending.
-    fn wake(&self) -> bool;
-    fn is_woken(&self) -> bool;
+    /// Whether the client still waits to be served (not served, timed out, unblocked or gone).
+    fn is_waiting(&self) -> bool;
+    /// The waiter as its concrete type, for the server that queued it.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 /// What a blocked client waits for: Redis serves a key only to clients blocked for its type
@@ -27,14 +32,24 @@ pub enum BlockKind {
 }
 
 impl BlockKind {
-    /// The kind of waiter `value` can serve, and how many elements it has for them.
-    pub fn ready(value: &crate::Value) -> Option<(BlockKind, usize)> {
+    /// The kind of waiter `value` can serve, if it holds elements.
+    pub fn ready(value: &crate::Value) -> Option<BlockKind> {
         match value {
-            crate::Value::List(l) => Some((BlockKind::List, l.len())),
-            crate::Value::ZSet(z) => Some((BlockKind::ZSet, z.len())),
+            crate::Value::List(l) if !l.is_empty() => Some(BlockKind::List),
+            crate::Value::ZSet(z) if !z.is_empty() => Some(BlockKind::ZSet),
             _ => None,
         }
     }
+}
+
+/// Keys someone waits on, over every shard and database: while 0, creating a key records
+/// nothing (one relaxed load on the write path). Raised under the shard lock of the key
+/// before the waiter's locks go, so a writer of that key, which takes the same lock, sees it.
+static WAITED_KEYS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether anyone waits on any key.
+pub fn anyone_waits() -> bool {
+    WAITED_KEYS.load(Relaxed) > 0
 }
 
 /// Waiters on one key, oldest first.
@@ -51,55 +66,53 @@ impl Blocked {
         self.queues.is_empty()
     }
 
-    /// Queue `w` on `key` unless it is already there (a retry keeps its place).
+    /// Queue `w` on `key` unless it is already there (`BLPOP k k` waits once).
     pub fn add(&mut self, db: usize, key: &[u8], w: Arc<dyn Waiter>, kind: BlockKind) {
-        let q = self.queues.entry((db, key.to_vec())).or_default();
+        let q = self.queues.entry((db, key.to_vec())).or_insert_with(|| {
+            WAITED_KEYS.fetch_add(1, Relaxed);
+            Queue::new()
+        });
         if !q.iter().any(|(x, _)| x.id() == w.id()) {
             q.push_back((w, kind));
         }
     }
 
+    /// Take client `id` off `key`'s queue.
     pub fn remove(&mut self, db: usize, key: &[u8], id: u64) {
         let k = (db, key.to_vec());
         if let Some(q) = self.queues.get_mut(&k) {
             q.retain(|(w, _)| w.id() != id);
             if q.is_empty() {
                 self.queues.remove(&k);
+                WAITED_KEYS.fetch_sub(1, Relaxed);
             }
         }
     }
 
-    /// Whether a woken waiter that has not run yet is ahead of `id` in `key`'s queue (any
-    /// woken waiter, if `id` is not queued). Such a waiter gets the next element first, so
-    /// waiters are served in the order they blocked even when they run on different threads.
-    pub fn turn_of_other(&self, db: usize, key: &[u8], id: u64) -> bool {
-        let Some(q) = self.queues.get(&(db, key.to_vec())) else {
-            return false;
-        };
-        q.iter()
-            .take_while(|(w, _)| w.id() != id)
-            .any(|(w, _)| w.is_woken())
+    /// The oldest client still waiting on `key` for a value of `kind`; stale entries met on
+    /// the way are dropped.
+    pub fn first_waiting(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        kind: BlockKind,
+    ) -> Option<Arc<dyn Waiter>> {
+        let k = (db, key.to_vec());
+        let q = self.queues.get_mut(&k)?;
+        q.retain(|(w, _)| w.is_waiting());
+        let found = q.iter().find(|(_, k)| *k == kind).map(|(w, _)| w.clone());
+        if q.is_empty() {
+            self.queues.remove(&k);
+            WAITED_KEYS.fetch_sub(1, Relaxed);
+        }
+        found
     }
 
     pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
         !self.queues.is_empty() && self.queues.contains_key(&(db, key.to_vec()))
     }
 
-    /// Make sure the `n` oldest waiters of `kind` on `key` are woken: one per element. A
-    /// waiter woken earlier and not yet run already stands for one element, so a later waiter
-    /// cannot overtake it.
-    pub fn wake(&mut self, db: usize, key: &[u8], kind: BlockKind, n: usize) {
-        let Some(q) = self.queues.get(&(db, key.to_vec())) else {
-            return;
-        };
-        for (w, _) in q.iter().filter(|(_, k)| *k == kind).take(n) {
-            if !w.is_woken() {
-                w.wake();
-            }
-        }
-    }
-
-    /// Every (database, key) someone waits on (after SWAPDB, to wake clients whose key now
+    /// Every (database, key) someone waits on (after SWAPDB, to serve clients whose key now
     /// has data: blocked clients stay on their database index, as in Redis).
     pub fn keys(&self) -> Vec<(usize, Vec<u8>)> {
         self.queues.keys().cloned().collect()

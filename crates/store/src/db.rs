@@ -73,6 +73,10 @@ pub struct Db {
     pub(crate) snap_bit: bool,
     /// The snapshot still walking this database, if any (see `snapshot.rs`).
     pub(crate) snap: Option<Box<crate::snapshot::DbSnap>>,
+    /// Keys created as a list or sorted set since the last [`crate::Shard::take_ready`] while
+    /// someone waited on some key (Redis's `signalKeyAsReady` from `dbAdd`; an overwrite does
+    /// not signal, as in Redis). The command that created them serves their waiters.
+    pub(crate) ready: Vec<Vec<u8>>,
 }
 
 /// While a log is being loaded nothing expires (as in Redis): a key whose absolute expiry has
@@ -85,6 +89,9 @@ static LOG_EXPIRED: AtomicBool = AtomicBool::new(false);
 /// after every logged command, skip its walk over the databases when there is nothing (the
 /// usual case), without touching each database's cache line.
 pub(crate) static EXPIRED_PENDING: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+/// Keys in every `ready` of every shard, so the check after each write is one relaxed load.
+pub(crate) static READY_PENDING: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
 /// Turn loading mode on or off (no key expires while on).
@@ -235,6 +242,7 @@ impl Db {
                 }
             }
             None => {
+                self.signal_if_ready(key, &value);
                 let mut obj = Obj::new(value, now_ms);
                 obj.snap = self.snap_bit;
                 self.keys.insert_new(SmallBytes::new(key), obj);
@@ -242,11 +250,25 @@ impl Db {
         }
     }
 
+    /// Record `key` as ready if it is created as a list or sorted set while someone waits.
+    fn signal_if_ready(&mut self, key: &[u8], value: &Value) {
+        if !crate::blocking::anyone_waits()
+            || !matches!(value, Value::List(_) | Value::ZSet(_))
+            || LOADING.load(Ordering::Relaxed)
+            || self.ready.iter().any(|k| k == key)
+        {
+            return;
+        }
+        self.ready.push(key.to_vec());
+        READY_PENDING.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Insert an object under a key the caller knows is absent (RENAME, MOVE, COPY).
     pub fn insert_obj(&mut self, key: &[u8], mut obj: Obj, expire_at: Option<u64>) {
         debug_assert!(!self.keys.contains_key(key));
         obj.has_expire = expire_at.is_some();
         obj.snap = self.snap_bit;
+        self.signal_if_ready(key, &obj.value);
         if let Some(at) = expire_at {
             self.expires.insert(key, at);
         }
@@ -295,9 +317,11 @@ impl Db {
         let stats = self.stats;
         // Expiry deletions not yet logged stay: their DELs go in the log before the flush.
         let pending = std::mem::take(&mut self.expired_pending);
+        let ready = std::mem::take(&mut self.ready);
         let old = std::mem::take(self);
         self.stats = stats;
         self.expired_pending = pending;
+        self.ready = ready;
         old
     }
 

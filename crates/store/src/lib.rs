@@ -25,6 +25,12 @@ mod zrange;
 mod zset;
 
 pub use blocking::{BlockKind, Blocked, Waiter};
+
+/// Whether some command made a key ready for blocked clients that is not served yet (one
+/// relaxed load: the check after every command).
+pub fn keys_ready() -> bool {
+    db::READY_PENDING.load(std::sync::atomic::Ordering::Relaxed) > 0
+}
 pub use bytes::{SmallBytes, INLINE_MAX};
 pub use db::{lru_clock, set_loading, set_log_expired, Db, DbStats, Expired, Obj};
 pub use dict::Dict;

@@ -18,6 +18,17 @@ extern "C" {
     fn basalt_sort_strtod(s: *const u8, len: usize, out: *mut f64) -> i32;
     fn basalt_double_strict(s: *const u8, len: usize, out: *mut f64) -> i32;
     fn basalt_double_range(s: *const u8, len: usize, out: *mut f64) -> i32;
+    fn basalt_timeout_ms(s: *const u8, len: usize, out: *mut i64) -> i32;
+}
+
+/// A blocking command's timeout argument (seconds, fractions allowed) in milliseconds, as
+/// Redis 7.0 computes it in `long double` (so `-0.001` is 0, wait forever, and `-0.002` is
+/// -1); `None` if it is not a float. Negative results are the caller's "timeout is negative".
+pub fn timeout_ms(s: &[u8]) -> Option<i64> {
+    let mut v = 0i64;
+    // SAFETY: the C side reads at most `len` bytes of `s` and writes one i64 to `out`.
+    let ok = unsafe { basalt_timeout_ms(s.as_ptr(), s.len(), &mut v) };
+    (ok == 1).then_some(v)
 }
 
 /// A double argument as Redis's `getDoubleFromObject` reads it (ZADD and ZINCRBY scores,
@@ -121,6 +132,23 @@ mod tests {
         // Regression: strtold stops at a NUL byte; Redis still rejects the whole string.
         assert_eq!(ld_add(b"1\0", b"1"), Err(LdError::NotFloat));
         assert_eq!(ld_add(b"1", b"\0"), Err(LdError::NotFloat));
+    }
+
+    #[test]
+    fn timeouts_as_redis_computes_them() {
+        assert_eq!(timeout_ms(b"0"), Some(0));
+        assert_eq!(timeout_ms(b"1.5"), Some(1500));
+        assert_eq!(timeout_ms(b"0.0001"), Some(1));
+        // long double arithmetic: -0.001 * 1000 is just above -1, and ceil makes it 0.
+        assert_eq!(timeout_ms(b"-0.001"), Some(0));
+        assert_eq!(timeout_ms(b"-0.002"), Some(-1));
+        assert_eq!(timeout_ms(b"0x10"), Some(16000));
+        assert_eq!(timeout_ms(b"9.2e15"), Some(9_200_000_000_000_000_000));
+        assert_eq!(timeout_ms(b"9.3e15"), Some(i64::MIN));
+        assert_eq!(timeout_ms(b"inf"), Some(i64::MIN));
+        assert_eq!(timeout_ms(b"nan"), None);
+        assert_eq!(timeout_ms(b"abc"), None);
+        assert_eq!(timeout_ms(b" 1"), None);
     }
 
     #[test]

@@ -49,17 +49,36 @@ impl Shard {
         &self.dbs
     }
 
-    /// Wake as many clients blocked on `key` in database `db` as its value has elements for
-    /// them (after a write, or when a woken client gives its turn up).
-    pub fn wake_ready(&mut self, db: usize, key: &[u8], now_ms: u64) {
-        if !self.blocked.has_waiters(db, key) {
-            return;
+    /// Keys made ready for blocked clients since the last call, with their database, each
+    /// once (see `blocking.rs`); keys nobody waits on any more are left out.
+    pub fn take_ready(&mut self) -> Vec<(usize, Vec<u8>)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = Vec::new();
+        if crate::db::READY_PENDING.load(Relaxed) == 0 {
+            return out;
         }
-        let ready = self.dbs[db]
-            .peek(key, now_ms)
-            .and_then(|o| crate::blocking::BlockKind::ready(&o.value));
-        if let Some((kind, n)) = ready.filter(|(_, n)| *n > 0) {
-            self.blocked.wake(db, key, kind, n);
+        let mut taken = 0;
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            taken += db.ready.len();
+            out.extend(db.ready.drain(..).map(|k| (i, k)));
+        }
+        crate::db::READY_PENDING.fetch_sub(taken, Relaxed);
+        out.retain(|(db, k)| self.blocked.has_waiters(*db, k));
+        out
+    }
+
+    /// Mark every waited-on key of databases `a` and `b` that holds a value as ready (after
+    /// SWAPDB, as Redis's `scanDatabaseForReadyKeys`).
+    pub fn signal_waited_keys(&mut self, a: usize, b: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (db, key) in self.blocked.keys() {
+            if (db == a || db == b)
+                && self.dbs[db].contains(&key)
+                && !self.dbs[db].ready.contains(&key)
+            {
+                self.dbs[db].ready.push(key);
+                crate::db::READY_PENDING.fetch_add(1, Relaxed);
+            }
         }
     }
 
@@ -81,11 +100,12 @@ impl Shard {
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);
         // Expiry deletions not yet logged keep the index they happened under: their DELs go
-        // in the log before the SWAPDB.
+        // in the log before the SWAPDB. Ready keys stay with their index too, as waiters do.
         let (lo, hi) = (a.min(b), a.max(b));
         if lo != hi {
             let (left, right) = self.dbs.split_at_mut(hi);
             std::mem::swap(&mut left[lo].expired_pending, &mut right[0].expired_pending);
+            std::mem::swap(&mut left[lo].ready, &mut right[0].ready);
         }
     }
 }
@@ -132,6 +152,38 @@ impl<'a> Locked<'a> {
     /// Every locked shard (for commands that lock them all).
     pub fn shards_mut(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
         self.guards.iter_mut().map(|(_, g)| &mut **g)
+    }
+
+    /// Whether shard `idx` is among these locks.
+    pub fn holds(&self, idx: usize) -> bool {
+        self.guards.iter().any(|(i, _)| *i == idx)
+    }
+
+    /// These locks plus shard `idx`'s (serving a blocked BLMOVE whose destination lies in
+    /// another shard). Never waits out of order: a shard above every held one is waited for;
+    /// one below is only tried, and if it is busy every lock is released and the union taken
+    /// again in order. The flag says whether that happened, in which case anything read under
+    /// the old locks must be read again.
+    pub fn with_shard(mut self, idx: usize) -> (Locked<'a>, bool) {
+        if self.holds(idx) {
+            return (self, false);
+        }
+        if self.guards.last().is_none_or(|(i, _)| *i < idx) {
+            let guard = self.store.lock_shard(idx);
+            self.guards.push((idx, guard));
+            return (self, false);
+        }
+        if let Some(guard) = self.store.shards[idx].try_lock() {
+            let at = self.guards.partition_point(|(i, _)| *i < idx);
+            self.guards.insert(at, (idx, guard));
+            return (self, false);
+        }
+        let store = self.store;
+        let mut want: SmallVec<[usize; 4]> = self.guards.iter().map(|(i, _)| *i).collect();
+        want.push(idx);
+        want.sort_unstable();
+        drop(self);
+        (store.lock_indices(&want), true)
     }
 }
 

@@ -108,7 +108,7 @@ impl Batch<'_> {
         }
     }
 
-    fn now_ms(&self) -> u64 {
+    pub fn now_ms(&self) -> u64 {
         self.wall_ms + (self.mark - self.start).as_millis() as u64
     }
 
@@ -198,6 +198,7 @@ pub fn execute_in<'s>(
     };
     let mut ctx = Ctx {
         srv,
+        spec,
         client,
         out,
         keys,
@@ -206,27 +207,24 @@ pub fn execute_in<'s>(
         effects: None,
     };
     let result = handler(&mut ctx, argv);
-    if spec.has(super::flags::WRITE) {
-        wake_blocked(&mut ctx, &key_idx, &argv);
+    log_and_count(&mut ctx, Some(&argv));
+    let mut keys = ctx.keys;
+    // Clients blocked on keys this command created are served now, under its locks and
+    // after its own log record, before anything else runs (Redis serves them after every
+    // command).
+    if store::keys_ready() {
+        let stats = client.stats.clone();
+        keys = crate::blocking::serve_ready(srv, &stats, keys, batch.now_ms());
     }
-    if let Some(aof) = srv.aof() {
-        log_expired(aof, &mut ctx);
-        if ctx.dirty > 0 {
-            log_effects(aof, &mut ctx, &argv);
-        }
-    }
-    if ctx.dirty > 0 {
-        srv.stats
-            .dirty
-            .fetch_add(ctx.dirty, std::sync::atomic::Ordering::Relaxed);
-    }
-    let keys = ctx.keys;
     if keys.count() == 1 && client.block.is_none() {
         batch.held = Some(keys);
     }
     let elapsed_us = batch.lap_us();
+    // A command that blocked is counted when its wait ends (`blocking::finish`).
+    let counted = client.block.is_none();
     match result {
-        Ok(()) => client.stats.called(spec, elapsed_us, false),
+        Ok(()) if counted => client.stats.called(spec, elapsed_us, false),
+        Ok(()) => {}
         Err(e) => {
             client.stats.called(spec, elapsed_us, true);
             srv.stats.record_error(e.msg());
@@ -249,8 +247,36 @@ fn locks_every_shard(spec: &Spec) -> bool {
     matches!(spec.name, "flushall" | "flushdb" | "swapdb")
 }
 
-/// Log a `DEL` for every key of the locked shards that expired (during this command or
-/// earlier, found by a keyless command or the active cycle), before the command's own effects.
+/// Log what a command did, still under its shard locks (so conflicting commands are logged
+/// in the order they ran): first a `DEL` for every key of the locked shards that expired
+/// (during this command or earlier, found by a keyless command or the active cycle), then its
+/// effects — `ctx.effects`, or the command as sent (`argv`) — if it changed anything. Its
+/// changes are added to the server's count.
+pub(crate) fn log_and_count(ctx: &mut Ctx<'_, '_>, argv: Option<&Argv<'_>>) {
+    if let Some(aof) = ctx.srv.aof() {
+        log_expired(aof, ctx);
+        if ctx.dirty > 0 {
+            let effects = ctx
+                .effects
+                .take()
+                .or_else(|| argv.map(|a| vec![a.iter().map(<[u8]>::to_vec).collect()]));
+            if let Some(effects) = effects {
+                match aof.append(ctx.client.db, &effects) {
+                    Ok(seq) => ctx.client.pending_durable = ctx.client.pending_durable.max(seq),
+                    // Writes are refused from now on (MISCONF) until the log works again.
+                    Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
+                }
+            }
+        }
+    }
+    if ctx.dirty > 0 {
+        ctx.srv
+            .stats
+            .dirty
+            .fetch_add(ctx.dirty, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn log_expired(aof: &crate::aof::Aof, ctx: &mut Ctx<'_, '_>) {
     for shard in ctx.keys.shards_mut() {
         for (db, key) in shard.drain_expired() {
@@ -260,37 +286,6 @@ fn log_expired(aof: &crate::aof::Aof, ctx: &mut Ctx<'_, '_>) {
             }
         }
     }
-}
-
-/// Append what the command did to the log, still under its shard locks (so conflicting
-/// commands are logged in the order they ran).
-fn log_effects(aof: &crate::aof::Aof, ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) {
-    let effects = ctx
-        .effects
-        .take()
-        .unwrap_or_else(|| vec![argv.iter().map(<[u8]>::to_vec).collect()]);
-    match aof.append(ctx.client.db, &effects) {
-        Ok(seq) => ctx.client.pending_durable = ctx.client.pending_durable.max(seq),
-        // Writes are refused from now on (MISCONF) until the log works again.
-        Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
-    }
-}
-
-/// After a write, wake clients blocked on the keys it touched, one per element now there
-/// (oldest first). Runs under the same locks as the write, so no pop can slip in between.
-fn wake_blocked(ctx: &mut Ctx<'_, '_>, key_idx: &[usize], argv: &Argv<'_>) {
-    let (db, now) = (ctx.client.db, ctx.now_ms);
-    for &i in key_idx {
-        let key = argv.get(i);
-        wake_if_ready(ctx.keys.shard(key), db, key, now);
-    }
-}
-
-/// Wake as many waiters of `key` in `db` as its value has elements for them. Commands that
-/// put data into another database (MOVE, COPY … DB, SWAPDB) call this for the keys they fill
-/// there.
-pub fn wake_if_ready(shard: &mut store::Shard, db: usize, key: &[u8], now: u64) {
-    shard.wake_ready(db, key, now);
 }
 
 /// Why writes are refused because of the disk, if they are (Redis's

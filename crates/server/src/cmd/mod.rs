@@ -14,7 +14,8 @@ use store::{Db, Locked};
 use crate::client::ClientState;
 use crate::server::Server;
 
-pub use dispatch::{execute, execute_in, wake_if_ready, Batch, Flow};
+pub(crate) use dispatch::log_and_count;
+pub use dispatch::{execute, execute_in, Batch, Flow};
 pub use keys::KeyRefs;
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
@@ -60,6 +61,8 @@ pub type Handler = fn(&mut Ctx<'_, '_>, Argv<'_>) -> CmdResult;
 /// (`ctx.keys`) while writing the reply (`ctx.out`).
 pub struct Ctx<'a, 's> {
     pub srv: &'a Server,
+    /// The command running (a subcommand's own spec for containers).
+    pub spec: &'static Spec,
     pub client: &'a mut ClientState,
     pub out: &'a mut Reply,
     /// The shards of the command's keys, locked in ascending order for the whole command

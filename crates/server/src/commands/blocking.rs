@@ -1,11 +1,12 @@
-//! Blocking list commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP, and the waiting machinery the
-//! blocking sorted-set pops (`zpops.rs`) share.
+//! Blocking list commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP, the part of the waiting
+//! machinery the blocking sorted-set pops (`zpops.rs`) share, and what serving a waiter does
+//! (called by `crate::blocking::serve`).
 //!
 //! Each first tries its non-blocking form. With nothing to pop it queues the client on its keys
-//! (in the keys' shards, under the locks the command already holds) and leaves `client.block`
-//! set; the connection then waits for a wake-up, the timeout, CLIENT UNBLOCK or a disconnect.
-//! A woken client runs the same command again: on success it leaves the queues, otherwise it
-//! keeps its place. Writers wake waiters in the dispatcher (see `cmd::dispatch`).
+//! (in the keys' shards, under the locks the command already holds), opens its wait
+//! (`ClientShared::wait`) and leaves `client.block` set; the connection then waits for the
+//! wait to be decided. The command that later creates one of the keys serves the client
+//! itself (see `crate::blocking`); the client never runs its command again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,151 +14,150 @@ use std::time::{Duration, Instant};
 use resp::Argv;
 use store::{BlockKind, End};
 
-use super::lists;
+use super::{lists, zpops};
+use crate::blocking::{BlockOp, Job};
 use crate::client::Block;
 use crate::cmd::{CmdError, CmdResult, Ctx};
 
-/// Redis's blocking timeout: seconds as a float, 0 = forever; returns the deadline.
-pub fn parse_timeout(arg: &[u8]) -> Result<Option<Instant>, CmdError> {
-    let secs = match store::num::ld_classify(arg) {
-        store::num::LdClass::NotFloat => None,
-        // Infinity overflows Redis's conversion to a negative number of milliseconds.
-        store::num::LdClass::Infinite => return Err("ERR timeout is negative".into()),
-        store::num::LdClass::Finite => std::str::from_utf8(arg).ok().and_then(parse_c_float),
-    }
-    .ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
-    let ms = (secs * 1000.0).ceil();
-    // Redis converts to a 64-bit integer; values past its range come out negative.
-    if !(0.0..9.2e18).contains(&ms) {
+/// A blocking command's timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeout {
+    /// Whether there is one (Redis's timeout table counts these).
+    pub set: bool,
+    /// When it fires; `None` without a timeout or when it is too far away to represent.
+    pub deadline: Option<Instant>,
+}
+
+/// Redis's blocking timeout: seconds as a float, 0 = forever, computed as Redis 7.0 does in
+/// `long double` (see `store::num::timeout_ms`).
+pub fn parse_timeout(arg: &[u8]) -> Result<Timeout, CmdError> {
+    let ms = store::num::timeout_ms(arg)
+        .ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
+    if ms < 0 {
         return Err("ERR timeout is negative".into());
     }
-    Ok((ms > 0.0).then(|| Instant::now() + Duration::from_millis(ms as u64)))
-}
-
-/// Parse what strtold accepted (decimal or hex float) as f64.
-fn parse_c_float(s: &str) -> Option<f64> {
-    if let Ok(v) = s.parse::<f64>() {
-        return Some(v);
+    if ms == 0 {
+        return Ok(Timeout {
+            set: false,
+            deadline: None,
+        });
     }
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let hex = body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))?;
-    let v = u64::from_str_radix(hex, 16).ok()? as f64;
-    Some(if neg { -v } else { v })
-}
-
-/// Queue the client on `keys` and record what to run again.
-fn block(
-    ctx: &mut Ctx<'_, '_>,
-    argv: &Argv<'_>,
-    keys: Vec<Vec<u8>>,
-    deadline: Option<Instant>,
-    null_array: bool,
-    kind: BlockKind,
-) {
-    let db = ctx.client.db;
-    let waiter: Arc<dyn store::Waiter> = ctx.client.shared.clone();
-    for k in &keys {
-        ctx.keys.shard(k).blocked.add(db, k, waiter.clone(), kind);
-    }
-    if ctx.client.block.is_none() {
-        ctx.srv
-            .blocked_clients
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        ctx.client
-            .shared
-            .blocked
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    ctx.client.block = Some(Block {
-        argv: argv.iter().map(<[u8]>::to_vec).collect(),
-        keys,
-        db,
-        deadline,
-        timeout_null_array: null_array,
-    });
-}
-
-/// The command got its data: leave every queue.
-pub fn finish(ctx: &mut Ctx<'_, '_>) {
-    if let Some(b) = ctx.client.block.take() {
-        for k in &b.keys {
-            ctx.keys.shard(k).blocked.remove(b.db, k, ctx.client.id);
-        }
-        ctx.srv
-            .blocked_clients
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        ctx.client
-            .shared
-            .blocked
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Whether `key` must be left to an older woken waiter.
-pub fn not_my_turn(ctx: &mut Ctx<'_, '_>, key: &[u8]) -> bool {
-    let (db, id) = (ctx.client.db, ctx.client.id);
-    ctx.keys.shard(key).blocked.turn_of_other(db, key, id)
+    Ok(Timeout {
+        set: true,
+        deadline: Instant::now().checked_add(Duration::from_millis(ms as u64)),
+    })
 }
 
 /// What a blocking command waits on.
 pub struct Wait<'a> {
     pub keys: Vec<Vec<u8>>,
     pub timeout_arg: &'a [u8],
-    /// Reply on timeout: a null array (BLPOP, BZPOPMIN …) or a null bulk.
-    pub null_array: bool,
     /// With blocking denied (MULTI, scripts), BLMOVE and BRPOPLPUSH answer a null bulk where
     /// the others answer a null array.
     pub denied_null_bulk: bool,
     pub kind: BlockKind,
+    /// What serving it does once a key is ready.
+    pub op: BlockOp,
 }
 
-/// Run `attempt`; if it produced no reply, block (keeping the deadline of a retry).
+/// Run `attempt`; if it produced no reply, queue the client on the keys.
 pub fn attempt_or_block(
     ctx: &mut Ctx<'_, '_>,
-    argv: &Argv<'_>,
     wait: Wait<'_>,
     attempt: impl FnOnce(&mut Ctx<'_, '_>) -> Result<bool, CmdError>,
 ) -> CmdResult {
-    let Wait {
-        keys,
-        timeout_arg,
-        null_array,
-        denied_null_bulk,
-        kind,
-    } = wait;
-    let deadline = match &ctx.client.block {
-        Some(b) => b.deadline,
-        None => parse_timeout(timeout_arg)?,
-    };
-    ctx.client.shared.clear_woken();
+    let timeout = parse_timeout(wait.timeout_arg)?;
     if attempt(ctx)? {
-        finish(ctx);
         return Ok(());
     }
     if ctx.client.deny_blocking {
-        if denied_null_bulk {
+        if wait.denied_null_bulk {
             ctx.out.null();
         } else {
             ctx.out.null_array();
         }
         return Ok(());
     }
-    block(ctx, argv, keys, deadline, null_array, kind);
+    let db = ctx.client.db;
+    let waiter: Arc<dyn store::Waiter> = ctx.client.shared.clone();
+    for k in &wait.keys {
+        ctx.keys
+            .shard(k)
+            .blocked
+            .add(db, k, waiter.clone(), wait.kind);
+    }
+    let job = Job {
+        op: wait.op,
+        db,
+        proto: ctx.out.proto,
+        spec: ctx.spec,
+    };
+    ctx.client
+        .shared
+        .wait
+        .begin(job, timeout.set, &ctx.srv.blocked);
+    ctx.client.block = Some(Block {
+        keys: wait.keys,
+        db,
+        deadline: timeout.deadline,
+        spec: ctx.spec,
+        drop_reply: false,
+    });
     Ok(())
 }
 
-fn list_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8], is_move: bool) -> Wait<'_> {
+/// Serve a waiter from `key`, which holds a non-empty value of the kind it waits for: what
+/// its command would do with that key alone. Runs as the waiter (its database and protocol in
+/// `ctx`); an error (a BLMOVE destination of another type) is its reply.
+pub fn serve(ctx: &mut Ctx<'_, '_>, op: &BlockOp, key: &[u8]) -> CmdResult {
+    match op {
+        BlockOp::Pop(end) => {
+            if let Some(v) = lists::pop_one(ctx, key, *end)? {
+                log_pop(ctx, key, *end);
+                ctx.out.array(2);
+                ctx.out.bulk(key);
+                ctx.out.bulk(&v);
+            }
+        }
+        BlockOp::Move { dst, from, to } => {
+            if lists::move_one(ctx, key, dst, *from, *to)? {
+                log_move(ctx, key, dst, *from, *to);
+            }
+        }
+        BlockOp::MPop { end, count } => {
+            lists::mpop_first(ctx, &[key.to_vec()], *end, *count)?;
+        }
+        BlockOp::ZPop { max } => zpops::serve_pop(ctx, key, *max, None),
+        BlockOp::ZMPop { max, count } => zpops::serve_pop(ctx, key, *max, Some(*count)),
+    }
+    Ok(())
+}
+
+/// A blocking pop is logged as the non-blocking pop of the key that had data.
+fn log_pop(ctx: &mut Ctx<'_, '_>, key: &[u8], end: End) {
+    let pop: &[u8] = if end == End::Head { b"LPOP" } else { b"RPOP" };
+    ctx.log_as(&[pop, key]);
+}
+
+fn log_move(ctx: &mut Ctx<'_, '_>, src: &[u8], dst: &[u8], from: End, to: End) {
+    let side = |e: End| -> &'static [u8] {
+        if e == End::Head {
+            b"LEFT"
+        } else {
+            b"RIGHT"
+        }
+    };
+    ctx.log_as(&[b"LMOVE", src, dst, side(from), side(to)]);
+}
+
+fn list_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8], op: BlockOp) -> Wait<'_> {
+    let is_move = matches!(op, BlockOp::Move { .. });
     Wait {
         keys,
         timeout_arg,
-        null_array: true,
         denied_null_bulk: is_move,
         kind: BlockKind::List,
+        op,
     }
 }
 
@@ -165,16 +165,11 @@ fn bpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
     let keys: Vec<Vec<u8>> = (1..argv.len() - 1).map(|i| argv.get(i).to_vec()).collect();
     let timeout = argv.get(argv.len() - 1);
     let attempt_keys = keys.clone();
-    let wait = list_wait(keys, timeout, false);
-    attempt_or_block(ctx, &argv, wait, move |ctx| {
+    let wait = list_wait(keys, timeout, BlockOp::Pop(end));
+    attempt_or_block(ctx, wait, move |ctx| {
         for k in &attempt_keys {
-            if not_my_turn(ctx, k) {
-                continue;
-            }
             if let Some(v) = lists::pop_one(ctx, k, end)? {
-                // Logged as the non-blocking pop of the key that had data.
-                let pop: &[u8] = if end == End::Head { b"LPOP" } else { b"RPOP" };
-                ctx.log_as(&[pop, k]);
+                log_pop(ctx, k, end);
                 ctx.out.array(2);
                 ctx.out.bulk(k);
                 ctx.out.bulk(&v);
@@ -195,21 +190,16 @@ pub fn brpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 fn bmove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, from: End, to: End, timeout: &[u8]) -> CmdResult {
     let (src, dst) = (argv.get(1).to_vec(), argv.get(2).to_vec());
-    let wait = list_wait(vec![src.clone()], timeout, true);
-    attempt_or_block(ctx, &argv, wait, move |ctx| {
-        if not_my_turn(ctx, &src) {
-            return Ok(false);
-        }
+    let op = BlockOp::Move {
+        dst: dst.clone(),
+        from,
+        to,
+    };
+    let wait = list_wait(vec![src.clone()], timeout, op);
+    attempt_or_block(ctx, wait, move |ctx| {
         let moved = lists::move_one(ctx, &src, &dst, from, to)?;
         if moved {
-            let side = |e: End| -> &'static [u8] {
-                if e == End::Head {
-                    b"LEFT"
-                } else {
-                    b"RIGHT"
-                }
-            };
-            ctx.log_as(&[b"LMOVE", &src, &dst, side(from), side(to)]);
+            log_move(ctx, &src, &dst, from, to);
         }
         Ok(moved)
     })
@@ -231,14 +221,12 @@ pub fn blmpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let timeout = argv.get(1);
     let keys: Vec<Vec<u8>> = parsed.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
     let attempt_keys = keys.clone();
-    let wait = list_wait(keys, timeout, false);
-    attempt_or_block(ctx, &argv, wait, move |ctx| {
-        let mine: Vec<Vec<u8>> = attempt_keys
-            .iter()
-            .filter(|k| !not_my_turn(ctx, k))
-            .cloned()
-            .collect();
-        lists::mpop_first(ctx, &mine, parsed.end, parsed.count)
+    let op = BlockOp::MPop {
+        end: parsed.end,
+        count: parsed.count,
+    };
+    attempt_or_block(ctx, list_wait(keys, timeout, op), move |ctx| {
+        lists::mpop_first(ctx, &attempt_keys, parsed.end, parsed.count)
     })
 }
 
@@ -284,7 +272,8 @@ mod tests {
         );
         assert!(client.block.is_none());
         assert_eq!(
-            srv.blocked_clients
+            srv.blocked
+                .clients
                 .load(std::sync::atomic::Ordering::Relaxed),
             0
         );

@@ -176,15 +176,10 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         // Every shard at once, so no command sees one database half swapped.
         // Blocked clients stay on their database index (as in Redis) and are served if the
         // database they wait in now holds their key.
-        let now = ctx.now_ms;
         // Every shard is locked (see `cmd::dispatch::locks_every_shard`).
         for shard in ctx.keys.shards_mut() {
             shard.swap_dbs(a, b);
-            for (db, key) in shard.blocked.keys() {
-                if db == a || db == b {
-                    crate::cmd::wake_if_ready(shard, db, &key, now);
-                }
-            }
+            shard.signal_waited_keys(a, b);
         }
     }
     // Counted even when a == b, as in Redis.
@@ -365,6 +360,8 @@ fn kill(ctx: &mut Ctx<'_, '_>, c: &crate::client::ClientShared) {
     if c.id == ctx.client.id {
         ctx.client.flow = Flow::CloseAfterReply;
     } else {
+        // Gone from now on, as Redis frees the client at once: no writer may serve it.
+        c.wait.cancel(&ctx.srv.blocked);
         c.kill();
     }
 }
@@ -402,29 +399,24 @@ pub fn client_no_evict(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn client_unblock(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let mode = if argv.len() == 4 {
+    let error = if argv.len() == 4 {
         if is(argv.get(3), "timeout") {
-            1
+            false
         } else if is(argv.get(3), "error") {
-            2
+            true
         } else {
             return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into());
         }
     } else {
-        1
+        false
     };
     let id = parse_int(argv.get(2))?;
     let target = u64::try_from(id)
         .ok()
         .and_then(|id| ctx.srv.clients.get(id));
-    match target {
-        Some(t) if t.blocked.load(Relaxed) => {
-            t.unblock.store(mode, Relaxed);
-            store::Waiter::wake(&*t);
-            ctx.out.int(1);
-        }
-        _ => ctx.out.int(0),
-    }
+    // A client already served (by a command before this one) is no longer blocked: 0.
+    let unblocked = target.is_some_and(|t| t.wait.unblock(error, &ctx.srv.blocked));
+    ctx.out.int(i64::from(unblocked));
     Ok(())
 }
 

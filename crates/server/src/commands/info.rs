@@ -87,7 +87,7 @@ pub fn render(srv: &Server, args: &[String]) -> String {
             "clients" => {
                 let _ = write!(b, "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                     srv.clients.len(), srv.config.read().maxclients(),
-                    srv.blocked_clients.load(Relaxed), srv.blocked_clients.load(Relaxed));
+                    srv.blocked.clients.load(Relaxed), srv.blocked.in_timeout_table.load(Relaxed));
                 "Clients"
             }
             "memory" => {

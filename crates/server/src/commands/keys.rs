@@ -401,7 +401,6 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         target.remove(dst);
     }
     target.insert_obj(dst, store::Obj::new(obj.value, now), at);
-    crate::cmd::wake_if_ready(ctx.keys.shard(dst), dst_db, dst, now);
     ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())
@@ -425,7 +424,6 @@ pub fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if let Some((obj, at)) = ctx.keys.db(key, src_db).remove(key) {
         ctx.keys.db(key, dst_db).insert_obj(key, obj, at);
     }
-    crate::cmd::wake_if_ready(ctx.keys.shard(key), dst_db, key, now);
     ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())

@@ -7,10 +7,11 @@
 use resp::Argv;
 use store::{BlockKind, Value};
 
-use super::blocking::{attempt_or_block, not_my_turn, Wait};
+use super::blocking::{attempt_or_block, Wait};
 use super::lists::parse_mpop_with;
 use super::zsets::{drop_if_empty, write_zset};
 use super::{is, lookup_write, parse_count};
+use crate::blocking::BlockOp;
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 /// How a pop answers.
@@ -75,12 +76,8 @@ fn pop_from(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, count: usize, shape: S
 }
 
 /// The first of `keys` holding a sorted set: `Ok(None)` if none exists, WRONGTYPE if the first
-/// existing key holds another type (unless `skip_wrong_type`, for a woken retry).
-fn first_zset(
-    ctx: &mut Ctx<'_, '_>,
-    keys: &[Vec<u8>],
-    skip_wrong_type: bool,
-) -> Result<Option<Vec<u8>>, CmdError> {
+/// existing key holds another type.
+fn first_zset(ctx: &mut Ctx<'_, '_>, keys: &[Vec<u8>]) -> Result<Option<Vec<u8>>, CmdError> {
     let (now, dbi) = (ctx.now_ms, ctx.client.db);
     for key in keys {
         let db = ctx.keys.db(key, dbi);
@@ -90,7 +87,6 @@ fn first_zset(
         match &obj.value {
             Value::ZSet(z) if !z.is_empty() => return Ok(Some(key.clone())),
             Value::ZSet(_) => continue,
-            _ if skip_wrong_type => continue,
             _ => return Err(err::WRONGTYPE.into()),
         }
     }
@@ -106,7 +102,7 @@ fn zpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, max: bool) -> CmdResult {
         _ => None,
     };
     let key = argv.get(1).to_vec();
-    let Some(key) = first_zset(ctx, &[key], false)? else {
+    let Some(key) = first_zset(ctx, &[key])? else {
         ctx.out.array(0);
         return Ok(());
     };
@@ -149,14 +145,14 @@ const NESTED_WITH_KEY: Shape = Shape {
 pub fn zmpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let a = parse_mpop_with(&argv, 1, min_or_max)?;
     let keys: Vec<Vec<u8>> = a.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
-    match first_zset(ctx, &keys, false)? {
+    match first_zset(ctx, &keys)? {
         Some(key) => pop_from(ctx, &key, a.end, a.count, NESTED_WITH_KEY),
         None => ctx.out.null_array(),
     }
     Ok(())
 }
 
-/// Pop from the first non-empty sorted set of `keys` whose turn it is; false if none.
+/// Pop from the first non-empty sorted set of `keys`; false if none.
 fn try_pop(
     ctx: &mut Ctx<'_, '_>,
     keys: &[Vec<u8>],
@@ -164,13 +160,7 @@ fn try_pop(
     count: usize,
     shape: Shape,
 ) -> Result<bool, CmdError> {
-    let retry = ctx.client.block.is_some();
-    let mine: Vec<Vec<u8>> = keys
-        .iter()
-        .filter(|k| !not_my_turn(ctx, k))
-        .cloned()
-        .collect();
-    match first_zset(ctx, &mine, retry)? {
+    match first_zset(ctx, keys)? {
         Some(key) => {
             pop_from(ctx, &key, max, count, shape);
             Ok(true)
@@ -179,13 +169,27 @@ fn try_pop(
     }
 }
 
-fn zset_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8]) -> Wait<'_> {
+const FLAT_WITH_KEY: Shape = Shape {
+    emit_key: true,
+    nested: false,
+};
+
+/// Serve a BZPOPMIN/BZPOPMAX (`count` None) or BZMPOP waiter from `key`, a non-empty sorted
+/// set.
+pub(super) fn serve_pop(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, count: Option<usize>) {
+    match count {
+        None => pop_from(ctx, key, max, 1, FLAT_WITH_KEY),
+        Some(n) => pop_from(ctx, key, max, n, NESTED_WITH_KEY),
+    }
+}
+
+fn zset_wait(keys: Vec<Vec<u8>>, timeout_arg: &[u8], op: BlockOp) -> Wait<'_> {
     Wait {
         keys,
         timeout_arg,
-        null_array: true,
         denied_null_bulk: false,
         kind: BlockKind::ZSet,
+        op,
     }
 }
 
@@ -193,12 +197,9 @@ fn bzpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, max: bool) -> CmdResult {
     let keys: Vec<Vec<u8>> = (1..argv.len() - 1).map(|i| argv.get(i).to_vec()).collect();
     let timeout = argv.get(argv.len() - 1);
     let attempt_keys = keys.clone();
-    let shape = Shape {
-        emit_key: true,
-        nested: false,
-    };
-    attempt_or_block(ctx, &argv, zset_wait(keys, timeout), move |ctx| {
-        try_pop(ctx, &attempt_keys, max, 1, shape)
+    let wait = zset_wait(keys, timeout, BlockOp::ZPop { max });
+    attempt_or_block(ctx, wait, move |ctx| {
+        try_pop(ctx, &attempt_keys, max, 1, FLAT_WITH_KEY)
     })
 }
 
@@ -217,7 +218,11 @@ pub fn bzmpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let timeout = argv.get(1);
     let keys: Vec<Vec<u8>> = a.keys.iter().map(|&i| argv.get(i).to_vec()).collect();
     let attempt_keys = keys.clone();
-    attempt_or_block(ctx, &argv, zset_wait(keys, timeout), move |ctx| {
+    let op = BlockOp::ZMPop {
+        max: a.end,
+        count: a.count,
+    };
+    attempt_or_block(ctx, zset_wait(keys, timeout, op), move |ctx| {
         try_pop(ctx, &attempt_keys, a.end, a.count, NESTED_WITH_KEY)
     })
 }

@@ -301,6 +301,30 @@ impl Conn {
         got
     }
 
+    /// Put bytes back in front of what is buffered (they are read again first).
+    pub fn unread(&mut self, mut bytes: Vec<u8>) {
+        bytes.extend_from_slice(&self.buf);
+        self.buf = bytes;
+    }
+
+    /// What is buffered, or else whatever arrives within `wait`; `None` if nothing does or the
+    /// connection closed.
+    pub fn read_some_within(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        if self.buf.is_empty() {
+            self.stream
+                .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+                .expect("timeout");
+            let got = self.fill();
+            self.stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            if !got {
+                return None;
+            }
+        }
+        Some(std::mem::take(&mut self.buf))
+    }
+
     /// True if the server closed the connection (reads EOF within 2 s).
     pub fn is_closed(&mut self) -> bool {
         self.stream
