@@ -56,6 +56,16 @@ impl ThreadStats {
         }
     }
 
+    /// A blocked command's wait ended (Redis's updateStatsOnUnblock): its call was counted
+    /// when it ran; the wait adds its time, and a failure if it answered an error.
+    pub fn unblocked(&self, spec: &'static Spec, usec: u64, failed: bool) {
+        let c = &self.commands[spec_index(spec)];
+        c.usec.fetch_add(usec, Relaxed);
+        if failed {
+            c.failed.fetch_add(1, Relaxed);
+        }
+    }
+
     pub fn rejected(&self, spec: &'static Spec) {
         self.commands[spec_index(spec)]
             .rejected

@@ -315,3 +315,78 @@ fn bzmpop_times_out_and_is_served_across_shards() {
         wait_blocked(s, 0);
     });
 }
+
+/// `cmdstat_<name>:calls=N,…,rejected_calls=R,failed_calls=F` as `(N, R, F)`, 0s when absent.
+fn command_calls(c: &mut Conn, name: &str) -> (u64, u64, u64) {
+    let info = c.cmd_str(&["INFO", "commandstats"]);
+    let text = String::from_utf8_lossy(&info).into_owned();
+    let Some(line) = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:")))
+    else {
+        return (0, 0, 0);
+    };
+    let field = |f: &str| -> u64 {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{f}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("calls"),
+        field("rejected_calls"),
+        field("failed_calls"),
+    )
+}
+
+/// What INFO commandstats says of blocking commands through a wait that is served, one that
+/// times out and one that fails, on one server.
+fn blocking_command_stats(s: &ServerProc) -> Vec<(u64, u64, u64)> {
+    let mut c = s.conn();
+    c.cmd_str(&["CONFIG", "RESETSTAT"]);
+    c.cmd_str(&["SET", "str", "v"]);
+    let mut a = s.conn();
+    let mut seen = Vec::new();
+    a.send(&[b"BLPOP", b"k", b"0"]);
+    wait_blocked(s, 1);
+    seen.push(command_calls(&mut c, "blpop"));
+    c.cmd_str(&["RPUSH", "k", "x"]);
+    a.read_reply();
+    seen.push(command_calls(&mut c, "blpop"));
+    a.cmd_str(&["BLPOP", "k", "0.01"]);
+    seen.push(command_calls(&mut c, "blpop"));
+    a.send(&[b"BLMOVE", b"m", b"str", b"LEFT", b"LEFT", b"0"]);
+    wait_blocked(s, 1);
+    c.cmd_str(&["RPUSH", "m", "e"]);
+    a.read_reply();
+    seen.push(command_calls(&mut c, "blmove"));
+    a.cmd_str(&["BLPOP", "str", "0"]);
+    seen.push(command_calls(&mut c, "blpop"));
+    let id = a.cmd_str(&["CLIENT", "ID"]);
+    let id = String::from_utf8_lossy(&id[1..id.len() - 2]).into_owned();
+    for how in ["ERROR", "TIMEOUT"] {
+        a.send(&[b"BZPOPMIN", b"z", b"0"]);
+        wait_blocked(s, 1);
+        c.cmd_str(&["CLIENT", "UNBLOCK", &id, how]);
+        a.read_reply();
+        seen.push(command_calls(&mut c, "bzpopmin"));
+        seen.push(command_calls(&mut c, "client|unblock"));
+    }
+    let errors = c.cmd_str(&["INFO", "errorstats"]);
+    let errors = String::from_utf8_lossy(&errors).into_owned();
+    seen.push((
+        u64::from(errors.contains("errorstat_UNBLOCKED:count=1")),
+        u64::from(errors.contains("errorstat_WRONGTYPE:count=2")),
+        0,
+    ));
+    seen
+}
+
+/// A blocking command is counted once, when it runs (blocked or not, as Redis 7.0 does); a
+/// serve that answers an error, and any CLIENT UNBLOCK, add a failed call when its wait ends.
+#[test]
+fn a_blocking_command_is_counted_once_and_a_failed_serve_as_failed() {
+    let Some(redis) = common::redis() else { return };
+    let s = &basalt(&[]);
+    assert_eq!(blocking_command_stats(s), blocking_command_stats(&redis));
+}

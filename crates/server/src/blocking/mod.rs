@@ -76,12 +76,12 @@ pub fn finish(srv: &Server, client: &mut ClientState, out: Option<&mut resp::Rep
             }
             s.failed
         }
-        Outcome::Timeout => {
+        Outcome::Timeout | Outcome::UnblockedTimeout => {
             // Every blocking command times out with a null array (BLMOVE too, in Redis 7.0).
             if !b.drop_reply {
                 out.null_array();
             }
-            false
+            matches!(outcome, Outcome::UnblockedTimeout)
         }
         Outcome::UnblockedError => {
             let msg = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
@@ -93,6 +93,6 @@ pub fn finish(srv: &Server, client: &mut ClientState, out: Option<&mut resp::Rep
         }
         Outcome::Gone => return,
     };
-    // Counted once, when the wait ends, as Redis's updateStatsOnUnblock does.
-    client.stats.called(b.spec, 0, failed);
+    // The call was counted when the command ran; its wait may add a failure.
+    client.stats.unblocked(b.spec, 0, failed);
 }

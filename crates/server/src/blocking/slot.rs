@@ -50,8 +50,11 @@ pub struct Served {
 #[derive(Debug)]
 pub enum Outcome {
     Served(Served),
-    /// The timeout passed, or CLIENT UNBLOCK … TIMEOUT.
+    /// The timeout passed.
     Timeout,
+    /// CLIENT UNBLOCK … TIMEOUT: answered as a timeout, counted as a failed call (as Redis
+    /// 7.0 counts every CLIENT UNBLOCK).
+    UnblockedTimeout,
     /// CLIENT UNBLOCK … ERROR.
     UnblockedError,
     /// CLIENT KILL: nothing to deliver.
@@ -192,6 +195,7 @@ impl WaitSlot {
         match state {
             SERVED => Outcome::Served(self.served.lock().take().unwrap_or_default()),
             UNBLOCKED_ERROR => Outcome::UnblockedError,
+            UNBLOCKED_TIMEOUT => Outcome::UnblockedTimeout,
             GONE => Outcome::Gone,
             _ => Outcome::Timeout,
         }

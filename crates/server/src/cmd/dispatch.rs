@@ -220,11 +220,10 @@ pub fn execute_in<'s>(
         batch.held = Some(keys);
     }
     let elapsed_us = batch.lap_us();
-    // A command that blocked is counted when its wait ends (`blocking::finish`).
-    let counted = client.block.is_none();
+    // A command that blocks is counted now, as Redis 7.0 does; a failed serve adds a failure
+    // when its wait ends (`blocking::finish`).
     match result {
-        Ok(()) if counted => client.stats.called(spec, elapsed_us, false),
-        Ok(()) => {}
+        Ok(()) => client.stats.called(spec, elapsed_us, false),
         Err(e) => {
             client.stats.called(spec, elapsed_us, true);
             srv.stats.record_error(e.msg());

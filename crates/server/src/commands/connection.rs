@@ -416,6 +416,10 @@ pub fn client_unblock(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         .and_then(|id| ctx.srv.clients.get(id));
     // A client already served (by a command before this one) is no longer blocked: 0.
     let unblocked = target.is_some_and(|t| t.wait.unblock(error, &ctx.srv.blocked));
+    if unblocked && error {
+        // Redis counts the error its target answers against the command that caused it.
+        ctx.client.stats.unblocked(ctx.spec, 0, true);
+    }
     ctx.out.int(i64::from(unblocked));
     Ok(())
 }
