@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use resp::{Argv, Proto};
 
-use super::{is, parse_db_index, parse_int, reply_help};
+use super::{db_in_range, is, parse_c_int, parse_db_index, parse_int, reply_help};
 use crate::client::ReplyMode;
 use crate::cmd::{err, CmdError, CmdResult, Ctx, Flow};
 use crate::config::REDIS_VERSION;
@@ -162,7 +162,7 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn select(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let db = parse_db_index(ctx, argv.get(1), err::NOT_INT)?;
+    let db = parse_db_index(ctx, argv.get(1))?;
     ctx.client.db = db;
     ctx.client.shared.db.store(db, Relaxed);
     ctx.out.ok();
@@ -170,8 +170,10 @@ pub fn select(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let a = parse_db_index(ctx, argv.get(1), "ERR invalid first DB index")?;
-    let b = parse_db_index(ctx, argv.get(2), "ERR invalid second DB index")?;
+    // Both parsed before either is checked against the databases, as Redis does.
+    let a = parse_c_int(argv.get(1), Some("ERR invalid first DB index"))?;
+    let b = parse_c_int(argv.get(2), Some("ERR invalid second DB index"))?;
+    let (a, b) = (db_in_range(ctx, a)?, db_in_range(ctx, b)?);
     if a != b {
         // Every shard at once, so no command sees one database half swapped.
         // Blocked clients stay on their database index (as in Redis) and are served if the

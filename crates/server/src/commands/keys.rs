@@ -357,14 +357,7 @@ pub fn persist(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 /// A database index given as an option value (COPY DB, MOVE): Redis's `getIntFromObject`.
 fn db_option(ctx: &Ctx<'_, '_>, arg: &[u8]) -> Result<usize, CmdError> {
-    let n = parse_int(arg)?;
-    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
-        return Err(err::NOT_INT.into());
-    }
-    if n < 0 || n as usize >= ctx.srv.store.databases() {
-        return Err(err::DB_RANGE.into());
-    }
-    Ok(n as usize)
+    super::parse_db_index(ctx, arg)
 }
 
 pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {

@@ -34,17 +34,31 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
-/// A database index argument: Redis's messages for non-numbers and out-of-range values.
-pub fn parse_db_index(
-    ctx: &Ctx<'_, '_>,
-    arg: &[u8],
-    not_int: &'static str,
-) -> Result<usize, CmdError> {
-    let n = resp::parse_i64(arg).ok_or(CmdError::from(not_int))?;
-    if n < 0 || n as usize >= ctx.srv.store.databases() || n > i64::from(i32::MAX) {
-        return Err(err::DB_RANGE.into());
+/// An `int` argument as Redis's `getIntFromObjectOrReply` reads it: a 64-bit integer, then the
+/// `int` range; `msg` replaces both errors when given.
+pub fn parse_c_int(arg: &[u8], msg: Option<&'static str>) -> Result<i32, CmdError> {
+    let n = resp::parse_i64(arg).ok_or_else(|| CmdError::from(msg.unwrap_or(err::NOT_INT)))?;
+    i32::try_from(n).map_err(|_| {
+        CmdError::from(
+            msg.unwrap_or(
+                "ERR value is out of range, value must between -2147483648 and 2147483647",
+            ),
+        )
+    })
+}
+
+/// A parsed database index checked against the configured databases (Redis's `selectDb`).
+pub fn db_in_range(ctx: &Ctx<'_, '_>, n: i32) -> Result<usize, CmdError> {
+    match usize::try_from(n) {
+        Ok(db) if db < ctx.srv.store.databases() => Ok(db),
+        _ => Err(err::DB_RANGE.into()),
     }
-    Ok(n as usize)
+}
+
+/// A database index argument (SELECT, MOVE, COPY … DB): Redis's messages for non-numbers,
+/// values outside `int`, and indexes past the configured databases.
+pub fn parse_db_index(ctx: &Ctx<'_, '_>, arg: &[u8]) -> Result<usize, CmdError> {
+    db_in_range(ctx, parse_c_int(arg, None)?)
 }
 
 /// Look a key up for reading: expired keys are deleted first, hits and misses are counted and
@@ -218,6 +232,27 @@ pub fn scan_args<'a>(
         i += 2;
     }
     Ok(args)
+}
+
+/// The start of HSCAN, SSCAN and ZSCAN in Redis's order: the cursor, then the key — a
+/// missing key answers an empty scan before the options are even read, a key of another type
+/// WRONGTYPE — and the options only then ([`scan_args`]). `Ok(false)`: answered already.
+pub fn scan_key_first<T>(
+    out: &mut resp::Reply,
+    argv: &resp::Argv<'_>,
+    found: &Result<Option<T>, CmdError>,
+) -> Result<bool, CmdError> {
+    parse_scan_cursor(argv.get(2))?;
+    match found {
+        Err(e) => Err(e.clone()),
+        Ok(None) => {
+            out.array(2);
+            out.bulk(b"0");
+            out.array(0);
+            Ok(false)
+        }
+        Ok(Some(_)) => Ok(true),
+    }
 }
 
 /// Redis parses a SCAN cursor with `strtoull`: optional sign (a negative number wraps),

@@ -396,9 +396,13 @@ pub fn sintercard(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn sscan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let args = scan_args(&argv, 2, 3, false)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
-    let set = read_set(ctx.keys.db(key, ctx.client.db), key, now)?;
+    let found = read_set(ctx.keys.db(key, ctx.client.db), key, now);
+    if !super::scan_key_first(ctx.out, &argv, &found)? {
+        return Ok(());
+    }
+    let args = scan_args(&argv, 2, 3, false)?;
+    let set = found?;
     let mut found: Vec<Vec<u8>> = Vec::new();
     let mut next = 0;
     match set {

@@ -72,7 +72,8 @@ fn parse_request(
         j += 1;
     }
     let (by, rev) = (by_opt.unwrap_or(By::Rank), rev_opt.unwrap_or(false));
-    if limit_given && by == By::Rank {
+    // Redis checks the count alone: `LIMIT <any> -1` passes in rank mode (and is ignored).
+    if limit_given && limit != -1 && by == By::Rank {
         return Err(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
                 .into(),

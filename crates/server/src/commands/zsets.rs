@@ -364,9 +364,13 @@ pub fn zrandmember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn zscan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let args = scan_args(&argv, 2, 3, false)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
-    let z = read_zset(ctx.keys.db(key, ctx.client.db), key, now)?;
+    let found = read_zset(ctx.keys.db(key, ctx.client.db), key, now);
+    if !super::scan_key_first(ctx.out, &argv, &found)? {
+        return Ok(());
+    }
+    let args = scan_args(&argv, 2, 3, false)?;
+    let z = found?;
     let mut found: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = 0;
     let packed = z.is_some_and(ZSet::is_packed);
