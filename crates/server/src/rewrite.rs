@@ -462,7 +462,7 @@ pub fn auto_check(srv: &Server) {
                 .parse::<u64>()
                 .unwrap_or(0),
             crate::config::params::parse_memory(c.get("auto-aof-rewrite-min-size"))
-                .map_or(u64::MAX, |v| v.max(0) as u64),
+                .unwrap_or(u64::MAX),
         )
     };
     if percentage == 0 {

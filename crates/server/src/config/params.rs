@@ -22,14 +22,6 @@ pub enum Kind {
     SavePoints,
     /// Keyspace notification classes (`KEA` …), normalized as Redis prints them.
     KeyspaceEvents,
-    /// An integer that also accepts memory units (`1kb`), like Redis's size_t limits.
-    /// `memory_msg` picks the error for a value that is not a number at all: "must be a memory
-    /// value" (the `*-value` limits) or "couldn't be parsed into an integer" (the `*-entries`).
-    IntOrMemory {
-        min: i64,
-        max: i64,
-        memory_msg: bool,
-    },
 }
 
 /// One configuration parameter.
@@ -303,10 +295,9 @@ pub static PARAMS: &[Param] = &[
     alias(
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
-        Kind::IntOrMemory {
+        Kind::Int {
             min: 0,
             max: LLONG_MAX,
-            memory_msg: false,
         },
         "512",
         true,
@@ -314,10 +305,9 @@ pub static PARAMS: &[Param] = &[
     alias(
         "hash-max-listpack-value",
         "hash-max-ziplist-value",
-        Kind::IntOrMemory {
+        Kind::Memory {
             min: 0,
             max: LLONG_MAX,
-            memory_msg: true,
         },
         "64",
         true,
@@ -325,10 +315,9 @@ pub static PARAMS: &[Param] = &[
     alias(
         "zset-max-listpack-entries",
         "zset-max-ziplist-entries",
-        Kind::IntOrMemory {
+        Kind::Int {
             min: 0,
             max: LLONG_MAX,
-            memory_msg: false,
         },
         "128",
         true,
@@ -336,20 +325,18 @@ pub static PARAMS: &[Param] = &[
     alias(
         "zset-max-listpack-value",
         "zset-max-ziplist-value",
-        Kind::IntOrMemory {
+        Kind::Memory {
             min: 0,
             max: LLONG_MAX,
-            memory_msg: true,
         },
         "64",
         true,
     ),
     p(
         "set-max-intset-entries",
-        Kind::IntOrMemory {
+        Kind::Int {
             min: 0,
             max: LLONG_MAX,
-            memory_msg: false,
         },
         "512",
         true,
@@ -414,15 +401,17 @@ pub fn find(name: &[u8]) -> Option<(usize, &'static Param)> {
     })
 }
 
-/// Parse a memory value like Redis's `memtoull`: digits with an optional unit
-/// (b, k, kb, m, mb, g, gb; case-insensitive; `k` = 1000, `kb` = 1024).
-pub fn parse_memory(s: &str) -> Option<i64> {
-    let lower = s.to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(digits_end);
-    let mul: i64 = match unit {
+/// Parse a memory value as Redis's `memtoull` does: no sign, digits with an optional unit
+/// (b, k, kb, m, mb, g, gb; case-insensitive; `k` = 1000, `kb` = 1024). As in C, too many
+/// digits saturate and the unit's product wraps; the caller reads the result as a signed
+/// number for its bounds (so 18446744073709551615 is -1, out of range).
+pub fn parse_memory(s: &str) -> Option<u64> {
+    if s.starts_with('-') {
+        return None;
+    }
+    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" => 1000,
         "kb" => 1024,
@@ -432,8 +421,16 @@ pub fn parse_memory(s: &str) -> Option<i64> {
         "gb" => 1024 * 1024 * 1024,
         _ => return None,
     };
-    let n: i64 = num.parse().ok()?;
-    n.checked_mul(mul)
+    if num.len() >= 128 {
+        return None;
+    }
+    // strtoull: no digits is 0, overflow saturates.
+    let n = if num.is_empty() {
+        0
+    } else {
+        num.parse::<u64>().unwrap_or(u64::MAX)
+    };
+    Some(n.wrapping_mul(mul))
 }
 
 /// Check `args` against the parameter's kind; returns the normalized text or Redis's message.
@@ -454,9 +451,9 @@ pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Int { min, max } => {
-            let v: i64 = one()?
-                .parse()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            // Redis's string2ll: no `+`, no leading zeros, no units.
+            let v: i64 = resp::parse_i64(one()?.as_bytes())
+                .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
             if v < min || v > max {
                 return Err(format!(
                     "argument must be between {min} and {max} inclusive"
@@ -470,7 +467,7 @@ pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
             Ok(v.to_string())
         }
         Kind::Memory { min, max } => {
-            let v = parse_memory(one()?).ok_or("argument must be a memory value")?;
+            let v = parse_memory(one()?).ok_or("argument must be a memory value")? as i64;
             if v < min || v > max {
                 return Err(format!(
                     "argument must be between {min} and {max} inclusive"
@@ -499,28 +496,6 @@ pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
         }
         Kind::SavePoints => normalize_save(args),
         Kind::KeyspaceEvents => normalize_events(one()?),
-        Kind::IntOrMemory {
-            min,
-            max,
-            memory_msg,
-        } => {
-            let a = one()?;
-            let v = a
-                .parse::<i64>()
-                .ok()
-                .or_else(|| parse_memory(a))
-                .ok_or(if memory_msg {
-                    "argument must be a memory value"
-                } else {
-                    "argument couldn't be parsed into an integer"
-                })?;
-            if v < min || v > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
-            }
-            Ok(v.to_string())
-        }
     }
 }
 
