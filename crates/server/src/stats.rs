@@ -97,8 +97,11 @@ impl Stats {
     }
 
     /// Count an error reply under its code (the first word: `ERR`, `WRONGTYPE` …).
-    pub fn record_error(&self, message: &str) {
-        let code = message.split(' ').next().unwrap_or("ERR");
+    pub fn record_error(&self, message: impl AsRef<[u8]>) {
+        let message = message.as_ref();
+        let code = message.split(|&b| b == b' ').next().unwrap_or(b"ERR");
+        let code = String::from_utf8_lossy(code);
+        let code = code.as_ref();
         let mut errors = self.errors.lock();
         if let Some(n) = errors.get_mut(code) {
             *n += 1;

@@ -84,8 +84,17 @@ fn differential_cases_match_redis() {
             continue;
         }
         ran += 1;
+        let started = std::time::Instant::now();
         let expected = run_case(&redis, case);
+        let redis_took = started.elapsed();
         let got = run_case(&basalt, case);
+        let took = started.elapsed();
+        if took > std::time::Duration::from_secs(2) {
+            eprintln!(
+                "slow case {}: {} (redis {redis_took:?}, both {took:?})",
+                case.file, case.name
+            );
+        }
         // BASALT_SHOW_CASE=<part of a name> prints what Redis answered, to write a case.
         if std::env::var("BASALT_SHOW_CASE").is_ok_and(|p| case.name.contains(&p)) {
             eprintln!("=== {}", case.name);

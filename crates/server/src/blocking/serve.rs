@@ -111,7 +111,7 @@ fn run_job<'s>(
     if let Err(e) = crate::commands::blocking::serve(&mut ctx, &job.op, key) {
         failed = true;
         srv.stats.record_error(e.msg());
-        ctx.out.error(e.msg().as_bytes());
+        ctx.out.error(e.msg());
     }
     crate::cmd::log_and_count(&mut ctx, None);
     let keys = ctx.keys;

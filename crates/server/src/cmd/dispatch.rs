@@ -19,8 +19,8 @@ pub enum Flow {
 }
 
 /// Redis's text for an unknown command: the name (up to 128 bytes, to the first NUL as C reads
-/// it) and the arguments quoted while the list is shorter than 128 bytes.
-fn unknown_command_error(argv: Argv<'_>) -> String {
+/// it) and the arguments quoted while the list is shorter than 128 bytes, bytes as they came.
+fn unknown_command_error(argv: Argv<'_>) -> Vec<u8> {
     let c_str = |b: &[u8]| -> Vec<u8> { b.split(|&c| c == 0).next().unwrap_or(b).to_vec() };
     let mut name = c_str(argv.get(0));
     name.truncate(128);
@@ -36,15 +36,17 @@ fn unknown_command_error(argv: Argv<'_>) -> String {
         args.extend_from_slice(&a);
         args.extend_from_slice(b"' ");
     }
-    format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        String::from_utf8_lossy(&name),
-        String::from_utf8_lossy(&args)
-    )
+    [
+        &b"ERR unknown command '"[..],
+        &name,
+        b"', with args beginning with: ",
+        &args,
+    ]
+    .concat()
 }
 
 /// Resolve `argv` to the spec that will run it (a subcommand for containers), or the error.
-pub fn resolve(argv: Argv<'_>) -> Result<&'static Spec, String> {
+pub fn resolve(argv: Argv<'_>) -> Result<&'static Spec, Vec<u8>> {
     let Some(spec) = lookup(argv.get(0)) else {
         return Err(unknown_command_error(argv));
     };
@@ -55,17 +57,19 @@ pub fn resolve(argv: Argv<'_>) -> Result<&'static Spec, String> {
         return Ok(spec);
     }
     if argv.len() < 2 {
-        return Err(format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        ));
+        return Err(
+            format!("ERR wrong number of arguments for '{}' command", spec.name).into_bytes(),
+        );
     }
     lookup_sub(spec, argv.get(1)).ok_or_else(|| {
-        format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            String::from_utf8_lossy(argv.get(1)),
-            spec.name.to_ascii_uppercase()
-        )
+        [
+            &b"ERR unknown subcommand '"[..],
+            argv.get(1),
+            b"'. Try ",
+            spec.name.to_ascii_uppercase().as_bytes(),
+            b" HELP.",
+        ]
+        .concat()
     })
 }
 
@@ -139,7 +143,7 @@ pub fn execute_in<'s>(
         Ok(spec) => spec,
         Err(msg) => {
             srv.stats.record_error(&msg);
-            out.error(msg.as_bytes());
+            out.error(&msg);
             return Flow::Continue;
         }
     };
@@ -227,7 +231,7 @@ pub fn execute_in<'s>(
         Err(e) => {
             client.stats.called(spec, elapsed_us, true);
             srv.stats.record_error(e.msg());
-            out.error(e.msg().as_bytes());
+            out.error(e.msg());
         }
     }
     client.last_command = spec.name;
@@ -323,11 +327,11 @@ mod tests {
         let (buf, p) = argv_of(&[b"foo", b"a", b"b\0c"]);
         assert_eq!(
             unknown_command_error(p.argv(&buf)),
-            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+            b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
         let long = vec![b'x'; 200];
         let (buf, p) = argv_of(&[b"foo", &long, b"z"]);
         let msg = unknown_command_error(p.argv(&buf));
-        assert!(msg.ends_with(&format!("'{}' ", "x".repeat(128))));
+        assert!(msg.ends_with(format!("'{}' ", "x".repeat(128)).as_bytes()));
     }
 }

@@ -19,24 +19,36 @@ pub use dispatch::{execute, execute_in, Batch, Flow};
 pub use keys::KeyRefs;
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
+/// Bytes, not text: Redis quotes client arguments in its errors as they came (`'\xff'`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CmdError(pub Cow<'static, str>);
+pub struct CmdError(pub Cow<'static, [u8]>);
 
 impl CmdError {
-    pub fn msg(&self) -> &str {
+    pub fn msg(&self) -> &[u8] {
         &self.0
+    }
+
+    /// An error built from text and client bytes, the bytes kept as they are.
+    pub fn concat(parts: &[&[u8]]) -> CmdError {
+        CmdError(Cow::Owned(parts.concat()))
     }
 }
 
 impl From<&'static str> for CmdError {
     fn from(s: &'static str) -> Self {
-        CmdError(Cow::Borrowed(s))
+        CmdError(Cow::Borrowed(s.as_bytes()))
     }
 }
 
 impl From<String> for CmdError {
     fn from(s: String) -> Self {
-        CmdError(Cow::Owned(s))
+        CmdError(Cow::Owned(s.into_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for CmdError {
+    fn from(b: Vec<u8>) -> Self {
+        CmdError(Cow::Owned(b))
     }
 }
 

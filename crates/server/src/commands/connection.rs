@@ -121,11 +121,11 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             j += 1;
         } else {
             let opt = opt.split(|&c| c == 0).next().unwrap_or(opt);
-            return Err(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(opt)
-            )
-            .into());
+            return Err(CmdError::concat(&[
+                b"ERR Syntax error in HELLO option '",
+                opt,
+                b"'",
+            ]));
         }
         j += 1;
     }
@@ -235,9 +235,7 @@ pub fn client_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 .iter()
                 .any(|n| is(t, n))
             {
-                return Err(
-                    format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t)).into(),
-                );
+                return Err(CmdError::concat(&[b"ERR Unknown client type '", t, b"'"]));
             }
             if !is(t, "normal") {
                 ids = Some(Vec::new());
@@ -329,13 +327,11 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 .iter()
                 .any(|n| is(val, n))
             {
-                return Err(
-                    format!("ERR Unknown client type '{}'", String::from_utf8_lossy(val)).into(),
-                );
+                return Err(CmdError::concat(&[b"ERR Unknown client type '", val, b"'"]));
             }
         } else if is(opt, "user") {
             if val != b"default" {
-                return Err(format!("ERR No such user '{}'", String::from_utf8_lossy(val)).into());
+                return Err(CmdError::concat(&[b"ERR No such user '", val, b"'"]));
             }
         } else {
             return Err(err::SYNTAX.into());

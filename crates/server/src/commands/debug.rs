@@ -89,11 +89,11 @@ pub fn debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
-    Err(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        String::from_utf8_lossy(&sub[..sub.len().min(128)])
-    )
-    .into())
+    Err(crate::cmd::CmdError::concat(&[
+        b"ERR unknown subcommand or wrong number of arguments for '",
+        &sub[..sub.len().min(128)],
+        b"'. Try DEBUG HELP.",
+    ]))
 }
 
 /// DEBUG RELOAD: SAVE, empty every database, load `dbfilename` back (Redis's order and

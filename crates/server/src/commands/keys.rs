@@ -235,9 +235,7 @@ fn parse_expire_flags(argv: &Argv<'_>) -> Result<ExpireFlags, CmdError> {
             f.lt = true;
         } else {
             let c_str = opt.split(|&c| c == 0).next().unwrap_or(opt);
-            return Err(
-                format!("ERR Unsupported option {}", String::from_utf8_lossy(c_str)).into(),
-            );
+            return Err(CmdError::concat(&[b"ERR Unsupported option ", c_str]));
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {

@@ -145,11 +145,12 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Err(err::SYNTAX.into());
     }
     let failed = |name: &[u8], why: &str| -> CmdError {
-        format!(
-            "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
-            String::from_utf8_lossy(name)
-        )
-        .into()
+        CmdError::concat(&[
+            b"ERR CONFIG SET failed (possibly related to argument '",
+            name,
+            b"') - ",
+            why.as_bytes(),
+        ])
     };
     // A name given twice is an error; a name and its alias together are not (the last wins),
     // as in Redis.
@@ -157,11 +158,11 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     for i in (2..argv.len()).step_by(2) {
         let (name, value) = (argv.get(i), argv.get(i + 1));
         let Some((idx, param)) = find(name) else {
-            return Err(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-                String::from_utf8_lossy(name)
-            )
-            .into());
+            return Err(CmdError::concat(&[
+                b"ERR Unknown option or number of arguments for CONFIG SET - '",
+                name,
+                b"'",
+            ]));
         };
         if !param.mutable || NOT_YET_MUTABLE.contains(&param.name) {
             return Err(failed(name, "can't set immutable config"));

@@ -339,10 +339,13 @@ impl Conn {
 pub fn frame_end(buf: &[u8], at: usize) -> Option<usize> {
     let line_end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
     let kind = buf[at];
-    let header = std::str::from_utf8(&buf[at + 1..line_end]).ok()?;
     let after = line_end + 2;
+    if matches!(kind, b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(') {
+        // A line, whatever its bytes (errors quote client bytes as they came).
+        return Some(after);
+    }
+    let header = std::str::from_utf8(&buf[at + 1..line_end]).ok()?;
     match kind {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
         b'$' | b'=' | b'!' => {
             let n: i64 = header.parse().ok()?;
             if n < 0 {
