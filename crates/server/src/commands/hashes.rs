@@ -222,6 +222,11 @@ pub fn hrandfield(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 return Err(err::SYNTAX.into());
             }
             with_values = true;
+            // Twice as many replies as picks must stay countable (Redis's ±LONG_MAX/2),
+            // checked before the key is looked at.
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+                return Err("ERR value is out of range".into());
+            }
         }
         Some(n)
     } else {
@@ -238,25 +243,20 @@ pub fn hrandfield(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     };
     let pairs: Vec<(&[u8], &[u8])> = hash.iter().collect();
     let mut rng = super::Rng::seeded(ctx.client.id);
-    let picks: Vec<usize> = match count {
-        None => vec![rng.below(pairs.len())],
-        Some(n) if n < 0 => (0..n.unsigned_abs())
-            .map(|_| rng.below(pairs.len()))
-            .collect(),
-        Some(n) if n as usize >= pairs.len() => (0..pairs.len()).collect(),
-        Some(n) => rng.distinct(pairs.len(), n as usize),
-    };
-    if count.is_none() {
-        ctx.out.bulk(pairs[picks[0]].0);
+    let Some(n) = count else {
+        ctx.out.bulk(pairs[rng.below(pairs.len())].0);
         return Ok(());
-    }
+    };
+    let mut picks = super::Picks::new(n, pairs.len(), &mut rng, || (0..pairs.len()).collect());
     let resp3_pairs = with_values && ctx.out.is_resp3();
+    let total = picks.len() as usize;
     ctx.out.array(if with_values && !resp3_pairs {
-        picks.len() * 2
+        total * 2
     } else {
-        picks.len()
+        total
     });
-    for i in picks {
+    let mut emitted = 0u32;
+    while let Some(i) = picks.next(&mut rng) {
         let (f, v) = pairs[i];
         if resp3_pairs {
             ctx.out.array(2);
@@ -265,7 +265,12 @@ pub fn hrandfield(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         if with_values {
             ctx.out.bulk(v);
         }
+        emitted = emitted.wrapping_add(1);
+        if emitted % 1024 == 0 && ctx.out.len() > super::REPLY_HARD_LIMIT_BYTES {
+            break;
+        }
     }
+    super::reply_overflowed(ctx);
     Ok(())
 }
 

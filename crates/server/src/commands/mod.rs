@@ -308,3 +308,73 @@ impl Rng {
         all
     }
 }
+
+/// A reply that grows past this closes its connection instead: Redis would go on until memory
+/// runs out (`HRANDFIELD h -4611686018427387903 WITHVALUES` asks for 4.6e18 elements, and Redis
+/// 7.0 tries), which here would end the whole process.
+pub const REPLY_HARD_LIMIT_BYTES: usize = 1 << 30;
+
+/// Whether the reply outgrew [`REPLY_HARD_LIMIT_BYTES`]; if so the connection is closed after
+/// what was written, as Redis closes a client over its output buffer limit.
+pub fn reply_overflowed(ctx: &mut Ctx<'_, '_>) -> bool {
+    if ctx.out.len() <= REPLY_HARD_LIMIT_BYTES {
+        return false;
+    }
+    crate::log_warning!(
+        "Client id={} closed for a reply over {} bytes ({})",
+        ctx.client.id,
+        REPLY_HARD_LIMIT_BYTES,
+        ctx.spec.name
+    );
+    ctx.client.flow = crate::cmd::Flow::CloseAfterReply;
+    true
+}
+
+/// The elements a random-count command (HRANDFIELD, SRANDMEMBER, ZRANDMEMBER) returns, one at
+/// a time: a negative count is that many picks with repeats (never collected: it may be
+/// billions), a count of at least the size is every element in `whole`'s order, otherwise that
+/// many distinct ones.
+pub enum Picks {
+    Repeats { left: u64, len: usize },
+    Listed(std::vec::IntoIter<usize>),
+}
+
+impl Picks {
+    pub fn new(count: i64, len: usize, rng: &mut Rng, whole: impl FnOnce() -> Vec<usize>) -> Picks {
+        if count < 0 {
+            Picks::Repeats {
+                left: count.unsigned_abs(),
+                len,
+            }
+        } else if count as u64 >= len as u64 {
+            Picks::Listed(whole().into_iter())
+        } else {
+            Picks::Listed(rng.distinct(len, count as usize).into_iter())
+        }
+    }
+
+    /// How many picks there are.
+    pub fn len(&self) -> u64 {
+        match self {
+            Picks::Repeats { left, .. } => *left,
+            Picks::Listed(it) => it.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn next(&mut self, rng: &mut Rng) -> Option<usize> {
+        match self {
+            Picks::Repeats { left, len } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                Some(rng.below(*len))
+            }
+            Picks::Listed(it) => it.next(),
+        }
+    }
+}

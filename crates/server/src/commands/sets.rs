@@ -188,18 +188,15 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Ok(());
     };
     let all: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
-    let picks: Vec<usize> = if n < 0 {
-        (0..n.unsigned_abs())
-            .map(|_| rng.below(all.len()))
-            .collect()
-    } else if n as usize >= all.len() {
-        (0..all.len()).collect()
-    } else {
-        rng.distinct(all.len(), n as usize)
-    };
-    ctx.out.array(picks.len());
-    for i in picks {
+    let mut picks = super::Picks::new(n, all.len(), &mut rng, || (0..all.len()).collect());
+    ctx.out.array(picks.len() as usize);
+    let mut emitted = 0u32;
+    while let Some(i) = picks.next(&mut rng) {
         ctx.out.bulk(&all[i]);
+        emitted = emitted.wrapping_add(1);
+        if emitted % 1024 == 0 && super::reply_overflowed(ctx) {
+            break;
+        }
     }
     Ok(())
 }

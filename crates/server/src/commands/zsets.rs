@@ -346,20 +346,21 @@ pub fn zrandmember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         return Ok(());
     };
-    let ranks: Vec<usize> = if n < 0 {
-        (0..n.unsigned_abs()).map(|_| rng.below(z.len())).collect()
-    } else if n as usize >= z.len() {
-        // The whole set, walked from the top as Redis's zset iterator does.
-        (0..z.len()).rev().collect()
-    } else {
-        rng.distinct(z.len(), n as usize)
-    };
-    begin_scored(ctx.out, ranks.len(), withscores);
-    for r in ranks {
+    // The whole set is walked from the top, as Redis's zset iterator does.
+    let len = z.len();
+    let mut picks = super::Picks::new(n, len, &mut rng, || (0..len).rev().collect());
+    begin_scored(ctx.out, picks.len() as usize, withscores);
+    let mut emitted = 0u32;
+    while let Some(r) = picks.next(&mut rng) {
         if let Some((s, m)) = z.by_rank(r) {
             emit_scored(ctx.out, m, s, withscores);
         }
+        emitted = emitted.wrapping_add(1);
+        if emitted % 1024 == 0 && ctx.out.len() > super::REPLY_HARD_LIMIT_BYTES {
+            break;
+        }
     }
+    super::reply_overflowed(ctx);
     Ok(())
 }
 
