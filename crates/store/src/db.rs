@@ -21,6 +21,9 @@ pub struct Obj {
     /// Snapshot mark: equal to its database's `snap_bit` once the object was written, or
     /// visited by a snapshot's walk, since the current snapshot began (see `snapshot.rs`).
     pub(crate) snap: bool,
+    /// A small integer that is an object of its own rather than one of Redis's shared integers
+    /// (COPY duplicates the object, so OBJECT REFCOUNT says 1). Any change of the value ends it.
+    pub unshared_int: bool,
 }
 
 const _: () = assert!(std::mem::size_of::<Obj>() == 32);
@@ -39,6 +42,7 @@ impl Obj {
             lru: Obj::fresh_clock(now_ms),
             has_expire: false,
             snap: false,
+            unshared_int: false,
         }
     }
 
@@ -190,7 +194,9 @@ impl Db {
     /// The object under `key`, to change it. A snapshot in progress keeps its old state first.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
         self.preserve(key);
-        self.keys.get_mut(key)
+        let obj = self.keys.get_mut(key)?;
+        obj.unshared_int = false;
+        Some(obj)
     }
 
     /// The object under `key` for a read: only its access time may change, which no snapshot
@@ -232,6 +238,7 @@ impl Db {
         match self.keys.get_mut(key) {
             Some(obj) => {
                 obj.value = value;
+                obj.unshared_int = false;
                 // Under LFU an overwrite keeps the key's counter (as Redis's dbSetValue).
                 if !crate::lfu::lfu_enabled() {
                     obj.lru = lru_clock(now_ms);

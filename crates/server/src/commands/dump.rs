@@ -77,7 +77,8 @@ pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let at_ms = match ttl {
         0 => None,
         t if o.absttl => Some(t as u64),
-        t => Some((t as u64).saturating_add(now)),
+        // Redis adds the time in C, where an overflow wraps negative: already expired.
+        t => Some(t.checked_add(now as i64).map_or(0, |at| at as u64)),
     };
     if at_ms.is_some_and(|at| at <= now) {
         // Already expired: nothing is created; an old key replaced is a deletion.

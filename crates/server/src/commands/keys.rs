@@ -324,7 +324,13 @@ fn ttl_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, ms: bool, abs: bool) -> Cm
     } else {
         (at as i64 - now as i64).max(0)
     };
-    ctx.out.int(if ms { value } else { (value + 500) / 1000 });
+    // Rounded to the nearest second without overflowing at the edge of i64 (Redis prints
+    // 9223372036854776 for an expiry at i64::MAX ms).
+    ctx.out.int(if ms {
+        value
+    } else {
+        ((i128::from(value) + 500) / 1000) as i64
+    });
     Ok(())
 }
 
@@ -391,7 +397,10 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         target.remove(dst);
     }
-    target.insert_obj(dst, store::Obj::new(obj.value, now), at);
+    let mut copy = store::Obj::new(obj.value, now);
+    // Redis duplicates the object, so even a shared small integer is an object of its own.
+    copy.unshared_int = matches!(copy.value, Value::Str(Str::Int(_)));
+    target.insert_obj(dst, copy, at);
     ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())
@@ -457,7 +466,9 @@ fn shared_integers(ctx: &Ctx<'_, '_>) -> bool {
 pub fn object_refcount(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let shared = shared_integers(ctx);
     match object_lookup(ctx, &argv).map(|o| match &o.value {
-        Value::Str(Str::Int(n)) if shared && (0..SHARED_INTEGERS).contains(n) => {
+        Value::Str(Str::Int(n))
+            if shared && !o.unshared_int && (0..SHARED_INTEGERS).contains(n) =>
+        {
             i64::from(i32::MAX)
         }
         _ => 1,

@@ -361,6 +361,9 @@ pub fn lpos(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let wanted = match count {
         None => 1,
         Some(0) => usize::MAX,
+        // Redis's stop test (`matches - rank + 1 >= count`) overflows for i64::MIN and never
+        // holds: every match is returned, whatever the COUNT.
+        Some(_) if rank == i64::MIN => usize::MAX,
         Some(n) => n as usize,
     };
     let found: Vec<i64> = scan
