@@ -266,7 +266,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             ctx.out.bulk(v);
         }
         emitted = emitted.wrapping_add(1);
-        if emitted % 1024 == 0 && ctx.out.len() > super::REPLY_HARD_LIMIT_BYTES {
+        if emitted.is_multiple_of(1024) && ctx.out.len() > super::REPLY_HARD_LIMIT_BYTES {
             break;
         }
     }

@@ -194,7 +194,7 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     while let Some(i) = picks.next(&mut rng) {
         ctx.out.bulk(&all[i]);
         emitted = emitted.wrapping_add(1);
-        if emitted % 1024 == 0 && super::reply_overflowed(ctx) {
+        if emitted.is_multiple_of(1024) && super::reply_overflowed(ctx) {
             break;
         }
     }

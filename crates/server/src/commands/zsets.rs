@@ -356,7 +356,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             emit_scored(ctx.out, m, s, withscores);
         }
         emitted = emitted.wrapping_add(1);
-        if emitted % 1024 == 0 && ctx.out.len() > super::REPLY_HARD_LIMIT_BYTES {
+        if emitted.is_multiple_of(1024) && ctx.out.len() > super::REPLY_HARD_LIMIT_BYTES {
             break;
         }
     }
