@@ -137,7 +137,7 @@ fn insert_all(
                 report.expired_skipped += 1;
                 continue;
             }
-            let Some(value) = to_value(srv, k.value) else {
+            let Some(value) = to_value(srv, k.value, k.packed) else {
                 report.empty_skipped += 1;
                 crate::log_warning!(
                     "rdbLoadObject skipping empty key: {}",
@@ -163,9 +163,11 @@ fn insert_all(
 }
 
 /// A file's value in Basalt's encodings (by the current thresholds); `None` for an empty
-/// collection.
-pub(crate) fn to_value(srv: &Server, v: RdbValue) -> Option<Value> {
+/// collection. A hash or sorted set that came `packed` stays packed whatever its elements'
+/// lengths, as Redis checks only its entry count on load.
+pub(crate) fn to_value(srv: &Server, v: RdbValue, packed: bool) -> Option<Value> {
     let limits = &srv.limits;
+    let unbounded_if_packed = |max: usize| if packed { usize::MAX } else { max };
     Some(match v {
         RdbValue::Str(s) => Value::Str(Str::from_bytes(&s)),
         RdbValue::List(items) if items.is_empty() => return None,
@@ -184,16 +186,20 @@ pub(crate) fn to_value(srv: &Server, v: RdbValue) -> Option<Value> {
         RdbValue::Hash(pairs) if pairs.is_empty() => return None,
         RdbValue::Hash(pairs) => {
             let mut h = Hash::default();
+            let mut bounds = limits.hash();
+            bounds.max_value_bytes = unbounded_if_packed(bounds.max_value_bytes);
             for (f, v) in &pairs {
-                h.set(f, v, limits.hash());
+                h.set(f, v, bounds);
             }
             Value::Hash(Box::new(h))
         }
         RdbValue::ZSet(entries) if entries.is_empty() => return None,
         RdbValue::ZSet(entries) => {
             let mut z = ZSet::default();
+            let mut bounds = limits.zset();
+            bounds.max_value_bytes = unbounded_if_packed(bounds.max_value_bytes);
             for (score, m) in &entries {
-                z.set(m, *score, limits.zset());
+                z.set(m, *score, bounds);
             }
             Value::ZSet(Box::new(z))
         }

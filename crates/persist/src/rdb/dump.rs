@@ -39,6 +39,11 @@ pub fn dump(value: &Value, compress: bool) -> Vec<u8> {
 /// The value a payload holds, after its footer is checked (Redis's `verifyDumpPayload`, then
 /// `rdbLoadObject`). Bytes left over after the value are ignored, as Redis does.
 pub fn restore(payload: &[u8]) -> Result<RdbValue, PayloadError> {
+    restore_packed(payload).map(|(value, _)| value)
+}
+
+/// [`restore`], and whether the value came as a packed blob (see `read::is_packed_type`).
+pub fn restore_packed(payload: &[u8]) -> Result<(RdbValue, bool), PayloadError> {
     if payload.len() < FOOTER_LEN {
         return Err(PayloadError::Footer);
     }

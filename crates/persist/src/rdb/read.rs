@@ -32,6 +32,19 @@ pub struct KeyEntry {
     pub expire_ms: Option<i64>,
     pub idle_secs: Option<u64>,
     pub freq: Option<u8>,
+    /// The value came as a packed blob (a listpack or ziplist hash or sorted set), which Redis
+    /// keeps packed whatever its elements' lengths: it checks only the entry count on load.
+    pub packed: bool,
+}
+
+/// Whether values of RDB type `kind` are packed blobs whose element lengths a loader does not
+/// check (Redis's `rdbLoadObject`: entry counts only, "as the max element size is an O(N)
+/// scan"). A zipmap hash is checked in full.
+pub fn is_packed_type(kind: u8) -> bool {
+    matches!(
+        kind,
+        t::HASH_ZIPLIST | t::HASH_LISTPACK | t::ZSET_ZIPLIST | t::ZSET_LISTPACK
+    )
 }
 
 /// Reads items from an RDB stream.
@@ -90,13 +103,14 @@ impl<R: Read> RdbReader<R> {
         }
     }
 
-    /// A type byte and the value after it (a DUMP payload). Opcodes are not values.
-    pub(crate) fn typed_value(&mut self) -> Result<RdbValue, RdbError> {
+    /// A type byte and the value after it (a DUMP payload), and whether it came packed (see
+    /// [`is_packed_type`]). Opcodes are not values.
+    pub(crate) fn typed_value(&mut self) -> Result<(RdbValue, bool), RdbError> {
         let kind = self.byte()?;
         if kind >= op::FUNCTION2 {
             return Err(self.format(format!("{kind} is not a value type")));
         }
-        self.value(kind, b"")
+        Ok((self.value(kind, b"")?, is_packed_type(kind)))
     }
 
     /// Bytes read so far.
@@ -418,6 +432,7 @@ impl<R: Read> RdbReader<R> {
                         expire_ms,
                         idle_secs,
                         freq,
+                        packed: is_packed_type(kind),
                     }));
                 }
             }

@@ -69,9 +69,10 @@ pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if ttl < 0 {
         return Err("ERR Invalid TTL value, must be >= 0".into());
     }
-    let value = persist::rdb::dump::restore(argv.get(3)).map_err(|e| format!("ERR {e}"))?;
+    let (value, packed) =
+        persist::rdb::dump::restore_packed(argv.get(3)).map_err(|e| format!("ERR {e}"))?;
     // An empty collection is a bad payload too (Redis's loader refuses empty keys).
-    let value = crate::rdb_load::to_value(ctx.srv, value).ok_or("ERR Bad data format")?;
+    let value = crate::rdb_load::to_value(ctx.srv, value, packed).ok_or("ERR Bad data format")?;
     let db = ctx.db(key);
     let deleted = o.replace && db.remove(key).is_some();
     let at_ms = match ttl {
