@@ -306,3 +306,20 @@ fn six_clients_looping_blmove_between_two_lists_never_hang() {
     let used = idle_cpu_ms(s);
     assert!(used < IDLE_CPU_MS, "{used} ms of CPU in one idle second");
 }
+
+/// Issue 10: without pipelining, a writer's next LPOP took the element a waiter was owed in
+/// 5–13 of 200 rounds (the waiter was only woken, and ran its pop later on its own thread).
+/// The waiter is served by the push itself now: the writer's pop finds nothing, every round.
+#[test]
+fn a_writers_next_pop_never_takes_the_element_a_waiter_was_served() {
+    let s = &basalt(&["--io-threads", "2"]);
+    let mut a = conn_with_timeout(s, 5);
+    let mut b = conn_with_timeout(s, 5);
+    for round in 0..200 {
+        a.send(&[b"BLPOP", b"k", b"0"]);
+        wait_blocked(s, 1);
+        assert_eq!(b.cmd_str(&["RPUSH", "k", "x"]), b":1\r\n");
+        assert_eq!(b.cmd_str(&["LPOP", "k"]), b"$-1\r\n", "round {round}");
+        assert_eq!(a.read_reply(), b"*2\r\n$1\r\nk\r\n$1\r\nx\r\n");
+    }
+}
