@@ -22,20 +22,21 @@ const OW_UPDATE: &[&str] = &["OW", "update"];
 const NO_FLAGS: &[&str] = &[];
 
 impl KeySpec {
-    /// Indices of this spec's keys, or `None` where Redis finds the spec invalid for these
-    /// arguments (then the command's own finder decides).
-    pub fn indices_strict(&self, argv: &Argv<'_>) -> Option<KeyIndices> {
+    /// Where this spec's keys lie for these arguments, before any bounds check: `(first, last,
+    /// step)`. `None` when there is no range at all: an unknown spec, or a `numkeys` argument
+    /// that is missing or not a count of at least `min_numkeys`.
+    fn span(&self, argv: &Argv<'_>, min_numkeys: i64) -> Option<(i64, i64, i32)> {
         let argc = argv.len() as i64;
         let begin = i64::from(self.begin);
-        let (first, last, step) = match self.find {
-            FindKeys::Unknown => return None,
+        match self.find {
+            FindKeys::Unknown => None,
             FindKeys::Range { last, step, .. } => {
                 let last = if last < 0 {
                     argc + i64::from(last)
                 } else {
                     begin + i64::from(last)
                 };
-                (begin, last, step)
+                Some((begin, last, step))
             }
             FindKeys::KeyNum {
                 keynum_idx,
@@ -46,11 +47,19 @@ impl KeySpec {
                 if at >= argc {
                     return None;
                 }
-                let n = resp::parse_i64(argv.get(at as usize)).filter(|n| *n >= 0)?;
+                let n = resp::parse_i64(argv.get(at as usize)).filter(|n| *n >= min_numkeys)?;
                 let first = begin + i64::from(first);
-                (first, first.saturating_add(n - 1), step)
+                // Redis counts `numkeys` arguments from the first, whatever the step.
+                Some((first, first.saturating_add(n - 1), step))
             }
-        };
+        }
+    }
+
+    /// Indices of this spec's keys, or `None` where Redis finds the spec invalid for these
+    /// arguments (then the command's own finder decides).
+    pub fn indices_strict(&self, argv: &Argv<'_>) -> Option<KeyIndices> {
+        let argc = argv.len() as i64;
+        let (first, last, step) = self.span(argv, 0)?;
         if first < 1 || last >= argc || last < first || first >= argc {
             return None;
         }
@@ -65,39 +74,10 @@ impl KeySpec {
     /// can touch, for locking a command line whose keys Redis would call invalid (the
     /// handler then answers its syntax error).
     fn indices_lenient(&self, argv: &Argv<'_>) -> KeyIndices {
-        let argc = argv.len() as i64;
-        let begin = i64::from(self.begin);
-        let (first, last, step) = match self.find {
-            FindKeys::Unknown => return KeyIndices::new(),
-            FindKeys::Range { last, step, .. } => {
-                let last = if last < 0 {
-                    argc + i64::from(last)
-                } else {
-                    begin + i64::from(last)
-                };
-                (begin, last, step)
-            }
-            FindKeys::KeyNum {
-                keynum_idx,
-                first,
-                step,
-            } => {
-                let at = begin + i64::from(keynum_idx);
-                if at >= argc {
-                    return KeyIndices::new();
-                }
-                let Some(n) = resp::parse_i64(argv.get(at as usize)).filter(|n| *n > 0) else {
-                    return KeyIndices::new();
-                };
-                let first = begin + i64::from(first);
-                (
-                    first,
-                    first + (n - 1).saturating_mul(i64::from(step.max(1))),
-                    step,
-                )
-            }
+        let Some((first, last, step)) = self.span(argv, 1) else {
+            return KeyIndices::new();
         };
-        let last = last.min(argc - 1);
+        let last = last.min(argv.len() as i64 - 1);
         if first < 1 || last < first {
             return KeyIndices::new();
         }
