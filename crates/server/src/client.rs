@@ -121,12 +121,14 @@ impl store::Waiter for ClientShared {
 impl ClientShared {
     /// Ask the connection to close (CLIENT KILL, shutdown).
     pub fn kill(&self) {
-        self.killed.store(true, Relaxed);
+        // SeqCst with the wait's state: a client blocking while it is killed either sees the
+        // kill or is seen blocked by the killer (see `commands::blocking`).
+        self.killed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.kill.notify_one();
     }
 
     pub fn is_killed(&self) -> bool {
-        self.killed.load(Relaxed)
+        self.killed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Resolves when [`kill`](Self::kill) was called.

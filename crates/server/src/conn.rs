@@ -214,6 +214,11 @@ fn run_batch(
     // before any socket I/O) and the clock.
     let mut batch = Batch::new();
     while pos < rbuf.len() {
+        // A killed client runs nothing more, as Redis frees it at once.
+        if client.shared.is_killed() {
+            end = BatchEnd::Close;
+            break;
+        }
         let limits = Limits {
             max_bulk_bytes: cfg.max_bulk_bytes,
             auth_required: !client.authenticated && srv.auth_required(),

@@ -147,7 +147,7 @@ fn insert_all(
             };
             let mut shard = srv.store.lock_shard(srv.store.shard_index(&k.key));
             let d = shard.db(db);
-            d.set(&k.key, value, false, now);
+            d.set_loaded(&k.key, value, now);
             if let Some(at) = expire {
                 d.set_expire(&k.key, at);
             }

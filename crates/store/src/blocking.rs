@@ -66,22 +66,24 @@ impl Blocked {
         self.queues.is_empty()
     }
 
-    /// Queue `w` on `key` unless it is already there (`BLPOP k k` waits once).
+    /// Queue `w` on `key` (the caller queues a client once per key).
     pub fn add(&mut self, db: usize, key: &[u8], w: Arc<dyn Waiter>, kind: BlockKind) {
         let q = self.queues.entry((db, key.to_vec())).or_insert_with(|| {
             WAITED_KEYS.fetch_add(1, Relaxed);
             Queue::new()
         });
-        if !q.iter().any(|(x, _)| x.id() == w.id()) {
-            q.push_back((w, kind));
-        }
+        debug_assert!(!q.iter().any(|(x, _)| x.id() == w.id()), "queued twice");
+        q.push_back((w, kind));
     }
 
-    /// Take client `id` off `key`'s queue.
+    /// Take client `id` off `key`'s queue (searched from the front: a served client is
+    /// usually the oldest, so serving N waiters costs O(N), not O(N²)).
     pub fn remove(&mut self, db: usize, key: &[u8], id: u64) {
         let k = (db, key.to_vec());
         if let Some(q) = self.queues.get_mut(&k) {
-            q.retain(|(w, _)| w.id() != id);
+            if let Some(at) = q.iter().position(|(w, _)| w.id() == id) {
+                q.remove(at);
+            }
             if q.is_empty() {
                 self.queues.remove(&k);
                 WAITED_KEYS.fetch_sub(1, Relaxed);
@@ -89,8 +91,8 @@ impl Blocked {
         }
     }
 
-    /// The oldest client still waiting on `key` for a value of `kind`; stale entries met on
-    /// the way are dropped.
+    /// The oldest client still waiting on `key` for a value of `kind`. Stale entries at the
+    /// front are dropped; others are passed over (their clients remove them).
     pub fn first_waiting(
         &mut self,
         db: usize,
@@ -99,8 +101,13 @@ impl Blocked {
     ) -> Option<Arc<dyn Waiter>> {
         let k = (db, key.to_vec());
         let q = self.queues.get_mut(&k)?;
-        q.retain(|(w, _)| w.is_waiting());
-        let found = q.iter().find(|(_, k)| *k == kind).map(|(w, _)| w.clone());
+        while q.front().is_some_and(|(w, _)| !w.is_waiting()) {
+            q.pop_front();
+        }
+        let found = q
+            .iter()
+            .find(|(w, k)| *k == kind && w.is_waiting())
+            .map(|(w, _)| w.clone());
         if q.is_empty() {
             self.queues.remove(&k);
             WAITED_KEYS.fetch_sub(1, Relaxed);

@@ -234,6 +234,16 @@ impl Db {
     /// Store `value` under `key`, replacing any old value. The TTL is dropped unless `keep_ttl`
     /// (Redis's `setKey` vs `SET … KEEPTTL`).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool, now_ms: u64) {
+        self.set_inner(key, value, keep_ttl, now_ms, true);
+    }
+
+    /// [`Db::set`] for a value loaded from a file (DEBUG RELOAD, start-up): as Redis's
+    /// `dbAddRDBLoad`, it makes no key ready for blocked clients.
+    pub fn set_loaded(&mut self, key: &[u8], value: Value, now_ms: u64) {
+        self.set_inner(key, value, false, now_ms, false);
+    }
+
+    fn set_inner(&mut self, key: &[u8], value: Value, keep_ttl: bool, now_ms: u64, signal: bool) {
         self.preserve(key);
         match self.keys.get_mut(key) {
             Some(obj) => {
@@ -249,7 +259,9 @@ impl Db {
                 }
             }
             None => {
-                self.signal_if_ready(key, &value);
+                if signal {
+                    self.signal_if_ready(key, &value);
+                }
                 let mut obj = Obj::new(value, now_ms);
                 obj.snap = self.snap_bit;
                 self.keys.insert_new(SmallBytes::new(key), obj);

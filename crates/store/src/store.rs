@@ -363,6 +363,35 @@ mod tests {
     }
 
     #[test]
+    fn with_shard_never_waits_out_of_order() {
+        let s = Store::new(8, 1);
+        let order = |l: &Locked<'_>| l.guards.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+        let l = s.lock_indices(&[5]);
+        // Above every held lock: waited for.
+        let (l, relocked) = l.with_shard(7);
+        assert!(!relocked);
+        // Below, and free: taken by try_lock, kept in order.
+        let (l, relocked) = l.with_shard(2);
+        assert!(!relocked);
+        assert_eq!(order(&l), vec![2, 5, 7]);
+        let (l, relocked) = l.with_shard(5);
+        assert!(!relocked);
+        // Below, and busy: everything released and taken again in order.
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let _g = s.lock_shard(1);
+                held_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            });
+            held_rx.recv().unwrap();
+            let (l, relocked) = l.with_shard(1);
+            assert!(relocked);
+            assert_eq!(order(&l), vec![1, 2, 5, 7]);
+        });
+    }
+
+    #[test]
     fn lock_keys_dedups_and_orders() {
         let s = Store::new(8, 16);
         let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("k{i}").into_bytes()).collect();

@@ -76,9 +76,25 @@ fn serve_key<'s>(
             continue;
         }
         keys.shard(key).blocked.remove(db, key, client.id);
+        let unwinding = AnswerIfUnwinding(&client.wait);
         let (back, served) = run_job(srv, stats, keys, &client, &job, key, now_ms);
+        std::mem::forget(unwinding);
         keys = back;
         client.wait.deliver(served);
+    }
+}
+
+/// A claimed waiter must get an answer even if serving it panics (a bug): otherwise it would
+/// wait forever, claimed by nobody.
+struct AnswerIfUnwinding<'a>(&'a super::WaitSlot);
+
+impl Drop for AnswerIfUnwinding<'_> {
+    fn drop(&mut self) {
+        self.0.deliver(Served {
+            reply: b"-ERR internal error while serving a blocked client\r\n".to_vec(),
+            durable_seq: 0,
+            failed: true,
+        });
     }
 }
 

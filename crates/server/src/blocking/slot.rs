@@ -1,7 +1,7 @@
 //! A blocked client's wait, decided exactly once.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::AcqRel, Ordering::Acquire};
-use std::sync::atomic::{Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{Ordering::Relaxed, Ordering::Release, Ordering::SeqCst};
 
 use parking_lot::Mutex;
 use store::End;
@@ -110,7 +110,7 @@ impl WaitSlot {
         *self.served.lock() = None;
         self.has_timeout.store(has_timeout, Relaxed);
         counts.enter(has_timeout);
-        self.state.store(BLOCKED, Release);
+        self.state.store(BLOCKED, SeqCst);
     }
 
     /// What serving this waiter does.
@@ -122,7 +122,7 @@ impl WaitSlot {
     fn decide(&self, to: u8, counts: &Counts) -> bool {
         let won = self
             .state
-            .compare_exchange(BLOCKED, to, AcqRel, Acquire)
+            .compare_exchange(BLOCKED, to, SeqCst, Acquire)
             .is_ok();
         if won {
             counts.leave(self.has_timeout.load(Relaxed));

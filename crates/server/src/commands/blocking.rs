@@ -80,7 +80,14 @@ pub fn attempt_or_block(
     }
     let db = ctx.client.db;
     let waiter: Arc<dyn store::Waiter> = ctx.client.shared.clone();
-    for k in &wait.keys {
+    // Each key once (`BLPOP k k 0` waits once on k), so a queue never holds a client twice.
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(wait.keys.len());
+    for k in wait.keys {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    for k in &keys {
         ctx.keys
             .shard(k)
             .blocked
@@ -92,12 +99,14 @@ pub fn attempt_or_block(
         proto: ctx.out.proto,
         spec: ctx.spec,
     };
-    ctx.client
-        .shared
-        .wait
-        .begin(job, timeout.set, &ctx.srv.blocked);
+    let shared = &ctx.client.shared;
+    shared.wait.begin(job, timeout.set, &ctx.srv.blocked);
+    if shared.is_killed() {
+        // CLIENT KILL came while this command ran: no writer may serve a client that is going.
+        shared.wait.cancel(&ctx.srv.blocked);
+    }
     ctx.client.block = Some(Block {
-        keys: wait.keys,
+        keys,
         db,
         deadline: timeout.deadline,
         spec: ctx.spec,

@@ -358,9 +358,10 @@ fn kill(ctx: &mut Ctx<'_, '_>, c: &crate::client::ClientShared) {
     if c.id == ctx.client.id {
         ctx.client.flow = Flow::CloseAfterReply;
     } else {
-        // Gone from now on, as Redis frees the client at once: no writer may serve it.
-        c.wait.cancel(&ctx.srv.blocked);
+        // Gone from now on, as Redis frees the client at once: no writer may serve it. The
+        // flag first: a client about to block checks it after opening its wait.
         c.kill();
+        c.wait.cancel(&ctx.srv.blocked);
     }
 }
 

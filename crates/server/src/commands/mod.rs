@@ -164,11 +164,15 @@ pub fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], len: usize, make: impl Fn
     let now = ctx.now_ms;
     let db = ctx.keys.db(dst, ctx.client.db);
     db.expire_if_needed(dst, now);
-    let existed = db.remove(dst).is_some();
-    if len > 0 {
+    // A result overwrites in place (Redis's setKey: an existing key is overwritten, which does
+    // not make it ready for blocked clients; only a new key does).
+    let changed = if len > 0 {
         db.set(dst, make(), false, now);
-    }
-    ctx.dirty += u64::from(len > 0 || existed);
+        true
+    } else {
+        db.remove(dst).is_some()
+    };
+    ctx.dirty += u64::from(changed);
     ctx.out.int(len as i64);
 }
 
