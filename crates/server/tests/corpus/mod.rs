@@ -179,7 +179,9 @@ fn sorted_elements(frame: &[u8]) -> Vec<u8> {
 
 /// An INFO field as a number.
 fn info_number(admin: &mut Conn, section: &str, field: &str) -> i64 {
-    let info = admin.cmd(&[b"INFO", section.as_bytes()]);
+    let info = admin
+        .try_cmd(&[b"INFO", section.as_bytes()])
+        .unwrap_or_else(|| panic!("the admin connection closed at INFO {section}"));
     let text = String::from_utf8_lossy(&info).into_owned();
     let prefix = format!("{field}:");
     text.lines()
@@ -242,14 +244,30 @@ impl Client {
     }
 }
 
-/// Run a case on one server; returns one transcript line per step that records something.
+/// Run a case on one server; returns one transcript line per step that records something. A
+/// failure of the runner itself (a connection gone where a reply was due) names the case.
 pub fn run_case(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_steps(server, case))) {
+        Ok(t) => t,
+        Err(e) => {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("{}: case {}: {}: {why}", server.name, case.file, case.name)
+        }
+    }
+}
+
+fn run_steps(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
     let mut admin = server.conn();
     assert_eq!(
-        admin.cmd(&[b"FLUSHALL"]),
-        b"+OK\r\n",
-        "FLUSHALL on {}",
-        server.name
+        admin.try_cmd(&[b"FLUSHALL"]).as_deref(),
+        Some(&b"+OK\r\n"[..]),
+        "FLUSHALL on {} before case {}",
+        server.name,
+        case.name
     );
     let baseline = info_number(&mut admin, "persistence", "rdb_changes_since_last_save");
     let mut clients: BTreeMap<String, Client> = BTreeMap::new();
@@ -277,7 +295,9 @@ pub fn run_case(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
             Step::Flags(name) => {
                 open(server, &mut clients, name);
                 let id = clients[name].id.to_string();
-                let list = admin.cmd(&[b"CLIENT", b"LIST", b"ID", id.as_bytes()]);
+                let list = admin
+                    .try_cmd(&[b"CLIENT", b"LIST", b"ID", id.as_bytes()])
+                    .unwrap_or_else(|| panic!("the admin connection closed at CLIENT LIST"));
                 let text = String::from_utf8_lossy(&list).into_owned();
                 let flags = text
                     .split_whitespace()
@@ -315,7 +335,9 @@ fn open(server: &ServerProc, clients: &mut BTreeMap<String, Client>, name: &str)
         return;
     }
     let mut conn = server.conn();
-    let reply = conn.cmd(&[b"CLIENT", b"ID"]);
+    let reply = conn
+        .try_cmd(&[b"CLIENT", b"ID"])
+        .unwrap_or_else(|| panic!("{}: a new connection closed at CLIENT ID", server.name));
     let id = String::from_utf8_lossy(&reply)
         .trim_start_matches(':')
         .trim()
@@ -389,7 +411,8 @@ fn act(c: &mut Client, action: &Action, ids: &BTreeMap<String, u64>) -> Option<V
             })
         }
         Action::Hello(v) => {
-            c.conn.cmd(&[b"HELLO", v.to_string().as_bytes()]);
+            // A closed connection shows at the next reply read.
+            let _ = c.conn.try_cmd(&[b"HELLO", v.to_string().as_bytes()]);
             None
         }
         Action::Close => {
