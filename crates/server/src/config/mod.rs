@@ -4,6 +4,7 @@
 //! As in Redis, command-line options are turned into config lines appended after the file, so
 //! both share one parser and one set of error messages.
 
+mod gated;
 pub mod params;
 
 use std::path::{Path, PathBuf};
@@ -131,7 +132,11 @@ impl Config {
             if args.is_empty() && !matches!(param.kind, Kind::SavePoints | Kind::Str) {
                 return Err(bad());
             }
-            if args.len() > 1 && !matches!(param.kind, Kind::List | Kind::SavePoints) {
+            let many = matches!(
+                param.kind,
+                Kind::List | Kind::SavePoints | Kind::Words | Kind::BufferLimits
+            );
+            if args.len() > 1 && !many {
                 return Err(bad());
             }
             let value = normalize(param, args).map_err(fail)?;

@@ -22,10 +22,16 @@ pub enum Kind {
     SavePoints,
     /// Keyspace notification classes (`KEA` …), normalized as Redis prints them.
     KeyspaceEvents,
+    /// Words, from several arguments in a file or one spaced argument in CONFIG SET
+    /// (`oom-score-adj-values 0 200 800`), kept separated by single spaces.
+    Words,
+    /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>` groups, normalized to
+    /// every class in Redis's order with byte counts.
+    BufferLimits,
 }
 
 /// One configuration parameter.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Param {
     pub name: &'static str,
     /// Another name that reads and writes the same value (old Redis names).
@@ -35,6 +41,10 @@ pub struct Param {
     pub default: &'static str,
     /// Whether CONFIG SET may change it at run time.
     pub mutable: bool,
+    /// A parameter of a feature Basalt does not have yet (replication, TLS …): accepted at
+    /// its default value, so stock redis.conf files load, and refused otherwise, naming the
+    /// feature, rather than accepted and silently not honoured.
+    pub feature: Option<&'static str>,
 }
 
 const INT_MAX: i64 = i32::MAX as i64;
@@ -48,6 +58,7 @@ const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool)
         kind,
         default,
         mutable,
+        feature: None,
     }
 }
 
@@ -64,6 +75,7 @@ const fn alias(
         kind,
         default,
         mutable,
+        feature: None,
     }
 }
 
@@ -80,9 +92,18 @@ const POLICIES: &[&str] = &[
 ];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
 
-/// Every parameter Basalt knows. Values not used yet by any subsystem are still validated and
-/// reported exactly as Redis does, so existing redis.conf files load.
-pub static PARAMS: &[Param] = &[
+/// Every parameter Redis 7.0 has, in one table: Basalt's own (below) and those of features
+/// still to come (`gated.rs`, accepted only at their defaults). Indexes into it are stable.
+pub static PARAMS: std::sync::LazyLock<Vec<Param>> = std::sync::LazyLock::new(|| {
+    CORE.iter()
+        .chain(super::gated::GATED.iter())
+        .cloned()
+        .collect()
+});
+
+/// The parameters Basalt honours. Values not used yet by any subsystem are still validated
+/// and reported exactly as Redis does, so existing redis.conf files load.
+static CORE: &[Param] = &[
     // Networking.
     p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
     p("bind", Kind::List, "* -::*", true),
@@ -438,6 +459,57 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 pub const HIDDEN: &[&str] = &["rdb-key-save-delay"];
 
 pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
+    let value = normalize_kind(param, args)?;
+    match param.feature {
+        Some(feature) if value != param.default => Err(format!(
+            "{} needs {feature}, which Basalt does not have yet; only the default '{}' is accepted",
+            param.name, param.default
+        )),
+        _ => Ok(value),
+    }
+}
+
+/// `client-output-buffer-limit` groups checked as Redis checks them (whole value or nothing)
+/// and merged into `current`'s classes.
+fn normalize_buffer_limits(current: &str, args: &[String]) -> Result<String, String> {
+    const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut limits: Vec<[String; 3]> = current
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .map(|c| [c[1].to_string(), c[2].to_string(), c[3].to_string()])
+        .collect();
+    for group in words.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(group[1]).ok_or_else(bad)?;
+        let soft = parse_memory(group[2]).ok_or_else(bad)?;
+        let secs: i64 = group[3].parse().map_err(|_| bad())?;
+        if secs < 0 {
+            return Err(bad().into());
+        }
+        limits[class] = [hard.to_string(), soft.to_string(), secs.to_string()];
+    }
+    Ok(CLASSES
+        .iter()
+        .zip(&limits)
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+fn normalize_kind(param: &Param, args: &[String]) -> Result<String, String> {
     let one = || -> Result<&str, String> {
         match args {
             [a] => Ok(a.as_str()),
@@ -495,6 +567,12 @@ pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
                 .map_err(|_| "Invalid socket file permissions".to_string())
         }
         Kind::SavePoints => normalize_save(args),
+        Kind::Words => Ok(args
+            .iter()
+            .flat_map(|a| a.split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ")),
+        Kind::BufferLimits => normalize_buffer_limits(param.default, args),
         Kind::KeyspaceEvents => normalize_events(one()?),
     }
 }

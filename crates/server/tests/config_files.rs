@@ -1,0 +1,179 @@
+//! Redis configuration files and parameters: Debian's stock redis.conf starts Basalt, CONFIG
+//! GET * lists what Redis 7.0.15 lists with the same defaults, and a parameter of a feature not
+//! built yet is accepted at its default and refused otherwise, naming the feature.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{basalt, basalt_bin, elements, free_port, redis, Conn};
+
+/// Parameters whose values depend on the server's process or on Basalt's own design.
+const SERVER_SPECIFIC: &[&str] = &[
+    "dir",
+    "pidfile",
+    "logfile",
+    "port",
+    "bind",
+    "save",
+    "appendonly",
+    "daemonize",
+    "dbfilename",
+    // Basalt's default is one I/O thread per core (0 in CONFIG GET); Redis's is 1.
+    "io-threads",
+];
+
+/// `CONFIG GET *` as sorted `name value` lines, without the server-specific ones.
+fn config_lines(c: &mut Conn) -> Vec<String> {
+    let reply = c.cmd_str(&["CONFIG", "GET", "*"]);
+    let items = elements(&reply).expect("CONFIG GET * is an array");
+    let text = |f: &Vec<u8>| {
+        let body = f.splitn(2, |&b| b == b'\n').nth(1).unwrap_or_default();
+        String::from_utf8_lossy(&body[..body.len().saturating_sub(2)]).into_owned()
+    };
+    let mut lines: Vec<String> = items
+        .chunks(2)
+        .map(|kv| (text(&kv[0]), text(&kv[1])))
+        .filter(|(k, _)| !SERVER_SPECIFIC.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn config_get_star_lists_every_redis_parameter_with_its_default() {
+    let Some(redis) = redis() else { return };
+    let basalt = basalt(&[]);
+    let want = config_lines(&mut redis.conn());
+    let got: Vec<String> = config_lines(&mut basalt.conn())
+        .into_iter()
+        // Basalt's own parameter, which Redis does not have.
+        .filter(|l| !l.starts_with("shards "))
+        .collect();
+    let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).collect();
+    let extra: Vec<&String> = got.iter().filter(|l| !want.contains(l)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "differ from redis-server:\n  redis only: {missing:?}\n  basalt only: {extra:?}"
+    );
+    assert!(want.len() >= 180, "only {} parameters", want.len());
+}
+
+/// Debian's `/etc/redis/redis.conf` (from the redis-server package), with `daemonize no` and
+/// its paths and port pointed at a temp dir, starts Basalt unchanged otherwise.
+#[test]
+fn debians_stock_redis_conf_starts_basalt() {
+    let stock = std::path::Path::new("/etc/redis/redis.conf");
+    if !stock.exists() {
+        assert!(
+            std::env::var("BASALT_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "/etc/redis/redis.conf missing (apt-get install redis-server)"
+        );
+        eprintln!("!!! /etc/redis/redis.conf not found: SKIPPING");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let text = std::fs::read_to_string(stock).expect("read the stock conf");
+    let adjusted: String = text
+        .lines()
+        .map(|l| match l.split_whitespace().next() {
+            Some("daemonize") => "daemonize no".to_string(),
+            Some("port") => format!("port {port}"),
+            Some("dir") => format!("dir {}", dir.path().display()),
+            Some("pidfile") => format!("pidfile {}", dir.path().join("p.pid").display()),
+            Some("logfile") => "logfile \"\"".to_string(),
+            Some("bind") => "bind 127.0.0.1".to_string(),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let conf = dir.path().join("redis.conf");
+    std::fs::write(&conf, adjusted).expect("write");
+    let mut child = Command::new(basalt_bin())
+        .arg(&conf)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut conn = None;
+    while conn.is_none() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "Basalt refused Debian's redis.conf ({status}):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        conn = Conn::try_connect(port);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = conn.expect("connected");
+    assert_eq!(c.cmd_str(&["PING"]), b"+PONG\r\n");
+    let r = c.cmd_str(&["CONFIG", "GET", "client-output-buffer-limit"]);
+    assert!(
+        r.ends_with(b"normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60\r\n"),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A parameter of a feature not built yet: its default is accepted (CONFIG SET, the command
+/// line), anything else refused with the feature named, never silently ignored.
+#[test]
+fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
+    let s = basalt(&["--repl-diskless-sync", "yes", "--tls-port", "0"]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "repl-diskless-sync", "yes"]),
+        b"+OK\r\n"
+    );
+    let r = c.cmd_str(&["CONFIG", "SET", "repl-diskless-sync", "no"]);
+    let text = String::from_utf8_lossy(&r).into_owned();
+    assert!(
+        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'repl-diskless-sync') - repl-diskless-sync needs replication"),
+        "{text}"
+    );
+    let r = c.cmd_str(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "pubsub 1mb 1mb 0",
+    ]);
+    assert!(String::from_utf8_lossy(&r).contains("client output buffer limits"));
+    // The default written another way is the default.
+    assert_eq!(
+        c.cmd_str(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 256mb 64mb 60"
+        ]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "client-output-buffer-limit", "foo 1 1 1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Invalid client class specified in buffer limit configuration.\r\n"
+    );
+    for (arg, value, feature) in [
+        ("--tls-port", "6380", "TLS"),
+        ("--cluster-enabled", "yes", "cluster mode"),
+        ("--aclfile", "/tmp/users.acl", "ACL"),
+    ] {
+        let out = Command::new(basalt_bin())
+            .args(["--port", "0", arg, value])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{arg} {value} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("needs {feature}")), "{err}");
+    }
+}
