@@ -93,6 +93,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("'{name} {value}' cannot be used: {why}");
         }
     }
+    if config.get("disable-thp") == "yes" {
+        disable_thp();
+    }
     let dir = config.get("dir").to_string();
     if !dir.is_empty() {
         std::env::set_current_dir(&dir)
@@ -148,4 +151,39 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     result?;
     log_warning!("Basalt is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// `disable-thp yes` (the default), as Redis 7.0 does it: when the kernel gives every process
+/// transparent huge pages (`[always]`), turn them off for this one, since copy-on-write and
+/// latency suffer from them; warn if that fails. Under `madvise` or `never` nothing is needed.
+fn disable_thp() {
+    let Ok(mode) = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled") else {
+        return;
+    };
+    if !thp_always(&mode) {
+        return;
+    }
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    let ret = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if ret != 0 {
+        log_warning!(
+            "WARNING you have Transparent Huge Pages (THP) support enabled in your kernel, and \
+             they could not be disabled for this process"
+        );
+    }
+}
+
+/// Whether the kernel's THP mode line selects `always`.
+fn thp_always(mode: &str) -> bool {
+    mode.contains("[always]")
+}
+
+#[cfg(test)]
+mod thp_tests {
+    #[test]
+    fn thp_mode_lines() {
+        assert!(super::thp_always("[always] madvise never\n"));
+        assert!(!super::thp_always("always [madvise] never\n"));
+        assert!(!super::thp_always("always madvise [never]\n"));
+    }
 }

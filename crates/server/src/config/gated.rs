@@ -138,13 +138,6 @@ pub(super) static GATED: &[Param] = &[
         "crash reports",
     ),
     gated(
-        "disable-thp",
-        Kind::Bool,
-        "yes",
-        false,
-        "transparent huge page control",
-    ),
-    gated(
         "cluster-allow-replica-migration",
         Kind::Bool,
         "yes",

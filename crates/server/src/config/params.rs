@@ -110,6 +110,8 @@ static CORE: &[Param] = &[
     p("unixsocket", Kind::Str, "", false),
     p("unixsocketperm", Kind::Octal, "0", false),
     p("protected-mode", Kind::Bool, "yes", true),
+    // Memory.
+    p("disable-thp", Kind::Bool, "yes", false),
     p(
         "tcp-backlog",
         Kind::Int {
