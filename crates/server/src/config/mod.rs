@@ -5,6 +5,7 @@
 //! both share one parser and one set of error messages.
 
 mod gated;
+mod normalize;
 pub mod params;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,199 @@
+//! Checking a parameter's text against its kind and normalizing it as Redis prints it back
+//! (CONFIG GET, CONFIG REWRITE), with Redis's error messages to the letter.
+
+use super::params::{Kind, Param};
+
+/// Parse a memory value as Redis's `memtoull` does: no sign, digits with an optional unit
+/// (b, k, kb, m, mb, g, gb; case-insensitive; `k` = 1000, `kb` = 1024). As in C, too many
+/// digits saturate and the unit's product wraps; the caller reads the result as a signed
+/// number for its bounds (so 18446744073709551615 is -1, out of range).
+pub fn parse_memory(s: &str) -> Option<u64> {
+    if s.starts_with('-') {
+        return None;
+    }
+    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if num.len() >= 128 {
+        return None;
+    }
+    // strtoull: no digits is 0, overflow saturates.
+    let n = if num.is_empty() {
+        0
+    } else {
+        num.parse::<u64>().unwrap_or(u64::MAX)
+    };
+    Some(n.wrapping_mul(mul))
+}
+
+/// Check `args` against the parameter's kind; returns the normalized text or Redis's message.
+pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
+    let value = normalize_kind(param, args)?;
+    match param.feature {
+        Some(feature) if value != param.default => Err(format!(
+            "{} needs {feature}, which Basalt does not have yet; only the default '{}' is accepted",
+            param.name, param.default
+        )),
+        _ => Ok(value),
+    }
+}
+
+/// `client-output-buffer-limit` groups checked as Redis checks them (whole value or nothing)
+/// and merged into `current`'s classes.
+fn normalize_buffer_limits(current: &str, args: &[String]) -> Result<String, String> {
+    const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut limits: Vec<[String; 3]> = current
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .map(|c| [c[1].to_string(), c[2].to_string(), c[3].to_string()])
+        .collect();
+    for group in words.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(group[1]).ok_or_else(bad)?;
+        let soft = parse_memory(group[2]).ok_or_else(bad)?;
+        let secs: i64 = group[3].parse().map_err(|_| bad())?;
+        if secs < 0 {
+            return Err(bad().into());
+        }
+        limits[class] = [hard.to_string(), soft.to_string(), secs.to_string()];
+    }
+    Ok(CLASSES
+        .iter()
+        .zip(&limits)
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+fn normalize_kind(param: &Param, args: &[String]) -> Result<String, String> {
+    let one = || -> Result<&str, String> {
+        match args {
+            [a] => Ok(a.as_str()),
+            _ => Err("wrong number of arguments".into()),
+        }
+    };
+    match param.kind {
+        Kind::Bool => match one()?.to_ascii_lowercase().as_str() {
+            "yes" => Ok("yes".into()),
+            "no" => Ok("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => {
+            // Redis's string2ll: no `+`, no leading zeros, no units.
+            let v: i64 = resp::parse_i64(one()?.as_bytes())
+                .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            let v = if param.name == "hz" {
+                v.clamp(1, 500)
+            } else {
+                v
+            };
+            Ok(v.to_string())
+        }
+        Kind::Memory { min, max } => {
+            let v = parse_memory(one()?).ok_or("argument must be a memory value")? as i64;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(v.to_string())
+        }
+        Kind::Enum(values) => {
+            let a = one()?.to_ascii_lowercase();
+            if values.contains(&a.as_str()) {
+                Ok(a)
+            } else {
+                Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    values.join(", ")
+                ))
+            }
+        }
+        Kind::Str => Ok(one()?.to_string()),
+        Kind::List => Ok(args.join(" ")),
+        Kind::Octal => {
+            let a = one()?;
+            u32::from_str_radix(a, 8)
+                .map(|v| format!("{v:o}"))
+                .map_err(|_| "Invalid socket file permissions".to_string())
+        }
+        Kind::SavePoints => normalize_save(args),
+        Kind::Words => Ok(args
+            .iter()
+            .flat_map(|a| a.split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ")),
+        Kind::BufferLimits => normalize_buffer_limits(param.default, args),
+        Kind::KeyspaceEvents => normalize_events(one()?),
+    }
+}
+
+/// Keyspace event classes: parse the letters and print them back in Redis's canonical order
+/// (`A` standing for all of `g$lshzxetd`).
+fn normalize_events(s: &str) -> Result<String, String> {
+    const ALL: &str = "g$lshzxetd";
+    let mut set = std::collections::BTreeSet::new();
+    for c in s.chars() {
+        match c {
+            'A' => set.extend(ALL.chars()),
+            'g' | '$' | 'l' | 's' | 'h' | 'z' | 'x' | 'e' | 't' | 'd' | 'n' | 'K' | 'E' | 'm' => {
+                set.insert(c);
+            }
+            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        }
+    }
+    let mut out = String::new();
+    if ALL.chars().all(|c| set.contains(&c)) {
+        out.push('A');
+    } else {
+        out.extend("g$lshzxetdn".chars().filter(|c| set.contains(c)));
+    }
+    if set.contains(&'n') && out.starts_with('A') {
+        out.push('n');
+    }
+    out.extend("KEm".chars().filter(|c| set.contains(c)));
+    Ok(out)
+}
+
+fn normalize_save(args: &[String]) -> Result<String, String> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if words.is_empty() {
+        return Ok(String::new());
+    }
+    if !words.len().is_multiple_of(2) {
+        return Err("Invalid save parameters".into());
+    }
+    for w in &words {
+        if w.parse::<i64>().map_or(true, |v| v < 0) {
+            return Err("Invalid save parameters".into());
+        }
+    }
+    Ok(words.join(" "))
+}
