@@ -4,7 +4,7 @@
 //! a stock redis.conf loads, while a setting that would not be honoured is refused with the
 //! feature named. An issue that builds a feature moves its parameters to the main table.
 
-use super::params::{Kind, Param};
+use super::params::{alias, p, Kind, Param};
 
 const INT_MAX: i64 = i32::MAX as i64;
 const UINT_MAX: i64 = u32::MAX as i64;
@@ -17,32 +17,22 @@ const fn gated(
     mutable: bool,
     feature: &'static str,
 ) -> Param {
-    Param {
-        name,
-        alias: None,
-        kind,
-        default,
-        mutable,
-        feature: Some(feature),
-    }
+    let mut param = p(name, kind, default, mutable);
+    param.feature = Some(feature);
+    param
 }
 
 const fn gated_alias(
     name: &'static str,
-    alias: &'static str,
+    other: &'static str,
     kind: Kind,
     default: &'static str,
     mutable: bool,
     feature: &'static str,
 ) -> Param {
-    Param {
-        name,
-        alias: Some(alias),
-        kind,
-        default,
-        mutable,
-        feature: Some(feature),
-    }
+    let mut param = alias(name, other, kind, default, mutable);
+    param.feature = Some(feature);
+    param
 }
 
 pub(super) static GATED: &[Param] = &[

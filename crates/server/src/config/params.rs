@@ -51,7 +51,12 @@ const INT_MAX: i64 = i32::MAX as i64;
 const UINT_MAX: i64 = u32::MAX as i64;
 const LLONG_MAX: i64 = i64::MAX;
 
-const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool) -> Param {
+pub(super) const fn p(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    mutable: bool,
+) -> Param {
     Param {
         name,
         alias: None,
@@ -62,7 +67,7 @@ const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool)
     }
 }
 
-const fn alias(
+pub(super) const fn alias(
     name: &'static str,
     alias: &'static str,
     kind: Kind,
