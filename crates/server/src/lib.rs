@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod net;
+pub mod oom;
 pub mod rdb_load;
 pub mod rewrite;
 pub mod save;
@@ -95,6 +96,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     if config.get("disable-thp") == "yes" {
         disable_thp();
+    }
+    if let Err(e) = oom::apply(
+        config.get("oom-score-adj"),
+        config.get("oom-score-adj-values"),
+    ) {
+        log_warning!("{e}");
     }
     let dir = config.get("dir").to_string();
     if !dir.is_empty() {

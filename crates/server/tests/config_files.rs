@@ -177,3 +177,47 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
         assert!(err.contains(&format!("needs {feature}")), "{err}");
     }
 }
+
+fn oom_score(s: &common::ServerProc) -> i64 {
+    std::fs::read_to_string(format!("/proc/{}/oom_score_adj", s.pid()))
+        .expect("oom_score_adj")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// `oom-score-adj` sets the process's OOM score as Redis does: relative to the score it had,
+/// or absolute, the master's value of `oom-score-adj-values`; `no` restores the old score.
+#[test]
+fn oom_score_adj_sets_the_process_score() {
+    let s = basalt(&[]);
+    let base = oom_score(&s);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "oom-score-adj-values", "10 20 30"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(oom_score(&s), base, "values alone change nothing");
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "oom-score-adj", "relative"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(oom_score(&s), (base + 10).clamp(-1000, 1000));
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "oom-score-adj", "absolute"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(oom_score(&s), 10);
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "oom-score-adj", "no"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(oom_score(&s), base);
+    let started = basalt(&[
+        "--oom-score-adj",
+        "absolute",
+        "--oom-score-adj-values",
+        "15 20 30",
+    ]);
+    assert_eq!(oom_score(&started), 15);
+}

@@ -205,10 +205,49 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             std::env::set_current_dir(v).map_err(|e| failed(b"dir", &e.to_string()))?;
         }
     }
-    {
+    let oom_changed = values
+        .iter()
+        .find(|(idx, _)| PARAMS[*idx].name.starts_with("oom-score-adj"))
+        .map(|(idx, _)| PARAMS[*idx].name);
+    let previous: Vec<(usize, String)> = {
         let mut config = ctx.srv.config.write();
+        let previous = values
+            .iter()
+            .map(|(idx, _)| (*idx, config.value(*idx).to_string()))
+            .collect();
         for (idx, v) in values {
             config.set_value(idx, v);
+        }
+        previous
+    };
+    if let Some(oom_name) = oom_changed {
+        let (mode, scores) = {
+            let c = ctx.srv.config.read();
+            (
+                c.get("oom-score-adj").to_string(),
+                c.get("oom-score-adj-values").to_string(),
+            )
+        };
+        if let Err(e) = crate::oom::apply(&mode, &scores) {
+            // As Redis: the whole CONFIG SET is rolled back.
+            crate::log_warning!("{e}");
+            let mut config = ctx.srv.config.write();
+            for (idx, v) in previous {
+                config.set_value(idx, v);
+            }
+            drop(config);
+            let (mode, scores) = {
+                let c = ctx.srv.config.read();
+                (
+                    c.get("oom-score-adj").to_string(),
+                    c.get("oom-score-adj-values").to_string(),
+                )
+            };
+            let _ = crate::oom::apply(&mode, &scores);
+            return Err(failed(
+                oom_name.as_bytes(),
+                "Failed to set current oom_score_adj. Check server logs.",
+            ));
         }
     }
     ctx.srv.config_changed();

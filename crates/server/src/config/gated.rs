@@ -213,13 +213,6 @@ pub(super) static GATED: &[Param] = &[
         "replication",
     ),
     gated(
-        "oom-score-adj",
-        Kind::Enum(&["no", "yes", "relative", "absolute"]),
-        "no",
-        true,
-        "OOM score adjustment",
-    ),
-    gated(
         "acl-pubsub-default",
         Kind::Enum(&["allchannels", "resetchannels"]),
         "resetchannels",
@@ -641,13 +634,6 @@ pub(super) static GATED: &[Param] = &[
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         true,
         "client output buffer limits",
-    ),
-    gated(
-        "oom-score-adj-values",
-        Kind::Words,
-        "0 200 800",
-        true,
-        "OOM score adjustment",
     ),
     gated_alias(
         "replicaof",

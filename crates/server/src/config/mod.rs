@@ -135,7 +135,7 @@ impl Config {
             }
             let many = matches!(
                 param.kind,
-                Kind::List | Kind::SavePoints | Kind::Words | Kind::BufferLimits
+                Kind::List | Kind::SavePoints | Kind::Words | Kind::BufferLimits | Kind::OomValues
             );
             if args.len() > 1 && !many {
                 return Err(bad());

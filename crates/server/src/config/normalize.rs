@@ -37,7 +37,11 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 
 /// Check `args` against the parameter's kind; returns the normalized text or Redis's message.
 pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
-    let value = normalize_kind(param, args)?;
+    let mut value = normalize_kind(param, args)?;
+    // Redis prints an enum value by the first name it has: `relative` is `yes`.
+    if param.name == "oom-score-adj" && value == "relative" {
+        value = "yes".to_string();
+    }
     match param.feature {
         Some(feature) if value != param.default => Err(format!(
             "{} needs {feature}, which Basalt does not have yet; only the default '{}' is accepted",
@@ -151,6 +155,7 @@ fn normalize_kind(param: &Param, args: &[String]) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join(" ")),
         Kind::BufferLimits => normalize_buffer_limits(param.default, args),
+        Kind::OomValues => normalize_oom_values(args),
         Kind::KeyspaceEvents => normalize_events(one()?),
     }
 }
@@ -196,4 +201,24 @@ fn normalize_save(args: &[String]) -> Result<String, String> {
         }
     }
     Ok(words.join(" "))
+}
+
+/// `oom-score-adj-values`: exactly three integers (C `strtoll` over each whole word, so `+5`
+/// and `007` pass) between -2000 and 2000.
+fn normalize_oom_values(args: &[String]) -> Result<String, String> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if words.len() != 3 {
+        return Err("wrong number of arguments".into());
+    }
+    let mut values = Vec::with_capacity(3);
+    for w in words {
+        let digits = w.strip_prefix(['+', '-']).unwrap_or(w);
+        let v = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| w.trim_start_matches('+').parse::<i64>().ok())
+            .flatten()
+            .filter(|v| (-2000..=2000).contains(v))
+            .ok_or("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")?;
+        values.push(v.to_string());
+    }
+    Ok(values.join(" "))
 }

@@ -28,6 +28,8 @@ pub enum Kind {
     /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>` groups, normalized to
     /// every class in Redis's order with byte counts.
     BufferLimits,
+    /// `oom-score-adj-values`: three scores between -2000 and 2000.
+    OomValues,
 }
 
 /// One configuration parameter.
@@ -119,6 +121,14 @@ static CORE: &[Param] = &[
     p("protected-mode", Kind::Bool, "yes", true),
     // Memory.
     p("disable-thp", Kind::Bool, "yes", false),
+    // The process's OOM score (`crate::oom`); `relative` is printed as `yes`, as Redis does.
+    p(
+        "oom-score-adj",
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+        "no",
+        true,
+    ),
+    p("oom-score-adj-values", Kind::OomValues, "0 200 800", true),
     p(
         "tcp-backlog",
         Kind::Int {
