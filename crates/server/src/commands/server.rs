@@ -221,14 +221,7 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         previous
     };
     if let Some(oom_name) = oom_changed {
-        let (mode, scores) = {
-            let c = ctx.srv.config.read();
-            (
-                c.get("oom-score-adj").to_string(),
-                c.get("oom-score-adj-values").to_string(),
-            )
-        };
-        if let Err(e) = crate::oom::apply(&mode, &scores) {
+        if let Err(e) = apply_oom_score(ctx.srv) {
             // As Redis: the whole CONFIG SET is rolled back.
             crate::log_warning!("{e}");
             let mut config = ctx.srv.config.write();
@@ -236,14 +229,7 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 config.set_value(idx, v);
             }
             drop(config);
-            let (mode, scores) = {
-                let c = ctx.srv.config.read();
-                (
-                    c.get("oom-score-adj").to_string(),
-                    c.get("oom-score-adj-values").to_string(),
-                )
-            };
-            let _ = crate::oom::apply(&mode, &scores);
+            let _ = apply_oom_score(ctx.srv);
             return Err(failed(
                 oom_name.as_bytes(),
                 "Failed to set current oom_score_adj. Check server logs.",
@@ -262,6 +248,18 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     ctx.out.ok();
     Ok(())
+}
+
+/// Set the process's OOM score from the current configuration.
+fn apply_oom_score(srv: &crate::server::Server) -> Result<(), String> {
+    let (mode, scores) = {
+        let c = srv.config.read();
+        (
+            c.get("oom-score-adj").to_string(),
+            c.get("oom-score-adj-values").to_string(),
+        )
+    };
+    crate::oom::apply(&mode, &scores)
 }
 
 /// `CONFIG SET appendonly`: on starts a rewrite writing the base of a new log (the log takes
