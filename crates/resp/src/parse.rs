@@ -309,6 +309,12 @@ pub struct Argv<'a> {
 }
 
 impl<'a> Argv<'a> {
+    /// Arguments kept elsewhere (a queued transaction's): `ranges` index into `src`.
+    pub fn from_parts(src: &'a [u8], ranges: &'a [(usize, usize)]) -> Argv<'a> {
+        debug_assert!(ranges.iter().all(|&(s, e)| s <= e && e <= src.len()));
+        Argv { src, ranges }
+    }
+
     pub fn len(&self) -> usize {
         self.ranges.len()
     }

@@ -249,15 +249,42 @@ impl Aof {
     /// Log `effects` (whole commands) of a command run in database `db`; returns the
     /// sequence to wait for before replying under `appendfsync always`.
     pub fn append(&self, db: usize, effects: &[Vec<Vec<u8>>]) -> Result<u64, LogError> {
+        let ops: Vec<(usize, &[Vec<u8>])> = effects.iter().map(|c| (db, c.as_slice())).collect();
+        self.append_ops(&ops, false)
+    }
+
+    /// Log a transaction's commands, each with its database, as one record: between `MULTI`
+    /// and `EXEC` when there are several (the `SELECT` of the first goes before the `MULTI`,
+    /// as Redis writes it), so a load applies all of them or, from a torn tail, none.
+    pub fn append_transaction(&self, ops: &[(usize, Vec<Vec<u8>>)]) -> Result<u64, LogError> {
+        let ops: Vec<(usize, &[Vec<u8>])> = ops.iter().map(|(d, c)| (*d, c.as_slice())).collect();
+        self.append_ops(&ops, ops.len() > 1)
+    }
+
+    fn append_ops(&self, ops: &[(usize, &[Vec<u8>])], wrap: bool) -> Result<u64, LogError> {
         let mut record = Vec::new();
         let mut current = self.db_lock();
-        if current.0 != Some(db) {
-            let n = db.to_string();
-            persist::encode_command(&mut record, &[b"SELECT", n.as_bytes()]);
+        let mut selected = current.0;
+        let mut select = |record: &mut Vec<u8>, db: usize| {
+            if selected != Some(db) {
+                let n = db.to_string();
+                persist::encode_command(record, &[b"SELECT", n.as_bytes()]);
+                selected = Some(db);
+            }
+        };
+        if let Some(&(first, _)) = ops.first() {
+            select(&mut record, first);
         }
-        for cmd in effects {
+        if wrap {
+            persist::encode_command(&mut record, &[b"MULTI"]);
+        }
+        for (db, cmd) in ops {
+            select(&mut record, *db);
             let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
             persist::encode_command(&mut record, &args);
+        }
+        if wrap {
+            persist::encode_command(&mut record, &[b"EXEC"]);
         }
         let mut ts = Vec::new();
         if self.timestamps.load(Ordering::Relaxed) {
@@ -268,7 +295,7 @@ impl Aof {
             }
         }
         let seq = self.log.append_annotated(&ts, &record)?;
-        current.0 = Some(db);
+        current.0 = selected;
         Ok(seq)
     }
 

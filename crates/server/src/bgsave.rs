@@ -36,6 +36,18 @@ pub enum Started {
     Scheduled,
 }
 
+/// BGSAVE inside EXEC: scheduled for the cron, as Redis 7.0 never forks inside a
+/// transaction (here: its instant would need the locks the transaction holds).
+pub fn schedule(srv: &Server) -> Result<Started, StartError> {
+    let st = &srv.save_state;
+    let _job = st.job_lock.lock();
+    if st.bgsave_in_progress.load(Relaxed) {
+        return Err(StartError::InProgress);
+    }
+    st.bgsave_scheduled.store(true, Relaxed);
+    Ok(Started::Scheduled)
+}
+
 /// BGSAVE [SCHEDULE].
 pub fn start(srv: &Server, schedule: bool) -> Result<Started, StartError> {
     let st = &srv.save_state;

@@ -45,6 +45,13 @@ pub struct ClientState {
     /// Log sequence of this client's last logged write: under `appendfsync always` its
     /// replies are sent only once the log is durable up to here (0: nothing to wait for).
     pub pending_durable: u64,
+    /// Commands queued since MULTI; `None` outside a transaction.
+    pub multi: Option<crate::cmd::Multi>,
+    /// The keys this client WATCHes.
+    pub watching: crate::cmd::Watching,
+    /// While EXEC runs: its commands' effects with their database, logged as one record when
+    /// it ends.
+    pub exec_log: Option<Vec<(usize, Vec<Vec<u8>>)>>,
 }
 
 /// A blocking command waiting for data (what its connection needs; what a serving writer
@@ -64,6 +71,11 @@ pub struct Block {
 }
 
 impl ClientState {
+    /// Whether this command runs inside EXEC (Redis's `server.in_exec`).
+    pub fn in_exec(&self) -> bool {
+        self.exec_log.is_some()
+    }
+
     pub fn new(shared: Arc<ClientShared>, stats: Arc<ThreadStats>, authenticated: bool) -> Self {
         ClientState {
             id: shared.id,
@@ -78,6 +90,9 @@ impl ClientState {
             block: None,
             deny_blocking: false,
             pending_durable: 0,
+            multi: None,
+            watching: crate::cmd::Watching::default(),
+            exec_log: None,
         }
     }
 }

@@ -122,6 +122,7 @@ pub async fn serve<S>(
         }
     }
     crate::blocking::finish(&srv, &mut client, None);
+    crate::cmd::unwatch_all(&srv, &mut client);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
 }

@@ -82,6 +82,9 @@ pub struct Server {
     pub config: RwLock<Config>,
     /// Bumped on every CONFIG SET, so connections can cache what they read from the config.
     pub config_version: AtomicU64,
+    /// The cron's active expiry runs (`DEBUG SET-ACTIVE-EXPIRE 0` stops it, for tests that
+    /// need a key to stay logically expired but present).
+    pub active_expire: std::sync::atomic::AtomicBool,
     pub clients: Clients,
     pub stats: Stats,
     pub started: Instant,
@@ -124,6 +127,7 @@ impl Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
             config_version: AtomicU64::new(0),
+            active_expire: std::sync::atomic::AtomicBool::new(true),
             clients: Clients::default(),
             stats: Stats::default(),
             started: Instant::now(),
@@ -244,9 +248,12 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
             let hz = srv.config.read().hz();
             let period = Duration::from_millis(1000 / hz);
             let started = Instant::now();
-            let report = srv
-                .store
-                .active_expire_cycle(period / 4, crate::util::now_ms);
+            let report = if srv.active_expire.load(Relaxed) {
+                srv.store
+                    .active_expire_cycle(period / 4, crate::util::now_ms)
+            } else {
+                store::CycleReport::default()
+            };
             if report.time_limit_reached {
                 srv.stats.expired_time_cap_reached.fetch_add(1, Relaxed);
             }

@@ -81,6 +81,9 @@ pub struct Db {
     /// someone waited on some key (Redis's `signalKeyAsReady` from `dbAdd`; an overwrite does
     /// not signal, as in Redis). The command that created them serves their waiters.
     pub(crate) ready: Vec<Vec<u8>>,
+    /// Keys clients WATCH in this database (see `watch.rs`). Stays with the database index
+    /// across SWAPDB and FLUSHDB, as the clients do.
+    pub(crate) watched: crate::watch::Watched,
 }
 
 /// While a log is being loaded nothing expires (as in Redis): a key whose absolute expiry has
@@ -172,6 +175,7 @@ impl Db {
     pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> Expired {
         if self.is_expired(key, now_ms) {
             self.remove(key);
+            self.touch(key);
             self.stats.expired_keys += 1;
             if LOG_EXPIRED.load(Ordering::Relaxed) {
                 self.expired_pending.push(key.to_vec());
@@ -337,10 +341,12 @@ impl Db {
         // Expiry deletions not yet logged stay: their DELs go in the log before the flush.
         let pending = std::mem::take(&mut self.expired_pending);
         let ready = std::mem::take(&mut self.ready);
+        let watched = std::mem::take(&mut self.watched);
         let old = std::mem::take(self);
         self.stats = stats;
         self.expired_pending = pending;
         self.ready = ready;
+        self.watched = watched;
         old
     }
 

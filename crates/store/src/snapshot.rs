@@ -254,7 +254,9 @@ fn emit(
 impl Shard {
     /// Empty database `index` (FLUSHDB, FLUSHALL), returning the old contents to be freed.
     /// When a snapshot has not finished with them they are set aside for it instead.
+    /// Clients watching keys of it that exist are told first.
     pub fn flush_db(&mut self, index: usize) -> Db {
+        self.db(index).touch_all(None, 0);
         let old = self.db(index).take();
         if old.snap.is_some() {
             self.detached.push(old);
@@ -411,7 +413,10 @@ mod tests {
         let mut w = s.lock_all().begin_snapshot(0);
         let mut seen = Seen::new();
         walk_all(&s, &mut w, &mut seen, |step| match step {
-            2 => s.lock_all().shards_mut().for_each(|sh| sh.swap_dbs(0, 2)),
+            2 => s
+                .lock_all()
+                .shards_mut()
+                .for_each(|sh| sh.swap_dbs(0, 2, 0)),
             4 => s.lock_all().shards_mut().for_each(|sh| {
                 sh.flush_db(1);
             }),

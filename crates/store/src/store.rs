@@ -96,17 +96,25 @@ impl Shard {
         out
     }
 
-    /// Exchange two databases (SWAPDB, with every shard locked).
-    pub fn swap_dbs(&mut self, a: usize, b: usize) {
-        self.dbs.swap(a, b);
-        // Expiry deletions not yet logged keep the index they happened under: their DELs go
-        // in the log before the SWAPDB. Ready keys stay with their index too, as waiters do.
+    /// Exchange two databases (SWAPDB, with every shard locked); `now_ms` decides which
+    /// watched keys count as expired.
+    pub fn swap_dbs(&mut self, a: usize, b: usize, now_ms: u64) {
         let (lo, hi) = (a.min(b), a.max(b));
-        if lo != hi {
-            let (left, right) = self.dbs.split_at_mut(hi);
-            std::mem::swap(&mut left[lo].expired_pending, &mut right[0].expired_pending);
-            std::mem::swap(&mut left[lo].ready, &mut right[0].ready);
+        if lo == hi {
+            return;
         }
+        let (left, right) = self.dbs.split_at_mut(hi);
+        let (x, y) = (&mut left[lo], &mut right[0]);
+        // Clients watching a key that exists on either side are told.
+        x.touch_all(Some(y), now_ms);
+        y.touch_all(Some(x), now_ms);
+        std::mem::swap(x, y);
+        // Expiry deletions not yet logged keep the index they happened under: their DELs go
+        // in the log before the SWAPDB. Ready keys and watched keys stay with their index
+        // too, as the clients waiting on or watching them do.
+        std::mem::swap(&mut x.expired_pending, &mut y.expired_pending);
+        std::mem::swap(&mut x.ready, &mut y.ready);
+        std::mem::swap(&mut x.watched, &mut y.watched);
     }
 }
 
@@ -296,15 +304,75 @@ impl Store {
 
     /// Number of keys in database `db` (expired keys not yet collected included, like Redis).
     pub fn db_len(&self, db: usize) -> usize {
-        let mut n = 0;
-        self.for_each_shard(|_, s| n += s.db_ref(db).len());
-        n
+        AllShards::Lock(self).db_len(db)
     }
 
     /// `(keys, keys with a TTL)` per database.
     pub fn db_sizes(&self) -> Vec<(usize, usize)> {
-        let mut sizes = vec![(0, 0); self.databases];
-        self.for_each_shard(|_, s| {
+        AllShards::Lock(self).db_sizes()
+    }
+
+    /// Counters summed over every database of every shard.
+    pub fn stats(&self) -> DbStats {
+        AllShards::Lock(self).stats()
+    }
+
+    /// Zero the counters (CONFIG RESETSTAT).
+    pub fn reset_stats(&self) {
+        AllShards::Lock(self).reset_stats();
+    }
+}
+
+/// Every shard, one at a time, for a keyless command: under locks already held on all of them
+/// (inside EXEC, which must not lock again), or each locked in turn (no atomicity needed).
+pub enum AllShards<'a, 's> {
+    Held(&'a mut Locked<'s>),
+    Lock(&'a Store),
+}
+
+impl AllShards<'_, '_> {
+    pub fn shard_count(&self) -> usize {
+        match self {
+            AllShards::Held(l) => l.store.shard_count(),
+            AllShards::Lock(s) => s.shard_count(),
+        }
+    }
+
+    pub fn for_each(&mut self, mut f: impl FnMut(usize, &mut Shard)) {
+        match self {
+            AllShards::Held(l) => {
+                debug_assert!(l.holds_all());
+                for (i, g) in l.guards.iter_mut() {
+                    f(*i, g);
+                }
+            }
+            AllShards::Lock(s) => s.for_each_shard(f),
+        }
+    }
+
+    /// Run `f` on shard `idx`.
+    pub fn with<R>(&mut self, idx: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
+        match self {
+            AllShards::Held(l) => match l.guards.iter_mut().find(|(i, _)| *i == idx) {
+                Some((_, g)) => f(g),
+                None => panic!("every shard is held inside EXEC"),
+            },
+            AllShards::Lock(s) => f(&mut s.lock_shard(idx)),
+        }
+    }
+
+    /// Number of keys in database `db` (expired keys not yet collected included, like Redis).
+    pub fn db_len(&mut self, db: usize) -> usize {
+        let mut n = 0;
+        self.for_each(|_, s| n += s.db_ref(db).len());
+        n
+    }
+
+    /// `(keys, keys with a TTL)` per database.
+    pub fn db_sizes(&mut self) -> Vec<(usize, usize)> {
+        let mut sizes: Vec<(usize, usize)> = Vec::new();
+        self.for_each(|_, s| {
+            sizes.resize(s.dbs().len(), (0, 0));
             for (i, db) in s.dbs().iter().enumerate() {
                 sizes[i].0 += db.len();
                 sizes[i].1 += db.volatile_len();
@@ -314,9 +382,9 @@ impl Store {
     }
 
     /// Counters summed over every database of every shard.
-    pub fn stats(&self) -> DbStats {
+    pub fn stats(&mut self) -> DbStats {
         let mut total = DbStats::default();
-        self.for_each_shard(|_, s| {
+        self.for_each(|_, s| {
             for db in s.dbs() {
                 total.expired_keys += db.stats.expired_keys;
                 total.keyspace_hits += db.stats.keyspace_hits;
@@ -327,8 +395,8 @@ impl Store {
     }
 
     /// Zero the counters (CONFIG RESETSTAT).
-    pub fn reset_stats(&self) {
-        self.for_each_shard(|_, s| {
+    pub fn reset_stats(&mut self) {
+        self.for_each(|_, s| {
             for db in s.dbs_mut() {
                 db.stats = DbStats::default();
             }
@@ -357,7 +425,7 @@ mod tests {
         let shard = all.shards_mut().next().unwrap();
         shard.db(0).expired_pending.push(b"k".to_vec());
         crate::db::EXPIRED_PENDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        shard.swap_dbs(0, 2);
+        shard.swap_dbs(0, 2, 0);
         drop(shard.flush_db(0));
         assert_eq!(shard.drain_expired(), vec![(0, b"k".to_vec())]);
     }

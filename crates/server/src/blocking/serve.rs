@@ -122,6 +122,7 @@ fn run_job<'s>(
         now_ms,
         dirty: 0,
         effects: None,
+        touched: false,
     };
     let mut failed = false;
     if let Err(e) = crate::commands::blocking::serve(&mut ctx, &job.op, key) {

@@ -95,7 +95,7 @@ pub fn execute(
 ///   INFO commandstats) and starts the next one's; the wall clock (for expiry) is read once
 ///   per batch and advanced by the monotonic one.
 pub struct Batch<'s> {
-    held: Option<store::Locked<'s>>,
+    pub(super) held: Option<store::Locked<'s>>,
     wall_ms: u64,
     start: Instant,
     mark: Instant,
@@ -117,7 +117,7 @@ impl Batch<'_> {
     }
 
     /// Microseconds since the last reading, and take a new one.
-    fn lap_us(&mut self) -> u64 {
+    pub(super) fn lap_us(&mut self) -> u64 {
         let now = Instant::now();
         let us = (now - self.mark).as_micros() as u64;
         self.mark = now;
@@ -139,53 +139,26 @@ pub fn execute_in<'s>(
     argv: Argv<'_>,
     batch: &mut Batch<'s>,
 ) -> Flow {
-    let spec = match resolve(argv) {
+    let spec = match admit(srv, client, argv) {
         Ok(spec) => spec,
-        Err(msg) => {
-            srv.stats.record_error(&msg);
-            out.error(&msg);
+        Err(rejected) => {
+            reject(srv, client, out, rejected);
             return Flow::Continue;
         }
     };
-    if !spec.arity_ok(argv.len()) {
-        let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
-        client.stats.rejected(spec);
-        srv.stats.record_error(&msg);
-        out.error(msg.as_bytes());
-        return Flow::Continue;
-    }
-    // The ADMIN flag first keeps the name comparison off ordinary commands' path.
-    if spec.has(super::flags::ADMIN)
-        && spec.name == "debug"
-        && !crate::commands::debug::allowed(srv, client)
-    {
-        let msg = crate::commands::debug::NOT_ALLOWED;
-        client.stats.rejected(spec);
-        srv.stats.record_error(msg);
-        out.error(msg.as_bytes());
-        return Flow::Continue;
-    }
-    if !client.authenticated && !spec.has(super::flags::NO_AUTH) && srv.auth_required() {
-        client.stats.rejected(spec);
-        srv.stats.record_error(err::NOAUTH);
-        out.error(err::NOAUTH.as_bytes());
-        return Flow::Continue;
-    }
-    // Redis refuses PING too while the disk fails (a health check should see it).
-    if spec.has(super::flags::WRITE) || spec.name == "ping" {
-        if let Some(msg) = disk_error(srv) {
-            client.stats.rejected(spec);
-            srv.stats.record_error(&msg);
-            out.error(msg.as_bytes());
-            return Flow::Continue;
-        }
-    }
     client.flow = Flow::Continue;
-    let Some(handler) = spec.handler else {
-        unreachable!("containers without a handler resolve to a subcommand")
-    };
+    if client.multi.is_some() {
+        if spec.name == "exec" {
+            return super::multi::exec(srv, client, out, batch, spec);
+        }
+        if !super::multi::runs_in_multi(spec) {
+            super::multi::queue(client, spec, argv);
+            out.simple("QUEUED");
+            return Flow::Continue;
+        }
+    }
     let key_idx = spec.key_indices(&argv);
-    let keys = if spec.has_unknown_keys() || (key_idx.is_empty() && locks_every_shard(spec)) {
+    let keys = if needs_every_shard(spec, &key_idx) {
         drop(batch.held.take());
         srv.store.lock_all()
     } else {
@@ -200,19 +173,7 @@ pub fn execute_in<'s>(
             }
         }
     };
-    let mut ctx = Ctx {
-        srv,
-        spec,
-        client,
-        out,
-        keys,
-        now_ms: batch.now_ms(),
-        dirty: 0,
-        effects: None,
-    };
-    let result = handler(&mut ctx, argv);
-    log_and_count(&mut ctx, Some(&argv));
-    let mut keys = ctx.keys;
+    let (mut keys, result) = run_locked(srv, client, out, spec, argv, keys, batch.now_ms());
     // Clients blocked on keys this command created are served now, under its locks and
     // after its own log record, before anything else runs (Redis serves them after every
     // command).
@@ -223,9 +184,126 @@ pub fn execute_in<'s>(
     if keys.count() == 1 && client.block.is_none() {
         batch.held = Some(keys);
     }
-    let elapsed_us = batch.lap_us();
-    // A command that blocks is counted now, as Redis 7.0 does; a failed serve adds a failure
-    // when its wait ends (`blocking::finish`).
+    finish(srv, client, out, spec, batch.lap_us(), result);
+    client.flow
+}
+
+/// Why a command was refused before it ran: its spec when it was found, and the error.
+pub(super) struct Rejected {
+    spec: Option<&'static Spec>,
+    msg: Vec<u8>,
+}
+
+/// The checks before a command runs or is queued, in Redis's order (`processCommand`): the
+/// name, the arity, protected commands, authentication, MULTI's own refusals, the disk.
+fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static Spec, Rejected> {
+    let spec = resolve(argv).map_err(|msg| Rejected { spec: None, msg })?;
+    let refuse = |msg: Vec<u8>| Rejected {
+        spec: Some(spec),
+        msg,
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Err(refuse(
+            format!("ERR wrong number of arguments for '{}' command", spec.name).into_bytes(),
+        ));
+    }
+    // The ADMIN flag first keeps the name comparison off ordinary commands' path.
+    if spec.has(super::flags::ADMIN)
+        && spec.name == "debug"
+        && !crate::commands::debug::allowed(srv, client)
+    {
+        return Err(refuse(crate::commands::debug::NOT_ALLOWED.into()));
+    }
+    if !client.authenticated && !spec.has(super::flags::NO_AUTH) && srv.auth_required() {
+        return Err(refuse(err::NOAUTH.into()));
+    }
+    if client.multi.is_some() && spec.has(super::flags::NO_MULTI) {
+        return Err(refuse(
+            b"ERR Command not allowed inside a transaction".to_vec(),
+        ));
+    }
+    // EXEC counts as a write when it holds one. Redis refuses PING too while the disk fails
+    // (a health check should see it).
+    let writes = spec.has(super::flags::WRITE)
+        || (spec.name == "exec" && super::multi::queued_writes(client));
+    if writes || spec.name == "ping" {
+        if let Some(msg) = disk_error(srv) {
+            return Err(refuse(msg.into_bytes()));
+        }
+    }
+    Ok(spec)
+}
+
+/// Answer a refused command (Redis's `rejectCommand`): counted as rejected, and inside MULTI
+/// it dooms the transaction; a refused EXEC ends it with `EXECABORT`.
+fn reject(srv: &Server, client: &mut ClientState, out: &mut resp::Reply, r: Rejected) {
+    if let Some(spec) = r.spec {
+        client.stats.rejected(spec);
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        multi.aborted = true;
+        if r.spec.is_some_and(|s| s.name == "exec") {
+            super::multi::discard(srv, client);
+            let msg = [&b"EXECABORT Transaction discarded because of: "[..], &r.msg].concat();
+            srv.stats.record_error(&msg);
+            out.error(&msg);
+            return;
+        }
+    }
+    srv.stats.record_error(&r.msg);
+    out.error(&r.msg);
+}
+
+/// Whether a command runs with every shard locked: keys that cannot be known from the
+/// arguments (SORT … BY), or a keyless command that changes every shard.
+pub(super) fn needs_every_shard(spec: &Spec, key_idx: &[usize]) -> bool {
+    spec.has_unknown_keys() || (key_idx.is_empty() && locks_every_shard(spec))
+}
+
+/// Run a command's handler under `keys`, then tell watchers of the keys it changed and log
+/// it. Returns the locks (which a handler may have grown) and its result, not yet answered.
+pub(super) fn run_locked<'s>(
+    srv: &'s Server,
+    client: &mut ClientState,
+    out: &mut resp::Reply,
+    spec: &'static Spec,
+    argv: Argv<'_>,
+    keys: store::Locked<'s>,
+    now_ms: u64,
+) -> (store::Locked<'s>, super::CmdResult) {
+    let Some(handler) = spec.handler else {
+        unreachable!("containers without a handler resolve to a subcommand")
+    };
+    let mut ctx = Ctx {
+        srv,
+        spec,
+        client,
+        out,
+        keys,
+        now_ms,
+        dirty: 0,
+        effects: None,
+        touched: false,
+    };
+    let result = handler(&mut ctx, argv);
+    if ctx.dirty > 0 && !ctx.touched && store::anyone_watches() {
+        touch_written_keys(&mut ctx, &argv);
+    }
+    log_and_count(&mut ctx, Some(&argv));
+    (ctx.keys, result)
+}
+
+/// Statistics and the error reply of a command that ran. A command that blocks is counted
+/// now, as Redis 7.0 does; a failed serve adds a failure when its wait ends
+/// (`blocking::finish`).
+pub(super) fn finish(
+    srv: &Server,
+    client: &mut ClientState,
+    out: &mut resp::Reply,
+    spec: &'static Spec,
+    elapsed_us: u64,
+    result: super::CmdResult,
+) {
     match result {
         Ok(()) => client.stats.called(spec, elapsed_us, false),
         Err(e) => {
@@ -239,7 +317,22 @@ pub fn execute_in<'s>(
         super::table::spec_index(spec) + 1,
         std::sync::atomic::Ordering::Relaxed,
     );
-    client.flow
+}
+
+/// A command changed something and handled no watcher itself: every key its specifications
+/// do not mark read-only counts as changed, in the client's database — Redis's
+/// `signalModifiedKey` calls of the write commands. Handlers whose writes are narrower (DEL of
+/// missing keys) or elsewhere (MOVE, COPY … DB, SORT … STORE) touch keys themselves.
+fn touch_written_keys(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) {
+    for ks in ctx.spec.key_specs {
+        if ks.flags.contains(&"RO") {
+            continue;
+        }
+        for i in ks.indices_strict(argv).unwrap_or_default() {
+            let key = argv.get(i);
+            ctx.db(key).touch(key);
+        }
+    }
 }
 
 /// Keyless writes that change every shard: they run, and are logged, with every shard locked,
@@ -264,11 +357,7 @@ pub(crate) fn log_and_count(ctx: &mut Ctx<'_, '_>, argv: Option<&Argv<'_>>) {
                 .take()
                 .or_else(|| argv.map(|a| vec![a.iter().map(<[u8]>::to_vec).collect()]));
             if let Some(effects) = effects {
-                match aof.append(ctx.client.db, &effects) {
-                    Ok(seq) => ctx.client.pending_durable = ctx.client.pending_durable.max(seq),
-                    // Writes are refused from now on (MISCONF) until the log works again.
-                    Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
-                }
+                log_effects(aof, ctx.client, ctx.client.db, effects);
             }
         }
     }
@@ -283,11 +372,26 @@ pub(crate) fn log_and_count(ctx: &mut Ctx<'_, '_>, argv: Option<&Argv<'_>>) {
 fn log_expired(aof: &crate::aof::Aof, ctx: &mut Ctx<'_, '_>) {
     for shard in ctx.keys.shards_mut() {
         for (db, key) in shard.drain_expired() {
-            match aof.append(db, &[vec![b"DEL".to_vec(), key]]) {
-                Ok(seq) => ctx.client.pending_durable = ctx.client.pending_durable.max(seq),
-                Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
-            }
+            log_effects(aof, ctx.client, db, vec![vec![b"DEL".to_vec(), key]]);
         }
+    }
+}
+
+/// Append commands to the log, or inside EXEC to the transaction's record.
+fn log_effects(
+    aof: &crate::aof::Aof,
+    client: &mut ClientState,
+    db: usize,
+    effects: Vec<Vec<Vec<u8>>>,
+) {
+    if let Some(ops) = client.exec_log.as_mut() {
+        ops.extend(effects.into_iter().map(|c| (db, c)));
+        return;
+    }
+    match aof.append(db, &effects) {
+        Ok(seq) => client.pending_durable = client.pending_durable.max(seq),
+        // Writes are refused from now on (MISCONF) until the log works again.
+        Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
     }
 }
 

@@ -4,6 +4,7 @@
 mod dispatch;
 mod keys;
 mod lookup;
+mod multi;
 pub mod table;
 
 use std::borrow::Cow;
@@ -17,6 +18,7 @@ use crate::server::Server;
 pub(crate) use dispatch::log_and_count;
 pub use dispatch::{execute, execute_in, Batch, Flow};
 pub use keys::KeyRefs;
+pub use multi::{discard, unwatch_all, watch, Multi, Watching};
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
 /// Bytes, not text: Redis quotes client arguments in its errors as they came (`'\xff'`).
@@ -91,9 +93,22 @@ pub struct Ctx<'a, 's> {
     /// command as sent; handlers whose command is not deterministic on replay (relative
     /// expiries, random pops, blocking forms …) set the commands that reproduce the effect.
     pub effects: Option<Vec<Vec<Vec<u8>>>>,
+    /// The handler told WATCHers of the keys it changed itself ([`Ctx::touch`]); otherwise
+    /// the dispatcher counts every key it may write as changed when `dirty` is not 0.
+    pub touched: bool,
 }
 
-impl Ctx<'_, '_> {
+impl<'s> Ctx<'_, 's> {
+    /// Every shard, for a keyless command: the locks held when they are all of them (EXEC
+    /// holds every shard for a queued keyless command), otherwise one at a time.
+    pub fn all_shards(&mut self) -> store::AllShards<'_, 's> {
+        if self.keys.holds_all() {
+            store::AllShards::Held(&mut self.keys)
+        } else {
+            store::AllShards::Lock(&self.srv.store)
+        }
+    }
+
     /// Log `args` (one more command) instead of the command as sent.
     pub fn log_as(&mut self, args: &[&[u8]]) {
         log_as(&mut self.effects, args);
@@ -102,6 +117,15 @@ impl Ctx<'_, '_> {
     /// The selected database in the shard holding `key`.
     pub fn db(&mut self, key: &[u8]) -> &mut Db {
         self.keys.db(key, self.client.db)
+    }
+
+    /// `key` of database `db` changed: clients watching it fail their EXEC. A handler that
+    /// calls this reports every key it changed this way.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        self.touched = true;
+        if store::anyone_watches() {
+            self.keys.db(key, db).touch(key);
+        }
     }
 }
 

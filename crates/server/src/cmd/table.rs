@@ -6,7 +6,7 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, connection, debug, dump, hashes, keys, lists, persistence, server, sets, sort,
+    blocking, connection, debug, dump, hashes, keys, lists, multi, persistence, server, sets, sort,
     strings, zpops, zranges, zsetops, zsets,
 };
 
@@ -82,7 +82,7 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 160] = [
+pub static COMMANDS: [Spec; 165] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -99,6 +99,16 @@ pub static COMMANDS: [Spec; 160] = [
         docs("Exchanges the contents of two databases.", "4.0.0", "server", "O(N) where N is the number of clients watching or blocking on keys", &[arg("index1", "integer", -1, "", &[], &[]), arg("index2", "integer", -1, "", &[], &[])]), Some(connection::swapdb), &[]),
     spec("reset", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::NO_AUTH | F::ALLOW_BUSY, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
         docs("Returns the connection to its initial state.", "6.2.0", "connection", "O(1)", &[]), Some(connection::reset), &[]),
+    spec("multi", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::ALLOW_BUSY, (0, 0, 0), &[], A::FAST | A::TRANSACTION, &[],
+        docs("Starts a transaction: later commands are queued until EXEC.", "1.2.0", "transactions", "O(1)", &[]), Some(multi::multi), &[]),
+    spec("exec", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::SKIP_SLOWLOG, (0, 0, 0), &[], A::SLOW | A::TRANSACTION, &[],
+        docs("Runs the queued commands of a transaction, all at once.", "1.2.0", "transactions", "Depends on commands in the transaction", &[]), Some(multi::exec), &[]),
+    spec("discard", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::ALLOW_BUSY, (0, 0, 0), &[], A::FAST | A::TRANSACTION, &[],
+        docs("Drops the queued commands of a transaction.", "2.0.0", "transactions", "O(N), when N is the number of queued commands", &[]), Some(multi::discard), &[]),
+    spec("watch", -2, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::ALLOW_BUSY, (1, -1, 1), &[ks(&["RO"], 1, -1, 1, 0)], A::FAST | A::TRANSACTION, &[],
+        docs("Makes the next EXEC fail if any of the keys changes before it.", "2.2.0", "transactions", "O(1) for every key.", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(multi::watch), &[]),
+    spec("unwatch", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::ALLOW_BUSY, (0, 0, 0), &[], A::FAST | A::TRANSACTION, &[],
+        docs("Forgets every watched key.", "2.2.0", "transactions", "O(1)", &[]), Some(multi::unwatch), &[]),
     spec("client", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for connection management subcommands.", "2.4.0", "connection", "Depends on subcommand.", &[]), None, &CLIENT_SUBCOMMANDS),
     spec("info", -1, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],

@@ -139,6 +139,13 @@ pub fn serve(ctx: &mut Ctx<'_, '_>, op: &BlockOp, key: &[u8]) -> CmdResult {
         BlockOp::ZPop { max } => zpops::serve_pop(ctx, key, *max, None),
         BlockOp::ZMPop { max, count } => zpops::serve_pop(ctx, key, *max, Some(*count)),
     }
+    if ctx.dirty > 0 {
+        let db = ctx.client.db;
+        ctx.touch(db, key);
+        if let BlockOp::Move { dst, .. } = op {
+            ctx.touch(db, dst);
+        }
+    }
     Ok(())
 }
 

@@ -179,8 +179,9 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         // Blocked clients stay on their database index (as in Redis) and are served if the
         // database they wait in now holds their key.
         // Every shard is locked (see `cmd::dispatch::locks_every_shard`).
+        let now = ctx.now_ms;
         for shard in ctx.keys.shards_mut() {
-            shard.swap_dbs(a, b);
+            shard.swap_dbs(a, b, now);
             shard.signal_waited_keys(a, b);
         }
     }
@@ -191,6 +192,7 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    crate::cmd::discard(ctx.srv, ctx.client);
     let c = &mut *ctx.client;
     c.db = 0;
     c.shared.db.store(0, Relaxed);

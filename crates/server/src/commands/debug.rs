@@ -43,6 +43,8 @@ const HELP: &[&str] = &[
     "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
     "    Save the RDB file, empty the dataset and load the file back. NOFLUSH keeps the",
     "    dataset (the file's keys replace equal ones), NOSAVE loads the file as it is.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not accessed.",
     "SLEEP <seconds>",
     "    Stop the server's thread serving this client for <seconds> (decimals allowed).",
     "HELP",
@@ -64,6 +66,12 @@ pub fn debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         if secs > 0.0 && secs.is_finite() {
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
         }
+        ctx.out.ok();
+        return Ok(());
+    }
+    if argv.len() == 3 && is("set-active-expire") {
+        let on = resp::parse_i64(argv.get(2)).unwrap_or(0) != 0;
+        ctx.srv.active_expire.store(on, Relaxed);
         ctx.out.ok();
         return Ok(());
     }
@@ -112,6 +120,10 @@ fn reload(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> CmdResult {
                 "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.".into(),
             );
         }
+    }
+    // Saving and loading lock shards themselves, which EXEC already holds.
+    if ctx.client.in_exec() {
+        return Err("ERR DEBUG RELOAD is not supported inside MULTI by Basalt".into());
     }
     if save && crate::save::save(ctx.srv).is_err() {
         return Err("ERR".into());

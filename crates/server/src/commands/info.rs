@@ -75,7 +75,8 @@ fn rss_bytes() -> u64 {
 }
 
 /// Render the requested sections (lowercase names).
-pub fn render(srv: &Server, args: &[String]) -> String {
+/// `shards` reads the keyspace (the locks EXEC holds, or each shard in turn).
+pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[String]) -> String {
     let mut out = String::new();
     for name in wanted(args) {
         let mut b = String::new();
@@ -113,7 +114,7 @@ pub fn render(srv: &Server, args: &[String]) -> String {
                 "Persistence"
             }
             "stats" => {
-                stats_section(srv, &mut b);
+                stats_section(srv, shards, &mut b);
                 "Stats"
             }
             "replication" => {
@@ -150,7 +151,7 @@ pub fn render(srv: &Server, args: &[String]) -> String {
                 "Cluster"
             }
             "keyspace" => {
-                for (i, (keys, expires)) in srv.store.db_sizes().iter().enumerate() {
+                for (i, (keys, expires)) in shards.db_sizes().iter().enumerate() {
                     if *keys > 0 {
                         let _ = write!(b, "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n");
                     }
@@ -188,9 +189,9 @@ fn server_section(srv: &Server, b: &mut String) {
     );
 }
 
-fn stats_section(srv: &Server, b: &mut String) {
+fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut String) {
     let st = &srv.stats;
-    let db = srv.store.stats();
+    let db = shards.stats();
     let (net_in, net_out) = st.net_bytes();
     let _ = write!(
         b,

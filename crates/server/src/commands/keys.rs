@@ -7,12 +7,17 @@ use super::{is, lookup_read, lookup_write, parse_int, reply_help};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 
 pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let now = ctx.now_ms;
+    let (now, dbi) = (ctx.now_ms, ctx.client.db);
     let mut n = 0;
+    // Only the keys deleted count as changed for WATCH.
+    ctx.touched = true;
     for key in argv.iter().skip(1) {
         let db = ctx.db(key);
         db.expire_if_needed(key, now);
-        n += i64::from(db.remove(key).is_some());
+        if db.remove(key).is_some() {
+            n += 1;
+            ctx.touch(dbi, key);
+        }
     }
     ctx.dirty += n as u64;
     ctx.out.int(n);
@@ -88,7 +93,12 @@ pub fn keys(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let at = ctx.out.deferred();
     let mut n = 0;
     let out = &mut *ctx.out;
-    ctx.srv.store.for_each_shard(|_, shard| {
+    let mut shards = if ctx.keys.holds_all() {
+        store::AllShards::Held(&mut ctx.keys)
+    } else {
+        store::AllShards::Lock(&ctx.srv.store)
+    };
+    shards.for_each(|_, shard| {
         let db = shard.db_ref(dbi);
         for (key, _) in db.keys().iter() {
             if (all || glob_match(pattern, key, false)) && !db.is_expired(key, now) {
@@ -108,47 +118,51 @@ pub fn scan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let args = super::scan_args(&argv, 1, 2, true)?;
     let (cursor, count, pattern, type_name) =
         (args.cursor, args.count, args.pattern, args.type_name);
-    let store = &ctx.srv.store;
+    let (dbi, now) = (ctx.client.db, ctx.now_ms);
+    let mut store = ctx.all_shards();
     let shard_bits = store.shard_count().trailing_zeros();
     let mask = (store.shard_count() - 1) as u64;
     let (mut shard, mut bucket_cursor) = ((cursor & mask) as usize, cursor >> shard_bits);
-    let (dbi, now) = (ctx.client.db, ctx.now_ms);
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut iterations = count.saturating_mul(10);
     let next = loop {
-        let mut guard = store.lock_shard(shard);
-        let db = guard.db(dbi);
-        if db.is_empty() {
+        let step = store.with(shard, |guard| {
+            let db = guard.db(dbi);
+            if db.is_empty() {
+                return None;
+            }
+            let mut found = Vec::new();
+            let next = db.keys().scan(bucket_cursor, |k, _| found.push(k.to_vec()));
+            for key in found {
+                if db.expire_if_needed(&key, now) == store::Expired::Deleted {
+                    continue;
+                }
+                if pattern.is_some_and(|p| !glob_match(p, &key, false)) {
+                    continue;
+                }
+                if let Some(t) = type_name {
+                    let actual = db
+                        .peek(&key, now)
+                        .map_or("none", |o| o.value.value_type().name());
+                    if !t.eq_ignore_ascii_case(actual.as_bytes()) {
+                        continue;
+                    }
+                }
+                keys.push(key);
+            }
+            Some(next)
+        });
+        let Some(next) = step else {
             // An empty shard costs no iteration (Redis's budget counts buckets of one dict), so
             // an empty or sparse database finishes with cursor 0 as it does in Redis.
-            drop(guard);
             bucket_cursor = 0;
             shard += 1;
             if shard == store.shard_count() {
                 break 0;
             }
             continue;
-        }
-        let mut found = Vec::new();
-        bucket_cursor = db.keys().scan(bucket_cursor, |k, _| found.push(k.to_vec()));
-        for key in found {
-            if db.expire_if_needed(&key, now) == store::Expired::Deleted {
-                continue;
-            }
-            if pattern.is_some_and(|p| !glob_match(p, &key, false)) {
-                continue;
-            }
-            if let Some(t) = type_name {
-                let actual = db
-                    .peek(&key, now)
-                    .map_or("none", |o| o.value.value_type().name());
-                if !t.eq_ignore_ascii_case(actual.as_bytes()) {
-                    continue;
-                }
-            }
-            keys.push(key);
-        }
-        drop(guard);
+        };
+        bucket_cursor = next;
         if bucket_cursor == 0 {
             shard += 1;
             if shard == store.shard_count() {
@@ -171,7 +185,6 @@ pub fn scan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 pub fn randomkey(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     let (dbi, now) = (ctx.client.db, ctx.now_ms);
-    let store = &ctx.srv.store;
     let mut rng = crate::util::now_us() ^ (ctx.client.id << 32);
     let mut rand = move || {
         rng ^= rng << 13;
@@ -179,11 +192,12 @@ pub fn randomkey(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
         rng ^= rng << 17;
         rng
     };
+    let mut store = ctx.all_shards();
+    let mut found = None;
     // Bounded retries: a key found expired is deleted and another one is drawn.
     for _ in 0..100 {
-        let sizes: Vec<usize> = (0..store.shard_count())
-            .map(|i| store.lock_shard(i).db_ref(dbi).len())
-            .collect();
+        let mut sizes: Vec<usize> = Vec::with_capacity(store.shard_count());
+        store.for_each(|_, s| sizes.push(s.db_ref(dbi).len()));
         let total: usize = sizes.iter().sum();
         if total == 0 {
             break;
@@ -200,17 +214,20 @@ pub fn randomkey(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
                 }
             })
             .unwrap_or(0);
-        let mut guard = store.lock_shard(shard);
-        let db = guard.db(dbi);
-        let Some(key) = db.keys().random(&mut rand).map(|(k, _)| k.to_vec()) else {
-            continue;
-        };
-        if db.expire_if_needed(&key, now) == store::Expired::No {
-            ctx.out.bulk(&key);
-            return Ok(());
+        let live = store.with(shard, |guard| {
+            let db = guard.db(dbi);
+            let key = db.keys().random(&mut rand).map(|(k, _)| k.to_vec())?;
+            (db.expire_if_needed(&key, now) == store::Expired::No).then_some(key)
+        });
+        if live.is_some() {
+            found = live;
+            break;
         }
     }
-    ctx.out.null();
+    match found {
+        Some(key) => ctx.out.bulk(&key),
+        None => ctx.out.null(),
+    }
     Ok(())
 }
 
@@ -401,6 +418,7 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     // Redis duplicates the object, so even a shared small integer is an object of its own.
     copy.unshared_int = matches!(copy.value, Value::Str(Str::Int(_)));
     target.insert_obj(dst, copy, at);
+    ctx.touch(dst_db, dst);
     ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())
@@ -424,6 +442,8 @@ pub fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if let Some((obj, at)) = ctx.keys.db(key, src_db).remove(key) {
         ctx.keys.db(key, dst_db).insert_obj(key, obj, at);
     }
+    ctx.touch(src_db, key);
+    ctx.touch(dst_db, key);
     ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())

@@ -7,6 +7,7 @@ pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod multi;
 pub mod persistence;
 pub mod server;
 pub mod sets;
@@ -173,6 +174,10 @@ pub fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], len: usize, make: impl Fn
         db.remove(dst).is_some()
     };
     ctx.dirty += u64::from(changed);
+    ctx.touched = true;
+    if changed {
+        ctx.touch(ctx.client.db, dst);
+    }
     ctx.out.int(len as i64);
 }
 

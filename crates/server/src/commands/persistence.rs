@@ -13,7 +13,18 @@ use crate::rewrite::StartError;
 /// a new incr file from that instant on (see `crate::rewrite`). Works with the log off too,
 /// as in Redis: the directory then holds the new base alone.
 pub fn bgrewriteaof(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    match crate::rewrite::start(ctx.srv) {
+    // Inside EXEC it is scheduled for the cron, as in Redis 7.0 (the rewrite's instant needs
+    // the locks the transaction holds).
+    let started = if ctx.client.in_exec() {
+        if ctx.srv.rewrite.in_progress() {
+            Err(StartError::InProgress)
+        } else {
+            Err(StartError::BgsaveActive)
+        }
+    } else {
+        crate::rewrite::start(ctx.srv)
+    };
+    match started {
         Ok(()) => {
             ctx.out
                 .simple("Background append only file rewriting started");
@@ -38,7 +49,12 @@ pub fn bgsave(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         2 if is(argv.get(1), "schedule") => true,
         _ => return Err(err::SYNTAX.into()),
     };
-    match crate::bgsave::start(ctx.srv, schedule) {
+    let started = if ctx.client.in_exec() {
+        crate::bgsave::schedule(ctx.srv)
+    } else {
+        crate::bgsave::start(ctx.srv, schedule)
+    };
+    match started {
         Ok(Started::Now) => ctx.out.simple("Background saving started"),
         Ok(Started::Scheduled) => ctx.out.simple("Background saving scheduled"),
         Err(e) => return Err(format!("ERR {e}").into()),

@@ -22,13 +22,16 @@ pub fn info(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         .skip(1)
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let text = super::info::render(ctx.srv, &sections);
+    let srv = ctx.srv;
+    let text = super::info::render(srv, &mut ctx.all_shards(), &sections);
     ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
 
 pub fn dbsize(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    ctx.out.int(ctx.srv.store.db_len(ctx.client.db) as i64);
+    let db = ctx.client.db;
+    let n = ctx.all_shards().db_len(db);
+    ctx.out.int(n as i64);
     Ok(())
 }
 
@@ -238,7 +241,7 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     ctx.srv.config_changed();
     if let Some(on) = turn_aof {
-        if let Err(why) = set_appendonly(ctx.srv, on) {
+        if let Err(why) = set_appendonly(ctx, on) {
             ctx.srv
                 .config
                 .write()
@@ -263,8 +266,19 @@ fn apply_oom_score(srv: &crate::server::Server) -> Result<(), String> {
 }
 
 /// `CONFIG SET appendonly`: on starts a rewrite writing the base of a new log (the log takes
-/// writes from its instant on); off writes out and syncs what is buffered and stops logging.
-fn set_appendonly(srv: &crate::server::Server, on: bool) -> Result<(), String> {
+/// writes from its instant on; inside EXEC the cron starts it, as Redis schedules it); off
+/// writes out and syncs what is buffered and stops logging.
+fn set_appendonly(ctx: &mut Ctx<'_, '_>, on: bool) -> Result<(), String> {
+    let srv = ctx.srv;
+    if on && ctx.client.in_exec() {
+        crate::log_warning!(
+            "AOF was enabled during a transaction. An AOF background was scheduled to start when possible."
+        );
+        srv.rewrite
+            .enable_scheduled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    }
     if on {
         return crate::rewrite::enable(srv).map_err(|e| {
             crate::log_warning!("AOF was not turned on: {e}");
@@ -275,14 +289,17 @@ fn set_appendonly(srv: &crate::server::Server, on: bool) -> Result<(), String> {
         .enable_scheduled
         .store(false, std::sync::atomic::Ordering::Relaxed);
     let Some(aof) = srv.aof() else { return Ok(()) };
-    {
+    if ctx.keys.holds_all() {
+        aof.set_enabled(false);
+        store::set_log_expired(false);
+    } else {
         let _all = srv.store.lock_all();
         aof.set_enabled(false);
         store::set_log_expired(false);
     }
     // Keys expired meanwhile need no DEL any more.
-    srv.store
-        .for_each_shard(|_, shard| drop(shard.drain_expired()));
+    ctx.all_shards()
+        .for_each(|_, shard| drop(shard.drain_expired()));
     if let Err(e) = aof.flush(std::time::Duration::from_secs(5)) {
         crate::log_warning!("Writing the AOF before turning it off failed: {e}");
     }
@@ -300,7 +317,7 @@ pub fn check_supported(name: &str, value: &str) -> Result<(), String> {
 
 pub fn config_resetstat(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.srv.stats.reset();
-    ctx.srv.store.reset_stats();
+    ctx.all_shards().reset_stats();
     ctx.out.ok();
     Ok(())
 }
