@@ -117,6 +117,13 @@ pub struct ClientShared {
     kill: Notify,
     /// The wait of a blocked command, decided by whoever serves, unblocks or ends it.
     pub wait: crate::blocking::WaitSlot,
+    /// Set when a key this client WATCHes changes (Redis's `CLIENT_DIRTY_CAS`), by whichever
+    /// thread changes it; cleared when the client stops watching.
+    pub watch_flag: Arc<store::WatchFlag>,
+    /// Commands queued since MULTI, -1 outside a transaction (CLIENT LIST's `multi`).
+    pub multi_count: std::sync::atomic::AtomicI64,
+    /// Memory of the queued transaction and watched keys (CLIENT LIST's `multi-mem`).
+    pub multi_mem: AtomicUsize,
 }
 
 impl store::Waiter for ClientShared {
@@ -170,10 +177,19 @@ impl ClientShared {
         let age = self.created.elapsed().as_secs();
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
         let qbuf = self.query_buf_bytes.load(Relaxed);
-        // In Redis's order (only the flags Basalt has): blocked, unix socket, no-evict.
+        let multi_mem = self.multi_mem.load(Relaxed);
+        // In Redis's order (only the flags Basalt has): multi, blocked, dirty CAS, unix socket,
+        // no-evict.
         let mut flags = String::new();
+        let multi = self.multi_count.load(Relaxed);
+        if multi >= 0 {
+            flags.push('x');
+        }
         if self.wait.is_blocked() {
             flags.push('b');
+        }
+        if self.watch_flag.is_dirty() {
+            flags.push('d');
         }
         if self.unix {
             flags.push('U');
@@ -185,14 +201,14 @@ impl ClientShared {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
             self.fd,
             String::from_utf8_lossy(&name),
             self.db.load(Relaxed),
-            qbuf + 16384,
+            qbuf + 16384 + multi_mem,
             self.last_command_name(),
             self.resp.load(Relaxed),
         )
@@ -227,6 +243,9 @@ impl Clients {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             wait: crate::blocking::WaitSlot::default(),
+            watch_flag: Arc::default(),
+            multi_count: std::sync::atomic::AtomicI64::new(-1),
+            multi_mem: AtomicUsize::new(0),
         });
         self.map.lock().insert(id, shared.clone());
         shared

@@ -38,6 +38,11 @@ impl WatchFlag {
         self.dirty.load(Ordering::SeqCst)
     }
 
+    /// Forget a change (the client stopped watching every key, so none can mark it now).
+    pub fn clear(&self) {
+        self.dirty.store(false, Ordering::SeqCst);
+    }
+
     fn mark(&self) {
         self.dirty.store(true, Ordering::SeqCst);
     }

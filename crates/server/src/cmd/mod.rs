@@ -18,7 +18,7 @@ use crate::server::Server;
 pub(crate) use dispatch::log_and_count;
 pub use dispatch::{execute, execute_in, Batch, Flow};
 pub use keys::KeyRefs;
-pub use multi::{discard, unwatch_all, watch, Multi, Watching};
+pub use multi::{begin as begin_multi, discard, unwatch_all, watch, Multi, Watching};
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
 /// Bytes, not text: Redis quotes client arguments in its errors as they came (`'\xff'`).

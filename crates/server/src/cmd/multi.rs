@@ -9,11 +9,9 @@
 //! rewrite instant can fall inside a transaction: they take the same locks. Blocked clients
 //! made ready by the transaction are served after it, as Redis does.
 
-use std::sync::Arc;
-
 use resp::Argv;
 use smallvec::SmallVec;
-use store::{Locked, WatchFlag};
+use store::Locked;
 
 use super::dispatch::{finish, needs_every_shard, run_locked, Batch, Flow};
 use super::{flags, Spec};
@@ -60,10 +58,10 @@ impl Queued {
     }
 }
 
-/// The keys a client watches, and the flag any change to one of them sets.
+/// The keys a client watches (with their database); a change to one sets the client's
+/// `ClientShared::watch_flag`.
 #[derive(Default)]
 pub struct Watching {
-    flag: Arc<WatchFlag>,
     keys: Vec<(usize, Vec<u8>)>,
 }
 
@@ -98,7 +96,7 @@ pub fn queued_writes(client: &ClientState) -> bool {
 /// Queue a command for EXEC. Once the transaction is doomed (a refused command, a watched
 /// key changed) nothing more is kept, as in Redis.
 pub fn queue(client: &mut ClientState, spec: &'static Spec, argv: Argv<'_>) {
-    let dirty = client.watching.flag.is_dirty();
+    let dirty = client.shared.watch_flag.is_dirty();
     let Some(multi) = client.multi.as_mut() else {
         return;
     };
@@ -114,7 +112,24 @@ pub fn queue(client: &mut ClientState, spec: &'static Spec, argv: Argv<'_>) {
     multi.bytes += src.len() + ranges.len() * std::mem::size_of::<(usize, usize)>();
     multi.flags |= spec.flags;
     multi.queued.push(Queued { spec, src, ranges });
+    publish(client);
 }
+
+/// Show the transaction state to CLIENT LIST (other threads read it from `ClientShared`).
+pub fn publish(client: &ClientState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (count, bytes) = client
+        .multi
+        .as_ref()
+        .map_or((-1, 0), |m| (m.queued.len() as i64, m.bytes));
+    client.shared.multi_count.store(count, Relaxed);
+    let watched = client.watching.keys.len() * WATCHED_KEY_BYTES;
+    client.shared.multi_mem.store(bytes + watched, Relaxed);
+}
+
+/// What one watched key costs a client beyond the key itself (Redis counts its list node and
+/// `watchedKey` record).
+const WATCHED_KEY_BYTES: usize = 56;
 
 /// End a transaction without running it (DISCARD, a failed EXEC, RESET).
 pub fn discard(srv: &Server, client: &mut ClientState) {
@@ -122,10 +137,17 @@ pub fn discard(srv: &Server, client: &mut ClientState) {
     unwatch_all(srv, client);
 }
 
+/// Start queuing (MULTI).
+pub fn begin(client: &mut ClientState) {
+    client.multi = Some(Multi::default());
+    publish(client);
+}
+
 /// WATCH `keys` of the client's database (the dispatcher locked their shards).
 pub fn watch(client: &mut ClientState, keys: &mut Locked<'_>, argv: &Argv<'_>, now_ms: u64) {
     // No point watching once a watched key changed: EXEC will fail anyway.
-    if client.watching.flag.is_dirty() {
+    let flag = &client.shared.watch_flag;
+    if flag.is_dirty() {
         return;
     }
     let db = client.db;
@@ -134,31 +156,34 @@ pub fn watch(client: &mut ClientState, keys: &mut Locked<'_>, argv: &Argv<'_>, n
         if w.keys.iter().any(|(d, k)| *d == db && k == key) {
             continue;
         }
-        keys.db(key, db).watch(key, &w.flag, now_ms);
+        keys.db(key, db).watch(key, flag, now_ms);
         w.keys.push((db, key.to_vec()));
     }
+    publish(client);
 }
 
 /// Stop watching every key and forget any change seen (UNWATCH, EXEC, DISCARD, RESET, the
 /// connection closing). Locks each watched key's shard in turn: the caller holds none.
 pub fn unwatch_all(srv: &Server, client: &mut ClientState) {
-    let w = &mut client.watching;
-    for (db, key) in w.keys.drain(..) {
+    let flag = &client.shared.watch_flag;
+    for (db, key) in client.watching.keys.drain(..) {
         srv.store
             .lock_keys([key.as_slice()])
             .db(&key, db)
-            .unwatch(&key, &w.flag);
+            .unwatch(&key, flag);
     }
-    w.flag = Arc::default();
+    flag.clear();
+    publish(client);
 }
 
 /// [`unwatch_all`] under locks that hold every watched key's shard (EXEC's).
 fn unwatch_locked(client: &mut ClientState, keys: &mut Locked<'_>) {
-    let w = &mut client.watching;
-    for (db, key) in w.keys.drain(..) {
-        keys.db(&key, db).unwatch(&key, &w.flag);
+    let flag = &client.shared.watch_flag;
+    for (db, key) in client.watching.keys.drain(..) {
+        keys.db(&key, db).unwatch(&key, flag);
     }
-    w.flag = Arc::default();
+    flag.clear();
+    publish(client);
 }
 
 /// Keyless commands that read or change no data: they let EXEC lock only its keys' shards.
@@ -201,11 +226,13 @@ fn lock_for<'s>(srv: &'s Server, client: &ClientState, multi: &Multi) -> Locked<
 /// Whether a watched key changed or expired since WATCH (Redis's `CLIENT_DIRTY_CAS` and
 /// `isWatchedKeyExpired`).
 fn watch_failed(client: &ClientState, keys: &mut Locked<'_>, now_ms: u64) -> bool {
-    let w = &client.watching;
-    w.flag.is_dirty()
-        || w.keys
+    let flag = &client.shared.watch_flag;
+    flag.is_dirty()
+        || client
+            .watching
+            .keys
             .iter()
-            .any(|(db, k)| keys.db(k, *db).watched_key_expired(k, &w.flag, now_ms))
+            .any(|(db, k)| keys.db(k, *db).watched_key_expired(k, flag, now_ms))
 }
 
 /// EXEC inside MULTI: see the module's documentation.
@@ -219,6 +246,7 @@ pub fn exec<'s>(
     let Some(multi) = client.multi.take() else {
         return Flow::Continue;
     };
+    publish(client);
     if multi.aborted {
         unwatch_all(srv, client);
         finish(

@@ -3,13 +3,13 @@
 
 use resp::Argv;
 
-use crate::cmd::{CmdResult, Ctx, Multi};
+use crate::cmd::{CmdResult, Ctx};
 
 pub fn multi(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     if ctx.client.multi.is_some() {
         return Err("ERR MULTI calls can not be nested".into());
     }
-    ctx.client.multi = Some(Multi::default());
+    crate::cmd::begin_multi(ctx.client);
     ctx.out.ok();
     Ok(())
 }
