@@ -49,6 +49,8 @@ pub struct ClientState {
     pub multi: Option<crate::cmd::Multi>,
     /// The keys this client WATCHes.
     pub watching: crate::cmd::Watching,
+    /// Channels, patterns and shard channels this client is subscribed to.
+    pub subs: crate::pubsub::Subscriptions,
     /// While EXEC runs: its commands' effects with their database, logged as one record when
     /// it ends.
     pub exec_log: Option<Vec<(usize, Vec<Vec<u8>>)>>,
@@ -93,6 +95,7 @@ impl ClientState {
             multi: None,
             watching: crate::cmd::Watching::default(),
             exec_log: None,
+            subs: crate::pubsub::Subscriptions::default(),
         }
     }
 }
@@ -124,6 +127,10 @@ pub struct ClientShared {
     pub multi_count: std::sync::atomic::AtomicI64,
     /// Memory of the queued transaction and watched keys (CLIENT LIST's `multi-mem`).
     pub multi_mem: AtomicUsize,
+    /// Messages other clients' commands deliver to this one (pub/sub).
+    pub outbox: crate::pubsub::Outbox,
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST's `sub`, `psub`, `ssub`).
+    pub sub_counts: [AtomicUsize; 3],
 }
 
 impl store::Waiter for ClientShared {
@@ -178,9 +185,14 @@ impl ClientShared {
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
         let qbuf = self.query_buf_bytes.load(Relaxed);
         let multi_mem = self.multi_mem.load(Relaxed);
-        // In Redis's order (only the flags Basalt has): multi, blocked, dirty CAS, unix socket,
-        // no-evict.
+        let omem = self.outbox.pending_bytes();
+        // In Redis's order (only the flags Basalt has): pubsub, multi, blocked, dirty CAS, unix
+        // socket, no-evict.
         let mut flags = String::new();
+        let [sub, psub, ssub] = [0, 1, 2].map(|i| self.sub_counts[i].load(Relaxed));
+        if sub + psub + ssub > 0 {
+            flags.push('P');
+        }
         let multi = self.multi_count.load(Relaxed);
         if multi >= 0 {
             flags.push('x');
@@ -201,14 +213,14 @@ impl ClientShared {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
             self.fd,
             String::from_utf8_lossy(&name),
             self.db.load(Relaxed),
-            qbuf + 16384 + multi_mem,
+            qbuf + 16384 + multi_mem + omem,
             self.last_command_name(),
             self.resp.load(Relaxed),
         )
@@ -246,6 +258,8 @@ impl Clients {
             watch_flag: Arc::default(),
             multi_count: std::sync::atomic::AtomicI64::new(-1),
             multi_mem: AtomicUsize::new(0),
+            outbox: crate::pubsub::Outbox::default(),
+            sub_counts: Default::default(),
         });
         self.map.lock().insert(id, shared.clone());
         shared

@@ -68,15 +68,36 @@ pub async fn serve<S>(
         if srv.config_version.load(Relaxed) != cfg.version {
             cfg = ConnConfig::load(&srv);
         }
+        // Subscribers are never idle: they wait for messages (as in Redis).
+        let idle_timeout = if client.subs.total() > 0 {
+            None
+        } else {
+            cfg.idle_timeout
+        };
         let n = tokio::select! {
             biased;
             _ = &mut killed => break,
             _ = &mut stopped => break,
-            r = read_with_timeout(&mut stream, &mut rbuf, cfg.idle_timeout) => match r {
+            r = read_with_timeout(&mut stream, &mut rbuf, idle_timeout) => match r {
                 Some(n) if n > 0 => n,
                 _ => break,
             },
+            _ = shared.outbox.ready() => 0,
         };
+        // Messages from other clients go out before this batch's replies.
+        let pushed = shared.outbox.drain_into(&mut out);
+        if n == 0 {
+            let sent = tokio::select! {
+                biased;
+                _ = &mut killed => false,
+                sent = flush(&mut stream, &mut out, &stats) => sent,
+            };
+            shared.outbox.written(pushed);
+            if !sent {
+                break;
+            }
+            continue;
+        }
         stats.net_input_bytes.fetch_add(n as u64, Relaxed);
         shared
             .last_interaction_ms
@@ -107,7 +128,15 @@ pub async fn serve<S>(
             end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
         }
         wait_durable(&srv, &mut client).await;
-        if !flush(&mut stream, &mut out, &stats).await || end == BatchEnd::Close {
+        // A client killed while its socket is full (a subscriber over its output buffer
+        // limit) must not stay stuck in the write.
+        let sent = tokio::select! {
+            biased;
+            _ = &mut killed => false,
+            sent = flush(&mut stream, &mut out, &stats) => sent,
+        };
+        shared.outbox.written(pushed);
+        if !sent || end == BatchEnd::Close {
             break;
         }
         if rbuf.len() > cfg.query_buffer_limit {
@@ -123,6 +152,7 @@ pub async fn serve<S>(
     }
     crate::blocking::finish(&srv, &mut client, None);
     crate::cmd::unwatch_all(&srv, &mut client);
+    crate::commands::pubsub::unsubscribe_all(&srv, &mut client);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod conn;
 pub mod net;
 pub mod oom;
+pub mod pubsub;
 pub mod rdb_load;
 pub mod rewrite;
 pub mod save;

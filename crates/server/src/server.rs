@@ -86,6 +86,8 @@ pub struct Server {
     /// need a key to stay logically expired but present).
     pub active_expire: std::sync::atomic::AtomicBool,
     pub clients: Clients,
+    /// Pub/sub channels, patterns and their subscribers.
+    pub pubsub: crate::pubsub::PubSub,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -123,12 +125,15 @@ impl Server {
         limits.load(&config);
         access_tracking(&config);
         apply_allocator_config(&config);
+        let pubsub = crate::pubsub::PubSub::default();
+        pubsub.load_limits(&config);
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
             config_version: AtomicU64::new(0),
             active_expire: std::sync::atomic::AtomicBool::new(true),
             clients: Clients::default(),
+            pubsub,
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -164,6 +169,7 @@ impl Server {
         self.limits.load(&config);
         access_tracking(&config);
         self.save_state.refresh_writes_denied(&config);
+        self.pubsub.load_limits(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
         }

@@ -231,6 +231,24 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
             return Err(refuse(msg.into_bytes()));
         }
     }
+    // A subscribed RESP2 connection carries pushes, so only (un)subscribing and a few
+    // connection commands may run on it (RESP3 tells pushes from replies).
+    if client.subs.total() > 0
+        && client
+            .shared
+            .resp
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2
+        && !crate::commands::pubsub::allowed_while_subscribed(spec.name)
+    {
+        return Err(refuse(
+            format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            )
+            .into_bytes(),
+        ));
+    }
     Ok(spec)
 }
 
@@ -325,7 +343,7 @@ pub(super) fn finish(
 /// missing keys) or elsewhere (MOVE, COPY … DB, SORT … STORE) touch keys themselves.
 fn touch_written_keys(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) {
     for ks in ctx.spec.key_specs {
-        if ks.flags.contains(&"RO") {
+        if ks.flags.contains(&"RO") || !ks.names_keys() {
             continue;
         }
         for i in ks.indices_strict(argv).unwrap_or_default() {

@@ -89,6 +89,12 @@ impl KeySpec {
     fn has_variable_flags(&self) -> bool {
         self.flags.contains(&"variable_flags")
     }
+
+    /// Whether it names keys at all: a `not_key` spec (SSUBSCRIBE's shard channels) only
+    /// tells cluster routing where an argument hashes.
+    pub fn names_keys(&self) -> bool {
+        !self.flags.contains(&"not_key")
+    }
 }
 
 impl Spec {
@@ -98,6 +104,9 @@ impl Spec {
     pub fn key_indices(&self, argv: &Argv<'_>) -> KeyIndices {
         // Positions never depend on flags, so one plain spec needs no finder (SET is hot).
         if let [one] = self.key_specs {
+            if !one.names_keys() {
+                return KeyIndices::new();
+            }
             if let Some(v) = one.indices_strict(argv) {
                 return v;
             }
@@ -107,6 +116,7 @@ impl Spec {
             None => self
                 .key_specs
                 .iter()
+                .filter(|ks| ks.names_keys())
                 .flat_map(|ks| ks.indices_lenient(argv))
                 .collect(),
         };
@@ -122,7 +132,7 @@ impl Spec {
         if !self.key_specs.is_empty() && !varflags {
             let mut refs = KeyRefs::new();
             let mut valid = true;
-            for ks in self.key_specs {
+            for ks in self.key_specs.iter().filter(|ks| ks.names_keys()) {
                 let Some(idx) = ks.indices_strict(argv) else {
                     valid = false;
                     break;
@@ -140,7 +150,7 @@ impl Spec {
     /// Whether COMMAND GETKEYS can find keys in this command at all (Redis's
     /// `doesCommandHaveKeys`).
     pub fn has_keys(&self) -> bool {
-        !self.key_specs.is_empty() || has_own_finder(self.name)
+        self.key_specs.iter().any(KeySpec::names_keys) || has_own_finder(self.name)
     }
 }
 

@@ -6,8 +6,8 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, connection, debug, dump, hashes, keys, lists, multi, persistence, server, sets, sort,
-    strings, zpops, zranges, zsetops, zsets,
+    blocking, connection, debug, dump, hashes, keys, lists, multi, persistence, pubsub, server,
+    sets, sort, strings, zpops, zranges, zsetops, zsets,
 };
 
 #[rustfmt::skip]
@@ -80,9 +80,25 @@ static OBJECT_SUBCOMMANDS: [Spec; 5] = [
         docs("Returns the reference count of a value.", "2.2.3", "generic", "O(1)", &[arg("key", "key", 0, "", &[], &[])]), Some(keys::object_refcount), &[]),
 ];
 
+#[rustfmt::skip]
+static PUBSUB_SUBCOMMANDS: [Spec; 6] = [
+    spec("pubsub|channels", -2, F::PUBSUB | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Lists the channels with subscribers, optionally those matching a pattern.", "2.8.0", "pubsub", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", &[arg("pattern", "pattern", -1, "", &["optional"], &[])]), Some(pubsub::pubsub_channels), &[]),
+    spec("pubsub|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Lists the PUBSUB subcommands.", "6.2.0", "pubsub", "O(1)", &[]), Some(pubsub::pubsub_help), &[]),
+    spec("pubsub|numpat", 2, F::PUBSUB | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Counts the distinct patterns subscribed to.", "2.8.0", "pubsub", "O(1)", &[]), Some(pubsub::pubsub_numpat), &[]),
+    spec("pubsub|numsub", -2, F::PUBSUB | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Counts the subscribers of channels.", "2.8.0", "pubsub", "O(N) for the NUMSUB subcommand, where N is the number of requested channels", &[arg("channel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::pubsub_numsub), &[]),
+    spec("pubsub|shardchannels", -2, F::PUBSUB | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Lists the shard channels with subscribers, optionally those matching a pattern.", "7.0.0", "pubsub", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).", &[arg("pattern", "pattern", -1, "", &["optional"], &[])]), Some(pubsub::pubsub_shardchannels), &[]),
+    spec("pubsub|shardnumsub", -2, F::PUBSUB | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Counts the subscribers of shard channels.", "7.0.0", "pubsub", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels", &[arg("shardchannel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::pubsub_shardnumsub), &[]),
+];
+
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 165] = [
+pub static COMMANDS: [Spec; 174] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -109,6 +125,24 @@ pub static COMMANDS: [Spec; 165] = [
         docs("Makes the next EXEC fail if any of the keys changes before it.", "2.2.0", "transactions", "O(1) for every key.", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(multi::watch), &[]),
     spec("unwatch", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::ALLOW_BUSY, (0, 0, 0), &[], A::FAST | A::TRANSACTION, &[],
         docs("Forgets every watched key.", "2.2.0", "transactions", "O(1)", &[]), Some(multi::unwatch), &[]),
+    spec("subscribe", -2, F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Listens for messages published to the given channels.", "2.0.0", "pubsub", "O(N) where N is the number of channels to subscribe to.", &[arg("channel", "string", -1, "", &["multiple"], &[])]), Some(pubsub::subscribe), &[]),
+    spec("unsubscribe", -1, F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Stops listening to the given channels, or to all.", "2.0.0", "pubsub", "O(N) where N is the number of clients already subscribed to a channel.", &[arg("channel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::unsubscribe), &[]),
+    spec("psubscribe", -2, F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Listens for messages published to channels matching the given patterns.", "2.0.0", "pubsub", "O(N) where N is the number of patterns the client is already subscribed to.", &[arg("pattern", "block", -1, "", &["multiple"], &[arg("pattern", "pattern", -1, "", &[], &[])])]), Some(pubsub::psubscribe), &[]),
+    spec("punsubscribe", -1, F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
+        docs("Stops listening to the given patterns, or to all.", "2.0.0", "pubsub", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).", &[arg("pattern", "pattern", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::punsubscribe), &[]),
+    spec("publish", 3, F::PUBSUB | F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::PUBSUB | A::FAST, &[],
+        docs("Posts a message to a channel.", "2.0.0", "pubsub", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", &[arg("channel", "string", -1, "", &[], &[]), arg("message", "string", -1, "", &[], &[])]), Some(pubsub::publish), &[]),
+    spec("ssubscribe", -2, F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE, (1, -1, 1), &[ks(&["not_key"], 1, -1, 1, 0)], A::PUBSUB | A::SLOW, &[],
+        docs("Listens for messages published to the given shard channels.", "7.0.0", "pubsub", "O(N) where N is the number of shard channels to subscribe to.", &[arg("shardchannel", "string", -1, "", &["multiple"], &[])]), Some(pubsub::ssubscribe), &[]),
+    spec("sunsubscribe", -1, F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE, (1, -1, 1), &[ks(&["not_key"], 1, -1, 1, 0)], A::PUBSUB | A::SLOW, &[],
+        docs("Stops listening to the given shard channels, or to all.", "7.0.0", "pubsub", "O(N) where N is the number of clients already subscribed to a shard channel.", &[arg("shardchannel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::sunsubscribe), &[]),
+    spec("spublish", 3, F::PUBSUB | F::LOADING | F::STALE | F::FAST, (1, 1, 1), &[ks(&["not_key"], 1, 0, 1, 0)], A::PUBSUB | A::FAST, &[],
+        docs("Posts a message to a shard channel.", "7.0.0", "pubsub", "O(N) where N is the number of clients subscribed to the receiving shard channel.", &[arg("shardchannel", "string", -1, "", &[], &[]), arg("message", "string", -1, "", &[], &[])]), Some(pubsub::spublish), &[]),
+    spec("pubsub", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for Pub/Sub introspection subcommands.", "2.8.0", "pubsub", "Depends on subcommand.", &[]), None, &PUBSUB_SUBCOMMANDS),
     spec("client", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for connection management subcommands.", "2.4.0", "connection", "Depends on subcommand.", &[]), None, &CLIENT_SUBCOMMANDS),
     spec("info", -1, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],

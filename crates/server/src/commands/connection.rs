@@ -17,6 +17,10 @@ pub fn ping(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if argv.len() > 2 {
         return Err("ERR wrong number of arguments for 'ping' command".into());
     }
+    if ctx.client.subs.total() > 0 && !ctx.out.is_resp3() {
+        super::pubsub::subscribed_ping(ctx, &argv);
+        return Ok(());
+    }
     if argv.len() == 2 {
         ctx.out.bulk(argv.get(1));
     } else {
@@ -193,6 +197,7 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 pub fn reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     crate::cmd::discard(ctx.srv, ctx.client);
+    super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     let c = &mut *ctx.client;
     c.db = 0;
     c.shared.db.store(0, Relaxed);

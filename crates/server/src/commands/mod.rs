@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lists;
 pub mod multi;
 pub mod persistence;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -198,7 +199,7 @@ pub fn reply_help(ctx: &mut Ctx<'_, '_>, title: &str, lines: &[&str]) {
         ctx.out.simple(l);
     }
     ctx.out.simple("HELP");
-    ctx.out.simple("    Print this help.");
+    ctx.out.simple("    Prints this help.");
 }
 
 /// Arguments of SCAN and the *SCAN commands.

@@ -628,13 +628,6 @@ pub(super) static GATED: &[Param] = &[
     gated("tls-protocols", Kind::Str, "", true, "TLS"),
     gated("tls-ciphers", Kind::Str, "", true, "TLS"),
     gated("tls-ciphersuites", Kind::Str, "", true, "TLS"),
-    gated(
-        "client-output-buffer-limit",
-        Kind::BufferLimits,
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        true,
-        "client output buffer limits",
-    ),
     gated_alias(
         "replicaof",
         "slaveof",

@@ -282,6 +282,12 @@ static CORE: &[Param] = &[
     ),
     p("notify-keyspace-events", Kind::KeyspaceEvents, "", true),
     p(
+        "client-output-buffer-limit",
+        Kind::BufferLimits,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        true,
+    ),
+    p(
         "slowlog-log-slower-than",
         Kind::Int {
             min: -1,

@@ -443,7 +443,12 @@ pub fn dataset(c: &mut Conn) -> Vec<String> {
 
 /// A field of `INFO persistence` (the AOF and RDB tests poll these).
 pub fn info_field(c: &mut Conn, name: &str) -> String {
-    let info = lossy(&c.cmd_str(&["INFO", "persistence"]));
+    info_field_in(c, "persistence", name)
+}
+
+/// A field of one INFO section.
+pub fn info_field_in(c: &mut Conn, section: &str, name: &str) -> String {
+    let info = lossy(&c.cmd_str(&["INFO", section]));
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .unwrap_or_else(|| panic!("no {name} in {info}"))

@@ -1,0 +1,253 @@
+//! Pub/Sub: who listens to which channel or pattern, and delivering a message to them.
+//!
+//! The registry maps channels (and, separately, shard channels and patterns) to their
+//! subscribers' shared connection state. PUBLISH holds a read lock while it hands one encoded
+//! frame per protocol to every subscriber's [`Outbox`] (the publisher's own connection, when
+//! it is a subscriber, gets the frame straight into the reply being built, before PUBLISH's
+//! own reply, where Redis puts it). Each outbox is FIFO and each publisher appends in order, so
+//! a subscriber sees every publisher's messages in the order they were published, whatever
+//! threads the two run on. A slow subscriber only grows its own outbox, up to its
+//! `client-output-buffer-limit`; the publisher never waits for it.
+
+pub mod outbox;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use crate::client::ClientShared;
+pub use outbox::{ObufLimit, ObufLimits, Outbox, Overflow};
+
+type Subscribers = Vec<Arc<ClientShared>>;
+
+/// Plain channels (SUBSCRIBE, PUBLISH) or shard channels (SSUBSCRIBE, SPUBLISH): two separate
+/// namespaces; patterns apply to plain channels only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Channel,
+    Shard,
+}
+
+impl Kind {
+    /// The first element of a delivered message.
+    fn message_word(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"message",
+            Kind::Shard => b"smessage",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct PubSub {
+    channels: RwLock<HashMap<Vec<u8>, Subscribers>>,
+    shard_channels: RwLock<HashMap<Vec<u8>, Subscribers>>,
+    patterns: RwLock<HashMap<Vec<u8>, Subscribers>>,
+    limits: RwLock<ObufLimits>,
+}
+
+/// A client's subscriptions, kept by its connection (the registry holds the other side).
+#[derive(Default)]
+pub struct Subscriptions {
+    pub channels: HashSet<Vec<u8>>,
+    /// In subscription order: PUNSUBSCRIBE without arguments answers in this order, as Redis.
+    pub patterns: Vec<Vec<u8>>,
+    pub shard: HashSet<Vec<u8>>,
+}
+
+impl Subscriptions {
+    /// Channels plus patterns: the count SUBSCRIBE and PSUBSCRIBE replies carry.
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription (Redis's `CLIENT_PUBSUB` while not 0).
+    pub fn total(&self) -> usize {
+        self.count() + self.shard.len()
+    }
+}
+
+/// Encode one pushed frame: `*n` in RESP2, `>n` in RESP3, then bulk strings.
+pub fn frame(resp3: bool, parts: &[&[u8]]) -> Bytes {
+    let mut out = resp::Reply::new();
+    if resp3 {
+        out.proto = resp::Proto::Resp3;
+    }
+    out.push(parts.len());
+    for p in parts {
+        out.bulk(p);
+    }
+    Bytes::copy_from_slice(out.as_bytes())
+}
+
+/// A frame encoded at most once per protocol, whatever the number of subscribers.
+struct Lazy<'a> {
+    parts: &'a [&'a [u8]],
+    resp2: Option<Bytes>,
+    resp3: Option<Bytes>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(parts: &'a [&'a [u8]]) -> Self {
+        Lazy {
+            parts,
+            resp2: None,
+            resp3: None,
+        }
+    }
+
+    fn get(&mut self, resp3: bool) -> Bytes {
+        let slot = if resp3 {
+            &mut self.resp3
+        } else {
+            &mut self.resp2
+        };
+        slot.get_or_insert_with(|| frame(resp3, self.parts)).clone()
+    }
+}
+
+/// The publishing client: its id, and the reply it is building (its own copy of a message
+/// goes there, not through its outbox).
+pub struct Publisher<'a> {
+    pub id: u64,
+    pub out: &'a mut resp::Reply,
+}
+
+impl PubSub {
+    pub fn load_limits(&self, config: &crate::config::Config) {
+        *self.limits.write() = ObufLimits::parse(config.get("client-output-buffer-limit"));
+    }
+
+    fn table(&self, kind: Kind) -> &RwLock<HashMap<Vec<u8>, Subscribers>> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Shard => &self.shard_channels,
+        }
+    }
+
+    /// Add `client` to `channel` (the caller checked it was not subscribed yet).
+    pub fn subscribe(&self, kind: Kind, channel: &[u8], client: &Arc<ClientShared>) {
+        self.table(kind)
+            .write()
+            .entry(channel.to_vec())
+            .or_default()
+            .push(client.clone());
+    }
+
+    pub fn unsubscribe(&self, kind: Kind, channel: &[u8], id: u64) {
+        remove(&mut self.table(kind).write(), channel, id);
+    }
+
+    pub fn psubscribe(&self, pattern: &[u8], client: &Arc<ClientShared>) {
+        self.patterns
+            .write()
+            .entry(pattern.to_vec())
+            .or_default()
+            .push(client.clone());
+    }
+
+    pub fn punsubscribe(&self, pattern: &[u8], id: u64) {
+        remove(&mut self.patterns.write(), pattern, id);
+    }
+
+    /// Deliver `msg` on `channel` to its subscribers (and, for plain channels, to the
+    /// subscribers of every matching pattern); returns how many received it.
+    pub fn publish(
+        &self,
+        kind: Kind,
+        channel: &[u8],
+        msg: &[u8],
+        mut me: Option<Publisher<'_>>,
+    ) -> usize {
+        let limit = self.limits.read().pubsub;
+        let now_ms = crate::util::now_ms();
+        let mut receivers = 0;
+        {
+            let parts: [&[u8]; 3] = [kind.message_word(), channel, msg];
+            let mut frames = Lazy::new(&parts);
+            if let Some(subs) = self.table(kind).read().get(channel) {
+                for c in subs {
+                    deliver(c, &mut frames, &mut me, limit, now_ms);
+                    receivers += 1;
+                }
+            }
+        }
+        if kind == Kind::Shard {
+            return receivers;
+        }
+        for (pattern, subs) in self.patterns.read().iter() {
+            if !store::glob_match(pattern, channel, false) {
+                continue;
+            }
+            let parts: [&[u8]; 4] = [b"pmessage", pattern, channel, msg];
+            let mut frames = Lazy::new(&parts);
+            for c in subs {
+                deliver(c, &mut frames, &mut me, limit, now_ms);
+                receivers += 1;
+            }
+        }
+        receivers
+    }
+
+    /// Channels with at least one subscriber, matching `pattern` when given.
+    pub fn active(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        self.table(kind)
+            .read()
+            .keys()
+            .filter(|ch| pattern.is_none_or(|p| store::glob_match(p, ch, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// Subscribers of `channel` (patterns not counted).
+    pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {
+        self.table(kind).read().get(channel).map_or(0, Vec::len)
+    }
+
+    /// Distinct patterns subscribed to by anyone.
+    pub fn numpat(&self) -> usize {
+        self.patterns.read().len()
+    }
+
+    /// Distinct channels with subscribers (INFO's `pubsub_channels`, `pubsubshard_channels`).
+    pub fn channel_count(&self, kind: Kind) -> usize {
+        self.table(kind).read().len()
+    }
+}
+
+fn remove(table: &mut HashMap<Vec<u8>, Subscribers>, name: &[u8], id: u64) {
+    if let Some(subs) = table.get_mut(name) {
+        subs.retain(|c| c.id != id);
+        if subs.is_empty() {
+            table.remove(name);
+        }
+    }
+}
+
+/// Hand one subscriber its copy: into the publisher's own reply, or its outbox; a subscriber
+/// over its output buffer limit is disconnected instead (Redis's "closed ASAP").
+fn deliver(
+    c: &Arc<ClientShared>,
+    frames: &mut Lazy<'_>,
+    me: &mut Option<Publisher<'_>>,
+    limit: ObufLimit,
+    now_ms: u64,
+) {
+    let resp3 = c.resp.load(std::sync::atomic::Ordering::Relaxed) == 3;
+    if let Some(p) = me.as_mut().filter(|p| p.id == c.id) {
+        p.out.raw(&frames.get(resp3));
+        return;
+    }
+    if c.is_killed() {
+        return;
+    }
+    if c.outbox.push(frames.get(resp3), limit, now_ms).is_err() {
+        crate::log_warning!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            c.describe(now_ms)
+        );
+        c.kill();
+    }
+}

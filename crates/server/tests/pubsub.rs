@@ -1,0 +1,201 @@
+//! Pub/Sub across connections and I/O threads (issue 11): each publisher's order kept for every
+//! subscriber, a subscriber that never reads disconnected by `client-output-buffer-limit` while
+//! the publisher and other clients go on, and idle subscribers costing no CPU.
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::{basalt, Conn, ServerProc};
+
+fn text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// The message of a `message` push (`*3 $7 message $ch $msg`).
+fn message_body(frame: &[u8]) -> String {
+    let parts = common::elements(frame).expect("a message frame");
+    assert_eq!(text(&parts[0]), "$7\r\nmessage\r\n", "{}", text(frame));
+    text(&parts[2]).lines().nth(1).unwrap_or("").to_string()
+}
+
+fn subscribe(s: &ServerProc, channel: &str) -> Conn {
+    let mut c = s.conn();
+    let r = c.cmd_str(&["SUBSCRIBE", channel]);
+    assert!(text(&r).contains("subscribe"), "{}", text(&r));
+    c
+}
+
+/// Several publishers on their own connections, several subscribers: every subscriber gets
+/// every publisher's messages, each publisher's in the order it published them.
+#[test]
+fn every_subscriber_sees_each_publishers_messages_in_order() {
+    let s = basalt(&[]);
+    const PUBLISHERS: usize = 3;
+    const MESSAGES: usize = 2000;
+    let subscribers: Vec<Conn> = (0..3).map(|_| subscribe(&s, "ordered")).collect();
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let mut c = s.conn();
+            std::thread::spawn(move || {
+                for i in 0..MESSAGES {
+                    let body = format!("{p}:{i}");
+                    c.send(&[b"PUBLISH", b"ordered", body.as_bytes()]);
+                    if i % 64 == 63 {
+                        for _ in 0..64 {
+                            assert_eq!(text(&c.read_reply()), ":3\r\n");
+                        }
+                    }
+                }
+                for _ in 0..MESSAGES % 64 {
+                    assert_eq!(text(&c.read_reply()), ":3\r\n");
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.join().expect("publisher");
+    }
+    for mut sub in subscribers {
+        let mut next = [0usize; PUBLISHERS];
+        for _ in 0..PUBLISHERS * MESSAGES {
+            let body = message_body(&sub.read_reply());
+            let (p, i) = body.split_once(':').expect("p:i");
+            let (p, i): (usize, usize) = (p.parse().expect("p"), i.parse().expect("i"));
+            assert_eq!(i, next[p], "publisher {p}'s messages out of order");
+            next[p] += 1;
+        }
+        assert!(
+            !sub.has_data_within(100),
+            "more messages than were published"
+        );
+    }
+}
+
+/// Redis's limit for pub/sub clients, scaled down: a subscriber that stops reading while a
+/// publisher floods its channel is disconnected once its unsent messages pass the hard limit.
+/// The publisher is never held up, another subscriber that reads gets everything, and the
+/// server's memory stays bounded.
+#[test]
+fn a_subscriber_that_never_reads_is_disconnected_by_the_output_buffer_limit() {
+    let s = basalt(&[]);
+    let mut admin = s.conn();
+    assert_eq!(
+        text(&admin.cmd_str(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 2mb 1mb 60"
+        ])),
+        "+OK\r\n"
+    );
+    let mut stalled = subscribe(&s, "flood");
+    let stalled_id = {
+        let mut probe = s.conn();
+        let list = text(&probe.cmd_str(&["CLIENT", "LIST"]));
+        list.lines()
+            .find(|l| l.contains("sub=1"))
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .expect("the subscriber in CLIENT LIST")
+    };
+    let mut reader = subscribe(&s, "flood");
+    let reading = std::thread::spawn(move || {
+        let mut got = 0;
+        while got < 20_000 {
+            message_body(&reader.read_reply());
+            got += 1;
+        }
+        got
+    });
+    let payload = vec![b'x'; 1024];
+    let mut publisher = s.conn();
+    let started = Instant::now();
+    // 20 MB in all: ten times the hard limit, more than the kernel's socket buffers hold.
+    for chunk in 0..200 {
+        for _ in 0..100 {
+            publisher.send(&[b"PUBLISH", b"flood", &payload]);
+        }
+        for _ in 0..100 {
+            let r = text(&publisher.read_reply());
+            assert!(r == ":2\r\n" || r == ":1\r\n", "chunk {chunk}: {r}");
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the publisher was held up: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(reading.join().expect("reader"), 20_000);
+    // The stalled subscriber is gone; reading what reached its socket ends in EOF.
+    let list = text(&admin.cmd_str(&["CLIENT", "LIST"]));
+    assert!(!list.contains(&format!("{stalled_id} ")), "{list}");
+    stalled
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut sink = vec![0u8; 1 << 16];
+    let mut received = 0usize;
+    loop {
+        match stalled.stream.read(&mut sink) {
+            Ok(0) => break,
+            Ok(n) => received += n,
+            Err(e) => panic!("the stalled subscriber was not disconnected: {e}"),
+        }
+    }
+    assert!(received < 20 * 1024 * 1024, "it got everything: {received}");
+    assert!(
+        s.log()
+            .contains("scheduled to be closed ASAP for overcoming of output buffer limits"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(text(&admin.cmd_str(&["PING"])), "+PONG\r\n");
+    let used: u64 = common::info_field_in(&mut admin, "memory", "used_memory")
+        .parse()
+        .expect("used_memory");
+    assert!(used < 64 * 1024 * 1024, "memory grew to {used}");
+}
+
+/// CPU time the server uses (all threads, from `/proc/PID/task/*/schedstat`).
+fn cpu_ns(pid: u32) -> u64 {
+    let mut total = 0;
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).expect("server's task dir");
+    for task in dir.filter_map(Result::ok) {
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// Subscribers waiting for messages cost nothing while nothing is published (the cron's own
+/// ticks aside, which an idle server pays anyway).
+#[test]
+fn idle_subscribers_cost_no_cpu() {
+    let s = basalt(&[]);
+    let baseline = {
+        let before = cpu_ns(s.pid());
+        std::thread::sleep(Duration::from_secs(1));
+        cpu_ns(s.pid()) - before
+    };
+    let subs: Vec<Conn> = (0..200)
+        .map(|i| subscribe(&s, &format!("idle{i}")))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = cpu_ns(s.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = cpu_ns(s.pid()) - before;
+    assert!(
+        idle < baseline + 20_000_000,
+        "200 idle subscribers cost {} ms of CPU a second (baseline {} ms)",
+        idle / 1_000_000,
+        baseline / 1_000_000
+    );
+    drop(subs);
+}
