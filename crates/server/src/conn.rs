@@ -102,7 +102,9 @@ pub async fn serve<S>(
         shared
             .last_interaction_ms
             .store(crate::util::now_ms(), Relaxed);
-        let mut end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
+        let mut end = crate::pubsub::batched(|| {
+            run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
+        });
         shared.query_buf_bytes.store(rbuf.len(), Relaxed);
         // A blocking command waits here; input after it stays buffered until it is served.
         while end == BatchEnd::Blocked {
@@ -125,7 +127,9 @@ pub async fn serve<S>(
             }
             // Served, unblocked, or timed out: deliver it, then go on with the pipeline.
             crate::blocking::finish(&srv, &mut client, Some(&mut out));
-            end = run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg);
+            end = crate::pubsub::batched(|| {
+                run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
+            });
         }
         wait_durable(&srv, &mut client).await;
         // A client killed while its socket is full (a subscriber over its output buffer

@@ -77,12 +77,22 @@ pub struct Outbox {
     pending_bytes: AtomicUsize,
     /// When the pending bytes first went over the soft limit (ms since the epoch; 0 = not over).
     soft_since_ms: AtomicU64,
+    /// A publisher's batch will wake the connection when it ends (see `pubsub::batched`).
+    wake_owed: std::sync::atomic::AtomicBool,
 }
 
 impl Outbox {
     /// Queue `frame` unless that puts the client over `limit` (Redis's
     /// `checkClientOutputBufferLimits`): then nothing is queued and the caller disconnects it.
-    pub fn push(&self, frame: Bytes, limit: ObufLimit, now_ms: u64) -> Result<(), Overflow> {
+    /// Returns whether the caller owes the connection a [`Outbox::wake`] (it was not owed
+    /// one already); `wake_now` wakes it at once instead.
+    pub fn push(
+        &self,
+        frame: Bytes,
+        limit: ObufLimit,
+        now_ms: u64,
+        wake_now: bool,
+    ) -> Result<bool, Overflow> {
         let len = frame.len();
         let pending = (self.pending_bytes.fetch_add(len, Relaxed) + len) as u64;
         if let Err(e) = self.check(pending, limit, now_ms) {
@@ -90,8 +100,20 @@ impl Outbox {
             return Err(e);
         }
         self.queue.lock().push(frame);
+        if wake_now {
+            self.ready.notify_one();
+            return Ok(false);
+        }
+        Ok(!self
+            .wake_owed
+            .swap(true, std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Wake the connection for what was pushed (the owed wake of [`Outbox::push`]).
+    pub fn wake(&self) {
+        self.wake_owed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.ready.notify_one();
-        Ok(())
     }
 
     fn check(&self, pending: u64, limit: ObufLimit, now_ms: u64) -> Result<(), Overflow> {
@@ -163,9 +185,9 @@ mod tests {
             soft_bytes: 0,
             soft_secs: 0,
         };
-        assert!(o.push(Bytes::from_static(b"12345"), hard, 0).is_ok());
+        assert!(o.push(Bytes::from_static(b"12345"), hard, 0, true).is_ok());
         assert_eq!(
-            o.push(Bytes::from_static(b"123456"), hard, 0),
+            o.push(Bytes::from_static(b"123456"), hard, 0, true),
             Err(Overflow::Hard)
         );
         assert_eq!(o.pending_bytes(), 5);
@@ -174,10 +196,17 @@ mod tests {
             soft_bytes: 5,
             soft_secs: 2,
         };
-        assert!(o.push(Bytes::from_static(b"x"), soft, 1000).is_ok());
-        assert!(o.push(Bytes::from_static(b"x"), soft, 3000).is_ok());
         assert_eq!(
-            o.push(Bytes::from_static(b"x"), soft, 3001),
+            o.push(Bytes::from_static(b"x"), soft, 1000, false),
+            Ok(true)
+        );
+        // Owed once until woken.
+        assert_eq!(
+            o.push(Bytes::from_static(b"x"), soft, 3000, false),
+            Ok(false)
+        );
+        assert_eq!(
+            o.push(Bytes::from_static(b"x"), soft, 3001, false),
             Err(Overflow::Soft)
         );
         let mut out = resp::Reply::new();
