@@ -88,6 +88,8 @@ pub struct Server {
     pub clients: Clients,
     /// Pub/sub channels, patterns and their subscribers.
     pub pubsub: crate::pubsub::PubSub,
+    /// Which keyspace events are published (`notify-keyspace-events`).
+    pub notify: crate::pubsub::notify::Notifier,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -127,6 +129,8 @@ impl Server {
         apply_allocator_config(&config);
         let pubsub = crate::pubsub::PubSub::default();
         pubsub.load_limits(&config);
+        let notify = crate::pubsub::notify::Notifier::default();
+        notify.load(&config);
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
@@ -134,6 +138,7 @@ impl Server {
             active_expire: std::sync::atomic::AtomicBool::new(true),
             clients: Clients::default(),
             pubsub,
+            notify,
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -170,6 +175,7 @@ impl Server {
         access_tracking(&config);
         self.save_state.refresh_writes_denied(&config);
         self.pubsub.load_limits(&config);
+        self.notify.load(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
         }
@@ -269,6 +275,16 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
             if report.expired > 0 {
                 if let Some(aof) = srv.aof() {
                     log_expired_everywhere(&srv, aof);
+                }
+            }
+            if store::store_events_pending() {
+                for i in 0..srv.store.shard_count() {
+                    let mut shard = srv.store.lock_shard(i);
+                    crate::pubsub::notify::emit_store_events(
+                        &srv,
+                        std::iter::once(&mut *shard),
+                        None,
+                    );
                 }
             }
             crate::rewrite::auto_check(&srv);

@@ -84,6 +84,34 @@ pub struct Db {
     /// Keys clients WATCH in this database (see `watch.rs`). Stays with the database index
     /// across SWAPDB and FLUSHDB, as the clients do.
     pub(crate) watched: crate::watch::Watched,
+    /// Keyspace events that happened inside the store (a key expired, a key was created) while
+    /// someone wants them (see [`set_store_events`]), for the server to publish.
+    pub(crate) events: Vec<(StoreEvent, Vec<u8>)>,
+}
+
+/// An event the store itself causes, for keyspace notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// Deleted because its time was up (`expired`).
+    Expired,
+    /// Created (`new`, Redis's `dbAdd`).
+    New,
+}
+
+/// Which [`StoreEvent`]s are collected: bit 0 expired, bit 1 new.
+static STORE_EVENTS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// Events waiting in every `Db::events`: the check after each command is one relaxed load.
+pub(crate) static EVENTS_PENDING: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Collect expiry and creation events for keyspace notifications, or stop.
+pub fn set_store_events(expired: bool, new: bool) {
+    STORE_EVENTS.store(u8::from(expired) | (u8::from(new) << 1), Ordering::SeqCst);
+}
+
+/// Whether store events wait to be published.
+pub fn store_events_pending() -> bool {
+    EVENTS_PENDING.load(Ordering::Relaxed) > 0
 }
 
 /// While a log is being loaded nothing expires (as in Redis): a key whose absolute expiry has
@@ -176,6 +204,7 @@ impl Db {
         if self.is_expired(key, now_ms) {
             self.remove(key);
             self.touch(key);
+            self.record_event(StoreEvent::Expired, key);
             self.stats.expired_keys += 1;
             if LOG_EXPIRED.load(Ordering::Relaxed) {
                 self.expired_pending.push(key.to_vec());
@@ -265,12 +294,34 @@ impl Db {
             None => {
                 if signal {
                     self.signal_if_ready(key, &value);
+                    self.record_event(StoreEvent::New, key);
                 }
                 let mut obj = Obj::new(value, now_ms);
                 obj.snap = self.snap_bit;
                 self.keys.insert_new(SmallBytes::new(key), obj);
             }
         }
+    }
+
+    fn record_event(&mut self, event: StoreEvent, key: &[u8]) {
+        let bit = match event {
+            StoreEvent::Expired => 1,
+            StoreEvent::New => 2,
+        };
+        if STORE_EVENTS.load(Ordering::Relaxed) & bit == 0 || LOADING.load(Ordering::Relaxed) {
+            return;
+        }
+        self.events.push((event, key.to_vec()));
+        EVENTS_PENDING.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Take the store events recorded so far.
+    pub fn take_events(&mut self) -> Vec<(StoreEvent, Vec<u8>)> {
+        let out = std::mem::take(&mut self.events);
+        if !out.is_empty() {
+            EVENTS_PENDING.fetch_sub(out.len(), Ordering::Relaxed);
+        }
+        out
     }
 
     /// Record `key` as ready if it is created as a list or sorted set while someone waits.
@@ -292,6 +343,7 @@ impl Db {
         obj.has_expire = expire_at.is_some();
         obj.snap = self.snap_bit;
         self.signal_if_ready(key, &obj.value);
+        self.record_event(StoreEvent::New, key);
         if let Some(at) = expire_at {
             self.expires.insert(key, at);
         }
@@ -342,11 +394,13 @@ impl Db {
         let pending = std::mem::take(&mut self.expired_pending);
         let ready = std::mem::take(&mut self.ready);
         let watched = std::mem::take(&mut self.watched);
+        let events = std::mem::take(&mut self.events);
         let old = std::mem::take(self);
         self.stats = stats;
         self.expired_pending = pending;
         self.ready = ready;
         self.watched = watched;
+        self.events = events;
         old
     }
 

@@ -33,7 +33,10 @@ pub fn keys_ready() -> bool {
     db::READY_PENDING.load(std::sync::atomic::Ordering::Relaxed) > 0
 }
 pub use bytes::{SmallBytes, INLINE_MAX};
-pub use db::{lru_clock, set_loading, set_log_expired, Db, DbStats, Expired, Obj};
+pub use db::{
+    lru_clock, set_loading, set_log_expired, set_store_events, store_events_pending, Db, DbStats,
+    Expired, Obj, StoreEvent,
+};
 pub use dict::Dict;
 pub use expire::CycleReport;
 pub use glob::glob_match;

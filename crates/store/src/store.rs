@@ -82,6 +82,18 @@ impl Shard {
         }
     }
 
+    /// Store events (expiry, creation) since the last call, with their database, in order.
+    pub fn take_events(&mut self) -> Vec<(usize, crate::db::StoreEvent, Vec<u8>)> {
+        let mut out = Vec::new();
+        if !crate::db::store_events_pending() {
+            return out;
+        }
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.take_events().into_iter().map(|(e, k)| (i, e, k)));
+        }
+        out
+    }
+
     /// Keys deleted by expiry since the last call, with their database (for the log's `DEL`s).
     pub fn drain_expired(&mut self) -> Vec<(usize, Vec<u8>)> {
         use std::sync::atomic::Ordering::Relaxed;
@@ -115,6 +127,7 @@ impl Shard {
         std::mem::swap(&mut x.expired_pending, &mut y.expired_pending);
         std::mem::swap(&mut x.ready, &mut y.ready);
         std::mem::swap(&mut x.watched, &mut y.watched);
+        std::mem::swap(&mut x.events, &mut y.events);
     }
 }
 

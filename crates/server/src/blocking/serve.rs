@@ -130,6 +130,7 @@ fn run_job<'s>(
         srv.stats.record_error(e.msg());
         ctx.out.error(e.msg());
     }
+    ctx.flush_store_events();
     crate::cmd::log_and_count(&mut ctx, None);
     let keys = ctx.keys;
     let durable_seq = state.pending_durable;

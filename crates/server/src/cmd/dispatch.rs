@@ -304,6 +304,19 @@ pub(super) fn run_locked<'s>(
         touched: false,
     };
     let result = handler(&mut ctx, argv);
+    ctx.flush_store_events();
+    if ctx.keys.count() == 0 && store::store_events_pending() {
+        // A keyless command (SCAN, RANDOMKEY …) locked shards one at a time and expired keys
+        // there: their events go out now, as the command's own.
+        for i in 0..srv.store.shard_count() {
+            let mut shard = srv.store.lock_shard(i);
+            let me = crate::pubsub::Publisher {
+                id: ctx.client.id,
+                out: ctx.out,
+            };
+            crate::pubsub::notify::emit_store_events(srv, std::iter::once(&mut *shard), Some(me));
+        }
+    }
     if ctx.dirty > 0 && !ctx.touched && store::anyone_watches() {
         touch_written_keys(&mut ctx, &argv);
     }

@@ -119,6 +119,36 @@ impl<'s> Ctx<'_, 's> {
         self.keys.db(key, self.client.db)
     }
 
+    /// Publish keyspace event `event` of `class` for `key` in the client's database (when that
+    /// class is on), after any the store recorded first (a key expiring or created on the way).
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        let db = self.client.db;
+        self.notify_in(class, event, key, db);
+    }
+
+    /// [`Ctx::notify`] for database `db`.
+    pub fn notify_in(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
+        self.flush_store_events();
+        if self.srv.notify.wants(class) {
+            let me = crate::pubsub::Publisher {
+                id: self.client.id,
+                out: self.out,
+            };
+            crate::pubsub::notify::emit(self.srv, class, event, key, db, Some(me));
+        }
+    }
+
+    /// Publish the events the store recorded under this command's locks (`expired`, `new`).
+    pub fn flush_store_events(&mut self) {
+        if store::store_events_pending() {
+            let me = crate::pubsub::Publisher {
+                id: self.client.id,
+                out: self.out,
+            };
+            crate::pubsub::notify::emit_store_events(self.srv, self.keys.shards_mut(), Some(me));
+        }
+    }
+
     /// `key` of database `db` changed: clients watching it fail their EXEC. A handler that
     /// calls this reports every key it changed this way.
     pub fn touch(&mut self, db: usize, key: &[u8]) {

@@ -86,6 +86,7 @@ pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         if deleted {
             ctx.dirty += 1;
             ctx.log_as(&[b"DEL", key]);
+            ctx.notify(crate::pubsub::notify::class::GENERIC, "del", key);
         }
         ctx.out.ok();
         return Ok(());
@@ -110,6 +111,7 @@ pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         args.push(b"ABSTTL");
         ctx.log_as(&args);
     }
+    ctx.notify(crate::pubsub::notify::class::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(())
 }

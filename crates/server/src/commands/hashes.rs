@@ -6,6 +6,7 @@ use store::{num, Db, Hash, HashLimits, Value};
 
 use super::{is, lookup_read, lookup_write, parse_int, scan_args, scan_dict, typed, typed_ref};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 fn limits(ctx: &Ctx<'_, '_>) -> HashLimits {
     ctx.srv.limits.hash()
@@ -44,6 +45,8 @@ fn hset_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, name: &str) -> CmdResult 
     } else {
         ctx.out.ok();
     }
+    // After the reply, as Redis orders them for a client that gets its own events.
+    ctx.notify(ev::HASH, "hset", key);
     Ok(())
 }
 
@@ -64,6 +67,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         hash.set(argv.get(2), argv.get(3), limits);
         ctx.dirty += 1;
         ctx.out.int(1);
+        ctx.notify(ev::HASH, "hset", key);
     }
     Ok(())
 }
@@ -98,16 +102,24 @@ pub fn hdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Ok(());
     };
     let mut deleted = 0;
+    let mut gone = false;
     for field in argv.iter().skip(2) {
         if hash.remove(field) {
             deleted += 1;
             if hash.is_empty() {
                 db.remove(key);
+                gone = true;
                 break;
             }
         }
     }
     ctx.dirty += deleted as u64;
+    if deleted > 0 {
+        ctx.notify(ev::HASH, "hdel", key);
+        if gone {
+            ctx.notify(ev::GENERIC, "del", key);
+        }
+    }
     ctx.out.int(deleted);
     Ok(())
 }
@@ -184,6 +196,7 @@ pub fn hincrby(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     hash.set(field, itoa::Buffer::new().format(next).as_bytes(), limits);
     ctx.dirty += 1;
     ctx.out.int(next);
+    ctx.notify(ev::HASH, "hincrby", key);
     Ok(())
 }
 
@@ -207,6 +220,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ctx.dirty += 1;
     ctx.log_as(&[b"HSET", key, field, &result]);
     ctx.out.bulk(&result);
+    ctx.notify(ev::HASH, "hincrbyfloat", key);
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use store::{glob_match, Str, Value, SHARED_INTEGERS};
 
 use super::{is, lookup_read, lookup_write, parse_int, reply_help};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (now, dbi) = (ctx.now_ms, ctx.client.db);
@@ -17,6 +18,7 @@ pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         if db.remove(key).is_some() {
             n += 1;
             ctx.touch(dbi, key);
+            ctx.notify(ev::GENERIC, "del", key);
         }
     }
     ctx.dirty += n as u64;
@@ -70,6 +72,8 @@ fn rename_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, nx: bool) -> CmdResult 
         ctx.db(dst).insert_obj(dst, obj, at);
     }
     ctx.dirty += 1;
+    ctx.notify(ev::GENERIC, "rename_from", src);
+    ctx.notify(ev::GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -298,10 +302,12 @@ fn expire_generic(
     if when <= now as i64 {
         db.remove(key);
         ctx.log_as(&[b"DEL", key]);
+        ctx.notify(ev::GENERIC, "del", key);
     } else {
         db.set_expire(key, when as u64);
         let ms = when.to_string();
         ctx.log_as(&[b"PEXPIREAT", key, ms.as_bytes()]);
+        ctx.notify(ev::GENERIC, "expire", key);
     }
     ctx.dirty += 1;
     ctx.out.int(1);
@@ -372,6 +378,9 @@ pub fn persist(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let db = ctx.db(key);
     let n = lookup_write(db, key, now).is_some() && db.persist(key);
     ctx.dirty += u64::from(n);
+    if n {
+        ctx.notify(ev::GENERIC, "persist", key);
+    }
     ctx.out.int(i64::from(n));
     Ok(())
 }
@@ -419,6 +428,7 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     copy.unshared_int = matches!(copy.value, Value::Str(Str::Int(_)));
     target.insert_obj(dst, copy, at);
     ctx.touch(dst_db, dst);
+    ctx.notify_in(ev::GENERIC, "copy_to", dst, dst_db);
     ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())
@@ -444,6 +454,8 @@ pub fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     ctx.touch(src_db, key);
     ctx.touch(dst_db, key);
+    ctx.notify_in(ev::GENERIC, "move_from", key, src_db);
+    ctx.notify_in(ev::GENERIC, "move_to", key, dst_db);
     ctx.dirty += 1;
     ctx.out.int(1);
     Ok(())

@@ -6,6 +6,7 @@ use store::{Db, End, Fill, QuickList, Value};
 
 use super::{is, lookup_read, lookup_write, parse_int, typed, typed_ref};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 /// The node shape from `list-max-listpack-size` and `list-compress-depth` (cached in
 /// `Server::limits`).
@@ -26,12 +27,39 @@ fn read_list<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d Quic
     typed_ref(lookup_read(db, key, now, true), Value::as_list)
 }
 
-/// Delete `key` if its list is now empty.
-fn drop_if_empty(db: &mut Db, key: &[u8]) {
+/// Delete `key` if its list is now empty; returns whether it did.
+fn drop_if_empty(db: &mut Db, key: &[u8]) -> bool {
     if let Some(obj) = db.get_mut(key) {
         if matches!(&obj.value, Value::List(l) if l.is_empty()) {
             db.remove(key);
+            return true;
         }
+    }
+    false
+}
+
+/// The keyspace event of a push or pop at `end`.
+fn push_event(end: End) -> &'static str {
+    if end == End::Head {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    if end == End::Head {
+        "lpop"
+    } else {
+        "rpop"
+    }
+}
+
+/// After a pop or removal: its event, then `del` if the list is gone.
+fn notify_removal(ctx: &mut Ctx<'_, '_>, event: &str, key: &[u8], deleted: bool) {
+    ctx.notify(ev::LIST, event, key);
+    if deleted {
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -61,8 +89,10 @@ fn push_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End, only_existing: 
     for elem in argv.iter().skip(2) {
         list.push(end, elem, fill);
     }
+    let len = list.len();
     ctx.dirty += argv.len() as u64 - 2;
-    ctx.out.int(list.len() as i64);
+    ctx.out.int(len as i64);
+    ctx.notify(ev::LIST, push_event(end), key);
     Ok(())
 }
 
@@ -112,17 +142,18 @@ fn pop_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
         }
         return Ok(());
     };
+    let mut popped = 0;
     match count {
         None => {
             if let Some(v) = list.pop(end) {
-                ctx.dirty += 1;
+                popped = 1;
                 ctx.out.bulk(&v);
             }
         }
         Some(0) => ctx.out.array(0),
         Some(n) => {
             let n = (n as usize).min(list.len());
-            ctx.dirty += n as u64;
+            popped = n;
             ctx.out.array(n);
             for _ in 0..n {
                 if let Some(v) = list.pop(end) {
@@ -131,7 +162,11 @@ fn pop_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
             }
         }
     }
-    drop_if_empty(db, key);
+    let deleted = drop_if_empty(db, key);
+    ctx.dirty += popped as u64;
+    if popped > 0 {
+        notify_removal(ctx, pop_event(end), key, deleted);
+    }
     Ok(())
 }
 
@@ -219,6 +254,7 @@ pub fn lset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             list.set(i, argv.get(3), fill);
             ctx.dirty += 1;
             ctx.out.ok();
+            ctx.notify(ev::LIST, "lset", key);
             Ok(())
         }
         None => Err("ERR index out of range".into()),
@@ -244,8 +280,10 @@ pub fn linsert(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     match found {
         Some(i) => {
             list.insert(if after { i + 1 } else { i }, argv.get(4), fill);
+            let len = list.len();
             ctx.dirty += 1;
-            ctx.out.int(list.len() as i64);
+            ctx.notify(ev::LIST, "linsert", key);
+            ctx.out.int(len as i64);
         }
         None => ctx.out.int(-1),
     }
@@ -287,9 +325,12 @@ pub fn lrem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     for &i in &hits {
         list.remove_at(i);
     }
+    let deleted = drop_if_empty(db, key);
     ctx.dirty += hits.len() as u64;
+    if !hits.is_empty() {
+        notify_removal(ctx, "lrem", key, deleted);
+    }
     ctx.out.int(hits.len() as i64);
-    drop_if_empty(db, key);
     Ok(())
 }
 
@@ -305,7 +346,8 @@ pub fn ltrim(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             None => *list = QuickList::default(),
         }
         ctx.dirty += (before - list.len()) as u64;
-        drop_if_empty(db, key);
+        let deleted = drop_if_empty(db, key);
+        notify_removal(ctx, "ltrim", key, deleted);
     }
     ctx.out.ok();
     Ok(())
@@ -420,7 +462,9 @@ pub(super) fn move_one(
     if let Some(list) = write_list(dst_db, dst, now)? {
         list.push(to, &value, fill);
     }
-    drop_if_empty(ctx.keys.db(src, dbi), src);
+    ctx.notify(ev::LIST, push_event(to), dst);
+    let deleted = drop_if_empty(ctx.keys.db(src, dbi), src);
+    notify_removal(ctx, pop_event(from), src, deleted);
     ctx.dirty += 1;
     ctx.out.bulk(&value);
     Ok(true)
@@ -442,8 +486,11 @@ pub(super) fn pop_one(
     let (now, dbi) = (ctx.now_ms, ctx.client.db);
     let db = ctx.keys.db(key, dbi);
     let v = write_list(db, key, now)?.and_then(|l| l.pop(end));
-    drop_if_empty(db, key);
+    let deleted = drop_if_empty(db, key);
     ctx.dirty += u64::from(v.is_some());
+    if v.is_some() {
+        notify_removal(ctx, pop_event(end), key, deleted);
+    }
     Ok(v)
 }
 
@@ -539,7 +586,8 @@ pub(super) fn mpop_first(
                 ctx.out.bulk(&v);
             }
         }
-        drop_if_empty(db, key);
+        let deleted = drop_if_empty(db, key);
+        notify_removal(ctx, pop_event(end), key, deleted);
         return Ok(true);
     }
     Ok(false)

@@ -162,7 +162,15 @@ pub fn scan_budgeted(args: &ScanArgs<'_>, mut step: impl FnMut(u64) -> (u64, usi
 /// Changes counted: one for the stored key, or one if an empty result deleted `dst` (what
 /// Redis counts for the set and sorted-set *STOREs; SORT … STORE counts the elements, see
 /// `sort.rs`).
-pub fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], len: usize, make: impl FnOnce() -> Value) {
+///
+/// Keyspace event: `event` of `class` when stored, `del` when an empty result deleted `dst`.
+pub fn store_result(
+    ctx: &mut Ctx<'_, '_>,
+    dst: &[u8],
+    len: usize,
+    (class, event): (u32, &str),
+    make: impl FnOnce() -> Value,
+) {
     let now = ctx.now_ms;
     let db = ctx.keys.db(dst, ctx.client.db);
     db.expire_if_needed(dst, now);
@@ -179,7 +187,19 @@ pub fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], len: usize, make: impl Fn
     if changed {
         ctx.touch(ctx.client.db, dst);
     }
-    ctx.out.int(len as i64);
+    // SORT names its event before it replies; the set and sorted-set STOREs after.
+    let reply_first = event != "sortstore";
+    if reply_first {
+        ctx.out.int(len as i64);
+    }
+    if len > 0 {
+        ctx.notify(class, event, dst);
+    } else if changed {
+        ctx.notify(crate::pubsub::notify::class::GENERIC, "del", dst);
+    }
+    if !reply_first {
+        ctx.out.int(len as i64);
+    }
 }
 
 /// A COUNT that must not be negative (SPOP, ZPOPMIN …): Redis's

@@ -9,6 +9,7 @@ use super::{
     typed, typed_ref, Rng,
 };
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 fn max_intset(ctx: &Ctx<'_, '_>) -> usize {
     ctx.srv.limits.max_intset()
@@ -22,9 +23,20 @@ fn read_set<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d Set>,
     typed_ref(lookup_read(db, key, now, true), Value::as_set)
 }
 
-fn drop_if_empty(db: &mut Db, key: &[u8]) {
+/// Delete `key` if its set is now empty; returns whether it did.
+fn drop_if_empty(db: &mut Db, key: &[u8]) -> bool {
     if matches!(db.get_mut(key).map(|o| &o.value), Some(Value::Set(s)) if s.is_empty()) {
         db.remove(key);
+        return true;
+    }
+    false
+}
+
+/// After a removal: its event, then `del` if the set is gone.
+fn notify_removal(ctx: &mut Ctx<'_, '_>, event: &str, key: &[u8], deleted: bool) {
+    ctx.notify(ev::SET, event, key);
+    if deleted {
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -41,6 +53,9 @@ pub fn sadd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
     }
     ctx.dirty += added as u64;
+    if added > 0 {
+        ctx.notify(ev::SET, "sadd", key);
+    }
     ctx.out.int(added);
     Ok(())
 }
@@ -49,6 +64,7 @@ pub fn srem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let mut removed = 0;
+    let mut deleted = false;
     if let Some(set) = write_set(db, key, now)? {
         for m in argv.iter().skip(2) {
             removed += i64::from(set.remove(m));
@@ -56,9 +72,12 @@ pub fn srem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 break;
             }
         }
-        drop_if_empty(db, key);
+        deleted = drop_if_empty(db, key);
     }
     ctx.dirty += removed as u64;
+    if removed > 0 {
+        notify_removal(ctx, "srem", key, deleted);
+    }
     ctx.out.int(removed);
     Ok(())
 }
@@ -122,6 +141,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         return Ok(());
     };
+    let before = ctx.dirty;
     match count {
         None => {
             if let Some(m) = set.random(|| rng.next_u64()) {
@@ -153,7 +173,10 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             reply_members(ctx.out, &picked);
         }
     }
-    drop_if_empty(db, key);
+    let deleted = drop_if_empty(db, key);
+    if ctx.dirty > before {
+        notify_removal(ctx, "spop", key, deleted);
+    }
     Ok(())
 }
 
@@ -228,15 +251,21 @@ pub fn smove(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    drop_if_empty(ctx.keys.db(src, dbi), src);
+    let deleted = drop_if_empty(ctx.keys.db(src, dbi), src);
+    notify_removal(ctx, "srem", src, deleted);
     let db = ctx.keys.db(dst, dbi);
     if !dst_exists {
         db.set(dst, Value::Set(Set::default()), false, now);
     }
-    // One change for the removal, one more if the member was new in the destination.
+    // One change for the removal, one more if the member was new in the destination (and
+    // only then is the destination changed, for WATCH and events).
+    let added = write_set(db, dst, now)?.is_some_and(|set| set.add(member, max));
     ctx.dirty += 1;
-    if let Some(set) = write_set(db, dst, now)? {
-        ctx.dirty += u64::from(set.add(member, max));
+    ctx.touch(dbi, src);
+    if added {
+        ctx.dirty += 1;
+        ctx.touch(dbi, dst);
+        ctx.notify(ev::SET, "sadd", dst);
     }
     ctx.out.int(1);
     Ok(())
@@ -327,7 +356,7 @@ fn set_op_store(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op) -> CmdResult {
     let sets = gather(ctx, &keys)?;
     let members = combine(sets, op);
     let max = max_intset(ctx);
-    store_result(ctx, dst, members.len(), || {
+    store_result(ctx, dst, members.len(), (ev::SET, ctx.spec.name), || {
         let mut set = Set::default();
         for m in &members {
             set.add(m, max);

@@ -10,6 +10,7 @@ use store::{num, Value};
 
 use super::{is, lookup_read};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 struct SortOpts<'a> {
     desc: bool,
@@ -245,7 +246,7 @@ fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, read_only: bool) -> CmdRe
         }
         Some(dst) => {
             let fill = super::lists::fill(ctx);
-            super::store_result(ctx, dst, output.len(), || {
+            super::store_result(ctx, dst, output.len(), (ev::LIST, "sortstore"), || {
                 let elems = output.iter().map(|v| v.as_deref().unwrap_or(b""));
                 Value::List(Box::new(store::QuickList::from_elems(elems, fill)))
             });

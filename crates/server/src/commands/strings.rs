@@ -6,6 +6,7 @@ use store::{num, Str, Value};
 
 use super::{is, lookup_write, parse_int, read_str, write_str};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 /// Options shared by SET and GETEX (Redis's `parseExtendedStringArgumentsOrReply`).
 #[derive(Default)]
@@ -141,6 +142,10 @@ pub fn set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         ctx.log_as(&[b"SET", key, argv.get(2), b"PXAT", ms.as_bytes()]);
     }
     ctx.dirty += 1;
+    ctx.notify(ev::STRING, "set", key);
+    if at.is_some() {
+        ctx.notify(ev::GENERIC, "expire", key);
+    }
     if !o.get {
         ctx.out.ok();
     }
@@ -155,6 +160,7 @@ pub fn setnx(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     } else {
         db.set(key, Value::Str(Str::from_bytes(argv.get(2))), false, now);
         ctx.dirty += 1;
+        ctx.notify(ev::STRING, "set", key);
         ctx.out.int(1);
     }
     Ok(())
@@ -170,6 +176,8 @@ fn setex_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, unit: ExpireUnit, cmd: &
     ctx.dirty += 1;
     let ms = at.to_string();
     ctx.log_as(&[b"SET", key, argv.get(3), b"PXAT", ms.as_bytes()]);
+    ctx.notify(ev::STRING, "set", key);
+    ctx.notify(ev::GENERIC, "expire", key);
     ctx.out.ok();
     Ok(())
 }
@@ -189,6 +197,7 @@ pub fn getset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     reply_str(ctx.out, old);
     db.set(key, Value::Str(Str::from_bytes(argv.get(2))), false, now);
     ctx.dirty += 1;
+    ctx.notify(ev::STRING, "set", key);
     Ok(())
 }
 
@@ -201,6 +210,7 @@ pub fn getdel(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         db.remove(key);
         ctx.dirty += 1;
         ctx.log_as(&[b"DEL", key]);
+        ctx.notify(ev::GENERIC, "del", key);
     }
     Ok(())
 }
@@ -223,16 +233,22 @@ pub fn getex(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             db.remove(key);
             ctx.dirty += 1;
             ctx.log_as(&[b"DEL", key]);
+            ctx.notify(ev::GENERIC, "del", key);
         }
         Some((at, _)) => {
             db.set_expire(key, at as u64);
             ctx.dirty += 1;
             let ms = at.to_string();
             ctx.log_as(&[b"PEXPIREAT", key, ms.as_bytes()]);
+            ctx.notify(ev::GENERIC, "expire", key);
         }
         None if o.persist => {
-            ctx.dirty += u64::from(db.persist(key));
+            let removed = db.persist(key);
+            ctx.dirty += u64::from(removed);
             ctx.log_as(&[b"PERSIST", key]);
+            if removed {
+                ctx.notify(ev::GENERIC, "persist", key);
+            }
         }
         None => {}
     }
@@ -277,6 +293,7 @@ fn mset_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, nx: bool) -> CmdResult {
             false,
             now,
         );
+        ctx.notify(ev::STRING, "set", key);
     }
     ctx.dirty += (argv.len() as u64 - 1) / 2;
     if nx {
@@ -313,6 +330,7 @@ pub fn append(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             let db = ctx.keys.db(key, db_index);
             db.set(key, Value::Str(Str::from_bytes(add)), false, now);
             ctx.dirty += 1;
+            ctx.notify(ev::STRING, "append", key);
             ctx.out.int(add.len() as i64);
         }
         Some(len) => {
@@ -323,6 +341,7 @@ pub fn append(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 raw.extend_from_slice(add);
                 ctx.out.int(raw.len() as i64);
                 ctx.dirty += 1;
+                ctx.notify(ev::STRING, "append", key);
             }
         }
     }
@@ -351,6 +370,7 @@ fn incr_by(ctx: &mut Ctx<'_, '_>, key: &[u8], by: i64) -> CmdResult {
         None => db.set(key, Value::Str(Str::Int(next)), false, now),
     }
     ctx.dirty += 1;
+    ctx.notify(ev::STRING, "incrby", key);
     ctx.out.int(next);
     Ok(())
 }
@@ -391,6 +411,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ctx.dirty += 1;
     // The result, not the addition: replaying a float addition could round differently.
     ctx.log_as(&[b"SET", key, &result, b"KEEPTTL"]);
+    ctx.notify(ev::STRING, "incrbyfloat", key);
     ctx.out.bulk(&result);
     Ok(())
 }
@@ -459,6 +480,7 @@ pub fn setrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         raw[offset..offset + value.len()].copy_from_slice(value);
         ctx.out.int(raw.len() as i64);
         ctx.dirty += 1;
+        ctx.notify(ev::STRING, "setrange", key);
     }
     Ok(())
 }

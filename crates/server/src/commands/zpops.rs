@@ -40,8 +40,12 @@ fn pop_from(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, count: usize, shape: S
     if max {
         popped.reverse();
     }
-    drop_if_empty(db, key);
+    let deleted = drop_if_empty(db, key);
     ctx.dirty += n as u64;
+    if n > 0 {
+        let event = if max { "zpopmax" } else { "zpopmin" };
+        super::zsets::notify_removal(ctx, event, key, deleted);
+    }
     // The blocking and multi-key forms are logged as the plain pop they did.
     if shape.emit_key {
         let pop: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };

@@ -14,6 +14,7 @@ use super::zsets::{
 };
 use super::{is, parse_int, store_result};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum By {
@@ -204,7 +205,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let items =
         read_zset(ctx.keys.db(src, dbi), src, now)?.map_or_else(Vec::new, |z| select(z, &req));
     let limits = zlimits(ctx);
-    store_result(ctx, dst, items.len(), || {
+    store_result(ctx, dst, items.len(), (ev::ZSET, "zrangestore"), || {
         Value::ZSet(Box::new(ZSet::from_entries(items, limits)))
     });
     Ok(())
@@ -229,8 +230,16 @@ fn remrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by: By) -> CmdResult {
         Range::Lex(r) => r.delete_ranks(z),
     };
     let removed = z.remove_ranks(lo, hi).len();
-    drop_if_empty(db, key);
+    let deleted = drop_if_empty(db, key);
     ctx.dirty += removed as u64;
+    if removed > 0 {
+        let event = match by {
+            By::Rank => "zremrangebyrank",
+            By::Score => "zremrangebyscore",
+            By::Lex => "zremrangebylex",
+        };
+        super::zsets::notify_removal(ctx, event, key, deleted);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }

@@ -13,6 +13,7 @@ use store::{Set, Value, ZSet};
 use super::zsets::{begin_scored, emit_scored, zlimits};
 use super::{is, lookup_read, parse_int, store_result};
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -240,9 +241,13 @@ fn generic_store(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, op: Op, name: &str) -> C
     let req = parse(ctx, &argv, 2, op, true, false, name)?;
     let items = combine(req, op, false);
     let limits = zlimits(ctx);
-    store_result(ctx, argv.get(1), items.len(), || {
-        Value::ZSet(Box::new(ZSet::from_entries(items, limits)))
-    });
+    store_result(
+        ctx,
+        argv.get(1),
+        items.len(),
+        (ev::ZSET, ctx.spec.name),
+        || Value::ZSet(Box::new(ZSet::from_entries(items, limits))),
+    );
     Ok(())
 }
 

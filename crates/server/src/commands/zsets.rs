@@ -11,6 +11,7 @@ use super::{
     is, lookup_read, lookup_write, parse_int, scan_args, scan_budgeted, typed, typed_ref, Rng,
 };
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
+use crate::pubsub::notify::class as ev;
 
 pub(super) const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 pub(super) const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
@@ -37,9 +38,20 @@ pub(super) fn read_zset<'d>(
 }
 
 /// Delete `key` if it holds an empty sorted set (Redis never keeps empty collections).
-pub(super) fn drop_if_empty(db: &mut Db, key: &[u8]) {
+/// Delete `key` if its sorted set is now empty; returns whether it did.
+pub(super) fn drop_if_empty(db: &mut Db, key: &[u8]) -> bool {
     if matches!(db.get_mut(key).map(|o| &o.value), Some(Value::ZSet(z)) if z.is_empty()) {
         db.remove(key);
+        return true;
+    }
+    false
+}
+
+/// After a removal: its event, then `del` if the sorted set is gone.
+pub(super) fn notify_removal(ctx: &mut Ctx<'_, '_>, event: &str, key: &[u8], deleted: bool) {
+    ctx.notify(ev::ZSET, event, key);
+    if deleted {
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -204,6 +216,9 @@ fn zadd_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, incr: bool) -> CmdResult 
     result?;
     ctx.dirty += (added + updated) as u64;
     reply_add(ctx.out, &f, added, updated, last);
+    if added + updated > 0 {
+        ctx.notify(ev::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     Ok(())
 }
 
@@ -228,6 +243,7 @@ pub fn zrem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
     let mut removed = 0;
+    let mut deleted = false;
     if let Some(z) = write_zset(db, key, now)? {
         for m in argv.iter().skip(2) {
             removed += i64::from(z.remove(m).is_some());
@@ -235,9 +251,12 @@ pub fn zrem(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 break;
             }
         }
-        drop_if_empty(db, key);
+        deleted = drop_if_empty(db, key);
     }
     ctx.dirty += removed as u64;
+    if removed > 0 {
+        notify_removal(ctx, "zrem", key, deleted);
+    }
     ctx.out.int(removed);
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! threads the two run on. A slow subscriber only grows its own outbox, up to its
 //! `client-output-buffer-limit`; the publisher never waits for it.
 
+pub mod notify;
 pub mod outbox;
 
 use std::cell::RefCell;
