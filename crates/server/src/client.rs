@@ -49,6 +49,8 @@ pub struct ClientState {
     pub multi: Option<crate::cmd::Multi>,
     /// The keys this client WATCHes.
     pub watching: crate::cmd::Watching,
+    /// Invalidations caused by this client's own command, sent after its reply.
+    pub pending_invalidations: Vec<u8>,
     /// Channels, patterns and shard channels this client is subscribed to.
     pub subs: crate::pubsub::Subscriptions,
     /// While EXEC runs: its commands' effects with their database, logged as one record when
@@ -96,6 +98,7 @@ impl ClientState {
             watching: crate::cmd::Watching::default(),
             exec_log: None,
             subs: crate::pubsub::Subscriptions::default(),
+            pending_invalidations: Vec::new(),
         }
     }
 }
@@ -131,6 +134,8 @@ pub struct ClientShared {
     pub outbox: crate::pubsub::Outbox,
     /// Subscriptions: channels, patterns, shard channels (CLIENT LIST's `sub`, `psub`, `ssub`).
     pub sub_counts: [AtomicUsize; 3],
+    /// CLIENT TRACKING settings.
+    pub tracking: Mutex<crate::tracking::Mode>,
 }
 
 impl store::Waiter for ClientShared {
@@ -186,6 +191,14 @@ impl ClientShared {
         let qbuf = self.query_buf_bytes.load(Relaxed);
         let multi_mem = self.multi_mem.load(Relaxed);
         let omem = self.outbox.pending_bytes();
+        let redir = {
+            let t = self.tracking.lock();
+            if t.on {
+                t.redirect as i64
+            } else {
+                -1
+            }
+        };
         // In Redis's order (only the flags Basalt has): pubsub, multi, blocked, dirty CAS, unix
         // socket, no-evict.
         let mut flags = String::new();
@@ -200,6 +213,16 @@ impl ClientShared {
         if self.wait.is_blocked() {
             flags.push('b');
         }
+        let tracking = self.tracking.lock().clone();
+        if tracking.on {
+            flags.push('t');
+        }
+        if tracking.broken_redirect {
+            flags.push('R');
+        }
+        if tracking.bcast {
+            flags.push('B');
+        }
         if self.watch_flag.is_dirty() {
             flags.push('d');
         }
@@ -213,7 +236,7 @@ impl ClientShared {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user=default redir={redir} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -260,6 +283,7 @@ impl Clients {
             multi_mem: AtomicUsize::new(0),
             outbox: crate::pubsub::Outbox::default(),
             sub_counts: Default::default(),
+            tracking: Mutex::default(),
         });
         self.map.lock().insert(id, shared.clone());
         shared

@@ -18,6 +18,7 @@ pub mod save;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+pub mod tracking;
 #[macro_use]
 pub mod util;
 

@@ -90,6 +90,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     /// Which keyspace events are published (`notify-keyspace-events`).
     pub notify: crate::pubsub::notify::Notifier,
+    /// Client-side caching: tracked keys and BCAST prefixes.
+    pub tracking: crate::tracking::Tracking,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -139,6 +141,7 @@ impl Server {
             clients: Clients::default(),
             pubsub,
             notify,
+            tracking: crate::tracking::Tracking::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -276,6 +279,16 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
                 if let Some(aof) = srv.aof() {
                     log_expired_everywhere(&srv, aof);
                 }
+            }
+            if store::modified_pending() {
+                // Keys the active cycle expired: invalidated for client-side caches.
+                let mut keys = Vec::new();
+                for i in 0..srv.store.shard_count() {
+                    keys.extend(srv.store.lock_shard(i).take_modified());
+                }
+                keys.sort_unstable_by_key(|(seq, _)| *seq);
+                let keys: Vec<Vec<u8>> = keys.into_iter().map(|(_, k)| k).collect();
+                crate::tracking::invalidate(&srv, &keys, 0, &mut Vec::new());
             }
             if store::store_events_pending() {
                 for i in 0..srv.store.shard_count() {

@@ -87,6 +87,11 @@ pub struct Db {
     /// Keyspace events that happened inside the store (a key expired, a key was created) while
     /// someone wants them (see [`set_store_events`]), for the server to publish.
     pub(crate) events: Vec<(StoreEvent, Vec<u8>)>,
+    /// Keys changed while some client tracks keys (client-side caching), for the server to
+    /// invalidate (see [`set_tracking`]).
+    /// With a global sequence number, so keys changed in several shards by one command are
+    /// invalidated in the order they changed.
+    pub(crate) modified: Vec<(u64, Vec<u8>)>,
 }
 
 /// An event the store itself causes, for keyspace notifications.
@@ -103,6 +108,34 @@ static STORE_EVENTS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::
 /// Events waiting in every `Db::events`: the check after each command is one relaxed load.
 pub(crate) static EVENTS_PENDING: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether changed keys are collected for client-side caching invalidations.
+static TRACKING: AtomicBool = AtomicBool::new(false);
+/// Orders the entries of every `Db::modified`.
+pub(crate) static MODIFIED_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Keys in every `Db::modified`.
+pub(crate) static MODIFIED_PENDING: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Collect changed keys for invalidations (once some client tracks; never switched off, as
+/// tracked keys stay in the table until they change).
+pub fn set_tracking(on: bool) {
+    TRACKING.store(on, Ordering::Relaxed);
+}
+
+pub fn tracking_on() -> bool {
+    TRACKING.load(Ordering::Relaxed)
+}
+
+/// Whether a change to a key must be reported at all (WATCH or client-side caching).
+pub fn key_changes_wanted() -> bool {
+    crate::watch::anyone_watches() || tracking_on()
+}
+
+/// Whether changed keys wait to be invalidated.
+pub fn modified_pending() -> bool {
+    MODIFIED_PENDING.load(Ordering::Relaxed) > 0
+}
 
 /// Collect expiry and creation events for keyspace notifications, or stop.
 pub fn set_store_events(expired: bool, new: bool) {
@@ -128,6 +161,10 @@ pub(crate) static EXPIRED_PENDING: std::sync::atomic::AtomicUsize =
 /// Keys in every `ready` of every shard, so the check after each write is one relaxed load.
 pub(crate) static READY_PENDING: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
+
+pub(crate) fn is_loading() -> bool {
+    LOADING.load(Ordering::Relaxed)
+}
 
 /// Turn loading mode on or off (no key expires while on).
 pub fn set_loading(on: bool) {
@@ -315,6 +352,15 @@ impl Db {
         EVENTS_PENDING.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Take the keys changed (while tracking) since the last call.
+    pub fn take_modified(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let out = std::mem::take(&mut self.modified);
+        if !out.is_empty() {
+            MODIFIED_PENDING.fetch_sub(out.len(), Ordering::Relaxed);
+        }
+        out
+    }
+
     /// Take the store events recorded so far.
     pub fn take_events(&mut self) -> Vec<(StoreEvent, Vec<u8>)> {
         let out = std::mem::take(&mut self.events);
@@ -395,12 +441,14 @@ impl Db {
         let ready = std::mem::take(&mut self.ready);
         let watched = std::mem::take(&mut self.watched);
         let events = std::mem::take(&mut self.events);
+        let modified = std::mem::take(&mut self.modified);
         let old = std::mem::take(self);
         self.stats = stats;
         self.expired_pending = pending;
         self.ready = ready;
         self.watched = watched;
         self.events = events;
+        self.modified = modified;
         old
     }
 

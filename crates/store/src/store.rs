@@ -82,6 +82,19 @@ impl Shard {
         }
     }
 
+    /// Keys changed while tracking, since the last call, with their sequence numbers (any
+    /// database: client-side caching tracks key names).
+    pub fn take_modified(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        if !crate::db::modified_pending() {
+            return out;
+        }
+        for db in self.dbs.iter_mut() {
+            out.extend(db.take_modified());
+        }
+        out
+    }
+
     /// Store events (expiry, creation) since the last call, with their database, in order.
     pub fn take_events(&mut self) -> Vec<(usize, crate::db::StoreEvent, Vec<u8>)> {
         let mut out = Vec::new();

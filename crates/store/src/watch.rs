@@ -110,6 +110,11 @@ impl Db {
 
     /// `key` changed: mark every client watching it (Redis's `touchWatchedKey`).
     pub fn touch(&mut self, key: &[u8]) {
+        if crate::db::tracking_on() && !crate::db::is_loading() {
+            let seq = crate::db::MODIFIED_SEQ.fetch_add(1, Ordering::Relaxed);
+            self.modified.push((seq, key.to_vec()));
+            crate::db::MODIFIED_PENDING.fetch_add(1, Ordering::Relaxed);
+        }
         if self.watched.keys.is_empty() {
             return;
         }

@@ -131,6 +131,7 @@ fn run_job<'s>(
         ctx.out.error(e.msg());
     }
     ctx.flush_store_events();
+    crate::cmd::invalidate_modified(&mut ctx);
     crate::cmd::log_and_count(&mut ctx, None);
     let keys = ctx.keys;
     let durable_seq = state.pending_durable;

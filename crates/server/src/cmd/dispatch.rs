@@ -131,8 +131,24 @@ impl Default for Batch<'_> {
     }
 }
 
-/// Run one command of `batch` and append its reply to `out`.
+/// Run one command of `batch` and append its reply to `out` — then any invalidations its
+/// own changes caused for this client's cache, which Redis sends after the reply.
 pub fn execute_in<'s>(
+    srv: &'s Server,
+    client: &mut ClientState,
+    out: &mut resp::Reply,
+    argv: Argv<'_>,
+    batch: &mut Batch<'s>,
+) -> Flow {
+    let flow = execute_one(srv, client, out, argv, batch);
+    if !client.pending_invalidations.is_empty() {
+        out.raw(&client.pending_invalidations);
+        client.pending_invalidations.clear();
+    }
+    flow
+}
+
+fn execute_one<'s>(
     srv: &'s Server,
     client: &mut ClientState,
     out: &mut resp::Reply,
@@ -305,7 +321,7 @@ pub(super) fn run_locked<'s>(
     };
     let result = handler(&mut ctx, argv);
     ctx.flush_store_events();
-    if ctx.keys.count() == 0 && store::store_events_pending() {
+    if ctx.keys.count() == 0 && store::store_events_pending() && touches_data_keyless(ctx.spec) {
         // A keyless command (SCAN, RANDOMKEY …) locked shards one at a time and expired keys
         // there: their events go out now, as the command's own.
         for i in 0..srv.store.shard_count() {
@@ -317,11 +333,72 @@ pub(super) fn run_locked<'s>(
             crate::pubsub::notify::emit_store_events(srv, std::iter::once(&mut *shard), Some(me));
         }
     }
-    if ctx.dirty > 0 && !ctx.touched && store::anyone_watches() {
+    if ctx.dirty > 0 && !ctx.touched && store::key_changes_wanted() {
         touch_written_keys(&mut ctx, &argv);
     }
+    track(&mut ctx, &argv);
     log_and_count(&mut ctx, Some(&argv));
     (ctx.keys, result)
+}
+
+/// Client-side caching after a command: remember the keys a tracking client read, and
+/// invalidate the keys the command changed (see `crate::tracking`).
+fn track(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) {
+    if ctx.spec.has(super::flags::READONLY) && !ctx.spec.has(super::flags::PUBSUB) {
+        let remember = {
+            let mut mode = ctx.client.shared.tracking.lock();
+            let wanted = mode.on
+                && !mode.bcast
+                && !((mode.optin && !mode.caching) || (mode.optout && mode.caching));
+            if ctx.client.multi.is_none() && !ctx.client.in_exec() {
+                mode.caching = false;
+            }
+            wanted
+        };
+        if remember {
+            if let Some(refs) = ctx.spec.key_refs(argv) {
+                let keys: Vec<&[u8]> = refs.iter().map(|&(i, _)| argv.get(i)).collect();
+                ctx.srv.tracking.remember(ctx.client.id, &keys);
+            }
+        }
+    } else if !ctx.spec.name.starts_with("client|")
+        && ctx.client.multi.is_none()
+        && !ctx.client.in_exec()
+    {
+        ctx.client.shared.tracking.lock().caching = false;
+    }
+    invalidate_modified(ctx);
+}
+
+/// Invalidate, for client-side caching, the keys changed under `ctx`'s locks (and, for a
+/// keyless command, in the shards it visited).
+pub(crate) fn invalidate_modified(ctx: &mut Ctx<'_, '_>) {
+    if !store::modified_pending() {
+        return;
+    }
+    let mut keys: Vec<(u64, Vec<u8>)> = Vec::new();
+    for shard in ctx.keys.shards_mut() {
+        keys.extend(shard.take_modified());
+    }
+    if ctx.keys.count() == 0 && touches_data_keyless(ctx.spec) {
+        // A keyless command expired keys in shards it locked one at a time.
+        for i in 0..ctx.srv.store.shard_count() {
+            keys.extend(ctx.srv.store.lock_shard(i).take_modified());
+        }
+    }
+    if !keys.is_empty() {
+        // In the order the keys changed, whatever their shards.
+        keys.sort_unstable_by_key(|(seq, _)| *seq);
+        let keys: Vec<Vec<u8>> = keys.into_iter().map(|(_, k)| k).collect();
+        let id = ctx.client.id;
+        crate::tracking::invalidate(ctx.srv, &keys, id, &mut ctx.client.pending_invalidations);
+    }
+}
+
+/// A keyless command that reads or writes the keyspace (SCAN, RANDOMKEY, KEYS …): it locks
+/// shards one at a time, so what it caused there (expiries) is collected after it.
+fn touches_data_keyless(spec: &Spec) -> bool {
+    spec.has(super::flags::READONLY) || spec.has(super::flags::WRITE)
 }
 
 /// Statistics and the error reply of a command that ran. A command that blocks is counted

@@ -15,8 +15,8 @@ use store::{Db, Locked};
 use crate::client::ClientState;
 use crate::server::Server;
 
-pub(crate) use dispatch::log_and_count;
 pub use dispatch::{execute, execute_in, Batch, Flow};
+pub(crate) use dispatch::{invalidate_modified, log_and_count};
 pub use keys::KeyRefs;
 pub use multi::{begin as begin_multi, discard, unwatch_all, watch, Multi, Watching};
 
@@ -153,7 +153,7 @@ impl<'s> Ctx<'_, 's> {
     /// calls this reports every key it changed this way.
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         self.touched = true;
-        if store::anyone_watches() {
+        if store::key_changes_wanted() {
             self.keys.db(key, db).touch(key);
         }
     }

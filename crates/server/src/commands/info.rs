@@ -86,9 +86,9 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
                 "Server"
             }
             "clients" => {
-                let _ = write!(b, "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
+                let _ = write!(b, "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n",
                     srv.clients.len(), srv.config.read().maxclients(),
-                    srv.blocked.clients.load(Relaxed), srv.blocked.in_timeout_table.load(Relaxed));
+                    srv.blocked.clients.load(Relaxed), srv.tracking.clients.load(Relaxed), srv.blocked.in_timeout_table.load(Relaxed));
                 "Clients"
             }
             "memory" => {
@@ -195,7 +195,7 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
     let (net_in, net_out) = st.net_bytes();
     let _ = write!(
         b,
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n",
         st.total_connections_received.load(Relaxed),
         st.total_commands(),
         st.rejected_connections.load(Relaxed),
@@ -207,6 +207,9 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
         srv.pubsub.channel_count(crate::pubsub::Kind::Channel),
         srv.pubsub.numpat(),
         srv.pubsub.channel_count(crate::pubsub::Kind::Shard),
+        srv.tracking.total_keys(),
+        srv.tracking.total_items(),
+        srv.tracking.total_prefixes(),
         st.total_error_replies(),
     );
 }

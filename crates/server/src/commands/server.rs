@@ -62,6 +62,16 @@ fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
         }
     }
     ctx.dirty += removed;
+    if ctx
+        .srv
+        .tracking
+        .clients
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+    {
+        let id = ctx.client.id;
+        crate::tracking::invalidate_all(ctx.srv, id, &mut ctx.client.pending_invalidations);
+    }
     if lazy {
         std::thread::spawn(move || drop(garbage));
     }

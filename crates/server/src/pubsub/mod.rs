@@ -145,6 +145,11 @@ impl PubSub {
         *self.limits.write() = ObufLimits::parse(config.get("client-output-buffer-limit"));
     }
 
+    /// The output buffer limits in force.
+    pub fn limits(&self) -> ObufLimits {
+        *self.limits.read()
+    }
+
     fn table(&self, kind: Kind) -> &RwLock<HashMap<Vec<u8>, Subscribers>> {
         match kind {
             Kind::Channel => &self.channels,

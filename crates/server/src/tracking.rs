@@ -1,0 +1,279 @@
+//! Client-side caching (CLIENT TRACKING), as Redis 7.0's `tracking.c`.
+//!
+//! Default mode: the keys a tracking client reads (read-only commands, every key argument)
+//! are remembered in one table, key → client ids, whatever the database (as Redis). When a
+//! key changes — every place that tells WATCH tells this too: `Db::touch`, which records the
+//! key while anyone tracks — the clients that read it are sent an invalidation once and
+//! forgotten for that key. BCAST mode: no table; a change to a key under a prefix a client
+//! registered is sent to it. FLUSHDB and FLUSHALL invalidate everything (a null key list).
+//!
+//! An invalidation is a RESP3 push `invalidate [keys]` to the client itself, or, with
+//! REDIRECT, to another connection: as a push if it speaks RESP3, or as a message on
+//! `__redis__:invalidate` if it is a RESP2 subscriber. It travels through the target's outbox
+//! (other threads) or, for the client whose command changed the key, after that command's
+//! reply, as Redis orders it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::client::ClientShared;
+use crate::server::Server;
+
+/// A client's tracking settings (readable by the threads that invalidate for it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mode {
+    pub on: bool,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    /// CLIENT CACHING YES (optin) or NO (optout) given for the next command.
+    pub caching: bool,
+    /// Client id invalidations go to; 0 = this client.
+    pub redirect: u64,
+    /// The redirect target was gone when an invalidation was due.
+    pub broken_redirect: bool,
+    /// BCAST prefixes, sorted.
+    pub prefixes: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+pub struct Tracking {
+    /// Key → ids of the clients that read it since its last invalidation.
+    table: Mutex<HashMap<Vec<u8>, HashSet<u64>>>,
+    /// Entries of `table` (INFO's `tracking_total_items`).
+    items: AtomicUsize,
+    /// BCAST prefix → ids of its clients.
+    prefixes: Mutex<BTreeMap<Vec<u8>, HashSet<u64>>>,
+    /// Clients in tracking mode (INFO's `tracking_clients`).
+    pub clients: AtomicUsize,
+}
+
+/// What an invalidation names: some keys, or everything (a flush).
+pub enum Invalidated<'a> {
+    Keys(&'a [Vec<u8>]),
+    All,
+}
+
+impl Tracking {
+    pub fn total_keys(&self) -> usize {
+        self.table.lock().len()
+    }
+
+    pub fn total_items(&self) -> usize {
+        self.items.load(Relaxed)
+    }
+
+    pub fn total_prefixes(&self) -> usize {
+        self.prefixes.lock().len()
+    }
+
+    /// Remember that client `id` read `keys`.
+    pub fn remember(&self, id: u64, keys: &[&[u8]]) {
+        let mut table = self.table.lock();
+        for k in keys {
+            if table.entry(k.to_vec()).or_default().insert(id) {
+                self.items.fetch_add(1, Relaxed);
+            }
+        }
+        store::set_tracking(true);
+    }
+
+    /// Register client `id` under BCAST `prefixes`.
+    pub fn add_prefixes(&self, id: u64, prefixes: &[Vec<u8>]) {
+        let mut table = self.prefixes.lock();
+        for p in prefixes {
+            table.entry(p.clone()).or_default().insert(id);
+        }
+        store::set_tracking(true);
+    }
+
+    pub fn remove_prefixes(&self, id: u64, prefixes: &[Vec<u8>]) {
+        let mut table = self.prefixes.lock();
+        for p in prefixes {
+            if let Some(ids) = table.get_mut(p) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    table.remove(p);
+                }
+            }
+        }
+    }
+
+    /// Clients that read `key` (default mode): the key's entry is dropped, so a client reads
+    /// it again to be told again.
+    fn readers(&self, key: &[u8]) -> Vec<u64> {
+        let Some(ids) = self.table.lock().remove(key) else {
+            return Vec::new();
+        };
+        self.items.fetch_sub(ids.len(), Relaxed);
+        let mut ids: Vec<u64> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// BCAST: for each registered prefix that some of `keys` fall under, its clients and
+    /// those keys.
+    fn broadcasts(&self, keys: &[Vec<u8>]) -> Vec<(Vec<u64>, Vec<Vec<u8>>)> {
+        let prefixes = self.prefixes.lock();
+        let mut out = Vec::new();
+        for (p, ids) in prefixes.iter() {
+            let matching: Vec<Vec<u8>> =
+                keys.iter().filter(|k| k.starts_with(p)).cloned().collect();
+            if !matching.is_empty() {
+                let mut ids: Vec<u64> = ids.iter().copied().collect();
+                ids.sort_unstable();
+                out.push((ids, matching));
+            }
+        }
+        out
+    }
+
+    /// Every tracking client: FLUSHDB and FLUSHALL invalidate all of them (and the table).
+    fn flush_targets(&self, srv: &Server) -> Vec<Arc<ClientShared>> {
+        {
+            let mut table = self.table.lock();
+            table.clear();
+            self.items.store(0, Relaxed);
+        }
+        srv.clients
+            .all()
+            .into_iter()
+            .filter(|c| c.tracking.lock().on)
+            .collect()
+    }
+}
+
+/// Encode an invalidation for `target` (RESP3 push, or a `__redis__:invalidate` message for
+/// a RESP2 subscriber a client redirects to).
+fn frame(target: &ClientShared, redirected: bool, what: &Invalidated<'_>) -> Option<Bytes> {
+    let resp3 = target.resp.load(Relaxed) == 3;
+    let mut out = resp::Reply::new();
+    if resp3 {
+        out.proto = resp::Proto::Resp3;
+        out.push(2);
+        out.bulk(b"invalidate");
+    } else if redirected && target.sub_counts.iter().any(|c| c.load(Relaxed) > 0) {
+        out.array(3);
+        out.bulk(b"message");
+        out.bulk(b"__redis__:invalidate");
+    } else {
+        return None;
+    }
+    match what {
+        Invalidated::Keys(keys) => {
+            out.array(keys.len());
+            for k in keys.iter() {
+                out.bulk(k);
+            }
+        }
+        Invalidated::All => out.null(),
+    }
+    Some(Bytes::copy_from_slice(out.as_bytes()))
+}
+
+/// Send one invalidation to tracking client `c` (or where it redirects). `current` is the
+/// client whose command caused it: its own copy waits in `pending` for after the reply.
+fn send(
+    srv: &Server,
+    c: &Arc<ClientShared>,
+    what: &Invalidated<'_>,
+    current: u64,
+    pending: &mut Vec<u8>,
+) {
+    let redirect = c.tracking.lock().redirect;
+    let target = if redirect != 0 {
+        match srv.clients.get(redirect) {
+            Some(t) => t,
+            None => {
+                c.tracking.lock().broken_redirect = true;
+                if c.resp.load(Relaxed) == 3 {
+                    let mut out = resp::Reply::new();
+                    out.proto = resp::Proto::Resp3;
+                    out.push(2);
+                    out.bulk(b"tracking-redir-broken");
+                    out.int(redirect as i64);
+                    deliver(
+                        srv,
+                        c,
+                        Bytes::copy_from_slice(out.as_bytes()),
+                        current,
+                        pending,
+                    );
+                }
+                return;
+            }
+        }
+    } else {
+        c.clone()
+    };
+    if let Some(f) = frame(&target, redirect != 0, what) {
+        deliver(srv, &target, f, current, pending);
+    }
+}
+
+fn deliver(srv: &Server, c: &Arc<ClientShared>, f: Bytes, current: u64, pending: &mut Vec<u8>) {
+    if c.id == current {
+        pending.extend_from_slice(&f);
+        return;
+    }
+    let limit = srv.pubsub.limits().normal;
+    if c.outbox
+        .push(f, limit, crate::util::now_ms(), true)
+        .is_err()
+    {
+        crate::log_warning!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            c.describe(crate::util::now_ms())
+        );
+        c.kill();
+    }
+}
+
+/// Keys changed by client `current`'s command: invalidate them for every client that cached
+/// them — one message per key in default mode, as Redis sends them; one per prefix with all
+/// its keys in BCAST mode (without the keys a NOLOOP client changed itself). Invalidations for
+/// `current` itself are appended to `pending`, to follow its reply.
+pub fn invalidate(srv: &Server, keys: &[Vec<u8>], current: u64, pending: &mut Vec<u8>) {
+    for key in keys {
+        for id in srv.tracking.readers(key) {
+            let Some(c) = srv.clients.get(id) else {
+                continue;
+            };
+            let mode = c.tracking.lock().clone();
+            if !mode.on || mode.bcast || (mode.noloop && id == current) {
+                continue;
+            }
+            send(
+                srv,
+                &c,
+                &Invalidated::Keys(std::slice::from_ref(key)),
+                current,
+                pending,
+            );
+        }
+    }
+    for (ids, keys) in srv.tracking.broadcasts(keys) {
+        for id in ids {
+            let Some(c) = srv.clients.get(id) else {
+                continue;
+            };
+            if c.tracking.lock().noloop && id == current {
+                continue;
+            }
+            send(srv, &c, &Invalidated::Keys(&keys), current, pending);
+        }
+    }
+}
+
+/// FLUSHDB / FLUSHALL: every tracking client is told everything is gone.
+pub fn invalidate_all(srv: &Server, current: u64, pending: &mut Vec<u8>) {
+    for c in srv.tracking.flush_targets(srv) {
+        send(srv, &c, &Invalidated::All, current, pending);
+    }
+}
