@@ -136,6 +136,8 @@ pub struct ClientShared {
     pub sub_counts: [AtomicUsize; 3],
     /// CLIENT TRACKING settings.
     pub tracking: Mutex<crate::tracking::Mode>,
+    /// In MONITOR mode (CLIENT LIST's flag `O`).
+    pub monitoring: AtomicBool,
 }
 
 impl store::Waiter for ClientShared {
@@ -202,6 +204,10 @@ impl ClientShared {
         // In Redis's order (only the flags Basalt has): pubsub, multi, blocked, dirty CAS, unix
         // socket, no-evict.
         let mut flags = String::new();
+        if self.monitoring.load(Relaxed) {
+            // A monitor is a replica to Redis ('S' would be a real one).
+            flags.push('O');
+        }
         let [sub, psub, ssub] = [0, 1, 2].map(|i| self.sub_counts[i].load(Relaxed));
         if sub + psub + ssub > 0 {
             flags.push('P');
@@ -284,6 +290,7 @@ impl Clients {
             outbox: crate::pubsub::Outbox::default(),
             sub_counts: Default::default(),
             tracking: Mutex::default(),
+            monitoring: AtomicBool::new(false),
         });
         self.map.lock().insert(id, shared.clone());
         shared

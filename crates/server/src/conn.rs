@@ -158,6 +158,7 @@ pub async fn serve<S>(
     crate::cmd::unwatch_all(&srv, &mut client);
     crate::commands::pubsub::unsubscribe_all(&srv, &mut client);
     crate::commands::connection::disable_tracking(&srv, &shared);
+    crate::commands::introspect::stop_monitoring(&srv, &shared);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
 }

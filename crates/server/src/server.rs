@@ -92,6 +92,10 @@ pub struct Server {
     pub notify: crate::pubsub::notify::Notifier,
     /// Client-side caching: tracked keys and BCAST prefixes.
     pub tracking: crate::tracking::Tracking,
+    /// SLOWLOG entries.
+    pub slowlog: crate::slowlog::SlowLog,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -133,6 +137,8 @@ impl Server {
         pubsub.load_limits(&config);
         let notify = crate::pubsub::notify::Notifier::default();
         notify.load(&config);
+        let slowlog = crate::slowlog::SlowLog::default();
+        slowlog.load(&config);
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
@@ -142,6 +148,8 @@ impl Server {
             pubsub,
             notify,
             tracking: crate::tracking::Tracking::default(),
+            slowlog,
+            monitors: crate::monitor::Monitors::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -179,6 +187,7 @@ impl Server {
         self.save_state.refresh_writes_denied(&config);
         self.pubsub.load_limits(&config);
         self.notify.load(&config);
+        self.slowlog.load(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
         }

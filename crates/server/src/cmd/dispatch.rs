@@ -165,7 +165,7 @@ fn execute_one<'s>(
     client.flow = Flow::Continue;
     if client.multi.is_some() {
         if spec.name == "exec" {
-            return super::multi::exec(srv, client, out, batch, spec);
+            return super::multi::exec(srv, client, out, batch, spec, argv);
         }
         if !super::multi::runs_in_multi(spec) {
             super::multi::queue(client, spec, argv);
@@ -200,7 +200,7 @@ fn execute_one<'s>(
     if keys.count() == 1 && client.block.is_none() {
         batch.held = Some(keys);
     }
-    finish(srv, client, out, spec, batch.lap_us(), result);
+    finish(srv, client, out, spec, &argv, batch.lap_us(), result);
     client.flow
 }
 
@@ -232,6 +232,19 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
     }
     if !client.authenticated && !spec.has(super::flags::NO_AUTH) && srv.auth_required() {
         return Err(refuse(err::NOAUTH.into()));
+    }
+    // A monitor is a replica to Redis, and replicas do not touch the keyspace.
+    if client
+        .shared
+        .monitoring
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && (spec.has(super::flags::WRITE)
+            || spec.has(super::flags::READONLY)
+            || spec.has(super::flags::MAY_REPLICATE))
+    {
+        return Err(refuse(
+            b"ERR Replica can't interact with the keyspace".to_vec(),
+        ));
     }
     if client.multi.is_some() && spec.has(super::flags::NO_MULTI) {
         return Err(refuse(
@@ -409,9 +422,18 @@ pub(super) fn finish(
     client: &mut ClientState,
     out: &mut resp::Reply,
     spec: &'static Spec,
+    argv: &Argv<'_>,
     elapsed_us: u64,
     result: super::CmdResult,
 ) {
+    if !spec.has(super::flags::SKIP_SLOWLOG) && srv.slowlog.wants(elapsed_us) {
+        let name = client.shared.name.lock().clone().unwrap_or_default();
+        srv.slowlog
+            .push(argv, elapsed_us, client.shared.addr.clone(), name);
+    }
+    if srv.monitors.any() {
+        crate::monitor::feed(srv, &client.shared, client.db, spec, argv);
+    }
     match result {
         Ok(()) => client.stats.called(spec, elapsed_us, false),
         Err(e) => {

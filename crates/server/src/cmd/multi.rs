@@ -242,6 +242,7 @@ pub fn exec<'s>(
     out: &mut resp::Reply,
     batch: &mut Batch<'s>,
     spec: &'static Spec,
+    argv: Argv<'_>,
 ) -> Flow {
     let Some(multi) = client.multi.take() else {
         return Flow::Continue;
@@ -254,6 +255,7 @@ pub fn exec<'s>(
             client,
             out,
             spec,
+            &argv,
             batch.lap_us(),
             Err(EXECABORT.into()),
         );
@@ -266,7 +268,7 @@ pub fn exec<'s>(
         unwatch_locked(client, &mut keys);
         drop(keys);
         out.null_array();
-        finish(srv, client, out, spec, batch.lap_us(), Ok(()));
+        finish(srv, client, out, spec, &argv, batch.lap_us(), Ok(()));
         return client.flow;
     }
     unwatch_locked(client, &mut keys);
@@ -276,7 +278,7 @@ pub fn exec<'s>(
     for q in &multi.queued {
         let (back, result) = run_locked(srv, client, out, q.spec, q.argv(), keys, now_ms);
         keys = back;
-        finish(srv, client, out, q.spec, batch.lap_us(), result);
+        finish(srv, client, out, q.spec, &q.argv(), batch.lap_us(), result);
     }
     client.deny_blocking = deny_before;
     if let Some(ops) = client.exec_log.take() {
@@ -287,7 +289,7 @@ pub fn exec<'s>(
         keys = crate::blocking::serve_ready(srv, &stats, keys, now_ms);
     }
     drop(keys);
-    finish(srv, client, out, spec, batch.lap_us(), Ok(()));
+    finish(srv, client, out, spec, &argv, batch.lap_us(), Ok(()));
     client.flow
 }
 

@@ -6,8 +6,8 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, connection, debug, dump, hashes, keys, lists, multi, persistence, pubsub, server,
-    sets, sort, strings, zpops, zranges, zsetops, zsets,
+    blocking, connection, debug, dump, hashes, introspect, keys, lists, multi, persistence, pubsub,
+    server, sets, sort, strings, zpops, zranges, zsetops, zsets,
 };
 
 #[rustfmt::skip]
@@ -104,9 +104,21 @@ static PUBSUB_SUBCOMMANDS: [Spec; 6] = [
         docs("Counts the subscribers of shard channels.", "7.0.0", "pubsub", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels", &[arg("shardchannel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::pubsub_shardnumsub), &[]),
 ];
 
+#[rustfmt::skip]
+static SLOWLOG_SUBCOMMANDS: [Spec; 4] = [
+    spec("slowlog|get", -2, F::ADMIN | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "nondeterministic_output"],
+        docs("Returns the newest slow log entries.", "2.2.12", "server", "O(N) where N is the number of entries returned", &[arg("count", "integer", -1, "", &["optional"], &[])]), Some(introspect::slowlog_get), &[]),
+    spec("slowlog|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Lists the SLOWLOG subcommands.", "6.2.0", "server", "O(1)", &[]), Some(introspect::slowlog_help), &[]),
+    spec("slowlog|len", 2, F::ADMIN | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"],
+        docs("Counts the slow log entries.", "2.2.12", "server", "O(1)", &[]), Some(introspect::slowlog_len), &[]),
+    spec("slowlog|reset", 2, F::ADMIN | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        docs("Empties the slow log.", "2.2.12", "server", "O(N) where N is the number of entries in the slowlog", &[]), Some(introspect::slowlog_reset), &[]),
+];
+
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 174] = [
+pub static COMMANDS: [Spec; 177] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -149,6 +161,12 @@ pub static COMMANDS: [Spec; 174] = [
         docs("Stops listening to the given shard channels, or to all.", "7.0.0", "pubsub", "O(N) where N is the number of clients already subscribed to a shard channel.", &[arg("shardchannel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::sunsubscribe), &[]),
     spec("spublish", 3, F::PUBSUB | F::LOADING | F::STALE | F::FAST, (1, 1, 1), &[ks(&["not_key"], 1, 0, 1, 0)], A::PUBSUB | A::FAST, &[],
         docs("Posts a message to a shard channel.", "7.0.0", "pubsub", "O(N) where N is the number of clients subscribed to the receiving shard channel.", &[arg("shardchannel", "string", -1, "", &[], &[]), arg("message", "string", -1, "", &[], &[])]), Some(pubsub::spublish), &[]),
+    spec("monitor", 1, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Streams every command the server runs to this connection.", "1.0.0", "server", "", &[]), Some(introspect::monitor), &[]),
+    spec("slowlog", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for slow log subcommands.", "2.2.12", "server", "Depends on subcommand.", &[]), None, &SLOWLOG_SUBCOMMANDS),
+    spec("wait", 3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &["request_policy:all_shards", "response_policy:agg_min"],
+        docs("Waits until earlier writes reached the given number of replicas.", "3.0.0", "generic", "O(1)", &[arg("numreplicas", "integer", -1, "", &[], &[]), arg("timeout", "integer", -1, "", &[], &[])]), Some(introspect::wait), &[]),
     spec("pubsub", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for Pub/Sub introspection subcommands.", "2.8.0", "pubsub", "Depends on subcommand.", &[]), None, &PUBSUB_SUBCOMMANDS),
     spec("client", -2, 0, (0, 0, 0), &[], A::SLOW, &[],

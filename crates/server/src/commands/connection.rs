@@ -199,6 +199,7 @@ pub fn reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     crate::cmd::discard(ctx.srv, ctx.client);
     super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     disable_tracking(ctx.srv, &ctx.client.shared);
+    super::introspect::stop_monitoring(ctx.srv, &ctx.client.shared);
     let c = &mut *ctx.client;
     c.db = 0;
     c.shared.db.store(0, Relaxed);

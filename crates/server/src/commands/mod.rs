@@ -21,6 +21,7 @@ pub mod zsets;
 
 mod command;
 pub mod info;
+pub mod introspect;
 
 use store::{Db, Expired, Obj, Str, Value};
 

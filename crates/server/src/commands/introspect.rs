@@ -1,0 +1,92 @@
+//! Introspection: MONITOR, SLOWLOG, WAIT (see `crate::monitor`, `crate::slowlog`).
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use resp::Argv;
+
+use super::reply_help;
+use crate::cmd::{CmdResult, Ctx};
+
+pub fn monitor(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    if ctx.client.deny_blocking && !ctx.client.in_exec() {
+        return Err("ERR MONITOR isn't allowed for DENY BLOCKING client".into());
+    }
+    // A second MONITOR is ignored without a reply, as Redis ignores it.
+    if ctx.client.shared.monitoring.swap(true, Relaxed) {
+        return Ok(());
+    }
+    ctx.srv.monitors.add(&ctx.client.shared);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Leave MONITOR mode (RESET, the connection closing).
+pub fn stop_monitoring(srv: &crate::server::Server, shared: &crate::client::ClientShared) {
+    if shared.monitoring.swap(false, Relaxed) {
+        srv.monitors.remove(shared.id);
+    }
+}
+
+pub fn slowlog_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let count = if argv.len() == 3 {
+        match resp::parse_i64(argv.get(2)) {
+            Some(-1) => None,
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return Err("ERR count should be greater than or equal to -1".into()),
+        }
+    } else {
+        Some(10)
+    };
+    if argv.len() > 3 {
+        return Err(crate::cmd::CmdError::concat(&[
+            b"ERR unknown subcommand or wrong number of arguments for '",
+            argv.get(1),
+            b"'. Try SLOWLOG HELP.",
+        ]));
+    }
+    ctx.srv.slowlog.reply(ctx.out, count);
+    Ok(())
+}
+
+pub fn slowlog_len(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.out.int(ctx.srv.slowlog.len() as i64);
+    Ok(())
+}
+
+pub fn slowlog_reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.srv.slowlog.reset();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn slowlog_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    reply_help(
+        ctx,
+        "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    );
+    Ok(())
+}
+
+/// WAIT numreplicas timeout: Basalt has no replicas yet, so no write can be acknowledged by
+/// one: the answer is 0 at once (after Redis's argument checks).
+pub fn wait(_ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    super::parse_int(argv.get(1))?;
+    let timeout = super::parse_int(argv.get(2))
+        .map_err(|_| crate::cmd::CmdError::from("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    _ctx.out.int(0);
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! MONITOR and SLOWLOG against redis-server (issue 11): their replies hold times, ids and
+//! addresses, so each server's output is normalized (those fields dropped) and then compared.
+
+mod common;
+
+use common::{Conn, ServerProc};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The commands both servers run while monitored.
+fn workload(c: &mut Conn) {
+    let script: &[&[&[u8]]] = &[
+        &[b"SET", b"a b", b"x\ny\"\\\x01\xff"],
+        &[b"GET", b"a b"],
+        &[b"SELECT", b"1"],
+        &[b"MULTI"],
+        &[b"INCR", b"n"],
+        &[b"LPUSH", b"l", b"1", b"2"],
+        &[b"EXEC"],
+        &[b"SELECT", b"0"],
+        &[b"AUTH", b"secret"],
+        &[b"AUTH", b"user", b"secret"],
+        &[
+            b"HELLO", b"2", b"AUTH", b"default", b"pw", b"SETNAME", b"me",
+        ],
+        &[b"CONFIG", b"GET", b"maxmemory"],
+        &[b"GET", b"missing"],
+    ];
+    for cmd in script {
+        c.cmd(cmd);
+    }
+}
+
+/// MONITOR's lines for the workload, each without its time and client address.
+fn monitor_lines(s: &ServerProc) -> Vec<String> {
+    let mut m = s.conn();
+    assert_eq!(m.cmd(&[b"MONITOR"]), b"+OK\r\n");
+    workload(&mut s.conn());
+    let mut c = s.conn();
+    c.cmd(&[b"ECHO", b"end"]);
+    let mut lines = Vec::new();
+    loop {
+        let line = text(&m.read_reply());
+        let (_, rest) = line.split_once(" [").expect("a monitor line");
+        let (db_addr, args) = rest.split_once("] ").expect("[db addr]");
+        let db = db_addr.split_whitespace().next().unwrap_or("");
+        let shown = format!("[{db}] {}", args.trim_end());
+        let done = shown.ends_with("\"ECHO\" \"end\"");
+        lines.push(shown);
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn monitor_shows_what_redis_shows() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    let theirs = monitor_lines(&redis);
+    let ours = monitor_lines(&basalt);
+    assert_eq!(ours, theirs);
+    assert!(
+        theirs.iter().any(|l| l.contains("(redacted)")),
+        "{theirs:?}"
+    );
+}
+
+/// SLOWLOG GET's entries without id, time, duration and address: arguments and name.
+fn slowlog_entries(s: &ServerProc) -> Vec<String> {
+    let mut c = s.conn();
+    c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"]);
+    c.cmd(&[b"SLOWLOG", b"RESET"]);
+    c.cmd(&[b"CLIENT", b"SETNAME", b"slowpoke"]);
+    let mut many: Vec<Vec<u8>> = vec![b"RPUSH".to_vec(), b"l".to_vec()];
+    many.extend((0..40).map(|i| format!("e{i}").into_bytes()));
+    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+    c.cmd(&refs);
+    c.cmd(&[b"SET", b"big", &[b'v'; 200]]);
+    c.cmd(&[b"MULTI"]);
+    c.cmd(&[b"GET", b"big"]);
+    c.cmd(&[b"EXEC"]);
+    let got = c.cmd(&[b"SLOWLOG", b"GET", b"-1"]);
+    c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"10000"]);
+    common::elements(&got)
+        .expect("entries")
+        .iter()
+        .map(|entry| {
+            let fields = common::elements(entry).expect("an entry");
+            assert_eq!(fields.len(), 6);
+            format!("{} name={}", text(&fields[3]), text(&fields[5]))
+        })
+        .collect()
+}
+
+#[test]
+fn slowlog_keeps_what_redis_keeps() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    let theirs = slowlog_entries(&redis);
+    let ours = slowlog_entries(&basalt);
+    assert_eq!(ours, theirs);
+    assert!(
+        theirs.iter().any(|e| e.contains("more arguments")),
+        "{theirs:?}"
+    );
+    assert!(
+        theirs.iter().any(|e| e.contains("more bytes")),
+        "{theirs:?}"
+    );
+}
