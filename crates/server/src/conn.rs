@@ -107,29 +107,52 @@ pub async fn serve<S>(
         });
         shared.query_buf_bytes.store(rbuf.len(), Relaxed);
         // A blocking command waits here; input after it stays buffered until it is served.
-        while end == BatchEnd::Blocked {
+        // A command held by CLIENT PAUSE waits for the pause to end and its turn.
+        while matches!(end, BatchEnd::Blocked | BatchEnd::Paused) {
             wait_durable(&srv, &mut client).await;
             if !flush(&mut stream, &mut out, &stats).await {
                 end = BatchEnd::Close;
                 break;
             }
-            let waited = wait_blocked(
-                &client,
-                &mut stream,
-                &mut rbuf,
-                killed.as_mut(),
-                stopped.as_mut(),
-                cfg.query_buffer_limit,
-            );
-            if waited.await == Wake::Close {
-                end = BatchEnd::Close;
-                break;
+            let mut ticket = None;
+            if end == BatchEnd::Blocked {
+                let waited = wait_blocked(
+                    &client,
+                    &mut stream,
+                    &mut rbuf,
+                    killed.as_mut(),
+                    stopped.as_mut(),
+                    cfg.query_buffer_limit,
+                );
+                if waited.await == Wake::Close {
+                    end = BatchEnd::Close;
+                    break;
+                }
+                // Served, unblocked, or timed out: deliver it, then go on with the pipeline.
+                crate::blocking::finish(&srv, &mut client, Some(&mut out));
+            } else {
+                let t = srv.pause.ticket();
+                ticket = Some(t);
+                srv.blocked.clients.fetch_add(1, Relaxed);
+                let resumed = tokio::select! {
+                    biased;
+                    _ = killed.as_mut() => false,
+                    _ = stopped.as_mut() => false,
+                    _ = srv.pause.wait(t) => true,
+                };
+                srv.blocked.clients.fetch_sub(1, Relaxed);
+                if !resumed {
+                    srv.pause.done(t);
+                    end = BatchEnd::Close;
+                    break;
+                }
             }
-            // Served, unblocked, or timed out: deliver it, then go on with the pipeline.
-            crate::blocking::finish(&srv, &mut client, Some(&mut out));
             end = crate::pubsub::batched(|| {
                 run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
             });
+            if let Some(t) = ticket {
+                srv.pause.done(t);
+            }
         }
         wait_durable(&srv, &mut client).await;
         // A client killed while its socket is full (a subscriber over its output buffer
@@ -234,6 +257,8 @@ enum BatchEnd {
     Close,
     /// A blocking command is waiting; later requests stay in the buffer.
     Blocked,
+    /// CLIENT PAUSE holds the next command (still in the buffer).
+    Paused,
 }
 
 /// Run every complete request in `rbuf`, stopping early at a blocking command.
@@ -263,6 +288,11 @@ fn run_batch(
         match parser.parse(&rbuf[pos..], limits) {
             Ok(Parsed::Command { consumed }) => {
                 let argv = parser.argv(&rbuf[pos..]);
+                if held_by_pause(srv, client, argv) {
+                    parser.reset();
+                    end = BatchEnd::Paused;
+                    break;
+                }
                 let before = out.len();
                 let mode_before = client.reply_mode;
                 let flow = execute_in(srv, client, out, argv, &mut batch);
@@ -302,6 +332,21 @@ fn run_batch(
     }
     rbuf.advance(pos);
     end
+}
+
+/// Whether CLIENT PAUSE holds this command: after the checks Redis makes first (a command
+/// that would be refused for its name or arity is answered at once).
+fn held_by_pause(srv: &Server, client: &ClientState, argv: resp::Argv<'_>) -> bool {
+    if srv.pause.current().is_none() {
+        return false;
+    }
+    match crate::cmd::resolve(argv) {
+        Ok(spec) if spec.arity_ok(argv.len()) => {
+            let writes = spec.name == "exec" && crate::cmd::queued_writes(client);
+            srv.pause.holds(spec, writes)
+        }
+        _ => false,
+    }
 }
 
 /// How a wait in a blocking command ended.

@@ -12,6 +12,7 @@ pub mod conn;
 pub mod monitor;
 pub mod net;
 pub mod oom;
+pub mod pause;
 pub mod pubsub;
 pub mod rdb_load;
 pub mod rewrite;

@@ -96,6 +96,8 @@ pub struct Server {
     pub slowlog: crate::slowlog::SlowLog,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -150,6 +152,7 @@ impl Server {
             tracking: crate::tracking::Tracking::default(),
             slowlog,
             monitors: crate::monitor::Monitors::default(),
+            pause: crate::pause::Pause::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -309,6 +312,8 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
                     );
                 }
             }
+            // Ends a CLIENT PAUSE whose time is up (keys expire again).
+            srv.pause.current();
             crate::rewrite::auto_check(&srv);
             crate::bgsave::cron(&srv);
             srv.cron_runs.fetch_add(1, Relaxed);

@@ -109,6 +109,18 @@ static STORE_EVENTS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::
 pub(crate) static EVENTS_PENDING: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
+/// CLIENT PAUSE: expired keys are reported missing but not deleted, so the dataset does not
+/// change while clients are held.
+static EXPIRY_PAUSED: AtomicBool = AtomicBool::new(false);
+
+pub fn set_expiry_paused(on: bool) {
+    EXPIRY_PAUSED.store(on, Ordering::SeqCst);
+}
+
+pub fn expiry_paused() -> bool {
+    EXPIRY_PAUSED.load(Ordering::Relaxed)
+}
+
 /// Whether changed keys are collected for client-side caching invalidations.
 static TRACKING: AtomicBool = AtomicBool::new(false);
 /// Orders the entries of every `Db::modified`.
@@ -190,6 +202,8 @@ pub enum Expired {
     No,
     /// The key had expired and was deleted by this lookup.
     Deleted,
+    /// The key has expired but stays while clients are paused: treat it as missing.
+    Hidden,
 }
 
 impl Db {
@@ -239,6 +253,9 @@ impl Db {
     /// so no command ever sees an expired key.
     pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> Expired {
         if self.is_expired(key, now_ms) {
+            if expiry_paused() {
+                return Expired::Hidden;
+            }
             self.remove(key);
             self.touch(key);
             self.record_event(StoreEvent::Expired, key);

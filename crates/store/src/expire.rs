@@ -29,6 +29,10 @@ impl Store {
     pub fn active_expire_cycle(&self, budget: Duration, now_ms: impl Fn() -> u64) -> CycleReport {
         let started = Instant::now();
         let mut report = CycleReport::default();
+        // Paused clients: the dataset stays as it is (Redis skips the cycle too).
+        if crate::db::expiry_paused() {
+            return report;
+        }
         for shard_idx in 0..self.shard_count() {
             for db_idx in 0..self.databases() {
                 loop {

@@ -15,10 +15,12 @@ use store::{Db, Locked};
 use crate::client::ClientState;
 use crate::server::Server;
 
-pub use dispatch::{execute, execute_in, Batch, Flow};
+pub use dispatch::{execute, execute_in, resolve, Batch, Flow};
 pub(crate) use dispatch::{invalidate_modified, log_and_count};
 pub use keys::KeyRefs;
-pub use multi::{begin as begin_multi, discard, unwatch_all, watch, Multi, Watching};
+pub use multi::{
+    begin as begin_multi, discard, queued_writes, unwatch_all, watch, Multi, Watching,
+};
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
 /// Bytes, not text: Redis quotes client arguments in its errors as they came (`'\xff'`).

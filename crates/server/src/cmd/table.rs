@@ -11,7 +11,7 @@ use crate::commands::{
 };
 
 #[rustfmt::skip]
-static CLIENT_SUBCOMMANDS: [Spec; 14] = [
+static CLIENT_SUBCOMMANDS: [Spec; 16] = [
     spec("client|caching", 3, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
         docs("Tells whether the next command's keys are cached (tracking in OPTIN or OPTOUT mode).", "6.0.0", "connection", "O(1)", &[arg("mode", "oneof", -1, "", &[], &[arg("yes", "pure-token", -1, "YES", &[], &[]), arg("no", "pure-token", -1, "NO", &[], &[])])]), Some(connection::client_caching), &[]),
     spec("client|getname", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
@@ -30,6 +30,8 @@ static CLIENT_SUBCOMMANDS: [Spec; 14] = [
         docs("Lists the open connections.", "2.4.0", "connection", "O(N) where N is the number of connections", &[arg("normal_master_replica_pubsub", "oneof", -1, "TYPE", &["optional"], &[arg("normal", "pure-token", -1, "NORMAL", &[], &[]), arg("master", "pure-token", -1, "MASTER", &[], &[]), arg("replica", "pure-token", -1, "REPLICA", &[], &[]), arg("pubsub", "pure-token", -1, "PUBSUB", &[], &[])]), arg("id", "block", -1, "ID", &["optional"], &[arg("client-id", "integer", -1, "", &["multiple"], &[])])]), Some(connection::client_list), &[]),
     spec("client|no-evict", 3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS | A::CONNECTION, &[],
         docs("Excludes this connection from client eviction, or includes it again.", "7.0.0", "connection", "O(1)", &[arg("enabled", "oneof", -1, "", &[], &[arg("on", "pure-token", -1, "ON", &[], &[]), arg("off", "pure-token", -1, "OFF", &[], &[])])]), Some(connection::client_no_evict), &[]),
+    spec("client|pause", -3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS | A::CONNECTION, &[],
+        docs("Holds every command, or every write, of every client for a while.", "2.9.50", "connection", "O(1)", &[arg("timeout", "integer", -1, "", &[], &[]), arg("mode", "oneof", -1, "", &["optional"], &[arg("write", "pure-token", -1, "WRITE", &[], &[]), arg("all", "pure-token", -1, "ALL", &[], &[])])]), Some(connection::client_pause), &[]),
     spec("client|reply", 3, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
         docs("Turns replies to this connection on, off, or off for the next command.", "3.2.0", "connection", "O(1)", &[arg("on_off_skip", "oneof", -1, "", &[], &[arg("on", "pure-token", -1, "ON", &[], &[]), arg("off", "pure-token", -1, "OFF", &[], &[]), arg("skip", "pure-token", -1, "SKIP", &[], &[])])]), Some(connection::client_reply), &[]),
     spec("client|setname", 3, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
@@ -40,6 +42,8 @@ static CLIENT_SUBCOMMANDS: [Spec; 14] = [
         docs("Describes this connection's client-side caching state.", "6.2.0", "connection", "O(1)", &[]), Some(connection::client_trackinginfo), &[]),
     spec("client|unblock", -3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS | A::CONNECTION, &[],
         docs("Ends the wait of a client blocked in a blocking command.", "5.0.0", "connection", "O(log N) where N is the number of clients", &[arg("client-id", "integer", -1, "", &[], &[]), arg("timeout_error", "oneof", -1, "", &["optional"], &[arg("timeout", "pure-token", -1, "TIMEOUT", &[], &[]), arg("error", "pure-token", -1, "ERROR", &[], &[])])]), Some(connection::client_unblock), &[]),
+    spec("client|unpause", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS | A::CONNECTION, &[],
+        docs("Ends a CLIENT PAUSE: held commands run.", "6.2.0", "connection", "O(N) Where N is the number of paused clients", &[]), Some(connection::client_unpause), &[]),
 ];
 
 #[rustfmt::skip]

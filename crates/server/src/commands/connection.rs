@@ -447,6 +447,10 @@ pub fn client_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
             "    Close connections by address, or by ID, ADDR, LADDR, TYPE, USER, SKIPME, MAXAGE.",
             "LIST [TYPE <type>] [ID <id> ...]",
             "    A description of every connection.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Hold every command (ALL) or every write (WRITE) of every client for <timeout> ms.",
+            "UNPAUSE",
+            "    End a pause.",
             "NO-EVICT (ON|OFF)",
             "    Keep this connection out of client eviction, or not.",
             "REPLY (ON|OFF|SKIP)",
@@ -679,5 +683,38 @@ pub fn client_trackinginfo(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult 
     for p in &mode.prefixes {
         out.bulk(p);
     }
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL] (see `crate::pause`).
+pub fn client_pause(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(CmdError::concat(&[
+            b"ERR unknown subcommand or wrong number of arguments for '",
+            argv.get(1),
+            b"'. Try CLIENT HELP.",
+        ]));
+    }
+    let mut mode = crate::pause::Mode::All;
+    if argv.len() == 4 {
+        if is(argv.get(3), "write") {
+            mode = crate::pause::Mode::Write;
+        } else if !is(argv.get(3), "all") {
+            return Err("ERR CLIENT PAUSE mode must be WRITE or ALL".into());
+        }
+    }
+    let ms = resp::parse_i64(argv.get(2))
+        .ok_or_else(|| CmdError::from("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    ctx.srv.pause.start(ms as u64, mode);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn client_unpause(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.srv.pause.stop();
+    ctx.out.ok();
     Ok(())
 }

@@ -138,7 +138,7 @@ pub fn scan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             let mut found = Vec::new();
             let next = db.keys().scan(bucket_cursor, |k, _| found.push(k.to_vec()));
             for key in found {
-                if db.expire_if_needed(&key, now) == store::Expired::Deleted {
+                if db.expire_if_needed(&key, now) != store::Expired::No {
                     continue;
                 }
                 if pattern.is_some_and(|p| !glob_match(p, &key, false)) {
@@ -475,7 +475,9 @@ pub fn touch(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 fn object_lookup<'c>(ctx: &'c mut Ctx<'_, '_>, argv: &Argv<'_>) -> Option<&'c store::Obj> {
     let (key, now) = (argv.get(2), ctx.now_ms);
     let db = ctx.keys.db(key, ctx.client.db);
-    db.expire_if_needed(key, now);
+    if db.expire_if_needed(key, now) == store::Expired::Hidden {
+        return None;
+    }
     db.get_for_read(key, None)
 }
 

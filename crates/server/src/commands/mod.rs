@@ -67,7 +67,7 @@ pub fn parse_db_index(ctx: &Ctx<'_, '_>, arg: &[u8]) -> Result<usize, CmdError> 
 /// Look a key up for reading: expired keys are deleted first, hits and misses are counted and
 /// the access time is updated (Redis's `lookupKeyRead`).
 pub fn lookup_read<'d>(db: &'d mut Db, key: &[u8], now_ms: u64, touch: bool) -> Option<&'d Obj> {
-    if db.expire_if_needed(key, now_ms) == Expired::Deleted {
+    if db.expire_if_needed(key, now_ms) != Expired::No {
         db.stats.keyspace_misses += 1;
         return None;
     }
@@ -76,7 +76,9 @@ pub fn lookup_read<'d>(db: &'d mut Db, key: &[u8], now_ms: u64, touch: bool) -> 
 
 /// Look a key up for writing (Redis's `lookupKeyWrite`): expired keys are deleted first.
 pub fn lookup_write<'d>(db: &'d mut Db, key: &[u8], now_ms: u64) -> Option<&'d mut Obj> {
-    db.expire_if_needed(key, now_ms);
+    if db.expire_if_needed(key, now_ms) == Expired::Hidden {
+        return None;
+    }
     db.get_mut(key)
 }
 
