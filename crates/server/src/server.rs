@@ -98,6 +98,8 @@ pub struct Server {
     pub monitors: crate::monitor::Monitors,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
+    /// The latency monitor.
+    pub latency: crate::latency::Latency,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -141,6 +143,8 @@ impl Server {
         notify.load(&config);
         let slowlog = crate::slowlog::SlowLog::default();
         slowlog.load(&config);
+        let latency = crate::latency::Latency::default();
+        latency.load(&config);
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
@@ -153,6 +157,7 @@ impl Server {
             slowlog,
             monitors: crate::monitor::Monitors::default(),
             pause: crate::pause::Pause::default(),
+            latency,
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -191,6 +196,7 @@ impl Server {
         self.pubsub.load_limits(&config);
         self.notify.load(&config);
         self.slowlog.load(&config);
+        self.latency.load(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
         }
@@ -284,9 +290,9 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
             if report.time_limit_reached {
                 srv.stats.expired_time_cap_reached.fetch_add(1, Relaxed);
             }
-            srv.stats
-                .expire_cycle_cpu_ms
-                .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
+            let cycle_ms = started.elapsed().as_millis() as u64;
+            srv.stats.expire_cycle_cpu_ms.fetch_add(cycle_ms, Relaxed);
+            srv.latency.add_if_needed("expire-cycle", cycle_ms);
             if report.expired > 0 {
                 if let Some(aof) = srv.aof() {
                     log_expired_everywhere(&srv, aof);

@@ -111,3 +111,43 @@ fn slowlog_keeps_what_redis_keeps() {
         "{theirs:?}"
     );
 }
+
+/// LATENCY LATEST's events after a slow command, without times: `[name, ms >= threshold]`.
+fn latency_events(s: &ServerProc) -> Vec<String> {
+    let mut c = s.conn();
+    c.cmd(&[b"CONFIG", b"SET", b"latency-monitor-threshold", b"100"]);
+    c.cmd(&[b"DEBUG", b"SLEEP", b"0.15"]);
+    let got = c.cmd(&[b"LATENCY", b"LATEST"]);
+    c.cmd(&[b"CONFIG", b"SET", b"latency-monitor-threshold", b"0"]);
+    let history = c.cmd(&[b"LATENCY", b"HISTORY", b"command"]);
+    assert_eq!(common::elements(&history).map(|h| h.len()), Some(1));
+    common::elements(&got)
+        .expect("events")
+        .iter()
+        .map(|e| {
+            let f = common::elements(e).expect("an event");
+            let ms: i64 = text(&f[2])
+                .trim_start_matches(':')
+                .trim()
+                .parse()
+                .expect("ms");
+            format!(
+                "{} slow={}",
+                text(&f[0]).lines().nth(1).unwrap_or(""),
+                ms >= 100
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn latency_monitor_samples_slow_commands_as_redis() {
+    if common::redis().is_none() {
+        return;
+    }
+    let redis = common::redis_with(&["--enable-debug-command", "yes"]);
+    let basalt = common::basalt(&["--enable-debug-command", "yes"]);
+    let theirs = latency_events(&redis);
+    assert_eq!(theirs, vec!["command slow=true".to_string()]);
+    assert_eq!(latency_events(&basalt), theirs);
+}

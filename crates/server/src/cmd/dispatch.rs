@@ -434,6 +434,12 @@ pub(super) fn finish(
     if srv.monitors.any() {
         crate::monitor::feed(srv, &client.shared, client.db, spec, argv);
     }
+    let event = if spec.has(super::flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    srv.latency.add_if_needed(event, elapsed_us / 1000);
     match result {
         Ok(()) => client.stats.called(spec, elapsed_us, false),
         Err(e) => {

@@ -120,9 +120,21 @@ static SLOWLOG_SUBCOMMANDS: [Spec; 4] = [
         docs("Empties the slow log.", "2.2.12", "server", "O(N) where N is the number of entries in the slowlog", &[]), Some(introspect::slowlog_reset), &[]),
 ];
 
+#[rustfmt::skip]
+static LATENCY_SUBCOMMANDS: [Spec; 4] = [
+    spec("latency|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Lists the LATENCY subcommands.", "2.8.13", "server", "O(1)", &[]), Some(introspect::latency_help), &[]),
+    spec("latency|history", 3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        docs("Returns the samples of a latency event.", "2.8.13", "server", "O(1)", &[arg("event", "string", -1, "", &[], &[])]), Some(introspect::latency_history), &[]),
+    spec("latency|latest", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        docs("Returns the latest sample of every latency event.", "2.8.13", "server", "O(1)", &[]), Some(introspect::latency_latest), &[]),
+    spec("latency|reset", -2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        docs("Drops the samples of latency events, or of all.", "2.8.13", "server", "O(1)", &[arg("event", "string", -1, "", &["optional", "multiple"], &[])]), Some(introspect::latency_reset), &[]),
+];
+
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 177] = [
+pub static COMMANDS: [Spec; 178] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -165,6 +177,8 @@ pub static COMMANDS: [Spec; 177] = [
         docs("Stops listening to the given shard channels, or to all.", "7.0.0", "pubsub", "O(N) where N is the number of clients already subscribed to a shard channel.", &[arg("shardchannel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::sunsubscribe), &[]),
     spec("spublish", 3, F::PUBSUB | F::LOADING | F::STALE | F::FAST, (1, 1, 1), &[ks(&["not_key"], 1, 0, 1, 0)], A::PUBSUB | A::FAST, &[],
         docs("Posts a message to a shard channel.", "7.0.0", "pubsub", "O(N) where N is the number of clients subscribed to the receiving shard channel.", &[arg("shardchannel", "string", -1, "", &[], &[]), arg("message", "string", -1, "", &[], &[])]), Some(pubsub::spublish), &[]),
+    spec("latency", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for latency diagnostics subcommands.", "2.8.13", "server", "Depends on subcommand.", &[]), None, &LATENCY_SUBCOMMANDS),
     spec("monitor", 1, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Streams every command the server runs to this connection.", "1.0.0", "server", "", &[]), Some(introspect::monitor), &[]),
     spec("slowlog", -2, 0, (0, 0, 0), &[], A::SLOW, &[],

@@ -90,3 +90,37 @@ pub fn wait(_ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     _ctx.out.int(0);
     Ok(())
 }
+
+pub fn latency_latest(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.srv.latency.reply_latest(ctx.out);
+    Ok(())
+}
+
+pub fn latency_history(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    ctx.srv.latency.reply_history(ctx.out, argv.get(2));
+    Ok(())
+}
+
+pub fn latency_reset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let names: Vec<&[u8]> = argv.iter().skip(2).collect();
+    let n = ctx.srv.latency.reset(&names);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn latency_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    reply_help(
+        ctx,
+        "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+        ],
+    );
+    Ok(())
+}

@@ -489,16 +489,6 @@ pub(super) static GATED: &[Param] = &[
         "cluster mode",
     ),
     gated(
-        "latency-monitor-threshold",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "0",
-        true,
-        "the latency monitor",
-    ),
-    gated(
         "stream-node-max-entries",
         Kind::Int {
             min: 0,

@@ -288,6 +288,15 @@ static CORE: &[Param] = &[
         true,
     ),
     p(
+        "latency-monitor-threshold",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "0",
+        true,
+    ),
+    p(
         "slowlog-log-slower-than",
         Kind::Int {
             min: -1,
