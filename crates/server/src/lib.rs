@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod net;
 pub mod oom;
 pub mod pause;
+pub mod proctitle;
 pub mod pubsub;
 pub mod rdb_load;
 pub mod rewrite;
@@ -95,11 +96,13 @@ fn load_dump(srv: &Server) -> anyhow::Result<()> {
 pub fn run(config: Config) -> anyhow::Result<()> {
     util::set_log_file(config.get("logfile"))?;
     util::set_log_level(util::Level::from_name(config.get("loglevel")));
-    for (name, value) in [("daemonize", config.get("daemonize"))] {
+    for name in ["daemonize", "proc-title-template"] {
+        let value = config.get(name);
         if let Err(why) = commands::server::check_supported(name, value) {
             anyhow::bail!("'{name} {value}' cannot be used: {why}");
         }
     }
+    proctitle::apply(&config);
     if config.get("disable-thp") == "yes" {
         disable_thp();
     }

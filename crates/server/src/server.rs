@@ -197,6 +197,7 @@ impl Server {
         self.notify.load(&config);
         self.slowlog.load(&config);
         self.latency.load(&config);
+        crate::proctitle::apply(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
         }

@@ -224,3 +224,36 @@ fn oom_score_adj_sets_the_process_score() {
     ]);
     assert_eq!(oom_score(&started), 15);
 }
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim_end_matches('\0')
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// `proc-title-template` sets what `ps` shows, at start and on CONFIG SET, as Redis does.
+#[test]
+fn proc_title_template_sets_the_process_title() {
+    let s = basalt(&["--proc-title-template", "{title} {listen-addr} port={port}"]);
+    let port = s.addr().rsplit(':').next().unwrap_or_default().to_string();
+    let title = cmdline(s.pid());
+    assert!(
+        title.ends_with(&format!(":{port} port={port}")) && title.contains("basalt-server"),
+        "{title:?}"
+    );
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd_str(&[
+            "CONFIG",
+            "SET",
+            "proc-title-template",
+            "basalt {{port}} {port}"
+        ]),
+        b"+OK\r\n"
+    );
+    assert_eq!(cmdline(s.pid()), format!("basalt {{port}}}} {port}"));
+}

@@ -322,6 +322,11 @@ pub fn check_supported(name: &str, value: &str) -> Result<(), String> {
     if name == "daemonize" && value == "yes" {
         return Err("daemonize is not supported; run under a supervisor".into());
     }
+    if name == "proc-title-template"
+        && !crate::proctitle::valid(value, &crate::config::Config::default())
+    {
+        return Err("template format is invalid or contains unknown variables".into());
+    }
     Ok(())
 }
 

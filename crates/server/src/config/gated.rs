@@ -180,13 +180,6 @@ pub(super) static GATED: &[Param] = &[
     gated("aof_rewrite_cpulist", Kind::Str, "", false, "CPU affinity"),
     gated("bgsave_cpulist", Kind::Str, "", false, "CPU affinity"),
     gated("ignore-warnings", Kind::Str, "", true, "warning control"),
-    gated(
-        "proc-title-template",
-        Kind::Str,
-        "{title} {listen-addr} {server-mode}",
-        true,
-        "process titles",
-    ),
     gated("bind-source-addr", Kind::Str, "", true, "replication"),
     gated("masterauth", Kind::Str, "", true, "replication"),
     gated(

@@ -288,6 +288,12 @@ static CORE: &[Param] = &[
         true,
     ),
     p(
+        "proc-title-template",
+        Kind::Str,
+        "{title} {listen-addr} {server-mode}",
+        true,
+    ),
+    p(
         "latency-monitor-threshold",
         Kind::Int {
             min: 0,
