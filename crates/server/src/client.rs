@@ -185,6 +185,16 @@ impl ClientShared {
         }
     }
 
+    /// Redis's client type for CLIENT LIST/KILL TYPE: `pubsub` while subscribed to anything,
+    /// otherwise `normal` (monitors too, as in Redis; replicas and masters come later).
+    pub fn client_type(&self) -> &'static str {
+        if self.sub_counts.iter().any(|c| c.load(Relaxed) > 0) {
+            "pubsub"
+        } else {
+            "normal"
+        }
+    }
+
     /// One CLIENT LIST line (without the trailing newline).
     pub fn describe(&self, now_ms: u64) -> String {
         let name = self.name.lock().clone().unwrap_or_default();

@@ -234,21 +234,30 @@ pub fn client_getname(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
+/// A CLIENT LIST / KILL type name, as the type `ClientShared::client_type` reports
+/// (`slave` and `replica` are one type).
+fn client_type_arg(t: &[u8]) -> Result<&'static str, CmdError> {
+    for (name, ty) in [
+        ("normal", "normal"),
+        ("master", "master"),
+        ("replica", "replica"),
+        ("slave", "replica"),
+        ("pubsub", "pubsub"),
+    ] {
+        if is(t, name) {
+            return Ok(ty);
+        }
+    }
+    Err(CmdError::concat(&[b"ERR Unknown client type '", t, b"'"]))
+}
+
 pub fn client_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
+    let mut ty: Option<&str> = None;
     let mut j = 2;
     while j < argv.len() {
         if is(argv.get(j), "type") && j + 1 < argv.len() {
-            let t = argv.get(j + 1);
-            if !["normal", "master", "replica", "slave", "pubsub"]
-                .iter()
-                .any(|n| is(t, n))
-            {
-                return Err(CmdError::concat(&[b"ERR Unknown client type '", t, b"'"]));
-            }
-            if !is(t, "normal") {
-                ids = Some(Vec::new());
-            }
+            ty = Some(client_type_arg(argv.get(j + 1))?);
             j += 2;
         } else if is(argv.get(j), "id") && j + 1 < argv.len() {
             let mut list = Vec::new();
@@ -267,7 +276,9 @@ pub fn client_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = crate::util::now_ms();
     let mut text = String::new();
     for c in ctx.srv.clients.all() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id))
+            || ty.is_some_and(|t| c.client_type() != t)
+        {
             continue;
         }
         let mut line = c.describe(now);
@@ -304,6 +315,7 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Ok(());
     }
     let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
+    let mut ty: Option<&str> = None;
     let mut j = 2;
     while j < argv.len() {
         if j + 1 >= argv.len() {
@@ -332,12 +344,7 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         } else if is(opt, "maxage") {
             maxage = Some(parse_int(val)?);
         } else if is(opt, "type") {
-            if !["normal", "master", "replica", "slave", "pubsub"]
-                .iter()
-                .any(|n| is(val, n))
-            {
-                return Err(CmdError::concat(&[b"ERR Unknown client type '", val, b"'"]));
-            }
+            ty = Some(client_type_arg(val)?);
         } else if is(opt, "user") {
             if val != b"default" {
                 return Err(CmdError::concat(&[b"ERR No such user '", val, b"'"]));
@@ -353,6 +360,7 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             && addr.as_ref().is_none_or(|a| &c.addr == a)
             && laddr.as_ref().is_none_or(|a| &c.laddr == a)
             && maxage.is_none_or(|m| c.created.elapsed().as_secs() as i64 >= m)
+            && ty.is_none_or(|t| c.client_type() == t)
             && !(skipme && c.id == ctx.client.id);
         if matches {
             kill(ctx, &c);
