@@ -357,6 +357,10 @@ pub(super) fn run_locked<'s>(
 /// Client-side caching after a command: remember the keys a tracking client read, and
 /// invalidate the keys the command changed (see `crate::tracking`).
 fn track(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) {
+    // Nothing to do (one relaxed load) until some client has turned tracking on.
+    if !store::tracking_on() {
+        return;
+    }
     if ctx.spec.has(super::flags::READONLY) && !ctx.spec.has(super::flags::PUBSUB) {
         let remember = {
             let mut mode = ctx.client.shared.tracking.lock();
