@@ -8,30 +8,13 @@ use std::time::{Duration, Instant};
 
 use common::{basalt, elements, Conn, ServerProc};
 
-/// CPU time the server's threads have used, in nanoseconds (the run time in each thread's
-/// `/proc/PID/task/TID/schedstat`).
-fn cpu_ns(pid: u32) -> u64 {
-    let mut total = 0;
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).expect("server's task dir");
-    for task in dir.filter_map(Result::ok) {
-        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    total
-}
-
 /// CPU time the server uses over one second of doing nothing.
 fn idle_cpu_ms(s: &ServerProc) -> u64 {
     // Let replies in flight and the cron's catch-up settle first.
     std::thread::sleep(Duration::from_millis(200));
-    let before = cpu_ns(s.pid());
+    let before = common::cpu_ns(s.pid());
     std::thread::sleep(Duration::from_secs(1));
-    (cpu_ns(s.pid()) - before) / 1_000_000
+    (common::cpu_ns(s.pid()) - before) / 1_000_000
 }
 
 /// An idle server's cron (10 Hz, as Redis's default `hz`) costs well under this.

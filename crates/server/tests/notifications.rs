@@ -80,6 +80,19 @@ fn keyspace_events_match_redis_over_the_corpus() {
     let mut failures = Vec::new();
     let mut compared = 0;
     for case in load_cases() {
+        // A case that kills clients by type would close the listener itself.
+        let kills = case
+            .steps
+            .iter()
+            .filter_map(corpus::Step::command)
+            .any(|a| {
+                a.len() > 1
+                    && a[0].eq_ignore_ascii_case(b"client")
+                    && a[1].eq_ignore_ascii_case(b"kill")
+            });
+        if kills {
+            continue;
+        }
         let mut streams = Vec::new();
         for (server, sub, admin) in [
             (&redis, &mut redis_sub, &mut redis_admin),

@@ -169,39 +169,23 @@ fn a_subscriber_that_never_reads_is_disconnected_by_the_output_buffer_limit() {
     assert!(used < 64 * 1024 * 1024, "memory grew to {used}");
 }
 
-/// CPU time the server uses (all threads, from `/proc/PID/task/*/schedstat`).
-fn cpu_ns(pid: u32) -> u64 {
-    let mut total = 0;
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).expect("server's task dir");
-    for task in dir.filter_map(Result::ok) {
-        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    total
-}
-
 /// Subscribers waiting for messages cost nothing while nothing is published (the cron's own
 /// ticks aside, which an idle server pays anyway).
 #[test]
 fn idle_subscribers_cost_no_cpu() {
     let s = basalt(&[]);
     let baseline = {
-        let before = cpu_ns(s.pid());
+        let before = common::cpu_ns(s.pid());
         std::thread::sleep(Duration::from_secs(1));
-        cpu_ns(s.pid()) - before
+        common::cpu_ns(s.pid()) - before
     };
     let subs: Vec<Conn> = (0..200)
         .map(|i| subscribe(&s, &format!("idle{i}")))
         .collect();
     std::thread::sleep(Duration::from_millis(200));
-    let before = cpu_ns(s.pid());
+    let before = common::cpu_ns(s.pid());
     std::thread::sleep(Duration::from_secs(1));
-    let idle = cpu_ns(s.pid()) - before;
+    let idle = common::cpu_ns(s.pid()) - before;
     assert!(
         idle < baseline + 20_000_000,
         "200 idle subscribers cost {} ms of CPU a second (baseline {} ms)",

@@ -464,3 +464,20 @@ pub fn assert_redis_check_rdb(path: &Path) {
         .expect("redis-check-rdb");
     assert!(check.status.success(), "{}", lossy(&check.stdout));
 }
+
+/// CPU time the server's threads have used, in nanoseconds (the run time in each thread's
+/// `/proc/PID/task/TID/schedstat`).
+pub fn cpu_ns(pid: u32) -> u64 {
+    let mut total = 0;
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).expect("server's task dir");
+    for task in dir.filter_map(Result::ok) {
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
