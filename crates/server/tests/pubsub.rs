@@ -5,6 +5,8 @@
 mod common;
 
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{basalt, Conn, ServerProc};
@@ -104,8 +106,11 @@ fn a_subscriber_that_never_reads_is_disconnected_by_the_output_buffer_limit() {
     let payload = vec![b'x'; 1024];
     let frame = common::encode(&[b"message", b"flood", &payload]);
     let frame_len = frame.len();
-    // The reading subscriber reads in bulk (never parsing on the way, so it keeps up with
-    // the publisher on a busy machine) and checks the bytes at the end.
+    // The reading subscriber reads in bulk and checks the bytes at the end; it reports its
+    // progress, so the publisher never gets more than a few chunks ahead of it (on a busy
+    // machine it could otherwise fall past the limit too).
+    let progress = Arc::new(AtomicUsize::new(0));
+    let reported = progress.clone();
     let reading = std::thread::spawn(move || {
         let want = 20_000 * frame_len;
         let mut all = Vec::with_capacity(want);
@@ -115,6 +120,7 @@ fn a_subscriber_that_never_reads_is_disconnected_by_the_output_buffer_limit() {
                 Ok(0) | Err(_) => break,
                 Ok(n) => all.extend_from_slice(&buf[..n]),
             }
+            reported.store(all.len() / frame_len, Ordering::Relaxed);
         }
         all.len() == want && all.chunks(frame_len).all(|c| c == frame.as_slice())
     });
@@ -128,6 +134,14 @@ fn a_subscriber_that_never_reads_is_disconnected_by_the_output_buffer_limit() {
         for _ in 0..100 {
             let r = text(&publisher.read_reply());
             assert!(r == ":2\r\n" || r == ":1\r\n", "chunk {chunk}: {r}");
+        }
+        let waited = Instant::now();
+        while progress.load(Ordering::Relaxed) + 500 < (chunk + 1) * 100 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(20),
+                "the reader stopped"
+            );
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
     assert!(
