@@ -145,6 +145,8 @@ impl Server {
         slowlog.load(&config);
         let latency = crate::latency::Latency::default();
         latency.load(&config);
+        let tracking = crate::tracking::Tracking::default();
+        tracking.load(&config);
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
@@ -153,7 +155,7 @@ impl Server {
             clients: Clients::default(),
             pubsub,
             notify,
-            tracking: crate::tracking::Tracking::default(),
+            tracking,
             slowlog,
             monitors: crate::monitor::Monitors::default(),
             pause: crate::pause::Pause::default(),
@@ -197,6 +199,7 @@ impl Server {
         self.notify.load(&config);
         self.slowlog.load(&config);
         self.latency.load(&config);
+        self.tracking.load(&config);
         crate::proctitle::apply(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);

@@ -52,6 +52,11 @@ pub struct Tracking {
     prefixes: Mutex<BTreeMap<Vec<u8>, HashSet<u64>>>,
     /// Clients in tracking mode (INFO's `tracking_clients`).
     pub clients: AtomicUsize,
+    /// `tracking-table-max-keys` (0: no limit).
+    pub max_keys: AtomicUsize,
+    /// Times in a row the table was still over its limit after an eviction round (Redis's
+    /// `timeout_counter`: each such round tries harder).
+    over_limit_rounds: AtomicUsize,
 }
 
 /// What an invalidation names: some keys, or everything (a flush).
@@ -61,6 +66,14 @@ pub enum Invalidated<'a> {
 }
 
 impl Tracking {
+    pub fn load(&self, config: &crate::config::Config) {
+        let max = config
+            .get("tracking-table-max-keys")
+            .parse()
+            .unwrap_or(1_000_000);
+        self.max_keys.store(max, Relaxed);
+    }
+
     pub fn total_keys(&self) -> usize {
         self.table.lock().len()
     }
@@ -103,6 +116,18 @@ impl Tracking {
                 }
             }
         }
+    }
+
+    /// Keys to drop from an oversized table: up to `effort` of them (any; a hash map's order is
+    /// as good as Redis's random walk), with whether that brings it back under the limit.
+    fn over_limit(&self, effort: usize) -> Option<Vec<Vec<u8>>> {
+        let max = self.max_keys.load(Relaxed);
+        let table = self.table.lock();
+        if max == 0 || table.len() <= max {
+            return None;
+        }
+        let excess = table.len() - max;
+        Some(table.keys().take(effort.min(excess)).cloned().collect())
     }
 
     /// Clients that read `key` (default mode): the key's entry is dropped, so a client reads
@@ -268,6 +293,40 @@ pub fn invalidate(srv: &Server, keys: &[Vec<u8>], current: u64, pending: &mut Ve
             }
             send(srv, &c, &Invalidated::Keys(&keys), current, pending);
         }
+    }
+}
+
+/// Keep the table within `tracking-table-max-keys` (Redis's `trackingLimitUsedSlots`): drop
+/// keys, invalidating them for their readers as if they had changed — at most 100 per round,
+/// 100 more for every round in a row that ended still over the limit.
+pub fn enforce_limit(srv: &Server, current: u64, pending: &mut Vec<u8>) {
+    let t = &srv.tracking;
+    let effort = 100 * (t.over_limit_rounds.load(Relaxed) + 1);
+    let Some(victims) = t.over_limit(effort) else {
+        t.over_limit_rounds.store(0, Relaxed);
+        return;
+    };
+    for key in &victims {
+        for id in t.readers(key) {
+            let Some(c) = srv.clients.get(id) else {
+                continue;
+            };
+            let mode = c.tracking.lock().clone();
+            if mode.on && !mode.bcast {
+                send(
+                    srv,
+                    &c,
+                    &Invalidated::Keys(std::slice::from_ref(key)),
+                    current,
+                    pending,
+                );
+            }
+        }
+    }
+    if t.over_limit(1).is_some() {
+        t.over_limit_rounds.fetch_add(1, Relaxed);
+    } else {
+        t.over_limit_rounds.store(0, Relaxed);
     }
 }
 

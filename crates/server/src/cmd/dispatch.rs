@@ -163,6 +163,18 @@ fn execute_one<'s>(
         }
     };
     client.flow = Flow::Continue;
+    // Keep the tracking table within its limit before the command, as Redis does in
+    // processCommand: this client's own invalidations go out before its reply.
+    if srv
+        .tracking
+        .clients
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+    {
+        let mut now = Vec::new();
+        crate::tracking::enforce_limit(srv, client.id, &mut now);
+        out.raw(&now);
+    }
     if client.multi.is_some() {
         if spec.name == "exec" {
             return super::multi::exec(srv, client, out, batch, spec, argv);

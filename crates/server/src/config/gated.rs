@@ -542,16 +542,6 @@ pub(super) static GATED: &[Param] = &[
         "HyperLogLog",
     ),
     gated(
-        "tracking-table-max-keys",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "1000000",
-        true,
-        "client-side caching",
-    ),
-    gated(
         "repl-backlog-ttl",
         Kind::Int {
             min: 0,

@@ -294,6 +294,15 @@ static CORE: &[Param] = &[
         true,
     ),
     p(
+        "tracking-table-max-keys",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "1000000",
+        true,
+    ),
+    p(
         "latency-monitor-threshold",
         Kind::Int {
             min: 0,
