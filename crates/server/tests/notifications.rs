@@ -63,7 +63,7 @@ fn keyspace_events_match_redis_over_the_corpus() {
     }
     let args = [
         "--notify-keyspace-events",
-        "KEAn",
+        "KEAnm",
         "--enable-debug-command",
         "yes",
     ];
@@ -100,7 +100,7 @@ fn keyspace_events_match_redis_over_the_corpus() {
         ] {
             run_case(server, &case);
             // Some cases change the classes or subscribe to nothing of ours; restore them.
-            admin.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAn"]);
+            admin.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAnm"]);
             admin.cmd(&[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]);
             admin.cmd(&[b"PUBLISH", b"__keyevent@0__:marker", MARKER]);
             streams.push(events_until_marker(sub));

@@ -86,7 +86,9 @@ pub struct Db {
     pub(crate) watched: crate::watch::Watched,
     /// Keyspace events that happened inside the store (a key expired, a key was created) while
     /// someone wants them (see [`set_store_events`]), for the server to publish.
-    pub(crate) events: Vec<(StoreEvent, Vec<u8>)>,
+    /// With the global sequence of `MODIFIED_SEQ`, so events of several shards go out in
+    /// the order they happened.
+    pub(crate) events: Vec<(u64, StoreEvent, Vec<u8>)>,
     /// Keys changed while some client tracks keys (client-side caching), for the server to
     /// invalidate (see [`set_tracking`]).
     /// With a global sequence number, so keys changed in several shards by one command are
@@ -101,9 +103,11 @@ pub enum StoreEvent {
     Expired,
     /// Created (`new`, Redis's `dbAdd`).
     New,
+    /// A read found nothing (`keymiss`).
+    KeyMiss,
 }
 
-/// Which [`StoreEvent`]s are collected: bit 0 expired, bit 1 new.
+/// Which [`StoreEvent`]s are collected: bit 0 expired, bit 1 new, bit 2 keymiss.
 static STORE_EVENTS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 /// Events waiting in every `Db::events`: the check after each command is one relaxed load.
 pub(crate) static EVENTS_PENDING: std::sync::atomic::AtomicUsize =
@@ -150,8 +154,14 @@ pub fn modified_pending() -> bool {
 }
 
 /// Collect expiry and creation events for keyspace notifications, or stop.
-pub fn set_store_events(expired: bool, new: bool) {
-    STORE_EVENTS.store(u8::from(expired) | (u8::from(new) << 1), Ordering::SeqCst);
+pub fn set_store_events(expired: bool, new: bool, keymiss: bool) {
+    let bits = u8::from(expired) | (u8::from(new) << 1) | (u8::from(keymiss) << 2);
+    STORE_EVENTS.store(bits, Ordering::SeqCst);
+}
+
+/// Whether `keymiss` events are collected (so a read pays for the check only then).
+pub fn keymiss_wanted() -> bool {
+    STORE_EVENTS.load(Ordering::Relaxed) & 4 != 0
 }
 
 /// Whether store events wait to be published.
@@ -361,12 +371,19 @@ impl Db {
         let bit = match event {
             StoreEvent::Expired => 1,
             StoreEvent::New => 2,
+            StoreEvent::KeyMiss => 4,
         };
         if STORE_EVENTS.load(Ordering::Relaxed) & bit == 0 || LOADING.load(Ordering::Relaxed) {
             return;
         }
-        self.events.push((event, key.to_vec()));
+        let seq = MODIFIED_SEQ.fetch_add(1, Ordering::Relaxed);
+        self.events.push((seq, event, key.to_vec()));
         EVENTS_PENDING.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A read lookup found no `key` (Redis's `keymiss` event, when wanted).
+    pub fn record_keymiss(&mut self, key: &[u8]) {
+        self.record_event(StoreEvent::KeyMiss, key);
     }
 
     /// Take the keys changed (while tracking) since the last call.
@@ -379,7 +396,7 @@ impl Db {
     }
 
     /// Take the store events recorded so far.
-    pub fn take_events(&mut self) -> Vec<(StoreEvent, Vec<u8>)> {
+    pub fn take_events(&mut self) -> Vec<(u64, StoreEvent, Vec<u8>)> {
         let out = std::mem::take(&mut self.events);
         if !out.is_empty() {
             EVENTS_PENDING.fetch_sub(out.len(), Ordering::Relaxed);

@@ -34,9 +34,9 @@ pub fn keys_ready() -> bool {
 }
 pub use bytes::{SmallBytes, INLINE_MAX};
 pub use db::{
-    expiry_paused, key_changes_wanted, lru_clock, modified_pending, set_expiry_paused, set_loading,
-    set_log_expired, set_store_events, set_tracking, store_events_pending, tracking_on, Db,
-    DbStats, Expired, Obj, StoreEvent,
+    expiry_paused, key_changes_wanted, keymiss_wanted, lru_clock, modified_pending,
+    set_expiry_paused, set_loading, set_log_expired, set_store_events, set_tracking,
+    store_events_pending, tracking_on, Db, DbStats, Expired, Obj, StoreEvent,
 };
 pub use dict::Dict;
 pub use expire::CycleReport;

@@ -95,14 +95,15 @@ impl Shard {
         out
     }
 
-    /// Store events (expiry, creation) since the last call, with their database, in order.
-    pub fn take_events(&mut self) -> Vec<(usize, crate::db::StoreEvent, Vec<u8>)> {
+    /// Store events (expiry, creation, misses) since the last call: sequence, database,
+    /// event, key.
+    pub fn take_events(&mut self) -> Vec<(u64, usize, crate::db::StoreEvent, Vec<u8>)> {
         let mut out = Vec::new();
         if !crate::db::store_events_pending() {
             return out;
         }
         for (i, db) in self.dbs.iter_mut().enumerate() {
-            out.extend(db.take_events().into_iter().map(|(e, k)| (i, e, k)));
+            out.extend(db.take_events().into_iter().map(|(s, e, k)| (s, i, e, k)));
         }
         out
     }

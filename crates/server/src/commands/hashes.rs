@@ -290,8 +290,10 @@ pub fn hrandfield(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 pub fn hscan(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, now) = (argv.get(1), ctx.now_ms);
+    // The cursor is checked first; the key is read before the other options (as Redis).
+    super::parse_scan_cursor(argv.get(2))?;
     let found = read_hash(ctx.keys.db(key, ctx.client.db), key, now);
-    if !super::scan_key_first(ctx.out, &argv, &found)? {
+    if !super::scan_key_first(ctx.out, &found)? {
         return Ok(());
     }
     let args = scan_args(&argv, 2, 3, false)?;

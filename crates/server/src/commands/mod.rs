@@ -69,7 +69,11 @@ pub fn parse_db_index(ctx: &Ctx<'_, '_>, arg: &[u8]) -> Result<usize, CmdError> 
 pub fn lookup_read<'d>(db: &'d mut Db, key: &[u8], now_ms: u64, touch: bool) -> Option<&'d Obj> {
     if db.expire_if_needed(key, now_ms) != Expired::No {
         db.stats.keyspace_misses += 1;
+        db.record_keymiss(key);
         return None;
+    }
+    if store::keymiss_wanted() && !db.contains(key) {
+        db.record_keymiss(key);
     }
     db.get_for_read_counted(key, touch.then_some(now_ms))
 }
@@ -267,15 +271,14 @@ pub fn scan_args<'a>(
     Ok(args)
 }
 
-/// The start of HSCAN, SSCAN and ZSCAN in Redis's order: the cursor, then the key — a
-/// missing key answers an empty scan before the options are even read, a key of another type
-/// WRONGTYPE — and the options only then ([`scan_args`]). `Ok(false)`: answered already.
+/// The start of HSCAN, SSCAN and ZSCAN in Redis's order: the cursor (checked by the caller
+/// with [`parse_scan_cursor`] before it reads the key), then the key — a missing key answers
+/// an empty scan before the options are even read, a key of another type WRONGTYPE — and the
+/// options only then ([`scan_args`]). `Ok(false)`: answered already.
 pub fn scan_key_first<T>(
     out: &mut resp::Reply,
-    argv: &resp::Argv<'_>,
     found: &Result<Option<T>, CmdError>,
 ) -> Result<bool, CmdError> {
-    parse_scan_cursor(argv.get(2))?;
     match found {
         Err(e) => Err(e.clone()),
         Ok(None) => {
@@ -290,7 +293,7 @@ pub fn scan_key_first<T>(
 
 /// Redis parses a SCAN cursor with `strtoull`: optional sign (a negative number wraps),
 /// digits, nothing else, no leading space.
-fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+pub fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     let invalid = || CmdError::from("ERR invalid cursor");
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),

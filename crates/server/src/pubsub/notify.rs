@@ -74,6 +74,7 @@ impl Notifier {
         store::set_store_events(
             delivered && bits & class::EXPIRED != 0,
             delivered && bits & class::NEW != 0,
+            delivered && bits & class::KEY_MISS != 0,
         );
     }
 
@@ -120,11 +121,15 @@ pub fn emit_store_events<'a>(
     shards: impl Iterator<Item = &'a mut store::Shard>,
     mut me: Option<Publisher<'_>>,
 ) {
-    for shard in shards {
-        for (db, event, key) in shard.take_events() {
+    // In the order they happened, whatever their shards.
+    let mut events: Vec<_> = shards.flat_map(|s| s.take_events()).collect();
+    events.sort_unstable_by_key(|e| e.0);
+    {
+        for (_, db, event, key) in events {
             let (class, name) = match event {
                 store::StoreEvent::Expired => (class::EXPIRED, "expired"),
                 store::StoreEvent::New => (class::NEW, "new"),
+                store::StoreEvent::KeyMiss => (class::KEY_MISS, "keymiss"),
             };
             let me = me.as_mut().map(|p| Publisher {
                 id: p.id,
