@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod commands;
 pub mod config;
 pub mod conn;
+pub mod histogram;
 pub mod latency;
 pub mod monitor;
 pub mod net;

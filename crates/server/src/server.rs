@@ -147,6 +147,7 @@ impl Server {
         latency.load(&config);
         let tracking = crate::tracking::Tracking::default();
         tracking.load(&config);
+        crate::stats::set_latency_tracking(config.get("latency-tracking") == "yes");
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
             config: RwLock::new(config),
@@ -200,6 +201,7 @@ impl Server {
         self.slowlog.load(&config);
         self.latency.load(&config);
         self.tracking.load(&config);
+        crate::stats::set_latency_tracking(config.get("latency-tracking") == "yes");
         crate::proctitle::apply(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);

@@ -26,6 +26,19 @@ struct CmdCounters {
     usec: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
+    /// Latency histogram (`latency-tracking`), made on the first call.
+    hist: std::sync::OnceLock<Box<crate::histogram::Histogram>>,
+}
+
+/// `latency-tracking`: per-command latency histograms are kept.
+static LATENCY_TRACKING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+pub fn set_latency_tracking(on: bool) {
+    LATENCY_TRACKING.store(on, Relaxed);
+}
+
+pub fn latency_tracking() -> bool {
+    LATENCY_TRACKING.load(Relaxed)
 }
 
 /// Counters owned by one I/O thread: one slot per command of the table, so counting a call is
@@ -53,6 +66,11 @@ impl ThreadStats {
         c.usec.fetch_add(usec, Relaxed);
         if failed {
             c.failed.fetch_add(1, Relaxed);
+        }
+        if latency_tracking() {
+            c.hist
+                .get_or_init(Box::default)
+                .record(usec.saturating_mul(1000));
         }
     }
 
@@ -148,6 +166,25 @@ impl Stats {
         v
     }
 
+    /// Latency histograms summed over threads, for the commands that have data, by name.
+    pub fn histograms(&self) -> Vec<(&'static str, crate::histogram::Snapshot)> {
+        let threads = self.threads.lock();
+        let mut out: Vec<_> = all_specs()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, spec)| {
+                let snap = crate::histogram::Snapshot::of(
+                    threads
+                        .iter()
+                        .filter_map(|t| t.commands[i].hist.get().map(|h| &**h)),
+                );
+                (snap.total > 0).then_some((spec.name, snap))
+            })
+            .collect();
+        out.sort_by_key(|(n, _)| *n);
+        out
+    }
+
     pub fn total_commands(&self) -> u64 {
         self.commands()
             .iter()
@@ -173,6 +210,9 @@ impl Stats {
                 c.usec.store(0, Relaxed);
                 c.rejected.store(0, Relaxed);
                 c.failed.store(0, Relaxed);
+                if let Some(h) = c.hist.get() {
+                    h.clear();
+                }
             }
             t.net_input_bytes.store(0, Relaxed);
             t.net_output_bytes.store(0, Relaxed);

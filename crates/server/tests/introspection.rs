@@ -151,3 +151,56 @@ fn latency_monitor_samples_slow_commands_as_redis() {
     assert_eq!(theirs, vec!["command slow=true".to_string()]);
     assert_eq!(latency_events(&basalt), theirs);
 }
+
+/// After the same commands on a fresh server: LATENCY HISTOGRAM's commands with their call
+/// counts, whether every histogram's counts rise to the calls, and INFO latencystats' lines
+/// with their percentile labels (the latencies themselves differ between servers).
+fn latency_tracking_shape(s: &ServerProc) -> (Vec<String>, Vec<String>) {
+    let mut c = s.conn();
+    c.cmd(&[b"CONFIG", b"RESETSTAT"]);
+    for _ in 0..3 {
+        c.cmd(&[b"SET", b"k", b"v"]);
+    }
+    c.cmd(&[b"GET", b"k"]);
+    c.cmd(&[b"CLIENT", b"ID"]);
+    let h = c.cmd(&[b"LATENCY", b"HISTOGRAM", b"set", b"get", b"client"]);
+    let mut commands = Vec::new();
+    let entries = common::elements(&h).expect("a map as an array");
+    for pair in entries.chunks(2) {
+        let name = text(&pair[0]).lines().nth(1).unwrap_or("").to_string();
+        let fields = common::elements(&pair[1]).expect("fields");
+        let calls = text(&fields[1]);
+        let buckets = common::elements(&fields[3]).expect("buckets");
+        let last = buckets.last().map(|b| text(b)).unwrap_or_default();
+        commands.push(format!(
+            "{name} calls={} last={}",
+            calls.trim(),
+            last.trim()
+        ));
+    }
+    let info = text(&c.cmd(&[b"INFO", b"latencystats"]));
+    // In Redis's command-table order, which is a hash order: compared sorted.
+    let mut lines: Vec<String> = info
+        .lines()
+        .filter(|l| l.starts_with("latency_percentiles_usec_"))
+        .map(|l| {
+            let (name, values) = l.split_once(':').unwrap_or((l, ""));
+            let labels: Vec<&str> = values
+                .split(',')
+                .filter_map(|v| v.split('=').next())
+                .collect();
+            format!("{name} {}", labels.join(","))
+        })
+        .collect();
+    lines.sort();
+    (commands, lines)
+}
+
+#[test]
+fn latency_histograms_have_redis_shape() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    let theirs = latency_tracking_shape(&redis);
+    assert!(!theirs.0.is_empty() && !theirs.1.is_empty(), "{theirs:?}");
+    assert_eq!(latency_tracking_shape(&basalt), theirs);
+}

@@ -121,9 +121,11 @@ static SLOWLOG_SUBCOMMANDS: [Spec; 4] = [
 ];
 
 #[rustfmt::skip]
-static LATENCY_SUBCOMMANDS: [Spec; 4] = [
+static LATENCY_SUBCOMMANDS: [Spec; 5] = [
     spec("latency|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
         docs("Lists the LATENCY subcommands.", "2.8.13", "server", "O(1)", &[]), Some(introspect::latency_help), &[]),
+    spec("latency|histogram", -2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        docs("Returns the cumulative latency distribution of commands.", "7.0.0", "server", "O(N) where N is the number of commands with latency information being retrieved.", &[arg("command", "string", -1, "", &["optional", "multiple"], &[])]), Some(introspect::latency_histogram), &[]),
     spec("latency|history", 3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
         docs("Returns the samples of a latency event.", "2.8.13", "server", "O(1)", &[arg("event", "string", -1, "", &[], &[])]), Some(introspect::latency_history), &[]),
     spec("latency|latest", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],

@@ -145,7 +145,12 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
                 }
                 "Commandstats"
             }
-            "latencystats" => "Latencystats",
+            "latencystats" => {
+                if crate::stats::latency_tracking() {
+                    latency_section(srv, &mut b);
+                }
+                "Latencystats"
+            }
             "cluster" => {
                 b.push_str("cluster_enabled:0\r\n");
                 "Cluster"
@@ -163,6 +168,30 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
         section(&mut out, title, &b);
     }
     out
+}
+
+/// `latency_percentiles_usec_<command>:p50=…,p99=…` for every command with data, at the
+/// percentiles of `latency-tracking-info-percentiles` (as Redis prints them).
+fn latency_section(srv: &Server, b: &mut String) {
+    let wanted: Vec<(String, f64)> = srv
+        .config
+        .read()
+        .get("latency-tracking-info-percentiles")
+        .split_whitespace()
+        .filter_map(|w| w.parse::<f64>().ok().map(|p| (w.to_string(), p)))
+        .collect();
+    for (name, snap) in srv.stats.histograms() {
+        let parts: Vec<String> = wanted
+            .iter()
+            .map(|(label, p)| {
+                format!(
+                    "p{label}={:.3}",
+                    snap.value_at_percentile(*p) as f64 / 1000.0
+                )
+            })
+            .collect();
+        let _ = write!(b, "latency_percentiles_usec_{name}:{}\r\n", parts.join(","));
+    }
 }
 
 fn server_section(srv: &Server, b: &mut String) {

@@ -120,7 +120,47 @@ pub fn latency_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
             "RESET [<event> ...]",
             "    Reset latency data of one or more <event> classes.",
             "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
         ],
     );
+    Ok(())
+}
+
+/// LATENCY HISTOGRAM [command …]: each command with data (all, or the named ones and their
+/// subcommands) → `{calls, histogram_usec: {µs: cumulative count}}`.
+pub fn latency_histogram(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let all = ctx.srv.stats.histograms();
+    let chosen: Vec<&(&'static str, crate::histogram::Snapshot)> = if argv.len() == 2 {
+        all.iter().collect()
+    } else {
+        let mut v = Vec::new();
+        for name in argv.iter().skip(2) {
+            let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+            for entry in &all {
+                let sub_of = entry.0.split_once('|').is_some_and(|(c, _)| c == name);
+                if (entry.0 == name || sub_of) && !v.iter().any(|e: &&(_, _)| e.0 == entry.0) {
+                    v.push(entry);
+                }
+            }
+        }
+        v
+    };
+    let out = &mut *ctx.out;
+    out.map(chosen.len());
+    for (name, snap) in chosen {
+        out.bulk(name.as_bytes());
+        out.map(2);
+        out.bulk(b"calls");
+        out.int(snap.total as i64);
+        out.bulk(b"histogram_usec");
+        let cdf = snap.cdf_usec();
+        out.map(cdf.len());
+        for (us, count) in cdf {
+            out.int(us as i64);
+            out.int(count as i64);
+        }
+    }
     Ok(())
 }

@@ -609,11 +609,4 @@ pub(super) static GATED: &[Param] = &[
         false,
         "replication",
     ),
-    gated(
-        "latency-tracking-info-percentiles",
-        Kind::Words,
-        "50 99 99.9",
-        true,
-        "the latency monitor",
-    ),
 ];

@@ -157,7 +157,29 @@ fn normalize_kind(param: &Param, args: &[String]) -> Result<String, String> {
         Kind::BufferLimits => normalize_buffer_limits(param.default, args),
         Kind::OomValues => normalize_oom_values(args),
         Kind::KeyspaceEvents => normalize_events(one()?),
+        Kind::Percentiles => normalize_percentiles(args),
     }
+}
+
+/// Redis's `setConfigLatencyTrackingInfoPercentilesOutputOption` and its getter.
+fn normalize_percentiles(args: &[String]) -> Result<String, String> {
+    let mut out = Vec::new();
+    for w in args.iter().flat_map(|a| a.split_whitespace()) {
+        let p: f64 = w
+            .parse()
+            .ok()
+            .filter(|p: &f64| !p.is_nan())
+            .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .into(),
+            );
+        }
+        let text = format!("{p:.6}");
+        out.push(text.trim_end_matches('0').trim_end_matches('.').to_string());
+    }
+    Ok(out.join(" "))
 }
 
 /// Keyspace event classes: parse the letters and print them back in Redis's canonical order

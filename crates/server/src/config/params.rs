@@ -30,6 +30,9 @@ pub enum Kind {
     BufferLimits,
     /// `oom-score-adj-values`: three scores between -2000 and 2000.
     OomValues,
+    /// `latency-tracking-info-percentiles`: numbers from 0 to 100, printed as C's `%f`
+    /// trimmed of its trailing zeros.
+    Percentiles,
 }
 
 /// One configuration parameter.
@@ -300,6 +303,12 @@ static CORE: &[Param] = &[
             max: LLONG_MAX,
         },
         "1000000",
+        true,
+    ),
+    p(
+        "latency-tracking-info-percentiles",
+        Kind::Percentiles,
+        "50 99 99.9",
         true,
     ),
     p(
