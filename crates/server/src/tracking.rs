@@ -266,22 +266,7 @@ fn deliver(srv: &Server, c: &Arc<ClientShared>, f: Bytes, current: u64, pending:
 /// `current` itself are appended to `pending`, to follow its reply.
 pub fn invalidate(srv: &Server, keys: &[Vec<u8>], current: u64, pending: &mut Vec<u8>) {
     for key in keys {
-        for id in srv.tracking.readers(key) {
-            let Some(c) = srv.clients.get(id) else {
-                continue;
-            };
-            let mode = c.tracking.lock().clone();
-            if !mode.on || mode.bcast || (mode.noloop && id == current) {
-                continue;
-            }
-            send(
-                srv,
-                &c,
-                &Invalidated::Keys(std::slice::from_ref(key)),
-                current,
-                pending,
-            );
-        }
+        invalidate_readers(srv, key, current, pending);
     }
     for (ids, keys) in srv.tracking.broadcasts(keys) {
         for id in ids {
@@ -296,6 +281,22 @@ pub fn invalidate(srv: &Server, keys: &[Vec<u8>], current: u64, pending: &mut Ve
     }
 }
 
+/// Tell the default-mode clients that read `key` it is invalid (once: they leave its entry),
+/// except a NOLOOP client whose own command this is.
+fn invalidate_readers(srv: &Server, key: &[u8], current: u64, pending: &mut Vec<u8>) {
+    for id in srv.tracking.readers(key) {
+        let Some(c) = srv.clients.get(id) else {
+            continue;
+        };
+        let mode = c.tracking.lock().clone();
+        if !mode.on || mode.bcast || (mode.noloop && id == current) {
+            continue;
+        }
+        let keys = [key.to_vec()];
+        send(srv, &c, &Invalidated::Keys(&keys), current, pending);
+    }
+}
+
 /// Keep the table within `tracking-table-max-keys` (Redis's `trackingLimitUsedSlots`): drop
 /// keys, invalidating them for their readers as if they had changed — at most 100 per round,
 /// 100 more for every round in a row that ended still over the limit.
@@ -307,21 +308,7 @@ pub fn enforce_limit(srv: &Server, current: u64, pending: &mut Vec<u8>) {
         return;
     };
     for key in &victims {
-        for id in t.readers(key) {
-            let Some(c) = srv.clients.get(id) else {
-                continue;
-            };
-            let mode = c.tracking.lock().clone();
-            if mode.on && !mode.bcast {
-                send(
-                    srv,
-                    &c,
-                    &Invalidated::Keys(std::slice::from_ref(key)),
-                    current,
-                    pending,
-                );
-            }
-        }
+        invalidate_readers(srv, key, current, pending);
     }
     if t.over_limit(1).is_some() {
         t.over_limit_rounds.fetch_add(1, Relaxed);
