@@ -180,7 +180,7 @@ pub async fn serve<S>(
     crate::blocking::finish(&srv, &mut client, None);
     crate::cmd::unwatch_all(&srv, &mut client);
     crate::commands::pubsub::unsubscribe_all(&srv, &mut client);
-    crate::commands::connection::disable_tracking(&srv, &shared);
+    crate::commands::caching::disable_tracking(&srv, &shared);
     crate::commands::introspect::stop_monitoring(&srv, &shared);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);

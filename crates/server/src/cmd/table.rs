@@ -6,18 +6,18 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, connection, debug, dump, hashes, introspect, keys, lists, multi, persistence, pubsub,
-    server, sets, sort, strings, zpops, zranges, zsetops, zsets,
+    blocking, caching, connection, debug, dump, hashes, introspect, keys, lists, multi,
+    persistence, pubsub, server, sets, sort, strings, zpops, zranges, zsetops, zsets,
 };
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: [Spec; 16] = [
     spec("client|caching", 3, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
-        docs("Tells whether the next command's keys are cached (tracking in OPTIN or OPTOUT mode).", "6.0.0", "connection", "O(1)", &[arg("mode", "oneof", -1, "", &[], &[arg("yes", "pure-token", -1, "YES", &[], &[]), arg("no", "pure-token", -1, "NO", &[], &[])])]), Some(connection::client_caching), &[]),
+        docs("Tells whether the next command's keys are cached (tracking in OPTIN or OPTOUT mode).", "6.0.0", "connection", "O(1)", &[arg("mode", "oneof", -1, "", &[], &[arg("yes", "pure-token", -1, "YES", &[], &[]), arg("no", "pure-token", -1, "NO", &[], &[])])]), Some(caching::client_caching), &[]),
     spec("client|getname", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
         docs("Returns the name of this connection.", "2.6.9", "connection", "O(1)", &[]), Some(connection::client_getname), &[]),
     spec("client|getredir", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
-        docs("Returns the id invalidations are redirected to, 0 for none, -1 when not tracking.", "6.0.0", "connection", "O(1)", &[]), Some(connection::client_getredir), &[]),
+        docs("Returns the id invalidations are redirected to, 0 for none, -1 when not tracking.", "6.0.0", "connection", "O(1)", &[]), Some(caching::client_getredir), &[]),
     spec("client|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
         docs("Lists the CLIENT subcommands.", "5.0.0", "connection", "O(1)", &[]), Some(connection::client_help), &[]),
     spec("client|id", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
@@ -37,9 +37,9 @@ static CLIENT_SUBCOMMANDS: [Spec; 16] = [
     spec("client|setname", 3, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
         docs("Names this connection.", "2.6.9", "connection", "O(1)", &[arg("connection-name", "string", -1, "", &[], &[])]), Some(connection::client_setname), &[]),
     spec("client|tracking", -3, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
-        docs("Turns server-assisted client-side caching on or off for this connection.", "6.0.0", "connection", "O(1). Some options may introduce additional complexity.", &[arg("status", "oneof", -1, "", &[], &[arg("on", "pure-token", -1, "ON", &[], &[]), arg("off", "pure-token", -1, "OFF", &[], &[])]), arg("client-id", "integer", -1, "REDIRECT", &["optional"], &[]), arg("prefix", "string", -1, "PREFIX", &["optional", "multiple", "multiple_token"], &[]), arg("bcast", "pure-token", -1, "BCAST", &["optional"], &[]), arg("optin", "pure-token", -1, "OPTIN", &["optional"], &[]), arg("optout", "pure-token", -1, "OPTOUT", &["optional"], &[]), arg("noloop", "pure-token", -1, "NOLOOP", &["optional"], &[])]), Some(connection::client_tracking), &[]),
+        docs("Turns server-assisted client-side caching on or off for this connection.", "6.0.0", "connection", "O(1). Some options may introduce additional complexity.", &[arg("status", "oneof", -1, "", &[], &[arg("on", "pure-token", -1, "ON", &[], &[]), arg("off", "pure-token", -1, "OFF", &[], &[])]), arg("client-id", "integer", -1, "REDIRECT", &["optional"], &[]), arg("prefix", "string", -1, "PREFIX", &["optional", "multiple", "multiple_token"], &[]), arg("bcast", "pure-token", -1, "BCAST", &["optional"], &[]), arg("optin", "pure-token", -1, "OPTIN", &["optional"], &[]), arg("optout", "pure-token", -1, "OPTOUT", &["optional"], &[]), arg("noloop", "pure-token", -1, "NOLOOP", &["optional"], &[])]), Some(caching::client_tracking), &[]),
     spec("client|trackinginfo", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &[],
-        docs("Describes this connection's client-side caching state.", "6.2.0", "connection", "O(1)", &[]), Some(connection::client_trackinginfo), &[]),
+        docs("Describes this connection's client-side caching state.", "6.2.0", "connection", "O(1)", &[]), Some(caching::client_trackinginfo), &[]),
     spec("client|unblock", -3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS | A::CONNECTION, &[],
         docs("Ends the wait of a client blocked in a blocking command.", "5.0.0", "connection", "O(log N) where N is the number of clients", &[arg("client-id", "integer", -1, "", &[], &[]), arg("timeout_error", "oneof", -1, "", &["optional"], &[arg("timeout", "pure-token", -1, "TIMEOUT", &[], &[]), arg("error", "pure-token", -1, "ERROR", &[], &[])])]), Some(connection::client_unblock), &[]),
     spec("client|unpause", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS | A::CONNECTION, &[],

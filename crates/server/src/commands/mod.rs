@@ -1,6 +1,7 @@
 //! Command handlers, one file per family, plus the argument and lookup helpers they share.
 
 pub mod blocking;
+pub mod caching;
 pub mod connection;
 pub mod debug;
 pub mod dump;
