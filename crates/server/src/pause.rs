@@ -34,7 +34,12 @@ impl Pause {
     /// Pause for `ms` milliseconds; an earlier pause still running keeps the later end and the
     /// stricter mode, as in Redis.
     pub fn start(&self, ms: u64, mode: Mode) {
-        let end = Instant::now() + Duration::from_millis(ms);
+        let now = Instant::now();
+        // A time too far to represent is a pause without end (until CLIENT UNPAUSE).
+        let end = now
+            .checked_add(Duration::from_millis(ms))
+            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+            .unwrap_or(now);
         let mut state = self.state.lock();
         *state = Some(match *state {
             Some((e, m)) => (e.max(end), m.max(mode)),

@@ -500,7 +500,15 @@ pub fn client_pause(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if ms < 0 {
         return Err("ERR timeout is negative".into());
     }
-    ctx.srv.pause.start(ms as u64, mode);
+    // Redis adds the time to the clock in C: a sum that overflows ends in the past, and so
+    // does a timeout of 0 (the pause is over at once, though it raises a running pause's
+    // mode).
+    let now = crate::util::now_ms() as i64;
+    let ms = match now.checked_add(ms) {
+        Some(_) if ms > 0 => ms as u64,
+        _ => 0,
+    };
+    ctx.srv.pause.start(ms, mode);
     ctx.out.ok();
     Ok(())
 }

@@ -124,7 +124,7 @@ impl Outbox {
             let since = self.soft_since_ms.load(Relaxed);
             if since == 0 {
                 self.soft_since_ms.store(now_ms, Relaxed);
-            } else if now_ms.saturating_sub(since) > limit.soft_secs * 1000 {
+            } else if now_ms.saturating_sub(since) > limit.soft_secs.saturating_mul(1000) {
                 return Err(Overflow::Soft);
             }
         } else {
