@@ -102,8 +102,10 @@ pub async fn serve<S>(
         shared
             .last_interaction_ms
             .store(crate::util::now_ms(), Relaxed);
-        let mut end = crate::pubsub::batched(|| {
-            run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
+        let mut end = crate::tracking::bcast_batched(&srv, || {
+            crate::pubsub::batched(|| {
+                run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
+            })
         });
         shared.query_buf_bytes.store(rbuf.len(), Relaxed);
         // A blocking command waits here; input after it stays buffered until it is served.
@@ -147,8 +149,10 @@ pub async fn serve<S>(
                     break;
                 }
             }
-            end = crate::pubsub::batched(|| {
-                run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
+            end = crate::tracking::bcast_batched(&srv, || {
+                crate::pubsub::batched(|| {
+                    run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
+                })
             });
             if let Some(t) = ticket {
                 srv.pause.done(t);

@@ -142,21 +142,26 @@ impl Tracking {
         ids
     }
 
-    /// BCAST: for each registered prefix that some of `keys` fall under, its clients and
-    /// those keys.
-    fn broadcasts(&self, keys: &[Vec<u8>]) -> Vec<(Vec<u64>, Vec<Vec<u8>>)> {
-        let prefixes = self.prefixes.lock();
-        let mut out = Vec::new();
-        for (p, ids) in prefixes.iter() {
-            let matching: Vec<Vec<u8>> =
-                keys.iter().filter(|k| k.starts_with(p)).cloned().collect();
-            if !matching.is_empty() {
-                let mut ids: Vec<u64> = ids.iter().copied().collect();
-                ids.sort_unstable();
-                out.push((ids, matching));
-            }
-        }
-        out
+    /// BCAST: the registered prefixes `key` falls under.
+    fn prefixes_of(&self, key: &[u8]) -> Vec<Vec<u8>> {
+        self.prefixes
+            .lock()
+            .keys()
+            .filter(|p| key.starts_with(p))
+            .cloned()
+            .collect()
+    }
+
+    /// BCAST: the clients of `prefix`, by id.
+    fn prefix_clients(&self, prefix: &[u8]) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .prefixes
+            .lock()
+            .get(prefix)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
     }
 
     /// Every tracking client: FLUSHDB and FLUSHALL invalidate all of them (and the table).
@@ -268,15 +273,68 @@ pub fn invalidate(srv: &Server, keys: &[Vec<u8>], current: u64, pending: &mut Ve
     for key in keys {
         invalidate_readers(srv, key, current, pending);
     }
-    for (ids, keys) in srv.tracking.broadcasts(keys) {
-        for id in ids {
+    let mut now: Changed = BTreeMap::new();
+    for key in keys {
+        for prefix in srv.tracking.prefixes_of(key) {
+            now.entry(prefix).or_default().insert(key.clone(), current);
+        }
+    }
+    if now.is_empty() {
+        return;
+    }
+    let deferred = BCAST.with(|b| match b.borrow_mut().as_mut() {
+        Some(batch) => {
+            for (prefix, keys) in std::mem::take(&mut now) {
+                batch.entry(prefix).or_default().extend(keys);
+            }
+            true
+        }
+        None => false,
+    });
+    if !deferred {
+        broadcast(srv, now);
+    }
+}
+
+/// BCAST keys changed, per prefix: each key (in order, once) with the client that changed it
+/// last (for NOLOOP), as Redis keeps them until its event loop's turn ends.
+type Changed = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, u64>>;
+
+thread_local! {
+    /// The BCAST changes of the batch running on this thread, if one is batching.
+    static BCAST: std::cell::RefCell<Option<Changed>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` (a connection's batch of commands) sending BCAST invalidations once at its end,
+/// one message per prefix with all its keys changed meanwhile — Redis sends them once per
+/// event-loop turn.
+pub fn bcast_batched<R>(srv: &Server, f: impl FnOnce() -> R) -> R {
+    let outer = BCAST.with(|b| b.borrow_mut().replace(BTreeMap::new()));
+    let r = f();
+    let changed = BCAST.with(|b| std::mem::replace(&mut *b.borrow_mut(), outer));
+    if let Some(changed) = changed.filter(|c| !c.is_empty()) {
+        broadcast(srv, changed);
+    }
+    r
+}
+
+/// Send each prefix's changed keys to its clients, leaving out for a NOLOOP client the keys
+/// it changed itself.
+fn broadcast(srv: &Server, changed: Changed) {
+    for (prefix, keys) in changed {
+        for id in srv.tracking.prefix_clients(&prefix) {
             let Some(c) = srv.clients.get(id) else {
                 continue;
             };
-            if c.tracking.lock().noloop && id == current {
-                continue;
+            let noloop = c.tracking.lock().noloop;
+            let list: Vec<Vec<u8>> = keys
+                .iter()
+                .filter(|(_, by)| !(noloop && **by == id))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !list.is_empty() {
+                send(srv, &c, &Invalidated::Keys(&list), 0, &mut Vec::new());
             }
-            send(srv, &c, &Invalidated::Keys(&keys), current, pending);
         }
     }
 }
