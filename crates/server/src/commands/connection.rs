@@ -276,7 +276,8 @@ pub fn client_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let now = crate::util::now_ms();
     let mut text = String::new();
     for c in ctx.srv.clients.all() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id))
+        if c.is_killed()
+            || ids.as_ref().is_some_and(|ids| !ids.contains(&c.id))
             || ty.is_some_and(|t| c.client_type() != t)
         {
             continue;
@@ -356,7 +357,10 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     let mut killed = 0;
     for c in ctx.srv.clients.all() {
-        let matches = id.is_none_or(|i| c.id == i)
+        // A client killed already is gone to Redis (freed at once), even if its connection
+        // has not finished closing here.
+        let matches = !c.is_killed()
+            && id.is_none_or(|i| c.id == i)
             && addr.as_ref().is_none_or(|a| &c.addr == a)
             && laddr.as_ref().is_none_or(|a| &c.laddr == a)
             && maxage.is_none_or(|m| c.created.elapsed().as_secs() as i64 >= m)
