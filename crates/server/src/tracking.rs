@@ -48,6 +48,9 @@ pub struct Tracking {
     table: Mutex<HashMap<Vec<u8>, HashSet<u64>>>,
     /// Entries of `table` (INFO's `tracking_total_items`).
     items: AtomicUsize,
+    /// Keys in `table` (INFO's `tracking_total_keys`), so the limit check before each command
+    /// takes no lock while the table is within it.
+    keys: AtomicUsize,
     /// BCAST prefix → ids of its clients.
     prefixes: Mutex<BTreeMap<Vec<u8>, HashSet<u64>>>,
     /// Clients in tracking mode (INFO's `tracking_clients`).
@@ -75,7 +78,7 @@ impl Tracking {
     }
 
     pub fn total_keys(&self) -> usize {
-        self.table.lock().len()
+        self.keys.load(Relaxed)
     }
 
     pub fn total_items(&self) -> usize {
@@ -94,6 +97,7 @@ impl Tracking {
                 self.items.fetch_add(1, Relaxed);
             }
         }
+        self.keys.store(table.len(), Relaxed);
         store::set_tracking(true);
     }
 
@@ -119,9 +123,12 @@ impl Tracking {
     }
 
     /// Keys to drop from an oversized table: up to `effort` of them (any; a hash map's order is
-    /// as good as Redis's random walk), with whether that brings it back under the limit.
+    /// as good as Redis's random walk); `None` while the table is within its limit.
     fn over_limit(&self, effort: usize) -> Option<Vec<Vec<u8>>> {
         let max = self.max_keys.load(Relaxed);
+        if max == 0 || self.keys.load(Relaxed) <= max {
+            return None;
+        }
         let table = self.table.lock();
         if max == 0 || table.len() <= max {
             return None;
@@ -133,7 +140,13 @@ impl Tracking {
     /// Clients that read `key` (default mode): the key's entry is dropped, so a client reads
     /// it again to be told again.
     fn readers(&self, key: &[u8]) -> Vec<u64> {
-        let Some(ids) = self.table.lock().remove(key) else {
+        let ids = {
+            let mut table = self.table.lock();
+            let ids = table.remove(key);
+            self.keys.store(table.len(), Relaxed);
+            ids
+        };
+        let Some(ids) = ids else {
             return Vec::new();
         };
         self.items.fetch_sub(ids.len(), Relaxed);
@@ -170,6 +183,7 @@ impl Tracking {
             let mut table = self.table.lock();
             table.clear();
             self.items.store(0, Relaxed);
+            self.keys.store(0, Relaxed);
         }
         srv.clients
             .all()
