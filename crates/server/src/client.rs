@@ -115,7 +115,12 @@ pub struct ClientShared {
     pub db: AtomicUsize,
     pub resp: AtomicU8,
     pub last_interaction_ms: AtomicU64,
+    /// The read buffer: bytes waiting in it and room left (CLIENT LIST `qbuf`, `qbuf-free`,
+    /// `rbs`), stored by the connection around each batch.
     pub query_buf_bytes: AtomicUsize,
+    pub query_buf_free: AtomicUsize,
+    /// Bytes of the arguments of the command the client is blocked in (0 when not blocked).
+    pub blocked_argv_bytes: AtomicUsize,
     /// Index (in the command table's `all_specs`) + 1 of the last command run; 0 = none yet.
     pub last_command: AtomicUsize,
     pub no_evict: AtomicBool,
@@ -195,12 +200,26 @@ impl ClientShared {
         }
     }
 
-    /// One CLIENT LIST line (without the trailing newline).
-    pub fn describe(&self, now_ms: u64) -> String {
+    /// One CLIENT LIST line (without the trailing newline). `running` describes the command
+    /// the client is running now when it lists itself: Redis shows that command, its
+    /// arguments' bytes (`argv-mem`) and the replies already buffered before it (`obl`).
+    pub fn describe(&self, now_ms: u64, running: Option<Running>) -> String {
         let name = self.name.lock().clone().unwrap_or_default();
         let age = self.created.elapsed().as_secs();
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000;
         let qbuf = self.query_buf_bytes.load(Relaxed);
+        let qbuf_free = self.query_buf_free.load(Relaxed);
+        // Basalt's read buffer is the query buffer: its whole capacity is what Redis calls the
+        // read buffer size.
+        let rbs = qbuf + qbuf_free;
+        let (cmd, argv_mem, obl) = match running {
+            Some(r) => (r.cmd, r.argv_bytes, r.out_bytes),
+            None => (
+                self.last_command_name(),
+                self.blocked_argv_bytes.load(Relaxed),
+                0,
+            ),
+        };
         let multi_mem = self.multi_mem.load(Relaxed);
         let omem = self.outbox.pending_bytes();
         let redir = {
@@ -252,18 +271,28 @@ impl ClientShared {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user=default redir={redir} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem={multi_mem} rbs={rbs} rbp=0 obl={obl} oll=0 omem={omem} tot-mem={} events=r cmd={cmd} user=default redir={redir} resp={}",
             self.id,
             self.addr,
             self.laddr,
             self.fd,
             String::from_utf8_lossy(&name),
             self.db.load(Relaxed),
-            qbuf + 16384 + multi_mem + omem,
-            self.last_command_name(),
+            rbs + argv_mem + multi_mem + obl + omem,
             self.resp.load(Relaxed),
         )
     }
+}
+
+/// The command a client is running while it describes itself (CLIENT LIST, CLIENT INFO).
+#[derive(Debug, Clone, Copy)]
+pub struct Running {
+    /// Its name as CLIENT LIST shows it (`client|list`).
+    pub cmd: &'static str,
+    /// Total bytes of its arguments.
+    pub argv_bytes: usize,
+    /// Bytes of replies already waiting in the output buffer before this one.
+    pub out_bytes: usize,
 }
 
 /// All connected clients.
@@ -289,6 +318,8 @@ impl Clients {
             resp: AtomicU8::new(2),
             last_interaction_ms: AtomicU64::new(crate::util::now_ms()),
             query_buf_bytes: AtomicUsize::new(0),
+            query_buf_free: AtomicUsize::new(0),
+            blocked_argv_bytes: AtomicUsize::new(0),
             last_command: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),

@@ -102,12 +102,13 @@ pub async fn serve<S>(
         shared
             .last_interaction_ms
             .store(crate::util::now_ms(), Relaxed);
+        store_query_buf(&shared, &rbuf);
         let mut end = crate::tracking::bcast_batched(&srv, || {
             crate::pubsub::batched(|| {
                 run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
             })
         });
-        shared.query_buf_bytes.store(rbuf.len(), Relaxed);
+        store_query_buf(&shared, &rbuf);
         // A blocking command waits here; input after it stays buffered until it is served.
         // A command held by CLIENT PAUSE waits for the pause to end and its turn.
         while matches!(end, BatchEnd::Blocked | BatchEnd::Paused) {
@@ -188,6 +189,15 @@ pub async fn serve<S>(
     crate::commands::introspect::stop_monitoring(&srv, &shared);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
+}
+
+/// What CLIENT LIST shows of the read buffer: before a batch (a client listing itself sees
+/// its own command in it, as in Redis) and after (what waits behind a blocking command).
+fn store_query_buf(shared: &ClientShared, rbuf: &BytesMut) {
+    shared.query_buf_bytes.store(rbuf.len(), Relaxed);
+    shared
+        .query_buf_free
+        .store(rbuf.capacity() - rbuf.len(), Relaxed);
 }
 
 /// Replies to writes leave only once the log holds the client's last logged write: written

@@ -101,7 +101,7 @@ pub fn feed(srv: &Server, client: &ClientShared, db: usize, spec: &Spec, argv: &
         if m.outbox.push(line.clone(), limit, now_ms, true).is_err() {
             crate::log_warning!(
                 "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                m.describe(now_ms)
+                m.describe(now_ms, None)
             );
             m.kill();
         }

@@ -273,7 +273,7 @@ fn deliver(srv: &Server, c: &Arc<ClientShared>, f: Bytes, current: u64, pending:
     {
         crate::log_warning!(
             "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-            c.describe(crate::util::now_ms())
+            c.describe(crate::util::now_ms(), None)
         );
         c.kill();
     }

@@ -204,3 +204,65 @@ fn latency_histograms_have_redis_shape() {
     assert!(!theirs.0.is_empty() && !theirs.1.is_empty(), "{theirs:?}");
     assert_eq!(latency_tracking_shape(&basalt), theirs);
 }
+
+/// The CLIENT LIST fields about buffers that mean the same on both servers: a client sees its
+/// own command in its query buffer (`qbuf`), its arguments' size (`argv-mem`), the replies
+/// already buffered before it (`obl`), its queued transaction (`multi-mem` is Redis's own
+/// accounting, so only whether it is zero), and a blocked client's pipelined input.
+fn buffer_fields(s: &ServerProc) -> Vec<String> {
+    const FIELDS: &[&str] = &["qbuf", "argv-mem", "obl", "oll", "multi", "cmd"];
+    let pick = |reply: &[u8]| -> String {
+        let line = text(reply);
+        let mut shown: Vec<String> = line
+            .split_whitespace()
+            .filter(|f| FIELDS.iter().any(|n| f.split('=').next() == Some(n)))
+            .map(str::to_string)
+            .collect();
+        let multi_mem = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("multi-mem="))
+            .unwrap_or("?");
+        shown.push(format!("multi-mem>0:{}", multi_mem != "0"));
+        shown.join(" ")
+    };
+    let mut seen = Vec::new();
+    let mut c = s.conn();
+    // Pipelined: the PING's reply waits in the output buffer while CLIENT INFO runs.
+    c.send_raw(b"PING\r\nCLIENT INFO\r\n");
+    c.read_reply();
+    seen.push(pick(&c.read_reply()));
+    c.cmd(&[b"CLIENT", b"INFO"]);
+    seen.push(pick(&c.cmd(&[b"CLIENT", b"INFO"])));
+    c.cmd(&[b"MULTI"]);
+    c.cmd(&[b"SET", b"k", b"some value"]);
+    // Queued: CLIENT LIST names the last queued command.
+    assert_eq!(c.cmd(&[b"CLIENT", b"ID"]), b"+QUEUED\r\n");
+    let mut admin = s.conn();
+    let list = admin.cmd(&[b"CLIENT", b"LIST"]);
+    let first = text(&list)
+        .lines()
+        .find(|l| l.contains("multi=2"))
+        .map(|l| pick(l.as_bytes()))
+        .unwrap_or_else(|| format!("no client in multi: {}", text(&list)));
+    seen.push(first);
+    c.cmd(&[b"DISCARD"]);
+    // Blocked, with more input behind the blocking command.
+    let mut b = s.conn();
+    b.send_raw(b"BLPOP nothing 0\r\nPING\r\n");
+    let blocked = loop {
+        let list = text(&admin.cmd(&[b"CLIENT", b"LIST"]));
+        if let Some(l) = list.lines().find(|l| l.contains("cmd=blpop")) {
+            break pick(l.as_bytes());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    seen.push(blocked);
+    seen
+}
+
+#[test]
+fn client_list_buffer_fields_match_redis() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    assert_eq!(buffer_fields(&basalt), buffer_fields(&redis));
+}

@@ -56,6 +56,10 @@ impl Counts {
 /// gives it up itself. Either way it leaves every queue it was in.
 pub fn finish(srv: &Server, client: &mut ClientState, out: Option<&mut resp::Reply>) {
     let Some(b) = client.block.take() else { return };
+    client
+        .shared
+        .blocked_argv_bytes
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     let slot = &client.shared.wait;
     {
         // The shard locks of its keys: a serve holds one of them from its claim to its

@@ -1,6 +1,7 @@
 //! From arguments to a reply: table lookup, arity and auth checks, shard locking, the handler,
 //! statistics.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use resp::Argv;
@@ -168,7 +169,7 @@ fn execute_one<'s>(
     if srv
         .tracking
         .clients
-        .load(std::sync::atomic::Ordering::Relaxed)
+        .load(Relaxed)
         > 0
     {
         let mut now = Vec::new();
@@ -181,6 +182,7 @@ fn execute_one<'s>(
         }
         if !super::multi::runs_in_multi(spec) {
             super::multi::queue(client, spec, argv);
+            note_command(client, spec);
             out.simple("QUEUED");
             return Flow::Continue;
         }
@@ -249,7 +251,7 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
     if client
         .shared
         .monitoring
-        .load(std::sync::atomic::Ordering::Relaxed)
+        .load(Relaxed)
         && (spec.has(super::flags::WRITE)
             || spec.has(super::flags::READONLY)
             || spec.has(super::flags::MAY_REPLICATE))
@@ -278,7 +280,7 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
         && client
             .shared
             .resp
-            .load(std::sync::atomic::Ordering::Relaxed)
+            .load(Relaxed)
             == 2
         && !crate::commands::pubsub::allowed_while_subscribed(spec.name)
     {
@@ -464,11 +466,22 @@ pub(super) fn finish(
             out.error(e.msg());
         }
     }
+    if client.block.is_some() {
+        // A blocked client keeps its arguments until it is served (CLIENT LIST `argv-mem`).
+        let bytes = argv.iter().map(<[u8]>::len).sum();
+        client.shared.blocked_argv_bytes.store(bytes, Relaxed);
+    }
+    note_command(client, spec);
+}
+
+/// The client's last command, as CLIENT LIST's `cmd` shows it: Redis names a command there
+/// once it is looked up, so a queued command counts too.
+fn note_command(client: &mut ClientState, spec: &'static Spec) {
     client.last_command = spec.name;
-    client.shared.last_command.store(
-        super::table::spec_index(spec) + 1,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    client
+        .shared
+        .last_command
+        .store(super::table::spec_index(spec) + 1, Relaxed);
 }
 
 /// A command changed something and handled no watcher itself: every key its specifications
@@ -554,7 +567,7 @@ fn disk_error(srv: &Server) -> Option<String> {
     if srv
         .save_state
         .writes_denied
-        .load(std::sync::atomic::Ordering::Relaxed)
+        .load(Relaxed)
     {
         return Some(crate::save::MISCONF_RDB.to_string());
     }

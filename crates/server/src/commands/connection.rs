@@ -282,26 +282,29 @@ pub fn client_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         {
             continue;
         }
-        let mut line = c.describe(now);
-        if c.id == ctx.client.id {
-            // This command is still running: Redis shows it as the current one.
-            line = line.replace(&format!("cmd={}", c.last_command_name()), "cmd=client|list");
-        }
-        text.push_str(&line);
+        let running = (c.id == ctx.client.id).then(|| running(ctx, argv, "client|list"));
+        text.push_str(&c.describe(now, running));
         text.push('\n');
     }
     ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
 
-pub fn client_info(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    let shared = &ctx.client.shared;
-    let line = shared.describe(crate::util::now_ms()).replace(
-        &format!("cmd={}", shared.last_command_name()),
-        "cmd=client|info",
-    );
+pub fn client_info(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let running = running(ctx, argv, "client|info");
+    let line = ctx.client.shared.describe(crate::util::now_ms(), Some(running));
     ctx.out.verbatim("txt", format!("{line}\n").as_bytes());
     Ok(())
+}
+
+/// The listing client's own command: it is still running, so Redis shows it as the current
+/// one, with its arguments' size and the replies buffered before it.
+fn running(ctx: &Ctx<'_, '_>, argv: Argv<'_>, cmd: &'static str) -> crate::client::Running {
+    crate::client::Running {
+        cmd,
+        argv_bytes: argv.iter().map(<[u8]>::len).sum(),
+        out_bytes: ctx.out.len(),
+    }
 }
 
 pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {

@@ -284,7 +284,7 @@ fn deliver(
         Err(_) => {
             crate::log_warning!(
                 "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                c.describe(now_ms)
+                c.describe(now_ms, None)
             );
             c.kill();
         }
