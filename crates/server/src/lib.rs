@@ -23,6 +23,7 @@ pub mod save;
 pub mod server;
 pub mod slowlog;
 pub mod snapshot;
+pub mod sparkline;
 pub mod stats;
 pub mod tracking;
 #[macro_use]

@@ -266,3 +266,56 @@ fn client_list_buffer_fields_match_redis() {
     let basalt = common::basalt(&[]);
     assert_eq!(buffer_fields(&basalt), buffer_fields(&redis));
 }
+
+/// LATENCY GRAPH and the figures of LATENCY DOCTOR after the same slow commands, a second
+/// apart: the drawing is the same; the labels (seconds ago) only in shape, since the two
+/// servers record their samples at slightly different instants.
+fn latency_graph_and_doctor(s: &ServerProc) -> (Vec<String>, String, String) {
+    let mut c = s.conn();
+    c.cmd(&[b"CONFIG", b"SET", b"latency-monitor-threshold", b"1"]);
+    let before = text(&c.cmd(&[b"LATENCY", b"GRAPH", b"command"]));
+    for secs in [b"0.005".as_slice(), b"0.03", b"0.015"] {
+        c.cmd(&[b"DEBUG", b"SLEEP", secs]);
+        std::thread::sleep(std::time::Duration::from_millis(1050));
+    }
+    let graph = text(&c.cmd(&[b"LATENCY", b"GRAPH", b"command"]));
+    let lines: Vec<String> = graph
+        .lines()
+        .skip(1) // the verbatim string's length and format
+        .enumerate()
+        .map(|(i, l)| {
+            if i < 6 {
+                l.to_string()
+            } else {
+                l.chars()
+                    .map(|ch| if ch.is_ascii_digit() { 'N' } else { ch })
+                    .collect()
+            }
+        })
+        .collect();
+    let doctor = text(&c.cmd(&[b"LATENCY", b"DOCTOR"]));
+    let figures = doctor
+        .lines()
+        .find(|l| l.starts_with("1. "))
+        .and_then(|l| l.split(" (").next())
+        .unwrap_or("no figures line")
+        .to_string();
+    (lines, figures, before)
+}
+
+#[test]
+fn latency_graph_and_doctor_match_redis() {
+    if common::redis().is_none() {
+        return;
+    }
+    let redis = common::redis_with(&["--enable-debug-command", "yes"]);
+    let basalt = common::basalt(&["--enable-debug-command", "yes"]);
+    // Side by side: each takes a few seconds of waiting.
+    let (theirs, ours) = std::thread::scope(|s| {
+        let theirs = s.spawn(|| latency_graph_and_doctor(&redis));
+        let ours = latency_graph_and_doctor(&basalt);
+        (theirs.join().expect("redis side"), ours)
+    });
+    assert_eq!(ours, theirs);
+    assert!(theirs.0[0].starts_with("command - high "), "{theirs:?}");
+}

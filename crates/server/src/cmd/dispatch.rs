@@ -166,12 +166,7 @@ fn execute_one<'s>(
     client.flow = Flow::Continue;
     // Keep the tracking table within its limit before the command, as Redis does in
     // processCommand: this client's own invalidations go out before its reply.
-    if srv
-        .tracking
-        .clients
-        .load(Relaxed)
-        > 0
-    {
+    if srv.tracking.clients.load(Relaxed) > 0 {
         let mut now = Vec::new();
         crate::tracking::enforce_limit(srv, client.id, &mut now);
         out.raw(&now);
@@ -248,10 +243,7 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
         return Err(refuse(err::NOAUTH.into()));
     }
     // A monitor is a replica to Redis, and replicas do not touch the keyspace.
-    if client
-        .shared
-        .monitoring
-        .load(Relaxed)
+    if client.shared.monitoring.load(Relaxed)
         && (spec.has(super::flags::WRITE)
             || spec.has(super::flags::READONLY)
             || spec.has(super::flags::MAY_REPLICATE))
@@ -277,11 +269,7 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
     // A subscribed RESP2 connection carries pushes, so only (un)subscribing and a few
     // connection commands may run on it (RESP3 tells pushes from replies).
     if client.subs.total() > 0
-        && client
-            .shared
-            .resp
-            .load(Relaxed)
-            == 2
+        && client.shared.resp.load(Relaxed) == 2
         && !crate::commands::pubsub::allowed_while_subscribed(spec.name)
     {
         return Err(refuse(
@@ -564,11 +552,7 @@ fn log_effects(
 /// `writeCommandsDeniedByDiskError`: a failed BGSAVE under `stop-writes-on-bgsave-error`
 /// first, then the log's write errors).
 fn disk_error(srv: &Server) -> Option<String> {
-    if srv
-        .save_state
-        .writes_denied
-        .load(Relaxed)
-    {
+    if srv.save_state.writes_denied.load(Relaxed) {
         return Some(crate::save::MISCONF_RDB.to_string());
     }
     let e = srv.aof().and_then(crate::aof::Aof::last_error)?;

@@ -121,7 +121,11 @@ static SLOWLOG_SUBCOMMANDS: [Spec; 4] = [
 ];
 
 #[rustfmt::skip]
-static LATENCY_SUBCOMMANDS: [Spec; 5] = [
+static LATENCY_SUBCOMMANDS: [Spec; 7] = [
+    spec("latency|doctor", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        docs("Returns a report on the recorded latency events, with advice.", "2.8.13", "server", "O(1)", &[]), Some(introspect::latency_doctor), &[]),
+    spec("latency|graph", 3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        docs("Draws the samples of a latency event as an ASCII graph.", "2.8.13", "server", "O(1)", &[arg("event", "string", -1, "", &[], &[])]), Some(introspect::latency_graph), &[]),
     spec("latency|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
         docs("Lists the LATENCY subcommands.", "2.8.13", "server", "O(1)", &[]), Some(introspect::latency_help), &[]),
     spec("latency|histogram", -2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],

@@ -292,7 +292,10 @@ pub fn client_list(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 pub fn client_info(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let running = running(ctx, argv, "client|info");
-    let line = ctx.client.shared.describe(crate::util::now_ms(), Some(running));
+    let line = ctx
+        .client
+        .shared
+        .describe(crate::util::now_ms(), Some(running));
     ctx.out.verbatim("txt", format!("{line}\n").as_bytes());
     Ok(())
 }

@@ -108,11 +108,49 @@ pub fn latency_reset(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
+/// LATENCY GRAPH event: a sparkline of the event's samples.
+pub fn latency_graph(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let event = argv.get(2);
+    let now_secs = crate::util::now_ms() / 1000;
+    match ctx.srv.latency.graph(event, now_secs) {
+        Some(text) => {
+            ctx.out.verbatim("txt", text.as_bytes());
+            Ok(())
+        }
+        None => Err(format!(
+            "ERR No samples available for event '{}'",
+            String::from_utf8_lossy(event)
+        )
+        .into()),
+    }
+}
+
+/// LATENCY DOCTOR: the recorded events' figures, with advice.
+pub fn latency_doctor(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    use crate::latency::doctor;
+    let config = ctx.srv.config.read();
+    let setting = doctor::Setting {
+        threshold_ms: ctx.srv.latency.threshold_ms(),
+        slowlog_slower_than_us: config.get("slowlog-log-slower-than").parse().unwrap_or(0),
+        hz: config.hz(),
+        anon_huge_page_bytes: doctor::anon_huge_page_bytes(),
+    };
+    drop(config);
+    let events = ctx.srv.latency.summaries(crate::util::now_ms() / 1000);
+    let text = doctor::report(&events, &setting);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
 pub fn latency_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     reply_help(
         ctx,
         "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
             "HISTORY <event>",
             "    Return time-latency samples for the <event> class.",
             "LATEST",

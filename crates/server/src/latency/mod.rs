@@ -1,8 +1,10 @@
-//! The latency monitor (LATENCY LATEST / HISTORY / RESET): with `latency-monitor-threshold`
+//! The latency monitor (LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR): with `latency-monitor-threshold`
 //! above 0, every event that took at least that many milliseconds is sampled, per event
 //! class, as Redis 7.0's `latency.c` keeps them: one sample per second (the worst of that
 //! second), the last 160, and the worst ever. Classes recorded: `command` and `fast-command`
 //! (a command's run time) and `expire-cycle` (the active expiry cycle).
+
+pub mod doctor;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -31,7 +33,71 @@ pub struct Latency {
     events: Mutex<BTreeMap<String, Series>>,
 }
 
+/// Width and height of LATENCY GRAPH's drawing (Redis's `LATENCY_GRAPH_COLS`, 4 rows).
+const GRAPH_COLUMNS: usize = 80;
+const GRAPH_ROWS: usize = 4;
+
+impl Series {
+    /// The recorded samples, oldest first.
+    fn in_order(&self) -> impl Iterator<Item = Sample> + '_ {
+        (0..SAMPLES)
+            .map(|j| self.samples[(self.idx + j) % SAMPLES])
+            .filter(|s| s.unix_secs != 0)
+    }
+}
+
+/// How long ago, as LATENCY GRAPH labels a sample: seconds, minutes, hours or days.
+fn ago(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// One event's figures in LATENCY DOCTOR, computed as Redis's `analyzeLatencyForEvent`:
+/// integer average and mean absolute deviation of the kept samples, and the seconds since the
+/// oldest of them (at least 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub event: String,
+    pub samples: u64,
+    pub avg_ms: u64,
+    pub mad_ms: u64,
+    pub period_secs: u64,
+    pub max_ms: u64,
+}
+
+impl Summary {
+    fn of(event: &str, ts: &Series, now_secs: u64) -> Summary {
+        let kept: Vec<Sample> = ts.in_order().collect();
+        let n = kept.len() as u64;
+        let sum: u64 = kept.iter().map(|s| s.ms).sum();
+        let avg_ms = sum.checked_div(n).unwrap_or(0);
+        let deviation: u64 = kept.iter().map(|s| s.ms.abs_diff(avg_ms)).sum();
+        let oldest = kept.iter().map(|s| s.unix_secs).min().unwrap_or(now_secs);
+        Summary {
+            event: event.to_string(),
+            samples: n,
+            avg_ms,
+            mad_ms: deviation.checked_div(n).unwrap_or(0),
+            period_secs: now_secs.saturating_sub(oldest).max(1),
+            max_ms: ts.max_ms,
+        }
+    }
+}
+
 impl Latency {
+    /// Whether the monitor is on (`latency-monitor-threshold` above 0).
+    pub fn enabled(&self) -> bool {
+        self.threshold_ms.load(Relaxed) > 0
+    }
+
+    pub fn threshold_ms(&self) -> u64 {
+        self.threshold_ms.load(Relaxed)
+    }
+
     pub fn load(&self, config: &crate::config::Config) {
         let t = config.get("latency-monitor-threshold").parse().unwrap_or(0);
         self.threshold_ms.store(t, Relaxed);
@@ -81,16 +147,49 @@ impl Latency {
             out.array(0);
             return;
         };
-        let samples: Vec<Sample> = (0..SAMPLES)
-            .map(|j| ts.samples[(ts.idx + j) % SAMPLES])
-            .filter(|s| s.unix_secs != 0)
-            .collect();
+        let samples: Vec<Sample> = ts.in_order().collect();
         out.array(samples.len());
         for s in samples {
             out.array(2);
             out.int(s.unix_secs as i64);
             out.int(s.ms as i64);
         }
+    }
+
+    /// LATENCY GRAPH event: the samples as a sparkline, each labelled with how long ago it
+    /// was, under a line with the highest and lowest of them; `None` without samples.
+    pub fn graph(&self, event: &[u8], now_secs: u64) -> Option<String> {
+        let events = self.events.lock();
+        let (name, ts) = std::str::from_utf8(event)
+            .ok()
+            .and_then(|e| events.get_key_value(e))?;
+        let samples: Vec<Sample> = ts.in_order().collect();
+        let high = samples.iter().map(|s| s.ms).max().unwrap_or(0);
+        let low = samples.iter().map(|s| s.ms).min().unwrap_or(0);
+        let line: Vec<crate::sparkline::Sample> = samples
+            .iter()
+            .map(|s| crate::sparkline::Sample {
+                value: s.ms as f64,
+                label: ago(now_secs.saturating_sub(s.unix_secs)),
+            })
+            .collect();
+        let mut text = format!(
+            "{name} - high {high} ms, low {low} ms (all time high {} ms)\n",
+            ts.max_ms
+        );
+        text.push_str(&"-".repeat(GRAPH_COLUMNS));
+        text.push('\n');
+        text.push_str(&crate::sparkline::render(&line, GRAPH_COLUMNS, GRAPH_ROWS));
+        Some(text)
+    }
+
+    /// Per-event figures for LATENCY DOCTOR, in event-name order.
+    pub fn summaries(&self, now_secs: u64) -> Vec<Summary> {
+        let events = self.events.lock();
+        events
+            .iter()
+            .map(|(name, ts)| Summary::of(name, ts, now_secs))
+            .collect()
     }
 
     /// LATENCY RESET: drop the named events (all when none named); how many there were.
