@@ -11,6 +11,7 @@ pub mod config;
 pub mod conn;
 pub mod histogram;
 pub mod latency;
+pub mod lolwut;
 pub mod monitor;
 pub mod net;
 pub mod oom;

@@ -140,7 +140,7 @@ static LATENCY_SUBCOMMANDS: [Spec; 7] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 178] = [
+pub static COMMANDS: [Spec; 179] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -183,6 +183,8 @@ pub static COMMANDS: [Spec; 178] = [
         docs("Stops listening to the given shard channels, or to all.", "7.0.0", "pubsub", "O(N) where N is the number of clients already subscribed to a shard channel.", &[arg("shardchannel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::sunsubscribe), &[]),
     spec("spublish", 3, F::PUBSUB | F::LOADING | F::STALE | F::FAST, (1, 1, 1), &[ks(&["not_key"], 1, 0, 1, 0)], A::PUBSUB | A::FAST, &[],
         docs("Posts a message to a shard channel.", "7.0.0", "pubsub", "O(N) where N is the number of clients subscribed to the receiving shard channel.", &[arg("shardchannel", "string", -1, "", &[], &[]), arg("message", "string", -1, "", &[], &[])]), Some(pubsub::spublish), &[]),
+    spec("lolwut", -1, F::READONLY | F::FAST, (0, 0, 0), &[], A::READ | A::FAST, &[],
+        docs("Shows some computer art and the server's version.", "5.0.0", "server", "", &[arg("version", "integer", -1, "VERSION", &["optional"], &[])]), Some(introspect::lolwut), &[]),
     spec("latency", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for latency diagnostics subcommands.", "2.8.13", "server", "Depends on subcommand.", &[]), None, &LATENCY_SUBCOMMANDS),
     spec("monitor", 1, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],

@@ -202,3 +202,26 @@ pub fn latency_histogram(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     Ok(())
 }
+
+/// LOLWUT [VERSION v] [arguments of that version]: Redis 7.0 answers with its version; VERSION
+/// 5 and 6 draw the art of those releases (see `crate::lolwut`).
+pub fn lolwut(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let mut version = None;
+    let mut args: Vec<&[u8]> = argv.iter().skip(1).collect();
+    if args.len() >= 2 && args[0].eq_ignore_ascii_case(b"version") {
+        // Redis prints the number as an unsigned int, so -1 is a version of its own.
+        version = Some(super::parse_int(args[1])? as u32);
+        args.drain(..2);
+    }
+    let number = |i: usize, default: i64| match args.get(i) {
+        Some(a) => super::parse_int(a),
+        None => Ok(default),
+    };
+    let text = match version {
+        Some(5) => crate::lolwut::schotter(number(0, 66)?, number(1, 8)?, number(2, 12)?),
+        Some(6) => crate::lolwut::skyline(number(0, 80)?, number(1, 20)?),
+        _ => format!("Redis ver. {}\n", crate::config::REDIS_VERSION),
+    };
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
