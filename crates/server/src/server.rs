@@ -249,12 +249,20 @@ impl Server {
 
 /// Objects track their accesses as `maxmemory-policy` says: an LFU counter under an LFU
 /// policy, the LRU clock otherwise (read by OBJECT FREQ/IDLETIME, RESTORE, the RDB loader).
+/// And the store frees values as the `lazyfree-lazy-*` settings say.
 fn access_tracking(c: &Config) {
     let n = |name: &str| c.get(name).parse::<u32>().unwrap_or(0);
     store::set_lfu(
         c.get("maxmemory-policy").contains("lfu"),
         n("lfu-log-factor"),
         n("lfu-decay-time"),
+    );
+    let on = |name: &str| c.get(name) == "yes";
+    store::lazyfree::set_policy(
+        on("lazyfree-lazy-user-del"),
+        on("lazyfree-lazy-server-del"),
+        on("lazyfree-lazy-expire"),
+        on("lazyfree-lazy-eviction"),
     );
 }
 

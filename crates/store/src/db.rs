@@ -266,7 +266,7 @@ impl Db {
             if expiry_paused() {
                 return Expired::Hidden;
             }
-            self.remove(key);
+            self.delete(key, crate::lazyfree::Reason::Expire);
             self.touch(key);
             self.record_event(StoreEvent::Expired, key);
             self.stats.expired_keys += 1;
@@ -344,7 +344,8 @@ impl Db {
         self.preserve(key);
         match self.keys.get_mut(key) {
             Some(obj) => {
-                obj.value = value;
+                let old = std::mem::replace(&mut obj.value, value);
+                crate::lazyfree::free(old, crate::lazyfree::Reason::ServerDel);
                 obj.unshared_int = false;
                 // Under LFU an overwrite keeps the key's counter (as Redis's dbSetValue).
                 if !crate::lfu::lfu_enabled() {
@@ -440,6 +441,18 @@ impl Db {
             None
         };
         Some((obj, at))
+    }
+
+    /// Remove `key` and free its value, in the background if `reason`'s lazy-free setting
+    /// asks for it (see [`crate::lazyfree`]). Returns whether the key existed.
+    pub fn delete(&mut self, key: &[u8], reason: crate::lazyfree::Reason) -> bool {
+        match self.remove(key) {
+            Some((obj, _)) => {
+                crate::lazyfree::free(obj.value, reason);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Set the absolute expiry of an existing key. Returns false if the key does not exist.

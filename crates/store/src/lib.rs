@@ -10,6 +10,7 @@ mod dict;
 mod expire;
 mod glob;
 mod hash;
+pub mod lazyfree;
 mod lfu;
 mod list;
 mod list_node;

@@ -74,7 +74,7 @@ pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     // An empty collection is a bad payload too (Redis's loader refuses empty keys).
     let value = crate::rdb_load::to_value(ctx.srv, value, packed).ok_or("ERR Bad data format")?;
     let db = ctx.db(key);
-    let deleted = o.replace && db.remove(key).is_some();
+    let deleted = o.replace && db.delete(key, store::lazyfree::Reason::ServerDel);
     let at_ms = match ttl {
         0 => None,
         t if o.absttl => Some(t as u64),

@@ -105,8 +105,9 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
                     tikv_jemalloc_ctl::stats::active::read().unwrap_or(0),
                     tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0),
                 );
-                let _ = write!(b, "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\nmem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:0\r\n",
-                    human(used), human(rss), human(maxmemory));
+                let _ = write!(b, "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\nmem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
+                    human(used), human(rss), human(maxmemory),
+                    store::lazyfree::pending_objects(), store::lazyfree::freed_objects());
                 "Memory"
             }
             "persistence" => {

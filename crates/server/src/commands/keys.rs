@@ -1,6 +1,7 @@
 //! Generic key commands: deletion, existence, renaming, expiry, iteration, introspection.
 
 use resp::{Aggregate, Argv};
+use store::lazyfree::Reason;
 use store::{glob_match, Str, Value, SHARED_INTEGERS};
 
 use super::{is, lookup_read, lookup_write, parse_int, reply_help};
@@ -8,6 +9,15 @@ use crate::cmd::{err, CmdError, CmdResult, Ctx};
 use crate::pubsub::notify::class as ev;
 
 pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    del_generic(ctx, argv, Reason::UserDel)
+}
+
+/// UNLINK: DEL, with large values always freed in the background.
+pub fn unlink(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    del_generic(ctx, argv, Reason::Unlink)
+}
+
+fn del_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, reason: Reason) -> CmdResult {
     let (now, dbi) = (ctx.now_ms, ctx.client.db);
     let mut n = 0;
     // Only the keys deleted count as changed for WATCH.
@@ -15,7 +25,7 @@ pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     for key in argv.iter().skip(1) {
         let db = ctx.db(key);
         db.expire_if_needed(key, now);
-        if db.remove(key).is_some() {
+        if db.delete(key, reason) {
             n += 1;
             ctx.touch(dbi, key);
             ctx.notify(ev::GENERIC, "del", key);
@@ -24,10 +34,6 @@ pub fn del(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     ctx.dirty += n as u64;
     ctx.out.int(n);
     Ok(())
-}
-
-pub fn unlink(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    del(ctx, argv)
 }
 
 pub fn exists(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
@@ -66,7 +72,7 @@ fn rename_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, nx: bool) -> CmdResult 
             ctx.out.int(0);
             return Ok(());
         }
-        ctx.db(dst).remove(dst);
+        ctx.db(dst).delete(dst, Reason::ServerDel);
     }
     if let Some((obj, at)) = ctx.db(src).remove(src) {
         ctx.db(dst).insert_obj(dst, obj, at);
@@ -421,7 +427,7 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             ctx.out.int(0);
             return Ok(());
         }
-        target.remove(dst);
+        target.delete(dst, Reason::ServerDel);
     }
     let mut copy = store::Obj::new(obj.value, now);
     // Redis duplicates the object, so even a shared small integer is an object of its own.

@@ -188,7 +188,7 @@ pub fn store_result(
         db.set(dst, make(), false, now);
         true
     } else {
-        db.remove(dst).is_some()
+        db.delete(dst, store::lazyfree::Reason::ServerDel)
     };
     ctx.dirty += u64::from(changed);
     ctx.touched = true;

@@ -35,10 +35,11 @@ pub fn dbsize(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// FLUSHDB/FLUSHALL's optional ASYNC|SYNC. ASYNC frees the old contents on another thread.
-fn flush_mode(argv: &Argv<'_>) -> Result<bool, CmdError> {
+/// FLUSHDB/FLUSHALL's optional ASYNC|SYNC. ASYNC frees the old contents on another thread;
+/// without either, `lazyfree-lazy-user-flush` decides.
+fn flush_mode(ctx: &Ctx<'_, '_>, argv: &Argv<'_>) -> Result<bool, CmdError> {
     match argv.len() {
-        1 => Ok(false),
+        1 => Ok(ctx.srv.config.read().get("lazyfree-lazy-user-flush") == "yes"),
         2 if is(argv.get(1), "async") => Ok(true),
         2 if is(argv.get(1), "sync") => Ok(false),
         _ => Err(err::SYNTAX.into()),
@@ -73,19 +74,19 @@ fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
         crate::tracking::invalidate_all(ctx.srv, id, &mut ctx.client.pending_invalidations);
     }
     if lazy {
-        std::thread::spawn(move || drop(garbage));
+        store::lazyfree::free_all(garbage, removed);
     }
 }
 
 pub fn flushdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let lazy = flush_mode(&argv)?;
+    let lazy = flush_mode(ctx, &argv)?;
     flush(ctx, Some(ctx.client.db), lazy);
     ctx.out.ok();
     Ok(())
 }
 
 pub fn flushall(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    let lazy = flush_mode(&argv)?;
+    let lazy = flush_mode(ctx, &argv)?;
     flush(ctx, None, lazy);
     ctx.out.ok();
     Ok(())

@@ -37,13 +37,6 @@ const fn gated_alias(
 
 pub(super) static GATED: &[Param] = &[
     gated(
-        "lazyfree-lazy-server-del",
-        Kind::Bool,
-        "no",
-        true,
-        "lazy freeing",
-    ),
-    gated(
         "repl-disable-tcp-nodelay",
         Kind::Bool,
         "no",

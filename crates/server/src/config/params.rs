@@ -340,6 +340,7 @@ static CORE: &[Param] = &[
     ),
     p("latency-tracking", Kind::Bool, "yes", true),
     p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
+    p("lazyfree-lazy-server-del", Kind::Bool, "no", true),
     p("lazyfree-lazy-user-flush", Kind::Bool, "no", true),
     p("lazyfree-lazy-expire", Kind::Bool, "no", true),
     p("lazyfree-lazy-eviction", Kind::Bool, "no", true),
