@@ -287,17 +287,22 @@ pub fn random_hex(n: usize) -> String {
 }
 
 /// The background cron: active expiry and incremental rehashing, `hz` times a second, using
-/// at most a quarter of each period (Redis's slow expire cycle budget).
+/// at most a quarter of each period (Redis's slow expire cycle budget) — more, and bigger
+/// batches, as `active-expire-effort` rises.
 pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("basalt-cron".into())
         .spawn(move || loop {
-            let hz = srv.config.read().hz();
+            let (hz, effort) = {
+                let config = srv.config.read();
+                let effort = config.get("active-expire-effort").parse().unwrap_or(1);
+                (config.hz(), store::ExpireEffort::new(effort))
+            };
             let period = Duration::from_millis(1000 / hz);
             let started = Instant::now();
             let report = if srv.active_expire.load(Relaxed) {
                 srv.store
-                    .active_expire_cycle(period / 4, crate::util::now_ms)
+                    .active_expire_cycle(period, effort, crate::util::now_ms)
             } else {
                 store::CycleReport::default()
             };

@@ -9,10 +9,34 @@ use std::time::{Duration, Instant};
 
 use crate::store::Store;
 
-/// Keys looked at per batch (Redis's `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
+/// Keys looked at per batch at the lowest effort (Redis's `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
 pub const KEYS_PER_BATCH: usize = 20;
-/// Go on with a database while more than this percentage of a batch was expired.
+/// Go on with a database while more than this percentage of a batch was expired (lowest
+/// effort).
 pub const ACCEPTABLE_STALE_PERCENT: usize = 10;
+/// Share of each cron period the cycle may use, in percent (lowest effort).
+pub const TIME_PERCENT: u32 = 25;
+
+/// How hard the cycle works, from `active-expire-effort` (1–10), scaled as Redis scales it:
+/// each step above 1 adds a quarter of the base batch, two points of the period, and lowers
+/// the garbage share it tolerates by one point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpireEffort {
+    pub keys_per_batch: usize,
+    pub acceptable_stale_percent: usize,
+    pub time_percent: u32,
+}
+
+impl ExpireEffort {
+    pub fn new(effort: u32) -> ExpireEffort {
+        let extra = effort.clamp(1, 10) - 1;
+        ExpireEffort {
+            keys_per_batch: KEYS_PER_BATCH + KEYS_PER_BATCH / 4 * extra as usize,
+            acceptable_stale_percent: ACCEPTABLE_STALE_PERCENT - extra as usize,
+            time_percent: TIME_PERCENT + 2 * extra,
+        }
+    }
+}
 /// Buckets of any in-progress rehash moved per shard and database per cycle.
 const REHASH_BUCKETS_PER_CYCLE: usize = 100;
 
@@ -25,8 +49,15 @@ pub struct CycleReport {
 }
 
 impl Store {
-    /// Run one cycle within `budget`. `now_ms` gives the current Unix time in milliseconds.
-    pub fn active_expire_cycle(&self, budget: Duration, now_ms: impl Fn() -> u64) -> CycleReport {
+    /// Run one cycle of a cron `period`, with the effort's share of it as the budget. `now_ms`
+    /// gives the current Unix time in milliseconds.
+    pub fn active_expire_cycle(
+        &self,
+        period: Duration,
+        effort: ExpireEffort,
+        now_ms: impl Fn() -> u64,
+    ) -> CycleReport {
+        let budget = period * effort.time_percent / 100;
         let started = Instant::now();
         let mut report = CycleReport::default();
         // Paused clients: the dataset stays as it is (Redis skips the cycle too).
@@ -51,8 +82,8 @@ impl Store {
                     let mut expired = Vec::new();
                     let mut cursor = db.expire_cursor;
                     // Bounded: at most this many buckets per batch even if most are empty.
-                    let mut buckets_left = KEYS_PER_BATCH * 20;
-                    while sampled < KEYS_PER_BATCH && buckets_left > 0 {
+                    let mut buckets_left = effort.keys_per_batch * 20;
+                    while sampled < effort.keys_per_batch && buckets_left > 0 {
                         cursor = db.expires().scan(cursor, |k, &at| {
                             sampled += 1;
                             if at <= now {
@@ -72,7 +103,7 @@ impl Store {
                     report.expired += expired.len() as u64;
                     let wrapped = cursor == 0;
                     if sampled == 0
-                        || expired.len() * 100 <= sampled * ACCEPTABLE_STALE_PERCENT
+                        || expired.len() * 100 <= sampled * effort.acceptable_stale_percent
                         || wrapped && expired.is_empty()
                     {
                         break;
@@ -106,11 +137,32 @@ mod tests {
         let mut total = 0;
         for _ in 0..100 {
             total += store
-                .active_expire_cycle(Duration::from_secs(1), || 100)
+                .active_expire_cycle(Duration::from_secs(4), ExpireEffort::new(1), || 100)
                 .expired;
         }
         assert_eq!(total, 500);
         assert_eq!(store.db_len(1), 500);
         assert_eq!(store.stats().expired_keys, 500);
+    }
+
+    #[test]
+    fn effort_scales_as_redis_does() {
+        assert_eq!(
+            ExpireEffort::new(1),
+            ExpireEffort {
+                keys_per_batch: 20,
+                acceptable_stale_percent: 10,
+                time_percent: 25
+            }
+        );
+        assert_eq!(
+            ExpireEffort::new(10),
+            ExpireEffort {
+                keys_per_batch: 65,
+                acceptable_stale_percent: 1,
+                time_percent: 43
+            }
+        );
+        assert_eq!(ExpireEffort::new(0), ExpireEffort::new(1));
     }
 }

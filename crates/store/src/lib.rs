@@ -40,7 +40,7 @@ pub use db::{
     store_events_pending, tracking_on, Db, DbStats, Expired, Obj, StoreEvent,
 };
 pub use dict::Dict;
-pub use expire::CycleReport;
+pub use expire::{CycleReport, ExpireEffort};
 pub use glob::glob_match;
 pub use hash::{Hash, HashLimits};
 pub use lfu::{lfu_enabled, set_lfu, LFU_INIT};

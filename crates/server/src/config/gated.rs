@@ -374,13 +374,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "replication",
     ),
-    gated(
-        "active-expire-effort",
-        Kind::Int { min: 1, max: 10 },
-        "1",
-        true,
-        "active expire effort",
-    ),
     gated_alias(
         "min-replicas-to-write",
         "min-slaves-to-write",

@@ -341,6 +341,12 @@ static CORE: &[Param] = &[
     p("latency-tracking", Kind::Bool, "yes", true),
     p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
     p("lazyfree-lazy-server-del", Kind::Bool, "no", true),
+    p(
+        "active-expire-effort",
+        Kind::Int { min: 1, max: 10 },
+        "1",
+        true,
+    ),
     p("lazyfree-lazy-user-flush", Kind::Bool, "no", true),
     p("lazyfree-lazy-expire", Kind::Bool, "no", true),
     p("lazyfree-lazy-eviction", Kind::Bool, "no", true),
