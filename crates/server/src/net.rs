@@ -293,13 +293,21 @@ async fn wait_for_stop(srv: &Arc<Server>) {
             name = sig => {
                 log_warning!("Received {name} scheduling shutdown...");
                 log_warning!("User requested shutdown...");
+                // `shutdown-on-sigterm`/`-sigint`: SAVE, NOSAVE and FORCE as for SHUTDOWN
+                // (NOW only skips waiting for replicas, which Basalt does not have yet).
+                let flags = {
+                    let key = if name == "SIGTERM" { "shutdown-on-sigterm" } else { "shutdown-on-sigint" };
+                    srv.config.read().get(key).to_string()
+                };
+                let has = |f: &str| flags.split(' ').any(|w| w == f);
+                let (save, nosave, force) = (has("save"), has("nosave"), has("force"));
                 let saver = Arc::clone(srv);
                 let saved = tokio::task::spawn_blocking(move || {
-                    crate::save::save_before_exit(&saver, false, false)
+                    crate::save::save_before_exit(&saver, save, nosave)
                 })
                 .await
                 .unwrap_or(false);
-                if saved {
+                if saved || force {
                     srv.request_stop(StopReason::Signal(name));
                     return;
                 }

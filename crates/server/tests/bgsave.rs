@@ -464,3 +464,43 @@ fn a_bgsave_keeps_its_directory_when_dir_changes_meanwhile() {
     let left: Vec<_> = std::fs::read_dir(other.path()).expect("ls").collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn shutdown_on_signal_settings_decide_the_save() {
+    // (settings, save points, signal, file written)
+    let cases: [(&[&str], &str, i32, bool); 4] = [
+        (
+            &["--shutdown-on-sigterm", "nosave"],
+            "3600 1",
+            libc::SIGTERM,
+            false,
+        ),
+        (&["--shutdown-on-sigterm", "save"], "", libc::SIGTERM, true),
+        (
+            &["--shutdown-on-sigint", "save now"],
+            "",
+            libc::SIGINT,
+            true,
+        ),
+        // The other signal's setting does not apply.
+        (&["--shutdown-on-sigint", "save"], "", libc::SIGTERM, false),
+    ];
+    for (settings, points, signal, saved) in cases {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().to_str().expect("utf-8");
+        let mut args = vec!["--dir", path, "--save", points];
+        args.extend_from_slice(settings);
+        let mut s = common::basalt(&args);
+        s.conn().cmd_str(&["SET", "k", "v"]);
+        unsafe {
+            libc::kill(s.pid() as i32, signal);
+        }
+        let status = s.child.wait().expect("wait");
+        assert!(status.success(), "{settings:?}");
+        assert_eq!(
+            dir.path().join("dump.rdb").exists(),
+            saved,
+            "{settings:?} {signal}"
+        );
+    }
+}

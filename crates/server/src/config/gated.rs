@@ -233,20 +233,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "replication",
     ),
-    gated(
-        "shutdown-on-sigint",
-        Kind::Words,
-        "default",
-        true,
-        "shutdown options",
-    ),
-    gated(
-        "shutdown-on-sigterm",
-        Kind::Words,
-        "default",
-        true,
-        "shutdown options",
-    ),
     gated_alias(
         "cluster-replica-validity-factor",
         "cluster-slave-validity-factor",

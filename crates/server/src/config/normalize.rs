@@ -158,7 +158,52 @@ fn normalize_kind(param: &Param, args: &[String]) -> Result<String, String> {
         Kind::OomValues => normalize_oom_values(args),
         Kind::KeyspaceEvents => normalize_events(one()?),
         Kind::Percentiles => normalize_percentiles(args),
+        Kind::ShutdownFlags => normalize_shutdown_flags(args),
     }
+}
+
+/// Redis's multi-word enum for the shutdown signals: each word one of the flags (`default`
+/// adds none), SAVE and NOSAVE not both; printed in the flags' order, `default` when none.
+fn normalize_shutdown_flags(args: &[String]) -> Result<String, String> {
+    const FLAGS: [&str; 4] = ["save", "nosave", "now", "force"];
+    let words: Vec<String> = args
+        .iter()
+        .flat_map(|a| a.split_whitespace())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut on = [false; 4];
+    for w in &words {
+        match FLAGS.iter().position(|f| f == w) {
+            Some(i) => on[i] = true,
+            None if w == "default" => {}
+            None => {
+                return Err(
+                    "argument(s) must be one of the following: default, save, nosave, \
+                            now, force"
+                        .into(),
+                )
+            }
+        }
+    }
+    if words.is_empty() {
+        return Err(
+            "argument(s) must be one of the following: default, save, nosave, now, force".into(),
+        );
+    }
+    if on[0] && on[1] {
+        return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into());
+    }
+    let set: Vec<&str> = FLAGS
+        .iter()
+        .zip(on)
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| *f)
+        .collect();
+    Ok(if set.is_empty() {
+        "default".to_string()
+    } else {
+        set.join(" ")
+    })
 }
 
 /// Redis's `setConfigLatencyTrackingInfoPercentilesOutputOption` and its getter.

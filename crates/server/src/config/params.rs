@@ -33,6 +33,9 @@ pub enum Kind {
     /// `latency-tracking-info-percentiles`: numbers from 0 to 100, printed as C's `%f`
     /// trimmed of its trailing zeros.
     Percentiles,
+    /// `shutdown-on-sigint`/`-sigterm`: `default` or flags among save, nosave, now, force,
+    /// printed in that order.
+    ShutdownFlags,
 }
 
 /// One configuration parameter.
@@ -341,6 +344,8 @@ static CORE: &[Param] = &[
     p("latency-tracking", Kind::Bool, "yes", true),
     p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
     p("lazyfree-lazy-server-del", Kind::Bool, "no", true),
+    p("shutdown-on-sigint", Kind::ShutdownFlags, "default", true),
+    p("shutdown-on-sigterm", Kind::ShutdownFlags, "default", true),
     p(
         "active-expire-effort",
         Kind::Int { min: 1, max: 10 },
