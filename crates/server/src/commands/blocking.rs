@@ -186,6 +186,9 @@ fn bpop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, end: End) -> CmdResult {
         for k in &attempt_keys {
             if let Some(v) = lists::pop_one(ctx, k, end)? {
                 log_pop(ctx, k, end);
+                // Only this key changed, not every key named (WATCH, tracking).
+                let db = ctx.client.db;
+                ctx.touch(db, k);
                 ctx.out.array(2);
                 ctx.out.bulk(k);
                 ctx.out.bulk(&v);

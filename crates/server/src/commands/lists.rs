@@ -588,6 +588,8 @@ pub(super) fn mpop_first(
         }
         let deleted = drop_if_empty(db, key);
         notify_removal(ctx, pop_event(end), key, deleted);
+        // Only this key changed, not every key named (WATCH, tracking).
+        ctx.touch(dbi, key);
         return Ok(true);
     }
     Ok(false)

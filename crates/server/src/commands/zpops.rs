@@ -45,6 +45,8 @@ fn pop_from(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, count: usize, shape: S
     if n > 0 {
         let event = if max { "zpopmax" } else { "zpopmin" };
         super::zsets::notify_removal(ctx, event, key, deleted);
+        // Only this key changed, not every key the multi-key forms name.
+        ctx.touch(dbi, key);
     }
     // The blocking and multi-key forms are logged as the plain pop they did.
     if shape.emit_key {
