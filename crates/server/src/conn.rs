@@ -127,9 +127,26 @@ pub async fn serve<S>(
                     stopped.as_mut(),
                     cfg.query_buffer_limit,
                 );
-                if waited.await == Wake::Close {
-                    end = BatchEnd::Close;
-                    break;
+                match waited.await {
+                    Wake::Close => {
+                        end = BatchEnd::Close;
+                        break;
+                    }
+                    Wake::Push => {
+                        let pushed = shared.outbox.drain_into(&mut out);
+                        let sent = tokio::select! {
+                            biased;
+                            _ = &mut killed => false,
+                            sent = flush(&mut stream, &mut out, &stats) => sent,
+                        };
+                        shared.outbox.written(pushed);
+                        if !sent {
+                            end = BatchEnd::Close;
+                            break;
+                        }
+                        continue;
+                    }
+                    Wake::Ended => {}
                 }
                 // Served, unblocked, or timed out: deliver it, then go on with the pipeline.
                 crate::blocking::finish(&srv, &mut client, Some(&mut out));
@@ -370,6 +387,9 @@ enum Wake {
     Ended,
     /// The connection is going (disconnect, kill, shutdown, query buffer over its limit).
     Close,
+    /// Messages for the client arrived (RESP3 pushes, invalidations): they go out while
+    /// it stays blocked, as in Redis.
+    Push,
 }
 
 /// Wait until the blocked command's wait is decided or its timeout passes; a kill or
@@ -404,6 +424,7 @@ async fn wait_blocked<S: AsyncRead + Unpin>(
             _ = stopped.as_mut() => return Wake::Close,
             _ = &mut decided => return Wake::Ended,
             _ = &mut timeout => return Wake::Ended,
+            _ = client.shared.outbox.ready() => return Wake::Push,
             r = stream.read_buf(rbuf) => match r {
                 Ok(n) if n > 0 && rbuf.len() <= query_buffer_limit => {}
                 _ => return Wake::Close,

@@ -215,3 +215,39 @@ fn idle_subscribers_cost_no_cpu() {
     );
     drop(subs);
 }
+
+/// A RESP3 client blocked in BLPOP still gets its pushes (a published message, a tracking
+/// invalidation) while it waits, then its BLPOP reply: the same frames, in the same order,
+/// from both servers.
+fn pushes_while_blocked(s: &ServerProc) -> Vec<String> {
+    let mut c = s.conn();
+    c.cmd(&[b"HELLO", b"3"]);
+    c.cmd(&[b"SUBSCRIBE", b"ch"]);
+    c.cmd(&[b"CLIENT", b"TRACKING", b"ON"]);
+    c.cmd(&[b"GET", b"cached"]);
+    c.send(&[b"BLPOP", b"list", b"0"]);
+    let mut other = s.conn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while common::info_field_in(&mut other, "clients", "blocked_clients") != "1" {
+        assert!(std::time::Instant::now() < deadline, "never blocked");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut seen = Vec::new();
+    other.cmd(&[b"PUBLISH", b"ch", b"hello"]);
+    assert!(c.has_data_within(2000), "no push while blocked");
+    seen.push(text(&c.read_reply()));
+    other.cmd(&[b"SET", b"cached", b"new"]);
+    assert!(c.has_data_within(2000), "no invalidation while blocked");
+    seen.push(text(&c.read_reply()));
+    other.cmd(&[b"RPUSH", b"list", b"x"]);
+    seen.push(text(&c.read_reply()));
+    seen
+}
+
+#[test]
+fn a_blocked_resp3_client_gets_its_pushes_while_it_waits() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    let theirs = pushes_while_blocked(&redis);
+    assert_eq!(pushes_while_blocked(&basalt), theirs);
+}
