@@ -154,11 +154,24 @@ pub async fn serve<S>(
                 let t = srv.pause.ticket();
                 ticket = Some(t);
                 srv.blocked.clients.fetch_add(1, Relaxed);
-                let resumed = tokio::select! {
-                    biased;
-                    _ = killed.as_mut() => false,
-                    _ = stopped.as_mut() => false,
-                    _ = srv.pause.wait(t) => true,
+                // Meanwhile the socket is still read (as Redis keeps reading a paused client's
+                // input), so a client that disconnects is gone at once.
+                let wait = srv.pause.wait(t);
+                tokio::pin!(wait);
+                let resumed = loop {
+                    if rbuf.capacity() - rbuf.len() < 1024 {
+                        rbuf.reserve(READ_BUF_BYTES);
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = killed.as_mut() => break false,
+                        _ = stopped.as_mut() => break false,
+                        _ = &mut wait => break true,
+                        r = stream.read_buf(&mut rbuf) => match r {
+                            Ok(n) if n > 0 && rbuf.len() <= cfg.query_buffer_limit => {}
+                            _ => break false,
+                        },
+                    }
                 };
                 srv.blocked.clients.fetch_sub(1, Relaxed);
                 if !resumed {

@@ -319,3 +319,42 @@ fn latency_graph_and_doctor_match_redis() {
     assert_eq!(ours, theirs);
     assert!(theirs.0[0].starts_with("command - high "), "{theirs:?}");
 }
+
+/// Clients held by CLIENT PAUSE: one that disconnects meanwhile is gone at once (its socket
+/// is still read), and the held write runs for the one that stays, after UNPAUSE.
+fn paused_clients(s: &ServerProc) -> Vec<String> {
+    let mut admin = s.conn();
+    // Polls until the count is `want` (connections are registered and freed asynchronously),
+    // or gives up after two seconds and returns what it saw.
+    let clients = |c: &mut Conn, want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let n = common::info_field_in(c, "clients", "connected_clients");
+            if n == want || std::time::Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    admin.cmd(&[b"CLIENT", b"PAUSE", b"100000", b"WRITE"]);
+    let mut leaving = s.conn();
+    let mut staying = s.conn();
+    leaving.send(&[b"SET", b"gone", b"1"]);
+    staying.send(&[b"SET", b"kept", b"1"]);
+    let mut seen = vec![clients(&mut admin, "3")];
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(leaving);
+    seen.push(clients(&mut admin, "2"));
+    admin.cmd(&[b"CLIENT", b"UNPAUSE"]);
+    seen.push(text(&staying.read_reply()));
+    seen.push(text(&admin.cmd(&[b"EXISTS", b"gone", b"kept"])));
+    seen
+}
+
+#[test]
+fn a_paused_client_that_disconnects_is_gone_at_once() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    let theirs = paused_clients(&redis);
+    assert_eq!(paused_clients(&basalt), theirs);
+}
