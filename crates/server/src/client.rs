@@ -72,6 +72,10 @@ pub struct Block {
     /// CLIENT REPLY OFF or SKIP was in force when the command ran: its reply, whenever it
     /// comes, is not sent.
     pub drop_reply: bool,
+    /// The command's arguments and how long its call took (µs): as in Redis 7.0, a command
+    /// that blocks reaches the slow log and its latency histogram only once it is served.
+    pub argv: Vec<Vec<u8>>,
+    pub call_us: u64,
 }
 
 impl ClientState {

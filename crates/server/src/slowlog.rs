@@ -68,6 +68,12 @@ impl SlowLog {
     }
 
     pub fn push(&self, argv: &Argv<'_>, duration_us: u64, peer: String, name: Vec<u8>) {
+        let args: Vec<&[u8]> = argv.iter().collect();
+        self.push_args(&args, duration_us, peer, name);
+    }
+
+    /// [`SlowLog::push`] for arguments kept apart from a request (a blocked command's).
+    pub fn push_args(&self, argv: &[&[u8]], duration_us: u64, peer: String, name: Vec<u8>) {
         let argc = argv.len();
         let kept = argc.min(MAX_ARGS);
         let mut args = Vec::with_capacity(kept);
@@ -76,7 +82,7 @@ impl SlowLog {
                 args.push(format!("... ({} more arguments)", argc - kept + 1).into_bytes());
                 break;
             }
-            let a = argv.get(i);
+            let a = argv[i];
             if a.len() > MAX_ARG_BYTES {
                 let mut cut = a[..MAX_ARG_BYTES].to_vec();
                 cut.extend_from_slice(

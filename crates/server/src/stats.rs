@@ -60,15 +60,29 @@ impl Default for ThreadStats {
 }
 
 impl ThreadStats {
-    pub fn called(&self, spec: &'static Spec, usec: u64, failed: bool) {
+    /// A command ran for `usec`. A command that blocked (`blocked`) is counted now, but
+    /// reaches its latency histogram only when served ([`ThreadStats::served`]), as in Redis.
+    pub fn called(&self, spec: &'static Spec, usec: u64, failed: bool, blocked: bool) {
         let c = &self.commands[spec_index(spec)];
         c.calls.fetch_add(1, Relaxed);
         c.usec.fetch_add(usec, Relaxed);
         if failed {
             c.failed.fetch_add(1, Relaxed);
         }
+        if !blocked {
+            self.record_latency(spec, usec);
+        }
+    }
+
+    /// A blocked command was served: its call's time goes to its latency histogram.
+    pub fn served(&self, spec: &'static Spec, call_usec: u64) {
+        self.record_latency(spec, call_usec);
+    }
+
+    fn record_latency(&self, spec: &'static Spec, usec: u64) {
         if latency_tracking() {
-            c.hist
+            self.commands[spec_index(spec)]
+                .hist
                 .get_or_init(Box::default)
                 .record(usec.saturating_mul(1000));
         }

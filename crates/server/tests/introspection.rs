@@ -82,6 +82,20 @@ fn slowlog_entries(s: &ServerProc) -> Vec<String> {
     c.cmd(&[b"MULTI"]);
     c.cmd(&[b"GET", b"big"]);
     c.cmd(&[b"EXEC"]);
+    // A blocking command that times out is never logged; one that is served is logged when
+    // served, after the command that served it.
+    c.cmd(&[b"BLPOP", b"nothing", b"0.01"]);
+    // Nor does it reach its latency histogram.
+    let histogram = text(&c.cmd(&[b"LATENCY", b"HISTOGRAM", b"blpop"]));
+    c.send(&[b"BLPOP", b"later", b"0"]);
+    let mut other = s.conn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while common::info_field_in(&mut other, "clients", "blocked_clients") != "1" {
+        assert!(std::time::Instant::now() < deadline, "never blocked");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    other.cmd(&[b"RPUSH", b"later", b"x"]);
+    c.read_reply();
     let got = c.cmd(&[b"SLOWLOG", b"GET", b"-1"]);
     c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"10000"]);
     common::elements(&got)
@@ -92,6 +106,7 @@ fn slowlog_entries(s: &ServerProc) -> Vec<String> {
             assert_eq!(fields.len(), 6);
             format!("{} name={}", text(&fields[3]), text(&fields[5]))
         })
+        .chain(std::iter::once(format!("blpop histogram: {histogram}")))
         .collect()
 }
 

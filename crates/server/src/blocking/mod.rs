@@ -78,6 +78,14 @@ pub fn finish(srv: &Server, client: &mut ClientState, out: Option<&mut resp::Rep
             if !b.drop_reply {
                 out.raw(&s.reply);
             }
+            // Redis logs a blocked command when it is served (never when it times out).
+            client.stats.served(b.spec, b.call_us);
+            if !b.spec.has(crate::cmd::flags::SKIP_SLOWLOG) && srv.slowlog.wants(b.call_us) {
+                let name = client.shared.name.lock().clone().unwrap_or_default();
+                let argv: Vec<&[u8]> = b.argv.iter().map(Vec::as_slice).collect();
+                srv.slowlog
+                    .push_args(&argv, b.call_us, client.shared.addr.clone(), name);
+            }
             s.failed
         }
         Outcome::Timeout | Outcome::UnblockedTimeout => {

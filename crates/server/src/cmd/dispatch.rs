@@ -432,7 +432,8 @@ pub(super) fn finish(
     elapsed_us: u64,
     result: super::CmdResult,
 ) {
-    if !spec.has(super::flags::SKIP_SLOWLOG) && srv.slowlog.wants(elapsed_us) {
+    let blocked = client.block.is_some();
+    if !blocked && !spec.has(super::flags::SKIP_SLOWLOG) && srv.slowlog.wants(elapsed_us) {
         let name = client.shared.name.lock().clone().unwrap_or_default();
         srv.slowlog
             .push(argv, elapsed_us, client.shared.addr.clone(), name);
@@ -447,15 +448,18 @@ pub(super) fn finish(
     };
     srv.latency.add_if_needed(event, elapsed_us / 1000);
     match result {
-        Ok(()) => client.stats.called(spec, elapsed_us, false),
+        Ok(()) => client.stats.called(spec, elapsed_us, false, blocked),
         Err(e) => {
-            client.stats.called(spec, elapsed_us, true);
+            client.stats.called(spec, elapsed_us, true, blocked);
             srv.stats.record_error(e.msg());
             out.error(e.msg());
         }
     }
-    if client.block.is_some() {
-        // A blocked client keeps its arguments until it is served (CLIENT LIST `argv-mem`).
+    if let Some(b) = client.block.as_mut() {
+        // A blocked client keeps its arguments until it is served (CLIENT LIST `argv-mem`,
+        // the slow log).
+        b.argv = argv.iter().map(<[u8]>::to_vec).collect();
+        b.call_us = elapsed_us;
         let bytes = argv.iter().map(<[u8]>::len).sum();
         client.shared.blocked_argv_bytes.store(bytes, Relaxed);
     }

@@ -111,6 +111,8 @@ pub fn attempt_or_block(
         deadline: timeout.deadline,
         spec: ctx.spec,
         drop_reply: false,
+        argv: Vec::new(),
+        call_us: 0,
     });
     Ok(())
 }
