@@ -27,6 +27,9 @@ pub enum ReplyMode {
 /// State of one connection, used by its commands.
 pub struct ClientState {
     pub id: u64,
+    /// When this connection's pending replies first went over the soft output-buffer limit
+    /// (ms since the epoch; 0 = not over).
+    pub obuf_soft_since_ms: u64,
     pub db: usize,
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
@@ -87,6 +90,7 @@ impl ClientState {
     pub fn new(shared: Arc<ClientShared>, stats: Arc<ThreadStats>, authenticated: bool) -> Self {
         ClientState {
             id: shared.id,
+            obuf_soft_since_ms: 0,
             db: 0,
             authenticated,
             reply_mode: ReplyMode::On,

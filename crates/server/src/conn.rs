@@ -26,6 +26,8 @@ struct ConnConfig {
     idle_timeout: Option<Duration>,
     max_bulk_bytes: i64,
     query_buffer_limit: usize,
+    /// `client-output-buffer-limit`'s classes, for the replies a batch piles up.
+    obuf: crate::pubsub::ObufLimits,
 }
 
 impl ConnConfig {
@@ -40,6 +42,7 @@ impl ConnConfig {
             },
             max_bulk_bytes: c.proto_max_bulk_len(),
             query_buffer_limit: c.query_buffer_limit(),
+            obuf: srv.pubsub.limits(),
         }
     }
 }
@@ -347,6 +350,12 @@ fn run_batch(
                 }
                 parser.reset();
                 pos += consumed;
+                if over_output_limit(client, out, cfg) {
+                    // Redis frees such a client without sending what it had pending.
+                    out.truncate(0);
+                    end = BatchEnd::Close;
+                    break;
+                }
                 if flow == Flow::CloseAfterReply {
                     end = BatchEnd::Close;
                     break;
@@ -376,6 +385,41 @@ fn run_batch(
     }
     rbuf.advance(pos);
     end
+}
+
+/// Whether the replies this batch has piled up put the client over its class's
+/// `client-output-buffer-limit` (Redis's `checkClientOutputBufferLimits`, checked as each
+/// reply is added): the hard limit at once, the soft one once it has lasted its seconds.
+/// A connection reads no more requests until its replies are written, so only one batch's
+/// replies can pile up here.
+fn over_output_limit(client: &mut ClientState, out: &Reply, cfg: &ConnConfig) -> bool {
+    let limit = if client.subs.total() > 0 {
+        cfg.obuf.pubsub
+    } else {
+        cfg.obuf.normal
+    };
+    // Messages queued for it by others are checked against the limit as they are queued
+    // (`Outbox::push`); `out` holds this batch's replies and the messages taken with them.
+    let pending = out.len() as u64;
+    let over = if limit.hard_bytes > 0 && pending >= limit.hard_bytes {
+        true
+    } else if limit.soft_bytes > 0 && pending >= limit.soft_bytes {
+        let now = crate::util::now_ms();
+        if client.obuf_soft_since_ms == 0 {
+            client.obuf_soft_since_ms = now;
+        }
+        now.saturating_sub(client.obuf_soft_since_ms) > limit.soft_secs.saturating_mul(1000)
+    } else {
+        client.obuf_soft_since_ms = 0;
+        false
+    };
+    if over {
+        crate::log_warning!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            client.shared.describe(crate::util::now_ms(), None)
+        );
+    }
+    over
 }
 
 /// Whether CLIENT PAUSE holds this command: after the checks Redis makes first (a command

@@ -251,3 +251,61 @@ fn a_blocked_resp3_client_gets_its_pushes_while_it_waits() {
     let theirs = pushes_while_blocked(&redis);
     assert_eq!(pushes_while_blocked(&basalt), theirs);
 }
+
+/// `client-output-buffer-limit normal`: a client whose pipelined replies pile up past the
+/// hard limit is disconnected (what else it sent is not run); under the limit, or with the
+/// default of no limit, the same pipeline is answered in full.
+fn normal_class_limit(s: &ServerProc) -> Vec<String> {
+    let mut admin = s.conn();
+    admin.cmd(&[b"SET", b"big", &[b'v'; 50_000]]);
+    let pipeline = |n: usize, tail: &[u8]| {
+        let mut bytes = Vec::new();
+        for _ in 0..n {
+            bytes.extend_from_slice(b"GET big\r\n");
+        }
+        bytes.extend_from_slice(tail);
+        bytes
+    };
+    let mut seen = Vec::new();
+    for limit in ["normal 0 0 0", "normal 1mb 0 0", "normal 100kb 0 0"] {
+        admin.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            limit.as_bytes(),
+        ]);
+        let mut c = s.conn();
+        let marker = format!("INCR ran-{}\r\n", limit.len());
+        c.send_raw(&pipeline(10, marker.as_bytes()));
+        let mut answered = 0;
+        while let Some(r) = c.try_read_reply() {
+            answered += 1;
+            if r.starts_with(b":") {
+                break;
+            }
+        }
+        let ran = admin.cmd(&[b"EXISTS", marker[5..marker.len() - 2].as_bytes()]);
+        seen.push(format!(
+            "{limit}: all answered {}, tail ran {}",
+            answered == 11,
+            text(&ran)
+        ));
+    }
+    admin.cmd(&[
+        b"CONFIG",
+        b"SET",
+        b"client-output-buffer-limit",
+        b"normal 0 0 0",
+    ]);
+    seen.push(text(&admin.cmd(&[b"STRLEN", b"big"])));
+    seen
+}
+
+#[test]
+fn a_normal_client_over_its_output_limit_is_disconnected() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    let theirs = normal_class_limit(&redis);
+    assert!(theirs[2].contains("all answered false"), "{theirs:?}");
+    assert_eq!(normal_class_limit(&basalt), theirs);
+}
