@@ -77,12 +77,11 @@ impl SlowLog {
         let argc = argv.len();
         let kept = argc.min(MAX_ARGS);
         let mut args = Vec::with_capacity(kept);
-        for i in 0..kept {
+        for (i, a) in argv.iter().take(kept).enumerate() {
             if kept != argc && i == kept - 1 {
                 args.push(format!("... ({} more arguments)", argc - kept + 1).into_bytes());
                 break;
             }
-            let a = argv[i];
             if a.len() > MAX_ARG_BYTES {
                 let mut cut = a[..MAX_ARG_BYTES].to_vec();
                 cut.extend_from_slice(

@@ -275,8 +275,8 @@ fn normal_class_limit(s: &ServerProc) -> Vec<String> {
             limit.as_bytes(),
         ]);
         let mut c = s.conn();
-        let marker = format!("INCR ran-{}\r\n", limit.len());
-        c.send_raw(&pipeline(10, marker.as_bytes()));
+        let key = format!("ran-{}", limit.len());
+        c.send_raw(&pipeline(10, format!("INCR {key}\r\n").as_bytes()));
         let mut answered = 0;
         while let Some(r) = c.try_read_reply() {
             answered += 1;
@@ -284,7 +284,7 @@ fn normal_class_limit(s: &ServerProc) -> Vec<String> {
                 break;
             }
         }
-        let ran = admin.cmd(&[b"EXISTS", marker[5..marker.len() - 2].as_bytes()]);
+        let ran = admin.cmd(&[b"EXISTS", key.as_bytes()]);
         seen.push(format!(
             "{limit}: all answered {}, tail ran {}",
             answered == 11,
