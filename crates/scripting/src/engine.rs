@@ -1,0 +1,401 @@
+//! One Lua interpreter with its compiled scripts. The server keeps one per I/O thread (an
+//! interpreter is not shared between threads), each compiling a script the first time that
+//! thread runs it; the script bodies themselves live in the server's shared cache.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use mlua::{Function, Lua, MultiValue, Table, Value};
+use resp::Reply;
+
+use crate::convert::{lua_to_reply, reply_to_lua};
+use crate::sandbox::{self, Sandbox};
+
+/// What the engine needs from the server while a script runs.
+pub trait Host {
+    /// Run a command the script called (`redis.call`/`pcall`) with the script's protocol
+    /// (`resp`, 2 or 3) and replication flags (`repl`, Redis's `REPL_*` bits); return its
+    /// RESP reply. Refusals (unknown command, arity, no-script, writes in a read-only script
+    /// …) are error replies too.
+    fn call(&mut self, argv: &[Vec<u8>], resp: u8, repl: u8) -> Vec<u8>;
+    /// `redis.log(level, …)`: 0 debug, 1 verbose, 2 notice, 3 warning.
+    fn log(&mut self, level: u8, message: &[u8]);
+    /// Whether `name` is a command (`redis.acl_check_cmd`).
+    fn known_command(&self, name: &[u8]) -> bool;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// EVALSHA of a script this interpreter does not have.
+    #[error("NOSCRIPT No matching script. Please use EVAL.")]
+    NoScript,
+    /// The interpreter itself failed (out of memory while setting up).
+    #[error("ERR {0}")]
+    Lua(#[from] mlua::Error),
+}
+
+pub struct Engine {
+    lua: Lua,
+    sandbox: Sandbox,
+    /// Compiled scripts by SHA-1 (hex).
+    scripts: HashMap<String, Function>,
+}
+
+impl Engine {
+    /// A new interpreter; `version` is what `redis.REDIS_VERSION` reports.
+    pub fn new(version: &str, version_num: i64) -> Result<Engine, RunError> {
+        let lua = sandbox::new_lua()?;
+        let sandbox = sandbox::build(&lua, version, version_num)?;
+        Ok(Engine {
+            lua,
+            sandbox,
+            scripts: HashMap::new(),
+        })
+    }
+
+    pub fn is_loaded(&self, sha: &str) -> bool {
+        self.scripts.contains_key(sha)
+    }
+
+    /// Compile `body` as script `sha`. The error is the reply's text (`ERR Error compiling
+    /// script …`, or a shebang error).
+    pub fn load(&mut self, sha: &str, body: &[u8]) -> Result<(), String> {
+        if self.scripts.contains_key(sha) {
+            return Ok(());
+        }
+        let shebang = crate::shebang::parse(body).map_err(|e| format!("ERR {e}"))?;
+        // The shebang line is left out but its line feed kept, so line numbers hold.
+        let code = &body[shebang.len..];
+        let f = self
+            .lua
+            .load(code)
+            .set_name("@user_script")
+            .set_environment(self.sandbox.env.clone())
+            .into_function()
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_error_text(&e)
+                )
+            })?;
+        self.scripts.insert(sha.to_string(), f);
+        Ok(())
+    }
+
+    /// Forget every compiled script (SCRIPT FLUSH).
+    pub fn flush(&mut self) {
+        self.scripts.clear();
+        self.lua.gc_collect().ok();
+    }
+
+    /// Bytes the interpreter holds (INFO `used_memory_lua`).
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
+    /// Run script `sha` (loaded) with KEYS and ARGV; its reply (or its error) goes to `out`.
+    pub fn run(
+        &mut self,
+        sha: &str,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        host: &mut dyn Host,
+        out: &mut Reply,
+    ) -> Result<(), RunError> {
+        let f = self.scripts.get(sha).ok_or(RunError::NoScript)?.clone();
+        let sb = &self.sandbox;
+        sb.globals.raw_set("KEYS", self.array(keys)?)?;
+        sb.globals.raw_set("ARGV", self.array(args)?)?;
+        sb.host.raw_set("resp", 2)?;
+        sb.host.raw_set("repl", 3)?;
+        let host = RefCell::new(host);
+        let redis: Table = sb.host.raw_get("redis")?;
+        let (ok, result): (bool, Value) = self.lua.scope(|scope| {
+            let call = scope.create_function(|lua, args: MultiValue| {
+                let mut host = host.borrow_mut();
+                command(lua, sb, &mut **host, args, true)
+            })?;
+            let pcall = scope.create_function(|lua, args: MultiValue| {
+                let mut host = host.borrow_mut();
+                command(lua, sb, &mut **host, args, false)
+            })?;
+            let log = scope.create_function(|_, (level, msg): (u8, mlua::String)| {
+                host.borrow_mut().log(level, &msg.as_bytes());
+                Ok(())
+            })?;
+            let known = scope.create_function(|_, name: mlua::String| {
+                Ok(host.borrow().known_command(&name.as_bytes()))
+            })?;
+            redis.raw_set("call", call)?;
+            redis.raw_set("pcall", pcall)?;
+            sb.host.raw_set("in_run", true)?;
+            sb.host.raw_set("log", log)?;
+            sb.host.raw_set("known_command", known)?;
+            let r = sb.run.call::<(bool, Value)>(f);
+            let outside: Function = sb.host.raw_get("outside_run")?;
+            redis.raw_set("call", outside.clone())?;
+            redis.raw_set("pcall", outside)?;
+            for name in ["in_run", "log", "known_command"] {
+                sb.host.raw_set(name, Value::Nil)?;
+            }
+            r
+        })?;
+        let script_resp: u8 = sb.host.raw_get("resp").unwrap_or(2);
+        sb.globals.raw_set("KEYS", Value::Nil)?;
+        sb.globals.raw_set("ARGV", Value::Nil)?;
+        if ok {
+            lua_to_reply(result, out, script_resp);
+        } else {
+            out.error(error_reply(&result, sha).as_bytes());
+        }
+        Ok(())
+    }
+
+    fn array(&self, items: &[&[u8]]) -> mlua::Result<Table> {
+        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.iter().enumerate() {
+            t.raw_set(i + 1, self.lua.create_string(item)?)?;
+        }
+        Ok(t)
+    }
+}
+
+/// `redis.call`/`pcall`: the arguments as a command, run by the host, its reply as a Lua
+/// value. A failure (an error reply, or arguments that are no command) is the `{err=…}` table:
+/// returned by `pcall`, raised by `call` (through `H.raised`, see sandbox.lua).
+fn command(
+    lua: &Lua,
+    sb: &Sandbox,
+    host: &mut dyn Host,
+    args: MultiValue,
+    raise: bool,
+) -> mlua::Result<Value> {
+    let resp = number_arg(sb.host.raw_get("resp").ok()).unwrap_or(2.0) as u8;
+    let repl = number_arg(sb.host.raw_get("repl").ok()).unwrap_or(3.0) as u8;
+    let failure = |e: Value| -> mlua::Result<Value> {
+        if raise {
+            sb.host.raw_set("raised", e)?;
+            Err(mlua::Error::runtime("redis.call failed"))
+        } else {
+            Ok(e)
+        }
+    };
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for v in args {
+        match v {
+            Value::String(s) => argv.push(s.as_bytes().to_vec()),
+            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
+            // Redis formats numbers with %.17g (Lua's own conversion would lose precision).
+            Value::Number(n) => argv.push(format_g17(n).into_bytes()),
+            _ => {
+                return failure(
+                    sb.err_table
+                        .call("Lua redis lib command arguments must be strings or integers")?,
+                )
+            }
+        }
+    }
+    if argv.is_empty() {
+        return failure(
+            sb.err_table
+                .call("Please specify at least one argument for this redis lib call")?,
+        );
+    }
+    let reply = host.call(&argv, resp, repl);
+    let value = reply_to_lua(lua, &reply)?;
+    if reply.first() == Some(&b'-') {
+        return failure(value);
+    }
+    Ok(value)
+}
+
+fn number_arg(v: Option<Value>) -> Option<f64> {
+    match v? {
+        Value::Integer(i) => Some(i as f64),
+        Value::Number(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// The reply to a script that raised `err`: its message, then where it was raised.
+fn error_reply(err: &Value, sha: &str) -> String {
+    let Value::Table(t) = err else {
+        let msg = match err {
+            Value::String(s) => s.to_string_lossy(),
+            _ => "execution failure".to_string(),
+        };
+        let msg: String = msg.chars().take(100).collect();
+        return format!("ERR Error running script {sha}, {msg}");
+    };
+    let text = |name: &str| -> Option<String> {
+        match t.raw_get::<Value>(name).ok()? {
+            Value::String(s) => Some(s.to_string_lossy()),
+            Value::Integer(i) => Some(i.to_string()),
+            Value::Number(n) => Some(format_g14(n)),
+            _ => None,
+        }
+    };
+    let msg = text("err").unwrap_or_else(|| "ERR unknown error".to_string());
+    match (text("source"), text("line")) {
+        (Some(source), Some(line)) => format!("{msg} script: {sha}, on {source}:{line}."),
+        _ => msg,
+    }
+}
+
+/// The text of a Lua error, without mlua's decorations.
+fn lua_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// C's `%.17g`.
+pub fn format_g17(x: f64) -> String {
+    format_g(x, 17)
+}
+
+/// Lua 5.1's number to string (`%.14g`).
+pub fn format_g14(x: f64) -> String {
+    format_g(x, 14)
+}
+
+/// C's `%.<precision>g`: the shorter of fixed and exponent forms, trailing zeros removed.
+fn format_g(x: f64, precision: usize) -> String {
+    if x.is_nan() {
+        return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
+    if x.is_infinite() {
+        return if x < 0.0 { "-inf" } else { "inf" }.to_string();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let sci = format!("{:.*e}", precision - 1, x);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= precision as i32 {
+        let m = trim_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (precision as i32 - 1 - exp).max(0) as usize;
+        trim_zeros(&format!("{x:.decimals$}")).to_string()
+    }
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g_formats_as_c() {
+        assert_eq!(format_g17(1.0), "1");
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_g17(1e100), "1.0000000000000000e+100".replace(".0000000000000000", ""));
+        assert_eq!(format_g17(-2.5), "-2.5");
+        assert_eq!(format_g17(123456789012345678.0), "1.2345678901234568e+17");
+        assert_eq!(format_g14(0.5), "0.5");
+        assert_eq!(format_g14(1e-5), "1e-05");
+    }
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+
+    /// A host that answers every command with its arguments joined, or an error for `err`.
+    struct Echo {
+        logged: Vec<(u8, Vec<u8>)>,
+    }
+
+    impl Host for Echo {
+        fn call(&mut self, argv: &[Vec<u8>], _resp: u8, _repl: u8) -> Vec<u8> {
+            if argv[0] == b"err" {
+                return b"-WRONGTYPE nope\r\n".to_vec();
+            }
+            let joined = argv.join(&b' ');
+            let mut r = format!("${}\r\n", joined.len()).into_bytes();
+            r.extend_from_slice(&joined);
+            r.extend_from_slice(b"\r\n");
+            r
+        }
+        fn log(&mut self, level: u8, message: &[u8]) {
+            self.logged.push((level, message.to_vec()));
+        }
+        fn known_command(&self, name: &[u8]) -> bool {
+            name == b"get"
+        }
+    }
+
+    fn eval(body: &str, keys: &[&[u8]]) -> String {
+        let mut e = Engine::new("7.0.15", 0x0007_000f).expect("engine");
+        let sha = crate::sha1_hex(body.as_bytes());
+        let mut out = Reply::new();
+        match e.load(&sha, body.as_bytes()) {
+            Err(msg) => out.error(msg.as_bytes()),
+            Ok(()) => {
+                let mut host = Echo { logged: Vec::new() };
+                e.run(&sha, keys, &[b"a1"], &mut host, &mut out).expect("run");
+            }
+        }
+        String::from_utf8_lossy(out.as_bytes())
+            .replace(&sha, "SHA")
+            .to_string()
+    }
+
+    #[test]
+    fn values_and_calls() {
+        assert_eq!(eval("return 1", &[]), ":1\r\n");
+        assert_eq!(eval("return 3.7", &[]), ":3\r\n");
+        assert_eq!(eval("return {1,'x',{ok='fine'}}", &[]), "*3\r\n:1\r\n$1\r\nx\r\n+fine\r\n");
+        assert_eq!(eval("return KEYS[1] .. ARGV[1]", &[b"k"]), "$3\r\nka1\r\n");
+        assert_eq!(eval("return redis.call('get', KEYS[1], 1.5)", &[b"k"]), "$9\r\nget k 1.5\r\n");
+        assert_eq!(
+            eval("return redis.pcall('err')", &[]),
+            "-WRONGTYPE nope\r\n"
+        );
+        assert_eq!(
+            eval("return redis.call('err')", &[]),
+            "-WRONGTYPE nope script: SHA, on @user_script:1.\r\n"
+        );
+    }
+
+    #[test]
+    fn sandbox_errors_as_redis() {
+        assert_eq!(
+            eval("x = 1", &[]),
+            "-ERR user_script:1: Attempt to modify a readonly table script: SHA, on @user_script:1.\r\n"
+        );
+        assert_eq!(
+            eval("return y", &[]),
+            "-ERR user_script:1: Script attempted to access nonexistent global variable 'y' script: SHA, on @user_script:1.\r\n"
+        );
+        assert_eq!(
+            eval("return (", &[]),
+            "-ERR Error compiling script (new function): user_script:1: unexpected symbol near '<eof>'\r\n"
+        );
+        assert_eq!(
+            eval("\nerror('boom')", &[]),
+            "-ERR user_script:2: boom script: SHA, on @user_script:2.\r\n"
+        );
+        assert_eq!(eval("return type(os)", &[]).contains("nonexistent global variable 'os'"), true);
+        assert_eq!(eval("string.x = 1", &[]).contains("readonly table"), true);
+    }
+
+    #[test]
+    fn cyclic_tables_stop_at_the_stack_limit() {
+        let r = eval("local t = {} t[1] = t return t", &[]);
+        assert_eq!(r.matches("*1\r\n").count(), 7995);
+        assert!(r.ends_with("-ERR reached lua stack limit\r\n"));
+    }
+}

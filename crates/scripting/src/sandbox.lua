@@ -1,0 +1,245 @@
+-- Basalt's script environment, built once per interpreter (see sandbox.rs). It receives the
+-- host table H (Rust functions and per-run state) and returns the globals scripts see.
+--
+-- What scripts get is Redis 7.0's: its allowed builtins and libraries, every table read-only,
+-- reading a missing global an error, `redis.*` as Redis defines it. Lua 5.1 has no read-only
+-- tables, so each library is reached through an empty proxy whose metatable reads from the
+-- real table and refuses writes.
+local H = ...
+local dbg = debug
+local error, type, tostring, setmetatable, rawget, select = error, type, tostring, setmetatable, rawget, select
+local real_loadstring, real_load, real_setfenv, real_getfenv = loadstring, load, setfenv, getfenv
+local vm_globals = _G
+
+local function readonly_error()
+  error("Attempt to modify a readonly table", 2)
+end
+
+local function readonly(t)
+  return setmetatable({}, { __index = t, __newindex = readonly_error, __metatable = false })
+end
+
+-- An error as redis.call raises it: a table with the error code and message.
+local function err_table(msg)
+  if msg:sub(1, 1) == '-' then
+    local space = msg:find(' ', 1, true)
+    if space then
+      msg = msg:sub(2, space - 1) .. ' ' .. msg:sub(space + 1)
+    else
+      msg = 'ERR ' .. msg:sub(2)
+    end
+  else
+    msg = 'ERR ' .. msg
+  end
+  return { err = (msg:gsub('[\r\n]+$', '')) }
+end
+H.err_table = err_table
+
+local function fail(msg)
+  error(err_table(msg))
+end
+
+-- A Rust function cannot raise a Lua table, so redis.call raises a placeholder and leaves
+-- the error table in H.raised; whoever catches the placeholder takes the table instead.
+H.take_raised = function(err)
+  local raised = H.raised
+  if raised ~= nil and type(err) == 'userdata' then
+    H.raised = nil
+    return raised
+  end
+  return err
+end
+
+-- The real globals behind the proxy scripts see.
+local G = {}
+for _, name in ipairs({ "xpcall", "tostring", "setmetatable", "next", "assert", "tonumber",
+    "rawequal", "collectgarbage", "getmetatable", "rawset", "pcall", "type", "select",
+    "unpack", "gcinfo", "pairs", "rawget", "ipairs", "_VERSION", "error", "newproxy" }) do
+  G[name] = vm_globals[name]
+end
+
+local globals = setmetatable({}, {
+  __index = function(_, k)
+    local v = G[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+G._G = globals
+
+local real_pcall, real_xpcall = pcall, xpcall
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  return false, H.take_raised((...))
+end
+G.pcall = function(f, ...)
+  return caught(real_pcall(f, ...))
+end
+G.xpcall = function(f, h)
+  return caught(real_xpcall(f, function(e) return h(H.take_raised(e)) end))
+end
+
+-- Code loaded by a script runs in the script's environment.
+G.loadstring = function(s, name)
+  local f, e = real_loadstring(s, name)
+  if f then real_setfenv(f, globals) end
+  return f, e
+end
+G.load = function(fn, name)
+  local f, e = real_load(fn, name)
+  if f then real_setfenv(f, globals) end
+  return f, e
+end
+G.setfenv = real_setfenv
+G.getfenv = function(f)
+  local env = real_getfenv(f)
+  if env == vm_globals then return globals end
+  return env
+end
+
+-- math, with Redis's random numbers (one sequence for the server, see random.rs).
+local math_lib = {}
+for k, v in pairs(math) do math_lib[k] = v end
+local floor = math.floor
+math_lib.random = function(...)
+  local n = select('#', ...)
+  local r = H.rand()
+  if n == 0 then return r end
+  local m = ...
+  if type(m) ~= 'number' then
+    error("bad argument #1 to 'random' (number expected, got " .. (m == nil and 'no value' or type(m)) .. ")", 2)
+  end
+  if n == 1 then
+    local u = floor(m)
+    if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 2) end
+    return floor(r * u) + 1
+  elseif n == 2 then
+    local l, u = floor(m), select(2, ...)
+    if type(u) ~= 'number' then
+      error("bad argument #2 to 'random' (number expected, got " .. type(u) .. ")", 2)
+    end
+    u = floor(u)
+    if l > u then error("bad argument #2 to 'random' (interval is empty)", 2) end
+    return floor(r * (u - l + 1)) + l
+  end
+  error("wrong number of arguments", 2)
+end
+math_lib.randomseed = function(seed)
+  if type(seed) ~= 'number' then
+    error("bad argument #1 to 'randomseed' (number expected, got " .. (seed == nil and 'no value' or type(seed)) .. ")", 2)
+  end
+  H.srand(seed)
+end
+
+G.string = readonly(string)
+G.table = readonly(table)
+G.math = readonly(math_lib)
+G.coroutine = readonly(coroutine)
+
+-- The redis library.
+local redis = {}
+-- redis.call and redis.pcall are Rust functions the engine installs for each run (C
+-- functions, as in Redis, so `return redis.call(…)` keeps the script's frame for error
+-- positions); between runs they refuse.
+local function outside_run()
+  fail("redis.call/pcall can only be called inside a script invocation")
+end
+redis.call = outside_run
+redis.pcall = outside_run
+H.redis = redis
+H.outside_run = outside_run
+redis.sha1hex = function(...)
+  if select('#', ...) ~= 1 then fail("wrong number of arguments") end
+  local s = ...
+  return H.sha1(type(s) == 'string' and s or (type(s) == 'number' and tostring(s) or ''))
+end
+redis.error_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or (type(s) ~= 'string' and type(s) ~= 'number') then
+    fail("wrong number or type of arguments")
+  end
+  s = tostring(s)
+  if s:sub(1, 1) ~= '-' then s = '-' .. s end
+  return err_table(s)
+end
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or (type(s) ~= 'string' and type(s) ~= 'number') then
+    fail("wrong number or type of arguments")
+  end
+  return { ok = tostring(s) }
+end
+redis.log = function(...)
+  local n = select('#', ...)
+  if n < 2 then fail("redis.log() requires two arguments or more.") end
+  local level = ...
+  if type(level) ~= 'number' then fail("First argument must be a number (log level).") end
+  if level < 0 or level > 3 then fail("Invalid debug level.") end
+  local parts = {}
+  for i = 2, n do
+    local v = select(i, ...)
+    if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
+  end
+  H.log(level, table.concat(parts, ' '))
+end
+redis.setresp = function(...)
+  if not H.in_run then fail("redis.setresp can only be called inside a script invocation") end
+  if select('#', ...) ~= 1 then fail("redis.setresp() requires one argument.") end
+  local v = ...
+  if v ~= 2 and v ~= 3 then fail("RESP version must be 2 or 3.") end
+  H.resp = v
+end
+redis.set_repl = function(...)
+  if not H.in_run then fail("redis.set_repl can only be called inside a script invocation") end
+  if select('#', ...) ~= 1 then fail("redis.set_repl() requires two arguments.") end
+  local flags = ...
+  if type(flags) ~= 'number' or flags < 0 or flags > 3 or flags ~= floor(flags) then
+    fail("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+  end
+  H.repl = flags
+end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.acl_check_cmd = function(...)
+  if not H.in_run then fail("redis.acl_check_cmd can only be called inside a script invocation") end
+  if select('#', ...) == 0 then fail("Please specify at least one argument for this redis lib call") end
+  if not H.known_command(...) then fail("Invalid command passed to redis.acl_check_cmd()") end
+  return true
+end
+redis.REDIS_VERSION = H.version
+redis.REDIS_VERSION_NUM = H.version_num
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+G.redis = readonly(redis)
+
+-- The error handler every script runs under: the error as a table with the script's own
+-- source and line (skipping C functions and this file's wrappers).
+local function handler(err)
+  err = H.take_raised(err)
+  local level = 2
+  local info = dbg.getinfo(level, 'nSl')
+  while info and (info.what == 'C' or info.source == '=basalt') do
+    level = level + 1
+    info = dbg.getinfo(level, 'nSl')
+  end
+  if type(err) ~= 'table' then
+    err = { err = 'ERR ' .. tostring(err) }
+  end
+  if info then
+    err.source = info.source
+    err.line = info.currentline
+  end
+  return err
+end
+
+H.run = function(f)
+  H.raised = nil
+  return real_xpcall(f, handler)
+end
+H.globals = G
+return globals
