@@ -35,9 +35,6 @@ local function err_table(msg)
 end
 H.err_table = err_table
 
-local function fail(msg)
-  error(err_table(msg))
-end
 
 -- A Rust function cannot raise a Lua table, so redis.call raises a placeholder and leaves
 -- the error table in H.raised; whoever catches the placeholder takes the table instead.
@@ -72,9 +69,16 @@ local globals = setmetatable({}, {
 G._G = globals
 
 local real_pcall, real_xpcall = pcall, xpcall
+-- As Redis's pcall: an error table with a message is caught as the message alone (errors
+-- were strings before Redis 7, and scripts compare them).
 local function caught(ok, ...)
   if ok then return ok, ... end
-  return false, H.take_raised((...))
+  local e = H.take_raised((...))
+  if type(e) == 'table' then
+    local msg = rawget(e, 'err')
+    if type(msg) == 'string' or type(msg) == 'number' then e = msg end
+  end
+  return false, e
 end
 G.pcall = function(f, ...)
   return caught(real_pcall(f, ...))
@@ -145,22 +149,15 @@ local redis = {}
 -- redis.call and redis.pcall are Rust functions the engine installs for each run (C
 -- functions, as in Redis, so `return redis.call(…)` keeps the script's frame for error
 -- positions); between runs they refuse.
-local function outside_run()
-  fail("redis.call/pcall can only be called inside a script invocation")
-end
+local outside_run = H.outside_run
 redis.call = outside_run
 redis.pcall = outside_run
 H.redis = redis
-H.outside_run = outside_run
-redis.sha1hex = function(...)
-  if select('#', ...) ~= 1 then fail("wrong number of arguments") end
-  local s = ...
-  return H.sha1(type(s) == 'string' and s or (type(s) == 'number' and tostring(s) or ''))
-end
+-- Bad arguments make these two return an error reply rather than raise one, as in Redis.
 redis.error_reply = function(...)
   local s = ...
   if select('#', ...) ~= 1 or (type(s) ~= 'string' and type(s) ~= 'number') then
-    fail("wrong number or type of arguments")
+    return err_table("wrong number or type of arguments")
   end
   s = tostring(s)
   if s:sub(1, 1) ~= '-' then s = '-' .. s end
@@ -169,48 +166,20 @@ end
 redis.status_reply = function(...)
   local s = ...
   if select('#', ...) ~= 1 or (type(s) ~= 'string' and type(s) ~= 'number') then
-    fail("wrong number or type of arguments")
+    return err_table("wrong number or type of arguments")
   end
   return { ok = tostring(s) }
 end
-redis.log = function(...)
-  local n = select('#', ...)
-  if n < 2 then fail("redis.log() requires two arguments or more.") end
-  local level = ...
-  if type(level) ~= 'number' then fail("First argument must be a number (log level).") end
-  if level < 0 or level > 3 then fail("Invalid debug level.") end
-  local parts = {}
-  for i = 2, n do
-    local v = select(i, ...)
-    if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
-  end
-  H.log(level, table.concat(parts, ' '))
-end
-redis.setresp = function(...)
-  if not H.in_run then fail("redis.setresp can only be called inside a script invocation") end
-  if select('#', ...) ~= 1 then fail("redis.setresp() requires one argument.") end
-  local v = ...
-  if v ~= 2 and v ~= 3 then fail("RESP version must be 2 or 3.") end
-  H.resp = v
-end
-redis.set_repl = function(...)
-  if not H.in_run then fail("redis.set_repl can only be called inside a script invocation") end
-  if select('#', ...) ~= 1 then fail("redis.set_repl() requires two arguments.") end
-  local flags = ...
-  if type(flags) ~= 'number' or flags < 0 or flags > 3 or flags ~= floor(flags) then
-    fail("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
-  end
-  H.repl = flags
-end
+-- These raise their errors, and are Rust functions (see sandbox.rs) so that a tail call
+-- keeps the script's frame for the error's position.
+redis.sha1hex = H.sha1hex
+redis.log = H.redis_log
+redis.setresp = H.setresp
+redis.set_repl = H.set_repl
+redis.acl_check_cmd = H.acl_check_cmd
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
-redis.acl_check_cmd = function(...)
-  if not H.in_run then fail("redis.acl_check_cmd can only be called inside a script invocation") end
-  if select('#', ...) == 0 then fail("Please specify at least one argument for this redis lib call") end
-  if not H.known_command(...) then fail("Invalid command passed to redis.acl_check_cmd()") end
-  return true
-end
 redis.REDIS_VERSION = H.version
 redis.REDIS_VERSION_NUM = H.version_num
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3

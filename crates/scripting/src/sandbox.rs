@@ -2,7 +2,7 @@
 //! `sandbox.lua` on top (allowed globals, read-only proxies, `redis.*`, the error handler).
 //! The Rust functions the Lua side needs go in the host table `H`.
 
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
 /// Handles an [`crate::Engine`] keeps to its interpreter's environment.
 pub struct Sandbox {
@@ -33,6 +33,124 @@ pub fn new_lua() -> mlua::Result<Lua> {
     })
 }
 
+/// Raise Redis's error table for `msg` from a Rust function: a Rust callback cannot raise a
+/// Lua table, so the table waits in `H.raised` and a placeholder error is raised (taken back
+/// by the error handler and `pcall`, see sandbox.lua).
+fn raise<T>(host: &Table, msg: &str) -> mlua::Result<T> {
+    let make: Function = host.raw_get("err_table")?;
+    let t: Value = make.call(msg)?;
+    host.raw_set("raised", t)?;
+    Err(mlua::Error::runtime(msg.to_string()))
+}
+
+fn in_run(host: &Table) -> bool {
+    host.raw_get::<bool>("in_run").unwrap_or(false)
+}
+
+/// The `redis.*` functions that raise errors, as Rust (C) functions like Redis's own.
+fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
+    let h = host.clone();
+    let outside = lua.create_function(move |_, _: MultiValue| -> mlua::Result<()> {
+        raise(&h, "redis.call/pcall can only be called inside a script invocation")
+    })?;
+    host.raw_set("outside_run", outside)?;
+    let h = host.clone();
+    let sha1 = lua.create_function(move |_, args: MultiValue| {
+        if args.len() != 1 {
+            return raise(&h, "wrong number of arguments");
+        }
+        let bytes = match args.into_iter().next() {
+            Some(Value::String(s)) => s.as_bytes().to_vec(),
+            Some(Value::Integer(i)) => i.to_string().into_bytes(),
+            Some(Value::Number(n)) => crate::engine::format_g14(n).into_bytes(),
+            _ => Vec::new(),
+        };
+        Ok(crate::sha1_hex(&bytes))
+    })?;
+    host.raw_set("sha1hex", sha1)?;
+    let h = host.clone();
+    let setresp = lua.create_function(move |_, args: MultiValue| -> mlua::Result<()> {
+        if !in_run(&h) {
+            return raise(&h, "redis.setresp can only be called inside a script invocation");
+        }
+        if args.len() != 1 {
+            return raise(&h, "redis.setresp() requires one argument.");
+        }
+        match number(args.into_iter().next()) {
+            Some(v) if v == 2.0 || v == 3.0 => h.raw_set("resp", v as i64),
+            _ => raise(&h, "RESP version must be 2 or 3."),
+        }
+    })?;
+    host.raw_set("setresp", setresp)?;
+    let h = host.clone();
+    let set_repl = lua.create_function(move |_, args: MultiValue| -> mlua::Result<()> {
+        if !in_run(&h) {
+            return raise(&h, "redis.set_repl can only be called inside a script invocation");
+        }
+        if args.len() != 1 {
+            return raise(&h, "redis.set_repl() requires two arguments.");
+        }
+        match number(args.into_iter().next()) {
+            Some(v) if (0.0..=3.0).contains(&v) && v.fract() == 0.0 => h.raw_set("repl", v as i64),
+            _ => raise(
+                &h,
+                "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+            ),
+        }
+    })?;
+    host.raw_set("set_repl", set_repl)?;
+    let h = host.clone();
+    let log = lua.create_function(move |_, args: MultiValue| -> mlua::Result<()> {
+        if args.len() < 2 {
+            return raise(&h, "redis.log() requires two arguments or more.");
+        }
+        let mut args = args.into_iter();
+        let Some(level) = number(args.next()) else {
+            return raise(&h, "First argument must be a number (log level).");
+        };
+        if !(0.0..=3.0).contains(&level) {
+            return raise(&h, "Invalid debug level.");
+        }
+        let parts: Vec<Vec<u8>> = args
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.as_bytes().to_vec()),
+                Value::Integer(i) => Some(i.to_string().into_bytes()),
+                Value::Number(n) => Some(crate::engine::format_g14(n).into_bytes()),
+                _ => None,
+            })
+            .collect();
+        if let Ok(f) = h.raw_get::<Function>("log") {
+            f.call::<()>((level as u8, mlua::BString::from(parts.join(&b' '))))?;
+        }
+        Ok(())
+    })?;
+    host.raw_set("redis_log", log)?;
+    let h = host.clone();
+    let acl = lua.create_function(move |_, args: MultiValue| -> mlua::Result<bool> {
+        if !in_run(&h) {
+            return raise(&h, "redis.acl_check_cmd can only be called inside a script invocation");
+        }
+        let Some(Value::String(name)) = args.into_iter().next() else {
+            return raise(&h, "Please specify at least one argument for this redis lib call");
+        };
+        let known: Function = h.raw_get("known_command")?;
+        if !known.call::<bool>(name)? {
+            return raise(&h, "Invalid command passed to redis.acl_check_cmd()");
+        }
+        Ok(true)
+    })?;
+    host.raw_set("acl_check_cmd", acl)?;
+    Ok(())
+}
+
+fn number(v: Option<Value>) -> Option<f64> {
+    match v? {
+        Value::Integer(i) => Some(i as f64),
+        Value::Number(n) => Some(n),
+        _ => None,
+    }
+}
+
 pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox> {
     let host = lua.create_table()?;
     host.raw_set("version", version)?;
@@ -53,10 +171,7 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
             Ok(())
         })?,
     )?;
-    host.raw_set(
-        "sha1",
-        lua.create_function(|_, s: mlua::String| Ok(crate::sha1_hex(&s.as_bytes())))?,
-    )?;
+    add_raising_functions(lua, &host)?;
     let env: Table = lua
         .load(SOURCE)
         .set_name("=basalt")

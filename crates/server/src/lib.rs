@@ -22,6 +22,7 @@ pub mod rdb_load;
 pub mod rewrite;
 pub mod save;
 pub mod server;
+pub mod scripting;
 pub mod slowlog;
 pub mod snapshot;
 pub mod sparkline;

@@ -100,6 +100,8 @@ pub struct Server {
     pub pause: crate::pause::Pause,
     /// The latency monitor.
     pub latency: crate::latency::Latency,
+    /// Scripts loaded by EVAL and SCRIPT LOAD.
+    pub scripts: crate::scripting::Scripts,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -161,6 +163,7 @@ impl Server {
             monitors: crate::monitor::Monitors::default(),
             pause: crate::pause::Pause::default(),
             latency,
+            scripts: crate::scripting::Scripts::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),

@@ -174,6 +174,11 @@ impl<'a> Locked<'a> {
         self.guards.len() == idx.len() && self.guards.iter().zip(idx).all(|((i, _), j)| i == j)
     }
 
+    /// The store these locks are of (to take more of its locks for as long).
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
     /// How many shards are locked.
     pub fn count(&self) -> usize {
         self.guards.len()
@@ -192,6 +197,28 @@ impl<'a> Locked<'a> {
     /// Whether shard `idx` is among these locks.
     pub fn holds(&self, idx: usize) -> bool {
         self.guards.iter().any(|(i, _)| *i == idx)
+    }
+
+    /// These locks plus shard `idx`'s, without ever releasing any: a shard above every held
+    /// one is waited for (the order every locker follows), one below is only tried. `Err`
+    /// gives the locks back unchanged when that shard is busy.
+    pub fn try_with_shard(mut self, idx: usize) -> Result<Locked<'a>, Locked<'a>> {
+        if self.holds(idx) {
+            return Ok(self);
+        }
+        if self.guards.last().is_none_or(|(i, _)| *i < idx) {
+            let guard = self.store.lock_shard(idx);
+            self.guards.push((idx, guard));
+            return Ok(self);
+        }
+        match self.store.shards[idx].try_lock() {
+            Some(guard) => {
+                let at = self.guards.partition_point(|(i, _)| *i < idx);
+                self.guards.insert(at, (idx, guard));
+                Ok(self)
+            }
+            None => Err(self),
+        }
     }
 
     /// These locks plus shard `idx`'s (serving a blocked BLMOVE whose destination lies in

@@ -312,7 +312,7 @@ pub(super) fn needs_every_shard(spec: &Spec, key_idx: &[usize]) -> bool {
 /// Run a command's handler under `keys`, then tell watchers of the keys it changed and log
 /// it. Returns the locks (which a handler may have grown) and its result, not yet answered.
 pub(super) fn run_locked<'s>(
-    srv: &'s Server,
+    srv: &Server,
     client: &mut ClientState,
     out: &mut resp::Reply,
     spec: &'static Spec,
@@ -416,7 +416,7 @@ pub(crate) fn invalidate_modified(ctx: &mut Ctx<'_, '_>) {
 
 /// A keyless command that reads or writes the keyspace (SCAN, RANDOMKEY, KEYS …): it locks
 /// shards one at a time, so what it caused there (expiries) is collected after it.
-fn touches_data_keyless(spec: &Spec) -> bool {
+pub(super) fn touches_data_keyless(spec: &Spec) -> bool {
     spec.has(super::flags::READONLY) || spec.has(super::flags::WRITE)
 }
 
@@ -555,7 +555,7 @@ fn log_effects(
 /// Why writes are refused because of the disk, if they are (Redis's
 /// `writeCommandsDeniedByDiskError`: a failed BGSAVE under `stop-writes-on-bgsave-error`
 /// first, then the log's write errors).
-fn disk_error(srv: &Server) -> Option<String> {
+pub(super) fn disk_error(srv: &Server) -> Option<String> {
     if srv.save_state.writes_denied.load(Relaxed) {
         return Some(crate::save::MISCONF_RDB.to_string());
     }

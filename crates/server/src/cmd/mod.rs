@@ -5,6 +5,7 @@ mod dispatch;
 mod keys;
 mod lookup;
 mod multi;
+pub mod script_call;
 pub mod table;
 
 use std::borrow::Cow;
@@ -18,6 +19,8 @@ use crate::server::Server;
 pub use dispatch::{execute, execute_in, resolve, Batch, Flow};
 pub(crate) use dispatch::{invalidate_modified, log_and_count};
 pub use keys::KeyRefs;
+pub use lookup::lookup as lookup_command;
+pub(crate) use multi::log_transaction;
 pub use multi::{
     begin as begin_multi, discard, queued_writes, unwatch_all, watch, Multi, Watching,
 };

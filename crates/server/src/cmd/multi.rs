@@ -189,7 +189,7 @@ fn unwatch_locked(client: &mut ClientState, keys: &mut Locked<'_>) {
 /// Keyless commands that read or change no data: they let EXEC lock only its keys' shards.
 /// Any other keyless command (DBSIZE, KEYS, INFO, FLUSHALL …) makes EXEC lock every shard,
 /// since it reads or writes all of them.
-fn keyless_without_data(spec: &Spec) -> bool {
+pub(super) fn keyless_without_data(spec: &Spec) -> bool {
     matches!(
         spec.name,
         "ping" | "echo" | "select" | "time" | "lastsave" | "hello" | "auth" | "wait" | "lolwut"
@@ -204,8 +204,10 @@ fn lock_for<'s>(srv: &'s Server, client: &ClientState, multi: &Multi) -> Locked<
     for q in &multi.queued {
         let argv = q.argv();
         let key_idx = q.spec.key_indices(&argv);
+        // A script may touch keys it did not declare, and cannot start over inside EXEC.
         if needs_every_shard(q.spec, &key_idx)
             || (key_idx.is_empty() && !keyless_without_data(q.spec))
+            || super::script_call::is_script(q.spec)
         {
             return srv.store.lock_all();
         }
@@ -295,7 +297,11 @@ pub fn exec<'s>(
 
 /// Log a transaction's effects in one append: wrapped in `MULTI … EXEC` when there is more
 /// than one command (as Redis 7.0 propagates: a single command is atomic by itself).
-fn log_transaction(srv: &Server, client: &mut ClientState, ops: &[(usize, Vec<Vec<u8>>)]) {
+pub(crate) fn log_transaction(
+    srv: &Server,
+    client: &mut ClientState,
+    ops: &[(usize, Vec<Vec<u8>>)],
+) {
     let Some(aof) = srv.aof() else { return };
     if ops.is_empty() {
         return;

@@ -7,7 +7,7 @@
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
     blocking, caching, connection, debug, dump, hashes, introspect, keys, lists, multi,
-    persistence, pubsub, server, sets, sort, strings, zpops, zranges, zsetops, zsets,
+    persistence, pubsub, scripting, server, sets, sort, strings, zpops, zranges, zsetops, zsets,
 };
 
 #[rustfmt::skip]
@@ -109,6 +109,22 @@ static PUBSUB_SUBCOMMANDS: [Spec; 6] = [
 ];
 
 #[rustfmt::skip]
+#[rustfmt::skip]
+static SCRIPT_SUBCOMMANDS: [Spec; 6] = [
+    spec("script|debug", 3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &[],
+        docs("Sets the debug mode of the scripts run next.", "3.2.0", "scripting", "O(1)", &[arg("mode", "oneof", -1, "", &[], &[arg("yes", "pure-token", -1, "YES", &[], &[]), arg("sync", "pure-token", -1, "SYNC", &[], &[]), arg("no", "pure-token", -1, "NO", &[], &[])])]), Some(scripting::script_debug), &[]),
+    spec("script|exists", -3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &["request_policy:all_shards", "response_policy:agg_logical_and"],
+        docs("Tells which scripts are in the script cache.", "2.6.0", "scripting", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).", &[arg("sha1", "string", -1, "", &["multiple"], &[])]), Some(scripting::script_exists), &[]),
+    spec("script|flush", -2, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        docs("Empties the script cache.", "2.6.0", "scripting", "O(N) with N being the number of scripts in cache", &[arg("async", "oneof", -1, "", &["optional"], &[arg("async", "pure-token", -1, "ASYNC", &[], &[]), arg("sync", "pure-token", -1, "SYNC", &[], &[])])]), Some(scripting::script_flush), &[]),
+    spec("script|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &[],
+        docs("Lists the SCRIPT subcommands.", "5.0.0", "scripting", "O(1)", &[]), Some(scripting::script_help), &[]),
+    spec("script|kill", 2, F::NOSCRIPT | F::ALLOW_BUSY, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &["request_policy:all_shards", "response_policy:one_succeeded"],
+        docs("Stops the script running now, if it has not written.", "2.6.0", "scripting", "O(1)", &[]), Some(scripting::script_kill), &[]),
+    spec("script|load", 3, F::NOSCRIPT | F::STALE, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        docs("Loads a script into the script cache without running it.", "2.6.0", "scripting", "O(N) with N being the length in bytes of the script body.", &[arg("script", "string", -1, "", &[], &[])]), Some(scripting::script_load), &[]),
+];
+
 static SLOWLOG_SUBCOMMANDS: [Spec; 4] = [
     spec("slowlog|get", -2, F::ADMIN | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "nondeterministic_output"],
         docs("Returns the newest slow log entries.", "2.2.12", "server", "O(N) where N is the number of entries returned", &[arg("count", "integer", -1, "", &["optional"], &[])]), Some(introspect::slowlog_get), &[]),
@@ -140,7 +156,7 @@ static LATENCY_SUBCOMMANDS: [Spec; 7] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 179] = [
+pub static COMMANDS: [Spec; 184] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -189,6 +205,16 @@ pub static COMMANDS: [Spec; 179] = [
         docs("Container for latency diagnostics subcommands.", "2.8.13", "server", "Depends on subcommand.", &[]), None, &LATENCY_SUBCOMMANDS),
     spec("monitor", 1, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Streams every command the server runs to this connection.", "1.0.0", "server", "", &[]), Some(introspect::monitor), &[]),
+    spec("eval", -3, F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "update"], 2, 0, 1, 1)], A::SLOW | A::SCRIPTING, &[],
+        docs("Runs a Lua script on the server.", "2.6.0", "scripting", "Depends on the script that is executed.", &[arg("script", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(scripting::eval), &[]),
+    spec("evalsha", -3, F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "update"], 2, 0, 1, 1)], A::SLOW | A::SCRIPTING, &[],
+        docs("Runs a Lua script from the script cache by its SHA-1.", "2.6.0", "scripting", "Depends on the script that is executed.", &[arg("sha1", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(scripting::evalsha), &[]),
+    spec("eval_ro", -3, F::READONLY | F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RO", "access"], 2, 0, 1, 1)], A::SLOW | A::SCRIPTING, &[],
+        docs("Runs a read-only Lua script on the server.", "7.0.0", "scripting", "Depends on the script that is executed.", &[arg("script", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(scripting::eval_ro), &[]),
+    spec("evalsha_ro", -3, F::READONLY | F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RO", "access"], 2, 0, 1, 1)], A::SLOW | A::SCRIPTING, &[],
+        docs("Runs a read-only Lua script from the script cache by its SHA-1.", "7.0.0", "scripting", "Depends on the script that is executed.", &[arg("sha1", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(scripting::evalsha_ro), &[]),
+    spec("script", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for Lua scripts management commands.", "2.6.0", "scripting", "Depends on subcommand.", &[]), None, &SCRIPT_SUBCOMMANDS),
     spec("slowlog", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for slow log subcommands.", "2.2.12", "server", "Depends on subcommand.", &[]), None, &SLOWLOG_SUBCOMMANDS),
     spec("wait", 3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &["request_policy:all_shards", "response_policy:agg_min"],

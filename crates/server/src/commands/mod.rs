@@ -11,6 +11,7 @@ pub mod lists;
 pub mod multi;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;

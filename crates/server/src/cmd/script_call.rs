@@ -1,0 +1,164 @@
+//! A command called by a script (`redis.call`/`redis.pcall`): Redis's checks for scripts
+//! (`scriptCall`), the shard locks it needs (see `crate::scripting` for the design), then
+//! the command itself under the script's locks, its effects gathered into the script's
+//! record and its reply returned as RESP for the engine to convert.
+
+use std::time::{Duration, Instant};
+
+use resp::{Argv, Proto, Reply};
+use store::Locked;
+
+use super::dispatch::{disk_error, finish, needs_every_shard, run_locked, touches_data_keyless};
+use super::flags::{MAY_REPLICATE, NOSCRIPT, WRITE};
+use super::{resolve, Spec};
+use crate::client::ClientState;
+use crate::server::Server;
+
+/// How long a script that already wrote keeps trying for a shard another command holds.
+const GROW_PATIENCE: Duration = Duration::from_millis(500);
+
+/// The state of one script run.
+pub struct ScriptRun<'a, 's> {
+    pub srv: &'a Server,
+    pub client: &'a mut ClientState,
+    /// The script's locks (taken out while a command runs under them).
+    pub keys: Option<Locked<'s>>,
+    /// The script's clock: every command it calls sees the same time, as in Redis.
+    pub now_ms: u64,
+    /// EVAL_RO, or a `no-writes` shebang.
+    pub read_only: bool,
+    /// A write command was called (Redis's `SCRIPT_WRITE_DIRTY`).
+    pub wrote: bool,
+    /// The script needed shards it could not take before it wrote: it is to run again from
+    /// the start holding every shard. Every later call fails at once.
+    pub restart: bool,
+}
+
+/// Commands that run scripts (EXEC locks every shard for them).
+pub fn is_script(spec: &Spec) -> bool {
+    matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+fn error(msg: &str) -> Vec<u8> {
+    let mut r = Reply::new();
+    r.error(msg.as_bytes());
+    r.as_bytes().to_vec()
+}
+
+/// The error every call gets once the script is to start over (never seen by the caller:
+/// the run's reply is discarded).
+const RESTARTING: &str = "ERR script is being restarted with every shard locked";
+
+/// Run one command for a script; its RESP reply (errors included).
+pub fn call(run: &mut ScriptRun<'_, '_>, argv: &[Vec<u8>], resp: u8, repl: u8) -> Vec<u8> {
+    if run.restart {
+        return error(RESTARTING);
+    }
+    let mut src = Vec::new();
+    let mut ranges = Vec::with_capacity(argv.len());
+    for a in argv {
+        ranges.push((src.len(), src.len() + a.len()));
+        src.extend_from_slice(a);
+    }
+    let args = Argv::from_parts(&src, &ranges);
+    let spec = match resolve(args) {
+        Ok(spec) => spec,
+        Err(_) => return error("ERR Unknown Redis command called from script"),
+    };
+    if !spec.arity_ok(args.len()) {
+        return error("ERR Wrong number of args calling Redis command from script");
+    }
+    if spec.has(NOSCRIPT) {
+        return error("ERR This Redis command is not allowed from script");
+    }
+    if run.read_only && (spec.has(WRITE) || spec.has(MAY_REPLICATE)) {
+        return error("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if spec.has(WRITE) && !run.wrote {
+        if let Some(e) = disk_error(run.srv) {
+            return error(&e);
+        }
+    }
+    if let Err(e) = hold_shards(run, spec, args) {
+        return error(&e);
+    }
+    if spec.has(WRITE) {
+        run.wrote = true;
+    }
+    let mut reply = Reply::new();
+    reply.proto = if resp == 3 { Proto::Resp3 } else { Proto::Resp2 };
+    let Some(keys) = run.keys.take() else {
+        return error(RESTARTING);
+    };
+    let logged_before = run.client.exec_log.as_ref().map_or(0, Vec::len);
+    let started = Instant::now();
+    let (back, result) = run_locked(run.srv, run.client, &mut reply, spec, args, keys, run.now_ms);
+    run.keys = Some(back);
+    // `redis.set_repl` without REPL_AOF: this command's effects stay out of the log.
+    if repl & 1 == 0 {
+        if let Some(log) = run.client.exec_log.as_mut() {
+            log.truncate(logged_before);
+        }
+    }
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    finish(run.srv, run.client, &mut reply, spec, &args, elapsed_us, result);
+    reply.as_bytes().to_vec()
+}
+
+/// Make sure the script holds every shard `spec` needs for `args`: see `crate::scripting`.
+fn hold_shards(run: &mut ScriptRun<'_, '_>, spec: &'static Spec, args: Argv<'_>) -> Result<(), String> {
+    let srv = run.srv;
+    let key_idx = spec.key_indices(&args);
+    let every = needs_every_shard(spec, &key_idx)
+        || (key_idx.is_empty()
+            && touches_data_keyless(spec)
+            && !super::multi::keyless_without_data(spec));
+    let mut want: Vec<usize> = if every {
+        (0..srv.store.shard_count()).collect()
+    } else {
+        key_idx.iter().map(|&i| srv.store.shard_index(args.get(i))).collect()
+    };
+    want.sort_unstable();
+    want.dedup();
+    for idx in want {
+        let Some(keys) = run.keys.take() else {
+            return Err(RESTARTING.into());
+        };
+        match grow(keys, idx, run.wrote) {
+            Ok(keys) => run.keys = Some(keys),
+            Err(keys) => {
+                run.keys = Some(keys);
+                if run.wrote {
+                    return Err(format!(
+                        "ERR script could not lock the shard of a key it did not declare, after \
+                         writing; pass every key the script uses in KEYS (shard {idx})"
+                    ));
+                }
+                run.restart = true;
+                return Err(RESTARTING.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `keys` plus shard `idx`: waited for when above every held shard (the order everyone
+/// locks in), otherwise only tried — for a while if the script already wrote and cannot start
+/// over, once if it can.
+fn grow(keys: Locked<'_>, idx: usize, wrote: bool) -> Result<Locked<'_>, Locked<'_>> {
+    let deadline = Instant::now() + GROW_PATIENCE;
+    let mut keys = keys;
+    loop {
+        match keys.try_with_shard(idx) {
+            Ok(grown) => return Ok(grown),
+            Err(back) => keys = back,
+        }
+        if !wrote || Instant::now() >= deadline {
+            return Err(keys);
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}

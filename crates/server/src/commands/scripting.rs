@@ -1,0 +1,197 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: see `crate::scripting` for how a script
+//! runs (locks, restarts, the log).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use resp::Argv;
+
+use super::{is, reply_help};
+use crate::cmd::{CmdError, CmdResult, Ctx};
+use crate::scripting::{with_engine, Script, ScriptRun};
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+pub fn eval(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    eval_generic(ctx, argv, false, false)
+}
+
+pub fn evalsha(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    eval_generic(ctx, argv, true, false)
+}
+
+pub fn eval_ro(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    eval_generic(ctx, argv, false, true)
+}
+
+pub fn evalsha_ro(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    eval_generic(ctx, argv, true, true)
+}
+
+/// The number of keys, checked as Redis checks it (before the script is looked at).
+fn numkeys(argv: &Argv<'_>) -> Result<usize, CmdError> {
+    let n = super::parse_int(argv.get(2))?;
+    if n > (argv.len() - 3) as i64 {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    if n < 0 {
+        return Err("ERR Number of keys can't be negative".into());
+    }
+    Ok(n as usize)
+}
+
+fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -> CmdResult {
+    let n = numkeys(&argv)?;
+    let (sha, script) = if by_sha {
+        let sha = argv.get(1).to_ascii_lowercase();
+        let sha = String::from_utf8_lossy(&sha).into_owned();
+        let script = ctx.srv.scripts.get(&sha).ok_or(NOSCRIPT)?;
+        (sha, script)
+    } else {
+        ctx.srv
+            .scripts
+            .load(argv.get(1))
+            .map_err(|e| CmdError::from(e.into_bytes()))?
+    };
+    let keys: Vec<&[u8]> = (3..3 + n).map(|i| argv.get(i)).collect();
+    let args: Vec<&[u8]> = (3 + n..argv.len()).map(|i| argv.get(i)).collect();
+    run(ctx, &sha, &script, &keys, &args, ro)
+}
+
+/// Run a loaded script under the command's locks, starting over with every shard locked if it
+/// needs shards it could not take (see `crate::scripting`).
+fn run(
+    ctx: &mut Ctx<'_, '_>,
+    sha: &str,
+    script: &Arc<Script>,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    ro: bool,
+) -> CmdResult {
+    let srv = ctx.srv;
+    let store = ctx.keys.store();
+    let mut locks = std::mem::replace(&mut ctx.keys, store.lock_indices(&[]));
+    if script.needs_every_shard.load(Relaxed) && !locks.holds_all() {
+        drop(locks);
+        locks = store.lock_all();
+    }
+    // Inside EXEC the transaction's record gathers the script's effects too.
+    let own_log = ctx.client.exec_log.is_none();
+    if own_log {
+        ctx.client.exec_log = Some(Vec::new());
+    }
+    let deny_before = std::mem::replace(&mut ctx.client.deny_blocking, true);
+    let out_before = ctx.out.len();
+    let read_only = ro || script.shebang.flags.no_writes;
+    let mut held = Some(locks);
+    let result = loop {
+        let mut run = ScriptRun {
+            srv,
+            client: &mut *ctx.client,
+            keys: held.take(),
+            now_ms: ctx.now_ms,
+            read_only,
+            wrote: false,
+            restart: false,
+        };
+        let out = &mut *ctx.out;
+        let ran = with_engine(&srv.scripts, |engine| -> Result<(), String> {
+            engine.load(sha, &script.body)?;
+            engine
+                .run(sha, keys, args, &mut run, out)
+                .map_err(|e| e.to_string())
+        });
+        held = run.keys.take();
+        if run.restart {
+            // Nothing was written: start over holding every shard, and from now on.
+            ctx.out.truncate(out_before);
+            script.needs_every_shard.store(true, Relaxed);
+            drop(held.take());
+            held = Some(store.lock_all());
+            continue;
+        }
+        break ran.and_then(|r| r);
+    };
+    ctx.client.deny_blocking = deny_before;
+    if own_log {
+        if let Some(ops) = ctx.client.exec_log.take() {
+            crate::cmd::log_transaction(srv, ctx.client, &ops);
+        }
+    }
+    ctx.keys = held.unwrap_or_else(|| store.lock_indices(&[]));
+    result.map_err(|e| CmdError::from(e.into_bytes()))
+}
+
+pub fn script_load(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let (sha, _) = ctx
+        .srv
+        .scripts
+        .load(argv.get(2))
+        .map_err(|e| CmdError::from(e.into_bytes()))?;
+    ctx.out.bulk(sha.as_bytes());
+    Ok(())
+}
+
+pub fn script_exists(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    ctx.out.array(argv.len() - 2);
+    for sha in argv.iter().skip(2) {
+        // Redis compares SHA-1s ignoring case.
+        let sha = sha.to_ascii_lowercase();
+        let known = std::str::from_utf8(&sha).is_ok_and(|s| ctx.srv.scripts.contains(s));
+        ctx.out.int(i64::from(known));
+    }
+    Ok(())
+}
+
+pub fn script_flush(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    match argv.len() {
+        2 => {}
+        3 if is(argv.get(2), "sync") || is(argv.get(2), "async") => {}
+        _ => return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into()),
+    }
+    ctx.srv.scripts.flush();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn script_kill(_ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    Err("NOTBUSY No scripts in execution right now.".into())
+}
+
+/// SCRIPT DEBUG: Basalt has no Lua debugger; NO (leaving debug mode) is accepted as in
+/// Redis, YES and SYNC are refused rather than accepted and ignored.
+pub fn script_debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let mode = argv.get(2);
+    if is(mode, "no") {
+        ctx.out.ok();
+        return Ok(());
+    }
+    if is(mode, "yes") || is(mode, "sync") {
+        return Err("ERR SCRIPT DEBUG needs the Lua debugger, which Basalt does not have yet".into());
+    }
+    Err("ERR Use SCRIPT DEBUG YES/SYNC/NO".into())
+}
+
+pub fn script_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    reply_help(
+        ctx,
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    );
+    Ok(())
+}

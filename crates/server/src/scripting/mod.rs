@@ -1,0 +1,145 @@
+//! EVAL and its family: the script cache shared by all threads, one Lua interpreter per I/O
+//! thread (`basalt-scripting`), and running a script atomically under shard locks.
+//!
+//! **Atomicity.** A script runs under the locks of its command: the shards of its declared
+//! keys (KEYS), taken by the dispatcher like any command's. Each command the script calls
+//! must have its keys' shards held ([`crate::cmd::script_call`]). When it needs another
+//! shard, the locks grow without ever waiting out of order (a shard above every held one is
+//! waited for, one below is only tried). If that fails before the script wrote anything, the
+//! script is run again from the start holding every shard, and the cache remembers to lock
+//! every shard for it from then on; reads it made are simply made again. After a write it
+//! cannot start over, so it tries for a while and then fails the command with an error. Held
+//! locks are released only when the script ends (two-phase locking), so every script is
+//! serializable with every other command, transaction, snapshot and rewrite.
+//!
+//! **Effects.** The commands a script runs are logged, not the script (Redis 7.0's effects
+//! replication), as one `MULTI … EXEC` record when there is more than one, through the same
+//! path as a transaction's.
+
+mod host;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use scripting::{Engine, Shebang};
+
+pub use host::ScriptRun;
+
+/// A script body the server knows (EVAL or SCRIPT LOAD), by SHA-1.
+pub struct Script {
+    pub body: Vec<u8>,
+    pub shebang: Shebang,
+    /// It touched keys in shards it could not take while holding its declared ones: later
+    /// runs lock every shard from the start.
+    pub needs_every_shard: AtomicBool,
+}
+
+/// Every script loaded, shared by the threads' interpreters.
+#[derive(Default)]
+pub struct Scripts {
+    map: RwLock<HashMap<String, Arc<Script>>>,
+    /// Bumped by SCRIPT FLUSH: an interpreter that compiled under an older generation drops
+    /// its compiled scripts before running anything.
+    generation: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Scripts {
+    pub fn get(&self, sha: &str) -> Option<Arc<Script>> {
+        self.map.read().get(sha).cloned()
+    }
+
+    pub fn contains(&self, sha: &str) -> bool {
+        self.map.read().contains_key(sha)
+    }
+
+    /// Compile `body` (in this thread's interpreter, to report errors as Redis does) and keep
+    /// it; returns its SHA-1 or the error reply's text.
+    pub fn load(&self, body: &[u8]) -> Result<(String, Arc<Script>), String> {
+        let sha = scripting::sha1_hex(body);
+        if let Some(s) = self.get(&sha) {
+            return Ok((sha, s));
+        }
+        let shebang = scripting::shebang::parse(body).map_err(|e| format!("ERR {e}"))?;
+        with_engine(self, |engine| engine.load(&sha, body))??;
+        let script = Arc::new(Script {
+            body: body.to_vec(),
+            shebang,
+            needs_every_shard: AtomicBool::new(false),
+        });
+        let mut map = self.map.write();
+        let entry = map.entry(sha.clone()).or_insert_with(|| {
+            self.bytes.fetch_add((body.len() + sha.len()) as u64, Relaxed);
+            script
+        });
+        Ok((sha, entry.clone()))
+    }
+
+    /// SCRIPT FLUSH: forget every script; interpreters drop theirs before their next run.
+    pub fn flush(&self) {
+        self.map.write().clear();
+        self.bytes.store(0, Relaxed);
+        self.generation.fetch_add(1, Relaxed);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of the cached bodies (INFO `used_memory_scripts_eval`).
+    pub fn body_bytes(&self) -> u64 {
+        self.bytes.load(Relaxed)
+    }
+}
+
+thread_local! {
+    /// This thread's interpreter and the cache generation it compiled under.
+    static ENGINE: std::cell::RefCell<Option<(u64, Engine)>> = const { std::cell::RefCell::new(None) };
+    /// Bytes of this thread's interpreter, for INFO (read by other threads).
+    static LUA_BYTES: Arc<AtomicU64> = Arc::new(AtomicU64::new(0));
+}
+
+/// Every interpreter's memory counter, summed by INFO `used_memory_lua`.
+static LUA_COUNTERS: RwLock<Vec<Arc<AtomicU64>>> = RwLock::new(Vec::new());
+
+/// Bytes all interpreters hold.
+pub fn lua_memory() -> u64 {
+    LUA_COUNTERS.read().iter().map(|c| c.load(Relaxed)).sum()
+}
+
+/// The error reply when an interpreter cannot be created.
+const NO_ENGINE: &str = "ERR Lua interpreter could not be created";
+
+/// Run `f` with this thread's interpreter (created on first use; emptied when SCRIPT FLUSH
+/// happened since it last ran).
+pub fn with_engine<R>(scripts: &Scripts, f: impl FnOnce(&mut Engine) -> R) -> Result<R, String> {
+    ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let generation = scripts.generation.load(Relaxed);
+        if slot.is_none() {
+            let engine = Engine::new(crate::config::REDIS_VERSION, REDIS_VERSION_NUM)
+                .map_err(|_| NO_ENGINE.to_string())?;
+            LUA_BYTES.with(|b| LUA_COUNTERS.write().push(b.clone()));
+            *slot = Some((generation, engine));
+        }
+        let Some((seen, engine)) = slot.as_mut() else {
+            return Err(NO_ENGINE.to_string());
+        };
+        if *seen != generation {
+            engine.flush();
+            *seen = generation;
+        }
+        let r = f(engine);
+        LUA_BYTES.with(|b| b.store(engine.used_memory() as u64, Relaxed));
+        Ok(r)
+    })
+}
+
+/// `redis.REDIS_VERSION_NUM` for 7.0.15.
+const REDIS_VERSION_NUM: i64 = 0x0007_000f;
