@@ -102,7 +102,9 @@ fn table_to_reply(t: Table, out: &mut Reply, slots: usize, work: &mut Vec<(Value
         return;
     }
     if let Value::Table(v) = field(&t, "verbatim_string") {
-        if let (Value::String(format), Value::String(text)) = (field(&v, "format"), field(&v, "string")) {
+        if let (Value::String(format), Value::String(text)) =
+            (field(&v, "format"), field(&v, "string"))
+        {
             verbatim(out, &format.as_bytes(), &text.as_bytes());
             return;
         }

@@ -9,6 +9,9 @@
 
 mod convert;
 mod engine;
+#[cfg(test)]
+mod engine_tests;
+mod number;
 mod random;
 mod sandbox;
 pub mod shebang;

@@ -51,7 +51,10 @@ fn in_run(host: &Table) -> bool {
 fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     let h = host.clone();
     let outside = lua.create_function(move |_, _: MultiValue| -> mlua::Result<()> {
-        raise(&h, "redis.call/pcall can only be called inside a script invocation")
+        raise(
+            &h,
+            "redis.call/pcall can only be called inside a script invocation",
+        )
     })?;
     host.raw_set("outside_run", outside)?;
     let h = host.clone();
@@ -62,7 +65,7 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
         let bytes = match args.into_iter().next() {
             Some(Value::String(s)) => s.as_bytes().to_vec(),
             Some(Value::Integer(i)) => i.to_string().into_bytes(),
-            Some(Value::Number(n)) => crate::engine::format_g14(n).into_bytes(),
+            Some(Value::Number(n)) => crate::number::format_g14(n).into_bytes(),
             _ => Vec::new(),
         };
         Ok(crate::sha1_hex(&bytes))
@@ -71,7 +74,10 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     let h = host.clone();
     let setresp = lua.create_function(move |_, args: MultiValue| -> mlua::Result<()> {
         if !in_run(&h) {
-            return raise(&h, "redis.setresp can only be called inside a script invocation");
+            return raise(
+                &h,
+                "redis.setresp can only be called inside a script invocation",
+            );
         }
         if args.len() != 1 {
             return raise(&h, "redis.setresp() requires one argument.");
@@ -85,7 +91,10 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     let h = host.clone();
     let set_repl = lua.create_function(move |_, args: MultiValue| -> mlua::Result<()> {
         if !in_run(&h) {
-            return raise(&h, "redis.set_repl can only be called inside a script invocation");
+            return raise(
+                &h,
+                "redis.set_repl can only be called inside a script invocation",
+            );
         }
         if args.len() != 1 {
             return raise(&h, "redis.set_repl() requires two arguments.");
@@ -115,7 +124,7 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
             .filter_map(|v| match v {
                 Value::String(s) => Some(s.as_bytes().to_vec()),
                 Value::Integer(i) => Some(i.to_string().into_bytes()),
-                Value::Number(n) => Some(crate::engine::format_g14(n).into_bytes()),
+                Value::Number(n) => Some(crate::number::format_g14(n).into_bytes()),
                 _ => None,
             })
             .collect();
@@ -128,10 +137,16 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     let h = host.clone();
     let acl = lua.create_function(move |_, args: MultiValue| -> mlua::Result<bool> {
         if !in_run(&h) {
-            return raise(&h, "redis.acl_check_cmd can only be called inside a script invocation");
+            return raise(
+                &h,
+                "redis.acl_check_cmd can only be called inside a script invocation",
+            );
         }
         let Some(Value::String(name)) = args.into_iter().next() else {
-            return raise(&h, "Please specify at least one argument for this redis lib call");
+            return raise(
+                &h,
+                "Please specify at least one argument for this redis lib call",
+            );
         };
         let known: Function = h.raw_get("known_command")?;
         if !known.call::<bool>(name)? {
@@ -172,17 +187,16 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
         })?,
     )?;
     add_raising_functions(lua, &host)?;
-    let env: Table = lua
-        .load(SOURCE)
-        .set_name("=basalt")
-        .call(host.clone())?;
+    let env: Table = lua.load(SOURCE).set_name("=basalt").call(host.clone())?;
     let globals: Table = host.raw_get("globals")?;
     let run: Function = host.raw_get("run")?;
     let err_table: Function = host.raw_get("err_table")?;
     // Nothing outside the proxy may reach what scripts must not: remove it from the
     // interpreter's own globals too (code that escapes the proxy finds nothing there).
     let vm = lua.globals();
-    for name in ["debug", "print", "dofile", "loadfile", "require", "module", "os", "io", "package"] {
+    for name in [
+        "debug", "print", "dofile", "loadfile", "require", "module", "os", "io", "package",
+    ] {
         vm.raw_set(name, Value::Nil)?;
     }
     Ok(Sandbox {

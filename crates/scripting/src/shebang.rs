@@ -92,6 +92,9 @@ mod tests {
             "Unexpected engine in script shebang: #!py"
         );
         // An empty flags list is no flag at all, as Redis splits it.
-        assert_eq!(parse(b"#!lua flags=\n").expect("ok").flags, ScriptFlags::default());
+        assert_eq!(
+            parse(b"#!lua flags=\n").expect("ok").flags,
+            ScriptFlags::default()
+        );
     }
 }

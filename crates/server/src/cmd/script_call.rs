@@ -32,6 +32,8 @@ pub struct ScriptRun<'a, 's> {
     /// The script needed shards it could not take before it wrote: it is to run again from
     /// the start holding every shard. Every later call fails at once.
     pub restart: bool,
+    /// The script took shards beyond its declared keys' (later runs lock every shard).
+    pub grew: bool,
 }
 
 /// Commands that run scripts (EXEC locks every shard for them).
@@ -89,13 +91,19 @@ pub fn call(run: &mut ScriptRun<'_, '_>, argv: &[Vec<u8>], resp: u8, repl: u8) -
         run.wrote = true;
     }
     let mut reply = Reply::new();
-    reply.proto = if resp == 3 { Proto::Resp3 } else { Proto::Resp2 };
+    reply.proto = if resp == 3 {
+        Proto::Resp3
+    } else {
+        Proto::Resp2
+    };
     let Some(keys) = run.keys.take() else {
         return error(RESTARTING);
     };
     let logged_before = run.client.exec_log.as_ref().map_or(0, Vec::len);
     let started = Instant::now();
-    let (back, result) = run_locked(run.srv, run.client, &mut reply, spec, args, keys, run.now_ms);
+    let (back, result) = run_locked(
+        run.srv, run.client, &mut reply, spec, args, keys, run.now_ms,
+    );
     run.keys = Some(back);
     // `redis.set_repl` without REPL_AOF: this command's effects stay out of the log.
     if repl & 1 == 0 {
@@ -104,12 +112,18 @@ pub fn call(run: &mut ScriptRun<'_, '_>, argv: &[Vec<u8>], resp: u8, repl: u8) -
         }
     }
     let elapsed_us = started.elapsed().as_micros() as u64;
-    finish(run.srv, run.client, &mut reply, spec, &args, elapsed_us, result);
+    finish(
+        run.srv, run.client, &mut reply, spec, &args, elapsed_us, result,
+    );
     reply.as_bytes().to_vec()
 }
 
 /// Make sure the script holds every shard `spec` needs for `args`: see `crate::scripting`.
-fn hold_shards(run: &mut ScriptRun<'_, '_>, spec: &'static Spec, args: Argv<'_>) -> Result<(), String> {
+fn hold_shards(
+    run: &mut ScriptRun<'_, '_>,
+    spec: &'static Spec,
+    args: Argv<'_>,
+) -> Result<(), String> {
     let srv = run.srv;
     let key_idx = spec.key_indices(&args);
     let every = needs_every_shard(spec, &key_idx)
@@ -119,10 +133,28 @@ fn hold_shards(run: &mut ScriptRun<'_, '_>, spec: &'static Spec, args: Argv<'_>)
     let mut want: Vec<usize> = if every {
         (0..srv.store.shard_count()).collect()
     } else {
-        key_idx.iter().map(|&i| srv.store.shard_index(args.get(i))).collect()
+        key_idx
+            .iter()
+            .map(|&i| srv.store.shard_index(args.get(i)))
+            .collect()
     };
     want.sort_unstable();
     want.dedup();
+    let held = run
+        .keys
+        .as_ref()
+        .map_or(0, |k| want.iter().filter(|&&i| k.holds(i)).count());
+    if held == want.len() {
+        return Ok(());
+    }
+    // Its first write must be under locks it holds: a script that has not written starts
+    // over holding every shard rather than write outside its locks, so that afterwards it
+    // never needs a shard it could only wait for out of order.
+    if !run.wrote && spec.has(WRITE) {
+        run.restart = true;
+        return Err(RESTARTING.into());
+    }
+    run.grew = true;
     for idx in want {
         let Some(keys) = run.keys.take() else {
             return Err(RESTARTING.into());

@@ -109,7 +109,6 @@ static PUBSUB_SUBCOMMANDS: [Spec; 6] = [
 ];
 
 #[rustfmt::skip]
-#[rustfmt::skip]
 static SCRIPT_SUBCOMMANDS: [Spec; 6] = [
     spec("script|debug", 3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &[],
         docs("Sets the debug mode of the scripts run next.", "3.2.0", "scripting", "O(1)", &[arg("mode", "oneof", -1, "", &[], &[arg("yes", "pure-token", -1, "YES", &[], &[]), arg("sync", "pure-token", -1, "SYNC", &[], &[]), arg("no", "pure-token", -1, "NO", &[], &[])])]), Some(scripting::script_debug), &[]),
@@ -126,14 +125,82 @@ static SCRIPT_SUBCOMMANDS: [Spec; 6] = [
 ];
 
 static SLOWLOG_SUBCOMMANDS: [Spec; 4] = [
-    spec("slowlog|get", -2, F::ADMIN | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "nondeterministic_output"],
-        docs("Returns the newest slow log entries.", "2.2.12", "server", "O(N) where N is the number of entries returned", &[arg("count", "integer", -1, "", &["optional"], &[])]), Some(introspect::slowlog_get), &[]),
-    spec("slowlog|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
-        docs("Lists the SLOWLOG subcommands.", "6.2.0", "server", "O(1)", &[]), Some(introspect::slowlog_help), &[]),
-    spec("slowlog|len", 2, F::ADMIN | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"],
-        docs("Counts the slow log entries.", "2.2.12", "server", "O(1)", &[]), Some(introspect::slowlog_len), &[]),
-    spec("slowlog|reset", 2, F::ADMIN | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "response_policy:all_succeeded"],
-        docs("Empties the slow log.", "2.2.12", "server", "O(N) where N is the number of entries in the slowlog", &[]), Some(introspect::slowlog_reset), &[]),
+    spec(
+        "slowlog|get",
+        -2,
+        F::ADMIN | F::LOADING | F::STALE,
+        (0, 0, 0),
+        &[],
+        A::ADMIN | A::SLOW | A::DANGEROUS,
+        &["request_policy:all_nodes", "nondeterministic_output"],
+        docs(
+            "Returns the newest slow log entries.",
+            "2.2.12",
+            "server",
+            "O(N) where N is the number of entries returned",
+            &[arg("count", "integer", -1, "", &["optional"], &[])],
+        ),
+        Some(introspect::slowlog_get),
+        &[],
+    ),
+    spec(
+        "slowlog|help",
+        2,
+        F::LOADING | F::STALE,
+        (0, 0, 0),
+        &[],
+        A::SLOW,
+        &[],
+        docs(
+            "Lists the SLOWLOG subcommands.",
+            "6.2.0",
+            "server",
+            "O(1)",
+            &[],
+        ),
+        Some(introspect::slowlog_help),
+        &[],
+    ),
+    spec(
+        "slowlog|len",
+        2,
+        F::ADMIN | F::LOADING | F::STALE,
+        (0, 0, 0),
+        &[],
+        A::ADMIN | A::SLOW | A::DANGEROUS,
+        &[
+            "request_policy:all_nodes",
+            "response_policy:agg_sum",
+            "nondeterministic_output",
+        ],
+        docs(
+            "Counts the slow log entries.",
+            "2.2.12",
+            "server",
+            "O(1)",
+            &[],
+        ),
+        Some(introspect::slowlog_len),
+        &[],
+    ),
+    spec(
+        "slowlog|reset",
+        2,
+        F::ADMIN | F::LOADING | F::STALE,
+        (0, 0, 0),
+        &[],
+        A::ADMIN | A::SLOW | A::DANGEROUS,
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        docs(
+            "Empties the slow log.",
+            "2.2.12",
+            "server",
+            "O(N) where N is the number of entries in the slowlog",
+            &[],
+        ),
+        Some(introspect::slowlog_reset),
+        &[],
+    ),
 ];
 
 #[rustfmt::skip]

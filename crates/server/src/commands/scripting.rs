@@ -93,6 +93,7 @@ fn run(
             read_only,
             wrote: false,
             restart: false,
+            grew: false,
         };
         let out = &mut *ctx.out;
         let ran = with_engine(&srv.scripts, |engine| -> Result<(), String> {
@@ -102,6 +103,11 @@ fn run(
                 .map_err(|e| e.to_string())
         });
         held = run.keys.take();
+        if run.grew {
+            // It reaches beyond its declared keys: lock every shard for it from now on, so
+            // it never needs a shard after writing.
+            script.needs_every_shard.store(true, Relaxed);
+        }
         if run.restart {
             // Nothing was written: start over holding every shard, and from now on.
             ctx.out.truncate(out_before);
@@ -167,7 +173,9 @@ pub fn script_debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Ok(());
     }
     if is(mode, "yes") || is(mode, "sync") {
-        return Err("ERR SCRIPT DEBUG needs the Lua debugger, which Basalt does not have yet".into());
+        return Err(
+            "ERR SCRIPT DEBUG needs the Lua debugger, which Basalt does not have yet".into(),
+        );
     }
     Err("ERR Use SCRIPT DEBUG YES/SYNC/NO".into())
 }

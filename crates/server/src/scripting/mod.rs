@@ -3,14 +3,22 @@
 //!
 //! **Atomicity.** A script runs under the locks of its command: the shards of its declared
 //! keys (KEYS), taken by the dispatcher like any command's. Each command the script calls
-//! must have its keys' shards held ([`crate::cmd::script_call`]). When it needs another
-//! shard, the locks grow without ever waiting out of order (a shard above every held one is
-//! waited for, one below is only tried). If that fails before the script wrote anything, the
-//! script is run again from the start holding every shard, and the cache remembers to lock
-//! every shard for it from then on; reads it made are simply made again. After a write it
-//! cannot start over, so it tries for a while and then fails the command with an error. Held
-//! locks are released only when the script ends (two-phase locking), so every script is
-//! serializable with every other command, transaction, snapshot and rewrite.
+//! must have its keys' shards held ([`crate::cmd::script_call`]):
+//! - A read of an undeclared key grows the locks without ever waiting out of order (a shard
+//!   above every held one is waited for, one below only tried); if that fails, the script
+//!   starts over from the beginning holding every shard (it has written nothing; its reads
+//!   are simply made again).
+//! - Its first write must fall under held locks, or the script starts over holding every
+//!   shard, so a script never needs a lock it could only wait for out of order after it has
+//!   written (it could not start over then).
+//! - A script that ever reached beyond its declared keys locks every shard from the start on
+//!   its later runs (the cache remembers).
+//! - The one case left: a script that wrote declared keys and then reads an undeclared one
+//!   whose shard another command holds keeps trying for a while, then that command fails with
+//!   an error (only on the script's first run, since it then locks every shard).
+//!
+//! Held locks are released only when the script ends (two-phase locking), so every script
+//! is serializable with every other command, transaction, snapshot and rewrite.
 //!
 //! **Effects.** The commands a script runs are logged, not the script (Redis 7.0's effects
 //! replication), as one `MULTI … EXEC` record when there is more than one, through the same
@@ -71,7 +79,8 @@ impl Scripts {
         });
         let mut map = self.map.write();
         let entry = map.entry(sha.clone()).or_insert_with(|| {
-            self.bytes.fetch_add((body.len() + sha.len()) as u64, Relaxed);
+            self.bytes
+                .fetch_add((body.len() + sha.len()) as u64, Relaxed);
             script
         });
         Ok((sha, entry.clone()))
