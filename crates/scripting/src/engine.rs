@@ -23,7 +23,17 @@ pub trait Host {
     fn log(&mut self, level: u8, message: &[u8]);
     /// Whether `name` is a command (`redis.acl_check_cmd`).
     fn known_command(&self, name: &[u8]) -> bool;
+    /// Called every [`TICK_INSTRUCTIONS`] Lua instructions while the script runs (Redis's
+    /// count hook): the host notices a script running long (busy) and answers `true` when it
+    /// is to be stopped (SCRIPT KILL).
+    fn tick(&mut self) -> bool;
 }
+
+/// Lua instructions between two [`Host::tick`] calls (Redis's hook period).
+pub const TICK_INSTRUCTIONS: u32 = 100_000;
+
+/// The error a script stopped by SCRIPT KILL ends with.
+pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -47,6 +57,24 @@ impl Engine {
     pub fn new(version: &str, version_num: i64) -> Result<Engine, RunError> {
         let lua = sandbox::new_lua()?;
         let sandbox = sandbox::build(&lua, version, version_num)?;
+        let host = sandbox.host.clone();
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(TICK_INSTRUCTIONS),
+            move |_, _| {
+                // Once stopped, a script is stopped again at every tick, so a pcall that
+                // catches the error cannot keep it going (the pcall wrapper re-raises too).
+                if host.raw_get::<bool>("killed").unwrap_or(false) {
+                    return sandbox::raise(&host, KILLED);
+                }
+                if let Ok(tick) = host.raw_get::<Function>("tick") {
+                    if tick.call::<bool>(())? {
+                        host.raw_set("killed", true)?;
+                        return sandbox::raise(&host, KILLED);
+                    }
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        );
         Ok(Engine {
             lua,
             sandbox,
@@ -127,6 +155,9 @@ impl Engine {
             let known = scope.create_function(|_, name: mlua::String| {
                 Ok(host.borrow().known_command(&name.as_bytes()))
             })?;
+            let tick = scope.create_function(|_, ()| Ok(host.borrow_mut().tick()))?;
+            sb.host.raw_set("tick", tick)?;
+            sb.host.raw_set("killed", false)?;
             redis.raw_set("call", call)?;
             redis.raw_set("pcall", pcall)?;
             sb.host.raw_set("in_run", true)?;
@@ -136,7 +167,7 @@ impl Engine {
             let outside: Function = sb.host.raw_get("outside_run")?;
             redis.raw_set("call", outside.clone())?;
             redis.raw_set("pcall", outside)?;
-            for name in ["in_run", "log", "known_command"] {
+            for name in ["in_run", "log", "known_command", "tick"] {
                 sb.host.raw_set(name, Value::Nil)?;
             }
             r

@@ -6,6 +6,7 @@ use crate::{Engine, Host};
 /// A host that answers every command with its arguments joined, or an error for `err`.
 struct Echo {
     logged: Vec<(u8, Vec<u8>)>,
+    ticks: u32,
 }
 
 impl Host for Echo {
@@ -25,6 +26,10 @@ impl Host for Echo {
     fn known_command(&self, name: &[u8]) -> bool {
         name == b"get"
     }
+    fn tick(&mut self) -> bool {
+        self.ticks += 1;
+        self.ticks > 3
+    }
 }
 
 fn eval(body: &str, keys: &[&[u8]]) -> String {
@@ -34,7 +39,10 @@ fn eval(body: &str, keys: &[&[u8]]) -> String {
     match e.load(&sha, body.as_bytes()) {
         Err(msg) => out.error(msg.as_bytes()),
         Ok(()) => {
-            let mut host = Echo { logged: Vec::new() };
+            let mut host = Echo {
+                logged: Vec::new(),
+                ticks: 0,
+            };
             e.run(&sha, keys, &[b"a1"], &mut host, &mut out)
                 .expect("run");
         }
@@ -94,4 +102,16 @@ fn cyclic_tables_stop_at_the_stack_limit() {
     let r = eval("local t = {} t[1] = t return t", &[]);
     assert_eq!(r.matches("*1\r\n").count(), 7995);
     assert!(r.ends_with("-ERR reached lua stack limit\r\n"));
+}
+
+#[test]
+fn a_stopped_script_stays_stopped_through_pcall() {
+    let r = eval(
+        "while true do pcall(function() while true do end end) end",
+        &[],
+    );
+    assert_eq!(
+        r,
+        "-ERR Script killed by user with SCRIPT KILL... script: SHA, on @user_script:1.\r\n"
+    );
 }

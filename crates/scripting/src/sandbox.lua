@@ -74,6 +74,8 @@ local real_pcall, real_xpcall = pcall, xpcall
 local function caught(ok, ...)
   if ok then return ok, ... end
   local e = H.take_raised((...))
+  -- A script stopped by SCRIPT KILL stays stopped: its error passes through every pcall.
+  if H.killed then error(e) end
   if type(e) == 'table' then
     local msg = rawget(e, 'err')
     if type(msg) == 'string' or type(msg) == 'number' then e = msg end
@@ -84,7 +86,11 @@ G.pcall = function(f, ...)
   return caught(real_pcall(f, ...))
 end
 G.xpcall = function(f, h)
-  return caught(real_xpcall(f, function(e) return h(H.take_raised(e)) end))
+  return caught(real_xpcall(f, function(e)
+    e = H.take_raised(e)
+    if H.killed then return e end
+    return h(e)
+  end))
 end
 
 -- Code loaded by a script runs in the script's environment.
@@ -192,7 +198,7 @@ local function handler(err)
   err = H.take_raised(err)
   local level = 2
   local info = dbg.getinfo(level, 'nSl')
-  while info and (info.what == 'C' or info.source == '=basalt') do
+  while info and (info.what == 'C' or info.what == 'tail' or info.source == '=basalt') do
     level = level + 1
     info = dbg.getinfo(level, 'nSl')
   end

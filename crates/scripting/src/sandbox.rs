@@ -36,7 +36,7 @@ pub fn new_lua() -> mlua::Result<Lua> {
 /// Raise Redis's error table for `msg` from a Rust function: a Rust callback cannot raise a
 /// Lua table, so the table waits in `H.raised` and a placeholder error is raised (taken back
 /// by the error handler and `pcall`, see sandbox.lua).
-fn raise<T>(host: &Table, msg: &str) -> mlua::Result<T> {
+pub fn raise<T>(host: &Table, msg: &str) -> mlua::Result<T> {
     let make: Function = host.raw_get("err_table")?;
     let t: Value = make.call(msg)?;
     host.raw_set("raised", t)?;

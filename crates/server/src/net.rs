@@ -119,6 +119,7 @@ fn start_io_threads(srv: &Arc<Server>) -> anyhow::Result<Vec<mpsc::UnboundedSend
         std::thread::Builder::new()
             .name(format!("basalt-io-{i}"))
             .spawn(move || {
+                crate::scripting::busy::set_io_thread(i);
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -223,8 +224,7 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
                         s.as_raw_fd(),
                         true,
                     );
-                    let i = next.fetch_add(1, Relaxed) % workers.len();
-                    let _ = workers[i].send(NewConn::Unix(s, shared));
+                    send_to_worker(&srv, &workers, &next, NewConn::Unix(s, shared));
                 }
             });
         }
@@ -266,8 +266,58 @@ fn accept_tcp(
     let shared = srv
         .clients
         .register(peer.to_string(), laddr, s.as_raw_fd(), false);
-    let i = next.fetch_add(1, Relaxed) % workers.len();
-    let _ = workers[i].send(NewConn::Tcp(s, shared));
+    send_to_worker(srv, workers, next, NewConn::Tcp(s, shared));
+}
+
+/// Hand a new connection to the next I/O thread that is not running a busy script (such a
+/// thread serves nothing else until the script ends). When every one is, the connection
+/// gets a thread of its own, so SCRIPT KILL and SHUTDOWN NOSAVE always reach the server.
+fn send_to_worker(
+    srv: &Server,
+    workers: &[mpsc::UnboundedSender<NewConn>],
+    next: &std::sync::atomic::AtomicUsize,
+    conn: NewConn,
+) {
+    for _ in 0..workers.len() {
+        let i = next.fetch_add(1, Relaxed) % workers.len();
+        if !srv.busy.thread_busy(i) {
+            let _ = workers[i].send(conn);
+            return;
+        }
+    }
+    if let Some(me) = srv.me.upgrade() {
+        serve_on_own_thread(me, conn);
+    }
+}
+
+/// Serve one connection on a thread of its own (while every I/O thread runs a busy script).
+fn serve_on_own_thread(srv: Arc<Server>, conn: NewConn) {
+    let stats = srv.stats.register_thread();
+    let spawned = std::thread::Builder::new()
+        .name("basalt-io-extra".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                match conn {
+                    NewConn::Tcp(s, shared) => match tokio::net::TcpStream::from_std(s) {
+                        Ok(s) => crate::conn::serve(srv, s, shared, stats).await,
+                        Err(_) => srv.clients.unregister(shared.id),
+                    },
+                    NewConn::Unix(s, shared) => match tokio::net::UnixStream::from_std(s) {
+                        Ok(s) => crate::conn::serve(srv, s, shared, stats).await,
+                        Err(_) => srv.clients.unregister(shared.id),
+                    },
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        log_warning!("Failed to start a thread for a new connection: {e}");
+    }
 }
 
 /// Sent to remote clients refused by protected mode (Redis's longer text says the same).

@@ -102,6 +102,8 @@ pub struct Server {
     pub latency: crate::latency::Latency,
     /// Scripts loaded by EVAL and SCRIPT LOAD.
     pub scripts: crate::scripting::Scripts,
+    /// Scripts running past `busy-reply-threshold`.
+    pub busy: crate::scripting::busy::Busy,
     pub stats: Stats,
     pub started: Instant,
     /// 40 random hex characters, as Redis's `run_id`.
@@ -164,6 +166,7 @@ impl Server {
             pause: crate::pause::Pause::default(),
             latency,
             scripts: crate::scripting::Scripts::default(),
+            busy: crate::scripting::busy::Busy::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id: random_hex(40),

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Conn;
+use common::{Conn, ServerProc};
 
 fn text(reply: &[u8]) -> String {
     String::from_utf8_lossy(reply).into_owned()
@@ -177,4 +177,59 @@ fn scripts_stay_atomic_across_shards_with_transactions_and_snapshots() {
     drop(s);
     let s2 = common::basalt(&refs);
     assert_eq!(common::dataset(&mut s2.conn()), before);
+}
+
+/// A script that runs past `busy-reply-threshold`: other clients get `-BUSY`, SCRIPT KILL
+/// stops it if it has not written (`UNKILLABLE` once it has), SHUTDOWN needs NOSAVE. The
+/// same replies from both servers; Basalt runs with one I/O thread, so the clients that
+/// reach it while that thread runs the script are served on threads of their own.
+fn busy_script_transcript(s: &mut ServerProc) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut admin = s.conn();
+    admin.cmd_str(&["CONFIG", "SET", "busy-reply-threshold", "100"]);
+    let mut looping = s.conn();
+    looping.send(&[b"EVAL", b"while true do end", b"0"]);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut other = s.conn();
+    seen.push(text(&other.cmd_str(&["PING"])));
+    seen.push(text(&other.cmd_str(&["GET", "x"])));
+    seen.push(text(&other.cmd_str(&["SCRIPT", "KILL"])));
+    let killed = text(&looping.read_reply());
+    seen.push(killed.split(" script: ").next().unwrap_or("").to_string());
+    seen.push(text(&other.cmd_str(&["PING"])));
+    seen.push(text(&other.cmd_str(&["SCRIPT", "KILL"])));
+    // Once it has written, it cannot be killed.
+    looping.send(&[
+        b"EVAL",
+        b"redis.call('set', 'w', 1) while true do end",
+        b"0",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut third = s.conn();
+    seen.push(text(&third.cmd_str(&["SCRIPT", "KILL"])));
+    seen.push(text(&third.cmd_str(&["SHUTDOWN"])));
+    // SHUTDOWN NOSAVE ends the server; no reply.
+    third.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    seen.push(format!("closed: {}", third.try_read_reply().is_none()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(_)) = s.child.try_wait() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen
+}
+
+#[test]
+fn busy_scripts_are_refused_killed_and_shut_down_as_redis() {
+    if common::redis().is_none() {
+        return;
+    }
+    let mut redis = common::redis_with(&[]);
+    let theirs = busy_script_transcript(&mut redis);
+    let mut basalt = common::basalt(&["--io-threads", "1"]);
+    assert_eq!(busy_script_transcript(&mut basalt), theirs);
+    assert!(theirs[0].starts_with("-BUSY"), "{theirs:?}");
 }

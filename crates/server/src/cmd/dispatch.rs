@@ -266,6 +266,9 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
             return Err(refuse(msg.into_bytes()));
         }
     }
+    if srv.busy.any() && !spec.has(super::flags::ALLOW_BUSY) {
+        return Err(refuse(crate::scripting::busy::BUSY.as_bytes().to_vec()));
+    }
     // A subscribed RESP2 connection carries pushes, so only (un)subscribing and a few
     // connection commands may run on it (RESP3 tells pushes from replies).
     if client.subs.total() > 0

@@ -34,6 +34,43 @@ pub struct ScriptRun<'a, 's> {
     pub restart: bool,
     /// The script took shards beyond its declared keys' (later runs lock every shard).
     pub grew: bool,
+    /// When it started, and whether it has run past `busy-reply-threshold` (ms, 0 = never).
+    pub started: Instant,
+    pub busy_after_ms: u64,
+    pub busy: Option<std::sync::Arc<crate::scripting::busy::BusyScript>>,
+    /// The script's SHA-1 (for the log).
+    pub name: String,
+}
+
+impl ScriptRun<'_, '_> {
+    /// See [`ScriptRun::tick_named`].
+    pub fn tick(&mut self) -> bool {
+        let name = std::mem::take(&mut self.name);
+        let stop = self.tick_named(&name);
+        self.name = name;
+        stop
+    }
+
+    /// The engine's periodic check: mark the script busy once it runs past the threshold
+    /// (logged as Redis logs it); whether SCRIPT KILL asked it to stop.
+    fn tick_named(&mut self, name: &str) -> bool {
+        if self.busy.is_none() {
+            let elapsed_ms = self.started.elapsed().as_millis() as u64;
+            if self.busy_after_ms == 0 || elapsed_ms < self.busy_after_ms {
+                return false;
+            }
+            crate::log_warning!(
+                "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the SCRIPT KILL command. Script name is: f_{name}."
+            );
+            let io_thread = crate::scripting::busy::io_thread();
+            self.busy = Some(self.srv.busy.enter(io_thread, self.wrote));
+        }
+        let stop = self.busy.as_ref().is_some_and(|b| b.kill_requested());
+        if stop {
+            crate::log_warning!("Lua script killed by user with SCRIPT KILL.");
+        }
+        stop
+    }
 }
 
 /// Commands that run scripts (EXEC locks every shard for them).
@@ -88,6 +125,9 @@ pub fn call(run: &mut ScriptRun<'_, '_>, argv: &[Vec<u8>], resp: u8, repl: u8) -
         return error(&e);
     }
     if spec.has(WRITE) {
+        if run.busy.as_ref().is_some_and(|b| !b.mark_wrote()) {
+            return error(&format!("ERR {}", scripting::KILLED));
+        }
         run.wrote = true;
     }
     let mut reply = Reply::new();

@@ -83,6 +83,12 @@ fn run(
     let deny_before = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let out_before = ctx.out.len();
     let read_only = ro || script.shebang.flags.no_writes;
+    let busy_after_ms = srv
+        .config
+        .read()
+        .get("busy-reply-threshold")
+        .parse()
+        .unwrap_or(5000);
     let mut held = Some(locks);
     let result = loop {
         let mut run = ScriptRun {
@@ -94,6 +100,10 @@ fn run(
             wrote: false,
             restart: false,
             grew: false,
+            started: std::time::Instant::now(),
+            busy_after_ms,
+            busy: None,
+            name: sha.to_string(),
         };
         let out = &mut *ctx.out;
         let ran = with_engine(&srv.scripts, |engine| -> Result<(), String> {
@@ -103,6 +113,9 @@ fn run(
                 .map_err(|e| e.to_string())
         });
         held = run.keys.take();
+        if let Some(b) = run.busy.take() {
+            srv.busy.leave(&b);
+        }
         if run.grew {
             // It reaches beyond its declared keys: lock every shard for it from now on, so
             // it never needs a shard after writing.
@@ -160,8 +173,10 @@ pub fn script_flush(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn script_kill(_ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    Err("NOTBUSY No scripts in execution right now.".into())
+pub fn script_kill(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.srv.busy.kill()?;
+    ctx.out.ok();
+    Ok(())
 }
 
 /// SCRIPT DEBUG: Basalt has no Lua debugger; NO (leaving debug mode) is accepted as in

@@ -432,17 +432,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "ACL",
     ),
-    gated_alias(
-        "busy-reply-threshold",
-        "lua-time-limit",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "5000",
-        true,
-        "scripting",
-    ),
     gated(
         "cluster-node-timeout",
         Kind::Int {

@@ -344,6 +344,16 @@ static CORE: &[Param] = &[
     p("latency-tracking", Kind::Bool, "yes", true),
     p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
     p("lazyfree-lazy-server-del", Kind::Bool, "no", true),
+    alias(
+        "busy-reply-threshold",
+        "lua-time-limit",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "5000",
+        true,
+    ),
     p("shutdown-on-sigint", Kind::ShutdownFlags, "default", true),
     p("shutdown-on-sigterm", Kind::ShutdownFlags, "default", true),
     p(

@@ -18,6 +18,10 @@ impl scripting::Host for ScriptRun<'_, '_> {
         }
     }
 
+    fn tick(&mut self) -> bool {
+        ScriptRun::tick(self)
+    }
+
     fn known_command(&self, name: &[u8]) -> bool {
         crate::cmd::lookup_command(name).is_some()
     }

@@ -24,6 +24,7 @@
 //! replication), as one `MULTI … EXEC` record when there is more than one, through the same
 //! path as a transaction's.
 
+pub mod busy;
 mod host;
 
 use std::collections::HashMap;
