@@ -105,7 +105,8 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
                     tikv_jemalloc_ctl::stats::active::read().unwrap_or(0),
                     tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0),
                 );
-                let _ = write!(b, "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\nmem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
+                let scripts = scripts_memory(srv);
+                let _ = write!(b, "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\n{scripts}maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\nmem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
                     human(used), human(rss), human(maxmemory),
                     store::lazyfree::pending_objects(), store::lazyfree::freed_objects());
                 "Memory"
@@ -293,4 +294,18 @@ fn persistence_section(srv: &Server, b: &mut String) {
             aof.buffered_bytes(),
             aof.delayed_fsyncs());
     }
+}
+
+/// INFO memory's script fields: the interpreters' memory (every I/O thread's), the cached
+/// bodies, and the functions' (none until FUNCTION LOAD exists).
+fn scripts_memory(srv: &crate::server::Server) -> String {
+    let lua = crate::scripting::lua_memory();
+    let bodies = srv.scripts.body_bytes();
+    format!(
+        "used_memory_lua:{lua}\r\nused_memory_vm_eval:{lua}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{bodies}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:{lua}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:0\r\nused_memory_scripts:{bodies}\r\nused_memory_scripts_human:{}\r\n",
+        human(lua),
+        srv.scripts.len(),
+        human(lua),
+        human(bodies),
+    )
 }
