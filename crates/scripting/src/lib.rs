@@ -11,6 +11,7 @@ mod convert;
 mod engine;
 #[cfg(test)]
 mod engine_tests;
+mod libs;
 mod number;
 mod random;
 mod sandbox;

@@ -39,12 +39,14 @@ H.err_table = err_table
 -- A Rust function cannot raise a Lua table, so redis.call raises a placeholder and leaves
 -- the error table in H.raised; whoever catches the placeholder takes the table instead.
 H.take_raised = function(err)
+  if type(err) ~= 'userdata' then return err end
   local raised = H.raised
-  if raised ~= nil and type(err) == 'userdata' then
+  if raised ~= nil then
     H.raised = nil
     return raised
   end
-  return err
+  -- Any other error a Rust function raised: its message, as a C function's would be.
+  return H.error_text(err)
 end
 
 -- The real globals behind the proxy scripts see.
@@ -149,6 +151,8 @@ G.string = readonly(string)
 G.table = readonly(table)
 G.math = readonly(math_lib)
 G.coroutine = readonly(coroutine)
+G.bit = readonly(H.bit)
+G.cjson = readonly(H.cjson)
 
 -- The redis library.
 local redis = {}

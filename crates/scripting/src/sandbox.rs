@@ -43,6 +43,30 @@ pub fn raise<T>(host: &Table, msg: &str) -> mlua::Result<T> {
     Err(mlua::Error::runtime(msg.to_string()))
 }
 
+/// An error raised by a Rust library function, as `luaL_error` words it: the position of the
+/// Lua code that called the function first (`user_script:1: …`), nothing when a C function
+/// (such as `pcall`) called it.
+pub fn error_at_caller(lua: &Lua, msg: String) -> mlua::Error {
+    let prefix = lua
+        .inspect_stack(1)
+        .and_then(|d| {
+            let line = d.curr_line();
+            let src = d.source().short_src.map(|s| s.into_owned());
+            (line > 0).then(|| format!("{}:{line}: ", src.unwrap_or_default()))
+        })
+        .unwrap_or_default();
+    mlua::Error::RuntimeError(format!("{prefix}{msg}"))
+}
+
+/// The message of an error a Rust function raised (mlua hands Lua a wrapper object).
+fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn in_run(host: &Table) -> bool {
     host.raw_get::<bool>("in_run").unwrap_or(false)
 }
@@ -155,6 +179,11 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
         Ok(true)
     })?;
     host.raw_set("acl_check_cmd", acl)?;
+    let text = lua.create_function(|lua, v: Value| match v {
+        Value::Error(e) => Ok(Value::String(lua.create_string(error_text(&e))?)),
+        other => Ok(other),
+    })?;
+    host.raw_set("error_text", text)?;
     Ok(())
 }
 
@@ -187,6 +216,8 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
         })?,
     )?;
     add_raising_functions(lua, &host)?;
+    host.raw_set("bit", crate::libs::bit::open(lua)?)?;
+    host.raw_set("cjson", crate::libs::cjson::open(lua)?)?;
     let env: Table = lua.load(SOURCE).set_name("=basalt").call(host.clone())?;
     let globals: Table = host.raw_get("globals")?;
     let run: Function = host.raw_get("run")?;
