@@ -153,6 +153,7 @@ G.math = readonly(math_lib)
 G.coroutine = readonly(coroutine)
 G.bit = readonly(H.bit)
 G.cjson = readonly(H.cjson)
+G.cmsgpack = readonly(H.cmsgpack)
 
 -- The redis library.
 local redis = {}

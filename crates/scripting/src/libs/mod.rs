@@ -1,4 +1,5 @@
-//! The extra libraries Redis's Lua has, beyond Lua's own: `bit` and `cjson` so far.
+//! The extra libraries Redis's Lua has, beyond Lua's own: `bit`, `cjson` and `cmsgpack` so far.
 
 pub mod bit;
 pub mod cjson;
+pub mod cmsgpack;
