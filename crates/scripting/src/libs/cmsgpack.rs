@@ -192,7 +192,7 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>) -> Result<Value, Stop> {
         0xc3 => Value::Boolean(true),
         0xca => num(f64::from(f32::from_bits(c.be(4)? as u32))),
         0xcb => num(f64::from_bits(c.be(8)?)),
-        0xd9 | 0xda | 0xdb => {
+        0xd9..=0xdb => {
             let n = c.be(match tag {
                 0xd9 => 1,
                 0xda => 2,
