@@ -154,6 +154,7 @@ G.coroutine = readonly(coroutine)
 G.bit = readonly(H.bit)
 G.cjson = readonly(H.cjson)
 G.cmsgpack = readonly(H.cmsgpack)
+G.struct = readonly(H.struct)
 
 -- The redis library.
 local redis = {}

@@ -219,6 +219,7 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
     host.raw_set("bit", crate::libs::bit::open(lua)?)?;
     host.raw_set("cjson", crate::libs::cjson::open(lua)?)?;
     host.raw_set("cmsgpack", crate::libs::cmsgpack::open(lua)?)?;
+    host.raw_set("struct", crate::libs::structlib::open(lua)?)?;
     let env: Table = lua.load(SOURCE).set_name("=basalt").call(host.clone())?;
     let globals: Table = host.raw_get("globals")?;
     let run: Function = host.raw_get("run")?;

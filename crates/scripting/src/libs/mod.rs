@@ -1,5 +1,6 @@
-//! The extra libraries Redis's Lua has, beyond Lua's own: `bit`, `cjson` and `cmsgpack` so far.
+//! The extra libraries Redis's Lua has, beyond Lua's own: `bit`, `cjson`, `cmsgpack` and `struct`.
 
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod structlib;
