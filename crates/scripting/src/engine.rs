@@ -2,7 +2,6 @@
 //! interpreter is not shared between threads), each compiling a script the first time that
 //! thread runs it; the script bodies themselves live in the server's shared cache.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
@@ -63,14 +62,12 @@ impl Engine {
             move |_, _| {
                 // Once stopped, a script is stopped again at every tick, so a pcall that
                 // catches the error cannot keep it going (the pcall wrapper re-raises too).
-                if host.raw_get::<bool>("killed").unwrap_or(false) {
+                if crate::current::state().killed {
                     return sandbox::raise(&host, KILLED);
                 }
-                if let Ok(tick) = host.raw_get::<Function>("tick") {
-                    if tick.call::<bool>(())? {
-                        host.raw_set("killed", true)?;
-                        return sandbox::raise(&host, KILLED);
-                    }
+                if crate::current::with(|h| h.tick()).unwrap_or(false) {
+                    crate::current::set_state(|s| s.killed = true);
+                    return sandbox::raise(&host, KILLED);
                 }
                 Ok(mlua::VmState::Continue)
             },
@@ -133,48 +130,16 @@ impl Engine {
     ) -> Result<(), RunError> {
         let f = self.scripts.get(sha).ok_or(RunError::NoScript)?.clone();
         let sb = &self.sandbox;
-        sb.globals.raw_set("KEYS", self.array(keys)?)?;
-        sb.globals.raw_set("ARGV", self.array(args)?)?;
-        sb.host.raw_set("resp", 2)?;
-        sb.host.raw_set("repl", 3)?;
-        let host = RefCell::new(host);
-        let redis: Table = sb.host.raw_get("redis")?;
-        let (ok, result): (bool, Value) = self.lua.scope(|scope| {
-            let call = scope.create_function(|lua, args: MultiValue| {
-                let mut host = host.borrow_mut();
-                command(lua, sb, &mut **host, args, true)
-            })?;
-            let pcall = scope.create_function(|lua, args: MultiValue| {
-                let mut host = host.borrow_mut();
-                command(lua, sb, &mut **host, args, false)
-            })?;
-            let log = scope.create_function(|_, (level, msg): (u8, mlua::String)| {
-                host.borrow_mut().log(level, &msg.as_bytes());
-                Ok(())
-            })?;
-            let known = scope.create_function(|_, name: mlua::String| {
-                Ok(host.borrow().known_command(&name.as_bytes()))
-            })?;
-            let tick = scope.create_function(|_, ()| Ok(host.borrow_mut().tick()))?;
-            sb.host.raw_set("tick", tick)?;
-            sb.host.raw_set("killed", false)?;
-            redis.raw_set("call", call)?;
-            redis.raw_set("pcall", pcall)?;
-            sb.host.raw_set("in_run", true)?;
-            sb.host.raw_set("log", log)?;
-            sb.host.raw_set("known_command", known)?;
-            let r = sb.run.call::<(bool, Value)>(f);
-            let outside: Function = sb.host.raw_get("outside_run")?;
-            redis.raw_set("call", outside.clone())?;
-            redis.raw_set("pcall", outside)?;
-            for name in ["in_run", "log", "known_command", "tick"] {
-                sb.host.raw_set(name, Value::Nil)?;
-            }
-            r
-        })?;
-        let script_resp: u8 = sb.host.raw_get("resp").unwrap_or(2);
-        sb.globals.raw_set("KEYS", Value::Nil)?;
-        sb.globals.raw_set("ARGV", Value::Nil)?;
+        sb.globals.raw_set(&sb.keys_name, self.array(keys)?)?;
+        sb.globals.raw_set(&sb.argv_name, self.array(args)?)?;
+        crate::current::set_state(|s| *s = crate::current::RunState::START);
+        let (ok, result): (bool, Value) = {
+            let _installed = crate::current::install(host);
+            sb.run.call::<(bool, Value)>(f)?
+        };
+        let script_resp = crate::current::state().resp;
+        sb.globals.raw_set(&sb.keys_name, Value::Nil)?;
+        sb.globals.raw_set(&sb.argv_name, Value::Nil)?;
         if ok {
             lua_to_reply(result, out, script_resp);
         } else {
@@ -195,18 +160,20 @@ impl Engine {
 /// `redis.call`/`pcall`: the arguments as a command, run by the host, its reply as a Lua
 /// value. A failure (an error reply, or arguments that are no command) is the `{err=…}` table:
 /// returned by `pcall`, raised by `call` (through `H.raised`, see sandbox.lua).
-fn command(
+pub(crate) fn command(
     lua: &Lua,
-    sb: &Sandbox,
+    host_table: &Table,
     host: &mut dyn Host,
     args: MultiValue,
     raise: bool,
 ) -> mlua::Result<Value> {
-    let resp = number_arg(sb.host.raw_get("resp").ok()).unwrap_or(2.0) as u8;
-    let repl = number_arg(sb.host.raw_get("repl").ok()).unwrap_or(3.0) as u8;
+    let crate::current::RunState { resp, repl, .. } = crate::current::state();
+    let err_table = |msg: &str| -> mlua::Result<Value> {
+        host_table.raw_get::<Function>("err_table")?.call(msg)
+    };
     let failure = |e: Value| -> mlua::Result<Value> {
         if raise {
-            sb.host.raw_set("raised", e)?;
+            host_table.raw_set("raised", e)?;
             Err(mlua::Error::runtime("redis.call failed"))
         } else {
             Ok(e)
@@ -220,18 +187,16 @@ fn command(
             // Redis formats numbers with %.17g (Lua's own conversion would lose precision).
             Value::Number(n) => argv.push(format_g17(n).into_bytes()),
             _ => {
-                return failure(
-                    sb.err_table
-                        .call("Lua redis lib command arguments must be strings or integers")?,
-                )
+                return failure(err_table(
+                    "Lua redis lib command arguments must be strings or integers",
+                )?)
             }
         }
     }
     if argv.is_empty() {
-        return failure(
-            sb.err_table
-                .call("Please specify at least one argument for this redis lib call")?,
-        );
+        return failure(err_table(
+            "Please specify at least one argument for this redis lib call",
+        )?);
     }
     let reply = host.call(&argv, resp, repl);
     let value = reply_to_lua(lua, &reply)?;
@@ -241,13 +206,6 @@ fn command(
     Ok(value)
 }
 
-fn number_arg(v: Option<Value>) -> Option<f64> {
-    match v? {
-        Value::Integer(i) => Some(i as f64),
-        Value::Number(n) => Some(n),
-        _ => None,
-    }
-}
 
 /// The reply to a script that raised `err`: its message, then where it was raised.
 fn error_reply(err: &Value, sha: &str) -> String {

@@ -8,6 +8,7 @@
 //! the same command table, checks and logging as any other.
 
 mod convert;
+mod current;
 mod engine;
 #[cfg(test)]
 mod engine_tests;

@@ -57,14 +57,15 @@ for _, name in ipairs({ "xpcall", "tostring", "setmetatable", "next", "assert", 
   G[name] = vm_globals[name]
 end
 
-local globals = setmetatable({}, {
+-- Reads go to G through a table __index (no Lua call for a global that exists); a missing
+-- one falls through to G's own metatable, whose function raises the error.
+setmetatable(G, {
   __index = function(_, k)
-    local v = G[k]
-    if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,
+})
+local globals = setmetatable({}, {
+  __index = G,
   __newindex = readonly_error,
   __metatable = false,
 })
@@ -77,7 +78,7 @@ local function caught(ok, ...)
   if ok then return ok, ... end
   local e = H.take_raised((...))
   -- A script stopped by SCRIPT KILL stays stopped: its error passes through every pcall.
-  if H.killed then error(e) end
+  if H.is_killed() then error(e) end
   if type(e) == 'table' then
     local msg = rawget(e, 'err')
     if type(msg) == 'string' or type(msg) == 'number' then e = msg end
@@ -90,7 +91,7 @@ end
 G.xpcall = function(f, h)
   return caught(real_xpcall(f, function(e)
     e = H.take_raised(e)
-    if H.killed then return e end
+    if H.is_killed() then return e end
     return h(e)
   end))
 end
@@ -161,10 +162,8 @@ local redis = {}
 -- redis.call and redis.pcall are Rust functions the engine installs for each run (C
 -- functions, as in Redis, so `return redis.call(…)` keeps the script's frame for error
 -- positions); between runs they refuse.
-local outside_run = H.outside_run
-redis.call = outside_run
-redis.pcall = outside_run
-H.redis = redis
+redis.call = H.call
+redis.pcall = H.pcall
 -- Bad arguments make these two return an error reply rather than raise one, as in Redis.
 redis.error_reply = function(...)
   local s = ...

@@ -12,10 +12,11 @@ pub struct Sandbox {
     pub globals: Table,
     /// The proxy every script runs with as its environment.
     pub env: Table,
+    /// The names `KEYS` and `ARGV`, made once (a Lua string from Rust is hashed each time).
+    pub keys_name: mlua::String,
+    pub argv_name: mlua::String,
     /// `H.run(f)`: calls `f` under the error handler; returns `ok, result-or-error`.
     pub run: Function,
-    /// `H.err_table(msg)`: an error as redis.call raises it.
-    pub err_table: Function,
 }
 
 const SOURCE: &str = include_str!("sandbox.lua");
@@ -67,20 +68,27 @@ fn error_text(e: &mlua::Error) -> String {
     }
 }
 
-fn in_run(host: &Table) -> bool {
-    host.raw_get::<bool>("in_run").unwrap_or(false)
+/// Whether a script is running (the `redis.*` functions that need one refuse otherwise).
+fn in_run() -> bool {
+    crate::current::running()
 }
 
 /// The `redis.*` functions that raise errors, as Rust (C) functions like Redis's own.
 fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
-    let h = host.clone();
-    let outside = lua.create_function(move |_, _: MultiValue| -> mlua::Result<()> {
-        raise(
-            &h,
-            "redis.call/pcall can only be called inside a script invocation",
-        )
-    })?;
-    host.raw_set("outside_run", outside)?;
+    // redis.call and redis.pcall: the command through this thread's current host.
+    for (name, raises) in [("call", true), ("pcall", false)] {
+        let h = host.clone();
+        let f = lua.create_function(move |lua, args: MultiValue| {
+            let ran = crate::current::with(|host| {
+                crate::engine::command(lua, &h, host, args, raises)
+            });
+            match ran {
+                Some(r) => r,
+                None => raise(&h, "redis.call/pcall can only be called inside a script invocation"),
+            }
+        })?;
+        host.raw_set(name, f)?;
+    }
     let h = host.clone();
     let sha1 = lua.create_function(move |_, args: MultiValue| {
         if args.len() != 1 {
@@ -97,7 +105,7 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     host.raw_set("sha1hex", sha1)?;
     let h = host.clone();
     let setresp = lua.create_function(move |_, args: MultiValue| -> mlua::Result<()> {
-        if !in_run(&h) {
+        if !in_run() {
             return raise(
                 &h,
                 "redis.setresp can only be called inside a script invocation",
@@ -107,14 +115,17 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
             return raise(&h, "redis.setresp() requires one argument.");
         }
         match number(args.into_iter().next()) {
-            Some(v) if v == 2.0 || v == 3.0 => h.raw_set("resp", v as i64),
+            Some(v) if v == 2.0 || v == 3.0 => {
+                crate::current::set_state(|s| s.resp = v as u8);
+                Ok(())
+            }
             _ => raise(&h, "RESP version must be 2 or 3."),
         }
     })?;
     host.raw_set("setresp", setresp)?;
     let h = host.clone();
     let set_repl = lua.create_function(move |_, args: MultiValue| -> mlua::Result<()> {
-        if !in_run(&h) {
+        if !in_run() {
             return raise(
                 &h,
                 "redis.set_repl can only be called inside a script invocation",
@@ -124,7 +135,10 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
             return raise(&h, "redis.set_repl() requires two arguments.");
         }
         match number(args.into_iter().next()) {
-            Some(v) if (0.0..=3.0).contains(&v) && v.fract() == 0.0 => h.raw_set("repl", v as i64),
+            Some(v) if (0.0..=3.0).contains(&v) && v.fract() == 0.0 => {
+                crate::current::set_state(|s| s.repl = v as u8);
+                Ok(())
+            }
             _ => raise(
                 &h,
                 "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
@@ -152,15 +166,13 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
                 _ => None,
             })
             .collect();
-        if let Ok(f) = h.raw_get::<Function>("log") {
-            f.call::<()>((level as u8, mlua::BString::from(parts.join(&b' '))))?;
-        }
+        crate::current::with(|host| host.log(level as u8, &parts.join(&b' ')));
         Ok(())
     })?;
     host.raw_set("redis_log", log)?;
     let h = host.clone();
     let acl = lua.create_function(move |_, args: MultiValue| -> mlua::Result<bool> {
-        if !in_run(&h) {
+        if !in_run() {
             return raise(
                 &h,
                 "redis.acl_check_cmd can only be called inside a script invocation",
@@ -172,8 +184,8 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
                 "Please specify at least one argument for this redis lib call",
             );
         };
-        let known: Function = h.raw_get("known_command")?;
-        if !known.call::<bool>(name)? {
+        let known = crate::current::with(|host| host.known_command(&name.as_bytes()));
+        if known != Some(true) {
             return raise(&h, "Invalid command passed to redis.acl_check_cmd()");
         }
         Ok(true)
@@ -184,6 +196,10 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
         other => Ok(other),
     })?;
     host.raw_set("error_text", text)?;
+    host.raw_set(
+        "is_killed",
+        lua.create_function(|_, ()| Ok(crate::current::state().killed))?,
+    )?;
     Ok(())
 }
 
@@ -199,8 +215,6 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
     let host = lua.create_table()?;
     host.raw_set("version", version)?;
     host.raw_set("version_num", version_num)?;
-    host.raw_set("resp", 2)?;
-    host.raw_set("repl", 3)?;
     host.raw_set(
         "rand",
         lua.create_function(|_, ()| {
@@ -223,7 +237,6 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
     let env: Table = lua.load(SOURCE).set_name("=basalt").call(host.clone())?;
     let globals: Table = host.raw_get("globals")?;
     let run: Function = host.raw_get("run")?;
-    let err_table: Function = host.raw_get("err_table")?;
     // Nothing outside the proxy may reach what scripts must not: remove it from the
     // interpreter's own globals too (code that escapes the proxy finds nothing there).
     let vm = lua.globals();
@@ -237,6 +250,7 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
         globals,
         env,
         run,
-        err_table,
+        keys_name: lua.create_string("KEYS")?,
+        argv_name: lua.create_string("ARGV")?,
     })
 }

@@ -151,6 +151,8 @@ impl Server {
         latency.load(&config);
         let tracking = crate::tracking::Tracking::default();
         tracking.load(&config);
+        let scripts = crate::scripting::Scripts::default();
+        scripts.load_config(&config);
         crate::stats::set_latency_tracking(config.get("latency-tracking") == "yes");
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
@@ -165,7 +167,7 @@ impl Server {
             monitors: crate::monitor::Monitors::default(),
             pause: crate::pause::Pause::default(),
             latency,
-            scripts: crate::scripting::Scripts::default(),
+            scripts,
             busy: crate::scripting::busy::Busy::default(),
             stats: Stats::default(),
             started: Instant::now(),
@@ -203,6 +205,7 @@ impl Server {
         access_tracking(&config);
         self.save_state.refresh_writes_denied(&config);
         self.pubsub.load_limits(&config);
+        self.scripts.load_config(&config);
         self.notify.load(&config);
         self.slowlog.load(&config);
         self.latency.load(&config);

@@ -83,12 +83,7 @@ fn run(
     let deny_before = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let out_before = ctx.out.len();
     let read_only = ro || script.shebang.flags.no_writes;
-    let busy_after_ms = srv
-        .config
-        .read()
-        .get("busy-reply-threshold")
-        .parse()
-        .unwrap_or(5000);
+    let busy_after_ms = srv.scripts.busy_after_ms.load(Relaxed);
     let mut held = Some(locks);
     let result = loop {
         let mut run = ScriptRun {

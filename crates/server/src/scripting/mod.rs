@@ -45,17 +45,35 @@ pub struct Script {
     pub needs_every_shard: AtomicBool,
 }
 
+impl Default for Scripts {
+    fn default() -> Scripts {
+        Scripts {
+            map: RwLock::default(),
+            generation: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            busy_after_ms: AtomicU64::new(5000),
+        }
+    }
+}
+
 /// Every script loaded, shared by the threads' interpreters.
-#[derive(Default)]
 pub struct Scripts {
     map: RwLock<HashMap<String, Arc<Script>>>,
     /// Bumped by SCRIPT FLUSH: an interpreter that compiled under an older generation drops
     /// its compiled scripts before running anything.
     generation: AtomicU64,
     bytes: AtomicU64,
+    /// `busy-reply-threshold` (ms), kept here so a run reads no config.
+    pub busy_after_ms: AtomicU64,
 }
 
 impl Scripts {
+    /// Take the settings scripts read (call after the config changed).
+    pub fn load_config(&self, config: &crate::config::Config) {
+        let ms = config.get("busy-reply-threshold").parse().unwrap_or(5000);
+        self.busy_after_ms.store(ms, Relaxed);
+    }
+
     pub fn get(&self, sha: &str) -> Option<Arc<Script>> {
         self.map.read().get(sha).cloned()
     }
