@@ -31,6 +31,11 @@ pub trait Host {
 /// Lua instructions between two [`Host::tick`] calls (Redis's hook period).
 pub const TICK_INSTRUCTIONS: u32 = 100_000;
 
+/// Memory one interpreter may hold (its scripts' tables and strings). Redis sets no limit and
+/// a script allocating without end takes the server down; here the allocation fails and the
+/// script ends with Lua's "not enough memory".
+pub const MEMORY_LIMIT_BYTES: usize = 1 << 30;
+
 /// The error a script stopped by SCRIPT KILL ends with.
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
@@ -56,6 +61,7 @@ impl Engine {
     pub fn new(version: &str, version_num: i64) -> Result<Engine, RunError> {
         let lua = sandbox::new_lua()?;
         let sandbox = sandbox::build(&lua, version, version_num)?;
+        lua.set_memory_limit(MEMORY_LIMIT_BYTES)?;
         let host = sandbox.host.clone();
         lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(TICK_INSTRUCTIONS),

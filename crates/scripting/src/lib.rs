@@ -18,7 +18,7 @@ mod random;
 mod sandbox;
 pub mod shebang;
 
-pub use engine::{Engine, Host, RunError, KILLED, TICK_INSTRUCTIONS};
+pub use engine::{Engine, Host, RunError, KILLED, MEMORY_LIMIT_BYTES, TICK_INSTRUCTIONS};
 pub use shebang::{ScriptFlags, Shebang};
 
 /// The SHA-1 of `body` in lowercase hex, as EVALSHA and SCRIPT LOAD name a script.

@@ -233,3 +233,44 @@ fn busy_scripts_are_refused_killed_and_shut_down_as_redis() {
     assert_eq!(busy_script_transcript(&mut basalt), theirs);
     assert!(theirs[0].starts_with("-BUSY"), "{theirs:?}");
 }
+
+/// Scripts that misbehave end with an error, and the server goes on serving: unbounded
+/// memory (the interpreter's limit), unbounded recursion, a cyclic or huge result, bad
+/// arguments to redis.call, errors inside pcall.
+#[test]
+fn hostile_scripts_fail_cleanly_and_the_server_keeps_serving() {
+    let s = common::basalt(&[]);
+    let mut c = s.conn();
+    let cases: &[(&str, &str)] = &[
+        (
+            "local t = {} for i = 1, 12 do t[i] = string.rep('x', 100000000) .. i end return #t",
+            "not enough memory",
+        ),
+        (
+            "local function f(n) return f(n + 1) + 1 end return f(1)",
+            "stack overflow",
+        ),
+        ("local t = {} t[1] = t return t", "reached lua stack limit"),
+        ("return redis.call('set', {}, 1)", "arguments must be strings or integers"),
+        ("return redis.call(nil)", "arguments must be strings or integers"),
+        (
+            "local ok, e = pcall(function() error({err='X inner'}) end) return e",
+            "X inner",
+        ),
+        ("return string.rep('x', -1)", ""),
+    ];
+    for (body, expected) in cases {
+        let reply = text(&c.cmd_str(&["EVAL", body, "0"]));
+        assert!(reply.contains(expected), "{body}: {reply}");
+        assert_eq!(text(&c.cmd_str(&["PING"])), "+PONG\r\n", "after {body}");
+    }
+    // A huge result is sent whole.
+    let reply = c.cmd_str(&["EVAL", "local t = {} for i = 1, 200000 do t[i] = i end return t", "0"]);
+    assert!(reply.starts_with(b"*200000\r\n"));
+    // The interpreter gave its memory back.
+    c.cmd_str(&["EVAL", "collectgarbage() return 1", "0"]);
+    let lua: u64 = common::info_field_in(&mut c, "memory", "used_memory_lua")
+        .parse()
+        .expect("a number");
+    assert!(lua < 64 << 20, "used_memory_lua {lua}");
+}
