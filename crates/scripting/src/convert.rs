@@ -167,8 +167,11 @@ fn verbatim(out: &mut Reply, format: &[u8], text: &[u8]) {
 /// produces) ends as `nil`.
 pub fn reply_to_lua(lua: &Lua, bytes: &[u8]) -> mlua::Result<Value> {
     let mut pos = 0;
-    parse_value(lua, bytes, &mut pos)
+    parse_value(lua, bytes, &mut pos, 0)
 }
+
+/// Nesting a reply may have (no command nests anywhere near it; it bounds the recursion).
+const MAX_REPLY_DEPTH: usize = 1000;
 
 fn line<'a>(bytes: &'a [u8], pos: &mut usize) -> &'a [u8] {
     let start = *pos;
@@ -193,10 +196,14 @@ fn table_with(lua: &Lua, key: &str, value: Value) -> mlua::Result<Value> {
     Ok(Value::Table(t))
 }
 
-fn parse_value(lua: &Lua, bytes: &[u8], pos: &mut usize) -> mlua::Result<Value> {
+fn parse_value(lua: &Lua, bytes: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Value> {
     let Some(&kind) = bytes.get(*pos) else {
         return Ok(Value::Nil);
     };
+    if depth > MAX_REPLY_DEPTH {
+        *pos = bytes.len();
+        return Ok(Value::Nil);
+    }
     *pos += 1;
     let head = line(bytes, pos);
     Ok(match kind {
@@ -227,22 +234,26 @@ fn parse_value(lua: &Lua, bytes: &[u8], pos: &mut usize) -> mlua::Result<Value> 
             }
             let t = lua.create_table()?;
             for i in 0..n {
+                // A count larger than what follows ends with the input.
+                if *pos >= bytes.len() {
+                    break;
+                }
                 match kind {
                     b'%' => {
-                        let k = parse_value(lua, bytes, pos)?;
-                        let v = parse_value(lua, bytes, pos)?;
+                        let k = parse_value(lua, bytes, pos, depth + 1)?;
+                        let v = parse_value(lua, bytes, pos, depth + 1)?;
                         if k != Value::Nil {
                             t.raw_set(k, v)?;
                         }
                     }
                     b'~' => {
-                        let k = parse_value(lua, bytes, pos)?;
+                        let k = parse_value(lua, bytes, pos, depth + 1)?;
                         if k != Value::Nil {
                             t.raw_set(k, true)?;
                         }
                     }
                     _ => {
-                        let v = parse_value(lua, bytes, pos)?;
+                        let v = parse_value(lua, bytes, pos, depth + 1)?;
                         t.raw_set(i + 1, v)?;
                     }
                 }
@@ -270,9 +281,9 @@ fn parse_value(lua: &Lua, bytes: &[u8], pos: &mut usize) -> mlua::Result<Value> 
         b'|' => {
             // Attributes carry nothing for the script: skip them, return what follows.
             for _ in 0..number(head).max(0) * 2 {
-                parse_value(lua, bytes, pos)?;
+                parse_value(lua, bytes, pos, depth + 1)?;
             }
-            parse_value(lua, bytes, pos)?
+            parse_value(lua, bytes, pos, depth + 1)?
         }
         _ => Value::Nil,
     })

@@ -212,7 +212,6 @@ pub(crate) fn command(
     Ok(value)
 }
 
-
 /// The reply to a script that raised `err`: its message, then where it was raised.
 fn error_reply(err: &Value, sha: &str) -> String {
     let Value::Table(t) = err else {

@@ -79,12 +79,14 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     for (name, raises) in [("call", true), ("pcall", false)] {
         let h = host.clone();
         let f = lua.create_function(move |lua, args: MultiValue| {
-            let ran = crate::current::with(|host| {
-                crate::engine::command(lua, &h, host, args, raises)
-            });
+            let ran =
+                crate::current::with(|host| crate::engine::command(lua, &h, host, args, raises));
             match ran {
                 Some(r) => r,
-                None => raise(&h, "redis.call/pcall can only be called inside a script invocation"),
+                None => raise(
+                    &h,
+                    "redis.call/pcall can only be called inside a script invocation",
+                ),
             }
         })?;
         host.raw_set(name, f)?;

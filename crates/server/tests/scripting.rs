@@ -251,8 +251,14 @@ fn hostile_scripts_fail_cleanly_and_the_server_keeps_serving() {
             "stack overflow",
         ),
         ("local t = {} t[1] = t return t", "reached lua stack limit"),
-        ("return redis.call('set', {}, 1)", "arguments must be strings or integers"),
-        ("return redis.call(nil)", "arguments must be strings or integers"),
+        (
+            "return redis.call('set', {}, 1)",
+            "arguments must be strings or integers",
+        ),
+        (
+            "return redis.call(nil)",
+            "arguments must be strings or integers",
+        ),
         (
             "local ok, e = pcall(function() error({err='X inner'}) end) return e",
             "X inner",
@@ -265,7 +271,11 @@ fn hostile_scripts_fail_cleanly_and_the_server_keeps_serving() {
         assert_eq!(text(&c.cmd_str(&["PING"])), "+PONG\r\n", "after {body}");
     }
     // A huge result is sent whole.
-    let reply = c.cmd_str(&["EVAL", "local t = {} for i = 1, 200000 do t[i] = i end return t", "0"]);
+    let reply = c.cmd_str(&[
+        "EVAL",
+        "local t = {} for i = 1, 200000 do t[i] = i end return t",
+        "0",
+    ]);
     assert!(reply.starts_with(b"*200000\r\n"));
     // The interpreter gave its memory back.
     c.cmd_str(&["EVAL", "collectgarbage() return 1", "0"]);
