@@ -30,6 +30,9 @@ pub struct ClientState {
     /// When this connection's pending replies first went over the soft output-buffer limit
     /// (ms since the epoch; 0 = not over).
     pub obuf_soft_since_ms: u64,
+    /// A script is running for this client: the commands it calls are its (MONITOR shows
+    /// them as `lua`'s).
+    pub in_script: bool,
     pub db: usize,
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
@@ -91,6 +94,7 @@ impl ClientState {
         ClientState {
             id: shared.id,
             obuf_soft_since_ms: 0,
+            in_script: false,
             db: 0,
             authenticated,
             reply_mode: ReplyMode::On,

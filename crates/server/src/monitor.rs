@@ -76,9 +76,16 @@ pub fn feed(srv: &Server, client: &ClientShared, db: usize, spec: &Spec, argv: &
     if spec.has(ADMIN) || spec.has(SKIP_MONITOR) {
         return;
     }
+    feed_from(srv, &client.addr, db, spec, argv);
+}
+
+/// One monitor line for `argv`, run by `from` (a client's address, or `lua` for a command a
+/// script called). Scripts' own commands (EVAL …) are fed this way before they run, as Redis
+/// does, so the commands they call come after them.
+pub fn feed_from(srv: &Server, from: &str, db: usize, spec: &Spec, argv: &Argv<'_>) {
     let us = crate::util::now_us();
     let mut line = format!("+{}.{:06} [{db} ", us / 1_000_000, us % 1_000_000).into_bytes();
-    line.extend_from_slice(client.addr.as_bytes());
+    line.extend_from_slice(from.as_bytes());
     line.extend_from_slice(b"] ");
     for i in 0..argv.len() {
         if redacted(spec, argv, i) {

@@ -442,7 +442,13 @@ pub(super) fn finish(
             .push(argv, elapsed_us, client.shared.addr.clone(), name);
     }
     if srv.monitors.any() {
-        crate::monitor::feed(srv, &client.shared, client.db, spec, argv);
+        if client.in_script {
+            if !spec.has(super::flags::ADMIN) && !spec.has(super::flags::SKIP_MONITOR) {
+                crate::monitor::feed_from(srv, "lua", client.db, spec, argv);
+            }
+        } else {
+            crate::monitor::feed(srv, &client.shared, client.db, spec, argv);
+        }
     }
     let event = if spec.has(super::flags::FAST) {
         "fast-command"

@@ -41,6 +41,11 @@ fn numkeys(argv: &Argv<'_>) -> Result<usize, CmdError> {
 }
 
 fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -> CmdResult {
+    // MONITOR shows the script before the commands it calls (EVAL itself is `skip_monitor`).
+    if ctx.srv.monitors.any() {
+        let from = ctx.client.shared.addr.clone();
+        crate::monitor::feed_from(ctx.srv, &from, ctx.client.db, ctx.spec, &argv);
+    }
     let n = numkeys(&argv)?;
     let (sha, script) = if by_sha {
         let sha = argv.get(1).to_ascii_lowercase();
@@ -81,6 +86,7 @@ fn run(
         ctx.client.exec_log = Some(Vec::new());
     }
     let deny_before = std::mem::replace(&mut ctx.client.deny_blocking, true);
+    let in_script_before = std::mem::replace(&mut ctx.client.in_script, true);
     let out_before = ctx.out.len();
     let read_only = ro || script.shebang.flags.no_writes;
     let busy_after_ms = srv.scripts.busy_after_ms.load(Relaxed);
@@ -127,6 +133,7 @@ fn run(
         break ran.and_then(|r| r);
     };
     ctx.client.deny_blocking = deny_before;
+    ctx.client.in_script = in_script_before;
     if own_log {
         if let Some(ops) = ctx.client.exec_log.take() {
             crate::cmd::log_transaction(srv, ctx.client, &ops);
