@@ -11,7 +11,7 @@ pub fn format_g14(x: f64) -> String {
     format_g(x, 14)
 }
 
-/// C's `%.<precision>g`: the shorter of fixed and exponent forms, trailing zeros removed.
+/// C's `%.<precision>g`, non-finite values included (`resp::format_g` does the rest).
 fn format_g(x: f64, precision: usize) -> String {
     if x.is_nan() {
         return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
@@ -19,28 +19,7 @@ fn format_g(x: f64, precision: usize) -> String {
     if x.is_infinite() {
         return if x < 0.0 { "-inf" } else { "inf" }.to_string();
     }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    let sci = format!("{:.*e}", precision - 1, x);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= precision as i32 {
-        let m = trim_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.abs())
-    } else {
-        let decimals = (precision as i32 - 1 - exp).max(0) as usize;
-        trim_zeros(&format!("{x:.decimals$}")).to_string()
-    }
-}
-
-fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
+    resp::format_g(x, precision)
 }
 
 #[cfg(test)]

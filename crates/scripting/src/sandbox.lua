@@ -217,9 +217,16 @@ local function handler(err)
   return err
 end
 
+-- A script's result is its first value (Redis calls it for one result); taking only that
+-- also keeps xpcall from pushing past the C stack it was given when a script returns many.
+local current_script
+local function run_current()
+  return (current_script())
+end
 H.run = function(f)
   H.raised = nil
-  return real_xpcall(f, handler)
+  current_script = f
+  return real_xpcall(run_current, handler)
 end
 H.globals = G
 return globals

@@ -90,13 +90,16 @@ pub async fn serve<S>(
         // Messages from other clients go out before this batch's replies.
         let pushed = shared.outbox.drain_into(&mut out);
         if n == 0 {
-            let sent = tokio::select! {
-                biased;
-                _ = &mut killed => false,
-                sent = flush(&mut stream, &mut out, &stats) => sent,
-            };
-            shared.outbox.written(pushed);
-            if !sent {
+            if !flush_pushes(
+                &shared,
+                &mut stream,
+                &mut out,
+                &stats,
+                killed.as_mut(),
+                pushed,
+            )
+            .await
+            {
                 break;
             }
             continue;
@@ -137,13 +140,15 @@ pub async fn serve<S>(
                     }
                     Wake::Push => {
                         let pushed = shared.outbox.drain_into(&mut out);
-                        let sent = tokio::select! {
-                            biased;
-                            _ = &mut killed => false,
-                            sent = flush(&mut stream, &mut out, &stats) => sent,
-                        };
-                        shared.outbox.written(pushed);
-                        if !sent {
+                        let sent = flush_pushes(
+                            &shared,
+                            &mut stream,
+                            &mut out,
+                            &stats,
+                            killed.as_mut(),
+                            pushed,
+                        );
+                        if !sent.await {
                             end = BatchEnd::Close;
                             break;
                         }
@@ -222,6 +227,25 @@ pub async fn serve<S>(
     crate::commands::introspect::stop_monitoring(&srv, &shared);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
+}
+
+/// Write what other clients queued for this one (`pushed` bytes of it, taken from its
+/// outbox into `out`); a kill meanwhile abandons the write. Whether it was written.
+async fn flush_pushes<S: AsyncWrite + Unpin>(
+    shared: &ClientShared,
+    stream: &mut S,
+    out: &mut Reply,
+    stats: &ThreadStats,
+    mut killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    pushed: usize,
+) -> bool {
+    let sent = tokio::select! {
+        biased;
+        _ = killed.as_mut() => false,
+        sent = flush(stream, out, stats) => sent,
+    };
+    shared.outbox.written(pushed);
+    sent
 }
 
 /// What CLIENT LIST shows of the read buffer: before a batch (a client listing itself sees
