@@ -301,10 +301,40 @@ fn client_list_buffer_fields_match_redis() {
     assert_eq!(buffer_fields(&basalt), buffer_fields(&redis));
 }
 
-/// LATENCY GRAPH and the figures of LATENCY DOCTOR after the same slow commands, a second
-/// apart: the drawing is the same; the labels (seconds ago) only in shape, since the two
-/// servers record their samples at slightly different instants.
-fn latency_graph_and_doctor(s: &ServerProc) -> (Vec<String>, String, String) {
+/// The drawing LATENCY GRAPH must make of `samples` (ms), as Redis's sparkline draws it (4 rows
+/// of `_o#|`, from the lowest sample to the highest) — the test's own rendering, so each
+/// server's graph is checked against its own samples, whatever their timing.
+fn expected_rows(samples: &[i64]) -> Vec<String> {
+    let (min, max) = (
+        *samples.iter().min().unwrap_or(&0),
+        *samples.iter().max().unwrap_or(&0),
+    );
+    let range = if max == min { 1.0 } else { (max - min) as f64 };
+    let levels: Vec<usize> = samples
+        .iter()
+        .map(|&v| ((((v - min) * 12) as f64 / range) as usize).min(11))
+        .collect();
+    (0..4)
+        .map(|row| {
+            let floor = (3 - row) * 3;
+            levels
+                .iter()
+                .map(|&l| match l as i64 - floor as i64 {
+                    d if d < 0 => ' ',
+                    0 => '_',
+                    1 => 'o',
+                    2 => '#',
+                    _ => '|',
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// LATENCY GRAPH after three slow commands a second apart, checked against the server's own
+/// LATENCY HISTORY; what both servers must agree on: the error before any sample, the header's
+/// shape, and LATENCY DOCTOR's count of spikes.
+fn latency_graph_and_doctor(s: &ServerProc) -> (String, String, String) {
     let mut c = s.conn();
     c.cmd(&[b"CONFIG", b"SET", b"latency-monitor-threshold", b"1"]);
     let before = text(&c.cmd(&[b"LATENCY", b"GRAPH", b"command"]));
@@ -313,19 +343,27 @@ fn latency_graph_and_doctor(s: &ServerProc) -> (Vec<String>, String, String) {
         std::thread::sleep(std::time::Duration::from_millis(1050));
     }
     let graph = text(&c.cmd(&[b"LATENCY", b"GRAPH", b"command"]));
-    let lines: Vec<String> = graph
-        .lines()
-        .skip(1) // the verbatim string's length and format
-        .enumerate()
-        .map(|(i, l)| {
-            if i < 6 {
-                l.to_string()
-            } else {
-                l.chars()
-                    .map(|ch| if ch.is_ascii_digit() { 'N' } else { ch })
-                    .collect()
-            }
+    let history = c.cmd(&[b"LATENCY", b"HISTORY", b"command"]);
+    let samples: Vec<i64> = common::elements(&history)
+        .expect("samples")
+        .iter()
+        .map(|pair| {
+            let fields = common::elements(pair).expect("a sample");
+            text(&fields[1])
+                .trim_matches(|ch: char| !ch.is_ascii_digit())
+                .parse()
+                .expect("ms")
         })
+        .collect();
+    let lines: Vec<&str> = graph.lines().skip(1).collect();
+    assert_eq!(lines[2..6].to_vec(), expected_rows(&samples), "{graph}");
+    // Labels: a blank row, then "Ns" written downwards under each sample.
+    assert_eq!(lines[6], " ".repeat(samples.len()), "{graph}");
+    assert!(lines[7].chars().all(|ch| ch.is_ascii_digit()), "{graph}");
+    assert_eq!(lines[8], "s".repeat(samples.len()), "{graph}");
+    let header: String = lines[0]
+        .chars()
+        .map(|ch| if ch.is_ascii_digit() { 'N' } else { ch })
         .collect();
     let doctor = text(&c.cmd(&[b"LATENCY", b"DOCTOR"]));
     let figures = doctor
@@ -334,7 +372,7 @@ fn latency_graph_and_doctor(s: &ServerProc) -> (Vec<String>, String, String) {
         .and_then(|l| l.split(" (").next())
         .unwrap_or("no figures line")
         .to_string();
-    (lines, figures, before)
+    (header, figures, before)
 }
 
 #[test]
@@ -351,7 +389,7 @@ fn latency_graph_and_doctor_match_redis() {
         (theirs.join().expect("redis side"), ours)
     });
     assert_eq!(ours, theirs);
-    assert!(theirs.0[0].starts_with("command - high "), "{theirs:?}");
+    assert!(theirs.0.starts_with("command - high "), "{theirs:?}");
 }
 
 /// Clients held by CLIENT PAUSE: one that disconnects meanwhile is gone at once (its socket
