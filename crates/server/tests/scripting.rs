@@ -137,7 +137,7 @@ fn scripts_stay_atomic_across_shards_with_transactions_and_snapshots() {
             let mut c = Conn::connect(port);
             let mut n = w * 7 + 1;
             while !stop.load(Ordering::Relaxed) {
-                n = n * 1_103_515_245 + 12_345;
+                n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                 let (a, b) = ((n >> 8) % ACCOUNTS, (n >> 16) % ACCOUNTS);
                 let (ka, kb) = (format!("acct:{a}"), format!("acct:{b}"));
                 let reply = match w % 3 {
