@@ -135,7 +135,7 @@ fn scripts_stay_atomic_across_shards_with_transactions_and_snapshots() {
         // stopped even when an assertion fails.
         workers.push(std::thread::spawn(move || {
             let mut c = Conn::connect(port);
-            let mut n = w * 7 + 1;
+            let mut n: usize = w * 7 + 1;
             while !stop.load(Ordering::Relaxed) {
                 n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                 let (a, b) = ((n >> 8) % ACCOUNTS, (n >> 16) % ACCOUNTS);

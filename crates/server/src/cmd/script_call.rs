@@ -180,6 +180,12 @@ fn hold_shards(
     };
     want.sort_unstable();
     want.dedup();
+    // A script that already reached beyond its declared keys starts over holding every shard
+    // before its first write: once it has written it could not, and it may reach further.
+    if !run.wrote && spec.has(WRITE) && run.grew {
+        run.restart = true;
+        return Err(RESTARTING.into());
+    }
     let held = run
         .keys
         .as_ref()

@@ -8,14 +8,15 @@
 //!   above every held one is waited for, one below only tried); if that fails, the script
 //!   starts over from the beginning holding every shard (it has written nothing; its reads
 //!   are simply made again).
-//! - Its first write must fall under held locks, or the script starts over holding every
-//!   shard, so a script never needs a lock it could only wait for out of order after it has
-//!   written (it could not start over then).
+//! - Its first write must fall under held locks, and must not come after it reached beyond
+//!   its declared keys, or the script starts over holding every shard (a script that reaches
+//!   beyond its keys may reach further after writing, when it could no longer start over).
 //! - A script that ever reached beyond its declared keys locks every shard from the start on
 //!   its later runs (the cache remembers).
-//! - The one case left: a script that wrote declared keys and then reads an undeclared one
-//!   whose shard another command holds keeps trying for a while, then that command fails with
-//!   an error (only on the script's first run, since it then locks every shard).
+//! - The one case left: a script that wrote its declared keys before it reached any other
+//!   and then reads an undeclared key whose shard another command holds (and would wait for
+//!   one of the script's) keeps trying for a while, then that call fails with an error —
+//!   only on the script's first run, since it then locks every shard.
 //!
 //! Held locks are released only when the script ends (two-phase locking), so every script
 //! is serializable with every other command, transaction, snapshot and rewrite.
