@@ -17,8 +17,9 @@ fuzz_target!(|data: &[u8]| {
         for (proto, script_resp) in [(resp::Proto::Resp2, 2), (resp::Proto::Resp3, 3)] {
             let mut out = resp::Reply::new();
             out.proto = proto;
-            lua_to_reply(value.clone(), &mut out, script_resp);
-            assert!(!out.as_bytes().is_empty());
+            if lua_to_reply(lua, value.clone(), &mut out, script_resp).is_ok() {
+                assert!(!out.as_bytes().is_empty());
+            }
         }
     });
 });

@@ -20,34 +20,123 @@ const SLOTS_PER_STEP: usize = 4 + 1;
 /// Write the script's result `value` to `out`. `script_resp` is the protocol the script chose
 /// with `redis.setresp` (it decides how booleans are sent).
 ///
-/// Iterative (an explicit work list), so a deep or cyclic table never overflows the Rust
-/// stack; the depth accounting follows the Lua stack slots Redis's recursive version uses.
-pub fn lua_to_reply(value: Value, out: &mut Reply, script_resp: u8) {
-    let mut work: Vec<(Value, usize)> = vec![(value, 1)];
-    while let Some((v, slots)) = work.pop() {
-        if slots + SLOTS_PER_STEP > MAX_STACK_SLOTS {
-            out.error(b"ERR reached lua stack limit");
-            continue;
+/// Iterative, so a deep or cyclic table never overflows the Rust stack; the depth accounting
+/// follows the Lua stack slots Redis's recursive version uses. The tables being walked are
+/// kept in a Lua table, not in Rust handles: mlua can hold fewer than 8,000 handles at once,
+/// and a result may nest that deep or hold far more tables side by side.
+pub fn lua_to_reply(lua: &Lua, value: Value, out: &mut Reply, script_resp: u8) -> mlua::Result<()> {
+    let held = lua.create_table()?;
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut next = Some((value, 1usize));
+    loop {
+        if let Some((v, slots)) = next.take() {
+            write_value(lua, &held, &mut frames, v, slots, out, script_resp)?;
         }
-        match v {
-            Value::String(s) => out.bulk(&s.as_bytes()),
-            Value::Boolean(b) => {
-                if script_resp == 2 {
-                    if b {
-                        out.int(1);
-                    } else {
-                        out.null();
-                    }
+        let Some(frame) = frames.last_mut() else {
+            return Ok(());
+        };
+        match frame {
+            Frame::Array {
+                at,
+                index,
+                len,
+                slots,
+            } => {
+                if *index > *len {
+                    held.raw_set(*at, Value::Nil)?;
+                    frames.pop();
+                    continue;
+                }
+                let t: Table = held.raw_get(*at)?;
+                next = Some((t.raw_get::<Value>(*index)?, *slots + 1));
+                *index += 1;
+            }
+            Frame::Keys {
+                at,
+                index,
+                len,
+                slots,
+                map,
+                key_done,
+            } => {
+                if *index > *len {
+                    held.raw_set(*at, Value::Nil)?;
+                    held.raw_set(*at + 1, Value::Nil)?;
+                    frames.pop();
+                    continue;
+                }
+                let keys: Table = held.raw_get(*at + 1)?;
+                let key: Value = keys.raw_get(*index)?;
+                if !*map {
+                    // Stack slots as Redis's iteration holds them: the set's table, its key
+                    // and a copy of the key while it is converted.
+                    next = Some((key, *slots + 3));
+                    *index += 1;
+                } else if !*key_done {
+                    next = Some((key, *slots + 4));
+                    *key_done = true;
                 } else {
-                    out.boolean(b);
+                    let t: Table = held.raw_get(*at)?;
+                    next = Some((t.raw_get::<Value>(key)?, *slots + 3));
+                    *key_done = false;
+                    *index += 1;
                 }
             }
-            Value::Integer(i) => out.int(i),
-            Value::Number(n) => out.int(c_long_long(n)),
-            Value::Table(t) => table_to_reply(t, out, slots, &mut work),
-            _ => out.null(),
         }
     }
+}
+
+/// A table being written: its handle is at `held[at]` (and for a map or set, its keys at
+/// `held[at + 1]`).
+enum Frame {
+    Array {
+        at: usize,
+        index: usize,
+        len: usize,
+        slots: usize,
+    },
+    Keys {
+        at: usize,
+        index: usize,
+        len: usize,
+        slots: usize,
+        map: bool,
+        key_done: bool,
+    },
+}
+
+fn write_value(
+    lua: &Lua,
+    held: &Table,
+    frames: &mut Vec<Frame>,
+    v: Value,
+    slots: usize,
+    out: &mut Reply,
+    script_resp: u8,
+) -> mlua::Result<()> {
+    if slots + SLOTS_PER_STEP > MAX_STACK_SLOTS {
+        out.error(b"ERR reached lua stack limit");
+        return Ok(());
+    }
+    match v {
+        Value::String(s) => out.bulk(&s.as_bytes()),
+        Value::Boolean(b) => {
+            if script_resp == 2 {
+                if b {
+                    out.int(1);
+                } else {
+                    out.null();
+                }
+            } else {
+                out.boolean(b);
+            }
+        }
+        Value::Integer(i) => out.int(i),
+        Value::Number(n) => out.int(c_long_long(n)),
+        Value::Table(t) => table_to_reply(lua, held, frames, t, slots, out)?,
+        _ => out.null(),
+    }
+    Ok(())
 }
 
 /// `(long long)` of a double as x86-64 converts it: truncation, and the "indefinite integer"
@@ -73,22 +162,45 @@ fn one_line(bytes: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-fn table_to_reply(t: Table, out: &mut Reply, slots: usize, work: &mut Vec<(Value, usize)>) {
+/// The keys of `t`, in iteration order, as a Lua array.
+fn keys_of(lua: &Lua, t: &Table) -> mlua::Result<(Table, usize)> {
+    let keys = lua.create_table()?;
+    let mut n = 0;
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        n += 1;
+        keys.raw_set(n, k)?;
+    }
+    Ok((keys, n))
+}
+
+fn table_to_reply(
+    lua: &Lua,
+    held: &Table,
+    frames: &mut Vec<Frame>,
+    t: Table,
+    slots: usize,
+    out: &mut Reply,
+) -> mlua::Result<()> {
     if let Value::String(e) = field(&t, "err") {
         // `{err="CODE message"}`: the message as given (Redis adds no ERR code here).
         out.error(&e.as_bytes());
-        return;
+        return Ok(());
     }
     if let Value::String(ok) = field(&t, "ok") {
         out.raw(b"+");
         out.raw(&one_line(&ok.as_bytes()));
         out.raw(b"\r\n");
-        return;
+        return Ok(());
     }
-    match field(&t, "double") {
-        Value::Number(d) => return out.double(d),
-        Value::Integer(i) => return out.double(i as f64),
-        _ => {}
+    let double = match field(&t, "double") {
+        Value::Number(d) => Some(d),
+        Value::Integer(i) => Some(i as f64),
+        _ => None,
+    };
+    if let Some(d) = double {
+        out.double(d);
+        return Ok(());
     }
     if let Value::String(n) = field(&t, "big_number") {
         let digits = one_line(&n.as_bytes());
@@ -99,50 +211,51 @@ fn table_to_reply(t: Table, out: &mut Reply, slots: usize, work: &mut Vec<(Value
         } else {
             out.bulk(&digits);
         }
-        return;
+        return Ok(());
     }
     if let Value::Table(v) = field(&t, "verbatim_string") {
         if let (Value::String(format), Value::String(text)) =
             (field(&v, "format"), field(&v, "string"))
         {
             verbatim(out, &format.as_bytes(), &text.as_bytes());
-            return;
+            return Ok(());
         }
     }
-    if let Value::Table(m) = field(&t, "map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
-        out.map(pairs.len());
-        // Stack slots as Redis's iteration holds them: the map table, then key and value,
-        // then a copy of the key while it is converted.
-        for (k, v) in pairs.into_iter().rev() {
-            work.push((v, slots + 3));
-            work.push((k, slots + 4));
-        }
-        return;
-    }
-    if let Value::Table(s) = field(&t, "set") {
-        let members: Vec<Value> = s
-            .pairs::<Value, Value>()
-            .filter_map(Result::ok)
-            .map(|(k, _)| k)
-            .collect();
-        out.set(members.len());
-        for k in members.into_iter().rev() {
-            work.push((k, slots + 3));
-        }
-        return;
-    }
-    let mut items = Vec::new();
-    for j in 1.. {
-        match t.raw_get::<Value>(j) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
+    let at = frames.len() * 2 + 1;
+    for (name, map) in [("map", true), ("set", false)] {
+        if let Value::Table(inner) = field(&t, name) {
+            let (keys, len) = keys_of(lua, &inner)?;
+            if map {
+                out.map(len);
+            } else {
+                out.set(len);
+            }
+            held.raw_set(at, inner)?;
+            held.raw_set(at + 1, keys)?;
+            frames.push(Frame::Keys {
+                at,
+                index: 1,
+                len,
+                slots,
+                map,
+                key_done: false,
+            });
+            return Ok(());
         }
     }
-    out.array(items.len());
-    for v in items.into_iter().rev() {
-        work.push((v, slots + 1));
+    let mut len = 0;
+    while t.raw_get::<Value>(len + 1)? != Value::Nil {
+        len += 1;
     }
+    out.array(len);
+    held.raw_set(at, t)?;
+    frames.push(Frame::Array {
+        at,
+        index: 1,
+        len,
+        slots,
+    });
+    Ok(())
 }
 
 /// A verbatim string: RESP3 `=` with its three-letter format; a bulk string in RESP2.

@@ -2,7 +2,7 @@
 //! interpreter is not shared between threads), each compiling a script the first time that
 //! thread runs it; the script bodies themselves live in the server's shared cache.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use resp::Reply;
@@ -52,8 +52,11 @@ pub enum RunError {
 pub struct Engine {
     lua: Lua,
     sandbox: Sandbox,
-    /// Compiled scripts by SHA-1 (hex).
-    scripts: HashMap<String, Function>,
+    /// Compiled scripts by SHA-1 (hex), in a Lua table: mlua holds fewer than 8,000 handles
+    /// at once, far fewer than the scripts a server may cache.
+    scripts: Table,
+    /// Their names, to answer without touching Lua.
+    names: HashSet<String>,
 }
 
 impl Engine {
@@ -78,21 +81,23 @@ impl Engine {
                 Ok(mlua::VmState::Continue)
             },
         );
+        let scripts = lua.create_table()?;
         Ok(Engine {
             lua,
             sandbox,
-            scripts: HashMap::new(),
+            scripts,
+            names: HashSet::new(),
         })
     }
 
     pub fn is_loaded(&self, sha: &str) -> bool {
-        self.scripts.contains_key(sha)
+        self.names.contains(sha)
     }
 
     /// Compile `body` as script `sha`. The error is the reply's text (`ERR Error compiling
     /// script …`, or a shebang error).
     pub fn load(&mut self, sha: &str, body: &[u8]) -> Result<(), String> {
-        if self.scripts.contains_key(sha) {
+        if self.names.contains(sha) {
             return Ok(());
         }
         let shebang = crate::shebang::parse(body).map_err(|e| format!("ERR {e}"))?;
@@ -110,13 +115,19 @@ impl Engine {
                     lua_error_text(&e)
                 )
             })?;
-        self.scripts.insert(sha.to_string(), f);
+        self.scripts
+            .raw_set(sha, f)
+            .map_err(|e| format!("ERR {}", lua_error_text(&e)))?;
+        self.names.insert(sha.to_string());
         Ok(())
     }
 
     /// Forget every compiled script (SCRIPT FLUSH).
     pub fn flush(&mut self) {
-        self.scripts.clear();
+        if let Ok(t) = self.lua.create_table() {
+            self.scripts = t;
+        }
+        self.names.clear();
         self.lua.gc_collect().ok();
     }
 
@@ -134,7 +145,10 @@ impl Engine {
         host: &mut dyn Host,
         out: &mut Reply,
     ) -> Result<(), RunError> {
-        let f = self.scripts.get(sha).ok_or(RunError::NoScript)?.clone();
+        let f: Function = match self.scripts.raw_get(sha)? {
+            Value::Function(f) => f,
+            _ => return Err(RunError::NoScript),
+        };
         let sb = &self.sandbox;
         sb.globals.raw_set(&sb.keys_name, self.array(keys)?)?;
         sb.globals.raw_set(&sb.argv_name, self.array(args)?)?;
@@ -147,7 +161,7 @@ impl Engine {
         sb.globals.raw_set(&sb.keys_name, Value::Nil)?;
         sb.globals.raw_set(&sb.argv_name, Value::Nil)?;
         if ok {
-            lua_to_reply(result, out, script_resp);
+            lua_to_reply(&self.lua, result, out, script_resp)?;
         } else {
             out.error(error_reply(&result, sha).as_bytes());
         }

@@ -115,3 +115,29 @@ fn a_stopped_script_stays_stopped_through_pcall() {
         "-ERR Script killed by user with SCRIPT KILL... script: SHA, on @user_script:1.\r\n"
     );
 }
+
+#[test]
+fn many_scripts_and_wide_results_hold_few_lua_handles() {
+    // mlua can hold fewer than 8,000 handles at once: neither the script cache nor a result
+    // made of many tables may take one each.
+    let mut e = Engine::new("7.0.15", 0x0007_000f).expect("engine");
+    let mut host = Echo {
+        logged: Vec::new(),
+        ticks: 0,
+    };
+    for i in 0..10_000 {
+        let body = format!("return {i}");
+        let sha = crate::sha1_hex(body.as_bytes());
+        e.load(&sha, body.as_bytes()).expect("load");
+    }
+    let body = "local t = {} for i = 1, 20000 do t[i] = {i, {k = 'v'}} end return t";
+    let sha = crate::sha1_hex(body.as_bytes());
+    e.load(&sha, body.as_bytes()).expect("load");
+    let mut out = Reply::new();
+    e.run(&sha, &[], &[], &mut host, &mut out).expect("run");
+    assert!(out.as_bytes().starts_with(b"*20000\r\n*2\r\n:1\r\n*0\r\n"));
+    let sha0 = crate::sha1_hex(b"return 0");
+    let mut out = Reply::new();
+    e.run(&sha0, &[], &[], &mut host, &mut out).expect("run");
+    assert_eq!(out.as_bytes(), b":0\r\n");
+}

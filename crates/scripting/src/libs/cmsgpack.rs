@@ -7,6 +7,9 @@ use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::sandbox::error_at_caller;
 
+/// Values one call may return (Lua's C stack holds 8,000; so does mlua for its handles).
+const MAX_RESULTS: usize = 7000;
+
 /// Tables nested deeper than this are packed as nil.
 const MAX_NESTING: usize = 16;
 
@@ -125,12 +128,14 @@ fn pack_value(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
                     pack_value(out, &t.get::<Value>(i)?, level + 1)?;
                 }
             } else {
-                let pairs: Vec<(Value, Value)> =
-                    t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-                put_len(out, pairs.len(), 0x80, 15, 0xde, 0xdf);
-                for (k, val) in &pairs {
-                    pack_value(out, k, level + 1)?;
-                    pack_value(out, val, level + 1)?;
+                // Counted, then walked again: holding every pair at once could take more Lua
+                // handles than mlua has.
+                let len = t.pairs::<Value, Value>().count();
+                put_len(out, len, 0x80, 15, 0xde, 0xdf);
+                for pair in t.pairs::<Value, Value>() {
+                    let (k, val) = pair?;
+                    pack_value(out, &k, level + 1)?;
+                    pack_value(out, &val, level + 1)?;
                 }
             }
         }
@@ -318,6 +323,13 @@ fn unpack_full(lua: &Lua, data: &[u8], limit: i64, offset: i64) -> mlua::Result<
     };
     let mut values = Vec::new();
     while c.pos < data.len() && (values.len() as i64) < limit {
+        // Each value returned is a Lua stack slot (and an mlua handle while it is here).
+        if values.len() >= MAX_RESULTS {
+            return Err(error_at_caller(
+                lua,
+                "too many return values at once; use unpack_one or unpack_limit instead.".into(),
+            ));
+        }
         match unpack_value(lua, &mut c) {
             Ok(v) => values.push(v),
             Err(Stop::Eof) => return Err(error_at_caller(lua, "Missing bytes in input.".into())),
