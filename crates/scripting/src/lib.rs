@@ -21,6 +21,11 @@ pub mod shebang;
 pub use engine::{Engine, Host, RunError, KILLED, MEMORY_LIMIT_BYTES, TICK_INSTRUCTIONS};
 pub use shebang::{ScriptFlags, Shebang};
 
+/// Back to the libraries' defaults (cjson's settings), as SCRIPT FLUSH's new Lua state has.
+pub fn reset_libraries() {
+    libs::cjson_config::reset();
+}
+
 /// The SHA-1 of `body` in lowercase hex, as EVALSHA and SCRIPT LOAD name a script.
 pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()

@@ -12,7 +12,7 @@ pub fn format_g14(x: f64) -> String {
 }
 
 /// C's `%.<precision>g`, non-finite values included (`resp::format_g` does the rest).
-fn format_g(x: f64, precision: usize) -> String {
+pub fn format_g(x: f64, precision: usize) -> String {
     if x.is_nan() {
         return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }

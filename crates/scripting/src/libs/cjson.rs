@@ -5,11 +5,7 @@
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
-const MAX_DEPTH: usize = 1000;
-/// An array is "excessively sparse" above this ratio of largest index to entries …
-const SPARSE_RATIO: usize = 2;
-/// … once its largest index passes this.
-const SPARSE_SAFE: usize = 10;
+use super::cjson_config::{get, Settings};
 
 fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
@@ -37,7 +33,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
             }
             let mut out = Vec::new();
             let v = args.into_iter().next().unwrap_or(Value::Nil);
-            encode(&v, 0, &mut out).map_err(placed)?;
+            encode(&v, 0, &get(), &mut out).map_err(placed)?;
             lua.create_string(&out)
         })?,
     )?;
@@ -67,6 +63,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
             decode(lua, &text).map_err(placed)
         })?,
     )?;
+    crate::libs::cjson_config::add_functions(lua, &t)?;
     t.raw_set("null", null())?;
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;
@@ -96,14 +93,27 @@ fn encode_string(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn encode_number(n: f64, what: &Value, out: &mut Vec<u8>) -> mlua::Result<()> {
+fn encode_number(n: f64, what: &Value, cfg: &Settings, out: &mut Vec<u8>) -> mlua::Result<()> {
     if n.is_nan() || n.is_infinite() {
-        return fail(format!(
-            "Cannot serialise {}: must not be NaN or Inf",
-            type_name(what)
-        ));
+        match cfg.encode_invalid {
+            0 => {
+                return fail(format!(
+                    "Cannot serialise {}: must not be NaN or Inf",
+                    type_name(what)
+                ))
+            }
+            1 if n.is_nan() => {
+                out.extend_from_slice(b"nan");
+                return Ok(());
+            }
+            1 => {}
+            _ => {
+                out.extend_from_slice(b"null");
+                return Ok(());
+            }
+        }
     }
-    out.extend_from_slice(crate::number::format_g14(n).as_bytes());
+    out.extend_from_slice(crate::number::format_g(n, cfg.precision as usize).as_bytes());
     Ok(())
 }
 
@@ -117,7 +127,7 @@ fn number_of(v: &Value) -> Option<f64> {
 
 /// The array length of `t` if every key is a positive integer (0 for an empty table, which
 /// is encoded as an object), `None` for an object; an error for a too sparse array.
-fn array_length(t: &Table) -> mlua::Result<Option<usize>> {
+fn array_length(t: &Table, cfg: &Settings) -> mlua::Result<Option<usize>> {
     let (mut max, mut items) = (0usize, 0usize);
     for pair in t.pairs::<Value, Value>() {
         let (k, _) = pair?;
@@ -129,32 +139,38 @@ fn array_length(t: &Table) -> mlua::Result<Option<usize>> {
             _ => return Ok(None),
         }
     }
-    if max > items * SPARSE_RATIO && max > SPARSE_SAFE {
-        return fail("Cannot serialise table: excessively sparse array".into());
+    let (ratio, safe) = (cfg.sparse_ratio as usize, cfg.sparse_safe as usize);
+    if ratio > 0 && max > items * ratio && max > safe {
+        if !cfg.sparse_convert {
+            return fail("Cannot serialise table: excessively sparse array".into());
+        }
+        return Ok(None);
     }
     Ok(Some(max))
 }
 
-fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+fn encode(v: &Value, depth: usize, cfg: &Settings, out: &mut Vec<u8>) -> mlua::Result<()> {
     match v {
         Value::String(s) => encode_string(&s.as_bytes(), out),
-        Value::Integer(_) | Value::Number(_) => encode_number(number_of(v).unwrap_or(0.0), v, out)?,
+        Value::Integer(_) | Value::Number(_) => {
+            encode_number(number_of(v).unwrap_or(0.0), v, cfg, out)?
+        }
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Table(t) => {
             let depth = depth + 1;
-            if depth > MAX_DEPTH {
+            if depth > cfg.encode_max_depth as usize {
                 return fail(format!("Cannot serialise, excessive nesting ({depth})"));
             }
-            match array_length(t)? {
+            match array_length(t, cfg)? {
                 Some(len) if len > 0 => {
                     out.push(b'[');
                     for i in 1..=len {
                         if i > 1 {
                             out.push(b',');
                         }
-                        encode(&t.raw_get::<Value>(i)?, depth, out)?;
+                        encode(&t.raw_get::<Value>(i)?, depth, cfg, out)?;
                     }
                     out.push(b']');
                 }
@@ -174,7 +190,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                             }
                             Value::Integer(_) | Value::Number(_) => {
                                 out.push(b'"');
-                                encode_number(number_of(&k).unwrap_or(0.0), &k, out)?;
+                                encode_number(number_of(&k).unwrap_or(0.0), &k, cfg, out)?;
                                 out.extend_from_slice(b"\":");
                             }
                             other => {
@@ -184,7 +200,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                                 ))
                             }
                         }
-                        encode(&val, depth, out)?;
+                        encode(&val, depth, cfg, out)?;
                     }
                     out.push(b'}');
                 }
@@ -242,6 +258,9 @@ struct Parser<'a> {
     data: &'a [u8],
     pos: usize,
     depth: usize,
+    max_depth: usize,
+    /// Read `+1`, hex, `inf`, `nan` and leading zeros as numbers (cjson.decode_invalid_numbers).
+    decode_invalid: bool,
 }
 
 impl Parser<'_> {
@@ -274,7 +293,11 @@ impl Parser<'_> {
         let token = if c == b'"' {
             self.string()
         } else if c == b'-' || c.is_ascii_digit() {
-            self.number()
+            if !self.decode_invalid && self.invalid_number() {
+                Token::Error("invalid number")
+            } else {
+                self.number()
+            }
         } else if rest.starts_with(b"true") {
             self.pos += 4;
             Token::Bool(true)
@@ -284,7 +307,7 @@ impl Parser<'_> {
         } else if rest.starts_with(b"null") {
             self.pos += 4;
             Token::Null
-        } else if self.invalid_number() {
+        } else if self.decode_invalid && self.invalid_number() {
             // Redis's build decodes what JSON calls invalid numbers (+1, inf, nan, hex)
             // as strtod reads them.
             self.number()
@@ -417,10 +440,13 @@ fn decode(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
         return fail("JSON parser does not support UTF-16 or UTF-32".into());
     }
     let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+    let cfg = get();
     let mut p = Parser {
         data: &text[..end],
         pos: 0,
         depth: 0,
+        max_depth: cfg.decode_max_depth as usize,
+        decode_invalid: cfg.decode_invalid,
     };
     let (token, at) = p.next();
     let v = value(lua, &mut p, token, at)?;
@@ -433,7 +459,7 @@ fn decode(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
 
 fn descend(p: &mut Parser<'_>) -> mlua::Result<()> {
     p.depth += 1;
-    if p.depth > MAX_DEPTH {
+    if p.depth > p.max_depth {
         return fail(format!(
             "Found too many nested data structures ({}) at character {}",
             p.depth, p.pos

@@ -2,5 +2,6 @@
 
 pub mod bit;
 pub mod cjson;
+pub mod cjson_config;
 pub mod cmsgpack;
 pub mod structlib;

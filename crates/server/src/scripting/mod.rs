@@ -109,6 +109,8 @@ impl Scripts {
     /// SCRIPT FLUSH: forget every script; interpreters drop theirs before their next run.
     pub fn flush(&self) {
         self.map.write().clear();
+        // Redis's new Lua state has the libraries' defaults again (cjson's settings).
+        scripting::reset_libraries();
         self.bytes.store(0, Relaxed);
         self.generation.fetch_add(1, Relaxed);
     }
