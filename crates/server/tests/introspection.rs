@@ -126,7 +126,13 @@ fn slowlog_entries(s: &ServerProc) -> Vec<String> {
             format!("{} name={}", text(&fields[3]), text(&fields[5]))
         })
         .chain(std::iter::once(format!("blpop histogram: {histogram}")))
-        .collect()
+        // The poll for the blocked client runs as often as the timing needs: count it once.
+        .fold(Vec::new(), |mut kept: Vec<String>, entry| {
+            if !(entry.contains("INFO") && kept.last() == Some(&entry)) {
+                kept.push(entry);
+            }
+            kept
+        })
 }
 
 #[test]
