@@ -64,6 +64,8 @@ pub struct RunState {
     pub resp: u8,
     pub repl: u8,
     pub killed: bool,
+    /// While a library loads (FUNCTION LOAD): when its code must have finished.
+    pub load_deadline: Option<std::time::Instant>,
 }
 
 impl RunState {
@@ -71,6 +73,7 @@ impl RunState {
         resp: 2,
         repl: 3,
         killed: false,
+        load_deadline: None,
     };
 }
 

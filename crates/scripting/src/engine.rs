@@ -36,6 +36,9 @@ pub const TICK_INSTRUCTIONS: u32 = 100_000;
 /// script ends with Lua's "not enough memory".
 pub const MEMORY_LIMIT_BYTES: usize = 1 << 30;
 
+/// The error a library's code ends with when it runs too long in FUNCTION LOAD.
+pub const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
+
 /// The error a script stopped by SCRIPT KILL ends with.
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
@@ -50,13 +53,16 @@ pub enum RunError {
 }
 
 pub struct Engine {
-    lua: Lua,
-    sandbox: Sandbox,
+    pub(crate) lua: Lua,
+    pub(crate) sandbox: Sandbox,
     /// Compiled scripts by SHA-1 (hex), in a Lua table: mlua holds fewer than 8,000 handles
     /// at once, far fewer than the scripts a server may cache.
     scripts: Table,
     /// Their names, to answer without touching Lua.
     names: HashSet<String>,
+    /// Function libraries' registered functions: library id → {function name → callback}.
+    pub(crate) libraries: Table,
+    pub(crate) library_ids: HashSet<u64>,
 }
 
 impl Engine {
@@ -69,9 +75,17 @@ impl Engine {
         lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(TICK_INSTRUCTIONS),
             move |_, _| {
+                let state = crate::current::state();
+                if let Some(deadline) = state.load_deadline {
+                    // A library loading: only its time limit applies.
+                    if std::time::Instant::now() > deadline {
+                        return sandbox::raise(&host, LOAD_TIMEOUT);
+                    }
+                    return Ok(mlua::VmState::Continue);
+                }
                 // Once stopped, a script is stopped again at every tick, so a pcall that
                 // catches the error cannot keep it going (the pcall wrapper re-raises too).
-                if crate::current::state().killed {
+                if state.killed {
                     return sandbox::raise(&host, KILLED);
                 }
                 if crate::current::with(|h| h.tick()).unwrap_or(false) {
@@ -82,11 +96,14 @@ impl Engine {
             },
         );
         let scripts = lua.create_table()?;
+        let libraries = lua.create_table()?;
         Ok(Engine {
             lua,
             sandbox,
             scripts,
             names: HashSet::new(),
+            libraries,
+            library_ids: HashSet::new(),
         })
     }
 
@@ -168,7 +185,7 @@ impl Engine {
         Ok(())
     }
 
-    fn array(&self, items: &[&[u8]]) -> mlua::Result<Table> {
+    pub(crate) fn array(&self, items: &[&[u8]]) -> mlua::Result<Table> {
         let t = self.lua.create_table_with_capacity(items.len(), 0)?;
         for (i, item) in items.iter().enumerate() {
             t.raw_set(i + 1, self.lua.create_string(item)?)?;
@@ -227,7 +244,7 @@ pub(crate) fn command(
 }
 
 /// The reply to a script that raised `err`: its message, then where it was raised.
-fn error_reply(err: &Value, sha: &str) -> String {
+pub(crate) fn error_reply(err: &Value, sha: &str) -> String {
     let Value::Table(t) = err else {
         let msg = match err {
             Value::String(s) => s.to_string_lossy(),
@@ -252,7 +269,7 @@ fn error_reply(err: &Value, sha: &str) -> String {
 }
 
 /// The text of a Lua error, without mlua's decorations.
-fn lua_error_text(e: &mlua::Error) -> String {
+pub(crate) fn lua_error_text(e: &mlua::Error) -> String {
     match e {
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::RuntimeError(m) => m.clone(),

@@ -141,3 +141,81 @@ fn many_scripts_and_wide_results_hold_few_lua_handles() {
     e.run(&sha0, &[], &[], &mut host, &mut out).expect("run");
     assert_eq!(out.as_bytes(), b":0\r\n");
 }
+
+/// Load `code` as a library and call `f` with one key; the load's error or the call's reply.
+fn fcall(code: &str, keys: &[&[u8]]) -> String {
+    let mut e = Engine::new("7.0.15", 0x0007_000f).expect("engine");
+    let mut host = Echo {
+        logged: Vec::new(),
+        ticks: 0,
+    };
+    let timeout = Some(std::time::Duration::from_millis(500));
+    match e.load_library(7, code.as_bytes(), timeout, &mut host) {
+        Err(msg) => msg,
+        Ok(registered) => {
+            let mut out = Reply::new();
+            e.call_function(7, &registered[0].name, keys, &[b"a1"], &mut host, &mut out)
+                .expect("call");
+            String::from_utf8_lossy(out.as_bytes()).into_owned()
+        }
+    }
+}
+
+#[test]
+fn a_library_registers_functions_that_run_with_keys_and_args() {
+    let code = "\nredis.register_function('f', function(k, a) return {k[1], a[1], redis.call('x', k[1])} end)";
+    assert_eq!(
+        fcall(code, &[b"k1"]),
+        "*3\r\n$2\r\nk1\r\n$2\r\na1\r\n$4\r\nx k1\r\n"
+    );
+}
+
+#[test]
+fn a_library_sees_only_the_load_api_while_it_loads() {
+    assert_eq!(
+        fcall("\nlocal s = string.rep('x', 2)", &[]),
+        "Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'string'"
+    );
+    assert_eq!(
+        fcall("\nredis.register_function{function_name='f', callback=function() end, flags={'no-writes', 'bogus'}}", &[]),
+        "Error registering functions: ERR unknown flag given"
+    );
+    assert_eq!(
+        fcall("\nwhile true do end", &[]),
+        "Error registering functions: ERR FUNCTION LOAD timeout"
+    );
+    assert_eq!(
+        fcall("\nx = ", &[]),
+        "Error compiling function: user_function:2: unexpected symbol near '<eof>'"
+    );
+}
+
+#[test]
+fn a_function_error_names_the_function() {
+    let code = "\nredis.register_function('boom', function() error('bad') end)";
+    assert_eq!(
+        fcall(code, &[]),
+        "-ERR user_function:2: bad script: boom, on @user_function:2.\r\n"
+    );
+}
+
+#[test]
+fn registered_flags_and_descriptions_are_read() {
+    let mut e = Engine::new("7.0.15", 0x0007_000f).expect("engine");
+    let mut host = Echo {
+        logged: Vec::new(),
+        ticks: 0,
+    };
+    let code = "\nredis.register_function{function_name='g', callback=function() end, flags={'No-Writes', 'allow-oom'}, description='about g'}\nredis.register_function('h', function() end)";
+    let got = e
+        .load_library(1, code.as_bytes(), None, &mut host)
+        .expect("load");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].name, "g");
+    assert_eq!(got[0].description.as_deref(), Some(&b"about g"[..]));
+    assert!(got[0].flags.no_writes && got[0].flags.allow_oom && !got[0].flags.allow_stale);
+    assert_eq!(got[1].description, None);
+    assert!(e.has_library(1));
+    e.drop_library(1);
+    assert!(!e.has_library(1));
+}

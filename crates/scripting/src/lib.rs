@@ -12,13 +12,17 @@ mod current;
 mod engine;
 #[cfg(test)]
 mod engine_tests;
+mod functions;
 mod libs;
 mod number;
 mod random;
 mod sandbox;
 pub mod shebang;
 
-pub use engine::{Engine, Host, RunError, KILLED, MEMORY_LIMIT_BYTES, TICK_INSTRUCTIONS};
+pub use engine::{
+    Engine, Host, RunError, KILLED, LOAD_TIMEOUT, MEMORY_LIMIT_BYTES, TICK_INSTRUCTIONS,
+};
+pub use functions::Registered;
 pub use shebang::{ScriptFlags, Shebang};
 
 /// Back to the libraries' defaults (cjson's settings), as SCRIPT FLUSH's new Lua state has.

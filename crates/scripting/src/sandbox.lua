@@ -228,5 +228,134 @@ H.run = function(f)
   current_script = f
   return real_xpcall(run_current, handler)
 end
+
+-- Functions (FUNCTION LOAD, FCALL). A library's code runs once to register its functions,
+-- with only the load API as its globals (Redis 7.0: `redis.register_function`, `redis.log`,
+-- the log levels and the version); the functions it registered then run with the same globals
+-- as scripts. Both see the globals through `fglobals`, whose metatable's __index is switched
+-- for the load.
+local load_redis = {
+  log = H.redis_log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = H.version,
+  REDIS_VERSION_NUM = H.version_num,
+}
+local function missing_global(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local FLAGS = { 'no-writes', 'allow-oom', 'allow-stale', 'no-cluster', 'allow-cross-slot-keys' }
+local function is_text(v)
+  local t = type(v)
+  return t == 'string' or t == 'number'
+end
+local function refuse(msg) error(err_table(msg)) end
+
+-- A flags table's entries (1, 2, … up to the first nil) as Redis's flag names, or nil when
+-- one is not a known flag.
+local function read_flags(t)
+  local flags, j = {}, 1
+  while true do
+    local v = t[j]
+    if v == nil then return flags end
+    if not is_text(v) then return nil end
+    local lower, found = tostring(v):lower(), false
+    for _, name in ipairs(FLAGS) do
+      if lower == name then flags[#flags + 1] = name found = true break end
+    end
+    if not found then return nil end
+    j = j + 1
+  end
+end
+
+local function named_args(t)
+  if type(t) ~= 'table' then
+    refuse("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+  end
+  local name, desc, callback, flags
+  for k, v in next, t do
+    if not is_text(k) then refuse("named argument key given to redis.register_function is not a string") end
+    local key = tostring(k):lower()
+    if key == 'function_name' then
+      if not is_text(v) then refuse("function_name argument given to redis.register_function must be a string") end
+      name = tostring(v)
+    elseif key == 'description' then
+      if not is_text(v) then refuse("description argument given to redis.register_function must be a string") end
+      desc = tostring(v)
+    elseif key == 'callback' then
+      if type(v) ~= 'function' then refuse("callback argument given to redis.register_function must be a function") end
+      callback = v
+    elseif key == 'flags' then
+      if type(v) ~= 'table' then refuse("flags argument to redis.register_function must be a table representing function flags") end
+      flags = read_flags(v)
+      if not flags then refuse("unknown flag given") end
+    else
+      refuse("unknown argument given to redis.register_function")
+    end
+  end
+  if name == nil then refuse("redis.register_function must get a function name argument") end
+  if callback == nil then refuse("redis.register_function must get a callback argument") end
+  return name, callback, desc, flags or {}
+end
+
+load_redis.register_function = function(...)
+  local registering = H.registering
+  if registering == nil then
+    refuse("redis.register_function can only be called on FUNCTION LOAD command")
+  end
+  local n = select('#', ...)
+  if n < 1 or n > 2 then refuse("wrong number of arguments to redis.register_function") end
+  local name, callback, desc, flags
+  if n == 1 then
+    name, callback, desc, flags = named_args((...))
+  else
+    local a, b = ...
+    if not is_text(a) then refuse("first argument to redis.register_function must be a string") end
+    if type(b) ~= 'function' then refuse("second argument to redis.register_function must be a function") end
+    name, callback, flags = tostring(a), b, {}
+  end
+  if not name:find('^[a-zA-Z0-9_]+$') then
+    -- Redis words this one as for library names.
+    refuse("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+  end
+  for _, f in ipairs(registering) do
+    if f.name == name then refuse("Function already exists in the library") end
+  end
+  registering[#registering + 1] = { name = name, callback = callback, description = desc, flags = flags }
+end
+
+local load_api = setmetatable({
+  redis = setmetatable({}, { __index = setmetatable(load_redis, { __index = missing_global }),
+    __newindex = readonly_error, __metatable = false }),
+}, { __index = missing_global })
+local fmeta = { __index = G, __newindex = readonly_error, __metatable = false }
+H.fglobals = setmetatable({}, fmeta)
+
+-- Run a library's compiled code: `true` and the functions it registered, or `false` and its
+-- error.
+H.load_library = function(chunk)
+  H.raised = nil
+  H.registering = {}
+  fmeta.__index = load_api
+  local ok, err = real_pcall(chunk)
+  fmeta.__index = G
+  local registered = H.registering
+  H.registering = nil
+  if not ok then return false, H.take_raised(err) end
+  return true, registered
+end
+
+-- Call a function with its KEYS and ARGV tables, under the error handler.
+local current_function, current_keys, current_args
+local function run_function()
+  return (current_function(current_keys, current_args))
+end
+H.run_function = function(f, keys, args)
+  H.raised = nil
+  current_function, current_keys, current_args = f, keys, args
+  local ok, result = real_xpcall(run_function, handler)
+  current_function, current_keys, current_args = nil, nil, nil
+  return ok, result
+end
+
 H.globals = G
 return globals

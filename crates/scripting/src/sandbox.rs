@@ -17,6 +17,12 @@ pub struct Sandbox {
     pub argv_name: mlua::String,
     /// `H.run(f)`: calls `f` under the error handler; returns `ok, result-or-error`.
     pub run: Function,
+    /// The globals proxy of function libraries (see sandbox.lua).
+    pub fenv: Table,
+    /// `H.load_library(chunk)`: `ok, registered-or-error`.
+    pub load_library: Function,
+    /// `H.run_function(f, keys, args)`: as `run`, for a registered function.
+    pub run_function: Function,
 }
 
 const SOURCE: &str = include_str!("sandbox.lua");
@@ -239,6 +245,9 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
     let env: Table = lua.load(SOURCE).set_name("=basalt").call(host.clone())?;
     let globals: Table = host.raw_get("globals")?;
     let run: Function = host.raw_get("run")?;
+    let fenv: Table = host.raw_get("fglobals")?;
+    let load_library: Function = host.raw_get("load_library")?;
+    let run_function: Function = host.raw_get("run_function")?;
     // Nothing outside the proxy may reach what scripts must not: remove it from the
     // interpreter's own globals too (code that escapes the proxy finds nothing there).
     let vm = lua.globals();
@@ -252,6 +261,9 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
         globals,
         env,
         run,
+        fenv,
+        load_library,
+        run_function,
         keys_name: lua.create_string("KEYS")?,
         argv_name: lua.create_string("ARGV")?,
     })
