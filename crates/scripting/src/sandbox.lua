@@ -248,7 +248,11 @@ local function is_text(v)
   local t = type(v)
   return t == 'string' or t == 'number'
 end
-local function refuse(msg) error(err_table(msg)) end
+-- Raise Redis's error table (kept in H.raised too, for when it crosses the Rust wrapper below).
+local function refuse(msg)
+  H.raised = err_table(msg)
+  error(H.raised)
+end
 
 -- A flags table's entries (1, 2, … up to the first nil) as Redis's flag names, or nil when
 -- one is not a known flag.
@@ -297,7 +301,7 @@ local function named_args(t)
   return name, callback, desc, flags or {}
 end
 
-load_redis.register_function = function(...)
+local function register_function(...)
   local registering = H.registering
   if registering == nil then
     refuse("redis.register_function can only be called on FUNCTION LOAD command")
@@ -322,6 +326,9 @@ load_redis.register_function = function(...)
   end
   registering[#registering + 1] = { name = name, callback = callback, description = desc, flags = flags }
 end
+-- Called through a Rust (C) function, as Redis's is: `return redis.register_function(…)`
+-- then keeps the caller's frame, which errors name.
+load_redis.register_function = H.c_wrap(register_function)
 
 local load_api = setmetatable({
   redis = setmetatable({}, { __index = setmetatable(load_redis, { __index = missing_global }),

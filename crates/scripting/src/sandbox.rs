@@ -238,6 +238,12 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
         })?,
     )?;
     add_raising_functions(lua, &host)?;
+    host.raw_set(
+        "c_wrap",
+        lua.create_function(|lua, f: Function| {
+            lua.create_function(move |_, args: MultiValue| f.call::<MultiValue>(args))
+        })?,
+    )?;
     host.raw_set("bit", crate::libs::bit::open(lua)?)?;
     host.raw_set("cjson", crate::libs::cjson::open(lua)?)?;
     host.raw_set("cmsgpack", crate::libs::cmsgpack::open(lua)?)?;

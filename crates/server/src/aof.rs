@@ -386,7 +386,8 @@ pub fn load(
     let mut manifest = plan.files.manifest.clone();
     let mut rdb_base = None;
     if let Some(base) = manifest.base.take_if(|b| b.name.ends_with(".rdb")) {
-        let report = crate::rdb_load::load_file(srv, &plan.files.dir.join(&base.name), true)?;
+        let report =
+            crate::rdb_load::load_file(srv, &plan.files.dir.join(&base.name), true, false)?;
         crate::log_notice!(
             "Loading RDB base {} of the append only file: {} keys",
             base.name,
@@ -413,6 +414,7 @@ fn replay(
         .register("aof-loader".into(), String::new(), -1, false);
     let id = shared.id;
     let mut client = crate::client::ClientState::new(shared, srv.stats.register_thread(), true);
+    client.replaying = true;
     let mut out = resp::Reply::new();
     let max_bulk = usize::try_from(srv.config.read().proto_max_bulk_len()).unwrap_or(usize::MAX);
     let result = persist::load_reporting(

@@ -77,7 +77,7 @@ fn launch(srv: &Server) {
     st.bgsave_scheduled.store(false, Relaxed);
     st.keys_processed.store(0, Relaxed);
     let instant = std::time::Instant::now();
-    let (walk, dirty_before) = {
+    let (walk, dirty_before, functions) = {
         let mut all = srv.store.lock_all();
         // The instant's time, read under the locks: what had expired by then is left out.
         let now = crate::util::now_ms();
@@ -86,7 +86,11 @@ fn launch(srv: &Server) {
         let walk = all.begin_snapshot(now);
         let keys: usize = walk.db_sizes().iter().map(|&(k, _)| k).sum();
         st.keys_total.store(keys as u64, Relaxed);
-        (walk, srv.stats.dirty.load(Relaxed))
+        (
+            walk,
+            srv.stats.dirty.load(Relaxed),
+            srv.functions.libraries(),
+        )
     };
     crate::log_notice!(
         "Background saving started (every shard locked for {} us)",
@@ -95,7 +99,7 @@ fn launch(srv: &Server) {
     let walk_here = walk.clone();
     let spawned = std::thread::Builder::new()
         .name("basalt-bgsave".into())
-        .spawn(move || run(&me, walk, &target, dirty_before));
+        .spawn(move || run(&me, walk, &target, dirty_before, &functions));
     if let Err(e) = spawned {
         // The snapshot's marks must still be set: walk it here, discarding the output.
         crate::log_warning!("Can't save in background: {e}");
@@ -112,11 +116,17 @@ enum Outcome {
     Cancelled,
 }
 
-fn run(srv: &Arc<Server>, walk: SnapshotWalk, target: &Target, dirty_before: u64) {
+fn run(
+    srv: &Arc<Server>,
+    walk: SnapshotWalk,
+    target: &Target,
+    dirty_before: u64,
+    functions: &[Arc<crate::scripting::functions::Library>],
+) {
     crate::snapshot::stay_on_cpu();
     let st = &srv.save_state;
     let incremental = srv.config.read().get_bool("rdb-save-incremental-fsync");
-    let mut file = target.create();
+    let mut file = target.create(functions);
     let mut ser = Serializer::rdb(target.compress, &walk);
     let mut unsynced = 0u64;
     let (walked, longest_hold) =

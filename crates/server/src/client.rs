@@ -33,6 +33,8 @@ pub struct ClientState {
     /// A script is running for this client: the commands it calls are its (MONITOR shows
     /// them as `lua`'s).
     pub in_script: bool,
+    /// The client replaying the append-only log at start-up (Redis's `mustObeyClient`).
+    pub replaying: bool,
     pub db: usize,
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
@@ -95,6 +97,7 @@ impl ClientState {
             id: shared.id,
             obuf_soft_since_ms: 0,
             in_script: false,
+            replaying: false,
             db: 0,
             authenticated,
             reply_mode: ReplyMode::On,

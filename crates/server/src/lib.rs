@@ -81,7 +81,7 @@ fn load_dump(srv: &Server) -> anyhow::Result<()> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let report = rdb_load::load_file(srv, path, false)?;
+    let report = rdb_load::load_file(srv, path, false, false)?;
     let st = &srv.save_state;
     st.last_load_keys_loaded
         .store(report.keys, std::sync::atomic::Ordering::Relaxed);

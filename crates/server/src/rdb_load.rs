@@ -31,17 +31,25 @@ pub enum RdbLoadError {
     Read { path: String, error: RdbError },
     #[error("FATAL: Data file was created with a Redis server configured to handle more than {0} databases. Exiting")]
     TooManyDatabases(usize),
+    #[error("Failed loading library, {0}")]
+    Function(String),
 }
 
 /// Keys handed from the reading thread to the inserting one at a time.
 const BATCH_KEYS: usize = 1024;
 
 /// Load the RDB file at `path` into the store. `log_base`: the file is a log's base (expired
-/// keys are kept for the commands after it).
+/// keys are kept for the commands after it). Its function libraries are added too; one that
+/// exists already fails the load unless `replace_functions` (DEBUG RELOAD MERGE).
 ///
 /// Two threads: this one reads and decodes the file, a second converts the values and
 /// inserts them (each about half the work), handed over in batches.
-pub fn load_file(srv: &Server, path: &Path, log_base: bool) -> Result<RdbReport, RdbLoadError> {
+pub fn load_file(
+    srv: &Server,
+    path: &Path,
+    log_base: bool,
+    replace_functions: bool,
+) -> Result<RdbReport, RdbLoadError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|error| RdbLoadError::Open {
         path: shown.clone(),
@@ -57,7 +65,7 @@ pub fn load_file(srv: &Server, path: &Path, log_base: bool) -> Result<RdbReport,
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, KeyEntry)>>(8);
     std::thread::scope(|scope| {
         let inserter = scope.spawn(move || insert_all(srv, rx, log_base));
-        let read = read_all(srv, reader, file_len, tx);
+        let read = read_all(srv, reader, file_len, tx, replace_functions);
         // The inserter ends when the reader drops its end of the channel.
         let report = inserter
             .join()
@@ -65,6 +73,7 @@ pub fn load_file(srv: &Server, path: &Path, log_base: bool) -> Result<RdbReport,
         read.map_err(|e| match e {
             ReadFailure::Rdb(error) => RdbLoadError::Read { path: shown, error },
             ReadFailure::Databases(n) => RdbLoadError::TooManyDatabases(n),
+            ReadFailure::Function(e) => RdbLoadError::Function(e),
         })?;
         Ok(report)
     })
@@ -73,6 +82,7 @@ pub fn load_file(srv: &Server, path: &Path, log_base: bool) -> Result<RdbReport,
 enum ReadFailure {
     Rdb(RdbError),
     Databases(usize),
+    Function(String),
 }
 
 /// The reading half: items of the file, keys in batches to `tx`.
@@ -81,6 +91,7 @@ fn read_all(
     mut reader: RdbReader<BufReader<std::fs::File>>,
     file_len: u64,
     tx: std::sync::mpsc::SyncSender<Vec<(usize, KeyEntry)>>,
+    replace_functions: bool,
 ) -> Result<(), ReadFailure> {
     let databases = srv.store.databases();
     let mut db = 0usize;
@@ -97,10 +108,11 @@ fn read_all(
                     .filter(|&n| n < databases)
                     .ok_or(ReadFailure::Databases(databases))?;
             }
-            Item::Function(_) => {
-                crate::log_warning!(
-                    "The RDB file holds a function library; functions are not supported yet, it is not loaded"
-                );
+            Item::Function(code) => {
+                // No time limit when loading from disk, as Redis.
+                srv.functions
+                    .load(&code, replace_functions, None)
+                    .map_err(ReadFailure::Function)?;
             }
             Item::ResizeDb { keys, expires } => {
                 // A hint, trusted only as far as the file could hold that many keys (each

@@ -128,6 +128,8 @@ struct Prepared {
     /// `aof-use-rdb-preamble yes` (Redis's default): the base is an RDB file, with
     /// `rdbcompression` as given; otherwise it holds commands.
     rdb: Option<bool>,
+    /// The function libraries at the instant (changing them locks every shard).
+    functions: Vec<std::sync::Arc<crate::scripting::functions::Library>>,
 }
 
 /// What the rewrite switches to at the end.
@@ -209,6 +211,7 @@ fn prepare(srv: &Server, all: &mut store::Locked<'_>) -> Prepared {
         walk: all.begin_snapshot(now_ms),
         now_ms,
         rdb,
+        functions: srv.functions.libraries(),
     }
 }
 
@@ -316,6 +319,23 @@ fn write_base(
         }
     }
     let mut sum = Checksummer::default();
+    // The libraries first, as Redis's rewrite does: `FUNCTION LOAD` with each one's code.
+    for lib in &p.functions {
+        let mut record = Vec::with_capacity(lib.code.len() + 48);
+        record.extend_from_slice(b"*3\r\n$8\r\nFUNCTION\r\n$4\r\nLOAD\r\n");
+        record.extend_from_slice(format!("${}\r\n", lib.code.len()).as_bytes());
+        record.extend_from_slice(&lib.code);
+        record.extend_from_slice(b"\r\n");
+        if let Ok(f) = &mut file {
+            sum.update(&record);
+            let written = f
+                .write_all(&record)
+                .and_then(|()| f.write_all(&sum.annotation()));
+            if let Err(e) = written {
+                file = Err(e);
+            }
+        }
+    }
     let mut ser = Serializer::commands();
     let (walked, _) = write_all(srv, p.walk, &mut ser, &progress, |part| {
         let f = file
@@ -346,6 +366,9 @@ fn write_rdb_base(
         w.aux("redis-bits", b"64")?;
         w.aux("ctime", (p.now_ms / 1000).to_string().as_bytes())?;
         w.aux("aof-base", b"1")?;
+        for lib in &p.functions {
+            w.function(&lib.code)?;
+        }
         Ok(w)
     };
     let mut writer = start();

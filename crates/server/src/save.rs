@@ -121,8 +121,12 @@ impl Target {
         }
     }
 
-    /// The temp file, its header and aux fields written (Redis's set, `aof-base` 0).
-    pub fn create(&self) -> std::io::Result<RdbWriter<File>> {
+    /// The temp file, its header, aux fields (Redis's set, `aof-base` 0) and the function
+    /// libraries written.
+    pub fn create(
+        &self,
+        functions: &[std::sync::Arc<crate::scripting::functions::Library>],
+    ) -> std::io::Result<RdbWriter<File>> {
         let mut w = RdbWriter::new(File::create(&self.tmp)?, self.compress)?;
         if !self.checksum {
             w = w.without_checksum();
@@ -136,6 +140,9 @@ impl Target {
             crate::commands::info::used_memory().to_string().as_bytes(),
         )?;
         w.aux("aof-base", b"0")?;
+        for lib in functions {
+            w.function(&lib.code)?;
+        }
         Ok(w)
     }
 
@@ -181,9 +188,9 @@ pub fn save(srv: &Server) -> std::io::Result<u64> {
 /// Every database's live keys (keys whose expiry has passed are left out), with RESIZEDB
 /// hints, while every shard is locked.
 fn write_locked(srv: &Server, target: &Target) -> std::io::Result<u64> {
-    let mut w = target.create()?;
-    let now = crate::util::now_ms();
     let mut all = srv.store.lock_all();
+    let mut w = target.create(&srv.functions.libraries())?;
+    let now = crate::util::now_ms();
     let mut keys = 0u64;
     for db in 0..srv.store.databases() {
         let (len, expires) = all.shards_mut().fold((0, 0), |(l, e), s| {

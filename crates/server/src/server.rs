@@ -102,6 +102,8 @@ pub struct Server {
     pub latency: crate::latency::Latency,
     /// Scripts loaded by EVAL and SCRIPT LOAD.
     pub scripts: crate::scripting::Scripts,
+    /// Function libraries (FUNCTION LOAD).
+    pub functions: crate::scripting::functions::Functions,
     /// Scripts running past `busy-reply-threshold`.
     pub busy: crate::scripting::busy::Busy,
     pub stats: Stats,
@@ -168,6 +170,7 @@ impl Server {
             pause: crate::pause::Pause::default(),
             latency,
             scripts,
+            functions: Default::default(),
             busy: crate::scripting::busy::Busy::default(),
             stats: Stats::default(),
             started: Instant::now(),

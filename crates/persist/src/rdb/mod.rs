@@ -7,6 +7,7 @@
 //! CRC-64 (Jones, Redis's `crc64`) of every byte before it, little-endian.
 
 pub mod dump;
+pub mod functions;
 mod pack;
 mod packed;
 pub mod read;

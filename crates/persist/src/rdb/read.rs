@@ -167,7 +167,7 @@ impl<R: Read> RdbReader<R> {
         Ok(out)
     }
 
-    fn byte(&mut self) -> Result<u8, RdbError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, RdbError> {
         Ok(self.bytes(1)?[0])
     }
 
@@ -193,7 +193,7 @@ impl<R: Read> RdbReader<R> {
         })
     }
 
-    fn len(&mut self) -> Result<u64, RdbError> {
+    pub(crate) fn len(&mut self) -> Result<u64, RdbError> {
         match self.len_or_enc()? {
             (false, n) => Ok(n),
             (true, _) => Err(self.format("an encoded value where a length belongs".into())),
@@ -411,16 +411,14 @@ impl<R: Read> RdbReader<R> {
                     let v = self.string()?;
                     return Ok(Item::Aux(k, v));
                 }
-                op::FUNCTION2 => return Ok(Item::Function(self.string()?)),
-                op::FUNCTION | op::MODULE_AUX => {
-                    return Err(self.format(format!(
-                        "{} data is not supported",
-                        if kind == op::FUNCTION {
-                            "pre-release function"
-                        } else {
-                            "module aux"
-                        }
-                    )))
+                op::FUNCTION2 | op::FUNCTION => {
+                    let code = self
+                        .function_body(kind == op::FUNCTION)
+                        .map_err(|e| self.format(e))?;
+                    return Ok(Item::Function(code));
+                }
+                op::MODULE_AUX => {
+                    return Err(self.format("module aux data is not supported".into()))
                 }
                 op::EOF => return self.end(),
                 _ => {

@@ -267,7 +267,7 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
         }
     }
     if srv.busy.any() && !spec.has(super::flags::ALLOW_BUSY) {
-        return Err(refuse(crate::scripting::busy::BUSY.as_bytes().to_vec()));
+        return Err(refuse(srv.busy.reply().as_bytes().to_vec()));
     }
     // A subscribed RESP2 connection carries pushes, so only (un)subscribing and a few
     // connection commands may run on it (RESP3 tells pushes from replies).
@@ -506,7 +506,18 @@ fn touch_written_keys(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) {
 /// before a FLUSHALL that ran after it would be lost on replay), and an AOF rewrite's instant
 /// sees them whole.
 fn locks_every_shard(spec: &Spec) -> bool {
-    matches!(spec.name, "flushall" | "flushdb" | "swapdb")
+    // Changing the function libraries too: a snapshot's instant (every shard locked) then
+    // sees them as they were with the keys.
+    matches!(
+        spec.name,
+        "flushall"
+            | "flushdb"
+            | "swapdb"
+            | "function|load"
+            | "function|delete"
+            | "function|flush"
+            | "function|restore"
+    )
 }
 
 /// Log what a command did, still under its shard locks (so conflicting commands are logged

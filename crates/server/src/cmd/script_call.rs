@@ -38,8 +38,12 @@ pub struct ScriptRun<'a, 's> {
     pub started: Instant,
     pub busy_after_ms: u64,
     pub busy: Option<std::sync::Arc<crate::scripting::busy::BusyScript>>,
-    /// The script's SHA-1 (for the log).
+    /// EVAL rather than FCALL.
+    pub is_eval: bool,
+    /// As the log and FUNCTION STATS name it: `f_<sha>` for a script, a function's name.
     pub name: String,
+    /// The command running it (FCALL's, for FUNCTION STATS; empty for EVAL).
+    pub command: Vec<Vec<u8>>,
 }
 
 impl ScriptRun<'_, '_> {
@@ -59,11 +63,22 @@ impl ScriptRun<'_, '_> {
             if self.busy_after_ms == 0 || elapsed_ms < self.busy_after_ms {
                 return false;
             }
+            let kill = if self.is_eval {
+                "SCRIPT KILL"
+            } else {
+                "FUNCTION KILL"
+            };
             crate::log_warning!(
-                "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the SCRIPT KILL command. Script name is: f_{name}."
+                "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the {kill} command. Script name is: {name}."
             );
             let io_thread = crate::scripting::busy::io_thread();
-            self.busy = Some(self.srv.busy.enter(io_thread, self.wrote));
+            let running = crate::scripting::busy::Running {
+                is_eval: self.is_eval,
+                name: name.to_string(),
+                command: std::mem::take(&mut self.command),
+                started: self.started,
+            };
+            self.busy = Some(self.srv.busy.enter(io_thread, self.wrote, running));
         }
         let stop = self.busy.as_ref().is_some_and(|b| b.kill_requested());
         if stop {

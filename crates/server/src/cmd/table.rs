@@ -6,7 +6,7 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, caching, connection, debug, dump, hashes, introspect, keys, lists, multi,
+    blocking, caching, connection, debug, dump, functions, hashes, introspect, keys, lists, multi,
     persistence, pubsub, scripting, server, sets, sort, strings, zpops, zranges, zsetops, zsets,
 };
 
@@ -106,6 +106,28 @@ static PUBSUB_SUBCOMMANDS: [Spec; 6] = [
         docs("Lists the shard channels with subscribers, optionally those matching a pattern.", "7.0.0", "pubsub", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).", &[arg("pattern", "pattern", -1, "", &["optional"], &[])]), Some(pubsub::pubsub_shardchannels), &[]),
     spec("pubsub|shardnumsub", -2, F::PUBSUB | F::LOADING | F::STALE, (0, 0, 0), &[], A::PUBSUB | A::SLOW, &[],
         docs("Counts the subscribers of shard channels.", "7.0.0", "pubsub", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels", &[arg("shardchannel", "string", -1, "", &["optional", "multiple"], &[])]), Some(pubsub::pubsub_shardnumsub), &[]),
+];
+
+#[rustfmt::skip]
+static FUNCTION_SUBCOMMANDS: [Spec; 9] = [
+    spec("function|delete", 3, F::WRITE | F::NOSCRIPT, (0, 0, 0), &[], A::WRITE | A::SLOW | A::SCRIPTING, &["request_policy:all_shards", "response_policy:all_succeeded"],
+        docs("Deletes a library and its functions.", "7.0.0", "scripting", "O(1)", &[arg("library-name", "string", -1, "", &[], &[])]), Some(functions::function_delete), &[]),
+    spec("function|dump", 2, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &[],
+        docs("Serializes every library into a payload FUNCTION RESTORE takes.", "7.0.0", "scripting", "O(N) where N is the number of functions", &[]), Some(functions::function_dump), &[]),
+    spec("function|flush", -2, F::WRITE | F::NOSCRIPT, (0, 0, 0), &[], A::WRITE | A::SLOW | A::SCRIPTING, &["request_policy:all_shards", "response_policy:all_succeeded"],
+        docs("Deletes every library.", "7.0.0", "scripting", "O(N) where N is the number of functions deleted", &[arg("flush-type", "oneof", -1, "", &["optional"], &[arg("async", "pure-token", -1, "ASYNC", &[], &[]), arg("sync", "pure-token", -1, "SYNC", &[], &[])])]), Some(functions::function_flush), &[]),
+    spec("function|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &[],
+        docs("Lists the FUNCTION subcommands.", "7.0.0", "scripting", "O(1)", &[]), Some(functions::function_help), &[]),
+    spec("function|kill", 2, F::NOSCRIPT | F::ALLOW_BUSY, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &["request_policy:all_shards", "response_policy:one_succeeded"],
+        docs("Stops the function running now, if it has not written.", "7.0.0", "scripting", "O(1)", &[]), Some(functions::function_kill), &[]),
+    spec("function|list", -2, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &["nondeterministic_output_order"],
+        docs("Describes the libraries and their functions.", "7.0.0", "scripting", "O(N) where N is the number of functions", &[arg("library-name-pattern", "string", -1, "LIBRARYNAME", &["optional"], &[]), arg("withcode", "pure-token", -1, "WITHCODE", &["optional"], &[])]), Some(functions::function_list), &[]),
+    spec("function|load", -3, F::WRITE | F::DENYOOM | F::NOSCRIPT, (0, 0, 0), &[], A::WRITE | A::SLOW | A::SCRIPTING, &["request_policy:all_shards", "response_policy:all_succeeded"],
+        docs("Loads a library of functions.", "7.0.0", "scripting", "O(1) (considering compilation time is redundant)", &[arg("replace", "pure-token", -1, "REPLACE", &["optional"], &[]), arg("function-code", "string", -1, "", &[], &[])]), Some(functions::function_load), &[]),
+    spec("function|restore", -3, F::WRITE | F::DENYOOM | F::NOSCRIPT, (0, 0, 0), &[], A::WRITE | A::SLOW | A::SCRIPTING, &["request_policy:all_shards", "response_policy:all_succeeded"],
+        docs("Restores libraries from a FUNCTION DUMP payload.", "7.0.0", "scripting", "O(N) where N is the number of functions on the payload", &[arg("serialized-value", "string", -1, "", &[], &[]), arg("policy", "oneof", -1, "", &["optional"], &[arg("flush", "pure-token", -1, "FLUSH", &[], &[]), arg("append", "pure-token", -1, "APPEND", &[], &[]), arg("replace", "pure-token", -1, "REPLACE", &[], &[])])]), Some(functions::function_restore), &[]),
+    spec("function|stats", 2, F::NOSCRIPT | F::ALLOW_BUSY, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+        docs("Tells which function is running and how many libraries and functions there are.", "7.0.0", "scripting", "O(1)", &[]), Some(functions::function_stats), &[]),
 ];
 
 #[rustfmt::skip]
@@ -223,7 +245,7 @@ static LATENCY_SUBCOMMANDS: [Spec; 7] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 184] = [
+pub static COMMANDS: [Spec; 187] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -280,6 +302,12 @@ pub static COMMANDS: [Spec; 184] = [
         docs("Runs a read-only Lua script on the server.", "7.0.0", "scripting", "Depends on the script that is executed.", &[arg("script", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(scripting::eval_ro), &[]),
     spec("evalsha_ro", -3, F::READONLY | F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RO", "access"], 2, 0, 1, 1)], A::SLOW | A::SCRIPTING, &[],
         docs("Runs a read-only Lua script from the script cache by its SHA-1.", "7.0.0", "scripting", "Depends on the script that is executed.", &[arg("sha1", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(scripting::evalsha_ro), &[]),
+    spec("fcall", -3, F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RW", "access", "update"], 2, 0, 1, 1)], A::SLOW | A::SCRIPTING, &[],
+        docs("Calls a function of a loaded library.", "7.0.0", "scripting", "Depends on the function that is executed.", &[arg("function", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(functions::fcall), &[]),
+    spec("fcall_ro", -3, F::READONLY | F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLEKEYS, (0, 0, 0), &[ksn(&["RO", "access"], 2, 0, 1, 1)], A::SLOW | A::SCRIPTING, &[],
+        docs("Calls a read-only function of a loaded library.", "7.0.0", "scripting", "Depends on the function that is executed.", &[arg("function", "string", -1, "", &[], &[]), arg("numkeys", "integer", -1, "", &[], &[]), arg("key", "key", 0, "", &["optional", "multiple"], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(functions::fcall_ro), &[]),
+    spec("function", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for function commands.", "7.0.0", "scripting", "Depends on subcommand.", &[]), None, &FUNCTION_SUBCOMMANDS),
     spec("script", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for Lua scripts management commands.", "2.6.0", "scripting", "Depends on subcommand.", &[]), None, &SCRIPT_SUBCOMMANDS),
     spec("slowlog", -2, 0, (0, 0, 0), &[], A::SLOW, &[],

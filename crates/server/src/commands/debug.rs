@@ -107,10 +107,12 @@ pub fn debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 /// DEBUG RELOAD: SAVE, empty every database, load `dbfilename` back (Redis's order and
 /// replies). Clients are not held off meanwhile: another client may see the data half loaded.
 fn reload(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> CmdResult {
-    let (mut flush, mut save) = (true, true);
+    let (mut flush, mut save, mut merge) = (true, true, false);
     for opt in argv.iter().skip(2) {
         if opt.eq_ignore_ascii_case(b"merge") {
-            // Keys of the file replace equal keys in memory either way.
+            // Keys of the file replace equal keys in memory either way; its function
+            // libraries replace those of the same name.
+            merge = true;
         } else if opt.eq_ignore_ascii_case(b"noflush") {
             flush = false;
         } else if opt.eq_ignore_ascii_case(b"nosave") {
@@ -135,9 +137,10 @@ fn reload(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> CmdResult {
                 drop(shard.flush_db(i));
             }
         }
+        ctx.srv.functions.flush();
     }
     let name = ctx.srv.config.read().get("dbfilename").to_string();
-    if let Err(e) = crate::rdb_load::load_file(ctx.srv, std::path::Path::new(&name), false) {
+    if let Err(e) = crate::rdb_load::load_file(ctx.srv, std::path::Path::new(&name), false, merge) {
         crate::log_warning!("DEBUG RELOAD could not load the RDB file: {e}");
         return Err("ERR Error trying to load the RDB dump".into());
     }

@@ -296,16 +296,21 @@ fn persistence_section(srv: &Server, b: &mut String) {
     }
 }
 
-/// INFO memory's script fields: the interpreters' memory (every I/O thread's), the cached
-/// bodies, and the functions' (none until FUNCTION LOAD exists).
+/// INFO memory's script fields: the interpreters' memory (every I/O thread's, those for EVAL
+/// and those for functions apart), the cached bodies, and the function libraries.
 fn scripts_memory(srv: &crate::server::Server) -> String {
     let lua = crate::scripting::lua_memory();
+    let vm_functions = crate::scripting::functions::lua_memory();
+    let vm_total = lua + vm_functions;
     let bodies = srv.scripts.body_bytes();
+    let functions = srv.functions.overhead_bytes() as u64;
+    let (libraries, function_count) = srv.functions.counts();
     format!(
-        "used_memory_lua:{lua}\r\nused_memory_vm_eval:{lua}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{bodies}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:{lua}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:0\r\nused_memory_scripts:{bodies}\r\nused_memory_scripts_human:{}\r\n",
+        "used_memory_lua:{lua}\r\nused_memory_vm_eval:{lua}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{bodies}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{function_count}\r\nnumber_of_libraries:{libraries}\r\nused_memory_vm_functions:{vm_functions}\r\nused_memory_vm_total:{vm_total}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{functions}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\n",
         human(lua),
         srv.scripts.len(),
-        human(lua),
-        human(bodies),
+        human(vm_total),
+        bodies + functions,
+        human(bodies + functions),
     )
 }

@@ -5,6 +5,7 @@ pub mod caching;
 pub mod connection;
 pub mod debug;
 pub mod dump;
+pub mod functions;
 pub mod hashes;
 pub mod keys;
 pub mod lists;

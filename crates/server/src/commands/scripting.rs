@@ -1,14 +1,14 @@
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: see `crate::scripting` for how a script
 //! runs (locks, restarts, the log).
 
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use resp::Argv;
 
 use super::{is, reply_help};
 use crate::cmd::{CmdError, CmdResult, Ctx};
-use crate::scripting::{with_engine, Script, ScriptRun};
+use crate::scripting::{with_engine, ScriptRun};
+use scripting::ScriptFlags;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -60,23 +60,67 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
     };
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| argv.get(i)).collect();
     let args: Vec<&[u8]> = (3 + n..argv.len()).map(|i| argv.get(i)).collect();
-    run(ctx, &sha, &script, &keys, &args, ro)
+    let srv = ctx.srv;
+    let flags = script.shebang.flags;
+    if !script.shebang.compat {
+        prepare(ctx, flags, ro)?;
+    }
+    let how = How {
+        is_eval: true,
+        name: format!("f_{sha}"),
+        command: Vec::new(),
+        needs_every_shard: &script.needs_every_shard,
+        read_only: ro || flags.no_writes,
+    };
+    run_script(ctx, how, |run, out| {
+        with_engine(&srv.scripts, |engine| -> Result<(), String> {
+            engine.load(&sha, &script.body)?;
+            engine
+                .run(&sha, &keys, &args, run, out)
+                .map_err(|e| e.to_string())
+        })?
+    })
 }
 
-/// Run a loaded script under the command's locks, starting over with every shard locked if it
-/// needs shards it could not take (see `crate::scripting`).
-fn run(
+/// Redis's checks before a script with a shebang, or a function, runs
+/// (`scriptPrepareForRun`): one that may write is refused when writes fail on disk, and by
+/// the read-only commands.
+pub(super) fn prepare(ctx: &Ctx<'_, '_>, flags: ScriptFlags, ro: bool) -> CmdResult {
+    if flags.no_writes {
+        return Ok(());
+    }
+    if ctx.srv.save_state.writes_denied.load(Relaxed) {
+        return Err("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".into());
+    }
+    if let Some(e) = ctx.srv.aof().and_then(crate::aof::Aof::last_error) {
+        return Err(CmdError::from(format!("MISCONF Redis is configured to persist data to AOF, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts. AOF error: {e}").into_bytes()));
+    }
+    if ro {
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
+    Ok(())
+}
+
+/// How a script or function runs (see [`run_script`]).
+pub(super) struct How<'a> {
+    pub is_eval: bool,
+    pub name: String,
+    pub command: Vec<Vec<u8>>,
+    pub needs_every_shard: &'a AtomicBool,
+    pub read_only: bool,
+}
+
+/// Run a script or function (`exec`) under the command's locks, starting over with every
+/// shard locked if it needs shards it could not take (see `crate::scripting`).
+pub(super) fn run_script(
     ctx: &mut Ctx<'_, '_>,
-    sha: &str,
-    script: &Arc<Script>,
-    keys: &[&[u8]],
-    args: &[&[u8]],
-    ro: bool,
+    how: How<'_>,
+    mut exec: impl FnMut(&mut ScriptRun<'_, '_>, &mut resp::Reply) -> Result<(), String>,
 ) -> CmdResult {
     let srv = ctx.srv;
     let store = ctx.keys.store();
     let mut locks = std::mem::replace(&mut ctx.keys, store.lock_indices(&[]));
-    if script.needs_every_shard.load(Relaxed) && !locks.holds_all() {
+    if how.needs_every_shard.load(Relaxed) && !locks.holds_all() {
         drop(locks);
         locks = store.lock_all();
     }
@@ -88,7 +132,6 @@ fn run(
     let deny_before = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let in_script_before = std::mem::replace(&mut ctx.client.in_script, true);
     let out_before = ctx.out.len();
-    let read_only = ro || script.shebang.flags.no_writes;
     let busy_after_ms = srv.scripts.busy_after_ms.load(Relaxed);
     let mut held = Some(locks);
     let result = loop {
@@ -97,22 +140,18 @@ fn run(
             client: &mut *ctx.client,
             keys: held.take(),
             now_ms: ctx.now_ms,
-            read_only,
+            read_only: how.read_only,
             wrote: false,
             restart: false,
             grew: false,
             started: std::time::Instant::now(),
             busy_after_ms,
             busy: None,
-            name: sha.to_string(),
+            is_eval: how.is_eval,
+            name: how.name.clone(),
+            command: how.command.clone(),
         };
-        let out = &mut *ctx.out;
-        let ran = with_engine(&srv.scripts, |engine| -> Result<(), String> {
-            engine.load(sha, &script.body)?;
-            engine
-                .run(sha, keys, args, &mut run, out)
-                .map_err(|e| e.to_string())
-        });
+        let ran = exec(&mut run, ctx.out);
         held = run.keys.take();
         if let Some(b) = run.busy.take() {
             srv.busy.leave(&b);
@@ -120,17 +159,17 @@ fn run(
         if run.grew {
             // It reaches beyond its declared keys: lock every shard for it from now on, so
             // it never needs a shard after writing.
-            script.needs_every_shard.store(true, Relaxed);
+            how.needs_every_shard.store(true, Relaxed);
         }
         if run.restart {
             // Nothing was written: start over holding every shard, and from now on.
             ctx.out.truncate(out_before);
-            script.needs_every_shard.store(true, Relaxed);
+            how.needs_every_shard.store(true, Relaxed);
             drop(held.take());
             held = Some(store.lock_all());
             continue;
         }
-        break ran.and_then(|r| r);
+        break ran;
     };
     ctx.client.deny_blocking = deny_before;
     ctx.client.in_script = in_script_before;
@@ -176,7 +215,7 @@ pub fn script_flush(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn script_kill(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    ctx.srv.busy.kill()?;
+    ctx.srv.busy.kill(true)?;
     ctx.out.ok();
     Ok(())
 }

@@ -395,7 +395,7 @@ pub fn shutdown(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     // While a script is busy only SHUTDOWN NOSAVE may stop the server (a save would wait
     // for the script's locks).
     if !nosave && ctx.srv.busy.any() {
-        return Err(crate::scripting::busy::BUSY.into());
+        return Err(ctx.srv.busy.reply().into());
     }
     crate::log_warning!("User requested shutdown...");
     if !crate::save::save_before_exit(ctx.srv, save, nosave) && !force {

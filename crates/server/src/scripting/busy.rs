@@ -9,9 +9,26 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// The reply to commands while a script is busy.
+/// The reply to commands while a script (EVAL) is busy.
 pub const BUSY: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// The reply to commands while a function (FCALL) is busy.
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+
+/// What FUNCTION STATS tells of a busy script.
+pub struct Running {
+    /// EVAL (killed by SCRIPT KILL) rather than FCALL (FUNCTION KILL).
+    pub is_eval: bool,
+    /// The function's name (a script's `f_<sha>`).
+    pub name: String,
+    /// The command that runs it (kept for functions only).
+    pub command: Vec<Vec<u8>>,
+    pub started: std::time::Instant,
+}
 
 /// One busy script.
 pub struct BusyScript {
@@ -19,6 +36,7 @@ pub struct BusyScript {
     state: Mutex<(bool, bool)>,
     /// The I/O thread running it.
     pub io_thread: Option<usize>,
+    pub running: Running,
 }
 
 impl BusyScript {
@@ -52,10 +70,16 @@ impl Busy {
     }
 
     /// A script on `io_thread` passed the threshold.
-    pub fn enter(&self, io_thread: Option<usize>, wrote: bool) -> Arc<BusyScript> {
+    pub fn enter(
+        &self,
+        io_thread: Option<usize>,
+        wrote: bool,
+        running: Running,
+    ) -> Arc<BusyScript> {
         let entry = Arc::new(BusyScript {
             state: Mutex::new((wrote, false)),
             io_thread,
+            running,
         });
         self.scripts.lock().push(entry.clone());
         self.count.fetch_add(1, Relaxed);
@@ -76,25 +100,47 @@ impl Busy {
         self.any() && self.scripts.lock().iter().any(|e| e.io_thread == Some(idx))
     }
 
-    /// SCRIPT KILL: stop every busy script that has not written. The error when there is
-    /// none, or when every one of them has written.
-    pub fn kill(&self) -> Result<(), &'static str> {
+    /// The reply to a command refused while scripts are busy: as the first one's kind.
+    pub fn reply(&self) -> &'static str {
+        match self.scripts.lock().first() {
+            Some(e) if !e.running.is_eval => BUSY_FUNCTION,
+            _ => BUSY,
+        }
+    }
+
+    /// Run `f` with the first busy script, if any.
+    pub fn first<R>(&self, f: impl FnOnce(Option<&Running>) -> R) -> R {
+        let scripts = self.scripts.lock();
+        f(scripts.first().map(|e| &e.running))
+    }
+
+    /// SCRIPT KILL (`eval`) or FUNCTION KILL: stop every busy script of that kind that has
+    /// not written. The error when there is none, when those there are have written, or
+    /// when only the other kind is busy (as Redis checks them, in that order).
+    pub fn kill(&self, eval: bool) -> Result<(), &'static str> {
         let scripts = self.scripts.lock();
         if scripts.is_empty() {
             return Err("NOTBUSY No scripts in execution right now.");
         }
         let mut killed = false;
+        let mut other_kind_unwritten = false;
         for e in scripts.iter() {
             let mut s = e.state.lock();
-            if !s.0 {
+            if s.0 {
+                continue;
+            }
+            if e.running.is_eval == eval {
                 s.1 = true;
                 killed = true;
+            } else {
+                other_kind_unwritten = true;
             }
         }
-        if killed {
-            Ok(())
-        } else {
-            Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")
+        match (killed, other_kind_unwritten) {
+            (true, _) => Ok(()),
+            (false, true) if eval => Err(BUSY_FUNCTION),
+            (false, true) => Err(BUSY),
+            (false, false) => Err(UNKILLABLE),
         }
     }
 }

@@ -9,13 +9,7 @@ impl scripting::Host for ScriptRun<'_, '_> {
     }
 
     fn log(&mut self, level: u8, message: &[u8]) {
-        let text = String::from_utf8_lossy(message);
-        match level {
-            0 => crate::util::log(crate::util::Level::Debug, &text),
-            1 => crate::log_verbose!("{text}"),
-            2 => crate::log_notice!("{text}"),
-            _ => crate::log_warning!("{text}"),
-        }
+        log(level, message);
     }
 
     fn tick(&mut self) -> bool {
@@ -24,5 +18,16 @@ impl scripting::Host for ScriptRun<'_, '_> {
 
     fn known_command(&self, name: &[u8]) -> bool {
         crate::cmd::lookup_command(name).is_some()
+    }
+}
+
+/// `redis.log` into the server log.
+pub(super) fn log(level: u8, message: &[u8]) {
+    let text = String::from_utf8_lossy(message);
+    match level {
+        0 => crate::util::log(crate::util::Level::Debug, &text),
+        1 => crate::log_verbose!("{text}"),
+        2 => crate::log_notice!("{text}"),
+        _ => crate::log_warning!("{text}"),
     }
 }

@@ -26,6 +26,7 @@
 //! path as a transaction's.
 
 pub mod busy;
+pub mod functions;
 mod host;
 
 use std::collections::HashMap;
@@ -145,7 +146,12 @@ pub fn lua_memory() -> u64 {
 }
 
 /// The error reply when an interpreter cannot be created.
-const NO_ENGINE: &str = "ERR Lua interpreter could not be created";
+pub(crate) const NO_ENGINE: &str = "ERR Lua interpreter could not be created";
+
+/// A new interpreter reporting Redis 7.0.15's version.
+fn new_engine() -> Result<Engine, String> {
+    Engine::new(crate::config::REDIS_VERSION, REDIS_VERSION_NUM).map_err(|_| NO_ENGINE.to_string())
+}
 
 /// Run `f` with this thread's interpreter (created on first use; emptied when SCRIPT FLUSH
 /// happened since it last ran).
@@ -154,8 +160,7 @@ pub fn with_engine<R>(scripts: &Scripts, f: impl FnOnce(&mut Engine) -> R) -> Re
         let mut slot = cell.borrow_mut();
         let generation = scripts.generation.load(Relaxed);
         if slot.is_none() {
-            let engine = Engine::new(crate::config::REDIS_VERSION, REDIS_VERSION_NUM)
-                .map_err(|_| NO_ENGINE.to_string())?;
+            let engine = new_engine()?;
             LUA_BYTES.with(|b| LUA_COUNTERS.write().push(b.clone()));
             *slot = Some((generation, engine));
         }
