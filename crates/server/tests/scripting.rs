@@ -126,10 +126,18 @@ fn scripts_stay_atomic_across_shards_with_transactions_and_snapshots() {
     for i in 0..ACCOUNTS {
         c.cmd_str(&["SET", &format!("acct:{i}"), "100"]);
     }
+    // The same transfers as functions (FCALL runs as EVAL does).
+    let library = format!(
+        "#!lua name=bank\nredis.register_function('transfer', function(KEYS, ARGV) {TRANSFER} end)\nredis.register_function('undeclared', function(KEYS, ARGV) {UNDECLARED} end)"
+    );
+    assert_eq!(
+        text(&c.cmd_str(&["FUNCTION", "LOAD", &library])),
+        "$4\r\nbank\r\n"
+    );
     let total = (ACCOUNTS * 100).to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
-    for w in 0..4 {
+    for w in 0..6 {
         let stop = stop.clone();
         // Workers hold only the port: the server process belongs to this thread, so it is
         // stopped even when an assertion fails.
@@ -140,9 +148,11 @@ fn scripts_stay_atomic_across_shards_with_transactions_and_snapshots() {
                 n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                 let (a, b) = ((n >> 8) % ACCOUNTS, (n >> 16) % ACCOUNTS);
                 let (ka, kb) = (format!("acct:{a}"), format!("acct:{b}"));
-                let reply = match w % 3 {
+                let reply = match w {
                     0 => c.cmd_str(&["EVAL", TRANSFER, "2", &ka, &kb]),
                     1 => c.cmd_str(&["EVAL", UNDECLARED, "0", &a.to_string(), &b.to_string()]),
+                    2 => c.cmd_str(&["FCALL", "transfer", "2", &ka, &kb]),
+                    3 => c.cmd_str(&["FCALL", "undeclared", "0", &a.to_string(), &b.to_string()]),
                     _ => {
                         c.cmd_str(&["MULTI"]);
                         c.cmd_str(&["DECR", &ka]);

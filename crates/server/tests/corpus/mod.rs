@@ -17,6 +17,8 @@
 //!   began (INFO's `rdb_changes_since_last_save`, Redis's `server.dirty`); `@info SECTION
 //!   FIELD` records one numeric INFO field; `@flags X` records connection X's CLIENT LIST flags.
 //! - `$id:X` in an argument is replaced by connection X's client id (CLIENT UNBLOCK, KILL).
+//! - `@save NAME CMD` runs CMD (recording its reply as any command) and keeps its bulk reply
+//!   as NAME; `$var:NAME` in a later argument is replaced by it (a DUMP payload to RESTORE).
 //!
 //! Pending sends of every connection go out before any other step, so the order of the file is
 //! the order the server sees. Each case starts after FLUSHALL with fresh connections; its
@@ -40,6 +42,8 @@ pub enum Action {
     Silent,
     Hello(u8),
     Close,
+    /// `@save NAME CMD`.
+    Save(String, Vec<Vec<u8>>),
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +66,11 @@ impl Step {
         match self {
             Step::On(
                 _,
-                Action::Cmd(a) | Action::Unordered(a) | Action::NoReply(a) | Action::Send(a),
+                Action::Cmd(a)
+                | Action::Unordered(a)
+                | Action::NoReply(a)
+                | Action::Send(a)
+                | Action::Save(_, a),
             ) => Some(a),
             _ => None,
         }
@@ -104,6 +112,10 @@ fn parse_action(s: &str) -> Action {
         ("@read", _) => Action::Read,
         ("@silent", _) => Action::Silent,
         ("@close", _) => Action::Close,
+        ("@save", rest) => {
+            let (name, cmd) = rest.trim().split_once(' ').expect("@save NAME CMD");
+            Action::Save(name.to_string(), split(cmd))
+        }
         _ => Action::Cmd(split(s)),
     }
 }
@@ -271,6 +283,7 @@ fn run_steps(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
     );
     let baseline = info_number(&mut admin, "persistence", "rdb_changes_since_last_save");
     let mut clients: BTreeMap<String, Client> = BTreeMap::new();
+    let mut vars: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut transcript = Vec::new();
     for step in &case.steps {
         let sending_on = match step {
@@ -315,7 +328,10 @@ fn run_steps(server: &ServerProc, case: &Case) -> Vec<Vec<u8>> {
                 let ids: BTreeMap<String, u64> =
                     clients.iter().map(|(k, c)| (k.clone(), c.id)).collect();
                 let c = clients.get_mut(name).expect("opened");
-                let recorded = act(c, action, &ids);
+                let recorded = act(c, action, &ids, &vars);
+                if let (Action::Save(var, _), Some(r)) = (action, &recorded) {
+                    vars.insert(var.clone(), bulk_content(r));
+                }
                 if let Some(r) = recorded {
                     let mut line = format!("{name}: ").into_bytes();
                     line.extend_from_slice(&r);
@@ -353,9 +369,34 @@ fn open(server: &ServerProc, clients: &mut BTreeMap<String, Client>, name: &str)
     );
 }
 
-/// `$id:X` replaced by connection X's id.
-fn substitute(args: &[Vec<u8>], ids: &BTreeMap<String, u64>) -> Vec<Vec<u8>> {
+/// The content of a bulk reply (`$N\r\n…\r\n`); anything else as it is.
+fn bulk_content(frame: &[u8]) -> Vec<u8> {
+    let Some(rest) = frame.strip_prefix(b"$") else {
+        return frame.to_vec();
+    };
+    match rest.iter().position(|&b| b == b'\r') {
+        Some(at) if rest.len() >= at + 4 => rest[at + 2..rest.len() - 2].to_vec(),
+        _ => frame.to_vec(),
+    }
+}
+
+/// `$id:X` replaced by connection X's id, `$var:NAME` by a saved reply.
+fn substitute(
+    args: &[Vec<u8>],
+    ids: &BTreeMap<String, u64>,
+    vars: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Vec<u8>> {
     args.iter()
+        .map(|a| {
+            if let Some(name) = a.strip_prefix(b"$var:") {
+                let name = String::from_utf8_lossy(name).into_owned();
+                return vars
+                    .get(&name)
+                    .unwrap_or_else(|| panic!("$var:{name} before @save {name}"))
+                    .clone();
+            }
+            a.clone()
+        })
         .map(|a| match a.strip_prefix(b"$id:") {
             Some(name) => {
                 let name = String::from_utf8_lossy(name).into_owned();
@@ -369,11 +410,16 @@ fn substitute(args: &[Vec<u8>], ids: &BTreeMap<String, u64>) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn act(c: &mut Client, action: &Action, ids: &BTreeMap<String, u64>) -> Option<Vec<u8>> {
+fn act(
+    c: &mut Client,
+    action: &Action,
+    ids: &BTreeMap<String, u64>,
+    vars: &BTreeMap<String, Vec<u8>>,
+) -> Option<Vec<u8>> {
     let reply_or_closed = |r: Option<Vec<u8>>| r.unwrap_or_else(|| b"<no reply>".to_vec());
     match action {
-        Action::Cmd(a) | Action::Unordered(a) => {
-            let args = substitute(a, ids);
+        Action::Cmd(a) | Action::Unordered(a) | Action::Save(_, a) => {
+            let args = substitute(a, ids, vars);
             let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             c.pending.extend_from_slice(&crate::common::encode(&refs));
             c.flush();
@@ -384,7 +430,7 @@ fn act(c: &mut Client, action: &Action, ids: &BTreeMap<String, u64>) -> Option<V
             })
         }
         Action::NoReply(a) => {
-            let args = substitute(a, ids);
+            let args = substitute(a, ids, vars);
             let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             c.pending.extend_from_slice(&crate::common::encode(&refs));
             c.flush();
@@ -392,7 +438,7 @@ fn act(c: &mut Client, action: &Action, ids: &BTreeMap<String, u64>) -> Option<V
             Some(format!("<noreply: {}>", if got { "GOT DATA" } else { "ok" }).into_bytes())
         }
         Action::Send(a) => {
-            let args = substitute(a, ids);
+            let args = substitute(a, ids, vars);
             let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             c.pending.extend_from_slice(&crate::common::encode(&refs));
             None
