@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 use resp::Reply;
 
 use crate::convert::{lua_to_reply, reply_to_lua};
@@ -201,7 +201,8 @@ pub(crate) fn command(
     lua: &Lua,
     host_table: &Table,
     host: &mut dyn Host,
-    args: MultiValue,
+    args: &Table,
+    n: i64,
     raise: bool,
 ) -> mlua::Result<Value> {
     let crate::current::RunState { resp, repl, .. } = crate::current::state();
@@ -216,9 +217,9 @@ pub(crate) fn command(
             Ok(e)
         }
     };
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-    for v in args {
-        match v {
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(n.max(0) as usize);
+    for i in 1..=n {
+        match args.raw_get::<Value>(i)? {
             Value::String(s) => argv.push(s.as_bytes().to_vec()),
             Value::Integer(i) => argv.push(i.to_string().into_bytes()),
             // Redis formats numbers with %.17g (Lua's own conversion would lose precision).

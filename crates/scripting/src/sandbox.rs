@@ -81,12 +81,15 @@ fn in_run() -> bool {
 
 /// The `redis.*` functions that raise errors, as Rust (C) functions like Redis's own.
 fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
-    // redis.call and redis.pcall: the command through this thread's current host.
+    // redis.call and redis.pcall: the command through this thread's current host. Scripts
+    // call a C trampoline (see `trampoline`) that hands the Rust function its arguments
+    // packed in a table.
     for (name, raises) in [("call", true), ("pcall", false)] {
         let h = host.clone();
-        let f = lua.create_function(move |lua, args: MultiValue| {
-            let ran =
-                crate::current::with(|host| crate::engine::command(lua, &h, host, args, raises));
+        let f = lua.create_function(move |lua, (args, n): (Table, i64)| {
+            let ran = crate::current::with(|host| {
+                crate::engine::command(lua, &h, host, &args, n, raises)
+            });
             match ran {
                 Some(r) => r,
                 None => raise(
@@ -95,7 +98,14 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
                 ),
             }
         })?;
-        host.raw_set(name, f)?;
+        lua.set_named_registry_value(&format!("basalt.{name}"), f)?;
+        let trampoline: mlua::ffi::lua_CFunction = if raises {
+            call_trampoline
+        } else {
+            pcall_trampoline
+        };
+        // SAFETY: the trampolines only use the Lua C API on their own state (see below).
+        host.raw_set(name, unsafe { lua.create_c_function(trampoline)? })?;
     }
     let h = host.clone();
     let sha1 = lua.create_function(move |_, args: MultiValue| {
@@ -209,6 +219,41 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
         lua.create_function(|_, ()| Ok(crate::current::state().killed))?,
     )?;
     Ok(())
+}
+
+/// `redis.call`'s arguments, left on the Lua stack, packed into a table for the Rust function
+/// registered as `basalt.<name>`, which is then called with it and their count.
+///
+/// Why a C function: mlua hands a Rust function its arguments each as a handle, and a script
+/// may pass as many as Lua's C stack holds (Redis takes 7,999); and a C function, unlike a
+/// Lua one, keeps the script's frame when it is tail-called (`return redis.call(…)`), which
+/// error positions name. The packing uses no stack slot beyond the arguments' and the table's.
+///
+/// # Safety
+/// Called by Lua with a valid state. Nothing here owns Rust resources, so a Lua error raised
+/// through it (out of memory, or the called function's) unwinds no Rust destructor.
+unsafe fn trampoline(state: *mut mlua::ffi::lua_State, key: &std::ffi::CStr) -> std::ffi::c_int {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(state);
+    ffi::lua_createtable(state, n, 0);
+    ffi::lua_insert(state, 1);
+    // The table at 1, the arguments above it: each popped into its slot, last first.
+    for k in (1..=n).rev() {
+        ffi::lua_rawseti(state, 1, ffi::lua_Integer::from(k));
+    }
+    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, key.as_ptr());
+    ffi::lua_insert(state, 1);
+    ffi::lua_pushinteger(state, ffi::lua_Integer::from(n));
+    ffi::lua_call(state, 2, 1);
+    1
+}
+
+unsafe extern "C-unwind" fn call_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    trampoline(state, c"basalt.call")
+}
+
+unsafe extern "C-unwind" fn pcall_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    trampoline(state, c"basalt.pcall")
 }
 
 fn number(v: Option<Value>) -> Option<f64> {
