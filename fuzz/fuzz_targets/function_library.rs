@@ -11,8 +11,9 @@ use scripting::{Engine, Host};
 struct Quiet;
 
 impl Host for Quiet {
-    fn call(&mut self, _argv: &[Vec<u8>], _resp: u8, _repl: u8) -> Vec<u8> {
-        b"-ERR no commands while loading\r\n".to_vec()
+    fn call(&mut self, _argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut resp::Reply) {
+        reply.clear();
+        reply.error(b"ERR no commands while loading");
     }
     fn log(&mut self, _level: u8, _message: &[u8]) {}
     fn known_command(&self, _name: &[u8]) -> bool {

@@ -4,20 +4,23 @@
 
 use std::collections::HashSet;
 
+type FastSet<T> = HashSet<T, foldhash::fast::FixedState>;
+
 use mlua::{Function, Lua, Table, Value};
 use resp::Reply;
 
 use crate::convert::{lua_to_reply, reply_to_lua};
-use crate::number::{format_g14, format_g17};
+use crate::number::format_g14;
+use crate::raw::Ran;
 use crate::sandbox::{self, Sandbox};
 
 /// What the engine needs from the server while a script runs.
 pub trait Host {
     /// Run a command the script called (`redis.call`/`pcall`) with the script's protocol
-    /// (`resp`, 2 or 3) and replication flags (`repl`, Redis's `REPL_*` bits); return its
-    /// RESP reply. Refusals (unknown command, arity, no-script, writes in a read-only script
-    /// …) are error replies too.
-    fn call(&mut self, argv: &[Vec<u8>], resp: u8, repl: u8) -> Vec<u8>;
+    /// (`resp`, 2 or 3) and replication flags (`repl`, Redis's `REPL_*` bits); its RESP reply
+    /// goes to `reply` (which the host empties first). Refusals (unknown command, arity,
+    /// no-script, writes in a read-only script …) are error replies too.
+    fn call(&mut self, argv: resp::Argv<'_>, resp: u8, repl: u8, reply: &mut Reply);
     /// `redis.log(level, …)`: 0 debug, 1 verbose, 2 notice, 3 warning.
     fn log(&mut self, level: u8, message: &[u8]);
     /// Whether `name` is a command (`redis.acl_check_cmd`).
@@ -59,10 +62,10 @@ pub struct Engine {
     /// at once, far fewer than the scripts a server may cache.
     scripts: Table,
     /// Their names, to answer without touching Lua.
-    names: HashSet<String>,
+    names: FastSet<String>,
     /// Function libraries' registered functions: library id → {function name → callback}.
     pub(crate) libraries: Table,
-    pub(crate) library_ids: HashSet<u64>,
+    pub(crate) library_ids: FastSet<u64>,
 }
 
 impl Engine {
@@ -101,9 +104,9 @@ impl Engine {
             lua,
             sandbox,
             scripts,
-            names: HashSet::new(),
+            names: FastSet::default(),
             libraries,
-            library_ids: HashSet::new(),
+            library_ids: FastSet::default(),
         })
     }
 
@@ -162,54 +165,48 @@ impl Engine {
         host: &mut dyn Host,
         out: &mut Reply,
     ) -> Result<(), RunError> {
-        let f: Function = match self.scripts.raw_get(sha)? {
-            Value::Function(f) => f,
-            _ => return Err(RunError::NoScript),
-        };
         let sb = &self.sandbox;
-        sb.globals.raw_set(&sb.keys_name, self.array(keys)?)?;
-        sb.globals.raw_set(&sb.argv_name, self.array(args)?)?;
         crate::current::set_state(|s| *s = crate::current::RunState::START);
-        let (ok, result): (bool, Value) = {
+        let ran = {
             let _installed = crate::current::install(host);
-            sb.run.call::<(bool, Value)>(f)?
+            crate::raw::run_script(
+                &self.lua,
+                &sb.handler,
+                &self.scripts,
+                &sb.globals,
+                &sb.host,
+                sha,
+                keys,
+                args,
+            )?
         };
         let script_resp = crate::current::state().resp;
-        sb.globals.raw_set(&sb.keys_name, Value::Nil)?;
-        sb.globals.raw_set(&sb.argv_name, Value::Nil)?;
-        if ok {
-            lua_to_reply(&self.lua, result, out, script_resp)?;
-        } else {
-            out.error(error_reply(&result, sha).as_bytes());
+        // KEYS and ARGV stay set until the next run, as in Redis.
+        let _unlimited = Unlimited::new(&self.lua);
+        match ran {
+            Ran::Ok(result) => lua_to_reply(&self.lua, result, out, script_resp)?,
+            Ran::Failed(err) => out.error(error_reply(&err, sha).as_bytes()),
+            Ran::Missing => return Err(RunError::NoScript),
         }
         Ok(())
     }
-
-    pub(crate) fn array(&self, items: &[&[u8]]) -> mlua::Result<Table> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, item) in items.iter().enumerate() {
-            t.raw_set(i + 1, self.lua.create_string(item)?)?;
-        }
-        Ok(t)
-    }
 }
 
-/// `redis.call`/`pcall`: the arguments as a command, run by the host, its reply as a Lua
-/// value. A failure (an error reply, or arguments that are no command) is the `{err=…}` table:
-/// returned by `pcall`, raised by `call` (through `H.raised`, see sandbox.lua).
+/// `redis.call`/`pcall`: the arguments (taken from the Lua stack by the trampoline, see
+/// `sandbox::trampoline`; `valid` false when one was neither a string nor a number) as a
+/// command, run by the host, its reply as a Lua value. A failure (an error reply, or
+/// arguments that are no command) is the `{err=…}` table: returned by `pcall`, raised by
+/// `call` (through `H.raised`, see sandbox.lua).
 pub(crate) fn command(
     lua: &Lua,
     host_table: &Table,
     host: &mut dyn Host,
-    args: &Table,
-    n: i64,
+    args: &CallArgs,
     raise: bool,
 ) -> mlua::Result<Value> {
     let crate::current::RunState { resp, repl, .. } = crate::current::state();
-    let err_table = |msg: &str| -> mlua::Result<Value> {
-        host_table.raw_get::<Function>("err_table")?.call(msg)
-    };
-    let failure = |e: Value| -> mlua::Result<Value> {
+    let failure = |msg: &str| -> mlua::Result<Value> {
+        let e: Value = host_table.raw_get::<Function>("err_table")?.call(msg)?;
         if raise {
             host_table.raw_set("raised", e)?;
             Err(mlua::Error::runtime("redis.call failed"))
@@ -217,31 +214,66 @@ pub(crate) fn command(
             Ok(e)
         }
     };
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(n.max(0) as usize);
-    for i in 1..=n {
-        match args.raw_get::<Value>(i)? {
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
-            // Redis formats numbers with %.17g (Lua's own conversion would lose precision).
-            Value::Number(n) => argv.push(format_g17(n).into_bytes()),
-            _ => {
-                return failure(err_table(
-                    "Lua redis lib command arguments must be strings or integers",
-                )?)
-            }
+    if !args.valid {
+        return failure("Lua redis lib command arguments must be strings or integers");
+    }
+    if args.ranges.is_empty() {
+        return failure("Please specify at least one argument for this redis lib call");
+    }
+    REPLY.with(|cell| {
+        let mut reply = cell.take();
+        host.call(
+            resp::Argv::from_parts(&args.src, &args.ranges),
+            resp,
+            repl,
+            &mut reply,
+        );
+        let value = {
+            let _unlimited = Unlimited::new(lua);
+            reply_to_lua(lua, reply.as_bytes())
+        };
+        let is_error = reply.as_bytes().first() == Some(&b'-');
+        cell.set(reply);
+        let value = value?;
+        if is_error && raise {
+            host_table.raw_set("raised", value)?;
+            return Err(mlua::Error::runtime("redis.call failed"));
         }
+        Ok(value)
+    })
+}
+
+/// A `redis.call`'s arguments, back to back in `src`, one `(start, end)` per argument.
+#[derive(Default)]
+pub(crate) struct CallArgs {
+    pub src: Vec<u8>,
+    pub ranges: Vec<(usize, usize)>,
+    pub valid: bool,
+}
+
+thread_local! {
+    /// The buffer commands called by scripts reply into, kept between calls.
+    static REPLY: std::cell::Cell<Reply> = std::cell::Cell::new(Reply::new());
+}
+
+/// While this lives, the interpreter's memory limit is off: with a limit set, mlua makes every
+/// allocation from Rust (a string, a table, a field set) a protected call, which creates a
+/// closure each time — a third of a short script's cost, and garbage for the collector. The
+/// limit is off only while Rust code builds or reads values of bounded size (KEYS/ARGV, a
+/// command's reply, the script's result), never while script code runs.
+pub(crate) struct Unlimited<'a>(&'a Lua);
+
+impl<'a> Unlimited<'a> {
+    pub(crate) fn new(lua: &'a Lua) -> Self {
+        let _ = lua.set_memory_limit(0);
+        Unlimited(lua)
     }
-    if argv.is_empty() {
-        return failure(err_table(
-            "Please specify at least one argument for this redis lib call",
-        )?);
+}
+
+impl Drop for Unlimited<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.set_memory_limit(MEMORY_LIMIT_BYTES);
     }
-    let reply = host.call(&argv, resp, repl);
-    let value = reply_to_lua(lua, &reply)?;
-    if reply.first() == Some(&b'-') {
-        return failure(value);
-    }
-    Ok(value)
 }
 
 /// The reply to a script that raised `err`: its message, then where it was raised.

@@ -10,15 +10,14 @@ struct Echo {
 }
 
 impl Host for Echo {
-    fn call(&mut self, argv: &[Vec<u8>], _resp: u8, _repl: u8) -> Vec<u8> {
-        if argv[0] == b"err" {
-            return b"-WRONGTYPE nope\r\n".to_vec();
+    fn call(&mut self, argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut Reply) {
+        reply.clear();
+        if argv.get(0) == b"err" {
+            reply.error(b"WRONGTYPE nope");
+            return;
         }
-        let joined = argv.join(&b' ');
-        let mut r = format!("${}\r\n", joined.len()).into_bytes();
-        r.extend_from_slice(&joined);
-        r.extend_from_slice(b"\r\n");
-        r
+        let parts: Vec<&[u8]> = argv.iter().collect();
+        reply.bulk(&parts.join(&b' '));
     }
     fn log(&mut self, level: u8, message: &[u8]) {
         self.logged.push((level, message.to_vec()));

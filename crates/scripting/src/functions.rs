@@ -10,7 +10,8 @@ use mlua::{Function, Table, Value};
 use resp::Reply;
 
 use crate::convert::lua_to_reply;
-use crate::engine::{error_reply, lua_error_text};
+use crate::engine::{error_reply, lua_error_text, Unlimited};
+use crate::raw::Ran;
 use crate::{Engine, Host, RunError, ScriptFlags};
 
 /// A function a library registered.
@@ -128,28 +129,27 @@ impl Engine {
         host: &mut dyn Host,
         out: &mut Reply,
     ) -> Result<(), RunError> {
-        let callbacks: Option<Table> = self.libraries.raw_get(id)?;
-        let f: Option<Function> = match callbacks {
-            Some(t) => t.raw_get(name)?,
-            None => None,
+        let f = {
+            let _unlimited = Unlimited::new(&self.lua);
+            let callbacks: Option<Table> = self.libraries.raw_get(id)?;
+            let f: Option<Function> = match callbacks {
+                Some(t) => t.raw_get(name)?,
+                None => None,
+            };
+            f.ok_or(RunError::NoScript)?
         };
-        let Some(f) = f else {
-            return Err(RunError::NoScript);
-        };
-        let keys = self.array(keys)?;
-        let args = self.array(args)?;
         crate::current::set_state(|s| *s = crate::current::RunState::START);
-        let (ok, result): (bool, Value) = {
+        let ran = {
             let _installed = crate::current::install(host);
-            self.sandbox
-                .run_function
-                .call::<(bool, Value)>((f, keys, args))?
+            let sb = &self.sandbox;
+            crate::raw::run_function(&self.lua, &sb.handler, &sb.host, &f, keys, args)?
         };
         let resp = crate::current::state().resp;
-        if ok {
-            lua_to_reply(&self.lua, result, out, resp)?;
-        } else {
-            out.error(error_reply(&result, name).as_bytes());
+        let _unlimited = Unlimited::new(&self.lua);
+        match ran {
+            Ran::Ok(result) => lua_to_reply(&self.lua, result, out, resp)?,
+            Ran::Failed(err) => out.error(error_reply(&err, name).as_bytes()),
+            Ran::Missing => return Err(RunError::NoScript),
         }
         Ok(())
     }

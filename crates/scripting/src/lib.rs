@@ -16,6 +16,7 @@ mod functions;
 mod libs;
 mod number;
 mod random;
+mod raw;
 mod sandbox;
 pub mod shebang;
 

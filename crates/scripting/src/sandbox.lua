@@ -217,17 +217,8 @@ local function handler(err)
   return err
 end
 
--- A script's result is its first value (Redis calls it for one result); taking only that
--- also keeps xpcall from pushing past the C stack it was given when a script returns many.
-local current_script
-local function run_current()
-  return (current_script())
-end
-H.run = function(f)
-  H.raised = nil
-  current_script = f
-  return real_xpcall(run_current, handler)
-end
+-- Scripts and functions are called under it from Rust (raw.rs), their first result kept.
+H.handler = handler
 
 -- Functions (FUNCTION LOAD, FCALL). A library's code runs once to register its functions,
 -- with only the load API as its globals (Redis 7.0: `redis.register_function`, `redis.log`,
@@ -349,19 +340,6 @@ H.load_library = function(chunk)
   H.registering = nil
   if not ok then return false, H.take_raised(err) end
   return true, registered
-end
-
--- Call a function with its KEYS and ARGV tables, under the error handler.
-local current_function, current_keys, current_args
-local function run_function()
-  return (current_function(current_keys, current_args))
-end
-H.run_function = function(f, keys, args)
-  H.raised = nil
-  current_function, current_keys, current_args = f, keys, args
-  local ok, result = real_xpcall(run_function, handler)
-  current_function, current_keys, current_args = nil, nil, nil
-  return ok, result
 end
 
 H.globals = G

@@ -4,6 +4,8 @@
 
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
+use crate::engine::CallArgs;
+
 /// Handles an [`crate::Engine`] keeps to its interpreter's environment.
 pub struct Sandbox {
     /// The host table: per-run state (`resp`, `repl`, `host`) and helpers.
@@ -12,17 +14,12 @@ pub struct Sandbox {
     pub globals: Table,
     /// The proxy every script runs with as its environment.
     pub env: Table,
-    /// The names `KEYS` and `ARGV`, made once (a Lua string from Rust is hashed each time).
-    pub keys_name: mlua::String,
-    pub argv_name: mlua::String,
-    /// `H.run(f)`: calls `f` under the error handler; returns `ok, result-or-error`.
-    pub run: Function,
+    /// The error handler scripts and functions run under (see sandbox.lua).
+    pub handler: Function,
     /// The globals proxy of function libraries (see sandbox.lua).
     pub fenv: Table,
     /// `H.load_library(chunk)`: `ok, registered-or-error`.
     pub load_library: Function,
-    /// `H.run_function(f, keys, args)`: as `run`, for a registered function.
-    pub run_function: Function,
 }
 
 const SOURCE: &str = include_str!("sandbox.lua");
@@ -86,10 +83,12 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     // packed in a table.
     for (name, raises) in [("call", true), ("pcall", false)] {
         let h = host.clone();
-        let f = lua.create_function(move |lua, (args, n): (Table, i64)| {
-            let ran = crate::current::with(|host| {
-                crate::engine::command(lua, &h, host, &args, n, raises)
-            });
+        let f = lua.create_function(move |lua, ()| {
+            let args = CALL_ARGS.take();
+            let ran =
+                crate::current::with(|host| crate::engine::command(lua, &h, host, &args, raises));
+            // Back, so its buffers serve the next call.
+            CALL_ARGS.set(args);
             match ran {
                 Some(r) => r,
                 None => raise(
@@ -98,14 +97,13 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
                 ),
             }
         })?;
-        lua.set_named_registry_value(&format!("basalt.{name}"), f)?;
-        let trampoline: mlua::ffi::lua_CFunction = if raises {
-            call_trampoline
-        } else {
-            pcall_trampoline
+        // SAFETY: only the C API on this state; the closure keeps `f` as its upvalue.
+        let trampoline: Function = unsafe {
+            lua.exec_raw(f, |state| {
+                mlua::ffi::lua_pushcclosure(state, trampoline, 1);
+            })?
         };
-        // SAFETY: the trampolines only use the Lua C API on their own state (see below).
-        host.raw_set(name, unsafe { lua.create_c_function(trampoline)? })?;
+        host.raw_set(name, trampoline)?;
     }
     let h = host.clone();
     let sha1 = lua.create_function(move |_, args: MultiValue| {
@@ -221,39 +219,56 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `redis.call`'s arguments, left on the Lua stack, packed into a table for the Rust function
-/// registered as `basalt.<name>`, which is then called with it and their count.
+thread_local! {
+    /// The arguments of the `redis.call` being made, from the trampoline to the Rust side.
+    static CALL_ARGS: std::cell::Cell<CallArgs> = std::cell::Cell::new(CallArgs::default());
+}
+
+/// `redis.call`'s arguments, read off the Lua stack into [`CALL_ARGS`] as Redis reads them
+/// (a number through `%.17g`; a string as it is; anything else makes the call fail), then
+/// the Rust function kept as this C closure's upvalue called without arguments.
 ///
-/// Why a C function: mlua hands a Rust function its arguments each as a handle, and a script
-/// may pass as many as Lua's C stack holds (Redis takes 7,999); and a C function, unlike a
-/// Lua one, keeps the script's frame when it is tail-called (`return redis.call(…)`), which
-/// error positions name. The packing uses no stack slot beyond the arguments' and the table's.
+/// Why a C function: mlua would hand a Rust function each argument as a handle (a costly
+/// and limited resource: a script may pass as many as Lua's C stack holds, and Redis takes
+/// 7,997); and a C function, unlike a Lua one, keeps the script's frame when it is
+/// tail-called (`return redis.call(…)`), which error positions name.
 ///
 /// # Safety
-/// Called by Lua with a valid state. Nothing here owns Rust resources, so a Lua error raised
-/// through it (out of memory, or the called function's) unwinds no Rust destructor.
-unsafe fn trampoline(state: *mut mlua::ffi::lua_State, key: &std::ffi::CStr) -> std::ffi::c_int {
+/// Called by Lua with a valid state. The Rust part (reading the arguments, which neither
+/// allocates in Lua nor raises) ends before any Lua call that could raise an error, so an
+/// error unwinding through this frame skips no Rust destructor.
+unsafe extern "C-unwind" fn trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
     let n = ffi::lua_gettop(state);
-    ffi::lua_createtable(state, n, 0);
-    ffi::lua_insert(state, 1);
-    // The table at 1, the arguments above it: each popped into its slot, last first.
-    for k in (1..=n).rev() {
-        ffi::lua_rawseti(state, 1, ffi::lua_Integer::from(k));
+    let mut args = CALL_ARGS.take();
+    args.src.clear();
+    args.ranges.clear();
+    args.valid = true;
+    for i in 1..=n {
+        let start = args.src.len();
+        match ffi::lua_type(state, i) {
+            ffi::LUA_TNUMBER => {
+                let text = crate::number::format_g17(ffi::lua_tonumber(state, i));
+                args.src.extend_from_slice(text.as_bytes());
+            }
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(state, i, &mut len);
+                args.src
+                    .extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
+            }
+            _ => {
+                args.valid = false;
+                break;
+            }
+        }
+        args.ranges.push((start, args.src.len()));
     }
-    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, key.as_ptr());
-    ffi::lua_insert(state, 1);
-    ffi::lua_pushinteger(state, ffi::lua_Integer::from(n));
-    ffi::lua_call(state, 2, 1);
+    CALL_ARGS.set(args);
+    ffi::lua_settop(state, 0);
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_call(state, 0, 1);
     1
-}
-
-unsafe extern "C-unwind" fn call_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    trampoline(state, c"basalt.call")
-}
-
-unsafe extern "C-unwind" fn pcall_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    trampoline(state, c"basalt.pcall")
 }
 
 fn number(v: Option<Value>) -> Option<f64> {
@@ -295,10 +310,9 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
     host.raw_set("struct", crate::libs::structlib::open(lua)?)?;
     let env: Table = lua.load(SOURCE).set_name("=basalt").call(host.clone())?;
     let globals: Table = host.raw_get("globals")?;
-    let run: Function = host.raw_get("run")?;
+    let handler: Function = host.raw_get("handler")?;
     let fenv: Table = host.raw_get("fglobals")?;
     let load_library: Function = host.raw_get("load_library")?;
-    let run_function: Function = host.raw_get("run_function")?;
     // Nothing outside the proxy may reach what scripts must not: remove it from the
     // interpreter's own globals too (code that escapes the proxy finds nothing there).
     let vm = lua.globals();
@@ -311,11 +325,8 @@ pub fn build(lua: &Lua, version: &str, version_num: i64) -> mlua::Result<Sandbox
         host,
         globals,
         env,
-        run,
+        handler,
         fenv,
         load_library,
-        run_function,
-        keys_name: lua.create_string("KEYS")?,
-        argv_name: lua.create_string("ARGV")?,
     })
 }

@@ -40,7 +40,7 @@ pub struct ScriptRun<'a, 's> {
     pub busy: Option<std::sync::Arc<crate::scripting::busy::BusyScript>>,
     /// EVAL rather than FCALL.
     pub is_eval: bool,
-    /// As the log and FUNCTION STATS name it: `f_<sha>` for a script, a function's name.
+    /// A script's SHA-1 (named `f_<sha>` in the log), a function's name.
     pub name: String,
     /// The command running it (FCALL's, for FUNCTION STATS; empty for EVAL).
     pub command: Vec<Vec<u8>>,
@@ -68,14 +68,19 @@ impl ScriptRun<'_, '_> {
             } else {
                 "FUNCTION KILL"
             };
+            let name = if self.is_eval {
+                format!("f_{name}")
+            } else {
+                name.to_string()
+            };
             crate::log_warning!(
                 "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the {kill} command. Script name is: {name}."
             );
             let io_thread = crate::scripting::busy::io_thread();
             let running = crate::scripting::busy::Running {
                 is_eval: self.is_eval,
-                name: name.to_string(),
-                command: std::mem::take(&mut self.command),
+                name,
+                command: self.command.clone(),
                 started: self.started,
             };
             self.busy = Some(self.srv.busy.enter(io_thread, self.wrote, running));
@@ -96,69 +101,61 @@ pub fn is_script(spec: &Spec) -> bool {
     )
 }
 
-fn error(msg: &str) -> Vec<u8> {
-    let mut r = Reply::new();
-    r.error(msg.as_bytes());
-    r.as_bytes().to_vec()
-}
-
 /// The error every call gets once the script is to start over (never seen by the caller:
 /// the run's reply is discarded).
 const RESTARTING: &str = "ERR script is being restarted with every shard locked";
 
-/// Run one command for a script; its RESP reply (errors included).
-pub fn call(run: &mut ScriptRun<'_, '_>, argv: &[Vec<u8>], resp: u8, repl: u8) -> Vec<u8> {
-    if run.restart {
-        return error(RESTARTING);
-    }
-    let mut src = Vec::new();
-    let mut ranges = Vec::with_capacity(argv.len());
-    for a in argv {
-        ranges.push((src.len(), src.len() + a.len()));
-        src.extend_from_slice(a);
-    }
-    let args = Argv::from_parts(&src, &ranges);
-    let spec = match resolve(args) {
-        Ok(spec) => spec,
-        Err(_) => return error("ERR Unknown Redis command called from script"),
-    };
-    if !spec.arity_ok(args.len()) {
-        return error("ERR Wrong number of args calling Redis command from script");
-    }
-    if spec.has(NOSCRIPT) {
-        return error("ERR This Redis command is not allowed from script");
-    }
-    if run.read_only && (spec.has(WRITE) || spec.has(MAY_REPLICATE)) {
-        return error("ERR Write commands are not allowed from read-only scripts.");
-    }
-    if spec.has(WRITE) && !run.wrote {
-        if let Some(e) = disk_error(run.srv) {
-            return error(&e);
-        }
-    }
-    if let Err(e) = hold_shards(run, spec, args) {
-        return error(&e);
-    }
-    if spec.has(WRITE) {
-        if run.busy.as_ref().is_some_and(|b| !b.mark_wrote()) {
-            return error(&format!("ERR {}", scripting::KILLED));
-        }
-        run.wrote = true;
-    }
-    let mut reply = Reply::new();
+/// Run one command for a script; its RESP reply (errors included) goes to `reply` (emptied
+/// first, and set to the script's protocol).
+pub fn call(run: &mut ScriptRun<'_, '_>, args: Argv<'_>, resp: u8, repl: u8, reply: &mut Reply) {
+    reply.clear();
     reply.proto = if resp == 3 {
         Proto::Resp3
     } else {
         Proto::Resp2
     };
-    let Some(keys) = run.keys.take() else {
-        return error(RESTARTING);
-    };
+    if let Err(e) = checked_call(run, args, repl, reply) {
+        reply.clear();
+        reply.error(e.as_bytes());
+    }
+}
+
+/// [`call`], or the error that refused the command before it ran.
+fn checked_call(
+    run: &mut ScriptRun<'_, '_>,
+    args: Argv<'_>,
+    repl: u8,
+    reply: &mut Reply,
+) -> Result<(), String> {
+    if run.restart {
+        return Err(RESTARTING.into());
+    }
+    let spec = resolve(args).map_err(|_| "ERR Unknown Redis command called from script")?;
+    if !spec.arity_ok(args.len()) {
+        return Err("ERR Wrong number of args calling Redis command from script".into());
+    }
+    if spec.has(NOSCRIPT) {
+        return Err("ERR This Redis command is not allowed from script".into());
+    }
+    if run.read_only && (spec.has(WRITE) || spec.has(MAY_REPLICATE)) {
+        return Err("ERR Write commands are not allowed from read-only scripts.".into());
+    }
+    if spec.has(WRITE) && !run.wrote {
+        if let Some(e) = disk_error(run.srv) {
+            return Err(e);
+        }
+    }
+    hold_shards(run, spec, args)?;
+    if spec.has(WRITE) {
+        if run.busy.as_ref().is_some_and(|b| !b.mark_wrote()) {
+            return Err(format!("ERR {}", scripting::KILLED));
+        }
+        run.wrote = true;
+    }
+    let keys = run.keys.take().ok_or(RESTARTING)?;
     let logged_before = run.client.exec_log.as_ref().map_or(0, Vec::len);
     let started = Instant::now();
-    let (back, result) = run_locked(
-        run.srv, run.client, &mut reply, spec, args, keys, run.now_ms,
-    );
+    let (back, result) = run_locked(run.srv, run.client, reply, spec, args, keys, run.now_ms);
     run.keys = Some(back);
     // `redis.set_repl` without REPL_AOF: this command's effects stay out of the log.
     if repl & 1 == 0 {
@@ -167,10 +164,8 @@ pub fn call(run: &mut ScriptRun<'_, '_>, argv: &[Vec<u8>], resp: u8, repl: u8) -
         }
     }
     let elapsed_us = started.elapsed().as_micros() as u64;
-    finish(
-        run.srv, run.client, &mut reply, spec, &args, elapsed_us, result,
-    );
-    reply.as_bytes().to_vec()
+    finish(run.srv, run.client, reply, spec, &args, elapsed_us, result);
+    Ok(())
 }
 
 /// Make sure the script holds every shard `spec` needs for `args`: see `crate::scripting`.

@@ -46,12 +46,23 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
         let from = ctx.client.shared.addr.clone();
         crate::monitor::feed_from(ctx.srv, &from, ctx.client.db, ctx.spec, &argv);
     }
+    // Redis checks a SHA-1's length before the number of keys.
+    if by_sha && argv.get(1).len() != 40 {
+        return Err(NOSCRIPT.into());
+    }
     let n = numkeys(&argv)?;
     let (sha, script) = if by_sha {
-        let sha = argv.get(1).to_ascii_lowercase();
-        let sha = String::from_utf8_lossy(&sha).into_owned();
-        let script = ctx.srv.scripts.get(&sha).ok_or(NOSCRIPT)?;
-        (sha, script)
+        // SHA-1s are matched ignoring case; anything but 40 ASCII bytes is no script's.
+        let given = argv.get(1);
+        if !given.is_ascii() {
+            return Err(NOSCRIPT.into());
+        }
+        let mut lower = [0u8; 40];
+        lower.copy_from_slice(given);
+        lower.make_ascii_lowercase();
+        let sha = std::str::from_utf8(&lower).map_err(|_| NOSCRIPT)?;
+        let script = ctx.srv.scripts.get(sha).ok_or(NOSCRIPT)?;
+        (sha.to_string(), script)
     } else {
         ctx.srv
             .scripts
@@ -67,7 +78,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
     }
     let how = How {
         is_eval: true,
-        name: format!("f_{sha}"),
+        name: sha.clone(),
         command: Vec::new(),
         needs_every_shard: &script.needs_every_shard,
         read_only: ro || flags.no_writes,
@@ -104,6 +115,7 @@ pub(super) fn prepare(ctx: &Ctx<'_, '_>, flags: ScriptFlags, ro: bool) -> CmdRes
 /// How a script or function runs (see [`run_script`]).
 pub(super) struct How<'a> {
     pub is_eval: bool,
+    /// A script's SHA-1, a function's name.
     pub name: String,
     pub command: Vec<Vec<u8>>,
     pub needs_every_shard: &'a AtomicBool,
@@ -114,7 +126,7 @@ pub(super) struct How<'a> {
 /// shard locked if it needs shards it could not take (see `crate::scripting`).
 pub(super) fn run_script(
     ctx: &mut Ctx<'_, '_>,
-    how: How<'_>,
+    mut how: How<'_>,
     mut exec: impl FnMut(&mut ScriptRun<'_, '_>, &mut resp::Reply) -> Result<(), String>,
 ) -> CmdResult {
     let srv = ctx.srv;
@@ -148,10 +160,12 @@ pub(super) fn run_script(
             busy_after_ms,
             busy: None,
             is_eval: how.is_eval,
-            name: how.name.clone(),
-            command: how.command.clone(),
+            name: std::mem::take(&mut how.name),
+            command: std::mem::take(&mut how.command),
         };
         let ran = exec(&mut run, ctx.out);
+        how.name = std::mem::take(&mut run.name);
+        how.command = std::mem::take(&mut run.command);
         held = run.keys.take();
         if let Some(b) = run.busy.take() {
             srv.busy.leave(&b);

@@ -325,8 +325,9 @@ impl Functions {
 struct LoadHost;
 
 impl scripting::Host for LoadHost {
-    fn call(&mut self, _argv: &[Vec<u8>], _resp: u8, _repl: u8) -> Vec<u8> {
-        b"-ERR redis.call is not available while a library loads\r\n".to_vec()
+    fn call(&mut self, _argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut resp::Reply) {
+        reply.clear();
+        reply.error(b"ERR redis.call is not available while a library loads");
     }
 
     fn log(&mut self, level: u8, message: &[u8]) {

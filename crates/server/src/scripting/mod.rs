@@ -60,7 +60,7 @@ impl Default for Scripts {
 
 /// Every script loaded, shared by the threads' interpreters.
 pub struct Scripts {
-    map: RwLock<HashMap<String, Arc<Script>>>,
+    map: RwLock<HashMap<String, Arc<Script>, foldhash::fast::FixedState>>,
     /// Bumped by SCRIPT FLUSH: an interpreter that compiled under an older generation drops
     /// its compiled scripts before running anything.
     generation: AtomicU64,
