@@ -11,9 +11,10 @@ use scripting::{Engine, Host};
 struct Quiet;
 
 impl Host for Quiet {
-    fn call(&mut self, _argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut resp::Reply) {
+    fn call(&mut self, _argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut resp::Reply) -> bool {
         reply.clear();
         reply.error(b"ERR no commands while loading");
+        false
     }
     fn log(&mut self, _level: u8, _message: &[u8]) {}
     fn known_command(&self, _name: &[u8]) -> bool {

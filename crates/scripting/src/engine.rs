@@ -19,8 +19,9 @@ pub trait Host {
     /// Run a command the script called (`redis.call`/`pcall`) with the script's protocol
     /// (`resp`, 2 or 3) and replication flags (`repl`, Redis's `REPL_*` bits); its RESP reply
     /// goes to `reply` (which the host empties first). Refusals (unknown command, arity,
-    /// no-script, writes in a read-only script …) are error replies too.
-    fn call(&mut self, argv: resp::Argv<'_>, resp: u8, repl: u8, reply: &mut Reply);
+    /// no-script, writes in a read-only script …) are error replies too, for which it
+    /// returns false (the command did not run).
+    fn call(&mut self, argv: resp::Argv<'_>, resp: u8, repl: u8, reply: &mut Reply) -> bool;
     /// `redis.log(level, …)`: 0 debug, 1 verbose, 2 notice, 3 warning.
     fn log(&mut self, level: u8, message: &[u8]);
     /// Whether `name` is a command (`redis.acl_check_cmd`).
@@ -74,8 +75,25 @@ impl Engine {
         let lua = sandbox::new_lua()?;
         let sandbox = sandbox::build(&lua, version, version_num)?;
         lua.set_memory_limit(MEMORY_LIMIT_BYTES)?;
-        let host = sandbox.host.clone();
-        lua.set_hook(
+        let scripts = lua.create_table()?;
+        let libraries = lua.create_table()?;
+        let engine = Engine {
+            lua,
+            sandbox,
+            scripts,
+            names: FastSet::default(),
+            libraries,
+            library_ids: FastSet::default(),
+        };
+        engine.install_run_hook();
+        Ok(engine)
+    }
+
+    /// The hook scripts run under: every [`TICK_INSTRUCTIONS`] instructions, the load time
+    /// limit, SCRIPT KILL and the host's busy check.
+    fn install_run_hook(&self) {
+        let host = self.sandbox.host.clone();
+        self.lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(TICK_INSTRUCTIONS),
             move |_, _| {
                 let state = crate::current::state();
@@ -98,16 +116,38 @@ impl Engine {
                 Ok(mlua::VmState::Continue)
             },
         );
-        let scripts = lua.create_table()?;
-        let libraries = lua.create_table()?;
-        Ok(Engine {
-            lua,
-            sandbox,
-            scripts,
-            names: FastSet::default(),
-            libraries,
-            library_ids: FastSet::default(),
-        })
+    }
+
+    /// [`Engine::run`] as a debugging session (SCRIPT DEBUG SYNC): the script stops at its
+    /// first line and wherever the client asks, served through `io`. `body` is the source
+    /// the debugger lists; `timeout_ms` stops a script that runs that long without a stop.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_debug(
+        &mut self,
+        sha: &str,
+        body: &[u8],
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        host: &mut dyn Host,
+        out: &mut Reply,
+        io: Box<dyn crate::ldb::DebugIo>,
+        timeout_ms: u64,
+    ) -> Result<(), RunError> {
+        crate::ldb::start(io, body, timeout_ms);
+        let helpers = self.sandbox.clone();
+        self.lua.set_hook(
+            mlua::HookTriggers::new()
+                .every_line()
+                .every_nth_instruction(TICK_INSTRUCTIONS),
+            move |lua, debug| match crate::ldb::hook(lua, &debug, &helpers) {
+                crate::ldb::Resume::Continue => Ok(mlua::VmState::Continue),
+                crate::ldb::Resume::Abort(msg) => sandbox::raise(&helpers.host, msg),
+            },
+        );
+        let ran = self.run(sha, keys, args, host, out);
+        self.install_run_hook();
+        crate::ldb::end();
+        ran
     }
 
     pub fn is_loaded(&self, sha: &str) -> bool {
@@ -206,6 +246,9 @@ pub(crate) fn command(
 ) -> mlua::Result<Value> {
     let crate::current::RunState { resp, repl, .. } = crate::current::state();
     let failure = |msg: &str| -> mlua::Result<Value> {
+        if crate::ldb::stepping() {
+            crate::ldb::log(format!("<error> {msg}"));
+        }
         let e: Value = host_table.raw_get::<Function>("err_table")?.call(msg)?;
         if raise {
             host_table.raw_set("raised", e)?;
@@ -220,9 +263,14 @@ pub(crate) fn command(
     if args.ranges.is_empty() {
         return failure("Please specify at least one argument for this redis lib call");
     }
+    let stepping = crate::ldb::stepping();
+    if stepping {
+        let argv = resp::Argv::from_parts(&args.src, &args.ranges);
+        crate::ldb::log_command(&argv.iter().collect::<Vec<_>>());
+    }
     REPLY.with(|cell| {
         let mut reply = cell.take();
-        host.call(
+        let ran = host.call(
             resp::Argv::from_parts(&args.src, &args.ranges),
             resp,
             repl,
@@ -233,6 +281,24 @@ pub(crate) fn command(
             reply_to_lua(lua, reply.as_bytes())
         };
         let is_error = reply.as_bytes().first() == Some(&b'-');
+        if stepping {
+            // As Redis logs them: a refusal's message alone, a command's error reply as it
+            // came, and then the reply.
+            let text = String::from_utf8_lossy(reply.as_bytes());
+            let text = text.trim_end();
+            if !ran {
+                let msg = text.trim_start_matches('-');
+                crate::ldb::log(format!(
+                    "<error> {}",
+                    msg.strip_prefix("ERR ").unwrap_or(msg)
+                ));
+            } else {
+                if is_error {
+                    crate::ldb::log(format!("<error> {text}"));
+                }
+                crate::ldb::log_reply(reply.as_bytes());
+            }
+        }
         cell.set(reply);
         let value = value?;
         if is_error && raise {

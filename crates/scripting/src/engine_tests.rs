@@ -10,14 +10,15 @@ struct Echo {
 }
 
 impl Host for Echo {
-    fn call(&mut self, argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut Reply) {
+    fn call(&mut self, argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut Reply) -> bool {
         reply.clear();
         if argv.get(0) == b"err" {
             reply.error(b"WRONGTYPE nope");
-            return;
+            return true;
         }
         let parts: Vec<&[u8]> = argv.iter().collect();
         reply.bulk(&parts.join(&b' '));
+        true
     }
     fn log(&mut self, level: u8, message: &[u8]) {
         self.logged.push((level, message.to_vec()));

@@ -13,6 +13,7 @@ mod engine;
 #[cfg(test)]
 mod engine_tests;
 mod functions;
+pub mod ldb;
 mod libs;
 mod number;
 mod random;

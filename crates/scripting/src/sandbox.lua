@@ -189,8 +189,9 @@ redis.setresp = H.setresp
 redis.set_repl = H.set_repl
 redis.acl_check_cmd = H.acl_check_cmd
 redis.replicate_commands = function() return true end
-redis.breakpoint = function() return false end
-redis.debug = function() end
+-- The debugger's (see ldb.rs): outside a debugging session they do nothing.
+redis.breakpoint = H.breakpoint
+redis.debug = H.debug
 redis.REDIS_VERSION = H.version
 redis.REDIS_VERSION_NUM = H.version_num
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -219,6 +220,25 @@ end
 
 -- Scripts and functions are called under it from Rust (raw.rs), their first result kept.
 H.handler = handler
+
+-- The debugger's `print`: the locals of every frame from the one the line hook stopped in
+-- outwards, each frame a list of {name, value}. Called from the hook, so level 2 is the
+-- script's current frame.
+H.ldb_locals = function()
+  local frames, level = {}, 2
+  while dbg.getinfo(level, 'l') do
+    local frame, i = {}, 1
+    while true do
+      local name, value = dbg.getlocal(level, i)
+      if name == nil then break end
+      frame[#frame + 1] = { name, value }
+      i = i + 1
+    end
+    frames[#frames + 1] = frame
+    level = level + 1
+  end
+  return frames
+end
 
 -- Functions (FUNCTION LOAD, FCALL). A library's code runs once to register its functions,
 -- with only the load API as its globals (Redis 7.0: `redis.register_function`, `redis.log`,

@@ -7,6 +7,7 @@ use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use crate::engine::CallArgs;
 
 /// Handles an [`crate::Engine`] keeps to its interpreter's environment.
+#[derive(Clone)]
 pub struct Sandbox {
     /// The host table: per-run state (`resp`, `repl`, `host`) and helpers.
     pub host: Table,
@@ -212,6 +213,41 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
         other => Ok(other),
     })?;
     host.raw_set("error_text", text)?;
+    // redis.breakpoint(): in a debugging session, stop at the next line.
+    host.raw_set(
+        "breakpoint",
+        lua.create_function(|_, ()| {
+            if !crate::ldb::active() {
+                return Ok(false);
+            }
+            crate::ldb::SESSION.with(|s| {
+                if let Some(s) = s.borrow_mut().as_mut() {
+                    s.luabp = true;
+                }
+            });
+            Ok(true)
+        })?,
+    )?;
+    // redis.debug(…): in a debugging session, its arguments into the debugger's output.
+    host.raw_set(
+        "debug",
+        lua.create_function(|_, args: MultiValue| {
+            if !crate::ldb::active() {
+                return Ok(());
+            }
+            let line =
+                crate::ldb::SESSION.with(|s| s.borrow().as_ref().map_or(0, |s| s.currentline));
+            let mut entry = format!("<debug> line {line}: ");
+            for (i, v) in args.iter().enumerate() {
+                if i > 0 {
+                    entry.push_str(", ");
+                }
+                crate::ldb::repr_value(&mut entry, v, 0);
+            }
+            crate::ldb::log(entry);
+            Ok(())
+        })?,
+    )?;
     host.raw_set(
         "is_killed",
         lua.create_function(|_, ()| Ok(crate::current::state().killed))?,

@@ -35,6 +35,8 @@ pub struct ClientState {
     pub in_script: bool,
     /// The client replaying the append-only log at start-up (Redis's `mustObeyClient`).
     pub replaying: bool,
+    /// SCRIPT DEBUG SYNC: its next EVAL runs in the Lua debugger.
+    pub lua_debug: bool,
     pub db: usize,
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
@@ -98,6 +100,7 @@ impl ClientState {
             obuf_soft_since_ms: 0,
             in_script: false,
             replaying: false,
+            lua_debug: false,
             db: 0,
             authenticated,
             reply_mode: ReplyMode::On,

@@ -106,17 +106,27 @@ pub fn is_script(spec: &Spec) -> bool {
 const RESTARTING: &str = "ERR script is being restarted with every shard locked";
 
 /// Run one command for a script; its RESP reply (errors included) goes to `reply` (emptied
-/// first, and set to the script's protocol).
-pub fn call(run: &mut ScriptRun<'_, '_>, args: Argv<'_>, resp: u8, repl: u8, reply: &mut Reply) {
+/// first, and set to the script's protocol). False when it was refused before running.
+pub fn call(
+    run: &mut ScriptRun<'_, '_>,
+    args: Argv<'_>,
+    resp: u8,
+    repl: u8,
+    reply: &mut Reply,
+) -> bool {
     reply.clear();
     reply.proto = if resp == 3 {
         Proto::Resp3
     } else {
         Proto::Resp2
     };
-    if let Err(e) = checked_call(run, args, repl, reply) {
-        reply.clear();
-        reply.error(e.as_bytes());
+    match checked_call(run, args, repl, reply) {
+        Ok(()) => true,
+        Err(e) => {
+            reply.clear();
+            reply.error(e.as_bytes());
+            false
+        }
     }
 }
 

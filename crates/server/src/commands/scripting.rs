@@ -50,6 +50,9 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
     if by_sha && argv.get(1).len() != 40 {
         return Err(NOSCRIPT.into());
     }
+    if by_sha && ctx.client.lua_debug {
+        return Err("ERR Please use EVAL instead of EVALSHA for debugging".into());
+    }
     let n = numkeys(&argv)?;
     let (sha, script) = if by_sha {
         // SHA-1s are matched ignoring case; anything but 40 ASCII bytes is no script's.
@@ -76,6 +79,9 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
     if !script.shebang.compat {
         prepare(ctx, flags, ro)?;
     }
+    if ctx.client.lua_debug {
+        return debug_eval(ctx, &sha, &script, &keys, &args, ro || flags.no_writes);
+    }
     let how = How {
         is_eval: true,
         name: sha.clone(),
@@ -91,6 +97,55 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
                 .map_err(|e| e.to_string())
         })?
     })
+}
+
+/// EVAL in a debugging session (SCRIPT DEBUG SYNC): the script runs holding every shard (a
+/// session must never start over), the debugger talking to the client on its socket; then
+/// the reply, and the connection is closed, as Redis ends a session.
+fn debug_eval(
+    ctx: &mut Ctx<'_, '_>,
+    sha: &str,
+    script: &crate::scripting::Script,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    read_only: bool,
+) -> CmdResult {
+    use scripting::ldb::DebugIo;
+    let srv = ctx.srv;
+    let fd = ctx.client.shared.fd;
+    // Replies before this EVAL go first: the session writes to the socket itself.
+    let mut io = crate::scripting::debugger::FdIo::new(fd);
+    if !ctx.out.is_empty() {
+        io.write(ctx.out.as_bytes());
+        ctx.out.clear();
+    }
+    crate::log_warning!("Redis synchronous debugging eval session started");
+    let every_shard = AtomicBool::new(true);
+    let how = How {
+        is_eval: true,
+        name: sha.to_string(),
+        command: Vec::new(),
+        needs_every_shard: &every_shard,
+        read_only,
+    };
+    let timeout_ms = srv.scripts.busy_after_ms.load(Relaxed);
+    let mut io = Some(io);
+    let result = run_script(ctx, how, |run, out| {
+        let io: Box<dyn DebugIo> = match io.take() {
+            Some(io) => Box::new(io),
+            None => return Err("ERR the debugging session cannot start over".into()),
+        };
+        with_engine(&srv.scripts, |engine| -> Result<(), String> {
+            engine.load(sha, &script.body)?;
+            engine
+                .run_debug(sha, &script.body, keys, args, run, out, io, timeout_ms)
+                .map_err(|e| e.to_string())
+        })?
+    });
+    crate::log_warning!("Redis synchronous debugging eval session ended");
+    ctx.client.lua_debug = false;
+    ctx.client.flow = crate::cmd::Flow::CloseAfterReply;
+    result
 }
 
 /// Redis's checks before a script with a shebang, or a function, runs
@@ -234,20 +289,25 @@ pub fn script_kill(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// SCRIPT DEBUG: Basalt has no Lua debugger; NO (leaving debug mode) is accepted as in
-/// Redis, YES and SYNC are refused rather than accepted and ignored.
+/// SCRIPT DEBUG YES|SYNC|NO. SYNC makes the client's next EVAL a debugging session (see
+/// [`debug_eval`]). YES is Redis's forked session, whose writes are thrown away: Basalt does
+/// not fork, so it refuses YES rather than run a session that keeps its writes.
 pub fn script_debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    if !ctx.out.is_empty() {
+        return Err("ERR SCRIPT DEBUG must be called outside a pipeline".into());
+    }
     let mode = argv.get(2);
     if is(mode, "no") {
-        ctx.out.ok();
-        return Ok(());
+        ctx.client.lua_debug = false;
+    } else if is(mode, "sync") {
+        ctx.client.lua_debug = true;
+    } else if is(mode, "yes") {
+        return Err("ERR SCRIPT DEBUG YES (a forked session whose writes are discarded) is not supported by Basalt; use SCRIPT DEBUG SYNC (redis-cli --ldb-sync-mode)".into());
+    } else {
+        return Err("ERR Use SCRIPT DEBUG YES/SYNC/NO".into());
     }
-    if is(mode, "yes") || is(mode, "sync") {
-        return Err(
-            "ERR SCRIPT DEBUG needs the Lua debugger, which Basalt does not have yet".into(),
-        );
-    }
-    Err("ERR Use SCRIPT DEBUG YES/SYNC/NO".into())
+    ctx.out.ok();
+    Ok(())
 }
 
 pub fn script_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {

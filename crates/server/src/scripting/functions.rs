@@ -325,9 +325,16 @@ impl Functions {
 struct LoadHost;
 
 impl scripting::Host for LoadHost {
-    fn call(&mut self, _argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut resp::Reply) {
+    fn call(
+        &mut self,
+        _argv: resp::Argv<'_>,
+        _resp: u8,
+        _repl: u8,
+        reply: &mut resp::Reply,
+    ) -> bool {
         reply.clear();
         reply.error(b"ERR redis.call is not available while a library loads");
+        false
     }
 
     fn log(&mut self, level: u8, message: &[u8]) {

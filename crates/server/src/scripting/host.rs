@@ -4,8 +4,8 @@
 pub use crate::cmd::script_call::ScriptRun;
 
 impl scripting::Host for ScriptRun<'_, '_> {
-    fn call(&mut self, argv: resp::Argv<'_>, resp: u8, repl: u8, reply: &mut resp::Reply) {
-        crate::cmd::script_call::call(self, argv, resp, repl, reply);
+    fn call(&mut self, argv: resp::Argv<'_>, resp: u8, repl: u8, reply: &mut resp::Reply) -> bool {
+        crate::cmd::script_call::call(self, argv, resp, repl, reply)
     }
 
     fn log(&mut self, level: u8, message: &[u8]) {

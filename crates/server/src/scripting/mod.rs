@@ -26,6 +26,7 @@
 //! path as a transaction's.
 
 pub mod busy;
+pub mod debugger;
 pub mod functions;
 mod host;
 
