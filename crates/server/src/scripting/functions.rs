@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(err("#!lua\n"), "Library name was not given");
         assert_eq!(
             metadata(b"#!LUA NAME=lib1 \nx").ok(),
-            Some(("LUA".to_string(), "lib1".to_string(), 15))
+            Some(("LUA".to_string(), "lib1".to_string(), 16))
         );
     }
 
