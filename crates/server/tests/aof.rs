@@ -403,6 +403,28 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
             &["RESTORE", "rs2", "0", RESTORED_58, "IDLETIME", "5"],
         ],
     ),
+    (
+        "function|load",
+        &[
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=lib1\nredis.register_function('f1', function() return 1 end)",
+            ],
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=lib2\nredis.register_function('f2', function() return 2 end)",
+            ],
+        ],
+    ),
+    ("function|delete", &[&["FUNCTION", "DELETE", "lib2"]]),
+    // `$DUMP` is the payload of the FUNCTION DUMP before it.
+    (
+        "function|flush",
+        &[&["FUNCTION", "DUMP"], &["FUNCTION", "FLUSH"]],
+    ),
+    ("function|restore", &[&["FUNCTION", "RESTORE", "$DUMP"]]),
 ];
 
 const RESTORED_58: &str = "\x00\x0brestored-58\n\x00'\tQp}\x19xi";
@@ -423,16 +445,35 @@ fn every_write_command_replays_from_the_log() {
     let dir = tempfile::tempdir().expect("dir");
     let mut s = start(dir.path(), "always");
     let mut c = s.conn();
+    let mut dump = Vec::new();
     for (name, cmds) in WRITE_CASES {
         for cmd in *cmds {
-            let reply = c.cmd_str(cmd);
+            let args: Vec<&[u8]> = cmd
+                .iter()
+                .map(|a| {
+                    if *a == "$DUMP" {
+                        &dump[..]
+                    } else {
+                        a.as_bytes()
+                    }
+                })
+                .collect();
+            let reply = c.cmd(&args);
             assert!(
                 !reply.starts_with(b"-"),
                 "{name}: {cmd:?}: {}",
                 text(&reply)
             );
+            if cmd[..] == ["FUNCTION", "DUMP"] {
+                dump = bulk_payload(&reply);
+            }
         }
     }
+    let functions = text(&c.cmd_str(&["FUNCTION", "LIST", "WITHCODE"]));
+    assert!(
+        functions.contains("lib1") && !functions.contains("lib2"),
+        "{functions}"
+    );
     let before = common::dataset(&mut c);
     assert!(before.len() > 40, "{before:?}");
     s.child.kill().expect("SIGKILL");
@@ -441,4 +482,21 @@ fn every_write_command_replays_from_the_log() {
     let s2 = start(dir.path(), "always");
     let mut c2 = s2.conn();
     assert_eq!(common::dataset(&mut c2), before);
+    assert_eq!(
+        text(&c2.cmd_str(&["FUNCTION", "LIST", "WITHCODE"])),
+        functions
+    );
+}
+
+/// The bytes of a bulk reply.
+fn bulk_payload(reply: &[u8]) -> Vec<u8> {
+    let Some(rest) = reply.strip_prefix(b"$") else {
+        return Vec::new();
+    };
+    let at = rest.iter().position(|&b| b == b'\r').unwrap_or(0);
+    let n: usize = std::str::from_utf8(&rest[..at])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    rest[at + 2..at + 2 + n].to_vec()
 }
