@@ -37,6 +37,9 @@ pub struct ClientState {
     pub replaying: bool,
     /// SCRIPT DEBUG SYNC: its next EVAL runs in the Lua debugger.
     pub lua_debug: bool,
+    /// The memory was over `maxmemory`, with nothing to evict, when this command began
+    /// (Redis's `pre_command_oom_state`, which scripts check).
+    pub oom_before_script: bool,
     pub db: usize,
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
@@ -101,6 +104,7 @@ impl ClientState {
             in_script: false,
             replaying: false,
             lua_debug: false,
+            oom_before_script: false,
             db: 0,
             authenticated,
             reply_mode: ReplyMode::On,

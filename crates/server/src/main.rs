@@ -1,7 +1,9 @@
 //! `basalt-server [/path/to/redis.conf] [--name value ...]`, like `redis-server`.
 
+/// jemalloc, every allocation counted for `used_memory` and eviction (`server::memory`).
 #[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOC: server::memory::Counting<tikv_jemallocator::Jemalloc> =
+    server::memory::Counting(tikv_jemallocator::Jemalloc);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

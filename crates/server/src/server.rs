@@ -104,6 +104,8 @@ pub struct Server {
     pub scripts: crate::scripting::Scripts,
     /// Function libraries (FUNCTION LOAD).
     pub functions: crate::scripting::functions::Functions,
+    /// `maxmemory` and eviction.
+    pub evict: crate::evict::Eviction,
     /// Scripts running past `busy-reply-threshold`.
     pub busy: crate::scripting::busy::Busy,
     pub stats: Stats,
@@ -155,6 +157,8 @@ impl Server {
         tracking.load(&config);
         let scripts = crate::scripting::Scripts::default();
         scripts.load_config(&config);
+        let evict = crate::evict::Eviction::default();
+        evict.load(&config);
         crate::stats::set_latency_tracking(config.get("latency-tracking") == "yes");
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
@@ -171,6 +175,7 @@ impl Server {
             latency,
             scripts,
             functions: Default::default(),
+            evict,
             busy: crate::scripting::busy::Busy::default(),
             stats: Stats::default(),
             started: Instant::now(),
@@ -209,6 +214,7 @@ impl Server {
         self.save_state.refresh_writes_denied(&config);
         self.pubsub.load_limits(&config);
         self.scripts.load_config(&config);
+        self.evict.load(&config);
         self.notify.load(&config);
         self.slowlog.load(&config);
         self.latency.load(&config);

@@ -50,6 +50,11 @@ impl Obj {
         self.has_expire
     }
 
+    /// Milliseconds since the last access, at the LRU clock's resolution (eviction's score).
+    pub fn idle_ms(&self, now_ms: u64) -> u64 {
+        self.idle_seconds(now_ms) * 1000
+    }
+
     /// Seconds since the last access, as OBJECT IDLETIME computes it (with clock wrap-around).
     pub fn idle_seconds(&self, now_ms: u64) -> u64 {
         let now = lru_clock(now_ms);
@@ -105,9 +110,11 @@ pub enum StoreEvent {
     New,
     /// A read found nothing (`keymiss`).
     KeyMiss,
+    /// Evicted under `maxmemory` (`evicted`).
+    Evicted,
 }
 
-/// Which [`StoreEvent`]s are collected: bit 0 expired, bit 1 new, bit 2 keymiss.
+/// Which [`StoreEvent`]s are collected: bit 0 expired, bit 1 new, bit 2 keymiss, bit 3 evicted.
 static STORE_EVENTS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 /// Events waiting in every `Db::events`: the check after each command is one relaxed load.
 pub(crate) static EVENTS_PENDING: std::sync::atomic::AtomicUsize =
@@ -154,8 +161,11 @@ pub fn modified_pending() -> bool {
 }
 
 /// Collect expiry and creation events for keyspace notifications, or stop.
-pub fn set_store_events(expired: bool, new: bool, keymiss: bool) {
-    let bits = u8::from(expired) | (u8::from(new) << 1) | (u8::from(keymiss) << 2);
+pub fn set_store_events(expired: bool, new: bool, keymiss: bool, evicted: bool) {
+    let bits = u8::from(expired)
+        | (u8::from(new) << 1)
+        | (u8::from(keymiss) << 2)
+        | (u8::from(evicted) << 3);
     STORE_EVENTS.store(bits, Ordering::SeqCst);
 }
 
@@ -202,6 +212,7 @@ pub fn set_log_expired(on: bool) {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DbStats {
     pub expired_keys: u64,
+    pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
 }
@@ -368,11 +379,12 @@ impl Db {
         }
     }
 
-    fn record_event(&mut self, event: StoreEvent, key: &[u8]) {
+    pub(crate) fn record_event(&mut self, event: StoreEvent, key: &[u8]) {
         let bit = match event {
             StoreEvent::Expired => 1,
             StoreEvent::New => 2,
             StoreEvent::KeyMiss => 4,
+            StoreEvent::Evicted => 8,
         };
         if STORE_EVENTS.load(Ordering::Relaxed) & bit == 0 || LOADING.load(Ordering::Relaxed) {
             return;

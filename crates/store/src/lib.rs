@@ -7,6 +7,7 @@ mod blocking;
 mod bytes;
 mod db;
 mod dict;
+mod evict;
 mod expire;
 mod glob;
 mod hash;
@@ -40,6 +41,7 @@ pub use db::{
     store_events_pending, tracking_on, Db, DbStats, Expired, Obj, StoreEvent,
 };
 pub use dict::Dict;
+pub use evict::Policy as EvictionPolicy;
 pub use expire::{CycleReport, ExpireEffort};
 pub use glob::glob_match;
 pub use hash::{Hash, HashLimits};

@@ -441,6 +441,7 @@ impl AllShards<'_, '_> {
         self.for_each(|_, s| {
             for db in s.dbs() {
                 total.expired_keys += db.stats.expired_keys;
+                total.evicted_keys += db.stats.evicted_keys;
                 total.keyspace_hits += db.stats.keyspace_hits;
                 total.keyspace_misses += db.stats.keyspace_misses;
             }

@@ -156,7 +156,17 @@ fn execute_one<'s>(
     argv: Argv<'_>,
     batch: &mut Batch<'s>,
 ) -> Flow {
-    let spec = match admit(srv, client, argv) {
+    // Eviction first, holding no lock (it locks shards one at a time).
+    let out_of_memory = srv.evict.maxmemory() > 0 && {
+        if crate::evict::over_limit(srv) {
+            drop(batch.held.take());
+            !crate::evict::perform(srv, batch.now_ms())
+        } else {
+            false
+        }
+    };
+    client.oom_before_script = out_of_memory;
+    let spec = match admit(srv, client, argv, out_of_memory) {
         Ok(spec) => spec,
         Err(rejected) => {
             reject(srv, client, out, rejected);
@@ -221,7 +231,12 @@ pub(super) struct Rejected {
 
 /// The checks before a command runs or is queued, in Redis's order (`processCommand`): the
 /// name, the arity, protected commands, authentication, MULTI's own refusals, the disk.
-fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static Spec, Rejected> {
+fn admit(
+    srv: &Server,
+    client: &ClientState,
+    argv: Argv<'_>,
+    out_of_memory: bool,
+) -> Result<&'static Spec, Rejected> {
     let spec = resolve(argv).map_err(|msg| Rejected { spec: None, msg })?;
     let refuse = |msg: Vec<u8>| Rejected {
         spec: Some(spec),
@@ -257,13 +272,30 @@ fn admit(srv: &Server, client: &ClientState, argv: Argv<'_>) -> Result<&'static 
             b"ERR Command not allowed inside a transaction".to_vec(),
         ));
     }
+    // A script or function that declares flags takes them for the command (Redis's
+    // `scriptFlagsToCmdFlags`): it may write unless `no-writes`, needs memory unless it
+    // also says `allow-oom`. Read only when a check below needs them.
+    let declared = || crate::commands::scripting::declared_flags(srv, spec, argv);
+    if out_of_memory {
+        // Inside MULTI nothing is queued while out of memory (it could grow without bound).
+        let queueing =
+            client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+        let denyoom = spec.has(super::flags::DENYOOM)
+            || (spec.name == "exec" && super::multi::queued_flags(client, super::flags::DENYOOM))
+            || declared().is_some_and(|f| !f.allow_oom && !f.no_writes);
+        if denyoom || queueing {
+            return Err(refuse(crate::evict::OOM.as_bytes().to_vec()));
+        }
+    }
     // EXEC counts as a write when it holds one. Redis refuses PING too while the disk fails
     // (a health check should see it).
     let writes = spec.has(super::flags::WRITE)
         || (spec.name == "exec" && super::multi::queued_writes(client));
-    if writes || spec.name == "ping" {
+    if writes || spec.name == "ping" || super::script_call::is_script(spec) {
         if let Some(msg) = disk_error(srv) {
-            return Err(refuse(msg.into_bytes()));
+            if writes || spec.name == "ping" || declared().is_some_and(|f| !f.no_writes) {
+                return Err(refuse(msg.into_bytes()));
+            }
         }
     }
     if srv.busy.any() && !spec.has(super::flags::ALLOW_BUSY) {

@@ -86,6 +86,11 @@ pub fn runs_in_multi(spec: &Spec) -> bool {
 
 /// Whether the transaction being queued holds a write (EXEC is then refused while the disk
 /// fails, as a write would be).
+/// Whether a queued command has any of `flag`.
+pub fn queued_flags(client: &ClientState, flag: u32) -> bool {
+    client.multi.as_ref().is_some_and(|m| m.flags & flag != 0)
+}
+
 pub fn queued_writes(client: &ClientState) -> bool {
     client
         .multi

@@ -27,6 +27,8 @@ pub struct ScriptRun<'a, 's> {
     pub now_ms: u64,
     /// EVAL_RO, or a `no-writes` shebang.
     pub read_only: bool,
+    /// `allow-oom`: commands that need memory run even over `maxmemory`.
+    pub allow_oom: bool,
     /// A write command was called (Redis's `SCRIPT_WRITE_DIRTY`).
     pub wrote: bool,
     /// The script needed shards it could not take before it wrote: it is to run again from
@@ -154,6 +156,17 @@ fn checked_call(
         if let Some(e) = disk_error(run.srv) {
             return Err(e);
         }
+    }
+    // Over `maxmemory` when the script began: it may not start growing the data (once it
+    // wrote, it cannot be stopped halfway).
+    if !run.allow_oom
+        && !run.wrote
+        && run.client.oom_before_script
+        && !run.client.replaying
+        && spec.has(super::flags::DENYOOM)
+        && run.srv.evict.maxmemory() > 0
+    {
+        return Err(crate::evict::OOM.into());
     }
     hold_shards(run, spec, args)?;
     if spec.has(WRITE) {

@@ -50,6 +50,7 @@ fn fcall_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, ro: bool) -> CmdResult {
         command: argv.iter().map(<[u8]>::to_vec).collect(),
         needs_every_shard: &function.needs_every_shard,
         read_only: ro || function.flags.no_writes,
+        allow_oom: function.flags.allow_oom,
     };
     run_script(ctx, how, |run, out| {
         with_function_engine(&srv.functions, |engine| -> Result<(), String> {

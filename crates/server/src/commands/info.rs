@@ -48,7 +48,13 @@ fn section(out: &mut String, title: &str, body: &str) {
 }
 
 /// Bytes allocated by jemalloc right now.
+/// Bytes allocated: the binary's counting allocator (see `crate::memory`), or jemalloc's
+/// statistics where it is not installed (unit tests).
 pub fn used_memory() -> u64 {
+    let counted = crate::memory::used();
+    if counted > 0 {
+        return counted;
+    }
     let _ = tikv_jemalloc_ctl::epoch::advance();
     tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
 }
@@ -226,13 +232,14 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
     let (net_in, net_out) = st.net_bytes();
     let _ = write!(
         b,
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n",
         st.total_connections_received.load(Relaxed),
         st.total_commands(),
         st.rejected_connections.load(Relaxed),
         db.expired_keys,
         st.expired_time_cap_reached.load(Relaxed),
         st.expire_cycle_cpu_ms.load(Relaxed),
+        db.evicted_keys,
         db.keyspace_hits,
         db.keyspace_misses,
         srv.pubsub.channel_count(crate::pubsub::Kind::Channel),

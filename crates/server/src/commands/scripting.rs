@@ -88,6 +88,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
         command: Vec::new(),
         needs_every_shard: &script.needs_every_shard,
         read_only: ro || flags.no_writes,
+        allow_oom: !script.shebang.compat && flags.allow_oom,
     };
     run_script(ctx, how, |run, out| {
         with_engine(&srv.scripts, |engine| -> Result<(), String> {
@@ -127,6 +128,7 @@ fn debug_eval(
         command: Vec::new(),
         needs_every_shard: &every_shard,
         read_only,
+        allow_oom: !script.shebang.compat && script.shebang.flags.allow_oom,
     };
     let timeout_ms = srv.scripts.busy_after_ms.load(Relaxed);
     let mut io = Some(io);
@@ -148,6 +150,31 @@ fn debug_eval(
     result
 }
 
+/// The flags a script or function declares, for the command's flags (see
+/// `cmd::dispatch::admit`); `None` for other commands and for scripts without a shebang.
+pub fn declared_flags(
+    srv: &crate::server::Server,
+    spec: &crate::cmd::Spec,
+    argv: Argv<'_>,
+) -> Option<ScriptFlags> {
+    match spec.name {
+        "eval" | "eval_ro" => {
+            let shebang = scripting::shebang::parse(argv.get(1)).ok()?;
+            (!shebang.compat).then_some(shebang.flags)
+        }
+        "evalsha" | "evalsha_ro" => {
+            let sha = std::str::from_utf8(argv.get(1)).ok()?.to_ascii_lowercase();
+            let script = srv.scripts.get(&sha)?;
+            (!script.shebang.compat).then_some(script.shebang.flags)
+        }
+        "fcall" | "fcall_ro" => {
+            let (lib, idx) = srv.functions.find(argv.get(1))?;
+            Some(lib.functions[idx].flags)
+        }
+        _ => None,
+    }
+}
+
 /// Redis's checks before a script with a shebang, or a function, runs
 /// (`scriptPrepareForRun`): one that may write is refused when writes fail on disk, and by
 /// the read-only commands.
@@ -164,6 +191,9 @@ pub(super) fn prepare(ctx: &Ctx<'_, '_>, flags: ScriptFlags, ro: bool) -> CmdRes
     if ro {
         return Err("ERR Can not execute a script with write flag using *_ro command.".into());
     }
+    if !flags.allow_oom && ctx.client.oom_before_script && ctx.srv.evict.maxmemory() > 0 {
+        return Err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into());
+    }
     Ok(())
 }
 
@@ -175,6 +205,8 @@ pub(super) struct How<'a> {
     pub command: Vec<Vec<u8>>,
     pub needs_every_shard: &'a AtomicBool,
     pub read_only: bool,
+    /// It may run commands that need memory when over `maxmemory` (`allow-oom`).
+    pub allow_oom: bool,
 }
 
 /// Run a script or function (`exec`) under the command's locks, starting over with every
@@ -208,6 +240,7 @@ pub(super) fn run_script(
             keys: held.take(),
             now_ms: ctx.now_ms,
             read_only: how.read_only,
+            allow_oom: how.allow_oom,
             wrote: false,
             restart: false,
             grew: false,

@@ -178,7 +178,7 @@ impl Config {
         }
     }
 
-    fn get_i64(&self, name: &str) -> i64 {
+    pub fn get_i64(&self, name: &str) -> i64 {
         // Values were validated when set, so parsing cannot fail; 0 is a safe fallback.
         self.get(name).parse().unwrap_or(0)
     }

@@ -75,6 +75,7 @@ impl Notifier {
             delivered && bits & class::EXPIRED != 0,
             delivered && bits & class::NEW != 0,
             delivered && bits & class::KEY_MISS != 0,
+            delivered && bits & class::EVICTED != 0,
         );
     }
 
@@ -130,6 +131,7 @@ pub fn emit_store_events<'a>(
                 store::StoreEvent::Expired => (class::EXPIRED, "expired"),
                 store::StoreEvent::New => (class::NEW, "new"),
                 store::StoreEvent::KeyMiss => (class::KEY_MISS, "keymiss"),
+                store::StoreEvent::Evicted => (class::EVICTED, "evicted"),
             };
             let me = me.as_mut().map(|p| Publisher {
                 id: p.id,
