@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""bench/eviction.py - eviction quality and memory bounds, Basalt against redis-server (issue 13):
+
+1. Hit ratio of a cache: a Zipfian (s=0.99) stream of GETs over KEYS keys, ten times more
+   than fit in MAXMEMORY; a miss SETs the key (cache-aside). After a warm-up of OPS
+   operations, the hit ratio of the next OPS is printed, for allkeys-lru and allkeys-lfu,
+   both servers with the same maxmemory and samples.
+2. A write flood: SETs of new keys for FLOOD_SECONDS; the highest used_memory and RSS seen,
+   against maxmemory.
+
+Usage: bench/eviction.py [--quick]
+Environment: BASALT_BIN [target/release/basalt-server], REDIS_BIN [redis-server],
+             MAXMEMORY_MB [32], VALUE_BYTES [1000], OPS [300000], FLOOD_SECONDS [30]
+"""
+
+import bisect
+import itertools
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASALT_BIN = os.environ.get("BASALT_BIN", os.path.join(REPO, "target/release/basalt-server"))
+REDIS_BIN = os.environ.get("REDIS_BIN", "redis-server")
+QUICK = "--quick" in sys.argv
+MAXMEMORY = int(os.environ.get("MAXMEMORY_MB", "32")) * 1024 * 1024
+VALUE = b"v" * int(os.environ.get("VALUE_BYTES", "1000"))
+OPS = int(os.environ.get("OPS", "60000" if QUICK else "300000"))
+FLOOD_SECONDS = float(os.environ.get("FLOOD_SECONDS", "5" if QUICK else "30"))
+BATCH = 200
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cmd(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def call(self, *args):
+        self.s.sendall(cmd(*args))
+        return self.reply()
+
+    def pipeline(self, commands):
+        self.s.sendall(b"".join(commands))
+        return [self.reply() for _ in commands]
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def reply(self):
+        line = self.line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self.buf += self.s.recv(1 << 20)
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data
+        if kind == b"*":
+            return [self.reply() for _ in range(int(rest))]
+        return line
+
+
+def start(binary, name, tmp, policy):
+    port = free_port()
+    d = os.path.join(tmp, name + policy)
+    os.makedirs(d, exist_ok=True)
+    p = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
+                          "--maxmemory", str(MAXMEMORY), "--maxmemory-policy", policy],
+                         cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            Conn(port).call("PING")
+            return p, port
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{name} did not start")
+
+
+def info(conn, section, field):
+    for line in conn.call("INFO", section).decode().split("\r\n"):
+        if line.startswith(field + ":"):
+            return int(line.split(":")[1])
+    return 0
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def zipf_stream(n_keys, seed):
+    """Key indexes drawn from Zipf(0.99) over n_keys (inverse CDF), the same for both servers."""
+    weights = [1.0 / (i + 1) ** 0.99 for i in range(n_keys)]
+    cdf = list(itertools.accumulate(weights))
+    total = cdf[-1]
+    rng = random.Random(seed)
+    # Ranks are shuffled so popular keys do not share a prefix or a shard by construction.
+    names = list(range(n_keys))
+    rng.shuffle(names)
+    while True:
+        yield names[bisect.bisect_left(cdf, rng.random() * total)]
+
+
+def hit_ratio(port, n_keys):
+    c = Conn(port)
+    stream = zipf_stream(n_keys, 42)
+    hits = total = 0
+    for phase in ("warm", "measure"):
+        done = 0
+        while done < OPS:
+            keys = [b"key:%d" % next(stream) for _ in range(BATCH)]
+            got = c.pipeline([cmd("GET", k) for k in keys])
+            misses = [k for k, v in zip(keys, got) if v is None]
+            if misses:
+                c.pipeline([cmd("SET", k, VALUE) for k in misses])
+            if phase == "measure":
+                hits += BATCH - len(misses)
+                total += BATCH
+            done += BATCH
+    keys_held = int(c.call("DBSIZE")[1:])
+    return hits / total, keys_held
+
+
+def flood(proc, port):
+    c = Conn(port)
+    peak_used = peak_rss = 0
+    end = time.time() + FLOOD_SECONDS
+    i = 0
+    while time.time() < end:
+        c.pipeline([cmd("SET", b"flood:%d" % (i + j), VALUE) for j in range(BATCH)])
+        i += BATCH
+        if i % (BATCH * 25) == 0:
+            peak_used = max(peak_used, info(c, "memory", "used_memory"))
+            peak_rss = max(peak_rss, rss_bytes(proc.pid))
+    return peak_used, peak_rss, i
+
+
+def main():
+    fit = MAXMEMORY // (len(VALUE) + 100)
+    n_keys = fit * 10
+    print(f"maxmemory {MAXMEMORY >> 20} MB, values {len(VALUE)} B, ~{fit} keys fit, "
+          f"{n_keys} keys, {OPS} operations measured after as many of warm-up")
+    with tempfile.TemporaryDirectory() as tmp:
+        for policy in ("allkeys-lru", "allkeys-lfu"):
+            ratios, held = {}, {}
+            for name, binary in (("basalt", BASALT_BIN), ("redis", REDIS_BIN)):
+                p, port = start(binary, name, tmp, policy)
+                try:
+                    ratios[name], held[name] = hit_ratio(port, n_keys)
+                finally:
+                    p.kill()
+                    p.wait()
+            print(f"{policy:12} hit ratio  basalt {ratios['basalt']:.4f}  redis {ratios['redis']:.4f}"
+                  f"   keys held  basalt {held['basalt']}  redis {held['redis']}")
+        for name, binary in (("basalt", BASALT_BIN), ("redis", REDIS_BIN)):
+            p, port = start(binary, name, tmp, "allkeys-lru")
+            try:
+                used, rss, n = flood(p, port)
+            finally:
+                p.kill()
+                p.wait()
+            print(f"flood {name:6} {n} SETs in {FLOOD_SECONDS:.0f} s: peak used_memory "
+                  f"{used / MAXMEMORY:.3f}x maxmemory, peak RSS {rss >> 20} MB "
+                  f"({(rss - MAXMEMORY) >> 20} MB over maxmemory)")
+
+
+if __name__ == "__main__":
+    main()
