@@ -143,6 +143,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     );
     let appendonly = config.get("appendonly") == "yes";
     let srv = Server::new(config, io_threads, shards);
+    memory::mark_startup(commands::info::used_memory());
     if appendonly {
         start_log(&srv)?;
     } else {

@@ -48,10 +48,30 @@ fn add(bytes: isize) {
 }
 
 /// Bytes allocated and not freed, over every thread (0 when the binary's allocator is not
-/// [`Counting`], as in unit tests).
+/// [`Counting`], as in unit tests). Every reading also moves the peak.
 pub fn used() -> u64 {
     let sum: isize = COUNTERS.iter().map(|c| c.0.load(Relaxed)).sum();
-    sum.max(0) as u64
+    let used = sum.max(0) as u64;
+    PEAK.fetch_max(used, Relaxed);
+    used
+}
+
+static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static STARTUP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The highest [`used`] seen (read by the cron ten times a second and by every check).
+pub fn peak() -> u64 {
+    PEAK.load(Relaxed)
+}
+
+/// Note the memory the server uses once started, before it loads data (Redis's
+/// `used_memory_startup`).
+pub fn mark_startup(bytes: u64) {
+    STARTUP.store(bytes, Relaxed);
+}
+
+pub fn startup() -> u64 {
+    STARTUP.load(Relaxed)
 }
 
 /// The size class jemalloc gives an allocation of `layout`, computed rather than asked

@@ -355,6 +355,12 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
                     );
                 }
             }
+            // The peak moves with every reading; keys go on being evicted between commands
+            // while over `maxmemory` (Redis's eviction time proc).
+            let _ = crate::memory::used();
+            if crate::evict::over_limit(&srv) {
+                crate::evict::perform(&srv, crate::util::now_ms());
+            }
             // Ends a CLIENT PAUSE whose time is up (keys expire again).
             srv.pause.current();
             crate::rewrite::auto_check(&srv);

@@ -17,7 +17,13 @@ use corpus::{load_cases, run_case};
 
 /// Cases whose events depend on a random choice: RANDOMKEY meets the expired key (and
 /// deletes it, an `expired` event) or not, on either server.
-const RANDOM_EVENTS: &[&str] = &["randomkey skips expired key"];
+const RANDOM_EVENTS: &[&str] = &[
+    "randomkey skips expired key",
+    // Keys are evicted in the order sampling finds them.
+    "eviction: allkeys policies evict everything, then refuse",
+    "eviction: volatile policies evict only keys with a time to live",
+    "eviction: volatile-ttl and volatile-random",
+];
 
 /// The marker published after each case: everything before it belongs to the case.
 const MARKER: &[u8] = b"corpus-case-done";

@@ -291,6 +291,24 @@ impl Db {
         }
     }
 
+    /// (keyspace table, expires table) overhead in bytes: buckets and nodes (MEMORY STATS).
+    pub fn table_overhead(&self) -> (usize, usize) {
+        (self.keys.overhead_bytes(), self.expires.overhead_bytes())
+    }
+
+    /// Bytes `key` takes with its value and its entries (MEMORY USAGE); `None` when absent.
+    pub fn key_memory(&self, key: &[u8], now_ms: u64) -> Option<usize> {
+        let (k, obj) = self.keys.get_key_value(key)?;
+        if self.is_expired(key, now_ms) {
+            return None;
+        }
+        let mut bytes = Dict::<Obj>::node_bytes() + k.heap_bytes() + obj.value.heap_bytes();
+        if obj.has_expire() {
+            bytes += Dict::<u64>::node_bytes();
+        }
+        Some(bytes)
+    }
+
     /// The live object under `key`, without touching its LRU clock.
     pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Obj> {
         if self.is_expired(key, now_ms) {

@@ -158,6 +158,17 @@ impl<V> Dict<V> {
     }
 
     /// Total buckets (for memory accounting and tests).
+    /// Bytes of one entry's node (key inline up to its limit, value) as allocated.
+    pub const fn node_bytes() -> usize {
+        std::mem::size_of::<Node<V>>()
+    }
+
+    /// Bytes of the bucket arrays and nodes, without what keys and values own on the heap
+    /// (MEMORY STATS's hash table overhead).
+    pub fn overhead_bytes(&self) -> usize {
+        self.buckets() * std::mem::size_of::<Link<V>>() + self.len() * Self::node_bytes()
+    }
+
     pub fn buckets(&self) -> usize {
         self.t0.buckets.len() + self.t1.buckets.len()
     }

@@ -6,8 +6,9 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, caching, connection, debug, dump, functions, hashes, introspect, keys, lists, multi,
-    persistence, pubsub, scripting, server, sets, sort, strings, zpops, zranges, zsetops, zsets,
+    blocking, caching, connection, debug, dump, functions, hashes, introspect, keys, lists, memory,
+    multi, persistence, pubsub, scripting, server, sets, sort, strings, zpops, zranges, zsetops,
+    zsets,
 };
 
 #[rustfmt::skip]
@@ -131,6 +132,22 @@ static FUNCTION_SUBCOMMANDS: [Spec; 9] = [
 ];
 
 #[rustfmt::skip]
+static MEMORY_SUBCOMMANDS: [Spec; 6] = [
+    spec("memory|doctor", 2, 0, (0, 0, 0), &[], A::SLOW, &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+        docs("Reports memory problems and advice.", "4.0.0", "server", "O(1)", &[]), Some(memory::memory_doctor), &[]),
+    spec("memory|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Lists the MEMORY subcommands.", "4.0.0", "server", "O(1)", &[]), Some(memory::memory_help), &[]),
+    spec("memory|malloc-stats", 2, 0, (0, 0, 0), &[], A::SLOW, &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+        docs("Returns the allocator's statistics report.", "4.0.0", "server", "Depends on how much memory is allocated, could be slow", &[]), Some(memory::memory_malloc_stats), &[]),
+    spec("memory|purge", 2, 0, (0, 0, 0), &[], A::SLOW, &["request_policy:all_shards", "response_policy:all_succeeded"],
+        docs("Asks the allocator to release unused pages.", "4.0.0", "server", "Depends on how much memory is allocated, could be slow", &[]), Some(memory::memory_purge), &[]),
+    spec("memory|stats", 2, 0, (0, 0, 0), &[], A::SLOW, &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+        docs("Describes where the server's memory goes.", "4.0.0", "server", "O(1)", &[]), Some(memory::memory_stats), &[]),
+    spec("memory|usage", -3, F::READONLY, (2, 2, 1), &[ks(&["RO"], 2, 0, 1, 0)], A::READ | A::SLOW, &[],
+        docs("Estimates the memory a key and its value take.", "4.0.0", "server", "O(N) where N is the number of samples.", &[arg("key", "key", 0, "", &[], &[]), arg("count", "integer", -1, "SAMPLES", &["optional"], &[])]), Some(memory::memory_usage), &[]),
+];
+
+#[rustfmt::skip]
 static SCRIPT_SUBCOMMANDS: [Spec; 6] = [
     spec("script|debug", 3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &[],
         docs("Sets the debug mode of the scripts run next.", "3.2.0", "scripting", "O(1)", &[arg("mode", "oneof", -1, "", &[], &[arg("yes", "pure-token", -1, "YES", &[], &[]), arg("sync", "pure-token", -1, "SYNC", &[], &[]), arg("no", "pure-token", -1, "NO", &[], &[])])]), Some(scripting::script_debug), &[]),
@@ -245,7 +262,7 @@ static LATENCY_SUBCOMMANDS: [Spec; 7] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 187] = [
+pub static COMMANDS: [Spec; 188] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -420,6 +437,8 @@ pub static COMMANDS: [Spec; 187] = [
         docs("Moves a key to another database.", "1.0.0", "generic", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("db", "integer", -1, "", &[], &[])]), Some(keys::move_cmd), &[]),
     spec("touch", -2, F::READONLY | F::FAST, (1, -1, 1), &[ks(&["RO"], 1, -1, 1, 0)], A::KEYSPACE | A::READ | A::FAST, &["request_policy:multi_shard", "response_policy:agg_sum"],
         docs("Updates the access time of keys; counts those that exist.", "3.2.1", "generic", "O(N) where N is the number of keys", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(keys::touch), &[]),
+    spec("memory", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for memory diagnostics commands.", "4.0.0", "server", "Depends on subcommand.", &[]), None, &MEMORY_SUBCOMMANDS),
     spec("object", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for object introspection subcommands.", "2.2.3", "generic", "Depends on subcommand.", &[]), None, &OBJECT_SUBCOMMANDS),
     spec("lpush", -3, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::LIST | A::FAST, &[],

@@ -69,7 +69,7 @@ fn rusage(who: i32) -> (f64, f64) {
     (t(ru.ru_stime), t(ru.ru_utime))
 }
 
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
@@ -98,23 +98,7 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
                 "Clients"
             }
             "memory" => {
-                let used = used_memory();
-                let rss = rss_bytes();
-                let maxmemory = srv.config.read().maxmemory();
-                let policy = srv.config.read().get("maxmemory-policy").to_string();
-                let ratio = if used > 0 {
-                    rss as f64 / used as f64
-                } else {
-                    0.0
-                };
-                let (active, resident) = (
-                    tikv_jemalloc_ctl::stats::active::read().unwrap_or(0),
-                    tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0),
-                );
-                let scripts = scripts_memory(srv);
-                let _ = write!(b, "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\n{scripts}maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\nmem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
-                    human(used), human(rss), human(maxmemory),
-                    store::lazyfree::pending_objects(), store::lazyfree::freed_objects());
+                b.push_str(&super::memory::info_section(srv, shards));
                 "Memory"
             }
             "persistence" => {
@@ -253,7 +237,7 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
 }
 
 /// Redis's human-readable sizes: `1.50M`, `12.00K`, `100B`.
-fn human(n: u64) -> String {
+pub(crate) fn human(n: u64) -> String {
     let f = n as f64;
     if f < 1024.0 {
         format!("{n}B")
@@ -305,7 +289,7 @@ fn persistence_section(srv: &Server, b: &mut String) {
 
 /// INFO memory's script fields: the interpreters' memory (every I/O thread's, those for EVAL
 /// and those for functions apart), the cached bodies, and the function libraries.
-fn scripts_memory(srv: &crate::server::Server) -> String {
+pub(crate) fn scripts_memory(srv: &crate::server::Server) -> String {
     let lua = crate::scripting::lua_memory();
     let vm_functions = crate::scripting::functions::lua_memory();
     let vm_total = lua + vm_functions;

@@ -9,6 +9,7 @@ pub mod functions;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod multi;
 pub mod persistence;
 pub mod pubsub;
