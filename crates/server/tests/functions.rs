@@ -238,3 +238,21 @@ fn busy_functions_are_refused_listed_and_killed_as_redis() {
     assert_eq!(busy_function_transcript(&mut basalt), theirs);
     assert!(theirs[0].contains("FUNCTION KILL"), "{theirs:?}");
 }
+
+/// A RESTORE payload whose library loops while it loads: Redis loads payloads with no time
+/// limit (and would hang); Basalt keeps FUNCTION LOAD's 500 ms for clients.
+#[test]
+fn a_restore_payload_that_loops_is_stopped() {
+    let s = common::basalt(&[]);
+    let mut c = s.conn();
+    let code: &[u8] = b"#!lua name=spin\nwhile true do end";
+    let payload = persist::rdb::functions::dump_functions([code], false);
+    let started = Instant::now();
+    let reply = text(&c.cmd(&[b"FUNCTION", b"RESTORE", &payload]));
+    assert_eq!(
+        reply,
+        "-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(text(&c.cmd_str(&["FUNCTION", "LIST"])), "*0\r\n");
+}

@@ -215,9 +215,10 @@ pub fn function_restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         };
     let codes =
         persist::rdb::functions::restore_functions(argv.get(2)).map_err(|e| format!("ERR {e}"))?;
+    let timeout = (!ctx.client.replaying).then_some(LOAD_TIMEOUT);
     ctx.srv
         .functions
-        .restore(&codes, policy)
+        .restore(&codes, policy, timeout)
         .map_err(load_error)?;
     ctx.dirty += 1;
     ctx.out.ok();

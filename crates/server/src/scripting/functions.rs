@@ -235,11 +235,18 @@ impl Functions {
         self.generation.fetch_add(1, Relaxed);
     }
 
-    /// FUNCTION RESTORE of the libraries in `codes`: all of them or none.
-    pub fn restore(&self, codes: &[Vec<u8>], policy: Policy) -> Result<(), String> {
+    /// FUNCTION RESTORE of the libraries in `codes`: all of them or none. `timeout`: each
+    /// library's code runs at most this long (Redis sets none, so a payload whose code loops
+    /// would hang it; Basalt keeps FUNCTION LOAD's limit for clients).
+    pub fn restore(
+        &self,
+        codes: &[Vec<u8>],
+        policy: Policy,
+        timeout: Option<Duration>,
+    ) -> Result<(), String> {
         let mut fresh = Registry::default();
         for code in codes {
-            let lib = self.compile_free(code)?;
+            let lib = self.compile(code, true, timeout)?;
             if fresh.libraries.contains_key(&lib.name) {
                 return Err(format!("Library '{}' already exists", lib.name));
             }
@@ -279,11 +286,6 @@ impl Functions {
         }
         self.generation.fetch_add(1, Relaxed);
         Ok(())
-    }
-
-    /// A library checked on its own (a RESTORE payload's), whatever the registry holds.
-    fn compile_free(&self, code: &[u8]) -> Result<Library, String> {
-        self.compile(code, true, None)
     }
 
     /// The function FCALL names (ignoring case), with its library.
