@@ -190,6 +190,17 @@ impl ClientShared {
         self.kill.notify_one();
     }
 
+    /// Bytes of this client's buffers between commands: its read buffer, a blocked command's
+    /// arguments, its queued transaction and its pending output (what `maxmemory-clients`
+    /// counts, as CLIENT LIST's `tot-mem` without a running command's share).
+    pub fn memory_usage(&self) -> u64 {
+        (self.query_buf_bytes.load(Relaxed)
+            + self.query_buf_free.load(Relaxed)
+            + self.blocked_argv_bytes.load(Relaxed)
+            + self.multi_mem.load(Relaxed)
+            + self.outbox.pending_bytes()) as u64
+    }
+
     pub fn is_killed(&self) -> bool {
         self.killed.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -244,6 +255,7 @@ impl ClientShared {
         };
         let multi_mem = self.multi_mem.load(Relaxed);
         let omem = self.outbox.pending_bytes();
+        // (`memory_usage` sums the same buffers, without the running command's.)
         let redir = {
             let t = self.tracking.lock();
             if t.on {

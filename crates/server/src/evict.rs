@@ -270,3 +270,51 @@ fn nonempty_shard(srv: &Server, policy: Policy) -> Option<usize> {
     }
     (0..n).find(|&i| has(i))
 }
+
+/// Client eviction (`maxmemory-clients`, Redis 7.0): while the clients' buffers together
+/// exceed the limit (bytes, or a percentage of `maxmemory`), the client using the most is
+/// disconnected — never one with CLIENT NO-EVICT on. Checked by the cron, ten times a second.
+pub fn evict_clients(srv: &Server) {
+    let limit = client_limit(srv);
+    if limit == 0 {
+        return;
+    }
+    let mut clients: Vec<(u64, std::sync::Arc<crate::client::ClientShared>)> = srv
+        .clients
+        .all()
+        .into_iter()
+        .filter(|c| !c.is_killed())
+        .map(|c| (c.memory_usage(), c))
+        .collect();
+    let mut total: u64 = clients.iter().map(|(m, _)| *m).sum();
+    if total <= limit {
+        return;
+    }
+    clients.sort_by_key(|(m, _)| std::cmp::Reverse(*m));
+    for (mem, c) in clients {
+        if total <= limit {
+            break;
+        }
+        if c.no_evict.load(Relaxed) {
+            continue;
+        }
+        crate::log_verbose!("Evicting client: id={} addr={} tot-mem={mem}", c.id, c.addr);
+        c.kill();
+        c.wait.cancel(&srv.blocked);
+        srv.stats.evicted_clients.fetch_add(1, Relaxed);
+        total = total.saturating_sub(mem);
+    }
+}
+
+/// `maxmemory-clients` in bytes: as given, or its percentage of `maxmemory` ("10%").
+fn client_limit(srv: &Server) -> u64 {
+    let config = srv.config.read();
+    let value = config.get("maxmemory-clients");
+    match value.strip_suffix('%') {
+        Some(pct) => {
+            let pct: u64 = pct.trim().parse().unwrap_or(0);
+            srv.evict.maxmemory().saturating_mul(pct) / 100
+        }
+        None => config.get_i64("maxmemory-clients").max(0) as u64,
+    }
+}

@@ -361,6 +361,7 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
             if crate::evict::over_limit(&srv) {
                 crate::evict::perform(&srv, crate::util::now_ms());
             }
+            crate::evict::evict_clients(&srv);
             // Ends a CLIENT PAUSE whose time is up (keys expire again).
             srv.pause.current();
             crate::rewrite::auto_check(&srv);

@@ -111,6 +111,8 @@ pub struct Stats {
     threads: Mutex<Vec<Arc<ThreadStats>>>,
     pub total_connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Clients disconnected by `maxmemory-clients`.
+    pub evicted_clients: AtomicU64,
     pub expired_time_cap_reached: AtomicU64,
     pub expire_cycle_cpu_ms: AtomicU64,
     /// Changes to the dataset since the last save (Redis's `server.dirty`; INFO's
@@ -234,6 +236,7 @@ impl Stats {
         self.errors.lock().clear();
         self.total_connections_received.store(0, Relaxed);
         self.rejected_connections.store(0, Relaxed);
+        self.evicted_clients.store(0, Relaxed);
         self.expired_time_cap_reached.store(0, Relaxed);
     }
 }

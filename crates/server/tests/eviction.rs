@@ -121,3 +121,73 @@ fn noeviction_refuses_writes_once_full_and_reads_go_on() {
     assert_eq!(c.cmd_str(&["DEL", "k:0"]), b":1\r\n");
     assert_eq!(info_u64(&mut c, "stats", "evicted_keys"), 0);
 }
+
+/// `maxmemory-clients`: a client whose buffers pass the limit is disconnected; one with
+/// CLIENT NO-EVICT on is not, and then the others go instead (as in Redis); both servers alike.
+fn client_eviction(s: &common::ServerProc) -> Vec<String> {
+    let text = |r: Vec<u8>| String::from_utf8_lossy(&r).into_owned();
+    let wait_closed = |c: &mut Conn| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if c.is_closed() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    // Half a command: 3 MB of a 10 MB argument (Redis may close the connection while it
+    // arrives, as soon as its buffer passes the limit).
+    let partial = |c: &mut Conn| {
+        use std::io::Write;
+        let _ = c
+            .stream
+            .write_all(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$10000000\r\n");
+        let _ = c.stream.write_all(&vec![b'x'; 3 << 20]);
+    };
+    let mut admin = s.conn();
+    let mut seen = vec![text(admin.cmd_str(&[
+        "CONFIG",
+        "SET",
+        "maxmemory-clients",
+        "2mb",
+    ]))];
+    let mut bystander = s.conn();
+    seen.push(text(bystander.cmd_str(&["PING"])));
+    let mut victim = s.conn();
+    partial(&mut victim);
+    seen.push(format!("victim closed: {}", wait_closed(&mut victim)));
+    seen.push(text(bystander.cmd_str(&["PING"])));
+    seen.push(common::info_field_in(
+        &mut admin,
+        "stats",
+        "evicted_clients",
+    ));
+    // A client that may not be evicted holds the memory: the others go.
+    let mut keeper = s.conn();
+    seen.push(text(keeper.cmd_str(&["CLIENT", "NO-EVICT", "on"])));
+    partial(&mut keeper);
+    seen.push(format!("bystander closed: {}", wait_closed(&mut bystander)));
+    seen.push(format!("keeper closed: {}", keeper.is_closed()));
+    drop(keeper);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut last = s.conn();
+    seen.push(text(last.cmd_str(&[
+        "CONFIG",
+        "SET",
+        "maxmemory-clients",
+        "0",
+    ])));
+    seen
+}
+
+#[test]
+fn client_eviction_matches_redis() {
+    let basalt = common::basalt(&[]);
+    let ours = client_eviction(&basalt);
+    assert_eq!(ours[2], "victim closed: true", "{ours:?}");
+    assert_eq!(ours[7], "keeper closed: false", "{ours:?}");
+    if let Some(redis) = common::redis() {
+        assert_eq!(ours, client_eviction(&redis));
+    }
+}

@@ -216,7 +216,7 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
     let (net_in, net_out) = st.net_bytes();
     let _ = write!(
         b,
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n",
         st.total_connections_received.load(Relaxed),
         st.total_commands(),
         st.rejected_connections.load(Relaxed),
@@ -224,6 +224,7 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
         st.expired_time_cap_reached.load(Relaxed),
         st.expire_cycle_cpu_ms.load(Relaxed),
         db.evicted_keys,
+        st.evicted_clients.load(Relaxed),
         db.keyspace_hits,
         db.keyspace_misses,
         srv.pubsub.channel_count(crate::pubsub::Kind::Channel),

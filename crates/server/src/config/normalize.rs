@@ -129,6 +129,20 @@ fn normalize_kind(param: &Param, args: &[String]) -> Result<String, String> {
             }
             Ok(v.to_string())
         }
+        Kind::MemoryOrPercent => {
+            let a = one()?;
+            if let Some(pct) = a.strip_suffix('%') {
+                let v: i64 = resp::parse_i64(pct.as_bytes())
+                    .filter(|v| *v >= 0)
+                    .ok_or("argument must be a memory or percent value")?;
+                if v > 100 {
+                    return Err("percentage argument must be less or equal to 100".into());
+                }
+                return Ok(format!("{v}%"));
+            }
+            let v = parse_memory(a).ok_or("argument must be a memory or percent value")?;
+            Ok(v.to_string())
+        }
         Kind::Enum(values) => {
             let a = one()?.to_ascii_lowercase();
             if values.contains(&a.as_str()) {

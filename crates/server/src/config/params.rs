@@ -10,6 +10,8 @@ pub enum Kind {
     Int { min: i64, max: i64 },
     /// A memory size (`1gb`, `100mb`, `10k`…), in bytes, within bounds.
     Memory { min: i64, max: i64 },
+    /// A memory size, or a percentage (`10%`, of `maxmemory`; kept with its sign).
+    MemoryOrPercent,
     /// One of a fixed list of lowercase words.
     Enum(&'static [&'static str]),
     /// Any string.
@@ -277,15 +279,7 @@ static CORE: &[Param] = &[
         "10",
         true,
     ),
-    p(
-        "maxmemory-clients",
-        Kind::Memory {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "0",
-        true,
-    ),
+    p("maxmemory-clients", Kind::MemoryOrPercent, "0", true),
     p("notify-keyspace-events", Kind::KeyspaceEvents, "", true),
     p(
         "client-output-buffer-limit",
