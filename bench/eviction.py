@@ -6,7 +6,8 @@
    operations, the hit ratio of the next OPS is printed, for allkeys-lru and allkeys-lfu,
    both servers with the same maxmemory and samples.
 2. A write flood: SETs of new keys for FLOOD_SECONDS; the highest used_memory and RSS seen,
-   against maxmemory.
+   against maxmemory, and the p99 of another client's single SETs meanwhile (every one of
+   them also has to evict: what eviction costs a writer).
 
 Usage: bench/eviction.py [--quick]
 Environment: BASALT_BIN [target/release/basalt-server], REDIS_BIN [redis-server],
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -152,9 +154,24 @@ def hit_ratio(port, n_keys):
 
 
 def flood(proc, port):
+    """The flood, and beside it a client timing single SETs: what eviction costs writers."""
     c = Conn(port)
     peak_used = peak_rss = 0
     end = time.time() + FLOOD_SECONDS
+    times = []
+
+    def probe():
+        p = Conn(port)
+        n = 0
+        while time.time() < end:
+            t = time.perf_counter()
+            p.call("SET", b"probe:%d" % n, VALUE)
+            times.append(time.perf_counter() - t)
+            n += 1
+            time.sleep(0.001)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
     i = 0
     while time.time() < end:
         c.pipeline([cmd("SET", b"flood:%d" % (i + j), VALUE) for j in range(BATCH)])
@@ -162,7 +179,10 @@ def flood(proc, port):
         if i % (BATCH * 25) == 0:
             peak_used = max(peak_used, info(c, "memory", "used_memory"))
             peak_rss = max(peak_rss, rss_bytes(proc.pid))
-    return peak_used, peak_rss, i
+    prober.join()
+    times.sort()
+    p99 = times[len(times) * 99 // 100] * 1000 if times else 0.0
+    return peak_used, peak_rss, i, p99
 
 
 def main():
@@ -185,13 +205,14 @@ def main():
         for name, binary in (("basalt", BASALT_BIN), ("redis", REDIS_BIN)):
             p, port = start(binary, name, tmp, "allkeys-lru")
             try:
-                used, rss, n = flood(p, port)
+                used, rss, n, p99 = flood(p, port)
             finally:
                 p.kill()
                 p.wait()
             print(f"flood {name:6} {n} SETs in {FLOOD_SECONDS:.0f} s: peak used_memory "
                   f"{used / MAXMEMORY:.3f}x maxmemory, peak RSS {rss >> 20} MB "
-                  f"({(rss - MAXMEMORY) >> 20} MB over maxmemory)")
+                  f"({(rss - MAXMEMORY) >> 20} MB over maxmemory); "
+                  f"another client's SET p99 {p99:.2f} ms")
 
 
 if __name__ == "__main__":
