@@ -18,12 +18,16 @@ import bisect
 import itertools
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+# The RESP client and helpers of bench/scripting_latency_memory.py.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scripting_latency_memory as resp  # noqa: E402
+from scripting_latency_memory import cmd, free_port, rss_bytes  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASALT_BIN = os.environ.get("BASALT_BIN", os.path.join(REPO, "target/release/basalt-server"))
@@ -36,57 +40,12 @@ FLOOD_SECONDS = float(os.environ.get("FLOOD_SECONDS", "5" if QUICK else "30"))
 BATCH = 200
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cmd(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-class Conn:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def call(self, *args):
-        self.s.sendall(cmd(*args))
-        return self.reply()
+class Conn(resp.Conn):
+    """A RESP connection that can also send a batch of commands and read their replies."""
 
     def pipeline(self, commands):
         self.s.sendall(b"".join(commands))
         return [self.reply() for _ in commands]
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def reply(self):
-        line = self.line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self.buf += self.s.recv(1 << 20)
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data
-        if kind == b"*":
-            return [self.reply() for _ in range(int(rest))]
-        return line
 
 
 def start(binary, name, tmp, policy):
@@ -109,14 +68,6 @@ def info(conn, section, field):
     for line in conn.call("INFO", section).decode().split("\r\n"):
         if line.startswith(field + ":"):
             return int(line.split(":")[1])
-    return 0
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
     return 0
 
 

@@ -39,6 +39,13 @@ unsafe fn leave_status(state: *mut ffi::lua_State, base: c_int, failed: bool) {
     }
 }
 
+/// Leave `[2, nil]`: nothing to call.
+unsafe fn leave_missing(state: *mut ffi::lua_State) {
+    ffi::lua_settop(state, 0);
+    ffi::lua_pushinteger(state, 2);
+    ffi::lua_pushnil(state);
+}
+
 fn ran(status: i64, value: Value) -> Ran {
     match status {
         0 => Ran::Ok(value),
@@ -65,10 +72,7 @@ pub fn run_script(
     let (status, value): (i64, Value) = unsafe {
         lua.exec_raw(stack_args, |state| {
             if ffi::lua_checkstack(state, 8) == 0 {
-                ffi::lua_settop(state, 0);
-                ffi::lua_pushinteger(state, 2);
-                ffi::lua_pushnil(state);
-                return;
+                return leave_missing(state);
             }
             ffi::lua_pushnil(state);
             ffi::lua_setfield(state, 4, c"raised".as_ptr());
@@ -81,10 +85,7 @@ pub fn run_script(
             ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
             ffi::lua_rawget(state, 2);
             if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
-                ffi::lua_settop(state, 0);
-                ffi::lua_pushinteger(state, 2);
-                ffi::lua_pushnil(state);
-                return;
+                return leave_missing(state);
             }
             let failed = ffi::lua_pcall(state, 0, 1, 1) != 0;
             leave_status(state, 4, failed);
@@ -106,10 +107,7 @@ pub fn run_function(
     let (status, value): (i64, Value) = unsafe {
         lua.exec_raw((handler, host, f), |state| {
             if ffi::lua_checkstack(state, 8) == 0 {
-                ffi::lua_settop(state, 0);
-                ffi::lua_pushinteger(state, 2);
-                ffi::lua_pushnil(state);
-                return;
+                return leave_missing(state);
             }
             ffi::lua_pushnil(state);
             ffi::lua_setfield(state, 2, c"raised".as_ptr());

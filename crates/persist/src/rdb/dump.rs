@@ -42,21 +42,25 @@ pub fn restore(payload: &[u8]) -> Result<RdbValue, PayloadError> {
     restore_packed(payload).map(|(value, _)| value)
 }
 
-/// [`restore`], and whether the value came as a packed blob (see `read::is_packed_type`).
-pub fn restore_packed(payload: &[u8]) -> Result<(RdbValue, bool), PayloadError> {
+/// A payload's body and RDB version, once its footer is checked (Redis's
+/// `verifyDumpPayload`): long enough, a version this reader knows, the checksum right.
+pub(crate) fn checked_body(payload: &[u8]) -> Option<(&[u8], u32)> {
     if payload.len() < FOOTER_LEN {
-        return Err(PayloadError::Footer);
+        return None;
     }
     let (body, footer) = payload.split_at(payload.len() - FOOTER_LEN);
-    let version = u16::from_le_bytes([footer[0], footer[1]]);
-    if u32::from(version) > RDB_VERSION {
-        return Err(PayloadError::Footer);
+    let version = u32::from(u16::from_le_bytes([footer[0], footer[1]]));
+    if version > RDB_VERSION {
+        return None;
     }
     let crc = CRC64.checksum(&payload[..payload.len() - 8]);
-    if crc.to_le_bytes() != footer[2..] {
-        return Err(PayloadError::Footer);
-    }
-    RdbReader::bare(body, u32::from(version))
+    (crc.to_le_bytes() == footer[2..]).then_some((body, version))
+}
+
+/// [`restore`], and whether the value came as a packed blob (see `read::is_packed_type`).
+pub fn restore_packed(payload: &[u8]) -> Result<(RdbValue, bool), PayloadError> {
+    let (body, version) = checked_body(payload).ok_or(PayloadError::Footer)?;
+    RdbReader::bare(body, version)
         .typed_value()
         .map_err(PayloadError::Body)
 }

@@ -22,9 +22,6 @@ pub enum FunctionsPayloadError {
     Body(String),
 }
 
-/// Bytes of the footer: version and checksum.
-const FOOTER_LEN: usize = 10;
-
 impl<W: std::io::Write> RdbWriter<W> {
     /// One function library (`FUNCTION2` and its code).
     pub fn function(&mut self, code: &[u8]) -> std::io::Result<()> {
@@ -84,19 +81,9 @@ pub fn dump_functions<'a>(codes: impl IntoIterator<Item = &'a [u8]>, compress: b
 
 /// The libraries' code in a FUNCTION RESTORE payload, after its footer is checked.
 pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, FunctionsPayloadError> {
-    if payload.len() < FOOTER_LEN {
-        return Err(FunctionsPayloadError::Footer);
-    }
-    let (body, footer) = payload.split_at(payload.len() - FOOTER_LEN);
-    let version = u16::from_le_bytes([footer[0], footer[1]]);
-    if u32::from(version) > RDB_VERSION {
-        return Err(FunctionsPayloadError::Footer);
-    }
-    let crc = CRC64.checksum(&payload[..payload.len() - 8]);
-    if crc.to_le_bytes() != footer[2..] {
-        return Err(FunctionsPayloadError::Footer);
-    }
-    let mut r = RdbReader::bare(body, u32::from(version));
+    let (body, version) =
+        super::dump::checked_body(payload).ok_or(FunctionsPayloadError::Footer)?;
+    let mut r = RdbReader::bare(body, version);
     let mut codes = Vec::new();
     while (r.offset() as usize) < body.len() {
         let kind = r.byte().map_err(|_| FunctionsPayloadError::Type)?;

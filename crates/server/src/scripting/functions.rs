@@ -354,7 +354,7 @@ impl scripting::Host for LoadHost {
 
 thread_local! {
     /// This thread's function interpreter and the registry generation it loaded under.
-    static ENGINE: std::cell::RefCell<Option<(u64, Engine)>> = const { std::cell::RefCell::new(None) };
+    static ENGINE: super::EngineSlot = const { std::cell::RefCell::new(None) };
     static LUA_BYTES: Arc<AtomicU64> = Arc::new(AtomicU64::new(0));
 }
 
@@ -371,25 +371,15 @@ pub fn with_function_engine<R>(
     functions: &Functions,
     f: impl FnOnce(&mut Engine) -> R,
 ) -> Result<R, String> {
-    ENGINE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let generation = functions.generation.load(Relaxed);
-        if slot.is_none() {
-            let engine = super::new_engine()?;
-            LUA_BYTES.with(|b| LUA_COUNTERS.write().push(b.clone()));
-            *slot = Some((generation, engine));
-        }
-        let Some((seen, engine)) = slot.as_mut() else {
-            return Err(super::NO_ENGINE.to_string());
-        };
-        if *seen != generation {
-            engine.drop_libraries();
-            *seen = generation;
-        }
-        let r = f(engine);
-        LUA_BYTES.with(|b| b.store(engine.used_memory() as u64, Relaxed));
-        Ok(r)
-    })
+    let generation = functions.generation.load(Relaxed);
+    super::with_thread_engine(
+        &ENGINE,
+        &LUA_BYTES,
+        &LUA_COUNTERS,
+        generation,
+        Engine::drop_libraries,
+        f,
+    )
 }
 
 /// Make sure this thread's interpreter has `lib` loaded.

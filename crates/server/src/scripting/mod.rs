@@ -133,7 +133,7 @@ impl Scripts {
 
 thread_local! {
     /// This thread's interpreter and the cache generation it compiled under.
-    static ENGINE: std::cell::RefCell<Option<(u64, Engine)>> = const { std::cell::RefCell::new(None) };
+    static ENGINE: EngineSlot = const { std::cell::RefCell::new(None) };
     /// Bytes of this thread's interpreter, for INFO (read by other threads).
     static LUA_BYTES: Arc<AtomicU64> = Arc::new(AtomicU64::new(0));
 }
@@ -157,23 +157,46 @@ fn new_engine() -> Result<Engine, String> {
 /// Run `f` with this thread's interpreter (created on first use; emptied when SCRIPT FLUSH
 /// happened since it last ran).
 pub fn with_engine<R>(scripts: &Scripts, f: impl FnOnce(&mut Engine) -> R) -> Result<R, String> {
-    ENGINE.with(|cell| {
+    let generation = scripts.generation.load(Relaxed);
+    with_thread_engine(
+        &ENGINE,
+        &LUA_BYTES,
+        &LUA_COUNTERS,
+        generation,
+        Engine::flush,
+        f,
+    )
+}
+
+/// A thread's interpreter and the generation it compiled under.
+pub(crate) type EngineSlot = std::cell::RefCell<Option<(u64, Engine)>>;
+
+/// Run `f` with the interpreter in `slot` (made on first use, its memory counter `bytes`
+/// registered in `counters`); `reset` drops what it compiled when `generation` moved since.
+pub(crate) fn with_thread_engine<R>(
+    slot: &'static std::thread::LocalKey<EngineSlot>,
+    bytes: &'static std::thread::LocalKey<Arc<AtomicU64>>,
+    counters: &RwLock<Vec<Arc<AtomicU64>>>,
+    generation: u64,
+    reset: impl FnOnce(&mut Engine),
+    f: impl FnOnce(&mut Engine) -> R,
+) -> Result<R, String> {
+    slot.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let generation = scripts.generation.load(Relaxed);
         if slot.is_none() {
             let engine = new_engine()?;
-            LUA_BYTES.with(|b| LUA_COUNTERS.write().push(b.clone()));
+            bytes.with(|b| counters.write().push(b.clone()));
             *slot = Some((generation, engine));
         }
         let Some((seen, engine)) = slot.as_mut() else {
             return Err(NO_ENGINE.to_string());
         };
         if *seen != generation {
-            engine.flush();
+            reset(engine);
             *seen = generation;
         }
         let r = f(engine);
-        LUA_BYTES.with(|b| b.store(engine.used_memory() as u64, Relaxed));
+        bytes.with(|b| b.store(engine.used_memory() as u64, Relaxed));
         Ok(r)
     })
 }
