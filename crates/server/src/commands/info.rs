@@ -50,10 +50,15 @@ fn section(out: &mut String, title: &str, body: &str) {
 /// Bytes allocated by jemalloc right now.
 /// Bytes allocated: the binary's counting allocator (see `crate::memory`), or jemalloc's
 /// statistics where it is not installed (unit tests).
+///
+/// The Lua interpreters' heaps are left out, as Redis leaves them out (its Lua allocates
+/// outside zmalloc; INFO reports them apart as `used_memory_vm_*`): scripts' memory neither
+/// shows in `used_memory` nor makes keys be evicted.
 pub fn used_memory() -> u64 {
     let counted = crate::memory::used();
     if counted > 0 {
-        return counted;
+        let lua = crate::scripting::lua_memory() + crate::scripting::functions::lua_memory();
+        return counted.saturating_sub(lua);
     }
     let _ = tikv_jemalloc_ctl::epoch::advance();
     tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
