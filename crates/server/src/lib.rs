@@ -1,6 +1,7 @@
 //! Basalt's server: configuration, networking, connections, the command table and handlers.
 //! The binary (`main.rs`) is a thin wrapper around [`run`].
 
+pub mod acl;
 pub mod aof;
 pub mod bgsave;
 pub mod blocking;

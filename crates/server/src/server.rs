@@ -106,6 +106,8 @@ pub struct Server {
     pub functions: crate::scripting::functions::Functions,
     /// `maxmemory` and eviction.
     pub evict: crate::evict::Eviction,
+    /// ACL LOG.
+    pub acl_log: crate::acl::AclLog,
     /// Scripts running past `busy-reply-threshold`.
     pub busy: crate::scripting::busy::Busy,
     pub stats: Stats,
@@ -176,6 +178,7 @@ impl Server {
             scripts,
             functions: Default::default(),
             evict,
+            acl_log: Default::default(),
             busy: crate::scripting::busy::Busy::default(),
             stats: Stats::default(),
             started: Instant::now(),

@@ -6,9 +6,9 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    blocking, caching, connection, debug, dump, functions, hashes, introspect, keys, lists, memory,
-    multi, persistence, pubsub, scripting, server, sets, sort, strings, zpops, zranges, zsetops,
-    zsets,
+    acl, blocking, caching, connection, debug, dump, functions, hashes, introspect, keys, lists,
+    memory, multi, persistence, pubsub, scripting, server, sets, sort, strings, zpops, zranges,
+    zsetops, zsets,
 };
 
 #[rustfmt::skip]
@@ -148,6 +148,28 @@ static MEMORY_SUBCOMMANDS: [Spec; 6] = [
 ];
 
 #[rustfmt::skip]
+static ACL_SUBCOMMANDS: [Spec; 9] = [
+    spec("acl|cat", -2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Lists the ACL categories, or the commands of one.", "6.0.0", "server", "O(1) since the categories and commands are a fixed set.", &[arg("category", "string", -1, "", &["optional"], &[])]), Some(acl::acl_cat), &[]),
+    spec("acl|dryrun", -4, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Tells whether a user may run a command, without running it.", "7.0.0", "server", "O(1).", &[arg("username", "string", -1, "", &[], &[]), arg("command", "string", -1, "", &[], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(acl::acl_dryrun), &[]),
+    spec("acl|genpass", -2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Generates a random password.", "6.0.0", "server", "O(1)", &[arg("bits", "integer", -1, "", &["optional"], &[])]), Some(acl::acl_genpass), &[]),
+    spec("acl|getuser", 3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Describes a user's rules.", "6.0.0", "server", "O(N). Where N is the number of password, command and pattern rules that the user has.", &[arg("username", "string", -1, "", &[], &[])]), Some(acl::acl_getuser), &[]),
+    spec("acl|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Lists the ACL subcommands.", "6.0.0", "server", "O(1)", &[]), Some(acl::acl_help), &[]),
+    spec("acl|list", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Lists the users' rules in the ACL file format.", "6.0.0", "server", "O(N). Where N is the number of configured users.", &[]), Some(acl::acl_list), &[]),
+    spec("acl|log", -2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Lists the latest denials: failed authentications, refused commands, keys and channels.", "6.0.0", "server", "O(N) with N being the number of entries shown.", &[arg("operation", "oneof", -1, "", &["optional"], &[arg("count", "integer", -1, "", &[], &[]), arg("reset", "pure-token", -1, "RESET", &[], &[])])]), Some(acl::acl_log), &[]),
+    spec("acl|users", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Lists the user names.", "6.0.0", "server", "O(N). Where N is the number of configured users.", &[]), Some(acl::acl_users), &[]),
+    spec("acl|whoami", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Returns the connection's user name.", "6.0.0", "server", "O(1)", &[]), Some(acl::acl_whoami), &[]),
+];
+
+#[rustfmt::skip]
 static SCRIPT_SUBCOMMANDS: [Spec; 6] = [
     spec("script|debug", 3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::SCRIPTING, &[],
         docs("Sets the debug mode of the scripts run next.", "3.2.0", "scripting", "O(1)", &[arg("mode", "oneof", -1, "", &[], &[arg("yes", "pure-token", -1, "YES", &[], &[]), arg("sync", "pure-token", -1, "SYNC", &[], &[]), arg("no", "pure-token", -1, "NO", &[], &[])])]), Some(scripting::script_debug), &[]),
@@ -262,7 +284,7 @@ static LATENCY_SUBCOMMANDS: [Spec; 7] = [
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 188] = [
+pub static COMMANDS: [Spec; 189] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -437,6 +459,8 @@ pub static COMMANDS: [Spec; 188] = [
         docs("Moves a key to another database.", "1.0.0", "generic", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("db", "integer", -1, "", &[], &[])]), Some(keys::move_cmd), &[]),
     spec("touch", -2, F::READONLY | F::FAST, (1, -1, 1), &[ks(&["RO"], 1, -1, 1, 0)], A::KEYSPACE | A::READ | A::FAST, &["request_policy:multi_shard", "response_policy:agg_sum"],
         docs("Updates the access time of keys; counts those that exist.", "3.2.1", "generic", "O(N) where N is the number of keys", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(keys::touch), &[]),
+    spec("acl", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for access control commands.", "6.0.0", "server", "Depends on subcommand.", &[]), None, &ACL_SUBCOMMANDS),
     spec("memory", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for memory diagnostics commands.", "4.0.0", "server", "Depends on subcommand.", &[]), None, &MEMORY_SUBCOMMANDS),
     spec("object", -2, 0, (0, 0, 0), &[], A::SLOW, &[],

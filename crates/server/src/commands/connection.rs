@@ -41,7 +41,7 @@ pub fn quit(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
 }
 
 /// Check a password for `user`; Basalt has only the `default` user so far.
-fn authenticate(ctx: &mut Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> CmdResult {
+fn authenticate(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
     let ok = {
         let c = ctx.srv.config.read();
         user == b"default"
@@ -51,6 +51,23 @@ fn authenticate(ctx: &mut Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> CmdResult {
             }
     };
     if !ok {
+        // Failed authentications go to the ACL log, as in Redis: the command as sent, and
+        // the client as CLIENT INFO shows it running that command.
+        let command = ctx.spec.name;
+        let running = running(ctx, *argv, command);
+        let info = ctx
+            .client
+            .shared
+            .describe(crate::util::now_ms(), Some(running));
+        let max_len = ctx.srv.config.read().get_i64("acllog-max-len").max(0) as usize;
+        let context = if ctx.client.in_exec() {
+            "multi"
+        } else {
+            "toplevel"
+        };
+        ctx.srv
+            .acl_log
+            .record(max_len, "auth", context, argv.get(0), user, info);
         return Err("WRONGPASS invalid username-password pair or user is disabled.".into());
     }
     ctx.client.authenticated = true;
@@ -73,9 +90,9 @@ pub fn auth(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         if ctx.srv.config.read().requirepass().is_none() {
             return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
         }
-        authenticate(ctx, b"default", argv.get(1))?;
+        authenticate(ctx, &argv, b"default", argv.get(1))?;
     } else {
-        authenticate(ctx, argv.get(1), argv.get(2))?;
+        authenticate(ctx, &argv, argv.get(1), argv.get(2))?;
     }
     ctx.out.ok();
     Ok(())
@@ -134,7 +151,7 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         j += 1;
     }
     if let Some((user, pass)) = credentials {
-        authenticate(ctx, user, pass)?;
+        authenticate(ctx, &argv, user, pass)?;
     }
     if !ctx.client.authenticated {
         return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());

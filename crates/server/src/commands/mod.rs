@@ -1,5 +1,6 @@
 //! Command handlers, one file per family, plus the argument and lookup helpers they share.
 
+pub mod acl;
 pub mod blocking;
 pub mod caching;
 pub mod connection;

@@ -423,16 +423,6 @@ pub(super) static GATED: &[Param] = &[
         "active defragmentation",
     ),
     gated(
-        "acllog-max-len",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "128",
-        true,
-        "ACL",
-    ),
-    gated(
         "cluster-node-timeout",
         Kind::Int {
             min: 0,

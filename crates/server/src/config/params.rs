@@ -338,6 +338,15 @@ static CORE: &[Param] = &[
     p("latency-tracking", Kind::Bool, "yes", true),
     p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
     p("lazyfree-lazy-server-del", Kind::Bool, "no", true),
+    p(
+        "acllog-max-len",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "128",
+        true,
+    ),
     alias(
         "busy-reply-threshold",
         "lua-time-limit",
