@@ -42,6 +42,10 @@ pub struct ClientState {
     pub oom_before_script: bool,
     pub db: usize,
     pub authenticated: bool,
+    /// The ACL user the connection runs as (`None`: an internal client, allowed everything),
+    /// and the ACL generation it was looked up at (see `crate::acl`).
+    pub user: Option<Arc<crate::acl::User>>,
+    pub acl_generation: u64,
     pub reply_mode: ReplyMode,
     /// Set by a handler that wants the connection closed after its reply.
     pub flow: Flow,
@@ -107,6 +111,8 @@ impl ClientState {
             oom_before_script: false,
             db: 0,
             authenticated,
+            user: None,
+            acl_generation: 0,
             reply_mode: ReplyMode::On,
             flow: Flow::Continue,
             last_command: "NULL",
@@ -165,6 +171,8 @@ pub struct ClientShared {
     pub tracking: Mutex<crate::tracking::Mode>,
     /// In MONITOR mode (CLIENT LIST's flag `O`).
     pub monitoring: AtomicBool,
+    /// The name of the ACL user it runs as (CLIENT LIST's `user`, CLIENT KILL USER).
+    pub user_name: Mutex<Vec<u8>>,
 }
 
 impl store::Waiter for ClientShared {
@@ -305,7 +313,7 @@ impl ClientShared {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem={multi_mem} rbs={rbs} rbp=0 obl={obl} oll=0 omem={omem} tot-mem={} events=r cmd={cmd} user=default redir={redir} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem={multi_mem} rbs={rbs} rbp=0 obl={obl} oll=0 omem={omem} tot-mem={} events=r cmd={cmd} user={} redir={redir} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -313,6 +321,7 @@ impl ClientShared {
             String::from_utf8_lossy(&name),
             self.db.load(Relaxed),
             rbs + argv_mem + multi_mem + obl + omem,
+            String::from_utf8_lossy(&self.user_name.lock()),
             self.resp.load(Relaxed),
         )
     }
@@ -366,6 +375,7 @@ impl Clients {
             sub_counts: Default::default(),
             tracking: Mutex::default(),
             monitoring: AtomicBool::new(false),
+            user_name: Mutex::new(b"default".to_vec()),
         });
         self.map.lock().insert(id, shared.clone());
         shared

@@ -58,6 +58,8 @@ pub async fn serve<S>(
 {
     let id = shared.id;
     let mut client = ClientState::new(shared.clone(), stats.clone(), !srv.auth_required());
+    client.acl_generation = srv.acl.generation();
+    client.user = Some(srv.acl.default_user());
     let mut rbuf = BytesMut::with_capacity(READ_BUF_BYTES);
     let mut out = Reply::new();
     let mut parser = RequestParser::new();

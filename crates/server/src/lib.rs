@@ -144,6 +144,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     );
     let appendonly = config.get("appendonly") == "yes";
     let srv = Server::new(config, io_threads, shards);
+    if let Err(e) = acl::file::load_at_startup(&srv.acl, &srv.config.read()) {
+        log_warning!("{e}");
+        anyhow::bail!("Critical error while loading ACLs. Exiting.");
+    }
     memory::mark_startup(commands::info::used_memory());
     if appendonly {
         start_log(&srv)?;

@@ -1,6 +1,6 @@
 //! The server's shared state and its background cron.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -106,8 +106,8 @@ pub struct Server {
     pub functions: crate::scripting::functions::Functions,
     /// `maxmemory` and eviction.
     pub evict: crate::evict::Eviction,
-    /// ACL LOG.
-    pub acl_log: crate::acl::AclLog,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
     /// Scripts running past `busy-reply-threshold`.
     pub busy: crate::scripting::busy::Busy,
     pub stats: Stats,
@@ -119,7 +119,6 @@ pub struct Server {
     /// but reported by INFO).
     pub tcp_port: AtomicU64,
     pub executable: String,
-    auth_required: AtomicBool,
     stop_requested: Mutex<Option<StopReason>>,
     stop: Notify,
     /// Cron cycles run so far.
@@ -142,7 +141,8 @@ pub struct Server {
 impl Server {
     pub fn new(config: Config, io_threads: usize, shards: usize) -> Arc<Server> {
         let databases = config.databases();
-        let auth = config.requirepass().is_some();
+        let acl = crate::acl::Acl::default();
+        acl.load_config(&config);
         let limits = EncodingLimits::default();
         limits.load(&config);
         access_tracking(&config);
@@ -178,7 +178,7 @@ impl Server {
             scripts,
             functions: Default::default(),
             evict,
-            acl_log: Default::default(),
+            acl,
             busy: crate::scripting::busy::Busy::default(),
             stats: Stats::default(),
             started: Instant::now(),
@@ -188,7 +188,6 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            auth_required: AtomicBool::new(auth),
             stop_requested: Mutex::new(None),
             stop: Notify::new(),
             cron_runs: AtomicU64::new(0),
@@ -203,14 +202,13 @@ impl Server {
 
     /// Does a new connection need AUTH before other commands?
     pub fn auth_required(&self) -> bool {
-        self.auth_required.load(Relaxed)
+        self.acl.auth_required()
     }
 
     /// Call after the config changed.
     pub fn config_changed(&self) {
         let config = self.config.read();
-        self.auth_required
-            .store(config.requirepass().is_some(), Relaxed);
+        self.acl.load_config(&config);
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
         self.limits.load(&config);
         access_tracking(&config);

@@ -166,6 +166,9 @@ fn execute_one<'s>(
         }
     };
     client.oom_before_script = out_of_memory;
+    if client.user.is_some() {
+        crate::acl::clients::refresh(srv, client);
+    }
     let spec = match admit(srv, client, argv, out_of_memory) {
         Ok(spec) => spec,
         Err(rejected) => {
@@ -272,6 +275,14 @@ fn admit(
             b"ERR Command not allowed inside a transaction".to_vec(),
         ));
     }
+    let context = if client.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    if let Err(denied) = crate::acl::clients::permit(srv, client, spec, &argv, context) {
+        return Err(refuse(denied.error(spec)));
+    }
     // A script or function that declares flags takes them for the command (Redis's
     // `scriptFlagsToCmdFlags`): it may write unless `no-writes`, needs memory unless it
     // also says `allow-oom`. Read only when a check below needs them.
@@ -326,13 +337,16 @@ fn reject(srv: &Server, client: &mut ClientState, out: &mut resp::Reply, r: Reje
     }
     if let Some(multi) = client.multi.as_mut() {
         multi.aborted = true;
-        if r.spec.is_some_and(|s| s.name == "exec") {
+    }
+    // A refused EXEC is always an EXECABORT, even outside MULTI (Redis's `rejectCommand`).
+    if r.spec.is_some_and(|s| s.name == "exec") {
+        if client.multi.is_some() {
             super::multi::discard(srv, client);
-            let msg = [&b"EXECABORT Transaction discarded because of: "[..], &r.msg].concat();
-            srv.stats.record_error(&msg);
-            out.error(&msg);
-            return;
         }
+        let msg = [&b"EXECABORT Transaction discarded because of: "[..], &r.msg].concat();
+        srv.stats.record_error(&msg);
+        out.error(&msg);
+        return;
     }
     srv.stats.record_error(&r.msg);
     out.error(&r.msg);

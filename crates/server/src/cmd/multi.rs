@@ -283,6 +283,13 @@ pub fn exec<'s>(
     client.exec_log = Some(Vec::new());
     out.array(multi.queued.len());
     for q in &multi.queued {
+        // Permissions are checked again: the user's rules may have changed since queuing.
+        if let Err(denied) = crate::acl::clients::permit(srv, client, q.spec, &q.argv(), "multi") {
+            let msg = format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", denied.exec_reason());
+            srv.stats.record_error(msg.as_bytes());
+            out.error(msg.as_bytes());
+            continue;
+        }
         let (back, result) = run_locked(srv, client, out, q.spec, q.argv(), keys, now_ms);
         keys = back;
         finish(srv, client, out, q.spec, &q.argv(), batch.lap_us(), result);

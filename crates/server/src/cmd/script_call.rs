@@ -149,6 +149,12 @@ fn checked_call(
     if spec.has(NOSCRIPT) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
+    if let Err(denied) = crate::acl::clients::permit(run.srv, run.client, spec, &args, "lua") {
+        return Err(format!(
+            "ERR The user executing the script {}",
+            denied.script_message()
+        ));
+    }
     if run.read_only && (spec.has(WRITE) || spec.has(MAY_REPLICATE)) {
         return Err("ERR Write commands are not allowed from read-only scripts.".into());
     }

@@ -148,9 +148,11 @@ static MEMORY_SUBCOMMANDS: [Spec; 6] = [
 ];
 
 #[rustfmt::skip]
-static ACL_SUBCOMMANDS: [Spec; 9] = [
+static ACL_SUBCOMMANDS: [Spec; 13] = [
     spec("acl|cat", -2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
         docs("Lists the ACL categories, or the commands of one.", "6.0.0", "server", "O(1) since the categories and commands are a fixed set.", &[arg("category", "string", -1, "", &["optional"], &[])]), Some(acl::acl_cat), &[]),
+    spec("acl|deluser", -3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Deletes users and closes their connections.", "6.0.0", "server", "O(1) amortized time considering the typical user.", &[arg("username", "string", -1, "", &["multiple"], &[])]), Some(acl::acl_deluser), &[]),
     spec("acl|dryrun", -4, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Tells whether a user may run a command, without running it.", "7.0.0", "server", "O(1).", &[arg("username", "string", -1, "", &[], &[]), arg("command", "string", -1, "", &[], &[]), arg("arg", "string", -1, "", &["optional", "multiple"], &[])]), Some(acl::acl_dryrun), &[]),
     spec("acl|genpass", -2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],
@@ -161,8 +163,14 @@ static ACL_SUBCOMMANDS: [Spec; 9] = [
         docs("Lists the ACL subcommands.", "6.0.0", "server", "O(1)", &[]), Some(acl::acl_help), &[]),
     spec("acl|list", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Lists the users' rules in the ACL file format.", "6.0.0", "server", "O(N). Where N is the number of configured users.", &[]), Some(acl::acl_list), &[]),
+    spec("acl|load", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Loads the users from the ACL file, all or none.", "6.0.0", "server", "O(N). Where N is the number of configured users.", &[]), Some(acl::acl_load), &[]),
     spec("acl|log", -2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Lists the latest denials: failed authentications, refused commands, keys and channels.", "6.0.0", "server", "O(N) with N being the number of entries shown.", &[arg("operation", "oneof", -1, "", &["optional"], &[arg("count", "integer", -1, "", &[], &[]), arg("reset", "pure-token", -1, "RESET", &[], &[])])]), Some(acl::acl_log), &[]),
+    spec("acl|save", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Writes the users to the ACL file.", "6.0.0", "server", "O(N). Where N is the number of configured users.", &[]), Some(acl::acl_save), &[]),
+    spec("acl|setuser", -3, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Creates a user or changes its rules.", "6.0.0", "server", "O(N). Where N is the number of rules provided.", &[arg("username", "string", -1, "", &[], &[]), arg("rule", "string", -1, "", &["optional", "multiple"], &[])]), Some(acl::acl_setuser), &[]),
     spec("acl|users", 2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Lists the user names.", "6.0.0", "server", "O(N). Where N is the number of configured users.", &[]), Some(acl::acl_users), &[]),
     spec("acl|whoami", 2, F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::SLOW, &[],

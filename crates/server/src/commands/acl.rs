@@ -1,107 +1,147 @@
-//! ACL WHOAMI, USERS, LIST, GETUSER, CAT, GENPASS, LOG, DRYRUN and HELP, for the one user
-//! there is until ACL rules are built (see `crate::acl`).
+//! ACL: WHOAMI, USERS, LIST, GETUSER, SETUSER, DELUSER, CAT, GENPASS, LOG, DRYRUN, LOAD,
+//! SAVE and HELP, over the users of `crate::acl`.
 
 use resp::Argv;
 
 use super::{is, reply_help};
-use crate::cmd::{CmdError, CmdResult, Ctx};
+use crate::acl::{check::Denied, clients, describe, user::CATEGORIES};
+use crate::cmd::{CmdError, CmdResult, Ctx, Flow};
 
 fn unknown_user(name: &[u8]) -> CmdError {
     CmdError::concat(&[b"ERR User '", name, b"' not found"])
 }
 
-/// `default`'s password as ACL shows it: `nopass`, or its SHA-256.
-fn default_password(ctx: &Ctx<'_, '_>) -> Option<String> {
-    ctx.srv
-        .config
-        .read()
-        .requirepass()
-        .map(|p| crate::acl::password_hash(p.as_bytes()))
-}
-
 pub fn acl_whoami(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    ctx.out.bulk(b"default");
+    let name = ctx.client.shared.user_name.lock().clone();
+    ctx.out.bulk(&name);
     Ok(())
 }
 
 pub fn acl_users(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    ctx.out.array(1);
-    ctx.out.bulk(b"default");
+    let users = ctx.srv.acl.users();
+    ctx.out.array(users.len());
+    for u in users {
+        ctx.out.bulk(&u.name);
+    }
     Ok(())
 }
 
 pub fn acl_list(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    let password = match default_password(ctx) {
-        Some(hash) => format!("#{hash}"),
-        None => "nopass".into(),
-    };
-    ctx.out.array(1);
-    ctx.out
-        .bulk(format!("user default on {password} ~* &* +@all").as_bytes());
+    let users = ctx.srv.acl.users();
+    ctx.out.array(users.len());
+    for u in users {
+        ctx.out.bulk(&describe::user_line(&u));
+    }
     Ok(())
+}
+
+/// One selector's `commands`, `keys` and `channels` in ACL GETUSER.
+fn selector_fields(out: &mut resp::Reply, sel: &crate::acl::user::Selector) {
+    out.bulk(b"commands");
+    out.bulk(describe::command_rules(sel).as_bytes());
+    out.bulk(b"keys");
+    out.bulk(&describe::keys(sel));
+    out.bulk(b"channels");
+    out.bulk(&describe::channels(sel));
 }
 
 pub fn acl_getuser(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    if argv.get(2) != b"default" {
+    let Some(user) = ctx.srv.acl.get(argv.get(2)) else {
         ctx.out.null();
         return Ok(());
-    }
-    let password = default_password(ctx);
+    };
     let out = &mut *ctx.out;
     out.map(6);
     out.bulk(b"flags");
-    if password.is_some() {
-        out.array(1);
-        out.bulk(b"on");
-    } else {
-        out.array(2);
-        out.bulk(b"on");
-        out.bulk(b"nopass");
+    let flags = user.flags.names();
+    out.set(flags.len());
+    for f in flags {
+        out.bulk(f.as_bytes());
     }
     out.bulk(b"passwords");
-    match &password {
-        Some(hash) => {
-            out.array(1);
-            out.bulk(hash.as_bytes());
-        }
-        None => out.array(0),
+    out.array(user.passwords.len());
+    for p in &user.passwords {
+        out.bulk(p.as_bytes());
     }
-    out.bulk(b"commands");
-    out.bulk(b"+@all");
-    out.bulk(b"keys");
-    out.bulk(b"~*");
-    out.bulk(b"channels");
-    out.bulk(b"&*");
+    // The root selector at the top level, the others under `selectors`.
+    selector_fields(out, user.root());
     out.bulk(b"selectors");
-    out.array(0);
+    out.array(user.selectors.len() - 1);
+    for sel in &user.selectors[1..] {
+        out.map(3);
+        selector_fields(out, sel);
+    }
     Ok(())
 }
 
-/// Redis 7.0's ACL categories, in its order. Four have no command in Basalt yet (bitmap,
-/// HyperLogLog, geo and stream commands are not built).
-const CATEGORIES: [&str; 21] = [
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
+/// ACL SETUSER name rule…: all the rules or none; subscribers that lost channels are closed.
+pub fn acl_setuser(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let name = argv.get(2);
+    if crate::acl::user::has_spaces(name) {
+        return Err("ERR Usernames can't contain spaces or null characters".into());
+    }
+    let rules: Vec<&[u8]> = argv.iter().skip(3).collect();
+    let (old, new) = ctx
+        .srv
+        .acl
+        .set_user(name, &rules)
+        .map_err(|e| CmdError::from(format!("ERR {e}")))?;
+    if let Some(old) = old {
+        if clients::kill_revoked_subscribers(ctx.srv, &old, &new, ctx.client.id) {
+            ctx.client.flow = Flow::CloseAfterReply;
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// ACL DELUSER name…: the users' connections are closed.
+pub fn acl_deluser(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let names: Vec<&[u8]> = argv.iter().skip(2).collect();
+    if names.iter().any(|n| *n == b"default") {
+        return Err("ERR The 'default' user cannot be removed".into());
+    }
+    let gone = ctx.srv.acl.delete(&names);
+    if clients::kill_users(ctx.srv, &gone, ctx.client.id) {
+        ctx.client.flow = Flow::CloseAfterReply;
+    }
+    ctx.out.int(gone.len() as i64);
+    Ok(())
+}
+
+/// The configured ACL file, or Redis's error when there is none.
+fn acl_file(ctx: &Ctx<'_, '_>) -> Result<String, CmdError> {
+    let path = ctx.srv.config.read().get("aclfile").to_string();
+    if path.is_empty() {
+        return Err("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.".into());
+    }
+    Ok(path)
+}
+
+/// ACL LOAD: every user from the ACL file, or none. Connections of the users replaced
+/// (every user but `default`) are closed, as in Redis.
+pub fn acl_load(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    let path = acl_file(ctx)?;
+    let users = crate::acl::file::parse_file(&path, ctx.srv.acl.all_channels_default())
+        .map_err(|e| CmdError::from(format!("ERR {e}")))?;
+    let mut old = ctx.srv.acl.replace_all(users);
+    old.retain(|u| u.name != b"default");
+    if clients::kill_users(ctx.srv, &old, ctx.client.id) {
+        ctx.client.flow = Flow::CloseAfterReply;
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn acl_save(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    let path = acl_file(ctx)?;
+    if let Err(e) = crate::acl::file::save(&ctx.srv.acl, &path) {
+        crate::log_warning!("Writing ACL file for ACL SAVE: {e}");
+        return Err("ERR There was an error trying to save the ACLs. Please check the server logs for more information".into());
+    }
+    ctx.out.ok();
+    Ok(())
+}
 
 /// Redis's reply to an ACL subcommand with the wrong arguments.
 fn syntax(argv: &Argv<'_>) -> CmdError {
@@ -115,7 +155,6 @@ fn syntax(argv: &Argv<'_>) -> CmdError {
 /// ACL CAT [category]: the categories in Redis's order, or the commands (and subcommands,
 /// as `container|sub`) of one.
 pub fn acl_cat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    use crate::cmd::acl::NAMES;
     if argv.len() == 2 {
         ctx.out.array(CATEGORIES.len());
         for name in CATEGORIES {
@@ -126,18 +165,13 @@ pub fn acl_cat(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if argv.len() > 3 {
         return Err(syntax(&argv));
     }
-    let wanted = String::from_utf8_lossy(argv.get(2)).to_ascii_lowercase();
-    if !CATEGORIES.contains(&wanted.as_str()) {
+    let Some(bit) = crate::acl::user::category_bit(argv.get(2)) else {
         return Err(CmdError::concat(&[
             b"ERR Unknown category '",
             argv.get(2),
             b"'",
         ]));
-    }
-    let bit = NAMES
-        .iter()
-        .find(|(_, n)| n.trim_start_matches('@') == wanted)
-        .map_or(0, |&(bit, _)| bit);
+    };
     if bit == 0 {
         ctx.out.array(0);
         return Ok(());
@@ -180,7 +214,7 @@ pub fn acl_log(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let mut count = usize::MAX;
     if argv.len() == 3 {
         if is(argv.get(2), "reset") {
-            ctx.srv.acl_log.reset();
+            ctx.srv.acl.log.reset();
             ctx.out.ok();
             return Ok(());
         }
@@ -189,7 +223,7 @@ pub fn acl_log(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     let now = crate::util::now_ms();
     let out = &mut *ctx.out;
-    ctx.srv.acl_log.with_newest(count, |entries| {
+    ctx.srv.acl.log.with_newest(count, |entries| {
         let entries: Vec<_> = entries.collect();
         out.array(entries.len());
         for e in entries {
@@ -213,11 +247,11 @@ pub fn acl_log(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// ACL DRYRUN user command [arg …]: whether `user` may run it.
+/// ACL DRYRUN user command [arg …]: whether `user` may run it (OK, or why not as text).
 pub fn acl_dryrun(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    if argv.get(2) != b"default" {
+    let Some(user) = ctx.srv.acl.get(argv.get(2)) else {
         return Err(unknown_user(argv.get(2)));
-    }
+    };
     let mut src = Vec::new();
     let mut ranges = Vec::new();
     for a in argv.iter().skip(3) {
@@ -230,8 +264,32 @@ pub fn acl_dryrun(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if !spec.arity_ok(cmd.len()) {
         return Err(format!("ERR wrong number of arguments for '{}' command", spec.name).into());
     }
-    // `default` may run every command on every key and channel.
-    ctx.out.ok();
+    match crate::acl::check::check(&user, spec, &cmd) {
+        Ok(()) => ctx.out.ok(),
+        Err(Denied::Command) => ctx.out.bulk(
+            format!(
+                "This user has no permissions to run the '{}' command",
+                spec.name
+            )
+            .as_bytes(),
+        ),
+        Err(Denied::Key(i)) => ctx.out.bulk(
+            &[
+                &b"This user has no permissions to access the '"[..],
+                cmd.get(i),
+                b"' key",
+            ]
+            .concat(),
+        ),
+        Err(Denied::Channel(i)) => ctx.out.bulk(
+            &[
+                &b"This user has no permissions to access the '"[..],
+                cmd.get(i),
+                b"' channel",
+            ]
+            .concat(),
+        ),
+    }
     Ok(())
 }
 

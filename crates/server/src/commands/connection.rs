@@ -40,17 +40,9 @@ pub fn quit(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Check a password for `user`; Basalt has only the `default` user so far.
+/// Check `user`'s password and, when right, run the connection as that user.
 fn authenticate(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
-    let ok = {
-        let c = ctx.srv.config.read();
-        user == b"default"
-            && match c.requirepass() {
-                None => true,
-                Some(p) => constant_time_eq(p.as_bytes(), pass),
-            }
-    };
-    if !ok {
+    let Some(found) = ctx.srv.acl.authenticate(user, pass) else {
         // Failed authentications go to the ACL log, as in Redis: the command as sent, and
         // the client as CLIENT INFO shows it running that command.
         let command = ctx.spec.name;
@@ -59,27 +51,21 @@ fn authenticate(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>, user: &[u8], pass: &[u8]
             .client
             .shared
             .describe(crate::util::now_ms(), Some(running));
-        let max_len = ctx.srv.config.read().get_i64("acllog-max-len").max(0) as usize;
+        let max_len = crate::acl::clients::max_log_len(ctx.srv);
         let context = if ctx.client.in_exec() {
             "multi"
         } else {
             "toplevel"
         };
         ctx.srv
-            .acl_log
+            .acl
+            .log
             .record(max_len, "auth", context, argv.get(0), user, info);
         return Err("WRONGPASS invalid username-password pair or user is disabled.".into());
-    }
+    };
+    crate::acl::clients::set_user(ctx.client, found);
     ctx.client.authenticated = true;
     Ok(())
-}
-
-/// Compare secrets without an early exit that would leak how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn auth(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
@@ -87,7 +73,7 @@ pub fn auth(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Err(err::SYNTAX.into());
     }
     if argv.len() == 2 {
-        if ctx.srv.config.read().requirepass().is_none() {
+        if ctx.srv.acl.default_user().flags.nopass {
             return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
         }
         authenticate(ctx, &argv, b"default", argv.get(1))?;
@@ -226,6 +212,7 @@ pub fn reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     *c.shared.name.lock() = None;
     c.shared.resp.store(2, Relaxed);
     c.authenticated = !ctx.srv.auth_required();
+    crate::acl::clients::set_user(c, ctx.srv.acl.default_user());
     ctx.out.proto = Proto::Resp2;
     ctx.out.simple("RESET");
     Ok(())
@@ -340,6 +327,7 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
     let mut ty: Option<&str> = None;
+    let mut user: Option<Vec<u8>> = None;
     let mut j = 2;
     while j < argv.len() {
         if j + 1 >= argv.len() {
@@ -370,9 +358,10 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         } else if is(opt, "type") {
             ty = Some(client_type_arg(val)?);
         } else if is(opt, "user") {
-            if val != b"default" {
+            if ctx.srv.acl.get(val).is_none() {
                 return Err(CmdError::concat(&[b"ERR No such user '", val, b"'"]));
             }
+            user = Some(val.to_vec());
         } else {
             return Err(err::SYNTAX.into());
         }
@@ -388,6 +377,7 @@ pub fn client_kill(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             && laddr.as_ref().is_none_or(|a| &c.laddr == a)
             && maxage.is_none_or(|m| c.created.elapsed().as_secs() as i64 >= m)
             && ty.is_none_or(|t| c.client_type() == t)
+            && user.as_ref().is_none_or(|u| *c.user_name.lock() == *u)
             && !(skipme && c.id == ctx.client.id);
         if matches {
             kill(ctx, &c);

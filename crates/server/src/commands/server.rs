@@ -343,8 +343,17 @@ pub fn config_rewrite(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     if config.file.is_none() {
         return Err("ERR The server is running without a config file".into());
     }
+    // Users go in as `user` lines unless an ACL file keeps them.
+    let users = config.get("aclfile").is_empty().then(|| {
+        ctx.srv
+            .acl
+            .users()
+            .iter()
+            .map(|u| String::from_utf8_lossy(&crate::acl::describe::user_line(u)).into_owned())
+            .collect()
+    });
     config
-        .rewrite()
+        .rewrite(users)
         .map_err(|e| CmdError::from(format!("ERR Rewriting config file: {e}")))?;
     drop(config);
     crate::log_notice!("CONFIG REWRITE executed with success.");

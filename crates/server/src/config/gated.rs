@@ -142,7 +142,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "replication",
     ),
-    gated("aclfile", Kind::Str, "", false, "ACL"),
     gated_alias(
         "replica-announce-ip",
         "slave-announce-ip",
@@ -197,13 +196,6 @@ pub(super) static GATED: &[Param] = &[
         "disabled",
         true,
         "replication",
-    ),
-    gated(
-        "acl-pubsub-default",
-        Kind::Enum(&["allchannels", "resetchannels"]),
-        "resetchannels",
-        true,
-        "ACL",
     ),
     gated(
         "sanitize-dump-payload",

@@ -219,6 +219,13 @@ static CORE: &[Param] = &[
     ),
     // Security.
     p("requirepass", Kind::Str, "", true),
+    p("aclfile", Kind::Str, "", false),
+    p(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+        true,
+    ),
     // Limits.
     p(
         "proto-max-bulk-len",

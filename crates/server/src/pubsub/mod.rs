@@ -236,6 +236,22 @@ impl PubSub {
         self.table(kind).read().get(channel).map_or(0, Vec::len)
     }
 
+    /// What client `id` is subscribed to: its channels and shard channels, and its patterns
+    /// (a walk over every subscription, for the rare ACL change that revokes channels).
+    pub fn subscriptions_of(&self, id: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let of = |table: &RwLock<HashMap<Vec<u8>, Subscribers>>| -> Vec<Vec<u8>> {
+            table
+                .read()
+                .iter()
+                .filter(|(_, subs)| subs.iter().any(|c| c.id == id))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        let mut channels = of(&self.channels);
+        channels.extend(of(&self.shard_channels));
+        (channels, of(&self.patterns))
+    }
+
     /// Distinct patterns subscribed to by anyone.
     pub fn numpat(&self) -> usize {
         self.patterns.read().len()

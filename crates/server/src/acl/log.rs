@@ -1,7 +1,5 @@
-//! Access control (issue 13, section 2), as far as it is built: the one user Redis has
-//! without ACL rules — `default`, on, every command, key and channel, its password
-//! `requirepass` (shown as its SHA-256) — and the ACL log, where failed authentications go
-//! as in Redis 7.0. Users and rules (ACL SETUSER …) are not built yet.
+//! The ACL log (ACL LOG): failed authentications and refused commands, keys and channels,
+//! newest first, similar entries within a minute counted in one, as in Redis 7.0.
 
 use std::collections::VecDeque;
 
@@ -43,7 +41,8 @@ impl AclLog {
     ) {
         let now = crate::util::now_ms();
         let mut entries = self.entries.lock();
-        let similar = entries.iter_mut().position(|e| {
+        // Redis looks for a similar entry among the ten newest only.
+        let similar = entries.iter_mut().take(10).position(|e| {
             e.reason == reason
                 && e.context == context
                 && e.object == object
@@ -93,13 +92,4 @@ impl AclLog {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// The SHA-256 of a password in lowercase hex, as ACL shows passwords.
-pub fn password_hash(password: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(password)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
