@@ -320,13 +320,19 @@ fn serve_on_own_thread(srv: Arc<Server>, conn: NewConn) {
     }
 }
 
-/// Sent to remote clients refused by protected mode (Redis's longer text says the same).
-const DENIED: &[u8] = b"-DENIED Basalt is running in protected mode: protected mode is enabled and the default user has no password, so only loopback connections are accepted. Set a password (requirepass), or disable protected mode ('CONFIG SET protected-mode no' from the loopback interface, or '--protected-mode no'), making sure the server is not reachable from the internet.\r\n";
+/// Sent to remote clients refused by protected mode: Redis's reply, word for word (clients
+/// and operators search for it).
+const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-/// Protected mode: with no password for the default user, only loopback clients may connect.
+/// Protected mode: while the default user has no password, only clients from 127.0.0.1 or
+/// ::1 may connect — exactly those two addresses, as Redis's `islocalClient` compares them
+/// (127.0.0.2 is remote to it; Unix sockets never reach this check).
 fn protected_refusal(srv: &Server, peer: &SocketAddr) -> bool {
-    let c = srv.config.read();
-    c.get_bool("protected-mode") && c.requirepass().is_none() && !peer.ip().is_loopback()
+    let local = match peer.ip() {
+        std::net::IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+    };
+    srv.config.read().get_bool("protected-mode") && srv.acl.default_user().flags.nopass && !local
 }
 
 async fn wait_for_stop(srv: &Arc<Server>) {
@@ -378,8 +384,10 @@ mod tests {
         let remote: SocketAddr = "192.0.2.7:5000".parse().expect("addr");
         let local: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
         let local6: SocketAddr = "[::1]:5000".parse().expect("addr");
+        let other_loopback: SocketAddr = "127.0.0.2:5000".parse().expect("addr");
         let srv = Server::new(Config::default(), 1, 1);
         assert!(protected_refusal(&srv, &remote));
+        assert!(protected_refusal(&srv, &other_loopback));
         assert!(!protected_refusal(&srv, &local));
         assert!(!protected_refusal(&srv, &local6));
         let mut with_pass = Config::default();

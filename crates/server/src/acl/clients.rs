@@ -36,13 +36,15 @@ pub fn set_user(client: &mut ClientState, user: Arc<User>) {
     client.user = Some(user);
 }
 
-/// The `-NOPERM` check of a command about to run or be queued; a refusal is logged.
+/// The `-NOPERM` check of a command about to run or be queued; a refusal is logged, with
+/// the client shown running `shown_cmd` (a script's caller shows its EVAL or FCALL).
 pub fn permit(
     srv: &Server,
     client: &ClientState,
     spec: &'static Spec,
     argv: &Argv<'_>,
     context: &'static str,
+    shown_cmd: &'static str,
 ) -> Result<(), Denied> {
     let Some(user) = &client.user else {
         return Ok(());
@@ -51,7 +53,7 @@ pub fn permit(
         return Ok(());
     }
     super::check::check(user, spec, argv).inspect_err(|denied| {
-        log_denial(srv, client, spec, argv, *denied, context);
+        log_denial(srv, client, spec, argv, *denied, context, shown_cmd);
     })
 }
 
@@ -64,9 +66,10 @@ pub fn log_denial(
     argv: &Argv<'_>,
     denied: Denied,
     context: &'static str,
+    shown_cmd: &'static str,
 ) {
     let running = crate::client::Running {
-        cmd: spec.name,
+        cmd: shown_cmd,
         argv_bytes: argv.iter().map(<[u8]>::len).sum(),
         out_bytes: 0,
     };

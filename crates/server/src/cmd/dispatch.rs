@@ -280,7 +280,7 @@ fn admit(
     } else {
         "toplevel"
     };
-    if let Err(denied) = crate::acl::clients::permit(srv, client, spec, &argv, context) {
+    if let Err(denied) = crate::acl::clients::permit(srv, client, spec, &argv, context, spec.name) {
         return Err(refuse(denied.error(spec)));
     }
     // A script or function that declares flags takes them for the command (Redis's

@@ -284,7 +284,9 @@ pub fn exec<'s>(
     out.array(multi.queued.len());
     for q in &multi.queued {
         // Permissions are checked again: the user's rules may have changed since queuing.
-        if let Err(denied) = crate::acl::clients::permit(srv, client, q.spec, &q.argv(), "multi") {
+        if let Err(denied) =
+            crate::acl::clients::permit(srv, client, q.spec, &q.argv(), "multi", q.spec.name)
+        {
             let msg = format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", denied.exec_reason());
             srv.stats.record_error(msg.as_bytes());
             out.error(msg.as_bytes());

@@ -46,6 +46,8 @@ pub struct ScriptRun<'a, 's> {
     pub name: String,
     /// The command running it (FCALL's, for FUNCTION STATS; empty for EVAL).
     pub command: Vec<Vec<u8>>,
+    /// The name of that command (`eval`, `fcall` …), as the ACL log shows the caller.
+    pub caller: &'static str,
 }
 
 impl ScriptRun<'_, '_> {
@@ -149,7 +151,9 @@ fn checked_call(
     if spec.has(NOSCRIPT) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
-    if let Err(denied) = crate::acl::clients::permit(run.srv, run.client, spec, &args, "lua") {
+    if let Err(denied) =
+        crate::acl::clients::permit(run.srv, run.client, spec, &args, "lua", run.caller)
+    {
         return Err(format!(
             "ERR The user executing the script {}",
             denied.script_message()

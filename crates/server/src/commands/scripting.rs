@@ -250,6 +250,7 @@ pub(super) fn run_script(
             is_eval: how.is_eval,
             name: std::mem::take(&mut how.name),
             command: std::mem::take(&mut how.command),
+            caller: ctx.spec.name,
         };
         let ran = exec(&mut run, ctx.out);
         how.name = std::mem::take(&mut run.name);

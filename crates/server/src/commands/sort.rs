@@ -22,7 +22,13 @@ struct SortOpts<'a> {
     gets: Vec<&'a [u8]>,
 }
 
-fn parse<'a>(argv: &Argv<'a>, read_only: bool) -> Result<SortOpts<'a>, CmdError> {
+/// `full_key_access`: whether the user may read every key (BY and GET read keys named by
+/// data, which only such a user may do, as in Redis).
+fn parse<'a>(
+    argv: &Argv<'a>,
+    read_only: bool,
+    full_key_access: bool,
+) -> Result<SortOpts<'a>, CmdError> {
     let mut o = SortOpts {
         desc: false,
         alpha: false,
@@ -57,8 +63,18 @@ fn parse<'a>(argv: &Argv<'a>, read_only: bool) -> Result<SortOpts<'a>, CmdError>
             o.by = Some(p);
             // A BY pattern without '*' (as a C string) means "do not sort".
             o.dont_sort = !c_str(p).contains(&b'*');
+            if !o.dont_sort && !full_key_access {
+                return Err(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.".into(),
+                );
+            }
             j += 1;
         } else if is(a, "get") && left >= 1 {
+            if !full_key_access {
+                return Err(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.".into(),
+                );
+            }
             o.gets.push(argv.get(j + 1));
             j += 1;
         } else {
@@ -111,7 +127,10 @@ struct Item {
 }
 
 fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, read_only: bool) -> CmdResult {
-    let mut o = parse(&argv, read_only)?;
+    let full_key_access = ctx.client.user.as_ref().is_none_or(|u| {
+        u.unrestricted() || crate::acl::check::unrestricted_key_access(u, ctx.spec, &argv)
+    });
+    let mut o = parse(&argv, read_only, full_key_access)?;
     let (key, now, dbi) = (argv.get(1), ctx.now_ms, ctx.client.db);
     // Found through the read path (hits, misses, access time), then taken mutably: the
     // sorted set's conversion below changes its encoding.

@@ -108,14 +108,26 @@ pub fn basalt_bin() -> PathBuf {
 }
 
 fn spawn(bin: &Path, name: &'static str, extra: &[&str]) -> ServerProc {
+    spawn_from(bin, name, None, extra)
+}
+
+/// Start a server with a config file (its first argument), then the test's options.
+pub fn spawn_with_config(bin: &Path, name: &'static str, config: &str) -> ServerProc {
+    spawn_from(bin, name, Some(config), &[])
+}
+
+fn spawn_from(bin: &Path, name: &'static str, config: Option<&str>, extra: &[&str]) -> ServerProc {
     // A port can be taken between free_port() and bind; retry a few times.
     for _ in 0..5 {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut cmd = Command::new(bin);
-        cmd.current_dir(dir.path())
-            .arg("--port")
+        cmd.current_dir(dir.path());
+        if let Some(file) = config {
+            cmd.arg(file);
+        }
+        cmd.arg("--port")
             .arg(port.to_string())
             .arg("--bind")
             .arg("127.0.0.1");
