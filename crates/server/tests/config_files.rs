@@ -169,7 +169,7 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
     for (arg, value, feature) in [
         ("--tls-port", "6380", "TLS"),
         ("--cluster-enabled", "yes", "cluster mode"),
-        ("--aclfile", "/tmp/users.acl", "ACL"),
+        ("--masterauth", "secret", "replication"),
     ] {
         let out = Command::new(basalt_bin())
             .args(["--port", "0", arg, value])
