@@ -59,13 +59,24 @@ pub fn repr(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-/// Which arguments are shown as `(redacted)` (Redis's `redactClientCommandArgument` calls):
-/// every argument of AUTH; HELLO's AUTH username and password.
-fn redacted(spec: &Spec, argv: &Argv<'_>, i: usize) -> bool {
+/// Which arguments MONITOR and the slow log show as `(redacted)` (Redis's
+/// `redactClientCommandArgument` calls): every argument of AUTH; HELLO's AUTH username and
+/// password; ACL SETUSER's name and rules; CONFIG SET's values of `requirepass`,
+/// `masterauth` and `masteruser`.
+pub(crate) fn redacted(spec: &Spec, argv: &Argv<'_>, i: usize) -> bool {
     match spec.name {
         "auth" => i >= 1,
         "hello" => (2..argv.len())
             .any(|j| argv.get(j).eq_ignore_ascii_case(b"auth") && (i == j + 1 || i == j + 2)),
+        "acl|setuser" => i >= 2,
+        "config|set" => {
+            i >= 3 && i % 2 == 1 && {
+                let name = argv.get(i - 1);
+                [&b"requirepass"[..], b"masterauth", b"masteruser"]
+                    .iter()
+                    .any(|s| name.eq_ignore_ascii_case(s))
+            }
+        }
         _ => false,
     }
 }

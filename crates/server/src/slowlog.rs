@@ -67,8 +67,27 @@ impl SlowLog {
         t >= 0 && duration_us >= t as u64
     }
 
-    pub fn push(&self, argv: &Argv<'_>, duration_us: u64, peer: String, name: Vec<u8>) {
-        let args: Vec<&[u8]> = argv.iter().collect();
+    /// Log a command; secrets in it (AUTH's password …) are shown as `(redacted)`, as Redis
+    /// redacts them.
+    pub fn push(
+        &self,
+        spec: &crate::cmd::Spec,
+        argv: &Argv<'_>,
+        duration_us: u64,
+        peer: String,
+        name: Vec<u8>,
+    ) {
+        let args: Vec<&[u8]> = argv
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if crate::monitor::redacted(spec, argv, i) {
+                    &b"(redacted)"[..]
+                } else {
+                    a
+                }
+            })
+            .collect();
         self.push_args(&args, duration_us, peer, name);
     }
 

@@ -101,6 +101,13 @@ fn slowlog_entries(s: &ServerProc) -> Vec<String> {
     c.cmd(&[b"MULTI"]);
     c.cmd(&[b"GET", b"big"]);
     c.cmd(&[b"EXEC"]);
+    // Secrets are redacted.
+    c.cmd(&[b"AUTH", b"secret"]);
+    c.cmd(&[b"AUTH", b"someone", b"secret"]);
+    c.cmd(&[b"HELLO", b"2", b"AUTH", b"someone", b"secret"]);
+    c.cmd(&[b"ACL", b"SETUSER", b"someone", b"on", b">secret"]);
+    c.cmd(&[b"ACL", b"DELUSER", b"someone"]);
+    c.cmd(&[b"CONFIG", b"SET", b"requirepass", b"", b"maxmemory", b"0"]);
     // A blocking command that times out is never logged; one that is served is logged when
     // served, after the command that served it.
     c.cmd(&[b"BLPOP", b"nothing", b"0.01"]);

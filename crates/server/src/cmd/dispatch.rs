@@ -485,7 +485,7 @@ pub(super) fn finish(
     if !blocked && !spec.has(super::flags::SKIP_SLOWLOG) && srv.slowlog.wants(elapsed_us) {
         let name = client.shared.name.lock().clone().unwrap_or_default();
         srv.slowlog
-            .push(argv, elapsed_us, client.shared.addr.clone(), name);
+            .push(spec, argv, elapsed_us, client.shared.addr.clone(), name);
     }
     if srv.monitors.any() {
         if client.in_script {
