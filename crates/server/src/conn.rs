@@ -295,7 +295,9 @@ async fn flush<S: AsyncWrite + Unpin>(
     if out.is_empty() {
         return true;
     }
-    if stream.write_all(out.as_bytes()).await.is_err() {
+    // The flush matters for TLS (records still buffered in the session); a TCP socket's is
+    // a no-op.
+    if stream.write_all(out.as_bytes()).await.is_err() || stream.flush().await.is_err() {
         return false;
     }
     stats.net_output_bytes.fetch_add(out.len() as u64, Relaxed);

@@ -30,6 +30,7 @@ pub mod slowlog;
 pub mod snapshot;
 pub mod sparkline;
 pub mod stats;
+pub mod tls;
 pub mod tracking;
 #[macro_use]
 pub mod util;

@@ -22,21 +22,20 @@ use crate::{log_notice, log_warning};
 /// A connection on its way from the acceptor to an I/O thread.
 enum NewConn {
     Tcp(std::net::TcpStream, Arc<crate::client::ClientShared>),
+    /// Accepted on `tls-port`: the handshake is still to be done.
+    Tls(std::net::TcpStream, Arc<crate::client::ClientShared>),
     Unix(
         std::os::unix::net::UnixStream,
         Arc<crate::client::ClientShared>,
     ),
 }
 
-/// Bind every configured address. A `-` before an address means "skip it if unavailable".
-pub fn bind_tcp(srv: &Server) -> anyhow::Result<Vec<StdTcpListener>> {
-    let (binds, port, backlog) = {
+/// Bind every configured address on `port`. A `-` before an address means "skip it if
+/// unavailable".
+pub fn bind_tcp(srv: &Server, port: u16) -> anyhow::Result<Vec<StdTcpListener>> {
+    let (binds, backlog) = {
         let c = srv.config.read();
-        (
-            c.bind(),
-            c.port(),
-            c.get("tcp-backlog").parse::<i32>().unwrap_or(511),
-        )
+        (c.bind(), c.get("tcp-backlog").parse::<i32>().unwrap_or(511))
     };
     if port == 0 {
         return Ok(Vec::new());
@@ -141,6 +140,13 @@ fn start_io_threads(srv: &Arc<Server>) -> anyhow::Result<Vec<mpsc::UnboundedSend
                                     srv.clients.unregister(shared.id);
                                 }
                             }
+                            NewConn::Tls(s, shared) => {
+                                if let Ok(s) = tokio::net::TcpStream::from_std(s) {
+                                    tokio::spawn(crate::tls::serve(srv, s, shared, stats));
+                                } else {
+                                    srv.clients.unregister(shared.id);
+                                }
+                            }
                             NewConn::Unix(s, shared) => {
                                 if let Ok(s) = tokio::net::UnixStream::from_std(s) {
                                     tokio::spawn(crate::conn::serve(srv, s, shared, stats));
@@ -171,9 +177,23 @@ fn refuse<W: Write>(srv: &Server, mut w: W) {
 
 /// Run the server until it is asked to stop. Blocks the calling thread.
 pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
-    let tcp = bind_tcp(&srv)?;
+    let (port, tls_port) = {
+        let c = srv.config.read();
+        (c.port(), c.get_i64("tls-port") as u16)
+    };
+    let tcp = bind_tcp(&srv, port)?;
+    let tls = if tls_port == 0 {
+        Vec::new()
+    } else {
+        if let Err(e) = srv.tls.configure(&srv.config.read()) {
+            log_warning!("{e}");
+            anyhow::bail!("Failed to configure TLS. Check logs for more info.");
+        }
+        bind_tcp(&srv, tls_port)
+            .with_context(|| format!("Failed listening on port {tls_port} (TLS), aborting."))?
+    };
     let unix = bind_unix(&srv)?;
-    if tcp.is_empty() && unix.is_none() {
+    if tcp.is_empty() && tls.is_empty() && unix.is_none() {
         anyhow::bail!("Configured to not listen anywhere, exiting.");
     }
     if let Some(l) = tcp.first() {
@@ -188,7 +208,8 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
         .context("building the acceptor runtime")?;
     rt.block_on(async {
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        for l in tcp {
+        let listeners = tcp.into_iter().map(|l| (l, false));
+        for (l, is_tls) in listeners.chain(tls.into_iter().map(|l| (l, true))) {
             let listener = tokio::net::TcpListener::from_std(l)?;
             let (srv, workers, next) = (srv.clone(), workers.clone(), next.clone());
             tokio::spawn(async move {
@@ -198,7 +219,7 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
                         continue;
                     };
                     let Ok(s) = s.into_std() else { continue };
-                    accept_tcp(&srv, &workers, &next, s, peer);
+                    accept_tcp(&srv, &workers, &next, s, peer, is_tls);
                 }
             });
         }
@@ -244,6 +265,7 @@ fn accept_tcp(
     next: &std::sync::atomic::AtomicUsize,
     s: std::net::TcpStream,
     peer: SocketAddr,
+    is_tls: bool,
 ) {
     srv.stats.total_connections_received.fetch_add(1, Relaxed);
     if over_maxclients(srv) {
@@ -266,7 +288,12 @@ fn accept_tcp(
     let shared = srv
         .clients
         .register(peer.to_string(), laddr, s.as_raw_fd(), false);
-    send_to_worker(srv, workers, next, NewConn::Tcp(s, shared));
+    let conn = if is_tls {
+        NewConn::Tls(s, shared)
+    } else {
+        NewConn::Tcp(s, shared)
+    };
+    send_to_worker(srv, workers, next, conn);
 }
 
 /// Hand a new connection to the next I/O thread that is not running a busy script (such a
@@ -306,6 +333,10 @@ fn serve_on_own_thread(srv: Arc<Server>, conn: NewConn) {
                 match conn {
                     NewConn::Tcp(s, shared) => match tokio::net::TcpStream::from_std(s) {
                         Ok(s) => crate::conn::serve(srv, s, shared, stats).await,
+                        Err(_) => srv.clients.unregister(shared.id),
+                    },
+                    NewConn::Tls(s, shared) => match tokio::net::TcpStream::from_std(s) {
+                        Ok(s) => crate::tls::serve(srv, s, shared, stats).await,
                         Err(_) => srv.clients.unregister(shared.id),
                     },
                     NewConn::Unix(s, shared) => match tokio::net::UnixStream::from_std(s) {

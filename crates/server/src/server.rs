@@ -108,6 +108,8 @@ pub struct Server {
     pub evict: crate::evict::Eviction,
     /// ACL users and the ACL log.
     pub acl: crate::acl::Acl,
+    /// The TLS acceptor of `tls-port`.
+    pub tls: crate::tls::Tls,
     /// Scripts running past `busy-reply-threshold`.
     pub busy: crate::scripting::busy::Busy,
     pub stats: Stats,
@@ -179,6 +181,7 @@ impl Server {
             functions: Default::default(),
             evict,
             acl,
+            tls: crate::tls::Tls::default(),
             busy: crate::scripting::busy::Busy::default(),
             stats: Stats::default(),
             started: Instant::now(),

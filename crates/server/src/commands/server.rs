@@ -149,7 +149,7 @@ pub fn config_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 /// Parameters Basalt cannot change while running yet, though Redis can.
-const NOT_YET_MUTABLE: &[&str] = &["port", "bind"];
+const NOT_YET_MUTABLE: &[&str] = &["port", "bind", "tls-port"];
 /// Parameters CONFIG SET changes only where `enable-protected-configs` allows (Redis's
 /// PROTECTED_CONFIG: where files are written).
 const PROTECTED: &[&str] = &["dir", "dbfilename"];
@@ -247,6 +247,25 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             return Err(failed(
                 oom_name.as_bytes(),
                 "Failed to set current oom_score_adj. Check server logs.",
+            ));
+        }
+    }
+    let tls_changed = previous
+        .iter()
+        .find(|(idx, _)| PARAMS[*idx].name.starts_with("tls-"))
+        .map(|(idx, _)| PARAMS[*idx].name);
+    if let Some(tls_name) = tls_changed {
+        let built = ctx.srv.tls.configure(&ctx.srv.config.read());
+        if let Err(e) = built {
+            // As Redis: the whole CONFIG SET is rolled back.
+            crate::log_warning!("{e}");
+            let mut config = ctx.srv.config.write();
+            for (idx, v) in previous {
+                config.set_value(idx, v);
+            }
+            return Err(failed(
+                tls_name.as_bytes(),
+                "Unable to update TLS configuration. Check server logs.",
             ));
         }
     }

@@ -220,6 +220,43 @@ static CORE: &[Param] = &[
     // Security.
     p("requirepass", Kind::Str, "", true),
     p("aclfile", Kind::Str, "", false),
+    // TLS (see `crate::tls`).
+    p("tls-port", Kind::Int { min: 0, max: 65535 }, "0", true),
+    p("tls-cert-file", Kind::Str, "", true),
+    p("tls-key-file", Kind::Str, "", true),
+    p("tls-key-file-pass", Kind::Str, "", true),
+    p("tls-ca-cert-file", Kind::Str, "", true),
+    p("tls-ca-cert-dir", Kind::Str, "", true),
+    p("tls-dh-params-file", Kind::Str, "", true),
+    p(
+        "tls-auth-clients",
+        Kind::Enum(&["no", "yes", "optional"]),
+        "yes",
+        true,
+    ),
+    p("tls-protocols", Kind::Str, "", true),
+    p("tls-ciphers", Kind::Str, "", true),
+    p("tls-ciphersuites", Kind::Str, "", true),
+    p("tls-prefer-server-ciphers", Kind::Bool, "no", true),
+    p("tls-session-caching", Kind::Bool, "yes", true),
+    p(
+        "tls-session-cache-size",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "20480",
+        true,
+    ),
+    p(
+        "tls-session-cache-timeout",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "300",
+        true,
+    ),
     p(
         "acl-pubsub-default",
         Kind::Enum(&["allchannels", "resetchannels"]),
