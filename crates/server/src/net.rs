@@ -30,6 +30,68 @@ enum NewConn {
     ),
 }
 
+/// What opening a listener later needs (CONFIG SET tls-port): the acceptor's runtime, the
+/// I/O threads, and the TLS listeners' tasks (aborting one closes its socket).
+pub struct Listeners {
+    handle: tokio::runtime::Handle,
+    workers: Vec<mpsc::UnboundedSender<NewConn>>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    tls_tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Spawn the accept loop of one listener on the acceptor's runtime.
+fn spawn_accept_loop(
+    srv: &Arc<Server>,
+    l: &Listeners,
+    listener: StdTcpListener,
+    is_tls: bool,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let _entered = l.handle.enter();
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let (srv, workers, next) = (srv.clone(), l.workers.clone(), l.next.clone());
+    Ok(l.handle.spawn(async move {
+        loop {
+            let Ok((s, peer)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let Ok(s) = s.into_std() else { continue };
+            accept_tcp(&srv, &workers, &next, s, peer, is_tls);
+        }
+    }))
+}
+
+/// CONFIG SET tls-port: listen on the new port (TLS configured first), then close the old
+/// listeners; 0 closes them. The error is Redis's reply text.
+pub fn change_tls_port(srv: &Arc<Server>, port: u16) -> Result<(), &'static str> {
+    let Some(l) = srv.listeners.get() else {
+        return Err("Unable to listen on this port. Check server logs.");
+    };
+    let mut fresh = Vec::new();
+    if port != 0 {
+        if let Err(e) = srv.tls.configure(&srv.config.read()) {
+            log_warning!("{e}");
+            return Err("Unable to update TLS configuration. Check server logs.");
+        }
+        let bound = bind_tcp(srv, port).map_err(|e| {
+            log_warning!("{e:#}");
+            "Unable to listen on this port. Check server logs."
+        })?;
+        for listener in bound {
+            let task = spawn_accept_loop(srv, l, listener, true).map_err(|e| {
+                log_warning!("{e}");
+                "Unable to listen on this port. Check server logs."
+            })?;
+            fresh.push(task);
+        }
+    }
+    let old = std::mem::replace(&mut *l.tls_tasks.lock(), fresh);
+    for task in old {
+        task.abort();
+    }
+    Ok(())
+}
+
 /// Bind every configured address on `port`. A `-` before an address means "skip it if
 /// unavailable".
 pub fn bind_tcp(srv: &Server, port: u16) -> anyhow::Result<Vec<StdTcpListener>> {
@@ -208,20 +270,19 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
         .context("building the acceptor runtime")?;
     rt.block_on(async {
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let listeners = tcp.into_iter().map(|l| (l, false));
-        for (l, is_tls) in listeners.chain(tls.into_iter().map(|l| (l, true))) {
-            let listener = tokio::net::TcpListener::from_std(l)?;
-            let (srv, workers, next) = (srv.clone(), workers.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let Ok((s, peer)) = listener.accept().await else {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    };
-                    let Ok(s) = s.into_std() else { continue };
-                    accept_tcp(&srv, &workers, &next, s, peer, is_tls);
-                }
-            });
+        let handle = tokio::runtime::Handle::current();
+        let l = srv.listeners.get_or_init(|| Listeners {
+            handle,
+            workers: workers.clone(),
+            next: next.clone(),
+            tls_tasks: parking_lot::Mutex::new(Vec::new()),
+        });
+        for listener in tcp {
+            spawn_accept_loop(&srv, l, listener, false)?;
+        }
+        for listener in tls {
+            let task = spawn_accept_loop(&srv, l, listener, true)?;
+            l.tls_tasks.lock().push(task);
         }
         if let Some(l) = unix {
             let listener = tokio::net::UnixListener::from_std(l)?;

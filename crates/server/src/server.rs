@@ -138,6 +138,9 @@ pub struct Server {
     pub save_state: crate::save::SaveState,
     /// The server itself, for background work started by a command (the AOF rewrite).
     pub me: std::sync::Weak<Server>,
+    /// The acceptor's runtime and I/O threads, once listening (for listeners opened later:
+    /// CONFIG SET tls-port).
+    pub listeners: std::sync::OnceLock<crate::net::Listeners>,
 }
 
 impl Server {
@@ -200,6 +203,7 @@ impl Server {
             rewrite: crate::rewrite::RewriteState::default(),
             save_state: crate::save::SaveState::default(),
             me: me.clone(),
+            listeners: std::sync::OnceLock::new(),
         })
     }
 

@@ -149,7 +149,7 @@ pub fn config_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 /// Parameters Basalt cannot change while running yet, though Redis can.
-const NOT_YET_MUTABLE: &[&str] = &["port", "bind", "tls-port"];
+const NOT_YET_MUTABLE: &[&str] = &["port", "bind"];
 /// Parameters CONFIG SET changes only where `enable-protected-configs` allows (Redis's
 /// PROTECTED_CONFIG: where files are written).
 const PROTECTED: &[&str] = &["dir", "dbfilename"];
@@ -255,18 +255,26 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         .find(|(idx, _)| PARAMS[*idx].name.starts_with("tls-"))
         .map(|(idx, _)| PARAMS[*idx].name);
     if let Some(tls_name) = tls_changed {
-        let built = ctx.srv.tls.configure(&ctx.srv.config.read());
-        if let Err(e) = built {
+        let port_change = previous
+            .iter()
+            .find(|(idx, old)| {
+                PARAMS[*idx].name == "tls-port" && *old != ctx.srv.config.read().value(*idx)
+            })
+            .map(|_| ctx.srv.config.read().get_i64("tls-port") as u16);
+        let applied = match (port_change, ctx.srv.me.upgrade()) {
+            (Some(port), Some(srv)) => crate::net::change_tls_port(&srv, port),
+            _ => ctx.srv.tls.configure(&ctx.srv.config.read()).map_err(|e| {
+                crate::log_warning!("{e}");
+                "Unable to update TLS configuration. Check server logs."
+            }),
+        };
+        if let Err(why) = applied {
             // As Redis: the whole CONFIG SET is rolled back.
-            crate::log_warning!("{e}");
             let mut config = ctx.srv.config.write();
             for (idx, v) in previous {
                 config.set_value(idx, v);
             }
-            return Err(failed(
-                tls_name.as_bytes(),
-                "Unable to update TLS configuration. Check server logs.",
-            ));
+            return Err(failed(tls_name.as_bytes(), why));
         }
     }
     ctx.srv.config_changed();
