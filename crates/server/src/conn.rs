@@ -458,8 +458,13 @@ fn held_by_pause(srv: &Server, client: &ClientState, argv: resp::Argv<'_>) -> bo
     }
     match crate::cmd::resolve(argv) {
         Ok(spec) if spec.arity_ok(argv.len()) => {
-            let writes = spec.name == "exec" && crate::cmd::queued_writes(client);
-            srv.pause.holds(spec, writes)
+            // A transaction that writes or publishes is held whole; a script is held unless
+            // its shebang says `no-writes` (Redis's flags for EVAL and FCALL).
+            let declared = crate::commands::scripting::declared_flags(srv, spec, argv);
+            let writes = (spec.name == "exec" && crate::cmd::queued_may_replicate(client))
+                || declared.is_some_and(|f| !f.no_writes);
+            let read_only_script = declared.is_some_and(|f| f.no_writes);
+            !read_only_script && srv.pause.holds(spec, writes)
         }
         _ => false,
     }

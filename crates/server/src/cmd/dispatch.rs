@@ -343,7 +343,9 @@ fn reject(srv: &Server, client: &mut ClientState, out: &mut resp::Reply, r: Reje
         if client.multi.is_some() {
             super::multi::discard(srv, client);
         }
-        let msg = [&b"EXECABORT Transaction discarded because of: "[..], &r.msg].concat();
+        // Redis passes the reason without the `ERR ` code (other codes stay: NOAUTH, OOM …).
+        let reason = r.msg.strip_prefix(b"ERR ").unwrap_or(&r.msg);
+        let msg = [&b"EXECABORT Transaction discarded because of: "[..], reason].concat();
         srv.stats.record_error(&msg);
         out.error(&msg);
         return;

@@ -98,6 +98,15 @@ pub fn queued_writes(client: &ClientState) -> bool {
         .is_some_and(|m| m.flags & flags::WRITE != 0)
 }
 
+/// Whether the transaction holds a command that writes or may replicate (PUBLISH, a script):
+/// CLIENT PAUSE WRITE holds such an EXEC.
+pub fn queued_may_replicate(client: &ClientState) -> bool {
+    client
+        .multi
+        .as_ref()
+        .is_some_and(|m| m.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0)
+}
+
 /// Queue a command for EXEC. Once the transaction is doomed (a refused command, a watched
 /// key changed) nothing more is kept, as in Redis.
 pub fn queue(client: &mut ClientState, spec: &'static Spec, argv: Argv<'_>) {

@@ -85,7 +85,8 @@ fn command_entry(out: &mut Reply, spec: &Spec) {
     out.array(10);
     out.bulk(spec.name.as_bytes());
     out.int(i64::from(spec.arity));
-    names_set(out, spec.flags, flags::NAMES);
+    // `may_replicate` is hidden from COMMAND INFO, on purpose in Redis 7.0.
+    names_set(out, spec.flags & !flags::MAY_REPLICATE, flags::NAMES);
     out.int(i64::from(spec.keys.0));
     out.int(i64::from(spec.keys.1));
     out.int(i64::from(spec.keys.2));

@@ -207,8 +207,7 @@ pub fn reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     c.db = 0;
     c.shared.db.store(0, Relaxed);
     c.reply_mode = ReplyMode::On;
-    c.no_evict = false;
-    c.shared.no_evict.store(false, Relaxed);
+    // CLIENT NO-EVICT stays on: Redis 7.0's RESET does not clear it.
     *c.shared.name.lock() = None;
     c.shared.resp.store(2, Relaxed);
     c.authenticated = !ctx.srv.auth_required();

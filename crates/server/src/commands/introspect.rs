@@ -8,7 +8,8 @@ use super::reply_help;
 use crate::cmd::{CmdResult, Ctx};
 
 pub fn monitor(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
-    if ctx.client.deny_blocking && !ctx.client.in_exec() {
+    // Inside EXEC too: Redis 7.0's EXEC denies blocking, and MONITOR with it.
+    if ctx.client.deny_blocking {
         return Err("ERR MONITOR isn't allowed for DENY BLOCKING client".into());
     }
     // A second MONITOR is ignored without a reply, as Redis ignores it.

@@ -111,7 +111,13 @@ fn shown_value(ctx: &Ctx<'_, '_>, idx: usize) -> String {
             .map(|d| d.display().to_string())
             .unwrap_or_default();
     }
-    ctx.srv.config.read().value(idx).to_string()
+    let value = ctx.srv.config.read().value(idx).to_string();
+    // Redis 7.0 prints `A` without the `n` it also holds (its flags-to-string quirk); the
+    // events still go out, as they do in Redis.
+    if PARAMS[idx].name == "notify-keyspace-events" && value.starts_with('A') {
+        return value.replace('n', "");
+    }
+    value
 }
 
 pub fn config_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
