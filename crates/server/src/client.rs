@@ -46,6 +46,9 @@ pub struct ClientState {
     /// and the ACL generation it was looked up at (see `crate::acl`).
     pub user: Option<Arc<crate::acl::User>>,
     pub acl_generation: u64,
+    /// The command answered with an error counted elsewhere (a script passing on a called
+    /// command's error): it counts as failed without counting the error again.
+    pub reply_failed: bool,
     pub reply_mode: ReplyMode,
     /// Set by a handler that wants the connection closed after its reply.
     pub flow: Flow,
@@ -113,6 +116,7 @@ impl ClientState {
             authenticated,
             user: None,
             acl_generation: 0,
+            reply_failed: false,
             reply_mode: ReplyMode::On,
             flow: Flow::Continue,
             last_command: "NULL",

@@ -107,6 +107,7 @@ pub async fn serve<S>(
             continue;
         }
         stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+        stats.reads.fetch_add(1, Relaxed);
         shared
             .last_interaction_ms
             .store(crate::util::now_ms(), Relaxed);
@@ -301,6 +302,7 @@ async fn flush<S: AsyncWrite + Unpin>(
         return false;
     }
     stats.net_output_bytes.fetch_add(out.len() as u64, Relaxed);
+    stats.writes.fetch_add(1, Relaxed);
     out.clear();
     out.shrink(REPLY_BUF_KEEP_BYTES);
     true

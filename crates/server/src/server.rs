@@ -335,6 +335,7 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
             if report.time_limit_reached {
                 srv.stats.expired_time_cap_reached.fetch_add(1, Relaxed);
             }
+            srv.stats.sample_instantaneous();
             let cycle_ms = started.elapsed().as_millis() as u64;
             srv.stats.expire_cycle_cpu_ms.fetch_add(cycle_ms, Relaxed);
             srv.latency.add_if_needed("expire-cycle", cycle_ms);

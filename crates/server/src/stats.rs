@@ -47,6 +47,9 @@ pub struct ThreadStats {
     commands: Vec<CmdCounters>,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// Socket reads and reply writes (INFO's `total_reads_processed`, `..._writes_...`).
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
 }
 
 impl Default for ThreadStats {
@@ -55,6 +58,8 @@ impl Default for ThreadStats {
             commands: all_specs().iter().map(|_| CmdCounters::default()).collect(),
             net_input_bytes: AtomicU64::new(0),
             net_output_bytes: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
         }
     }
 }
@@ -120,6 +125,18 @@ pub struct Stats {
     /// it is logged: a command that changed nothing is not.
     pub dirty: AtomicU64,
     errors: Mutex<HashMap<String, u64>>,
+    /// Samples for INFO's `instantaneous_*` figures, taken by the cron.
+    instant: Mutex<Instant>,
+}
+
+/// Redis's instantaneous metrics: every 100 ms the cron records how fast commands and
+/// network bytes went since the previous sample; INFO shows the mean of the last 16.
+#[derive(Default)]
+struct Instant {
+    last: Option<(std::time::Instant, [u64; 3])>,
+    /// Per metric (commands, input bytes, output bytes): rates per second, a ring of 16.
+    samples: [[f64; 16]; 3],
+    next: usize,
 }
 
 impl Stats {
@@ -128,6 +145,43 @@ impl Stats {
         let t = Arc::new(ThreadStats::default());
         self.threads.lock().push(t.clone());
         t
+    }
+
+    /// Take an instantaneous-metrics sample if 100 ms passed since the last (the cron calls
+    /// this every cycle).
+    pub fn sample_instantaneous(&self) {
+        let now = std::time::Instant::now();
+        let (net_in, net_out) = self.net_bytes();
+        let current = [self.total_commands(), net_in, net_out];
+        let mut inst = self.instant.lock();
+        match inst.last {
+            Some((at, _)) if now.duration_since(at) < std::time::Duration::from_millis(100) => {}
+            Some((at, before)) => {
+                let secs = now.duration_since(at).as_secs_f64();
+                let slot = inst.next;
+                for m in 0..3 {
+                    inst.samples[m][slot] = current[m].saturating_sub(before[m]) as f64 / secs;
+                }
+                inst.next = (slot + 1) % 16;
+                inst.last = Some((now, current));
+            }
+            None => inst.last = Some((now, current)),
+        }
+    }
+
+    /// Mean rates of the last 16 samples: commands per second, and input and output bytes
+    /// per second.
+    pub fn instantaneous(&self) -> (f64, f64, f64) {
+        let inst = self.instant.lock();
+        let mean = |m: usize| inst.samples[m].iter().sum::<f64>() / 16.0;
+        (mean(0), mean(1), mean(2))
+    }
+
+    /// Socket reads and reply writes, summed over the I/O threads.
+    pub fn reads_writes(&self) -> (u64, u64) {
+        self.threads.lock().iter().fold((0, 0), |(r, w), t| {
+            (r + t.reads.load(Relaxed), w + t.writes.load(Relaxed))
+        })
     }
 
     /// Count an error reply under its code (the first word: `ERR`, `WRONGTYPE` …).
@@ -232,6 +286,8 @@ impl Stats {
             }
             t.net_input_bytes.store(0, Relaxed);
             t.net_output_bytes.store(0, Relaxed);
+            t.reads.store(0, Relaxed);
+            t.writes.store(0, Relaxed);
         }
         self.errors.lock().clear();
         self.total_connections_received.store(0, Relaxed);

@@ -443,3 +443,55 @@ fn a_paused_client_that_disconnects_is_gone_at_once() {
     let theirs = paused_clients(&redis);
     assert_eq!(paused_clients(&basalt), theirs);
 }
+
+/// Error statistics of scripts: their own errors count once, a called command's error
+/// passed on by the script counts only as the script's failed call.
+fn script_error_stats(s: &ServerProc) -> Vec<String> {
+    let mut c = s.conn();
+    c.cmd(&[b"CONFIG", b"RESETSTAT"]);
+    c.cmd(&[b"SET", b"s", b"x"]);
+    for script in [
+        "return {err='FOO bar'}",
+        "return redis.call('incr','s')",
+        "return redis.pcall('incr','s')",
+        "local r = redis.pcall('incr','s') return 1",
+        "return redis.error_reply('MY err')",
+        "error('boom')",
+    ] {
+        c.cmd(&[b"EVAL", script.as_bytes(), b"0"]);
+    }
+    let mut kept = Vec::new();
+    for section in ["errorstats", "commandstats", "stats"] {
+        let info = text(&c.cmd_str(&["INFO", section]));
+        for line in info.lines() {
+            let wanted = line.starts_with("errorstat_")
+                || line.starts_with("total_error_replies")
+                || line.starts_with("unexpected_error_replies")
+                || line.starts_with("cmdstat_eval")
+                || line.starts_with("cmdstat_incr");
+            if wanted {
+                // Without the timings.
+                kept.push(
+                    line.split(',')
+                        .filter(|f| !f.contains("usec"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+            }
+        }
+    }
+    kept
+}
+
+#[test]
+fn script_errors_are_counted_as_redis_counts_them() {
+    let basalt = common::basalt(&[]);
+    let ours = script_error_stats(&basalt);
+    assert!(
+        ours.iter().any(|l| l.starts_with("errorstat_FOO")),
+        "{ours:?}"
+    );
+    if let Some(redis) = common::redis() {
+        assert_eq!(ours, script_error_stats(&redis));
+    }
+}

@@ -505,7 +505,10 @@ pub(super) fn finish(
     };
     srv.latency.add_if_needed(event, elapsed_us / 1000);
     match result {
-        Ok(()) => client.stats.called(spec, elapsed_us, false, blocked),
+        Ok(()) => {
+            let failed = std::mem::take(&mut client.reply_failed);
+            client.stats.called(spec, elapsed_us, failed, blocked)
+        }
         Err(e) => {
             client.stats.called(spec, elapsed_us, true, blocked);
             srv.stats.record_error(e.msg());

@@ -48,6 +48,9 @@ pub struct ScriptRun<'a, 's> {
     pub command: Vec<Vec<u8>>,
     /// The name of that command (`eval`, `fcall` …), as the ACL log shows the caller.
     pub caller: &'static str,
+    /// Error replies of the commands it called (a few): when the script's own reply is one
+    /// of them, Redis counts it in the error statistics once, as the called command's.
+    pub inner_errors: Vec<Vec<u8>>,
 }
 
 impl ScriptRun<'_, '_> {
@@ -105,6 +108,9 @@ pub fn is_script(spec: &Spec) -> bool {
     )
 }
 
+/// How many called commands' errors a run remembers (see [`ScriptRun::inner_errors`]).
+const MAX_INNER_ERRORS: usize = 8;
+
 /// The error every call gets once the script is to start over (never seen by the caller:
 /// the run's reply is discarded).
 const RESTARTING: &str = "ERR script is being restarted with every shard locked";
@@ -125,7 +131,17 @@ pub fn call(
         Proto::Resp2
     };
     match checked_call(run, args, repl, reply) {
-        Ok(()) => true,
+        Ok(()) => {
+            let bytes = reply.as_bytes();
+            if bytes.first() == Some(&b'-') && run.inner_errors.len() < MAX_INNER_ERRORS {
+                let end = bytes
+                    .iter()
+                    .position(|&c| c == b'\r')
+                    .unwrap_or(bytes.len());
+                run.inner_errors.push(bytes[1..end].to_vec());
+            }
+            true
+        }
         Err(e) => {
             reply.clear();
             reply.error(e.as_bytes());

@@ -24,7 +24,8 @@ const DEFAULT: &[&str] = &[
 fn wanted(args: &[String]) -> Vec<&'static str> {
     let mut order: Vec<&'static str> = DEFAULT.to_vec();
     order.insert(8, "commandstats");
-    order.insert(9, "latencystats");
+    // After errorstats, as Redis orders them.
+    order.insert(10, "latencystats");
     if args.is_empty() || args.iter().any(|a| a == "default") {
         return DEFAULT.to_vec();
     }
@@ -219,9 +220,15 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
     let st = &srv.stats;
     let db = shards.stats();
     let (net_in, net_out) = st.net_bytes();
+    let (ops, in_bps, out_bps) = st.instantaneous();
+    let ops = ops as i64;
+    let (in_kbps, out_kbps) = (in_bps / 1024.0, out_bps / 1024.0);
+    let (reads, writes) = st.reads_writes();
+    // Basalt never forks, has no replicas (their counters are 0 in truth) and no active
+    // defragmentation.
     let _ = write!(
         b,
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{reads}\r\ntotal_writes_processed:{writes}\r\n",
         st.total_connections_received.load(Relaxed),
         st.total_commands(),
         st.rejected_connections.load(Relaxed),

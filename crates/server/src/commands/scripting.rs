@@ -233,6 +233,7 @@ pub(super) fn run_script(
     let out_before = ctx.out.len();
     let busy_after_ms = srv.scripts.busy_after_ms.load(Relaxed);
     let mut held = Some(locks);
+    let mut inner_errors = Vec::new();
     let result = loop {
         let mut run = ScriptRun {
             srv,
@@ -251,8 +252,10 @@ pub(super) fn run_script(
             name: std::mem::take(&mut how.name),
             command: std::mem::take(&mut how.command),
             caller: ctx.spec.name,
+            inner_errors: std::mem::take(&mut inner_errors),
         };
         let ran = exec(&mut run, ctx.out);
+        inner_errors = std::mem::take(&mut run.inner_errors);
         how.name = std::mem::take(&mut run.name);
         how.command = std::mem::take(&mut run.command);
         held = run.keys.take();
@@ -282,7 +285,30 @@ pub(super) fn run_script(
         }
     }
     ctx.keys = held.unwrap_or_else(|| store.lock_indices(&[]));
-    result.map_err(|e| CmdError::from(e.into_bytes()))
+    result.map_err(|e| CmdError::from(e.into_bytes()))?;
+    script_error_reply(ctx, out_before, &inner_errors)
+}
+
+/// A script that answered with an error failed, as Redis counts it: its own errors
+/// (`{err=…}`, `redis.error_reply`, a Lua error) go to the error statistics; an error a
+/// called command gave (returned by `redis.pcall`, or raised by `redis.call`) was counted
+/// there already, so the script's call only counts as failed.
+fn script_error_reply(ctx: &mut Ctx<'_, '_>, out_before: usize, inner: &[Vec<u8>]) -> CmdResult {
+    let reply = &ctx.out.as_bytes()[out_before.min(ctx.out.len())..];
+    if reply.first() != Some(&b'-') {
+        return Ok(());
+    }
+    let end = reply
+        .iter()
+        .position(|&c| c == b'\r')
+        .unwrap_or(reply.len());
+    let msg = reply[1..end].to_vec();
+    if inner.iter().any(|e| msg.starts_with(e)) {
+        ctx.client.reply_failed = true;
+        return Ok(());
+    }
+    ctx.out.truncate(out_before);
+    Err(CmdError::from(msg))
 }
 
 pub fn script_load(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
