@@ -144,6 +144,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         std::process::id()
     );
     let appendonly = config.get("appendonly") == "yes";
+    cmd::table::set_renames(&config.renames);
     let srv = Server::new(config, io_threads, shards);
     if let Err(e) = acl::file::load_at_startup(&srv.acl, &srv.config.read()) {
         log_warning!("{e}");

@@ -167,7 +167,7 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
         b"-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Invalid client class specified in buffer limit configuration.\r\n"
     );
     for (arg, value, feature) in [
-        ("--tls-port", "6380", "TLS"),
+        ("--tls-replication", "yes", "replication"),
         ("--cluster-enabled", "yes", "cluster mode"),
         ("--masterauth", "secret", "replication"),
     ] {
@@ -256,4 +256,48 @@ fn proc_title_template_sets_the_process_title() {
         b"+OK\r\n"
     );
     assert_eq!(cmdline(s.pid()), format!("basalt {{port}}}} {port}"));
+}
+
+/// What a config file of `include`, `rename-command` and multi-word directives gives.
+fn includes_and_renames(s: &common::ServerProc) -> Vec<String> {
+    let mut c = s.conn();
+    let text = |r: Vec<u8>| String::from_utf8_lossy(&r).into_owned();
+    vec![
+        text(c.cmd_str(&["CFG", "GET", "maxmemory"])),
+        text(c.cmd_str(&["CFG", "GET", "hz"])),
+        text(c.cmd_str(&["CFG", "GET", "latency-tracking-info-percentiles"])),
+        text(c.cmd_str(&["CFG", "GET", "replicaof"])),
+        text(c.cmd_str(&["CONFIG", "GET", "maxmemory"])),
+        text(c.cmd_str(&["SET", "k", "v"])),
+        text(c.cmd_str(&["FLUSHALL"])),
+        text(c.cmd_str(&["WIPE"])),
+        text(c.cmd_str(&["DBSIZE"])),
+        text(c.cmd_str(&["DEBUG", "SLEEP", "0"])),
+    ]
+}
+
+/// `include` (a file, and a glob), `rename-command` (a new name, and "" to remove one),
+/// percentiles given as several words and `replicaof no one`, as Redis reads them.
+#[test]
+fn includes_renames_and_multi_word_directives_as_redis_reads_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::write(d.join("inc-1.conf"), "maxmemory 12mb\n").expect("write");
+    std::fs::write(d.join("inc-2.conf"), "hz 20\n").expect("write");
+    std::fs::write(d.join("other.conf"), "maxmemory-samples 7\n").expect("write");
+    let main = format!(
+        "include {}\ninclude {}/inc-*.conf\nrename-command CONFIG CFG\nrename-command FLUSHALL wipe\nrename-command DEBUG \"\"\nlatency-tracking-info-percentiles 50 99 99.9\nreplicaof no one\n",
+        d.join("other.conf").display(),
+        d.display()
+    );
+    let conf = d.join("main.conf");
+    std::fs::write(&conf, main).expect("write");
+    let p = conf.to_str().expect("path");
+    let basalt = common::spawn_with_config(&basalt_bin(), "basalt", p);
+    let ours = includes_and_renames(&basalt);
+    assert!(ours[0].contains("12582912"), "{ours:?}");
+    if redis().is_some() {
+        let theirs = common::spawn_with_config(std::path::Path::new("redis-server"), "redis", p);
+        assert_eq!(ours, includes_and_renames(&theirs));
+    }
 }

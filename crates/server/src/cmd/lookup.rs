@@ -17,6 +17,35 @@ fn index() -> &'static Index {
 /// Longest command name; a longer argument cannot be a command.
 const MAX_NAME_BYTES: usize = 32;
 
+/// `rename-command` lines of the configuration: the new names, and the old names that no
+/// longer find their command (set once, at start).
+struct Renames {
+    renamed: HashMap<Vec<u8>, &'static Spec>,
+    hidden: Vec<&'static str>,
+}
+
+static RENAMES: OnceLock<Renames> = OnceLock::new();
+
+/// Apply `rename-command old new` lines (`new` empty: the command is gone), as Redis does
+/// while loading its configuration. Only the first call counts.
+pub fn set_renames(renames: &[(String, String)]) {
+    let mut r = Renames {
+        renamed: HashMap::new(),
+        hidden: Vec::new(),
+    };
+    for (old, new) in renames {
+        let Some(spec) = index().get(old.as_bytes()).copied() else {
+            continue;
+        };
+        r.hidden.push(spec.name);
+        if !new.is_empty() {
+            r.renamed
+                .insert(new.to_ascii_lowercase().into_bytes(), spec);
+        }
+    }
+    let _ = RENAMES.set(r);
+}
+
 /// Find a command by name, ignoring ASCII case, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     if name.len() > MAX_NAME_BYTES {
@@ -26,6 +55,13 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
+    if let Some(r) = RENAMES.get() {
+        if let Some(spec) = r.renamed.get(&*lower) {
+            return Some(spec);
+        }
+        let found = index().get(&*lower).copied()?;
+        return (!r.hidden.contains(&found.name)).then_some(found);
+    }
     index().get(&*lower).copied()
 }
 

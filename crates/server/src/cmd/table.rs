@@ -774,4 +774,4 @@ const fn arg(
     }
 }
 
-pub use super::lookup::{all_specs, lookup, lookup_sub, spec_index};
+pub use super::lookup::{all_specs, lookup, lookup_sub, set_renames, spec_index};

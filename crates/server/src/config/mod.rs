@@ -44,6 +44,8 @@ pub struct Config {
     /// `user <name> <rules…>` lines, checked and with their selectors merged: the name, then
     /// the rules (loaded into the ACL at start, see `acl::file`).
     pub users: Vec<Vec<Vec<u8>>>,
+    /// `rename-command old new` lines (an empty new name disables the command).
+    pub renames: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             file: None,
             save_points_read: false,
             users: Vec::new(),
+            renames: Vec::new(),
         }
     }
 }
@@ -132,6 +135,23 @@ impl Config {
             let Some((name, args)) = words.split_first() else {
                 continue;
             };
+            if name.eq_ignore_ascii_case("include") && args.len() == 1 {
+                for path in include_paths(&args[0]).map_err(fail)? {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|source| ConfigError::Open { path, source })?;
+                    self.apply_text(&text)?;
+                }
+                continue;
+            }
+            if name.eq_ignore_ascii_case("rename-command") && args.len() == 2 {
+                let known = crate::cmd::table::lookup(args[0].as_bytes()).is_some();
+                if !known {
+                    return Err(fail("No such command in rename-command".into()));
+                }
+                self.renames
+                    .push((args[0].to_ascii_lowercase(), args[1].clone()));
+                continue;
+            }
             if name.eq_ignore_ascii_case("user") && !args.is_empty() {
                 let raw: Vec<Vec<u8>> = ranges.iter().map(|&(a, b)| bytes[a..b].to_vec()).collect();
                 let seen: Vec<Vec<u8>> = self.users.iter().map(|u| u[0].clone()).collect();
@@ -146,7 +166,12 @@ impl Config {
             }
             let many = matches!(
                 param.kind,
-                Kind::List | Kind::SavePoints | Kind::Words | Kind::BufferLimits | Kind::OomValues
+                Kind::List
+                    | Kind::SavePoints
+                    | Kind::Words
+                    | Kind::BufferLimits
+                    | Kind::OomValues
+                    | Kind::Percentiles
             );
             if args.len() > 1 && !many {
                 return Err(bad());
@@ -314,6 +339,40 @@ impl Config {
             _ => format!("{} {}", param.name, quote_if_needed(value)),
         }
     }
+}
+
+/// The files an `include` names: the path itself, or for a glob in its last part every
+/// matching file of that directory in name order (Redis 7.0 expands includes with glob(3)).
+fn include_paths(pattern: &str) -> Result<Vec<String>, String> {
+    let is_glob = |s: &str| s.contains(['*', '?', '[']);
+    if !is_glob(pattern) {
+        return Ok(vec![pattern.to_string()]);
+    }
+    let (dir, file) = match pattern.rfind('/') {
+        Some(at) => (&pattern[..at.max(1)], &pattern[at + 1..]),
+        None => (".", pattern),
+    };
+    if is_glob(dir) {
+        return Err(format!(
+            "Can't include '{pattern}': a glob is only supported in the file name"
+        ));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("Can't include '{pattern}': {e}"))?;
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| store::glob_match(file.as_bytes(), name.as_bytes(), false))
+        .map(|name| {
+            if dir == "." && !pattern.starts_with("./") {
+                name
+            } else {
+                format!("{}/{name}", dir.trim_end_matches('/'))
+            }
+        })
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 /// Turn `--name a b --other c` into config lines, quoting values like Redis does.

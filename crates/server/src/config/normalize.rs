@@ -42,6 +42,10 @@ pub fn normalize(param: &Param, args: &[String]) -> Result<String, String> {
     if param.name == "oom-score-adj" && value == "relative" {
         value = "yes".to_string();
     }
+    // `replicaof no one` is the default: no master.
+    if param.name == "replicaof" && value.eq_ignore_ascii_case("no one") {
+        value = String::new();
+    }
     match param.feature {
         Some(feature) if value != param.default => Err(format!(
             "{} needs {feature}, which Basalt does not have yet; only the default '{}' is accepted",
