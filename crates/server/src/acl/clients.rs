@@ -98,17 +98,22 @@ pub fn kill_users(srv: &Server, users: &[Arc<User>], me: u64) -> bool {
     let mut mine = false;
     for c in srv.clients.all() {
         let name = c.user_name.lock().clone();
-        if !users.iter().any(|u| u.name == name) {
-            continue;
-        }
-        if c.id == me {
-            mine = true;
-        } else {
-            c.kill();
-            c.wait.cancel(&srv.blocked);
+        if users.iter().any(|u| u.name == name) {
+            mine |= close(srv, &c, me);
         }
     }
     mine
+}
+
+/// Close connection `c`, or when it is `me` (the one running the command) say so: it closes
+/// after its reply, as Redis's `CLIENT_CLOSE_AFTER_COMMAND`.
+fn close(srv: &Server, c: &crate::client::ClientShared, me: u64) -> bool {
+    if c.id == me {
+        return true;
+    }
+    c.kill();
+    c.wait.cancel(&srv.blocked);
+    false
 }
 
 /// After ACL SETUSER: close the subscribers of the user whose channels no longer allow
@@ -126,14 +131,8 @@ pub fn kill_revoked_subscribers(srv: &Server, old: &User, new: &User, me: u64) -
             continue;
         }
         let (channels, patterns) = srv.pubsub.subscriptions_of(c.id);
-        if super::check::subscriptions_allowed(new, &channels, &patterns) {
-            continue;
-        }
-        if c.id == me {
-            mine = true;
-        } else {
-            c.kill();
-            c.wait.cancel(&srv.blocked);
+        if !super::check::subscriptions_allowed(new, &channels, &patterns) {
+            mine |= close(srv, &c, me);
         }
     }
     mine
