@@ -30,12 +30,13 @@ enum NewConn {
     ),
 }
 
-/// What opening a listener later needs (CONFIG SET tls-port): the acceptor's runtime, the
-/// I/O threads, and the TLS listeners' tasks (aborting one closes its socket).
+/// What opening listeners later needs (CONFIG SET port, tls-port, bind): the acceptor's
+/// runtime, the I/O threads, and the listeners' tasks (aborting one closes its socket).
 pub struct Listeners {
     handle: tokio::runtime::Handle,
     workers: Vec<mpsc::UnboundedSender<NewConn>>,
     next: Arc<std::sync::atomic::AtomicUsize>,
+    tcp_tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     tls_tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -61,49 +62,132 @@ fn spawn_accept_loop(
     }))
 }
 
-/// CONFIG SET tls-port: listen on the new port (TLS configured first), then close the old
-/// listeners; 0 closes them. The error is Redis's reply text.
-pub fn change_tls_port(srv: &Arc<Server>, port: u16) -> Result<(), &'static str> {
-    let Some(l) = srv.listeners.get() else {
-        return Err("Unable to listen on this port. Check server logs.");
-    };
-    let mut fresh = Vec::new();
-    if port != 0 {
+const CANNOT_LISTEN: &str = "Unable to listen on this port. Check server logs.";
+
+/// Bind `port` (plain or TLS) on the configured addresses, ready to replace the listeners
+/// of that kind; nothing is bound for port 0.
+fn bind_kind(
+    srv: &Arc<Server>,
+    is_tls: bool,
+    port: u16,
+) -> Result<Vec<StdTcpListener>, &'static str> {
+    if port == 0 {
+        return Ok(Vec::new());
+    }
+    if is_tls {
         if let Err(e) = srv.tls.configure(&srv.config.read()) {
             log_warning!("{e}");
             return Err("Unable to update TLS configuration. Check server logs.");
         }
-        let bound = bind_tcp(srv, port).map_err(|e| {
-            log_warning!("{e:#}");
-            "Unable to listen on this port. Check server logs."
-        })?;
-        for listener in bound {
-            let task = spawn_accept_loop(srv, l, listener, true).map_err(|e| {
-                log_warning!("{e}");
-                "Unable to listen on this port. Check server logs."
-            })?;
-            fresh.push(task);
-        }
     }
-    let old = std::mem::replace(&mut *l.tls_tasks.lock(), fresh);
-    for task in old {
+    bind_tcp(srv, port).map_err(|e| {
+        log_warning!("{e:#}");
+        CANNOT_LISTEN
+    })
+}
+
+/// Put `bound` in service for one kind of listener and close the ones it replaces.
+fn swap_listeners(
+    srv: &Arc<Server>,
+    l: &Listeners,
+    is_tls: bool,
+    bound: Vec<StdTcpListener>,
+) -> Result<(), &'static str> {
+    let mut fresh = Vec::new();
+    for listener in bound {
+        fresh.push(spawn_accept_loop(srv, l, listener, is_tls).map_err(|e| {
+            log_warning!("{e}");
+            CANNOT_LISTEN
+        })?);
+    }
+    let tasks = if is_tls { &l.tls_tasks } else { &l.tcp_tasks };
+    close_all(std::mem::replace(&mut *tasks.lock(), fresh));
+    Ok(())
+}
+
+/// Stop accept loops and wait (briefly: the acceptor's thread drops them at once) until their
+/// sockets are closed, so the port is free and refuses connections when this returns.
+fn close_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in &tasks {
         task.abort();
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while tasks.iter().any(|t| !t.is_finished()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// CONFIG SET port / tls-port: listen on the new port (TLS configured first), then close
+/// the old listeners; 0 closes them. The error is Redis's reply text.
+pub fn change_port(srv: &Arc<Server>, is_tls: bool, port: u16) -> Result<(), &'static str> {
+    let Some(l) = srv.listeners.get() else {
+        return Err(CANNOT_LISTEN);
+    };
+    let bound = bind_kind(srv, is_tls, port)?;
+    swap_listeners(srv, l, is_tls, bound)?;
+    if !is_tls {
+        srv.tcp_port.store(u64::from(port), Relaxed);
+    }
     Ok(())
+}
+
+/// CONFIG SET bind: both ports on the new addresses. As Redis's `changeBindAddr`, the old
+/// listeners close first (the addresses may overlap); when the new ones cannot all be
+/// opened, the old addresses (`old_bind`) are opened again and nothing changes.
+pub fn change_bind(srv: &Arc<Server>, old_bind: &str) -> Result<(), &'static str> {
+    const FAILED: &str = "Failed to bind to specified addresses.";
+    let Some(l) = srv.listeners.get() else {
+        return Err(FAILED);
+    };
+    let (binds, port, tls_port) = {
+        let c = srv.config.read();
+        (c.bind(), c.port(), c.get_i64("tls-port") as u16)
+    };
+    close_all(std::mem::take(&mut *l.tcp_tasks.lock()));
+    close_all(std::mem::take(&mut *l.tls_tasks.lock()));
+    let open = |binds: &[String]| -> anyhow::Result<(Vec<StdTcpListener>, Vec<StdTcpListener>)> {
+        Ok((
+            bind_addrs(srv, binds, port)?,
+            bind_addrs(srv, binds, tls_port)?,
+        ))
+    };
+    let (result, (tcp, tls)) = match open(&binds) {
+        Ok(both) => (Ok(()), both),
+        Err(e) => {
+            log_warning!("{e:#}");
+            let old: Vec<String> = old_bind.split_whitespace().map(str::to_string).collect();
+            let restored = open(&old).unwrap_or_else(|e| {
+                log_warning!("Failed to restore the old listeners: {e:#}");
+                (Vec::new(), Vec::new())
+            });
+            (Err(FAILED), restored)
+        }
+    };
+    swap_listeners(srv, l, false, tcp)?;
+    swap_listeners(srv, l, true, tls)?;
+    result
 }
 
 /// Bind every configured address on `port`. A `-` before an address means "skip it if
 /// unavailable".
 pub fn bind_tcp(srv: &Server, port: u16) -> anyhow::Result<Vec<StdTcpListener>> {
-    let (binds, backlog) = {
-        let c = srv.config.read();
-        (c.bind(), c.get("tcp-backlog").parse::<i32>().unwrap_or(511))
-    };
+    let binds = srv.config.read().bind();
+    bind_addrs(srv, &binds, port)
+}
+
+/// Bind `binds` (as the `bind` directive lists them) on `port`.
+fn bind_addrs(srv: &Server, binds: &[String], port: u16) -> anyhow::Result<Vec<StdTcpListener>> {
+    let backlog = srv
+        .config
+        .read()
+        .get("tcp-backlog")
+        .parse::<i32>()
+        .unwrap_or(511);
     if port == 0 {
         return Ok(Vec::new());
     }
     let mut listeners = Vec::new();
-    for b in binds {
+    for b in binds.iter().cloned() {
         let (optional, addr) = match b.strip_prefix('-') {
             Some(a) => (true, a.to_string()),
             None => (false, b),
@@ -275,10 +359,12 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
             handle,
             workers: workers.clone(),
             next: next.clone(),
+            tcp_tasks: parking_lot::Mutex::new(Vec::new()),
             tls_tasks: parking_lot::Mutex::new(Vec::new()),
         });
         for listener in tcp {
-            spawn_accept_loop(&srv, l, listener, false)?;
+            let task = spawn_accept_loop(&srv, l, listener, false)?;
+            l.tcp_tasks.lock().push(task);
         }
         for listener in tls {
             let task = spawn_accept_loop(&srv, l, listener, true)?;

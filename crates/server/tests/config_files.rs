@@ -301,3 +301,51 @@ fn includes_renames_and_multi_word_directives_as_redis_reads_them() {
         assert_eq!(ours, includes_and_renames(&theirs));
     }
 }
+
+/// CONFIG SET port and bind reopen the listeners while the server runs, as Redis 7.0's do;
+/// connections already open stay.
+fn moving_ports(s: &common::ServerProc) -> Vec<String> {
+    let text = |r: Vec<u8>| String::from_utf8_lossy(&r).into_owned();
+    let mut c = s.conn();
+    let mut seen = Vec::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port().to_string();
+    seen.push(text(c.cmd_str(&["CONFIG", "SET", "port", &taken_port])));
+    let new_port = free_port();
+    seen.push(text(c.cmd_str(&[
+        "CONFIG",
+        "SET",
+        "port",
+        &new_port.to_string(),
+    ])));
+    seen.push(format!(
+        "old port closed: {}",
+        Conn::try_connect(s.port).is_none()
+    ));
+    let mut moved = Conn::try_connect(new_port).expect("the new port");
+    seen.push(text(moved.cmd_str(&["PING"])));
+    seen.push(text(c.cmd_str(&["PING"])));
+    seen.push(text(c.cmd_str(&["CONFIG", "SET", "bind", "192.0.2.1"])));
+    seen.push(text(c.cmd_str(&["CONFIG", "GET", "bind"])));
+    seen.push(text(c.cmd_str(&[
+        "CONFIG",
+        "SET",
+        "bind",
+        "127.0.0.1 -::1",
+    ])));
+    seen.push(text(c.cmd_str(&["CONFIG", "GET", "bind"])));
+    let mut again = Conn::try_connect(new_port).expect("the port after bind");
+    seen.push(text(again.cmd_str(&["PING"])));
+    drop(taken);
+    seen
+}
+
+#[test]
+fn config_set_port_and_bind_reopen_listeners_as_redis_does() {
+    let basalt = basalt(&[]);
+    let ours = moving_ports(&basalt);
+    assert_eq!(ours[3], "+PONG\r\n", "{ours:?}");
+    if let Some(redis) = redis() {
+        assert_eq!(ours, moving_ports(&redis));
+    }
+}

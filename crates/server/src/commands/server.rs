@@ -154,8 +154,6 @@ pub fn config_get(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Parameters Basalt cannot change while running yet, though Redis can.
-const NOT_YET_MUTABLE: &[&str] = &["port", "bind"];
 /// Parameters CONFIG SET changes only where `enable-protected-configs` allows (Redis's
 /// PROTECTED_CONFIG: where files are written).
 const PROTECTED: &[&str] = &["dir", "dbfilename"];
@@ -184,7 +182,7 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 b"'",
             ]));
         };
-        if !param.mutable || NOT_YET_MUTABLE.contains(&param.name) {
+        if !param.mutable {
             return Err(failed(name, "can't set immutable config"));
         }
         if PROTECTED.contains(&param.name)
@@ -256,32 +254,13 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             ));
         }
     }
-    let tls_changed = previous
-        .iter()
-        .find(|(idx, _)| PARAMS[*idx].name.starts_with("tls-"))
-        .map(|(idx, _)| PARAMS[*idx].name);
-    if let Some(tls_name) = tls_changed {
-        let port_change = previous
-            .iter()
-            .find(|(idx, old)| {
-                PARAMS[*idx].name == "tls-port" && *old != ctx.srv.config.read().value(*idx)
-            })
-            .map(|_| ctx.srv.config.read().get_i64("tls-port") as u16);
-        let applied = match (port_change, ctx.srv.me.upgrade()) {
-            (Some(port), Some(srv)) => crate::net::change_tls_port(&srv, port),
-            _ => ctx.srv.tls.configure(&ctx.srv.config.read()).map_err(|e| {
-                crate::log_warning!("{e}");
-                "Unable to update TLS configuration. Check server logs."
-            }),
-        };
-        if let Err(why) = applied {
-            // As Redis: the whole CONFIG SET is rolled back.
-            let mut config = ctx.srv.config.write();
-            for (idx, v) in previous {
-                config.set_value(idx, v);
-            }
-            return Err(failed(tls_name.as_bytes(), why));
+    if let Err((name, why)) = apply_listeners(ctx, &previous) {
+        // As Redis: the whole CONFIG SET is rolled back.
+        let mut config = ctx.srv.config.write();
+        for (idx, v) in previous {
+            config.set_value(idx, v);
         }
+        return Err(failed(name.as_bytes(), why));
     }
     ctx.srv.config_changed();
     if let Some(on) = turn_aof {
@@ -294,6 +273,53 @@ pub fn config_set(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// After CONFIG SET changed `previous`' parameters: reopen listeners for `port`, `tls-port`
+/// and `bind`, and rebuild TLS for other `tls-*` settings. The error names the parameter.
+fn apply_listeners(
+    ctx: &Ctx<'_, '_>,
+    previous: &[(usize, String)],
+) -> Result<(), (&'static str, &'static str)> {
+    let srv = ctx.srv.me.upgrade();
+    let changed = |name: &str| {
+        previous.iter().any(|(idx, old)| {
+            PARAMS[*idx].name == name && *old != ctx.srv.config.read().value(*idx)
+        })
+    };
+    let port_of = |name: &str| ctx.srv.config.read().get_i64(name) as u16;
+    if let Some(srv) = &srv {
+        if changed("bind") {
+            // Both ports are reopened on the new addresses (with their new numbers).
+            let old_bind = previous
+                .iter()
+                .find(|(idx, _)| PARAMS[*idx].name == "bind")
+                .map_or(String::new(), |(_, old)| old.clone());
+            return crate::net::change_bind(srv, &old_bind).map_err(|why| ("bind", why));
+        }
+        if changed("port") {
+            crate::net::change_port(srv, false, port_of("port")).map_err(|why| ("port", why))?;
+        }
+        if changed("tls-port") {
+            crate::net::change_port(srv, true, port_of("tls-port"))
+                .map_err(|why| ("tls-port", why))?;
+            return Ok(());
+        }
+    }
+    let tls_setting = previous
+        .iter()
+        .map(|(idx, _)| PARAMS[*idx].name)
+        .find(|n| n.starts_with("tls-"));
+    if let Some(name) = tls_setting {
+        ctx.srv.tls.configure(&ctx.srv.config.read()).map_err(|e| {
+            crate::log_warning!("{e}");
+            (
+                name,
+                "Unable to update TLS configuration. Check server logs.",
+            )
+        })?;
+    }
     Ok(())
 }
 
