@@ -282,6 +282,9 @@ fn normalized(u: &User) -> User {
             .collect();
         s.first_args.retain(|(id, _)| !allowed.contains(id));
         s.first_args.sort();
+        // Only a shortcut over the bits (as Redis's ALLCOMMANDS flag): `+@all -get +get`
+        // leaves every bit set without it, and reads back as `+@all`, with it.
+        s.all_commands = false;
     }
     u
 }
