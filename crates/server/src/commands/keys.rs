@@ -563,13 +563,17 @@ pub fn object_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
         "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         &[
             "ENCODING <key>",
-            "    How the value of <key> is stored (int, embstr, raw, ...).",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
             "FREQ <key>",
-            "    Access frequency counter of <key> (only under an LFU maxmemory-policy).",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
             "IDLETIME <key>",
-            "    Seconds since <key> was last read or written.",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
             "REFCOUNT <key>",
-            "    Number of references to the value of <key>.",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
         ],
     );
     Ok(())

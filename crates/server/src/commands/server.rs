@@ -425,14 +425,14 @@ pub fn config_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
         ctx,
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         &[
-            "GET <pattern> [<pattern> ...]",
-            "    Parameters whose names match the glob-style patterns, with their values.",
-            "SET <parameter> <value> [<parameter> <value> ...]",
-            "    Change parameters; either all of them change or none does.",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
-            "    Zero the statistics INFO reports.",
+            "    Reset statistics reported by the INFO command.",
             "REWRITE",
-            "    Write the running configuration back to the configuration file.",
+            "    Rewrite the configuration file.",
         ],
     );
     Ok(())
