@@ -319,3 +319,62 @@ fn command_info_bytes_match_redis() {
         diffs.join("\n")
     );
 }
+
+/// A COMMAND DOCS entry (a RESP2-flattened map) without the prose Basalt writes in its own
+/// words (`summary`, `complexity`, `history`), with subcommands sorted by name (Redis lists
+/// them in hash order). Everything else — versions, groups, deprecation, the argument trees
+/// redis-cli builds its hints from — must be Redis's.
+fn docs_facts(entry: &V) -> V {
+    let mut out = Vec::new();
+    for kv in entry.items().chunks(2) {
+        let key = kv[0].text();
+        let value = match key.as_str() {
+            "summary" | "complexity" | "history" => continue,
+            "arguments" => V::Array(kv[1].items().iter().map(docs_facts).collect()),
+            "subcommands" => {
+                let mut subs: Vec<(String, V)> = kv[1]
+                    .items()
+                    .chunks(2)
+                    .map(|s| (s[0].text(), docs_facts(&s[1])))
+                    .collect();
+                subs.sort_by(|a, b| a.0.cmp(&b.0));
+                V::Array(
+                    subs.into_iter()
+                        .flat_map(|(n, d)| [V::Bulk(n.into_bytes()), d])
+                        .collect(),
+                )
+            }
+            _ => kv[1].clone(),
+        };
+        out.push(kv[0].clone());
+        out.push(value);
+    }
+    V::Array(out)
+}
+
+#[test]
+fn command_docs_facts_match_redis() {
+    let Some(redis) = redis() else { return };
+    let basalt = common::basalt(&[]);
+    let (mut r, mut b) = (redis.conn(), basalt.conn());
+    let mut diffs = Vec::new();
+    for spec in COMMANDS.iter() {
+        let args: [&[u8]; 3] = [b"COMMAND", b"DOCS", spec.name.as_bytes()];
+        let (want, got) = (parse_all(&r.cmd(&args)), parse_all(&b.cmd(&args)));
+        let (want, got) = (want.items(), got.items());
+        assert_eq!(want.len(), 2, "{}: redis docs {want:?}", spec.name);
+        assert_eq!(got.len(), 2, "{}: basalt docs {got:?}", spec.name);
+        let (want, got) = (docs_facts(&want[1]), docs_facts(&got[1]));
+        if want != got {
+            diffs.push(format!(
+                "{}:\n  redis  {want:?}\n  basalt {got:?}",
+                spec.name
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "COMMAND DOCS differs:\n{}",
+        diffs.join("\n")
+    );
+}

@@ -256,14 +256,37 @@ pub mod acl {
 }
 
 /// Documentation of a command (COMMAND DOCS). Summaries are Basalt's own words; the argument
-/// structure is Redis's (redis-cli 7 builds its input hints from it).
+/// structure, the versions and the deprecation facts are Redis's (redis-cli 7 builds its input
+/// hints from the arguments; client libraries warn on `deprecated`).
 #[derive(Debug, Clone, Copy)]
 pub struct Docs {
     pub summary: &'static str,
     pub since: &'static str,
     pub group: &'static str,
     pub complexity: &'static str,
+    /// `deprecated` or `syscmd`; empty for most commands.
+    pub doc_flags: &'static [&'static str],
+    /// Version that deprecated the command; empty when it is not deprecated.
+    pub deprecated_since: &'static str,
+    /// What to use instead of a deprecated command.
+    pub replaced_by: &'static str,
     pub args: &'static [Arg],
+}
+
+impl Docs {
+    /// The command is deprecated since `version`, in favour of `replaced_by`.
+    pub const fn deprecated(mut self, version: &'static str, replaced_by: &'static str) -> Self {
+        self.doc_flags = &["deprecated"];
+        self.deprecated_since = version;
+        self.replaced_by = replaced_by;
+        self
+    }
+
+    /// An internal command, not meant for users (DEBUG, REPLCONF …).
+    pub const fn syscmd(mut self) -> Self {
+        self.doc_flags = &["syscmd"];
+        self
+    }
 }
 
 /// One argument in COMMAND DOCS: `kind` is Redis's type (`key`, `string`, `integer`, `oneof`,
@@ -271,11 +294,29 @@ pub struct Docs {
 #[derive(Debug)]
 pub struct Arg {
     pub name: &'static str,
+    /// Version that added the argument; empty when it came with the command.
+    pub since: &'static str,
+    /// Version that deprecated the argument; empty when it is not deprecated.
+    pub deprecated_since: &'static str,
     pub kind: &'static str,
     pub key_spec_index: i32,
     pub token: &'static str,
     pub flags: &'static [&'static str],
     pub args: &'static [Arg],
+}
+
+impl Arg {
+    /// The argument came with version `version`, after the command.
+    pub const fn since(mut self, version: &'static str) -> Self {
+        self.since = version;
+        self
+    }
+
+    /// The argument is deprecated since `version`.
+    pub const fn deprecated(mut self, version: &'static str) -> Self {
+        self.deprecated_since = version;
+        self
+    }
 }
 
 /// How a key specification finds its keys after `begin` (Redis 7's `find_keys`).

@@ -143,6 +143,8 @@ fn doc_args(out: &mut Reply, args: &[crate::cmd::Arg]) {
         let fields = 2
             + usize::from(a.key_spec_index >= 0)
             + usize::from(!a.token.is_empty())
+            + usize::from(!a.since.is_empty())
+            + usize::from(!a.deprecated_since.is_empty())
             + usize::from(!a.flags.is_empty())
             + usize::from(!a.args.is_empty());
         out.map(fields);
@@ -157,6 +159,14 @@ fn doc_args(out: &mut Reply, args: &[crate::cmd::Arg]) {
         if !a.token.is_empty() {
             out.bulk(b"token");
             out.bulk(a.token.as_bytes());
+        }
+        if !a.since.is_empty() {
+            out.bulk(b"since");
+            out.bulk(a.since.as_bytes());
+        }
+        if !a.deprecated_since.is_empty() {
+            out.bulk(b"deprecated_since");
+            out.bulk(a.deprecated_since.as_bytes());
         }
         if !a.flags.is_empty() {
             out.bulk(b"flags");
@@ -174,8 +184,15 @@ fn doc_args(out: &mut Reply, args: &[crate::cmd::Arg]) {
 
 fn doc_entry(out: &mut Reply, spec: &Spec) {
     let subs = !spec.subcommands.is_empty();
-    let args = !spec.docs.args.is_empty();
-    out.map(4 + usize::from(args) + usize::from(subs));
+    let docs = &spec.docs;
+    let args = !docs.args.is_empty();
+    out.map(
+        4 + usize::from(!docs.doc_flags.is_empty())
+            + usize::from(!docs.deprecated_since.is_empty())
+            + usize::from(!docs.replaced_by.is_empty())
+            + usize::from(args)
+            + usize::from(subs),
+    );
     out.bulk(b"summary");
     out.bulk(spec.docs.summary.as_bytes());
     out.bulk(b"since");
@@ -184,6 +201,21 @@ fn doc_entry(out: &mut Reply, spec: &Spec) {
     out.bulk(spec.docs.group.as_bytes());
     out.bulk(b"complexity");
     out.bulk(spec.docs.complexity.as_bytes());
+    if !docs.doc_flags.is_empty() {
+        out.bulk(b"doc_flags");
+        out.set(docs.doc_flags.len());
+        for f in docs.doc_flags {
+            out.simple(f);
+        }
+    }
+    if !docs.deprecated_since.is_empty() {
+        out.bulk(b"deprecated_since");
+        out.bulk(docs.deprecated_since.as_bytes());
+    }
+    if !docs.replaced_by.is_empty() {
+        out.bulk(b"replaced_by");
+        out.bulk(docs.replaced_by.as_bytes());
+    }
     if args {
         out.bulk(b"arguments");
         doc_args(out, spec.docs.args);
