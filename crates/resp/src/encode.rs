@@ -18,6 +18,8 @@ pub enum Proto {
 pub struct Reply {
     buf: Vec<u8>,
     pub proto: Proto,
+    /// Capacity seen at the last [`Reply::grew`] (0: none yet).
+    capacity_seen: usize,
 }
 
 /// Where a reply whose length is known only later starts (see [`Reply::deferred`]).
@@ -59,10 +61,23 @@ impl Reply {
     }
 
     /// Give back memory after a huge reply, keeping a small buffer for the next batch.
-    pub fn shrink(&mut self, keep_bytes: usize) {
+    /// `true` when memory was given back (INFO's `reply_buffer_shrinks`).
+    pub fn shrink(&mut self, keep_bytes: usize) -> bool {
         if self.buf.capacity() > keep_bytes {
             self.buf = Vec::with_capacity(keep_bytes);
+            self.capacity_seen = keep_bytes;
+            return true;
         }
+        false
+    }
+
+    /// Whether the buffer had to grow since the last call, its first allocation aside
+    /// (INFO's `reply_buffer_expands`).
+    pub fn grew(&mut self) -> bool {
+        let capacity = self.buf.capacity();
+        let grew = self.capacity_seen != 0 && capacity > self.capacity_seen;
+        self.capacity_seen = capacity;
+        grew
     }
 
     pub fn is_resp3(&self) -> bool {

@@ -304,7 +304,12 @@ async fn flush<S: AsyncWrite + Unpin>(
     stats.net_output_bytes.fetch_add(out.len() as u64, Relaxed);
     stats.writes.fetch_add(1, Relaxed);
     out.clear();
-    out.shrink(REPLY_BUF_KEEP_BYTES);
+    if out.grew() {
+        stats.reply_buffer_expands.fetch_add(1, Relaxed);
+    }
+    if out.shrink(REPLY_BUF_KEEP_BYTES) {
+        stats.reply_buffer_shrinks.fetch_add(1, Relaxed);
+    }
     true
 }
 

@@ -46,6 +46,11 @@ pub struct Eviction {
     tenacity: AtomicU32,
     pool: Mutex<Vec<Candidate>>,
     seed: AtomicU64,
+    /// Start (µs on [`monotonic_us`]'s clock, 0 for none) of the period the memory has been
+    /// over `maxmemory` without eviction bringing it back under; the total of the periods
+    /// that ended. INFO's `current_`/`total_eviction_exceeded_time`.
+    exceeded_since_us: AtomicU64,
+    exceeded_total_us: AtomicU64,
 }
 
 const POLICIES: [Policy; 8] = [
@@ -103,6 +108,45 @@ impl Eviction {
         Duration::from_micros(us)
     }
 
+    /// Eviction could not bring the memory under the limit (yet): a period over it starts,
+    /// unless one is running.
+    fn exceeded(&self) {
+        let _ = self
+            .exceeded_since_us
+            .compare_exchange(0, monotonic_us(), Relaxed, Relaxed);
+    }
+
+    /// The memory is under the limit: a running period over it ends. One load when none runs
+    /// (the common case, on every command).
+    pub fn within(&self) {
+        if self.exceeded_since_us.load(Relaxed) != 0 {
+            let since = self.exceeded_since_us.swap(0, Relaxed);
+            if since != 0 {
+                let spent = monotonic_us().saturating_sub(since);
+                self.exceeded_total_us.fetch_add(spent, Relaxed);
+            }
+        }
+    }
+
+    /// INFO's `total_eviction_exceeded_time` and `current_eviction_exceeded_time`, ms: all
+    /// the time over the limit (the running period included), and the running period.
+    pub fn exceeded_ms(&self) -> (u64, u64) {
+        let since = self.exceeded_since_us.load(Relaxed);
+        let current = if since == 0 {
+            0
+        } else {
+            monotonic_us().saturating_sub(since)
+        };
+        let total = self.exceeded_total_us.load(Relaxed) + current;
+        (total / 1000, current / 1000)
+    }
+
+    /// CONFIG RESETSTAT: the totals restart, and so does a running period.
+    pub fn reset_stats(&self) {
+        self.exceeded_total_us.store(0, Relaxed);
+        self.exceeded_since_us.store(0, Relaxed);
+    }
+
     /// A random number (xorshift over a shared seed; quality matters little here).
     fn rand(&self) -> u64 {
         let mut x = self.seed.load(Relaxed) | 1;
@@ -112,6 +156,13 @@ impl Eviction {
         self.seed.store(x, Relaxed);
         x
     }
+}
+
+/// Microseconds on a monotonic clock that starts above 0 (0 means "no period" above).
+fn monotonic_us() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    base.elapsed().as_micros() as u64 + 1
 }
 
 /// The memory eviction compares with `maxmemory`: everything allocated but the log's
@@ -137,16 +188,19 @@ pub fn over_limit(srv: &Server) -> bool {
 pub fn perform(srv: &Server, now_ms: u64) -> bool {
     let ev = &srv.evict;
     if !over_limit(srv) {
+        ev.within();
         return true;
     }
     let policy = ev.policy();
     if policy == Policy::NoEviction {
+        ev.exceeded();
         return false;
     }
     let started = Instant::now();
     let budget = ev.time_limit();
     loop {
         let Some(c) = next_victim(srv, policy, now_ms) else {
+            ev.exceeded();
             return false;
         };
         let mut shard = srv.store.lock_shard(c.shard);
@@ -156,10 +210,12 @@ pub fn perform(srv: &Server, now_ms: u64) -> bool {
         }
         drop(shard);
         if !over_limit(srv) {
+            ev.within();
             return true;
         }
         if evicted && started.elapsed() > budget {
             // The next command goes on (Redis's eviction time proc).
+            ev.exceeded();
             return true;
         }
     }

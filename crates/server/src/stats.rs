@@ -50,6 +50,10 @@ pub struct ThreadStats {
     /// Socket reads and reply writes (INFO's `total_reads_processed`, `..._writes_...`).
     pub reads: AtomicU64,
     pub writes: AtomicU64,
+    /// Reply buffers given back after a big batch, and grown for one (INFO's
+    /// `reply_buffer_shrinks` and `reply_buffer_expands`).
+    pub reply_buffer_shrinks: AtomicU64,
+    pub reply_buffer_expands: AtomicU64,
 }
 
 impl Default for ThreadStats {
@@ -60,6 +64,8 @@ impl Default for ThreadStats {
             net_output_bytes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            reply_buffer_shrinks: AtomicU64::new(0),
+            reply_buffer_expands: AtomicU64::new(0),
         }
     }
 }
@@ -184,6 +190,16 @@ impl Stats {
         })
     }
 
+    /// INFO's `reply_buffer_shrinks` and `reply_buffer_expands`.
+    pub fn reply_buffer_resizes(&self) -> (u64, u64) {
+        self.threads.lock().iter().fold((0, 0), |(s, e), t| {
+            (
+                s + t.reply_buffer_shrinks.load(Relaxed),
+                e + t.reply_buffer_expands.load(Relaxed),
+            )
+        })
+    }
+
     /// Count an error reply under its code (the first word: `ERR`, `WRONGTYPE` …).
     pub fn record_error(&self, message: impl AsRef<[u8]>) {
         let message = message.as_ref();
@@ -288,6 +304,8 @@ impl Stats {
             t.net_output_bytes.store(0, Relaxed);
             t.reads.store(0, Relaxed);
             t.writes.store(0, Relaxed);
+            t.reply_buffer_shrinks.store(0, Relaxed);
+            t.reply_buffer_expands.store(0, Relaxed);
         }
         self.errors.lock().clear();
         self.total_connections_received.store(0, Relaxed);

@@ -122,6 +122,31 @@ fn noeviction_refuses_writes_once_full_and_reads_go_on() {
     assert_eq!(info_u64(&mut c, "stats", "evicted_keys"), 0);
 }
 
+/// INFO's `current_eviction_exceeded_time` runs while the memory stays over `maxmemory`,
+/// stops when a command finds it under again, and `total_` keeps it (as in Redis 7.0).
+#[test]
+fn eviction_exceeded_time_runs_while_over_the_limit() {
+    let max = 8 * MB;
+    let s = common::basalt(&["--maxmemory", &max.to_string()]);
+    let mut c = s.conn();
+    assert_eq!(info_u64(&mut c, "stats", "total_eviction_exceeded_time"), 0);
+    assert!(flood(&mut c, "k", 20_000, 1000) > 0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let current = info_u64(&mut c, "stats", "current_eviction_exceeded_time");
+    assert!(current >= 300, "current {current}");
+    assert!(info_u64(&mut c, "stats", "total_eviction_exceeded_time") >= current);
+    c.cmd_str(&["CONFIG", "SET", "maxmemory", "1gb"]);
+    c.cmd_str(&["PING"]);
+    assert_eq!(
+        info_u64(&mut c, "stats", "current_eviction_exceeded_time"),
+        0
+    );
+    let total = info_u64(&mut c, "stats", "total_eviction_exceeded_time");
+    assert!(total >= 300, "total {total}");
+    c.cmd_str(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(info_u64(&mut c, "stats", "total_eviction_exceeded_time"), 0);
+}
+
 /// `maxmemory-clients`: a client whose buffers pass the limit is disconnected; one with
 /// CLIENT NO-EVICT on is not, and then the others go instead (as in Redis); both servers alike.
 fn client_eviction(s: &common::ServerProc) -> Vec<String> {

@@ -497,3 +497,31 @@ fn script_errors_are_counted_as_redis_counts_them() {
         assert_eq!(ours, script_error_stats(&redis));
     }
 }
+
+/// The field names of `INFO everything`, in order, with the per-command and per-error lines
+/// left out (they depend on what ran) and Basalt's own additions (`basalt_version`,
+/// `io_threads`, `shards`) skipped.
+fn info_field_names(s: &ServerProc) -> Vec<String> {
+    let mut c = s.conn();
+    let info = text(&c.cmd_str(&["INFO", "everything"]));
+    info.lines()
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, _)| k.to_string())
+                .or_else(|| l.strip_prefix("# ").map(str::to_string))
+        })
+        .filter(|k| {
+            !k.starts_with("cmdstat_")
+                && !k.starts_with("errorstat_")
+                && !k.starts_with("latency_percentiles_usec_")
+                && !["basalt_version", "io_threads", "shards"].contains(&k.as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn info_lists_every_field_redis_lists_in_its_order() {
+    let Some(redis) = common::redis() else { return };
+    let basalt = common::basalt(&[]);
+    assert_eq!(info_field_names(&basalt), info_field_names(&redis));
+}

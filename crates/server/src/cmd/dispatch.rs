@@ -162,6 +162,7 @@ fn execute_one<'s>(
             drop(batch.held.take());
             !crate::evict::perform(srv, batch.now_ms())
         } else {
+            srv.evict.within();
             false
         }
     };

@@ -75,6 +75,51 @@ fn rusage(who: i32) -> (f64, f64) {
     (t(ru.ru_stime), t(ru.ru_utime))
 }
 
+/// CPU seconds (system, user) of the process's main thread, from
+/// `/proc/self/task/<pid>/stat` (Redis reads its own with `RUSAGE_THREAD`; INFO runs on an I/O
+/// thread here, so the main thread's figures come from procfs, in clock ticks).
+fn main_thread_cpu() -> (f64, f64) {
+    let path = format!("/proc/self/task/{}/stat", std::process::id());
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return (0.0, 0.0);
+    };
+    // The command name (field 2) may hold spaces; the fields after it follow its `)`.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| -> f64 {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf reads a constant of the system.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // After `)`: state is field 3 of the file, utime 14 and stime 15.
+    (field(12) / ticks, field(11) / ticks)
+}
+
+/// `uname -srm`, Redis's `os` field (`Linux 6.1.0 x86_64`).
+fn os_name() -> String {
+    // SAFETY: uname fills the zeroed struct we pass with NUL-terminated strings.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
+    }
+    let text = |f: &[libc::c_char]| -> String {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!(
+        "{} {} {}",
+        text(&u.sysname),
+        text(&u.release),
+        text(&u.machine)
+    )
+}
+
 pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -122,7 +167,8 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
             "cpu" => {
                 let (sys, user) = rusage(libc::RUSAGE_SELF);
                 let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
-                let _ = write!(b, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\n");
+                let (msys, muser) = main_thread_cpu();
+                let _ = write!(b, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\nused_cpu_sys_main_thread:{msys:.6}\r\nused_cpu_user_main_thread:{muser:.6}\r\n");
                 "CPU"
             }
             "module_list" => "Modules",
@@ -197,10 +243,9 @@ fn server_section(srv: &Server, b: &mut String) {
     let uptime = srv.uptime_secs();
     let _ = write!(
         b,
-        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nbasalt_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nio_threads_active:{}\r\nshards:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
+        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nbasalt_version:{}\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:1\r\nio_threads:{}\r\nshards:{}\r\n",
         env!("CARGO_PKG_VERSION"),
-        std::env::consts::OS,
-        std::env::consts::ARCH,
+        os_name(),
         std::process::id(),
         srv.run_id,
         srv.tcp_port.load(Relaxed),
@@ -209,10 +254,10 @@ fn server_section(srv: &Server, b: &mut String) {
         c.hz(),
         c.hz(),
         store::lru_clock(crate::util::now_ms()),
-        srv.io_threads,
-        srv.store.shard_count(),
         srv.executable,
         c.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        srv.io_threads,
+        srv.store.shard_count(),
     );
 }
 
@@ -224,11 +269,14 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
     let ops = ops as i64;
     let (in_kbps, out_kbps) = (in_bps / 1024.0, out_bps / 1024.0);
     let (reads, writes) = st.reads_writes();
+    let (exceeded_total_ms, exceeded_current_ms) = srv.evict.exceeded_ms();
+    let (shrinks, expands) = st.reply_buffer_resizes();
     // Basalt never forks, has no replicas (their counters are 0 in truth) and no active
-    // defragmentation.
+    // defragmentation. Every read and write is an I/O thread's, so the `io_threaded_` counts
+    // are the totals.
     let _ = write!(
         b,
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{reads}\r\ntotal_writes_processed:{writes}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{net_in}\r\ntotal_net_output_bytes:{net_out}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{exceeded_total_ms}\r\ncurrent_eviction_exceeded_time:{exceeded_current_ms}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{reads}\r\ntotal_writes_processed:{writes}\r\nio_threaded_reads_processed:{reads}\r\nio_threaded_writes_processed:{writes}\r\nreply_buffer_shrinks:{}\r\nreply_buffer_expands:{}\r\n",
         st.total_connections_received.load(Relaxed),
         st.total_commands(),
         st.rejected_connections.load(Relaxed),
@@ -246,6 +294,8 @@ fn stats_section(srv: &Server, shards: &mut store::AllShards<'_, '_>, b: &mut St
         srv.tracking.total_items(),
         srv.tracking.total_prefixes(),
         st.total_error_replies(),
+        shrinks,
+        expands,
     );
 }
 

@@ -392,6 +392,7 @@ pub fn check_supported(name: &str, value: &str) -> Result<(), String> {
 
 pub fn config_resetstat(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.srv.stats.reset();
+    ctx.srv.evict.reset_stats();
     ctx.all_shards().reset_stats();
     ctx.out.ok();
     Ok(())
