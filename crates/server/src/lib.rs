@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod commands;
 pub mod config;
 pub mod conn;
+pub mod crash;
 pub mod evict;
 pub mod histogram;
 pub mod latency;
@@ -30,6 +31,7 @@ pub mod slowlog;
 pub mod snapshot;
 pub mod sparkline;
 pub mod stats;
+pub mod supervise;
 pub mod tls;
 pub mod tracking;
 #[macro_use]
@@ -104,11 +106,20 @@ fn load_dump(srv: &Server) -> anyhow::Result<()> {
 pub fn run(config: Config) -> anyhow::Result<()> {
     util::set_log_file(config.get("logfile"))?;
     util::set_log_level(util::Level::from_name(config.get("loglevel")));
-    for name in ["daemonize", "proc-title-template"] {
-        let value = config.get(name);
-        if let Err(why) = commands::server::check_supported(name, value) {
-            anyhow::bail!("'{name} {value}' cannot be used: {why}");
-        }
+    if config.get("syslog-enabled") == "yes" {
+        util::open_syslog(config.get("syslog-ident"), config.get("syslog-facility"));
+    }
+    let title = config.get("proc-title-template");
+    if let Err(why) = commands::server::check_supported("proc-title-template", title) {
+        anyhow::bail!("'proc-title-template {title}' cannot be used: {why}");
+    }
+    crash::install();
+    crash::set_enabled(config.get("crash-log-enabled") == "yes");
+    let supervisor = supervise::start(config.get("supervised"));
+    // As Redis: a supervised process stays in the foreground whatever `daemonize` says.
+    let background = config.get("daemonize") == "yes" && supervisor == supervise::Supervisor::No;
+    if background {
+        daemonize()?;
     }
     proctitle::apply(&config);
     if config.get("disable-thp") == "yes" {
@@ -134,7 +145,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         0 => (io_threads * SHARDS_PER_THREAD).next_power_of_two(),
         n => n.next_power_of_two(),
     };
-    let pidfile = config.get("pidfile").to_string();
+    let mut pidfile = config.get("pidfile").to_string();
+    if pidfile.is_empty() && background {
+        // Redis's default for a daemon.
+        pidfile = "/var/run/redis.pid".to_string();
+    }
     let unixsocket = config.get("unixsocket").to_string();
     log_notice!("oO0OoO0OoO0Oo Basalt is starting oO0OoO0OoO0Oo");
     log_notice!(
@@ -180,6 +195,34 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     result?;
     log_warning!("Basalt is now ready to exit, bye bye...");
+    Ok(())
+}
+
+/// `daemonize yes`: go to the background as Redis does — fork (the parent exits at once),
+/// start a new session, and point standard input, output and error at /dev/null (so with
+/// `logfile ""` the log goes nowhere, as in Redis). Runs before any thread is started: a
+/// fork copies only the calling thread.
+fn daemonize() -> anyhow::Result<()> {
+    // SAFETY: no other thread exists yet (the runtime, the I/O threads and jemalloc's
+    // background thread start later), so the child is a complete copy.
+    match unsafe { libc::fork() } {
+        -1 => anyhow::bail!("fork failed: {}", std::io::Error::last_os_error()),
+        0 => {}
+        _ => std::process::exit(0),
+    }
+    // SAFETY: setsid, open and dup2 take plain values and a NUL-terminated path.
+    unsafe {
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd != -1 {
+            libc::dup2(fd, libc::STDIN_FILENO);
+            libc::dup2(fd, libc::STDOUT_FILENO);
+            libc::dup2(fd, libc::STDERR_FILENO);
+            if fd > libc::STDERR_FILENO {
+                libc::close(fd);
+            }
+        }
+    }
     Ok(())
 }
 

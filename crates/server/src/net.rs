@@ -397,6 +397,7 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
             });
         }
         log_notice!("Ready to accept connections");
+        crate::supervise::ready();
         wait_for_stop(&srv).await;
         anyhow::Ok(())
     })?;

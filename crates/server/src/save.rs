@@ -217,6 +217,7 @@ fn write_locked(srv: &Server, target: &Target) -> std::io::Result<u64> {
 /// or SAVE asked for, and NOSAVE not, as Redis's `prepareForShutdown`. A running BGSAVE is
 /// cancelled in favour of this newer one. Returns false when the save failed.
 pub fn save_before_exit(srv: &Server, save: bool, nosave: bool) -> bool {
+    crate::supervise::stopping();
     let points = !srv.config.read().get("save").is_empty();
     if nosave || !(save || points) {
         return true;

@@ -217,6 +217,7 @@ impl Server {
         let config = self.config.read();
         self.acl.load_config(&config);
         crate::util::set_log_level(crate::util::Level::from_name(config.get("loglevel")));
+        crate::crash::set_enabled(config.get("crash-log-enabled") == "yes");
         self.limits.load(&config);
         access_tracking(&config);
         self.save_state.refresh_writes_denied(&config);

@@ -1,7 +1,7 @@
 //! Small shared helpers: the clock and Redis-style log lines.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -41,6 +41,16 @@ impl Level {
         }
     }
 
+    /// The syslog priority Redis gives the level.
+    fn syslog_priority(self) -> libc::c_int {
+        match self {
+            Level::Debug => libc::LOG_DEBUG,
+            Level::Verbose => libc::LOG_INFO,
+            Level::Notice => libc::LOG_NOTICE,
+            Level::Warning => libc::LOG_WARNING,
+        }
+    }
+
     fn mark(self) -> char {
         match self {
             Level::Debug => '.',
@@ -53,6 +63,48 @@ impl Level {
 
 static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
 static LOG_FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+static SYSLOG: AtomicBool = AtomicBool::new(false);
+
+/// `syslog-enabled yes`: every log line also goes to syslog (the message alone, as Redis
+/// sends it), under `ident` and `facility` (`user`, `local0` … `local7`). Call once, at start.
+pub fn open_syslog(ident: &str, facility: &str) {
+    let facility = match facility {
+        "user" => libc::LOG_USER,
+        "local1" => libc::LOG_LOCAL1,
+        "local2" => libc::LOG_LOCAL2,
+        "local3" => libc::LOG_LOCAL3,
+        "local4" => libc::LOG_LOCAL4,
+        "local5" => libc::LOG_LOCAL5,
+        "local6" => libc::LOG_LOCAL6,
+        "local7" => libc::LOG_LOCAL7,
+        _ => libc::LOG_LOCAL0,
+    };
+    // openlog keeps the pointer: the ident lives as long as the process.
+    let ident: &'static std::ffi::CStr = Box::leak(
+        std::ffi::CString::new(ident.replace('\0', ""))
+            .unwrap_or_default()
+            .into_boxed_c_str(),
+    );
+    // SAFETY: the ident is a valid NUL-terminated string that is never freed.
+    unsafe {
+        libc::openlog(
+            ident.as_ptr(),
+            libc::LOG_PID | libc::LOG_NDELAY | libc::LOG_NOWAIT,
+            facility,
+        );
+    }
+    SYSLOG.store(true, Ordering::Relaxed);
+}
+
+fn to_syslog(level: Level, message: &str) {
+    let Ok(text) = std::ffi::CString::new(message.replace('\0', "")) else {
+        return;
+    };
+    // SAFETY: a constant format taking one string, and that NUL-terminated string.
+    unsafe {
+        libc::syslog(level.syslog_priority(), c"%s".as_ptr(), text.as_ptr());
+    }
+}
 
 /// Send log lines to `path` (empty: standard output).
 pub fn set_log_file(path: &str) -> std::io::Result<()> {
@@ -76,6 +128,9 @@ pub fn set_log_level(level: Level) {
 pub fn log(level: Level, message: &str) {
     if (level as u8) < MIN_LEVEL.load(Ordering::Relaxed) {
         return;
+    }
+    if SYSLOG.load(Ordering::Relaxed) {
+        to_syslog(level, message);
     }
     let line = format!(
         "{}:M {} {} {}\n",

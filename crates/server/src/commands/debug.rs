@@ -1,7 +1,7 @@
 //! DEBUG: the subcommands tests and operators use. Refused unless `enable-debug-command` is
 //! `yes` (or `local` and the client is on a local connection), as in Redis.
 //!
-//! Besides Redis's own (SLEEP, HELP), `DEBUG AOF-FAILPOINT WRITE|FSYNC|OFF` makes the log's
+//! Besides Redis's own (SLEEP, RELOAD, PANIC, SET-ACTIVE-EXPIRE, HELP), `DEBUG AOF-FAILPOINT WRITE|FSYNC|OFF` makes the log's
 //! next writes or syncs fail as a broken disk would, to test the MISCONF path end to end.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -40,6 +40,8 @@ const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "AOF-FAILPOINT <WRITE|FSYNC|OFF>",
     "    Make the append-only log's next writes (or syncs) fail, or stop failing (Basalt).",
+    "PANIC",
+    "    Crash the server simulating a panic.",
     "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
     "    Save the RDB file, empty the dataset and load the file back. NOFLUSH keeps the",
     "    dataset (the file's keys replace equal ones), NOSAVE loads the file as it is.",
@@ -77,6 +79,12 @@ pub fn debug(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     if is("reload") {
         return reload(ctx, &argv);
+    }
+    if argv.len() == 2 && is("panic") {
+        crate::crash::panic_now(&format!(
+            "DEBUG PANIC called at Unix time {}",
+            ctx.now_ms / 1000
+        ));
     }
     if argv.len() == 3 && is("aof-failpoint") {
         let Some(aof) = ctx.srv.aof_log.get() else {

@@ -379,9 +379,6 @@ fn set_appendonly(ctx: &mut Ctx<'_, '_>, on: bool) -> Result<(), String> {
 
 /// Values Basalt refuses rather than accept and silently not honour.
 pub fn check_supported(name: &str, value: &str) -> Result<(), String> {
-    if name == "daemonize" && value == "yes" {
-        return Err("daemonize is not supported; run under a supervisor".into());
-    }
     if name == "proc-title-template"
         && !crate::proctitle::valid(value, &crate::config::Config::default())
     {

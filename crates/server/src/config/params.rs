@@ -192,6 +192,31 @@ static CORE: &[Param] = &[
     p("loglevel", Kind::Enum(LOGLEVELS), "notice", true),
     p("pidfile", Kind::Str, "", false),
     p("daemonize", Kind::Bool, "no", false),
+    // `crate::supervise`.
+    p(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "no",
+        false,
+    ),
+    // Log lines also to syslog (`crate::util::open_syslog`).
+    p("syslog-enabled", Kind::Bool, "no", false),
+    p("syslog-ident", Kind::Str, "redis", false),
+    p(
+        "syslog-facility",
+        Kind::Enum(&[
+            "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+        ]),
+        "local0",
+        false,
+    ),
+    // `crate::crash`: the bug report on a panic; the memory test has nothing to test.
+    p("crash-log-enabled", Kind::Bool, "yes", true),
+    p("crash-memcheck-enabled", Kind::Bool, "yes", true),
+    // Redis 7.0 knows one warning to silence, ARM64-COW-BUG (a kernel bug that corrupts a
+    // forked child's memory). Basalt never forks, so it never raises it: any list is accepted
+    // and there is nothing to silence.
+    p("ignore-warnings", Kind::Str, "", true),
     p(
         "hz",
         Kind::Int {
