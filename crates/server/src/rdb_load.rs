@@ -100,6 +100,12 @@ fn read_all(
         match reader.next_item().map_err(ReadFailure::Rdb)? {
             Item::End => {
                 let _ = tx.send(batch);
+                // Only `yes` sanitizes files being loaded (`clients` skips them, as Redis).
+                if srv.config.read().get("sanitize-dump-payload") == "yes" {
+                    srv.stats
+                        .dump_payload_sanitizations
+                        .fetch_add(reader.deep_checked, std::sync::atomic::Ordering::Relaxed);
+                }
                 return Ok(());
             }
             Item::SelectDb(n) => {

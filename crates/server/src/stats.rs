@@ -125,6 +125,9 @@ pub struct Stats {
     /// Clients disconnected by `maxmemory-clients`.
     pub evicted_clients: AtomicU64,
     pub expired_time_cap_reached: AtomicU64,
+    /// Packed blobs of RESTORE payloads and loaded files checked in depth because
+    /// `sanitize-dump-payload` asked for it (INFO's `dump_payload_sanitizations`).
+    pub dump_payload_sanitizations: AtomicU64,
     pub expire_cycle_cpu_ms: AtomicU64,
     /// Changes to the dataset since the last save (Redis's `server.dirty`; INFO's
     /// `rdb_changes_since_last_save`). What a command adds here is also what decides whether
@@ -312,5 +315,6 @@ impl Stats {
         self.rejected_connections.store(0, Relaxed);
         self.evicted_clients.store(0, Relaxed);
         self.expired_time_cap_reached.store(0, Relaxed);
+        self.dump_payload_sanitizations.store(0, Relaxed);
     }
 }

@@ -217,3 +217,55 @@ fn dump_payloads_restore_both_ways_between_redis_and_basalt() {
     copy_by_dump(&mut bc, &mut rc);
     assert_eq!(common::dataset(&mut rc), want, "Basalt's payloads in Redis");
 }
+
+/// INFO's `dump_payload_sanitizations` after `copy_by_dump` from a Redis filled by `fill`
+/// into `to`, for each `sanitize-dump-payload` mode (and `clients` for a user with
+/// `skip-sanitize-payload`).
+fn sanitizations(from: &mut Conn, to: &common::ServerProc) -> Vec<String> {
+    let mut c = to.conn();
+    let mut out = Vec::new();
+    for mode in ["no", "yes", "clients", "clients-skip"] {
+        c.cmd_str(&["FLUSHALL"]);
+        c.cmd_str(&["CONFIG", "RESETSTAT"]);
+        let setting = mode.trim_end_matches("-skip");
+        c.cmd_str(&["CONFIG", "SET", "sanitize-dump-payload", setting]);
+        let mut user = to.conn();
+        if mode == "clients-skip" {
+            let rule = ["ACL", "SETUSER", "skipper", "on", "nopass", "~*", "+@all"];
+            assert_eq!(text(&c.cmd_str(&rule)), "+OK\r\n");
+            c.cmd_str(&["ACL", "SETUSER", "skipper", "skip-sanitize-payload"]);
+            assert_eq!(text(&user.cmd_str(&["AUTH", "skipper", "x"])), "+OK\r\n");
+        }
+        copy_by_dump(from, &mut user);
+        let n = common::info_field_in(&mut c, "stats", "dump_payload_sanitizations");
+        out.push(format!("{mode}: {n}"));
+    }
+    out
+}
+
+#[test]
+fn sanitize_dump_payload_counts_what_redis_counts() {
+    if common::redis().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().to_str().expect("utf-8");
+    let source = common::redis_with(&["--dir", path]);
+    let mut from = source.conn();
+    fill(&mut from);
+    let (b, r) = (common::basalt(&[]), common::redis_with(&[]));
+    let ours = sanitizations(&mut from, &b);
+    assert!(ours[1] != "yes: 0", "{ours:?}");
+    assert_eq!(ours, sanitizations(&mut from, &r));
+    // Loading a file: only `yes` sanitizes it.
+    assert_eq!(text(&from.cmd_str(&["SAVE"])), "+OK\r\n");
+    let loaded = |s: &common::ServerProc| {
+        common::info_field_in(&mut s.conn(), "stats", "dump_payload_sanitizations")
+    };
+    for mode in ["yes", "clients"] {
+        let args = ["--dir", path, "--sanitize-dump-payload", mode];
+        let ours = loaded(&common::basalt(&args));
+        assert_eq!(ours, loaded(&common::redis_with(&args)), "{mode}");
+        assert_eq!(ours == "0", mode == "clients", "{mode}: {ours}");
+    }
+}

@@ -59,10 +59,16 @@ pub(crate) fn checked_body(payload: &[u8]) -> Option<(&[u8], u32)> {
 
 /// [`restore`], and whether the value came as a packed blob (see `read::is_packed_type`).
 pub fn restore_packed(payload: &[u8]) -> Result<(RdbValue, bool), PayloadError> {
+    restore_counted(payload).map(|(value, packed, _)| (value, packed))
+}
+
+/// [`restore_packed`], and the number of blobs Redis would count as sanitized in depth (see
+/// `RdbReader::deep_checked`).
+pub fn restore_counted(payload: &[u8]) -> Result<(RdbValue, bool, u64), PayloadError> {
     let (body, version) = checked_body(payload).ok_or(PayloadError::Footer)?;
-    RdbReader::bare(body, version)
-        .typed_value()
-        .map_err(PayloadError::Body)
+    let mut reader = RdbReader::bare(body, version);
+    let (value, packed) = reader.typed_value().map_err(PayloadError::Body)?;
+    Ok((value, packed, reader.deep_checked))
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ pub struct RdbReader<R> {
     offset: u64,
     digest: crc::Digest<'static, u64>,
     pub version: u32,
+    /// Packed blobs of the kinds Redis 7.0 counts when it sanitizes a payload in depth
+    /// (intsets, hash and sorted-set listpacks, quicklist listpack nodes): INFO's
+    /// `dump_payload_sanitizations` adds them when `sanitize-dump-payload` asks for it.
+    /// Basalt checks every blob in full whatever the setting: it decodes them all.
+    pub deep_checked: u64,
 }
 
 /// A decoder of a packed blob (ziplist, listpack).
@@ -75,6 +80,7 @@ impl<R: Read> RdbReader<R> {
             offset: 0,
             digest: CRC64.digest(),
             version: 0,
+            deep_checked: 0,
         };
         let magic = r.bytes(9)?;
         let version = std::str::from_utf8(&magic[5..])
@@ -100,6 +106,7 @@ impl<R: Read> RdbReader<R> {
             offset: 0,
             digest: CRC64.digest(),
             version,
+            deep_checked: 0,
         }
     }
 
@@ -348,6 +355,7 @@ impl<R: Read> RdbReader<R> {
             }
             t::LIST_ZIPLIST => RdbValue::List(self.packed(packed::ziplist)?),
             t::SET_INTSET => {
+                self.deep_checked += 1;
                 let blob = self.string()?;
                 let ints = packed::intset(&blob).map_err(|e| self.format(e))?;
                 RdbValue::Set(
@@ -358,9 +366,15 @@ impl<R: Read> RdbReader<R> {
             }
             t::SET_LISTPACK => RdbValue::Set(self.packed(packed::listpack)?),
             t::ZSET_ZIPLIST => RdbValue::ZSet(self.packed_zset(packed::ziplist)?),
-            t::ZSET_LISTPACK => RdbValue::ZSet(self.packed_zset(packed::listpack)?),
+            t::ZSET_LISTPACK => {
+                self.deep_checked += 1;
+                RdbValue::ZSet(self.packed_zset(packed::listpack)?)
+            }
             t::HASH_ZIPLIST => RdbValue::Hash(self.pairs(packed::ziplist)?),
-            t::HASH_LISTPACK => RdbValue::Hash(self.pairs(packed::listpack)?),
+            t::HASH_LISTPACK => {
+                self.deep_checked += 1;
+                RdbValue::Hash(self.pairs(packed::listpack)?)
+            }
             t::LIST_QUICKLIST | t::LIST_QUICKLIST_2 => {
                 let nodes = self.len()?;
                 let mut items = Vec::new();
@@ -372,7 +386,10 @@ impl<R: Read> RdbReader<R> {
                     match self.len()? {
                         // A plain node: one big element.
                         1 => items.push(self.string()?),
-                        2 => items.extend(self.packed(packed::listpack)?),
+                        2 => {
+                            self.deep_checked += 1;
+                            items.extend(self.packed(packed::listpack)?)
+                        }
                         c => {
                             return Err(self.format(format!("unknown quicklist node container {c}")))
                         }

@@ -59,6 +59,21 @@ fn parse_options(argv: &Argv<'_>) -> Result<Options, crate::cmd::CmdError> {
     Ok(o)
 }
 
+/// Whether `sanitize-dump-payload` asks for this RESTORE's payload to be checked in depth
+/// (Redis's rule: `yes`, or `clients` for a user without `skip-sanitize-payload`). Basalt
+/// checks every payload in full anyway; the answer decides what INFO counts.
+fn sanitizes_in_depth(ctx: &Ctx<'_, '_>) -> bool {
+    match ctx.srv.config.read().get("sanitize-dump-payload") {
+        "yes" => true,
+        "clients" => !ctx
+            .client
+            .user
+            .as_ref()
+            .is_some_and(|u| u.flags.skip_sanitize_payload),
+        _ => false,
+    }
+}
+
 pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let o = parse_options(&argv)?;
     let (key, now) = (argv.get(1), ctx.now_ms);
@@ -69,8 +84,14 @@ pub fn restore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if ttl < 0 {
         return Err("ERR Invalid TTL value, must be >= 0".into());
     }
-    let (value, packed) =
-        persist::rdb::dump::restore_packed(argv.get(3)).map_err(|e| format!("ERR {e}"))?;
+    let (value, packed, deep_checked) =
+        persist::rdb::dump::restore_counted(argv.get(3)).map_err(|e| format!("ERR {e}"))?;
+    if sanitizes_in_depth(ctx) {
+        ctx.srv
+            .stats
+            .dump_payload_sanitizations
+            .fetch_add(deep_checked, std::sync::atomic::Ordering::Relaxed);
+    }
     // An empty collection is a bad payload too (Redis's loader refuses empty keys).
     let value = crate::rdb_load::to_value(ctx.srv, value, packed).ok_or("ERR Bad data format")?;
     let db = ctx.db(key);

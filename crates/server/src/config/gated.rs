@@ -165,13 +165,6 @@ pub(super) static GATED: &[Param] = &[
         "replication",
     ),
     gated(
-        "sanitize-dump-payload",
-        Kind::Enum(&["no", "yes", "clients"]),
-        "no",
-        true,
-        "payload sanitizing",
-    ),
-    gated(
         "enable-module-command",
         Kind::Enum(&["no", "yes", "local"]),
         "no",

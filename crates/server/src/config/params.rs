@@ -217,6 +217,14 @@ static CORE: &[Param] = &[
     // forked child's memory). Basalt never forks, so it never raises it: any list is accepted
     // and there is nothing to silence.
     p("ignore-warnings", Kind::Str, "", true),
+    // RESTORE payloads and RDB files are decoded in full, so checked in full, whatever this
+    // says; it decides what INFO's `dump_payload_sanitizations` counts, as in Redis.
+    p(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        "no",
+        true,
+    ),
     p(
         "hz",
         Kind::Int {
