@@ -192,7 +192,10 @@ impl Log {
         let s = shared.clone();
         let writer = std::thread::Builder::new()
             .name("basalt-aof".into())
-            .spawn(move || writer_loop(&s))?;
+            .spawn(move || {
+                store::threads::started("basalt-aof");
+                writer_loop(&s)
+            })?;
         Ok(Log {
             shared,
             writer: Some(writer),

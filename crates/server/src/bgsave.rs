@@ -99,7 +99,10 @@ fn launch(srv: &Server) {
     let walk_here = walk.clone();
     let spawned = std::thread::Builder::new()
         .name("basalt-bgsave".into())
-        .spawn(move || run(&me, walk, &target, dirty_before, &functions));
+        .spawn(move || {
+            crate::affinity::bind(crate::affinity::Role::Bgsave);
+            run(&me, walk, &target, dirty_before, &functions)
+        });
     if let Err(e) = spawned {
         // The snapshot's marks must still be set: walk it here, discarding the output.
         crate::log_warning!("Can't save in background: {e}");

@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) is a thin wrapper around [`run`].
 
 pub mod acl;
+pub mod affinity;
 pub mod aof;
 pub mod bgsave;
 pub mod blocking;
@@ -121,6 +122,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if background {
         daemonize()?;
     }
+    affinity::init(&config);
     proctitle::apply(&config);
     if config.get("disable-thp") == "yes" {
         disable_thp();

@@ -264,6 +264,7 @@ fn start_io_threads(srv: &Arc<Server>) -> anyhow::Result<Vec<mpsc::UnboundedSend
         std::thread::Builder::new()
             .name(format!("basalt-io-{i}"))
             .spawn(move || {
+                crate::affinity::bind(crate::affinity::Role::Server);
                 crate::scripting::busy::set_io_thread(i);
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()

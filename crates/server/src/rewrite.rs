@@ -255,7 +255,10 @@ fn launch(
     };
     let spawned = std::thread::Builder::new()
         .name("basalt-aofrw".into())
-        .spawn(move || run(&me, prepared, mode, enabling));
+        .spawn(move || {
+            crate::affinity::bind(crate::affinity::Role::AofRewrite);
+            run(&me, prepared, mode, enabling)
+        });
     match spawned {
         Ok(_) => {
             crate::log_notice!("Background append only file rewriting started");

@@ -233,3 +233,56 @@ fn syslog_enabled_keeps_the_log_file() {
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.contains("Ready to accept connections"), "{text}");
 }
+
+/// `Cpus_allowed_list` of each thread of `pid`, by thread name.
+fn thread_cpus(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let path = task.expect("task").path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        out.push((name.trim().to_string(), cpus));
+    }
+    out
+}
+
+/// `server_cpulist` binds the threads that serve clients, `bio_cpulist` the log writer.
+#[test]
+fn cpu_lists_bind_the_threads() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("!!! one CPU: SKIPPING");
+        return;
+    }
+    let s = common::basalt(&[
+        "--server_cpulist",
+        "0",
+        "--bio_cpulist",
+        "1",
+        "--appendonly",
+        "yes",
+    ]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd_str(&["SET", "k", "v"]), b"+OK\r\n");
+    let pid: u32 = common::info_field_in(&mut c, "server", "process_id")
+        .parse()
+        .expect("pid");
+    let threads = thread_cpus(pid);
+    let cpus_of = |prefix: &str| -> Vec<&str> {
+        threads
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(_, c)| c.as_str())
+            .collect()
+    };
+    let io = cpus_of("basalt-io-");
+    assert!(!io.is_empty() && io.iter().all(|c| *c == "0"), "{threads:?}");
+    assert_eq!(cpus_of("basalt-aof"), ["1"], "{threads:?}");
+    assert_eq!(cpus_of("basalt-cron"), ["0"], "{threads:?}");
+}

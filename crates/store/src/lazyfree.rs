@@ -128,6 +128,7 @@ fn spawn_worker() -> Option<Sender<Job>> {
     std::thread::Builder::new()
         .name("lazyfree".into())
         .spawn(move || {
+            crate::threads::started("lazyfree");
             for job in rx {
                 finish(job);
             }

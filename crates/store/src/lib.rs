@@ -20,6 +20,7 @@ mod set;
 mod skiplist;
 mod snapshot;
 mod store;
+pub mod threads;
 mod value;
 mod varint;
 mod watch;

@@ -151,10 +151,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "cluster mode",
     ),
-    gated("server_cpulist", Kind::Str, "", false, "CPU affinity"),
-    gated("bio_cpulist", Kind::Str, "", false, "CPU affinity"),
-    gated("aof_rewrite_cpulist", Kind::Str, "", false, "CPU affinity"),
-    gated("bgsave_cpulist", Kind::Str, "", false, "CPU affinity"),
     gated("bind-source-addr", Kind::Str, "", true, "replication"),
     gated("masterauth", Kind::Str, "", true, "replication"),
     gated(

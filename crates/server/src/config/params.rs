@@ -217,6 +217,11 @@ static CORE: &[Param] = &[
     // forked child's memory). Basalt never forks, so it never raises it: any list is accepted
     // and there is nothing to silence.
     p("ignore-warnings", Kind::Str, "", true),
+    // CPU lists for the threads (`crate::affinity`).
+    p("server_cpulist", Kind::Str, "", false),
+    p("bio_cpulist", Kind::Str, "", false),
+    p("aof_rewrite_cpulist", Kind::Str, "", false),
+    p("bgsave_cpulist", Kind::Str, "", false),
     // RESTORE payloads and RDB files are decoded in full, so checked in full, whatever this
     // says; it decides what INFO's `dump_payload_sanitizations` counts, as in Redis.
     p(
