@@ -169,8 +169,21 @@ pub fn prepare(config: &Config) -> anyhow::Result<Plan> {
         return Ok(Plan { files, existing });
     }
     std::fs::create_dir_all(&files.dir)?;
-    let base = AofFile::base(&files.appendfilename, 1, false);
-    File::create(files.dir.join(&base.name))?.sync_all()?;
+    // Redis starts a fresh log with a rewrite of the empty dataset: with the RDB preamble
+    // (its default) the first base is an empty RDB file, else an empty AOF.
+    let rdb = config.get("aof-use-rdb-preamble") == "yes";
+    let base = AofFile::base(&files.appendfilename, 1, rdb);
+    let file = File::create(files.dir.join(&base.name))?;
+    let file = if rdb {
+        let compress = config.get("rdbcompression") == "yes";
+        persist::rdb::write::RdbWriter::new(std::io::BufWriter::new(file), compress)?
+            .finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())?
+    } else {
+        file
+    };
+    file.sync_all()?;
     files.manifest.base = Some(base);
     let (incr, _) = files.create_incr()?;
     files.manifest.incr.push(incr);
@@ -345,11 +358,35 @@ impl Aof {
     /// The configuration changed (CONFIG SET): `appendfsync` from the writer's next batch,
     /// `aof-timestamp-enabled` from the next record.
     pub fn config_changed(&self, config: &Config) {
+        if config.get("aof-disable-auto-gc") == "no" {
+            self.delete_history();
+        }
         self.log.set_fsync(fsync_of(config));
         self.timestamps.store(
             config.get("aof-timestamp-enabled") == "yes",
             Ordering::Relaxed,
         );
+    }
+
+    /// Drop the history files from the manifest, then delete them (Redis's
+    /// `aofDelHistoryFiles`, when `aof-disable-auto-gc` goes back to `no`).
+    fn delete_history(&self) {
+        let mut files = self.files.lock();
+        if files.manifest.history.is_empty() {
+            return;
+        }
+        let history = std::mem::take(&mut files.manifest.history);
+        if let Err(e) = files.persist() {
+            crate::log_warning!("Can't persist the AOF manifest: {e}");
+            files.manifest.history = history;
+            return;
+        }
+        for f in history {
+            crate::log_notice!("Removing the history file {} in the background", f.name);
+            if let Err(e) = std::fs::remove_file(files.dir.join(&f.name)) {
+                crate::log_warning!("Can't remove the AOF history file {}: {e}", f.name);
+            }
+        }
     }
 
     /// The log's failpoints (DEBUG AOF-FAILPOINT, tests).

@@ -389,20 +389,35 @@ fn write_rdb_base(
     Ok(ser.keys())
 }
 
-/// Step 4: the new base in place, the manifest switched, old files deleted. Returns the size
-/// of the new base.
+/// Step 4: the new base in place, the manifest switched, old files deleted (or kept as
+/// history under `aof-disable-auto-gc yes`). Returns the size of the new base.
 fn switch(srv: &Server, mode: Mode, tmp: &std::path::Path, rdb: bool) -> std::io::Result<u64> {
+    let keep_history = srv.config.read().get("aof-disable-auto-gc") == "yes";
     let install = |files: &mut Files, keep_incr: Vec<AofFile>| -> std::io::Result<Vec<AofFile>> {
         let seq = files.manifest.base.as_ref().map_or(0, |b| b.seq) + 1;
         let base = AofFile::base(&files.appendfilename, seq, rdb);
         std::fs::rename(tmp, files.dir.join(&base.name))?;
         File::open(&files.dir)?.sync_all()?;
-        let mut old: Vec<AofFile> = files.manifest.base.take().into_iter().collect();
+        let mut old: Vec<AofFile> = std::mem::take(&mut files.manifest.history);
+        let previous_history = old.len();
+        old.extend(files.manifest.base.take());
         old.append(&mut files.manifest.incr);
-        old.append(&mut files.manifest.history);
         old.retain(|f| !keep_incr.iter().any(|k| k.name == f.name));
         files.manifest.base = Some(base);
         files.manifest.incr = keep_incr;
+        if keep_history {
+            // `aof-disable-auto-gc yes`: the old files stay, listed as history (never loaded),
+            // newest first as Redis lists them: this rewrite's incr files (last first) and
+            // base, then the history before.
+            let before = old.len() - previous_history;
+            let mut history: Vec<AofFile> = old.drain(previous_history..).rev().collect();
+            debug_assert_eq!(history.len(), before);
+            history.append(&mut old);
+            for f in &mut history {
+                f.kind = persist::manifest::FileKind::History;
+            }
+            files.manifest.history = history;
+        }
         files.persist()?;
         Ok(old)
     };

@@ -344,9 +344,48 @@ fn leftover_temp_files_of_a_crashed_rewrite_are_removed_at_start() {
     assert_eq!(
         files(dir.path()),
         [
-            "appendonly.aof.1.base.aof",
+            // A fresh log starts with an empty RDB base, as Redis's does.
+            "appendonly.aof.1.base.rdb",
             "appendonly.aof.1.incr.aof",
             "appendonly.aof.manifest"
         ]
     );
+}
+
+/// The manifest and the files of a log after two rewrites with `aof-disable-auto-gc yes`,
+/// then after setting it back to `no`.
+fn history_files(s: &ServerProc, dir: &Path) -> Vec<String> {
+    let mut c = s.conn();
+    let mut seen = Vec::new();
+    for key in ["a", "b"] {
+        assert_eq!(text(&c.cmd_str(&["SET", key, "1"])), "+OK\r\n");
+        bgrewriteaof(&mut c);
+    }
+    seen.push(manifest(dir));
+    seen.extend(files(dir));
+    assert_eq!(
+        text(&c.cmd_str(&["CONFIG", "SET", "aof-disable-auto-gc", "no"])),
+        "+OK\r\n"
+    );
+    seen.push(manifest(dir));
+    seen.extend(files(dir));
+    seen
+}
+
+#[test]
+fn aof_disable_auto_gc_keeps_old_files_as_history_as_redis_does() {
+    let args = ["--appendonly", "yes", "--aof-disable-auto-gc", "yes"];
+    let dir = tempfile::tempdir().expect("dir");
+    let ours = history_files(&start(dir.path(), &args), dir.path());
+    assert!(
+        ours[0].contains("appendonly.aof.1.base.rdb seq 1 type h"),
+        "{ours:?}"
+    );
+    if common::redis().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().to_str().expect("utf-8");
+    let redis = common::redis_with(&[&["--dir", path][..], &args].concat());
+    assert_eq!(ours, history_files(&redis, dir.path()));
 }

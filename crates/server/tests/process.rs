@@ -282,7 +282,10 @@ fn cpu_lists_bind_the_threads() {
             .collect()
     };
     let io = cpus_of("basalt-io-");
-    assert!(!io.is_empty() && io.iter().all(|c| *c == "0"), "{threads:?}");
+    assert!(
+        !io.is_empty() && io.iter().all(|c| *c == "0"),
+        "{threads:?}"
+    );
     assert_eq!(cpus_of("basalt-aof"), ["1"], "{threads:?}");
     assert_eq!(cpus_of("basalt-cron"), ["0"], "{threads:?}");
 }

@@ -114,13 +114,6 @@ pub(super) static GATED: &[Param] = &[
     ),
     gated("replica-announced", Kind::Bool, "yes", true, "replication"),
     gated(
-        "aof-disable-auto-gc",
-        Kind::Bool,
-        "no",
-        true,
-        "AOF history control",
-    ),
-    gated(
         "replica-ignore-disk-write-errors",
         Kind::Bool,
         "no",

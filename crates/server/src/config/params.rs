@@ -217,6 +217,9 @@ static CORE: &[Param] = &[
     // forked child's memory). Basalt never forks, so it never raises it: any list is accepted
     // and there is nothing to silence.
     p("ignore-warnings", Kind::Str, "", true),
+    // Old log files kept as `history` in the manifest after a rewrite, instead of deleted
+    // (`crate::rewrite::switch`); set back to `no`, they go at once (`crate::aof`).
+    p("aof-disable-auto-gc", Kind::Bool, "no", true),
     // CPU lists for the threads (`crate::affinity`).
     p("server_cpulist", Kind::Str, "", false),
     p("bio_cpulist", Kind::Str, "", false),
