@@ -405,6 +405,24 @@ impl Aof {
     }
 }
 
+/// A command replayed from the log answered an error (Redis's `afterErrorReply` for its AOF
+/// client): logged as critical and counted in INFO's `unexpected_error_replies`; the load
+/// goes on, or the process ends under `propagation-error-behavior panic`.
+pub fn error_while_loading(srv: &crate::server::Server, command: &str, message: &[u8]) {
+    let shown = String::from_utf8_lossy(&message[..message.len().min(4096)]);
+    crate::log_warning!(
+        "== CRITICAL == This server is sending an error to its AOF-loading-client: '{shown}' after processing the command '{command}'"
+    );
+    srv.stats
+        .unexpected_error_replies
+        .fetch_add(1, Ordering::Relaxed);
+    if srv.config.read().get("propagation-error-behavior") == "panic" {
+        crate::crash::panic_now(&format!(
+            "This server panicked sending an error to its AOF-loading-client after processing the command '{command}'"
+        ));
+    }
+}
+
 /// Redis's timestamp annotation: `#TS:<unix seconds>`.
 pub fn timestamp_annotation(unix_secs: u64) -> Vec<u8> {
     format!("#TS:{unix_secs}\r\n").into_bytes()

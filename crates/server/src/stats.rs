@@ -128,6 +128,8 @@ pub struct Stats {
     /// Packed blobs of RESTORE payloads and loaded files checked in depth because
     /// `sanitize-dump-payload` asked for it (INFO's `dump_payload_sanitizations`).
     pub dump_payload_sanitizations: AtomicU64,
+    /// Error replies to commands replayed from the log (INFO's `unexpected_error_replies`).
+    pub unexpected_error_replies: AtomicU64,
     pub expire_cycle_cpu_ms: AtomicU64,
     /// Changes to the dataset since the last save (Redis's `server.dirty`; INFO's
     /// `rdb_changes_since_last_save`). What a command adds here is also what decides whether
@@ -316,5 +318,6 @@ impl Stats {
         self.evicted_clients.store(0, Relaxed);
         self.expired_time_cap_reached.store(0, Relaxed);
         self.dump_payload_sanitizations.store(0, Relaxed);
+        self.unexpected_error_replies.store(0, Relaxed);
     }
 }

@@ -352,6 +352,10 @@ fn reject(srv: &Server, client: &mut ClientState, out: &mut resp::Reply, r: Reje
         return;
     }
     srv.stats.record_error(&r.msg);
+    if client.replaying {
+        let name = r.spec.map_or("<unknown>", |s| s.name);
+        crate::aof::error_while_loading(srv, name, &r.msg);
+    }
     out.error(&r.msg);
 }
 
@@ -513,6 +517,9 @@ pub(super) fn finish(
         Err(e) => {
             client.stats.called(spec, elapsed_us, true, blocked);
             srv.stats.record_error(e.msg());
+            if client.replaying {
+                crate::aof::error_while_loading(srv, spec.name, e.msg());
+            }
             out.error(e.msg());
         }
     }

@@ -167,13 +167,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "cluster mode",
     ),
-    gated(
-        "propagation-error-behavior",
-        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
-        "ignore",
-        true,
-        "replication",
-    ),
     gated_alias(
         "cluster-replica-validity-factor",
         "cluster-slave-validity-factor",

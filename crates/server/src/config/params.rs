@@ -220,6 +220,14 @@ static CORE: &[Param] = &[
     // Old log files kept as `history` in the manifest after a rewrite, instead of deleted
     // (`crate::rewrite::switch`); set back to `no`, they go at once (`crate::aof`).
     p("aof-disable-auto-gc", Kind::Bool, "no", true),
+    // An error reply to a command replayed from the log: logged and counted (`ignore`), or
+    // the end of the process (`panic`; `panic-on-replicas` panics only on replicas).
+    p(
+        "propagation-error-behavior",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        "ignore",
+        true,
+    ),
     // CPU lists for the threads (`crate::affinity`).
     p("server_cpulist", Kind::Str, "", false),
     p("bio_cpulist", Kind::Str, "", false),
