@@ -177,12 +177,11 @@ pub fn bind_tcp(srv: &Server, port: u16) -> anyhow::Result<Vec<StdTcpListener>> 
 
 /// Bind `binds` (as the `bind` directive lists them) on `port`.
 fn bind_addrs(srv: &Server, binds: &[String], port: u16) -> anyhow::Result<Vec<StdTcpListener>> {
-    let backlog = srv
-        .config
-        .read()
-        .get("tcp-backlog")
-        .parse::<i32>()
-        .unwrap_or(511);
+    let (backlog, mark) = {
+        let c = srv.config.read();
+        let backlog = c.get("tcp-backlog").parse::<i32>().unwrap_or(511);
+        (backlog, c.get("socket-mark-id").parse::<u32>().unwrap_or(0))
+    };
     if port == 0 {
         return Ok(Vec::new());
     }
@@ -203,7 +202,7 @@ fn bind_addrs(srv: &Server, binds: &[String], port: u16) -> anyhow::Result<Vec<S
                 .parse()
                 .with_context(|| format!("invalid bind address '{addr}'"))?,
         };
-        match listen(sock_addr, backlog) {
+        match listen(sock_addr, backlog, mark) {
             Ok(l) => listeners.push(l),
             Err(e) if optional => {
                 log_warning!(
@@ -220,9 +219,15 @@ fn bind_addrs(srv: &Server, binds: &[String], port: u16) -> anyhow::Result<Vec<S
     Ok(listeners)
 }
 
-fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<StdTcpListener> {
+/// A listening socket. `mark` (`socket-mark-id`, 0 for none) is set as SO_MARK for routing
+/// and firewall rules; as in Redis it is best effort (it needs CAP_NET_ADMIN), its failure
+/// ignored.
+fn listen(addr: SocketAddr, backlog: i32, mark: u32) -> std::io::Result<StdTcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    if mark > 0 {
+        let _ = socket.set_mark(mark);
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }

@@ -7,7 +7,6 @@
 use super::params::{alias, p, Kind, Param};
 
 const INT_MAX: i64 = i32::MAX as i64;
-const UINT_MAX: i64 = u32::MAX as i64;
 const LLONG_MAX: i64 = i64::MAX;
 
 const fn gated(
@@ -335,16 +334,6 @@ pub(super) static GATED: &[Param] = &[
         "0",
         true,
         "replication",
-    ),
-    gated(
-        "socket-mark-id",
-        Kind::Int {
-            min: 0,
-            max: UINT_MAX,
-        },
-        "0",
-        false,
-        "socket marks",
     ),
     gated(
         "active-defrag-max-scan-fields",

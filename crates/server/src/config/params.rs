@@ -228,6 +228,16 @@ static CORE: &[Param] = &[
         "ignore",
         true,
     ),
+    // SO_MARK of the listening sockets (`crate::net::listen`).
+    p(
+        "socket-mark-id",
+        Kind::Int {
+            min: 0,
+            max: u32::MAX as i64,
+        },
+        "0",
+        false,
+    ),
     // CPU lists for the threads (`crate::affinity`).
     p("server_cpulist", Kind::Str, "", false),
     p("bio_cpulist", Kind::Str, "", false),
