@@ -1,5 +1,7 @@
-//! Parameters of features Basalt does not have yet (replication, cluster, TLS, ACL files,
-//! streams, the latency monitor …). Each is listed by CONFIG GET with Redis 7.0.15's default,
+//! Parameters of features Basalt does not have yet: replication (issue 15), cluster mode
+//! (issue 16), streams and HyperLogLog (issue 14), and two it may never have — modules
+//! (Redis's C module API) and active defragmentation (it moves allocations with hints from
+//! Redis's own jemalloc fork). Each is listed by CONFIG GET with Redis 7.0.15's default,
 //! and accepted — in a config file, on the command line, by CONFIG SET — only at that default:
 //! a stock redis.conf loads, while a setting that would not be honoured is refused with the
 //! feature named. An issue that builds a feature moves its parameters to the main table.
@@ -323,7 +325,7 @@ pub(super) static GATED: &[Param] = &[
         },
         "10",
         true,
-        "shutdown options",
+        "replication",
     ),
     gated(
         "repl-diskless-sync-max-replicas",
