@@ -159,6 +159,13 @@ impl Config {
                 self.users.push(line);
                 continue;
             }
+            if name.eq_ignore_ascii_case("loadmodule") && !args.is_empty() {
+                // A known directive, refused for what it needs rather than as unknown.
+                return Err(fail(format!(
+                    "loadmodule needs modules (Redis's C module API), which Basalt does not have; '{}' cannot be loaded",
+                    args[0]
+                )));
+            }
             let bad = || fail("Bad directive or wrong number of arguments".into());
             let (idx, param) = find(name.as_bytes()).ok_or_else(bad)?;
             if args.is_empty() && !matches!(param.kind, Kind::SavePoints | Kind::Str) {
@@ -460,6 +467,12 @@ mod tests {
         assert_eq!(c.port(), 7000);
         assert_eq!(c.bind(), vec!["127.0.0.1", "::1"]);
         assert_eq!(c.get("save"), "3600 1 300 100 60 10000");
+    }
+
+    #[test]
+    fn loadmodule_is_refused_for_the_feature_it_needs() {
+        let err = Config::from_args(&args(&["--loadmodule", "/x.so"])).unwrap_err();
+        assert!(err.to_string().contains("loadmodule needs modules"), "{err}");
     }
 
     #[test]
