@@ -49,6 +49,8 @@ pub struct ClientState {
     /// The command answered with an error counted elsewhere (a script passing on a called
     /// command's error): it counts as failed without counting the error again.
     pub reply_failed: bool,
+    /// Bytes at the front of the read buffer that are a command CLIENT PAUSE holds.
+    pub held_bytes: usize,
     pub reply_mode: ReplyMode,
     /// Set by a handler that wants the connection closed after its reply.
     pub flow: Flow,
@@ -117,6 +119,7 @@ impl ClientState {
             user: None,
             acl_generation: 0,
             reply_failed: false,
+            held_bytes: 0,
             reply_mode: ReplyMode::On,
             flow: Flow::Continue,
             last_command: "NULL",
@@ -165,8 +168,14 @@ pub struct ClientShared {
     pub watch_flag: Arc<store::WatchFlag>,
     /// Commands queued since MULTI, -1 outside a transaction (CLIENT LIST's `multi`).
     pub multi_count: std::sync::atomic::AtomicI64,
-    /// Memory of the queued transaction and watched keys (CLIENT LIST's `multi-mem`).
+    /// A command of this client is held by CLIENT PAUSE (CLIENT LIST's `b` flag, as Redis
+    /// blocks a postponed client).
+    pub paused: std::sync::atomic::AtomicBool,
+    /// Memory of the queued transaction (CLIENT LIST's `multi-mem`).
     pub multi_mem: AtomicUsize,
+    /// Bookkeeping of the watched keys: counted in `tot-mem` and by client eviction, not in
+    /// `multi-mem` (as Redis's `multiStateMemOverhead` and CLIENT LIST split them).
+    pub watch_mem: AtomicUsize,
     /// Messages other clients' commands deliver to this one (pub/sub).
     pub outbox: crate::pubsub::Outbox,
     /// Subscriptions: channels, patterns, shard channels (CLIENT LIST's `sub`, `psub`, `ssub`).
@@ -210,6 +219,7 @@ impl ClientShared {
             + self.query_buf_free.load(Relaxed)
             + self.blocked_argv_bytes.load(Relaxed)
             + self.multi_mem.load(Relaxed)
+            + self.watch_mem.load(Relaxed)
             + self.outbox.pending_bytes()) as u64
     }
 
@@ -291,7 +301,7 @@ impl ClientShared {
         if multi >= 0 {
             flags.push('x');
         }
-        if self.wait.is_blocked() {
+        if self.wait.is_blocked() || self.paused.load(Relaxed) {
             flags.push('b');
         }
         let tracking = self.tracking.lock().clone();
@@ -324,7 +334,7 @@ impl ClientShared {
             self.fd,
             String::from_utf8_lossy(&name),
             self.db.load(Relaxed),
-            rbs + argv_mem + multi_mem + obl + omem,
+            rbs + argv_mem + multi_mem + self.watch_mem.load(Relaxed) + obl + omem,
             String::from_utf8_lossy(&self.user_name.lock()),
             self.resp.load(Relaxed),
         )
@@ -375,6 +385,8 @@ impl Clients {
             watch_flag: Arc::default(),
             multi_count: std::sync::atomic::AtomicI64::new(-1),
             multi_mem: AtomicUsize::new(0),
+            watch_mem: AtomicUsize::new(0),
+            paused: std::sync::atomic::AtomicBool::new(false),
             outbox: crate::pubsub::Outbox::default(),
             sub_counts: Default::default(),
             tracking: Mutex::default(),

@@ -111,13 +111,13 @@ pub async fn serve<S>(
         shared
             .last_interaction_ms
             .store(crate::util::now_ms(), Relaxed);
-        store_query_buf(&shared, &rbuf);
+        store_query_buf(&shared, &rbuf, client.held_bytes);
         let mut end = crate::tracking::bcast_batched(&srv, || {
             crate::pubsub::batched(|| {
                 run_batch(&srv, &mut client, &mut parser, &mut rbuf, &mut out, &cfg)
             })
         });
-        store_query_buf(&shared, &rbuf);
+        store_query_buf(&shared, &rbuf, client.held_bytes);
         // A blocking command waits here; input after it stays buffered until it is served.
         // A command held by CLIENT PAUSE waits for the pause to end and its turn.
         while matches!(end, BatchEnd::Blocked | BatchEnd::Paused) {
@@ -185,6 +185,9 @@ pub async fn serve<S>(
                     }
                 };
                 srv.blocked.clients.fetch_sub(1, Relaxed);
+                client.shared.paused.store(false, Relaxed);
+                client.shared.blocked_argv_bytes.store(0, Relaxed);
+                client.held_bytes = 0;
                 if !resumed {
                     srv.pause.done(t);
                     end = BatchEnd::Close;
@@ -253,8 +256,12 @@ async fn flush_pushes<S: AsyncWrite + Unpin>(
 
 /// What CLIENT LIST shows of the read buffer: before a batch (a client listing itself sees
 /// its own command in it, as in Redis) and after (what waits behind a blocking command).
-fn store_query_buf(shared: &ClientShared, rbuf: &BytesMut) {
-    shared.query_buf_bytes.store(rbuf.len(), Relaxed);
+/// What CLIENT LIST shows of the read buffer; `held_bytes` of it are a command CLIENT PAUSE
+/// holds, which Redis has already taken out of its query buffer.
+fn store_query_buf(shared: &ClientShared, rbuf: &BytesMut, held_bytes: usize) {
+    shared
+        .query_buf_bytes
+        .store(rbuf.len().saturating_sub(held_bytes), Relaxed);
     shared
         .query_buf_free
         .store(rbuf.capacity() - rbuf.len(), Relaxed);
@@ -370,7 +377,14 @@ fn run_batch(
         match parser.parse(&rbuf[pos..], limits) {
             Ok(Parsed::Command { consumed }) => {
                 let argv = parser.argv(&rbuf[pos..]);
-                if held_by_pause(srv, client, argv) {
+                if let Some(spec) = held_by_pause(srv, client, argv) {
+                    // As Redis shows a postponed client: blocked, its command looked up and
+                    // its arguments out of the query buffer.
+                    crate::cmd::note_command(client, spec);
+                    let argv_bytes = argv.iter().map(<[u8]>::len).sum();
+                    client.shared.blocked_argv_bytes.store(argv_bytes, Relaxed);
+                    client.shared.paused.store(true, Relaxed);
+                    client.held_bytes = consumed;
                     parser.reset();
                     end = BatchEnd::Paused;
                     break;
@@ -459,10 +473,12 @@ fn over_output_limit(client: &mut ClientState, out: &Reply, cfg: &ConnConfig) ->
 
 /// Whether CLIENT PAUSE holds this command: after the checks Redis makes first (a command
 /// that would be refused for its name or arity is answered at once).
-fn held_by_pause(srv: &Server, client: &ClientState, argv: resp::Argv<'_>) -> bool {
-    if srv.pause.current().is_none() {
-        return false;
-    }
+fn held_by_pause(
+    srv: &Server,
+    client: &ClientState,
+    argv: resp::Argv<'_>,
+) -> Option<&'static crate::cmd::Spec> {
+    srv.pause.current()?;
     match crate::cmd::resolve(argv) {
         Ok(spec) if spec.arity_ok(argv.len()) => {
             // A transaction that writes or publishes is held whole; a script is held unless
@@ -471,9 +487,9 @@ fn held_by_pause(srv: &Server, client: &ClientState, argv: resp::Argv<'_>) -> bo
             let writes = (spec.name == "exec" && crate::cmd::queued_may_replicate(client))
                 || declared.is_some_and(|f| !f.no_writes);
             let read_only_script = declared.is_some_and(|f| f.no_writes);
-            !read_only_script && srv.pause.holds(spec, writes)
+            (!read_only_script && srv.pause.holds(spec, writes)).then_some(spec)
         }
-        _ => false,
+        _ => None,
     }
 }
 

@@ -425,9 +425,24 @@ fn paused_clients(s: &ServerProc) -> Vec<String> {
     let mut leaving = s.conn();
     let mut staying = s.conn();
     leaving.send(&[b"SET", b"gone", b"1"]);
-    staying.send(&[b"SET", b"kept", b"1"]);
     let mut seen = vec![clients(&mut admin, "3")];
     std::thread::sleep(std::time::Duration::from_millis(50));
+    // A held client shows as Redis shows a postponed one: blocked, its command looked up,
+    // its arguments out of the query buffer.
+    staying.cmd(&[b"CLIENT", b"SETNAME", b"held"]);
+    staying.send(&[b"SET", b"kept", b"1"]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let list = text(&admin.cmd(&[b"CLIENT", b"LIST"]));
+    let held = list.lines().find(|l| l.contains("name=held")).unwrap_or("");
+    seen.push(
+        held.split(' ')
+            .filter(|f| {
+                let k = f.split('=').next().unwrap_or("");
+                ["flags", "qbuf", "argv-mem", "multi-mem", "cmd"].contains(&k)
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     drop(leaving);
     seen.push(clients(&mut admin, "2"));
     admin.cmd(&[b"CLIENT", b"UNPAUSE"]);

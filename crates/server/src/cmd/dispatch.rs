@@ -536,7 +536,7 @@ pub(super) fn finish(
 
 /// The client's last command, as CLIENT LIST's `cmd` shows it: Redis names a command there
 /// once it is looked up, so a queued command counts too.
-fn note_command(client: &mut ClientState, spec: &'static Spec) {
+pub(crate) fn note_command(client: &mut ClientState, spec: &'static Spec) {
     client.last_command = spec.name;
     client
         .shared

@@ -17,7 +17,7 @@ use crate::client::ClientState;
 use crate::server::Server;
 
 pub use dispatch::{execute, execute_in, resolve, Batch, Flow};
-pub(crate) use dispatch::{invalidate_modified, log_and_count};
+pub(crate) use dispatch::{invalidate_modified, log_and_count, note_command};
 pub use keys::KeyRefs;
 pub use lookup::lookup as lookup_command;
 pub(crate) use multi::log_transaction;

@@ -138,7 +138,8 @@ pub fn publish(client: &ClientState) {
         .map_or((-1, 0), |m| (m.queued.len() as i64, m.bytes));
     client.shared.multi_count.store(count, Relaxed);
     let watched = client.watching.keys.len() * WATCHED_KEY_BYTES;
-    client.shared.multi_mem.store(bytes + watched, Relaxed);
+    client.shared.multi_mem.store(bytes, Relaxed);
+    client.shared.watch_mem.store(watched, Relaxed);
 }
 
 /// What one watched key costs a client beyond the key itself (Redis counts its list node and

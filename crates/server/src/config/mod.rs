@@ -472,7 +472,10 @@ mod tests {
     #[test]
     fn loadmodule_is_refused_for_the_feature_it_needs() {
         let err = Config::from_args(&args(&["--loadmodule", "/x.so"])).unwrap_err();
-        assert!(err.to_string().contains("loadmodule needs modules"), "{err}");
+        assert!(
+            err.to_string().contains("loadmodule needs modules"),
+            "{err}"
+        );
     }
 
     #[test]
