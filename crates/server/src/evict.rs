@@ -247,8 +247,11 @@ fn next_victim(srv: &Server, policy: Policy, now_ms: u64) -> Option<Candidate> {
     if policy.random() {
         let shard = nonempty_shard(srv, policy)?;
         let mut s = srv.store.lock_shard(shard);
-        for db in 0..s.dbs().len() {
-            if let Some((key, _)) = s.db(db).eviction_candidate(policy, now_ms, || ev.rand()) {
+        for db in 0..s.database_count() {
+            let Some(d) = s.existing_db_mut(db) else {
+                continue;
+            };
+            if let Some((key, _)) = d.eviction_candidate(policy, now_ms, || ev.rand()) {
                 return Some(Candidate {
                     score: 0,
                     shard,
@@ -265,8 +268,10 @@ fn next_victim(srv: &Server, policy: Policy, now_ms: u64) -> Option<Candidate> {
     let mut found = Vec::new();
     {
         let mut s = srv.store.lock_shard(shard);
-        for db in 0..s.dbs().len() {
-            let d = s.db(db);
+        for db in 0..s.database_count() {
+            let Some(d) = s.existing_db_mut(db) else {
+                continue;
+            };
             let len = if policy.volatile() {
                 d.volatile_len()
             } else {
@@ -310,13 +315,14 @@ fn nonempty_shard(srv: &Server, policy: Policy) -> Option<usize> {
     let n = srv.store.shard_count();
     let has = |i: usize| {
         let s = srv.store.lock_shard(i);
-        s.dbs().iter().any(|d| {
+        let found = s.dbs().any(|(_, d)| {
             if policy.volatile() {
                 d.volatile_len() > 0
             } else {
                 !d.is_empty()
             }
-        })
+        });
+        found
     };
     for _ in 0..SHARD_TRIES {
         let i = (srv.evict.rand() % n as u64) as usize;

@@ -72,7 +72,10 @@ impl Store {
                         return report;
                     }
                     let mut shard = self.lock_shard(shard_idx);
-                    let db = shard.db(db_idx);
+                    // A database never made has nothing to expire or rehash.
+                    let Some(db) = shard.existing_db_mut(db_idx) else {
+                        break;
+                    };
                     db.rehash_step(REHASH_BUCKETS_PER_CYCLE);
                     if db.volatile_len() == 0 {
                         break;

@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn small_values_are_freed_at_once_even_by_unlink() {
         assert!(!free(
-            Value::Str(Str::Raw(Box::new(vec![1; 1000]))),
+            Value::Str(Str::Raw(crate::value::ThinVec::from(&[1u8; 1000][..]))),
             Reason::Unlink
         ));
     }

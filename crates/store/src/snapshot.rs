@@ -256,8 +256,12 @@ impl Shard {
     /// When a snapshot has not finished with them they are set aside for it instead.
     /// Clients watching keys of it that exist are told first.
     pub fn flush_db(&mut self, index: usize) -> Db {
-        self.db(index).touch_all(None, 0);
-        let old = self.db(index).take();
+        // A database never made is empty, watched by nobody: nothing to flush.
+        let Some(db) = self.existing_db_mut(index) else {
+            return Db::default();
+        };
+        db.touch_all(None, 0);
+        let old = db.take();
         if old.snap.is_some() {
             self.detached.push(old);
             return Db::default();
@@ -276,8 +280,8 @@ impl Locked<'_> {
         );
         let mut sizes = Vec::new();
         for shard in self.shards_mut() {
-            sizes.resize(shard.dbs().len(), (0, 0));
-            for (i, db) in shard.dbs_mut().iter_mut().enumerate() {
+            sizes.resize(shard.database_count(), (0, 0));
+            for (i, db) in shard.dbs_mut() {
                 sizes[i].0 += db.len();
                 sizes[i].1 += db.volatile_len();
                 db.begin_snapshot(i, at_ms);
@@ -309,10 +313,10 @@ impl Store {
             let mut shard = self.lock_shard(walk.shard);
             let (held, cpu) = (Instant::now(), thread_cpu_time());
             let mut left = budget;
-            for db in shard.dbs_mut() {
+            for (_, db) in shard.dbs_mut() {
                 left = left.saturating_sub(db.snapshot_step(left, sink, &mut preserved));
             }
-            let done = shard.dbs().iter().all(|db| db.snap.is_none());
+            let done = shard.dbs().all(|(_, db)| db.snap.is_none());
             let detached = std::mem::take(&mut shard.detached);
             drop(shard);
             walk.longest_hold = walk.longest_hold.max(held.elapsed());

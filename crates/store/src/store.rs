@@ -15,38 +15,67 @@ use crate::db::{Db, DbStats};
 
 /// One shard: its slice of every database, and the clients blocked on its keys.
 pub struct Shard {
-    dbs: Box<[Db]>,
+    /// The shard's part of each database, made on first use: a server has `databases` ×
+    /// shards of them (4,096 by default), most never used, and an empty `Db` is a few hundred
+    /// bytes — memory `maxmemory` would otherwise count before the first key.
+    dbs: Box<[Option<Box<Db>>]>,
     pub blocked: Blocked,
     /// Flushed databases a snapshot's walk still has to read (see `snapshot.rs`).
     pub(crate) detached: Vec<Db>,
 }
 
+/// What a database not made yet reads as.
+fn empty_db() -> &'static Db {
+    static EMPTY: std::sync::OnceLock<Db> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Db::default)
+}
+
 impl Shard {
     fn new(databases: usize) -> Self {
         Shard {
-            dbs: (0..databases).map(|_| Db::default()).collect(),
+            dbs: (0..databases).map(|_| None).collect(),
             blocked: Blocked::default(),
             detached: Vec::new(),
         }
     }
 
-    /// Database `index`. The caller validated the index against the configured count.
+    /// How many databases there are (made or not).
+    pub fn database_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `index`, made if it was not yet. The caller validated the index against the
+    /// configured count.
     pub fn db(&mut self, index: usize) -> &mut Db {
-        &mut self.dbs[index]
+        self.dbs[index].get_or_insert_with(Box::default)
     }
 
+    /// Database `index` to read: an empty one if it was never made.
     pub fn db_ref(&self, index: usize) -> &Db {
-        &self.dbs[index]
+        self.dbs[index].as_deref().unwrap_or_else(|| empty_db())
     }
 
-    /// Every database, mutably: within the crate only, since replacing a `Db` wholesale
-    /// would drop a snapshot's pending walk (flushes go through [`Shard::flush_db`]).
-    pub(crate) fn dbs_mut(&mut self) -> &mut [Db] {
-        &mut self.dbs
+    /// Database `index` if it was made (walks that must not make every database).
+    pub fn existing_db_mut(&mut self, index: usize) -> Option<&mut Db> {
+        self.dbs[index].as_deref_mut()
     }
 
-    pub fn dbs(&self) -> &[Db] {
-        &self.dbs
+    /// The databases made so far, with their indices, mutably: within the crate only, since
+    /// replacing a `Db` wholesale would drop a snapshot's pending walk (flushes go through
+    /// [`Shard::flush_db`]).
+    pub(crate) fn dbs_mut(&mut self) -> impl Iterator<Item = (usize, &mut Db)> {
+        self.dbs
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, d)| d.as_deref_mut().map(|d| (i, d)))
+    }
+
+    /// The databases made so far, with their indices (the others are empty).
+    pub fn dbs(&self) -> impl Iterator<Item = (usize, &Db)> {
+        self.dbs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.as_deref().map(|d| (i, d)))
     }
 
     /// Keys made ready for blocked clients since the last call, with their database, each
@@ -58,7 +87,7 @@ impl Shard {
             return out;
         }
         let mut taken = 0;
-        for (i, db) in self.dbs.iter_mut().enumerate() {
+        for (i, db) in self.dbs_mut() {
             taken += db.ready.len();
             out.extend(db.ready.drain(..).map(|k| (i, k)));
         }
@@ -73,10 +102,10 @@ impl Shard {
         use std::sync::atomic::Ordering::Relaxed;
         for (db, key) in self.blocked.keys() {
             if (db == a || db == b)
-                && self.dbs[db].contains(&key)
-                && !self.dbs[db].ready.contains(&key)
+                && self.db_ref(db).contains(&key)
+                && !self.db_ref(db).ready.contains(&key)
             {
-                self.dbs[db].ready.push(key);
+                self.db(db).ready.push(key);
                 crate::db::READY_PENDING.fetch_add(1, Relaxed);
             }
         }
@@ -89,7 +118,7 @@ impl Shard {
         if !crate::db::modified_pending() {
             return out;
         }
-        for db in self.dbs.iter_mut() {
+        for (_, db) in self.dbs_mut() {
             out.extend(db.take_modified());
         }
         out
@@ -102,7 +131,7 @@ impl Shard {
         if !crate::db::store_events_pending() {
             return out;
         }
-        for (i, db) in self.dbs.iter_mut().enumerate() {
+        for (i, db) in self.dbs_mut() {
             out.extend(db.take_events().into_iter().map(|(s, e, k)| (s, i, e, k)));
         }
         out
@@ -115,7 +144,7 @@ impl Shard {
         if crate::db::EXPIRED_PENDING.load(Relaxed) == 0 {
             return out;
         }
-        for (i, db) in self.dbs.iter_mut().enumerate() {
+        for (i, db) in self.dbs_mut() {
             out.extend(db.expired_pending.drain(..).map(|k| (i, k)));
         }
         crate::db::EXPIRED_PENDING.fetch_sub(out.len(), Relaxed);
@@ -129,8 +158,13 @@ impl Shard {
         if lo == hi {
             return;
         }
+        // Both sides made (at most two databases per shard, once).
+        self.db(lo);
+        self.db(hi);
         let (left, right) = self.dbs.split_at_mut(hi);
-        let (x, y) = (&mut left[lo], &mut right[0]);
+        let (Some(x), Some(y)) = (left[lo].as_deref_mut(), right[0].as_deref_mut()) else {
+            return;
+        };
         // Clients watching a key that exists on either side are told.
         x.touch_all(Some(y), now_ms);
         y.touch_all(Some(x), now_ms);
@@ -426,8 +460,8 @@ impl AllShards<'_, '_> {
     pub fn db_sizes(&mut self) -> Vec<(usize, usize)> {
         let mut sizes: Vec<(usize, usize)> = Vec::new();
         self.for_each(|_, s| {
-            sizes.resize(s.dbs().len(), (0, 0));
-            for (i, db) in s.dbs().iter().enumerate() {
+            sizes.resize(s.database_count(), (0, 0));
+            for (i, db) in s.dbs() {
                 sizes[i].0 += db.len();
                 sizes[i].1 += db.volatile_len();
             }
@@ -439,7 +473,7 @@ impl AllShards<'_, '_> {
     pub fn stats(&mut self) -> DbStats {
         let mut total = DbStats::default();
         self.for_each(|_, s| {
-            for db in s.dbs() {
+            for (_, db) in s.dbs() {
                 total.expired_keys += db.stats.expired_keys;
                 total.evicted_keys += db.stats.evicted_keys;
                 total.keyspace_hits += db.stats.keyspace_hits;
@@ -452,7 +486,7 @@ impl AllShards<'_, '_> {
     /// Zero the counters (CONFIG RESETSTAT).
     pub fn reset_stats(&mut self) {
         self.for_each(|_, s| {
-            for db in s.dbs_mut() {
+            for (_, db) in s.dbs_mut() {
                 db.stats = DbStats::default();
             }
         });

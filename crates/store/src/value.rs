@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+pub use thin_vec::ThinVec;
+
 use crate::bytes::SmallBytes;
 use crate::hash::Hash;
 use crate::list::QuickList;
@@ -18,12 +20,17 @@ pub const EMBSTR_MAX: usize = 44;
 /// Integers `0..SHARED_INTEGERS` are shared objects in Redis (visible through OBJECT REFCOUNT).
 pub const SHARED_INTEGERS: i64 = 10_000;
 
+/// Bytes a `raw` string's buffer holds besides the string: its length and capacity, kept in
+/// the same allocation as the bytes (a thin vector, one pointer in the value), so a 1,000-byte
+/// value is one 1,024-byte allocation — no separate vector header, as Redis's sds has none.
+const RAW_HEADER_BYTES: usize = 16;
+
 /// A string value.
 #[derive(Clone, Debug)]
 pub enum Str {
     Int(i64),
     Emb(SmallBytes),
-    Raw(Box<Vec<u8>>),
+    Raw(ThinVec<u8>),
 }
 
 /// The type of a value, as `TYPE` names it.
@@ -157,7 +164,7 @@ impl Value {
         match self {
             Value::Str(Str::Int(_)) => 0,
             Value::Str(Str::Emb(b)) => b.heap_bytes(),
-            Value::Str(Str::Raw(v)) => v.capacity() + std::mem::size_of::<Vec<u8>>(),
+            Value::Str(Str::Raw(v)) => v.capacity() + RAW_HEADER_BYTES,
             Value::List(l) => l.heap_bytes() + std::mem::size_of::<QuickList>(),
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
             Value::Set(s) => s.heap_bytes(),
@@ -177,7 +184,7 @@ impl Str {
         if b.len() <= EMBSTR_MAX {
             Str::Emb(SmallBytes::new(b))
         } else {
-            Str::Raw(Box::new(b.to_vec()))
+            Str::Raw(ThinVec::from(b))
         }
     }
 
@@ -186,7 +193,7 @@ impl Str {
         if b.len() <= EMBSTR_MAX {
             Str::Emb(SmallBytes::new(b))
         } else {
-            Str::Raw(Box::new(b.to_vec()))
+            Str::Raw(ThinVec::from(b))
         }
     }
 
@@ -237,10 +244,10 @@ impl Str {
 
     /// A `raw` buffer to modify in place (APPEND, SETRANGE), converting if needed, as Redis's
     /// `dbUnshareStringValue` does.
-    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+    pub fn make_raw(&mut self) -> &mut ThinVec<u8> {
         if !matches!(self, Str::Raw(_)) {
             let bytes = self.as_bytes().into_owned();
-            *self = Str::Raw(Box::new(bytes));
+            *self = Str::Raw(ThinVec::from(bytes.as_slice()));
         }
         match self {
             Str::Raw(v) => v,

@@ -404,7 +404,7 @@ mod tests {
         let mut all = store.lock_all();
         for shard in all.shards_mut() {
             let mut part = RdbWriter::part(true);
-            for (i, db) in shard.dbs().iter().enumerate() {
+            for (i, db) in shard.dbs() {
                 for (key, obj, at) in db.live_entries(0) {
                     part.select_db(i).unwrap();
                     part.key(key, &obj.value, at).unwrap();

@@ -141,7 +141,7 @@ fn reload(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> CmdResult {
     if flush {
         let mut all = ctx.srv.store.lock_all();
         for shard in all.shards_mut() {
-            for i in 0..shard.dbs().len() {
+            for i in 0..shard.database_count() {
                 drop(shard.flush_db(i));
             }
         }

@@ -81,7 +81,7 @@ pub fn overhead(srv: &Server, shards: &mut store::AllShards<'_, '_>) -> Overhead
     let mut dbs: Vec<(usize, u64, u64)> = (0..databases).map(|i| (i, 0, 0)).collect();
     let mut keys = 0u64;
     shards.for_each(|_, s| {
-        for (i, db) in s.dbs().iter().enumerate() {
+        for (i, db) in s.dbs() {
             if db.is_empty() {
                 continue;
             }

@@ -55,7 +55,7 @@ fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
     for shard in ctx.keys.shards_mut() {
         let range = match db {
             Some(i) => i..i + 1,
-            None => 0..shard.dbs().len(),
+            None => 0..shard.database_count(),
         };
         for i in range {
             removed += shard.db_ref(i).len() as u64;

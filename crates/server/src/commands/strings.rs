@@ -470,7 +470,7 @@ pub fn setrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     check_string_length(ctx, offset as u64, value.len() as u64)?;
     let db = ctx.keys.db(key, db_index);
     if existing.is_none() {
-        db.set(key, Value::Str(Str::Raw(Box::default())), false, now);
+        db.set(key, Value::Str(Str::Raw(store::ThinVec::new())), false, now);
     }
     if let Some(s) = write_str(db, key, now)? {
         let raw = s.make_raw();
