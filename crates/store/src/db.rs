@@ -24,9 +24,25 @@ pub struct Obj {
     /// A small integer that is an object of its own rather than one of Redis's shared integers
     /// (COPY duplicates the object, so OBJECT REFCOUNT says 1). Any change of the value ends it.
     pub unshared_int: bool,
+    /// Finer access time for eviction, in the header's spare byte. Under LRU the last
+    /// access's fraction of a second (1/256 s): idle times compare finer than the seconds
+    /// Redis's clock and OBJECT IDLETIME count, which matters when a cache turns over its keys
+    /// within seconds. Under LFU the last access's second (mod 256): keys of equal counters
+    /// go least recently used first, where Redis's order among them is arbitrary.
+    pub(crate) lru_frac: u8,
 }
 
 const _: () = assert!(std::mem::size_of::<Obj>() == 32);
+
+/// The second of `now_ms`, mod 256 (LFU's recency within equal counters).
+pub(crate) fn lfu_second(now_ms: u64) -> u8 {
+    (now_ms / 1000) as u8
+}
+
+/// The sub-second part of `now_ms`, in 1/256 s.
+pub(crate) fn lru_frac(now_ms: u64) -> u8 {
+    ((now_ms % 1000) * 256 / 1000) as u8
+}
 
 /// Redis's LRU clock: seconds, wrapping at 24 bits.
 pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
@@ -43,16 +59,33 @@ impl Obj {
             has_expire: false,
             snap: false,
             unshared_int: false,
+            lru_frac: if crate::lfu::lfu_enabled() {
+                lfu_second(now_ms)
+            } else {
+                lru_frac(now_ms)
+            },
         }
+    }
+
+    /// Stamp an access on the LRU clock (not under LFU, where the field holds the counter).
+    pub(crate) fn stamp_lru(&mut self, now_ms: u64) {
+        self.lru = lru_clock(now_ms);
+        self.lru_frac = lru_frac(now_ms);
     }
 
     pub fn has_expire(&self) -> bool {
         self.has_expire
     }
 
-    /// Milliseconds since the last access, at the LRU clock's resolution (eviction's score).
+    /// Milliseconds since the last access, to 1/256 s (eviction's score under LRU).
     pub fn idle_ms(&self, now_ms: u64) -> u64 {
-        self.idle_seconds(now_ms) * 1000
+        let obj_frac_ms = u64::from(self.lru_frac) * 1000 / 256;
+        (self.idle_seconds(now_ms) * 1000 + now_ms % 1000).saturating_sub(obj_frac_ms)
+    }
+
+    /// Seconds since the last access, mod 256, under LFU (see `lru_frac`).
+    pub(crate) fn lfu_idle_seconds(&self, now_ms: u64) -> u64 {
+        u64::from(lfu_second(now_ms).wrapping_sub(self.lru_frac))
     }
 
     /// Seconds since the last access, as OBJECT IDLETIME computes it (with clock wrap-around).
@@ -378,7 +411,7 @@ impl Db {
                 obj.unshared_int = false;
                 // Under LFU an overwrite keeps the key's counter (as Redis's dbSetValue).
                 if !crate::lfu::lfu_enabled() {
-                    obj.lru = lru_clock(now_ms);
+                    obj.stamp_lru(now_ms);
                 }
                 if obj.has_expire && !keep_ttl {
                     obj.has_expire = false;

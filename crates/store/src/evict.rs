@@ -68,7 +68,9 @@ impl Db {
         let score = match policy {
             Policy::AllKeysLru | Policy::VolatileLru => self.keys.get(&key)?.idle_ms(now_ms),
             Policy::AllKeysLfu | Policy::VolatileLfu => {
-                255 - u64::from(self.keys.get(&key)?.lfu_freq(now_ms))
+                // The counter first; among equal ones, the longest idle (mod 256 s).
+                let obj = self.keys.get(&key)?;
+                (255 - u64::from(obj.lfu_freq(now_ms))) << 8 | obj.lfu_idle_seconds(now_ms)
             }
             // The sooner it expires, the better a candidate.
             Policy::VolatileTtl => u64::MAX - *self.expires.get(&key)?,

@@ -61,9 +61,10 @@ impl Obj {
     /// (Redis's `updateLFU`).
     pub fn touch(&mut self, now_ms: u64) {
         if !lfu_enabled() {
-            self.lru = lru_clock(now_ms);
+            self.stamp_lru(now_ms);
             return;
         }
+        self.lru_frac = crate::db::lfu_second(now_ms);
         let mut counter = self.lfu_freq(now_ms);
         if counter < 255 {
             let base = f64::from(counter.saturating_sub(LFU_INIT));
@@ -103,6 +104,7 @@ impl Obj {
     /// away (the clock wraps, so that is as long ago as it can say).
     pub fn set_idle(&mut self, idle_secs: u64, now_ms: u64) {
         let now = u64::from(lru_clock(now_ms));
+        self.lru_frac = crate::db::lru_frac(now_ms);
         self.lru = match now.checked_sub(idle_secs) {
             Some(at) => at as u32,
             None => ((now + u64::from(LRU_CLOCK_MAX) / 2) % u64::from(LRU_CLOCK_MAX)) as u32,
