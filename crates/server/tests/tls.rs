@@ -255,3 +255,77 @@ fn bad_tls_settings_stop_the_start() {
         assert!(log.contains("Failed to configure TLS"), "{log}");
     }
 }
+
+/// redis-py over TLS (what most Python applications use): a connection with the client
+/// certificate, commands and a pipeline, and a refusal without a certificate when the server
+/// asks for one. Skipped when Python has no `redis` module, except in CI (`.ci/run` installs
+/// it).
+fn redis_py_session(port: u16, certs: &Certs) -> String {
+    let script = r#"
+import sys, redis
+port, ca, crt, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+r = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=ca,
+                ssl_certfile=crt, ssl_keyfile=key, ssl_check_hostname=False)
+out = [r.ping(), r.set("py", "tls"), r.get("py"), r.incr("n"), r.incr("n")]
+p = r.pipeline(transaction=True)
+p.set("a", 1).incr("a").get("a")
+out.append(p.execute())
+try:
+    redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=ca,
+                ssl_check_hostname=False, socket_timeout=5).ping()
+    out.append("no-cert accepted")
+except Exception:
+    out.append("no-cert refused")
+print(out)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .args([
+            certs.path("ca.crt"),
+            certs.path("client.crt"),
+            certs.path("client.key"),
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "redis-py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn redis_py_works_over_tls() {
+    let has_module = Command::new("python3")
+        .args(["-c", "import redis"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_module {
+        assert!(
+            std::env::var("BASALT_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "Python's redis module is needed (pip install redis)"
+        );
+        eprintln!("!!! no redis-py: SKIPPING");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let certs = Certs::new(dir.path());
+    let port = common::free_port();
+    let args = certs.server_args(port, false);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let basalt = common::basalt(&args);
+    let ours = redis_py_session(port, &certs);
+    assert_eq!(
+        ours,
+        "[True, True, b'tls', 1, 2, [True, 2, b'2'], 'no-cert refused']"
+    );
+    drop(basalt);
+    if common::redis().is_some() {
+        let port = common::free_port();
+        let args = certs.server_args(port, false);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let redis = common::redis_with(&args);
+        assert_eq!(ours, redis_py_session(port, &certs));
+    }
+}
