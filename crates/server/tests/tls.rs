@@ -325,7 +325,7 @@ fn redis_py_works_over_tls() {
         let port = common::free_port();
         let args = certs.server_args(port, false);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let redis = common::redis_with(&args);
+        let _redis = common::redis_with(&args);
         assert_eq!(ours, redis_py_session(port, &certs));
     }
 }
