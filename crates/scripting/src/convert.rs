@@ -25,6 +25,11 @@ const SLOTS_PER_STEP: usize = 4 + 1;
 /// kept in a Lua table, not in Rust handles: mlua can hold fewer than 8,000 handles at once,
 /// and a result may nest that deep or hold far more tables side by side.
 pub fn lua_to_reply(lua: &Lua, value: Value, out: &mut Reply, script_resp: u8) -> mlua::Result<()> {
+    if !matches!(value, Value::Table(_)) {
+        // A scalar needs no table to walk (nor the garbage of one).
+        write_scalar(value, out, script_resp);
+        return Ok(());
+    }
     let held = lua.create_table()?;
     let mut frames: Vec<Frame> = Vec::new();
     let mut next = Some((value, 1usize));
@@ -119,6 +124,15 @@ fn write_value(
         return Ok(());
     }
     match v {
+        Value::Table(t) => table_to_reply(lua, held, frames, t, slots, out)?,
+        other => write_scalar(other, out, script_resp),
+    }
+    Ok(())
+}
+
+/// A value that is not a table.
+fn write_scalar(v: Value, out: &mut Reply, script_resp: u8) {
+    match v {
         Value::String(s) => out.bulk(&s.as_bytes()),
         Value::Boolean(b) => {
             if script_resp == 2 {
@@ -133,10 +147,8 @@ fn write_value(
         }
         Value::Integer(i) => out.int(i),
         Value::Number(n) => out.int(c_long_long(n)),
-        Value::Table(t) => table_to_reply(lua, held, frames, t, slots, out)?,
         _ => out.null(),
     }
-    Ok(())
 }
 
 /// `(long long)` of a double as x86-64 converts it: truncation, and the "indefinite integer"

@@ -207,6 +207,7 @@ impl Engine {
     ) -> Result<(), RunError> {
         let sb = &self.sandbox;
         crate::current::set_state(|s| *s = crate::current::RunState::START);
+        crate::call::reset();
         let ran = {
             let _installed = crate::current::install(host);
             crate::raw::run_script(

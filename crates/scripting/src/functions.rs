@@ -139,6 +139,7 @@ impl Engine {
             f.ok_or(RunError::NoScript)?
         };
         crate::current::set_state(|s| *s = crate::current::RunState::START);
+        crate::call::reset();
         let ran = {
             let _installed = crate::current::install(host);
             let sb = &self.sandbox;

@@ -7,6 +7,7 @@
 //! the script's result into the caller's reply. So every command a script runs goes through
 //! the same command table, checks and logging as any other.
 
+mod call;
 pub mod convert;
 mod current;
 mod engine;

@@ -98,10 +98,16 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
                 ),
             }
         })?;
-        // SAFETY: only the C API on this state; the closure keeps `f` as its upvalue.
+        // SAFETY: only the C API on this state; the closure keeps `f` as its upvalue (the
+        // slow path, see `crate::call`).
+        let fast = if raises {
+            crate::call::redis_call
+        } else {
+            crate::call::redis_pcall
+        };
         let trampoline: Function = unsafe {
             lua.exec_raw(f, |state| {
-                mlua::ffi::lua_pushcclosure(state, trampoline, 1);
+                mlua::ffi::lua_pushcclosure(state, fast, 1);
             })?
         };
         host.raw_set(name, trampoline)?;
@@ -257,7 +263,7 @@ fn add_raising_functions(lua: &Lua, host: &Table) -> mlua::Result<()> {
 
 thread_local! {
     /// The arguments of the `redis.call` being made, from the trampoline to the Rust side.
-    static CALL_ARGS: std::cell::Cell<CallArgs> = std::cell::Cell::new(CallArgs::default());
+    pub(crate) static CALL_ARGS: std::cell::Cell<CallArgs> = std::cell::Cell::new(CallArgs::default());
 }
 
 /// `redis.call`'s arguments, read off the Lua stack into [`CALL_ARGS`] as Redis reads them
@@ -273,10 +279,27 @@ thread_local! {
 /// Called by Lua with a valid state. The Rust part (reading the arguments, which neither
 /// allocates in Lua nor raises) ends before any Lua call that could raise an error, so an
 /// error unwinding through this frame skips no Rust destructor.
-unsafe extern "C-unwind" fn trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+pub(crate) unsafe extern "C-unwind" fn trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    use mlua::ffi;
+    let mut args = CALL_ARGS.take();
+    read_args(state, &mut args);
+    CALL_ARGS.set(args);
+    ffi::lua_settop(state, 0);
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_call(state, 0, 1);
+    1
+}
+
+/// The arguments on the stack as Redis reads them (see [`trampoline`]); allocates nothing in
+/// Lua and never raises.
+///
+/// # Safety
+/// `state` is a valid state (a C function's).
+pub(crate) unsafe fn read_args(state: *mut mlua::ffi::lua_State, args: &mut CallArgs) {
     use mlua::ffi;
     let n = ffi::lua_gettop(state);
-    let mut args = CALL_ARGS.take();
     args.src.clear();
     args.ranges.clear();
     args.valid = true;
@@ -300,11 +323,6 @@ unsafe extern "C-unwind" fn trampoline(state: *mut mlua::ffi::lua_State) -> std:
         }
         args.ranges.push((start, args.src.len()));
     }
-    CALL_ARGS.set(args);
-    ffi::lua_settop(state, 0);
-    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
-    ffi::lua_call(state, 0, 1);
-    1
 }
 
 fn number(v: Option<Value>) -> Option<f64> {

@@ -204,6 +204,14 @@ pub async fn serve<S>(
             }
         }
         wait_durable(&srv, &mut client).await;
+        // The other connections of this thread that are ready run their batches before this
+        // reply leaves, so the replies of one loop turn go out together (as Redis writes
+        // them all before it sleeps): a client woken by the first of them finds the rest
+        // waiting, rather than being woken once per reply (which cost a third of a short
+        // script's CPU at pipeline 1).
+        if !out.is_empty() {
+            tokio::task::yield_now().await;
+        }
         // A client killed while its socket is full (a subscriber over its output buffer
         // limit) must not stay stuck in the write.
         let sent = tokio::select! {
