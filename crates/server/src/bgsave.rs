@@ -86,11 +86,7 @@ fn launch(srv: &Server) {
         let walk = all.begin_snapshot(now);
         let keys: usize = walk.db_sizes().iter().map(|&(k, _)| k).sum();
         st.keys_total.store(keys as u64, Relaxed);
-        (
-            walk,
-            srv.stats.dirty.load(Relaxed),
-            srv.functions.libraries(),
-        )
+        (walk, srv.stats.dirty_total(), srv.functions.libraries())
     };
     crate::log_notice!(
         "Background saving started (every shard locked for {} us)",
@@ -216,7 +212,7 @@ pub fn cron(srv: &Server) {
         return;
     }
     let points = save_points(srv.config.read().get("save"));
-    let dirty = srv.stats.dirty.load(Relaxed);
+    let dirty = srv.stats.dirty();
     let since_save = now_sec.saturating_sub(st.last_save_unix.load(Relaxed));
     let due = points
         .iter()

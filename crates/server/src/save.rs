@@ -85,10 +85,11 @@ impl SaveState {
         self.writes_denied.store(deny, Relaxed);
     }
 
-    /// A successful save of the data as of `dirty_before` changes ago.
+    /// A successful save of the data as of `dirty_before` (the change count
+    /// [`crate::stats::Stats::dirty_total`] when it began).
     pub(crate) fn saved(&self, srv: &Server, dirty_before: u64) {
         // Changes made while a background save was writing stay counted.
-        srv.stats.dirty.fetch_sub(dirty_before, Relaxed);
+        srv.stats.dirty_saved_at(dirty_before);
         self.last_save_unix
             .store(crate::util::now_ms() / 1000, Relaxed);
         self.saves.fetch_add(1, Relaxed);
@@ -165,7 +166,7 @@ impl Target {
 pub fn save(srv: &Server) -> std::io::Result<u64> {
     let target = Target::of(srv, &format!("temp-{}.rdb", std::process::id()));
     let _job = srv.save_state.job_lock.lock();
-    let dirty_before = srv.stats.dirty.load(Relaxed);
+    let dirty_before = srv.stats.dirty_total();
     let written = write_locked(srv, &target);
     match &written {
         Ok(keys) => {

@@ -598,7 +598,8 @@ pub(crate) fn log_and_count(ctx: &mut Ctx<'_, '_>, argv: Option<&Argv<'_>>) {
         }
     }
     if ctx.dirty > 0 {
-        ctx.srv
+        // This thread's own counter (see `Stats::dirty_total`).
+        ctx.client
             .stats
             .dirty
             .fetch_add(ctx.dirty, std::sync::atomic::Ordering::Relaxed);

@@ -64,13 +64,15 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
         lower.copy_from_slice(given);
         lower.make_ascii_lowercase();
         let sha = std::str::from_utf8(&lower).map_err(|_| NOSCRIPT)?;
-        let script = ctx.srv.scripts.get(sha).ok_or(NOSCRIPT)?;
+        let script = ctx.srv.scripts.get_local(sha).ok_or(NOSCRIPT)?;
         (sha.to_string(), script)
     } else {
-        ctx.srv
+        let (sha, script) = ctx
+            .srv
             .scripts
             .load(argv.get(1))
-            .map_err(|e| CmdError::from(e.into_bytes()))?
+            .map_err(|e| CmdError::from(e.into_bytes()))?;
+        (sha, std::rc::Rc::new(script))
     };
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| argv.get(i)).collect();
     let args: Vec<&[u8]> = (3 + n..argv.len()).map(|i| argv.get(i)).collect();

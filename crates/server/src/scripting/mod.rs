@@ -31,6 +31,7 @@ pub mod functions;
 mod host;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -79,6 +80,26 @@ impl Scripts {
 
     pub fn get(&self, sha: &str) -> Option<Arc<Script>> {
         self.map.read().get(sha).cloned()
+    }
+
+    /// [`Scripts::get`] through this thread's copy of the entries it used: the shared map's
+    /// lock and the script's reference count are cache lines every thread writes, which
+    /// EVALSHA on every core would pass back and forth on each call.
+    pub fn get_local(&self, sha: &str) -> Option<Rc<Arc<Script>>> {
+        let generation = self.generation.load(Relaxed);
+        LOCAL_SCRIPTS.with(|cell| {
+            let mut local = cell.borrow_mut();
+            if local.0 != generation {
+                local.1.clear();
+                local.0 = generation;
+            }
+            if let Some(s) = local.1.get(sha) {
+                return Some(s.clone());
+            }
+            let script = Rc::new(self.get(sha)?);
+            local.1.insert(sha.to_string(), script.clone());
+            Some(script)
+        })
     }
 
     pub fn contains(&self, sha: &str) -> bool {
@@ -131,7 +152,15 @@ impl Scripts {
     }
 }
 
+/// A thread's copy of the script cache's entries it used (see [`Scripts::get_local`]), and
+/// the cache generation they belong to.
+type LocalScripts = (
+    u64,
+    HashMap<String, Rc<Arc<Script>>, foldhash::fast::FixedState>,
+);
+
 thread_local! {
+    static LOCAL_SCRIPTS: std::cell::RefCell<LocalScripts> = std::cell::RefCell::default();
     /// This thread's interpreter and the cache generation it compiled under.
     static ENGINE: EngineSlot = const { std::cell::RefCell::new(None) };
     /// Bytes of this thread's interpreter, for INFO (read by other threads).
