@@ -200,16 +200,8 @@ unsafe fn push_value(state: *mut ffi::lua_State, bytes: &[u8], pos: &mut usize, 
         b'*' | b'~' | b'%' | b'>' => push_aggregate(state, bytes, pos, depth, kind, number(head)),
         b'#' => ffi::lua_pushboolean(state, c_int::from(head == b"t")),
         b',' => {
-            let d = std::str::from_utf8(head)
-                .ok()
-                .and_then(|s| match s {
-                    "inf" => Some(f64::INFINITY),
-                    "-inf" => Some(f64::NEG_INFINITY),
-                    s => s.parse().ok(),
-                })
-                .unwrap_or(0.0);
             ffi::lua_createtable(state, 0, 1);
-            ffi::lua_pushnumber(state, d);
+            ffi::lua_pushnumber(state, crate::convert::resp_double(head));
             ffi::lua_setfield(state, -2, c"double".as_ptr());
         }
         b'(' => push_field_table(state, c"big_number", head),

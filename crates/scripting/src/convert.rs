@@ -308,6 +308,18 @@ fn line<'a>(bytes: &'a [u8], pos: &mut usize) -> &'a [u8] {
     &bytes[start..end]
 }
 
+/// A RESP3 double's text as a number (`inf`, `-inf`; anything unreadable is 0).
+pub(crate) fn resp_double(head: &[u8]) -> f64 {
+    std::str::from_utf8(head)
+        .ok()
+        .and_then(|s| match s {
+            "inf" => Some(f64::INFINITY),
+            "-inf" => Some(f64::NEG_INFINITY),
+            s => s.parse().ok(),
+        })
+        .unwrap_or(0.0)
+}
+
 fn number(text: &[u8]) -> i64 {
     std::str::from_utf8(text)
         .ok()
@@ -391,17 +403,7 @@ fn parse_value(lua: &Lua, bytes: &[u8], pos: &mut usize, depth: usize) -> mlua::
         }
         b'_' => Value::Nil,
         b'#' => Value::Boolean(head == b"t"),
-        b',' => {
-            let d = std::str::from_utf8(head)
-                .ok()
-                .and_then(|s| match s {
-                    "inf" => Some(f64::INFINITY),
-                    "-inf" => Some(f64::NEG_INFINITY),
-                    s => s.parse().ok(),
-                })
-                .unwrap_or(0.0);
-            table_with(lua, "double", Value::Number(d))?
-        }
+        b',' => table_with(lua, "double", Value::Number(resp_double(head)))?,
         b'(' => table_with(lua, "big_number", Value::String(lua.create_string(head)?))?,
         b'|' => {
             // Attributes carry nothing for the script: skip them, return what follows.
