@@ -257,6 +257,30 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
         &[&["INCRBYFLOAT", "fl", "1.1"], &["INCRBYFLOAT", "fl", "2.2"]],
     ),
     ("setrange", &[&["SETRANGE", "sr", "3", "xyz"]]),
+    (
+        "setbit",
+        &[
+            &["SETBIT", "bm", "100", "1"],
+            &["SETBIT", "bm", "7", "1"],
+            &["SETBIT", "bm", "100", "0"],
+        ],
+    ),
+    (
+        "bitop",
+        &[
+            &["SET", "bo1", "ab"],
+            &["SET", "bo2", "xyz"],
+            &["BITOP", "XOR", "bo3", "bo1", "bo2"],
+            &["BITOP", "NOT", "bo4", "bo1"],
+        ],
+    ),
+    (
+        "bitfield",
+        &[&[
+            "BITFIELD", "bf", "SET", "i5", "#3", "-7", "OVERFLOW", "SAT", "INCRBY", "u4", "2",
+            "100",
+        ]],
+    ),
     ("del", &[&["SET", "x1", "1"], &["DEL", "x1", "nokey"]]),
     ("unlink", &[&["SET", "x2", "1"], &["UNLINK", "x2"]]),
     ("expire", &[&["SET", "e1", "1"], &["EXPIRE", "e1", "900"]]),

@@ -3,14 +3,17 @@
 //! Synchronous and free of I/O: the server locks shards and calls in; persistence reads and
 //! writes through the same types. See ARCHITECTURE.md for how the pieces fit.
 
+pub mod bits;
 mod blocking;
 mod bytes;
 mod db;
 mod dict;
 mod evict;
 mod expire;
+pub mod geo;
 mod glob;
 mod hash;
+pub mod hll;
 pub mod lazyfree;
 mod lfu;
 mod list;

@@ -169,7 +169,7 @@ fn numkeys_offsets(name: &str) -> Option<(usize, usize, usize)> {
 }
 
 fn has_own_finder(name: &str) -> bool {
-    matches!(name, "sort" | "sort_ro" | "set") || numkeys_offsets(name).is_some()
+    matches!(name, "sort" | "sort_ro" | "set" | "bitfield") || numkeys_offsets(name).is_some()
 }
 
 /// The command's own key finder (Redis's `getkeys_proc`), if it has one.
@@ -178,6 +178,7 @@ fn own_finder(name: &str, argv: &Argv<'_>) -> Option<KeyRefs> {
         "sort" => Some(sort_keys(argv)),
         "sort_ro" => Some(smallvec::smallvec![(1, RO_ACCESS)]),
         "set" => Some(set_keys(argv)),
+        "bitfield" => Some(bitfield_keys(argv)),
         _ => {
             let (store, numkeys, first) = numkeys_offsets(name)?;
             Some(numkeys_keys(argv, store, numkeys, first))
@@ -250,6 +251,40 @@ fn set_keys(argv: &Argv<'_>) -> KeyRefs {
         c.eq_ignore_ascii_case(b"get")
     });
     smallvec::smallvec![(1, if get { RW_ACCESS_UPDATE } else { OW_UPDATE })]
+}
+
+/// BITFIELD's key: read-only when every operation is a GET (Redis's `bitfieldGetKeys`, which
+/// stops at the first write or unknown word, and reads words as C strings).
+fn bitfield_keys(argv: &Argv<'_>) -> KeyRefs {
+    let word = |i: usize| {
+        let a = argv.get(i);
+        a.split(|&b| b == 0)
+            .next()
+            .unwrap_or(a)
+            .to_ascii_lowercase()
+    };
+    let mut read_only = true;
+    let mut i = 2;
+    while i < argv.len() {
+        let left = argv.len() - i - 1;
+        match word(i).as_slice() {
+            b"get" if left >= 2 => i += 2,
+            b"overflow" if left >= 1 => i += 1,
+            _ => {
+                read_only = false;
+                break;
+            }
+        }
+        i += 1;
+    }
+    smallvec::smallvec![(
+        1,
+        if read_only {
+            RO_ACCESS
+        } else {
+            RW_ACCESS_UPDATE
+        }
+    )]
 }
 
 #[cfg(test)]

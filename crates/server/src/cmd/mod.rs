@@ -232,6 +232,10 @@ pub mod acl {
     pub const TRANSACTION: u32 = 1 << 14;
     pub const SCRIPTING: u32 = 1 << 15;
     pub const PUBSUB: u32 = 1 << 16;
+    pub const BITMAP: u32 = 1 << 17;
+    pub const HYPERLOGLOG: u32 = 1 << 18;
+    pub const GEO: u32 = 1 << 19;
+    pub const STREAM: u32 = 1 << 20;
 
     /// In the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -243,6 +247,10 @@ pub mod acl {
         (LIST, "@list"),
         (HASH, "@hash"),
         (STRING, "@string"),
+        (BITMAP, "@bitmap"),
+        (HYPERLOGLOG, "@hyperloglog"),
+        (GEO, "@geo"),
+        (STREAM, "@stream"),
         (PUBSUB, "@pubsub"),
         (ADMIN, "@admin"),
         (FAST, "@fast"),

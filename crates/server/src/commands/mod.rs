@@ -1,6 +1,8 @@
 //! Command handlers, one file per family, plus the argument and lookup helpers they share.
 
 pub mod acl;
+pub mod bitfield;
+pub mod bitmaps;
 pub mod blocking;
 pub mod caching;
 pub mod connection;
@@ -199,8 +201,8 @@ pub fn store_result(
     if changed {
         ctx.touch(ctx.client.db, dst);
     }
-    // SORT names its event before it replies; the set and sorted-set STOREs after.
-    let reply_first = event != "sortstore";
+    // SORT and BITOP name their event before they reply; the set and sorted-set STOREs after.
+    let reply_first = !matches!(event, "sortstore" | "set");
     if reply_first {
         ctx.out.int(len as i64);
     }

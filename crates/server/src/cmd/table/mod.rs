@@ -9,9 +9,9 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    acl, blocking, caching, connection, debug, dump, functions, hashes, introspect, keys, lists,
-    memory, multi, persistence, pubsub, scripting, server, sets, sort, strings, zpops, zranges,
-    zsetops, zsets,
+    acl, bitfield, bitmaps, blocking, caching, connection, debug, dump, functions, hashes,
+    introspect, keys, lists, memory, multi, persistence, pubsub, scripting, server, sets, sort,
+    strings, zpops, zranges, zsetops, zsets,
 };
 
 mod subcommands;
@@ -19,7 +19,7 @@ use subcommands::*;
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 189] = [
+pub static COMMANDS: [Spec; 196] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -398,6 +398,20 @@ pub static COMMANDS: [Spec; 189] = [
         docs("Returns a serialized representation of the value stored at a key.", "2.6.0", "generic", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).", &[arg("key", "key", 0, "", &[], &[])]), Some(dump::dump), &[]),
     spec("restore", -4, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["OW", "update"], 1, 0, 1, 0)], A::KEYSPACE | A::WRITE | A::SLOW | A::DANGEROUS, &[],
         docs("Creates a key from the serialized representation of a value.", "2.6.0", "generic", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).", &[arg("key", "key", 0, "", &[], &[]), arg("ttl", "integer", -1, "", &[], &[]), arg("serialized-value", "string", -1, "", &[], &[]), arg("replace", "pure-token", -1, "REPLACE", &["optional"], &[]).since("3.0.0"), arg("absttl", "pure-token", -1, "ABSTTL", &["optional"], &[]).since("5.0.0"), arg("seconds", "integer", -1, "IDLETIME", &["optional"], &[]).since("5.0.0"), arg("frequency", "integer", -1, "FREQ", &["optional"], &[]).since("5.0.0")]), Some(dump::restore), &[]),
+    spec("setbit", 4, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["RW", "access", "update"], 1, 0, 1, 0)], A::WRITE | A::BITMAP | A::SLOW, &[],
+        docs("Sets or clears one bit of a string, growing it as needed.", "2.2.0", "bitmap", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[]), arg("value", "integer", -1, "", &[], &[])]), Some(bitmaps::setbit), &[]),
+    spec("getbit", 3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::BITMAP | A::FAST, &[],
+        docs("Returns the value of one bit of a string.", "2.2.0", "bitmap", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[])]), Some(bitmaps::getbit), &[]),
+    spec("bitcount", -2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::BITMAP | A::SLOW, &[],
+        docs("Counts the set bits of a string, or of a byte or bit range of it.", "2.6.0", "bitmap", "O(N)", &[arg("key", "key", 0, "", &[], &[]), arg("index", "block", -1, "", &["optional"], &[arg("start", "integer", -1, "", &[], &[]), arg("end", "integer", -1, "", &[], &[]), arg("index_unit", "oneof", -1, "", &["optional"], &[arg("byte", "pure-token", -1, "BYTE", &[], &[]), arg("bit", "pure-token", -1, "BIT", &[], &[])]).since("7.0.0")])]), Some(bitmaps::bitcount), &[]),
+    spec("bitpos", -3, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::BITMAP | A::SLOW, &[],
+        docs("Finds the first set or clear bit of a string, optionally within a range.", "2.8.7", "bitmap", "O(N)", &[arg("key", "key", 0, "", &[], &[]), arg("bit", "integer", -1, "", &[], &[]), arg("index", "block", -1, "", &["optional"], &[arg("start", "integer", -1, "", &[], &[]), arg("end_index", "block", -1, "", &["optional"], &[arg("end", "integer", -1, "", &[], &[]), arg("index_unit", "oneof", -1, "", &["optional"], &[arg("byte", "pure-token", -1, "BYTE", &[], &[]), arg("bit", "pure-token", -1, "BIT", &[], &[])]).since("7.0.0")])])]), Some(bitmaps::bitpos), &[]),
+    spec("bitop", -4, F::WRITE | F::DENYOOM, (2, -1, 1), &[ks(&["OW", "update"], 2, 0, 1, 0), ks(&["RO", "access"], 3, -1, 1, 0)], A::WRITE | A::BITMAP | A::SLOW, &[],
+        docs("Stores the AND, OR, XOR or NOT of strings in another key.", "2.6.0", "bitmap", "O(N)", &[arg("operation", "string", -1, "", &[], &[]), arg("destkey", "key", 0, "", &[], &[]), arg("key", "key", 1, "", &["multiple"], &[])]), Some(bitmaps::bitop), &[]),
+    spec("bitfield", -2, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["RW", "access", "update", "variable_flags"], 1, 0, 1, 0)], A::WRITE | A::BITMAP | A::SLOW, &[],
+        docs("Reads, writes and increments integer fields of any width at any bit offset.", "3.2.0", "bitmap", "O(1) for each subcommand specified", &[arg("key", "key", 0, "", &[], &[]), arg("operation", "oneof", -1, "", &["optional", "multiple"], &[arg("encoding_offset", "block", -1, "GET", &[], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[])]), arg("write", "block", -1, "", &[], &[arg("wrap_sat_fail", "oneof", -1, "OVERFLOW", &["optional"], &[arg("wrap", "pure-token", -1, "WRAP", &[], &[]), arg("sat", "pure-token", -1, "SAT", &[], &[]), arg("fail", "pure-token", -1, "FAIL", &[], &[])]), arg("write_operation", "oneof", -1, "", &[], &[arg("encoding_offset_value", "block", -1, "SET", &[], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[]), arg("value", "integer", -1, "", &[], &[])]), arg("encoding_offset_increment", "block", -1, "INCRBY", &[], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[]), arg("increment", "integer", -1, "", &[], &[])])])])])]), Some(bitfield::bitfield), &[]),
+    spec("bitfield_ro", -2, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::BITMAP | A::FAST, &[],
+        docs("Reads integer fields of any width at any bit offset.", "6.0.0", "bitmap", "O(1) for each subcommand specified", &[arg("key", "key", 0, "", &[], &[]), arg("encoding_offset", "block", -1, "GET", &["optional", "multiple", "multiple_token"], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[])])]), Some(bitfield::bitfield_ro), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]
