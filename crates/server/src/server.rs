@@ -30,6 +30,7 @@ pub struct EncodingLimits {
     pub set_max_intset_entries: AtomicUsize,
     pub zset_max_listpack_entries: AtomicUsize,
     pub zset_max_listpack_value: AtomicUsize,
+    pub hll_sparse_max_bytes: AtomicUsize,
 }
 
 impl EncodingLimits {
@@ -57,6 +58,11 @@ impl EncodingLimits {
         self.set_max_intset_entries.load(Relaxed)
     }
 
+    /// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past it turns dense.
+    pub fn hll_sparse_max_bytes(&self) -> usize {
+        self.hll_sparse_max_bytes.load(Relaxed)
+    }
+
     fn load(&self, c: &Config) {
         let n = |name: &str| c.get(name).parse::<i64>().unwrap_or(0);
         self.list_max_listpack_size
@@ -73,6 +79,8 @@ impl EncodingLimits {
             .store(n("zset-max-listpack-entries") as usize, Relaxed);
         self.zset_max_listpack_value
             .store(n("zset-max-listpack-value") as usize, Relaxed);
+        self.hll_sparse_max_bytes
+            .store(n("hll-sparse-max-bytes") as usize, Relaxed);
     }
 }
 

@@ -258,6 +258,16 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
     ),
     ("setrange", &[&["SETRANGE", "sr", "3", "xyz"]]),
     (
+        "pfadd",
+        &[
+            &["PFADD", "hll", "a", "b", "c"],
+            &["PFCOUNT", "hll"],
+            &["PFADD", "hll2", "x"],
+        ],
+    ),
+    ("pfmerge", &[&["PFMERGE", "hll3", "hll", "hll2"]]),
+    ("pfdebug", &[&["PFDEBUG", "TODENSE", "hll2"]]),
+    (
         "setbit",
         &[
             &["SETBIT", "bm", "100", "1"],

@@ -10,6 +10,7 @@ pub mod debug;
 pub mod dump;
 pub mod functions;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;

@@ -408,16 +408,6 @@ pub(super) static GATED: &[Param] = &[
         "streams",
     ),
     gated(
-        "hll-sparse-max-bytes",
-        Kind::Memory {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "3000",
-        true,
-        "HyperLogLog",
-    ),
-    gated(
         "repl-backlog-ttl",
         Kind::Int {
             min: 0,

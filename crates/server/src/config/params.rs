@@ -539,6 +539,16 @@ static CORE: &[Param] = &[
         "64",
         true,
     ),
+    // A sparse HyperLogLog turns dense when it would grow past this (`store::hll`).
+    p(
+        "hll-sparse-max-bytes",
+        Kind::Memory {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "3000",
+        true,
+    ),
     p(
         "set-max-intset-entries",
         Kind::Int {

@@ -10,8 +10,8 @@
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
     acl, bitfield, bitmaps, blocking, caching, connection, debug, dump, functions, hashes,
-    introspect, keys, lists, memory, multi, persistence, pubsub, scripting, server, sets, sort,
-    strings, zpops, zranges, zsetops, zsets,
+    hyperloglog, introspect, keys, lists, memory, multi, persistence, pubsub, scripting, server,
+    sets, sort, strings, zpops, zranges, zsetops, zsets,
 };
 
 mod subcommands;
@@ -19,7 +19,7 @@ use subcommands::*;
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 196] = [
+pub static COMMANDS: [Spec; 201] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -412,6 +412,16 @@ pub static COMMANDS: [Spec; 196] = [
         docs("Reads, writes and increments integer fields of any width at any bit offset.", "3.2.0", "bitmap", "O(1) for each subcommand specified", &[arg("key", "key", 0, "", &[], &[]), arg("operation", "oneof", -1, "", &["optional", "multiple"], &[arg("encoding_offset", "block", -1, "GET", &[], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[])]), arg("write", "block", -1, "", &[], &[arg("wrap_sat_fail", "oneof", -1, "OVERFLOW", &["optional"], &[arg("wrap", "pure-token", -1, "WRAP", &[], &[]), arg("sat", "pure-token", -1, "SAT", &[], &[]), arg("fail", "pure-token", -1, "FAIL", &[], &[])]), arg("write_operation", "oneof", -1, "", &[], &[arg("encoding_offset_value", "block", -1, "SET", &[], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[]), arg("value", "integer", -1, "", &[], &[])]), arg("encoding_offset_increment", "block", -1, "INCRBY", &[], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[]), arg("increment", "integer", -1, "", &[], &[])])])])])]), Some(bitfield::bitfield), &[]),
     spec("bitfield_ro", -2, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::BITMAP | A::FAST, &[],
         docs("Reads integer fields of any width at any bit offset.", "6.0.0", "bitmap", "O(1) for each subcommand specified", &[arg("key", "key", 0, "", &[], &[]), arg("encoding_offset", "block", -1, "GET", &["optional", "multiple", "multiple_token"], &[arg("encoding", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[])])]), Some(bitfield::bitfield_ro), &[]),
+    spec("pfadd", -2, F::WRITE | F::DENYOOM | F::FAST, (1, 1, 1), &[ks(&["RW", "insert"], 1, 0, 1, 0)], A::WRITE | A::HYPERLOGLOG | A::FAST, &[],
+        docs("Adds elements to a HyperLogLog, creating it if needed.", "2.8.9", "hyperloglog", "O(1) to add every element.", &[arg("key", "key", 0, "", &[], &[]), arg("element", "string", -1, "", &["optional", "multiple"], &[])]), Some(hyperloglog::pfadd), &[]),
+    spec("pfcount", -2, F::READONLY | F::MAY_REPLICATE, (1, -1, 1), &[ks(&["RW", "access"], 1, -1, 1, 0)], A::READ | A::HYPERLOGLOG | A::SLOW, &[],
+        docs("Estimates the number of distinct elements added to one HyperLogLog, or to the union of several.", "2.8.9", "hyperloglog", "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.", &[arg("key", "key", 0, "", &["multiple"], &[])]), Some(hyperloglog::pfcount), &[]),
+    spec("pfmerge", -2, F::WRITE | F::DENYOOM, (1, -1, 1), &[ks(&["RW", "access", "insert"], 1, 0, 1, 0), ks(&["RO", "access"], 2, -1, 1, 0)], A::WRITE | A::HYPERLOGLOG | A::SLOW, &[],
+        docs("Merges HyperLogLogs into a destination key.", "2.8.9", "hyperloglog", "O(N) to merge N HyperLogLogs, but with high constant times.", &[arg("destkey", "key", 0, "", &[], &[]), arg("sourcekey", "key", 1, "", &["multiple"], &[])]), Some(hyperloglog::pfmerge), &[]),
+    spec("pfdebug", 3, F::WRITE | F::DENYOOM | F::ADMIN, (2, 2, 1), &[ks(&["RW", "access"], 2, 0, 1, 0)], A::WRITE | A::HYPERLOGLOG | A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Internal commands for inspecting and converting HyperLogLog values.", "2.8.9", "hyperloglog", "N/A", &[arg("subcommand", "string", -1, "", &[], &[]), arg("key", "key", 0, "", &[], &[])]).syscmd(), Some(hyperloglog::pfdebug), &[]),
+    spec("pfselftest", 1, F::ADMIN, (0, 0, 0), &[], A::HYPERLOGLOG | A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Internal self-test of the HyperLogLog implementation.", "2.8.9", "hyperloglog", "N/A", &[]).syscmd(), Some(hyperloglog::pfselftest), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]
