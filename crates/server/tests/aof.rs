@@ -258,6 +258,50 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
     ),
     ("setrange", &[&["SETRANGE", "sr", "3", "xyz"]]),
     (
+        "geoadd",
+        &[&[
+            "GEOADD",
+            "geo",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ]],
+    ),
+    (
+        "georadius",
+        &[&["GEORADIUS", "geo", "15", "37", "200", "km", "STORE", "geo2"]],
+    ),
+    (
+        "georadiusbymember",
+        &[&[
+            "GEORADIUSBYMEMBER",
+            "geo",
+            "Palermo",
+            "200",
+            "km",
+            "STOREDIST",
+            "geo3",
+        ]],
+    ),
+    (
+        "geosearchstore",
+        &[&[
+            "GEOSEARCHSTORE",
+            "geo4",
+            "geo",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYBOX",
+            "400",
+            "400",
+            "km",
+        ]],
+    ),
+    (
         "pfadd",
         &[
             &["PFADD", "hll", "a", "b", "c"],

@@ -112,18 +112,22 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// A key spec in one comparable line. Flags keep their order: COMMAND INFO prints them in
 /// table order, so a different order is a visible difference.
 fn basalt_key_spec(ks: &KeySpec) -> String {
+    let begin = match ks.keyword {
+        Some(word) => format!("keyword:{word},startfrom={}", ks.begin),
+        None => format!("index:{}", ks.begin),
+    };
     match ks.find {
         FindKeys::Range { last, step, limit } => format!(
-            "flags={:?} begin=index:{} find=range:lastkey={last},keystep={step},limit={limit}",
-            ks.flags, ks.begin
+            "flags={:?} begin={begin} find=range:lastkey={last},keystep={step},limit={limit}",
+            ks.flags
         ),
         FindKeys::KeyNum {
             keynum_idx,
             first,
             step,
         } => format!(
-            "flags={:?} begin=index:{} find=keynum:keynumidx={keynum_idx},firstkey={first},keystep={step}",
-            ks.flags, ks.begin
+            "flags={:?} begin={begin} find=keynum:keynumidx={keynum_idx},firstkey={first},keystep={step}",
+            ks.flags
         ),
         FindKeys::Unknown => format!("flags={:?} begin=unknown find=unknown", ks.flags),
     }
@@ -137,8 +141,12 @@ fn redis_key_spec(v: &V) -> String {
     let fk_spec = fk.get("spec").expect("find_keys spec");
     let begin = match bs.get("type").map(V::text).as_deref() {
         Some("index") => format!("index:{}", bs_spec.get("index").expect("index").int()),
+        Some("keyword") => format!(
+            "keyword:{},startfrom={}",
+            bs_spec.get("keyword").expect("keyword").text(),
+            bs_spec.get("startfrom").expect("startfrom").int()
+        ),
         Some("unknown") => "unknown".to_string(),
-        // Basalt's KeySpec can only express index/range: anything else is a mismatch.
         other => format!("{other:?}:{bs_spec:?}"),
     };
     let find = match fk.get("type").map(V::text).as_deref() {

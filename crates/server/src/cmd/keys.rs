@@ -27,14 +27,21 @@ impl KeySpec {
     /// that is missing or not a count of at least `min_numkeys`.
     fn span(&self, argv: &Argv<'_>, min_numkeys: i64) -> Option<(i64, i64, i32)> {
         let argc = argv.len() as i64;
-        let begin = i64::from(self.begin);
+        let begin = match self.keyword {
+            None => i64::from(self.begin),
+            // A missing keyword is no range: the caller treats it as a spec with no keys.
+            Some(word) => self.after_keyword(argv, word)?,
+        };
         match self.find {
             FindKeys::Unknown => None,
-            FindKeys::Range { last, step, .. } => {
-                let last = if last < 0 {
-                    argc + i64::from(last)
-                } else {
+            FindKeys::Range { last, step, limit } => {
+                let last = if last >= 0 {
                     begin + i64::from(last)
+                } else if limit > 0 {
+                    // Keys are 1/limit of what follows (XREAD: the keys, then as many IDs).
+                    begin + ((argc - begin) / i64::from(limit) + i64::from(last))
+                } else {
+                    argc + i64::from(last)
                 };
                 Some((begin, last, step))
             }
@@ -55,9 +62,46 @@ impl KeySpec {
         }
     }
 
+    /// The index after this spec's keyword, searched as Redis's `getKeysUsingKeySpecs` does:
+    /// forwards from `startfrom` up to but not including the last argument, or backwards from
+    /// the end for a negative `startfrom`, stopping before index 0.
+    fn after_keyword(&self, argv: &Argv<'_>, word: &str) -> Option<i64> {
+        let argc = argv.len() as i64;
+        let from = i64::from(self.begin);
+        let (start, end) = if from > 0 {
+            (from, argc - 1)
+        } else {
+            (argc + from, 0)
+        };
+        let mut i = start;
+        while i != end {
+            if i >= argc || i < 1 {
+                break;
+            }
+            let a = argv.get(i as usize);
+            // Compared as a C string, as Redis does.
+            let a = a.split(|&b| b == 0).next().unwrap_or(a);
+            if a.eq_ignore_ascii_case(word.as_bytes()) {
+                return Some(i + 1);
+            }
+            i += if start <= end { 1 } else { -1 };
+        }
+        None
+    }
+
+    /// Whether this is a keyword spec whose keyword is absent: it names no keys (Redis skips
+    /// it), which is not an invalid spec.
+    fn keyword_absent(&self, argv: &Argv<'_>) -> bool {
+        self.keyword
+            .is_some_and(|w| self.after_keyword(argv, w).is_none())
+    }
+
     /// Indices of this spec's keys, or `None` where Redis finds the spec invalid for these
     /// arguments (then the command's own finder decides).
     pub fn indices_strict(&self, argv: &Argv<'_>) -> Option<KeyIndices> {
+        if self.keyword_absent(argv) {
+            return Some(KeyIndices::new());
+        }
         let argc = argv.len() as i64;
         let (first, last, step) = self.span(argv, 0)?;
         if first < 1 || last >= argc || last < first || first >= argc {

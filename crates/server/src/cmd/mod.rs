@@ -347,8 +347,11 @@ pub enum FindKeys {
 #[derive(Debug)]
 pub struct KeySpec {
     pub flags: &'static [&'static str],
-    /// Index of the first argument searched (0 with `FindKeys::Unknown`).
+    /// Index of the first argument searched (0 with `FindKeys::Unknown`); with `keyword`, where
+    /// the search for it starts (Redis's `startfrom`, negative: from the end, backwards).
     pub begin: i32,
+    /// Keys start after this word (GEORADIUS's `STORE`, XREAD's `STREAMS`), when given.
+    pub keyword: Option<&'static str>,
     pub find: FindKeys,
 }
 

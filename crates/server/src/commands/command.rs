@@ -36,6 +36,14 @@ fn key_specs(out: &mut Reply, spec: &Spec) {
             out.bulk(b"unknown");
             out.bulk(b"spec");
             out.map(0);
+        } else if let Some(word) = ks.keyword {
+            out.bulk(b"keyword");
+            out.bulk(b"spec");
+            out.map(2);
+            out.bulk(b"keyword");
+            out.bulk(word.as_bytes());
+            out.bulk(b"startfrom");
+            out.int(i64::from(ks.begin));
         } else {
             out.bulk(b"index");
             out.bulk(b"spec");

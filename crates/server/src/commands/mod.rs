@@ -9,6 +9,7 @@ pub mod connection;
 pub mod debug;
 pub mod dump;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -202,8 +203,12 @@ pub fn store_result(
     if changed {
         ctx.touch(ctx.client.db, dst);
     }
-    // SORT and BITOP name their event before they reply; the set and sorted-set STOREs after.
-    let reply_first = !matches!(event, "sortstore" | "set");
+    // SORT, BITOP and the geo searches name their event before they reply; the set and
+    // sorted-set STOREs after.
+    let reply_first = !matches!(
+        event,
+        "sortstore" | "set" | "georadiusstore" | "geosearchstore"
+    );
     if reply_first {
         ctx.out.int(len as i64);
     }

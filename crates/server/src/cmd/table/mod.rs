@@ -9,7 +9,7 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    acl, bitfield, bitmaps, blocking, caching, connection, debug, dump, functions, hashes,
+    acl, bitfield, bitmaps, blocking, caching, connection, debug, dump, functions, geo, hashes,
     hyperloglog, introspect, keys, lists, memory, multi, persistence, pubsub, scripting, server,
     sets, sort, strings, zpops, zranges, zsetops, zsets,
 };
@@ -19,7 +19,7 @@ use subcommands::*;
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 201] = [
+pub static COMMANDS: [Spec; 211] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -422,6 +422,26 @@ pub static COMMANDS: [Spec; 201] = [
         docs("Internal commands for inspecting and converting HyperLogLog values.", "2.8.9", "hyperloglog", "N/A", &[arg("subcommand", "string", -1, "", &[], &[]), arg("key", "key", 0, "", &[], &[])]).syscmd(), Some(hyperloglog::pfdebug), &[]),
     spec("pfselftest", 1, F::ADMIN, (0, 0, 0), &[], A::HYPERLOGLOG | A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Internal self-test of the HyperLogLog implementation.", "2.8.9", "hyperloglog", "N/A", &[]).syscmd(), Some(hyperloglog::pfselftest), &[]),
+    spec("geoadd", -5, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["RW", "update"], 1, 0, 1, 0)], A::WRITE | A::GEO | A::SLOW, &[],
+        docs("Adds positions (longitude, latitude, name) to a sorted set used as a geo index.", "3.2.0", "geo", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", &[arg("key", "key", 0, "", &[], &[]), arg("condition", "oneof", -1, "", &["optional"], &[arg("nx", "pure-token", -1, "NX", &[], &[]), arg("xx", "pure-token", -1, "XX", &[], &[])]).since("6.2.0"), arg("change", "pure-token", -1, "CH", &["optional"], &[]).since("6.2.0"), arg("longitude_latitude_member", "block", -1, "", &["multiple"], &[arg("longitude", "double", -1, "", &[], &[]), arg("latitude", "double", -1, "", &[], &[]), arg("member", "string", -1, "", &[], &[])])]), Some(geo::geoadd), &[]),
+    spec("geodist", -4, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::GEO | A::SLOW, &[],
+        docs("Returns the distance between two members of a geo index.", "3.2.0", "geo", "O(log(N))", &[arg("key", "key", 0, "", &[], &[]), arg("member1", "string", -1, "", &[], &[]), arg("member2", "string", -1, "", &[], &[]), arg("unit", "oneof", -1, "", &["optional"], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])])]), Some(geo::geodist), &[]),
+    spec("geohash", -2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::GEO | A::SLOW, &[],
+        docs("Returns members' positions as standard 11-character geohash strings.", "3.2.0", "geo", "O(log(N)) for each member requested, where N is the number of elements in the sorted set.", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &["multiple"], &[])]), Some(geo::geohash), &[]),
+    spec("geopos", -2, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::GEO | A::SLOW, &[],
+        docs("Returns the longitude and latitude of members of a geo index.", "3.2.0", "geo", "O(N) where N is the number of members requested.", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &["multiple"], &[])]), Some(geo::geopos), &[]),
+    spec("georadius", -6, F::WRITE | F::DENYOOM | F::MOVABLEKEYS, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0), ksk(&["OW", "update"], "STORE", 6, 0, 1, 0), ksk(&["OW", "update"], "STOREDIST", 6, 0, 1, 0)], A::WRITE | A::GEO | A::SLOW, &[],
+        docs("Finds members within a radius of a position, optionally storing them.", "3.2.0", "geo", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", &[arg("key", "key", 0, "", &[], &[]), arg("longitude", "double", -1, "", &[], &[]), arg("latitude", "double", -1, "", &[], &[]), arg("radius", "double", -1, "", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])]), arg("withcoord", "pure-token", -1, "WITHCOORD", &["optional"], &[]), arg("withdist", "pure-token", -1, "WITHDIST", &["optional"], &[]), arg("withhash", "pure-token", -1, "WITHHASH", &["optional"], &[]), arg("count", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "COUNT", &[], &[]), arg("any", "pure-token", -1, "ANY", &["optional"], &[]).since("6.2.0")]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])]), arg("key", "key", 1, "STORE", &["optional"], &[]), arg("key", "key", 2, "STOREDIST", &["optional"], &[])]).deprecated("6.2.0", "`GEOSEARCH` and `GEOSEARCHSTORE` with the `BYRADIUS` argument"), Some(geo::georadius), &[]),
+    spec("georadius_ro", -6, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::GEO | A::SLOW, &[],
+        docs("Finds members within a radius of a position.", "3.2.10", "geo", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", &[arg("key", "key", 0, "", &[], &[]), arg("longitude", "double", -1, "", &[], &[]), arg("latitude", "double", -1, "", &[], &[]), arg("radius", "double", -1, "", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])]), arg("withcoord", "pure-token", -1, "WITHCOORD", &["optional"], &[]), arg("withdist", "pure-token", -1, "WITHDIST", &["optional"], &[]), arg("withhash", "pure-token", -1, "WITHHASH", &["optional"], &[]), arg("count", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "COUNT", &[], &[]), arg("any", "pure-token", -1, "ANY", &["optional"], &[]).since("6.2.0")]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])])]).deprecated("6.2.0", "`GEOSEARCH` with the `BYRADIUS` argument"), Some(geo::georadius_ro), &[]),
+    spec("georadiusbymember", -5, F::WRITE | F::DENYOOM | F::MOVABLEKEYS, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0), ksk(&["OW", "update"], "STORE", 5, 0, 1, 0), ksk(&["OW", "update"], "STOREDIST", 5, 0, 1, 0)], A::WRITE | A::GEO | A::SLOW, &[],
+        docs("Finds members within a radius of another member, optionally storing them.", "3.2.0", "geo", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &[], &[]), arg("radius", "double", -1, "", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])]), arg("withcoord", "pure-token", -1, "WITHCOORD", &["optional"], &[]), arg("withdist", "pure-token", -1, "WITHDIST", &["optional"], &[]), arg("withhash", "pure-token", -1, "WITHHASH", &["optional"], &[]), arg("count", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "COUNT", &[], &[]), arg("any", "pure-token", -1, "ANY", &["optional"], &[])]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])]), arg("key", "key", 1, "STORE", &["optional"], &[]), arg("key", "key", 2, "STOREDIST", &["optional"], &[])]).deprecated("6.2.0", "`GEOSEARCH` and `GEOSEARCHSTORE` with the `BYRADIUS` and `FROMMEMBER` arguments"), Some(geo::georadiusbymember), &[]),
+    spec("georadiusbymember_ro", -5, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::GEO | A::SLOW, &[],
+        docs("Finds members within a radius of another member.", "3.2.10", "geo", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.", &[arg("key", "key", 0, "", &[], &[]), arg("member", "string", -1, "", &[], &[]), arg("radius", "double", -1, "", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])]), arg("withcoord", "pure-token", -1, "WITHCOORD", &["optional"], &[]), arg("withdist", "pure-token", -1, "WITHDIST", &["optional"], &[]), arg("withhash", "pure-token", -1, "WITHHASH", &["optional"], &[]), arg("count", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "COUNT", &[], &[]), arg("any", "pure-token", -1, "ANY", &["optional"], &[])]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])])]).deprecated("6.2.0", "`GEOSEARCH` with the `BYRADIUS` and `FROMMEMBER` arguments"), Some(geo::georadiusbymember_ro), &[]),
+    spec("geosearch", -7, F::READONLY, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::GEO | A::SLOW, &[],
+        docs("Finds members inside a circle or box around a position or a member.", "6.2.0", "geo", "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape", &[arg("key", "key", 0, "", &[], &[]), arg("from", "oneof", -1, "", &[], &[arg("member", "string", -1, "FROMMEMBER", &[], &[]), arg("longitude_latitude", "block", -1, "FROMLONLAT", &[], &[arg("longitude", "double", -1, "", &[], &[]), arg("latitude", "double", -1, "", &[], &[])])]), arg("by", "oneof", -1, "", &[], &[arg("circle", "block", -1, "", &[], &[arg("radius", "double", -1, "BYRADIUS", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])])]), arg("box", "block", -1, "", &[], &[arg("width", "double", -1, "BYBOX", &[], &[]), arg("height", "double", -1, "", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])])])]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])]), arg("count", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "COUNT", &[], &[]), arg("any", "pure-token", -1, "ANY", &["optional"], &[])]), arg("withcoord", "pure-token", -1, "WITHCOORD", &["optional"], &[]), arg("withdist", "pure-token", -1, "WITHDIST", &["optional"], &[]), arg("withhash", "pure-token", -1, "WITHHASH", &["optional"], &[])]), Some(geo::geosearch), &[]),
+    spec("geosearchstore", -8, F::WRITE | F::DENYOOM, (1, 2, 1), &[ks(&["OW", "update"], 1, 0, 1, 0), ks(&["RO", "access"], 2, 0, 1, 0)], A::WRITE | A::GEO | A::SLOW, &[],
+        docs("Stores the members inside a circle or box around a position or a member.", "6.2.0", "geo", "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape", &[arg("destination", "key", 0, "", &[], &[]), arg("source", "key", 1, "", &[], &[]), arg("from", "oneof", -1, "", &[], &[arg("member", "string", -1, "FROMMEMBER", &[], &[]), arg("longitude_latitude", "block", -1, "FROMLONLAT", &[], &[arg("longitude", "double", -1, "", &[], &[]), arg("latitude", "double", -1, "", &[], &[])])]), arg("by", "oneof", -1, "", &[], &[arg("circle", "block", -1, "", &[], &[arg("radius", "double", -1, "BYRADIUS", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])])]), arg("box", "block", -1, "", &[], &[arg("width", "double", -1, "BYBOX", &[], &[]), arg("height", "double", -1, "", &[], &[]), arg("unit", "oneof", -1, "", &[], &[arg("m", "pure-token", -1, "M", &[], &[]), arg("km", "pure-token", -1, "KM", &[], &[]), arg("ft", "pure-token", -1, "FT", &[], &[]), arg("mi", "pure-token", -1, "MI", &[], &[])])])]), arg("order", "oneof", -1, "", &["optional"], &[arg("asc", "pure-token", -1, "ASC", &[], &[]), arg("desc", "pure-token", -1, "DESC", &[], &[])]), arg("count", "block", -1, "", &["optional"], &[arg("count", "integer", -1, "COUNT", &[], &[]), arg("any", "pure-token", -1, "ANY", &["optional"], &[])]), arg("storedist", "pure-token", -1, "STOREDIST", &["optional"], &[])]), Some(geo::geosearchstore), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]
@@ -461,6 +481,24 @@ const fn ks(
     KeySpec {
         flags,
         begin,
+        keyword: None,
+        find: FindKeys::Range { last, step, limit },
+    }
+}
+
+/// A range spec whose keys follow `keyword`, searched from `startfrom`.
+const fn ksk(
+    flags: &'static [&'static str],
+    keyword: &'static str,
+    startfrom: i32,
+    last: i32,
+    step: i32,
+    limit: i32,
+) -> KeySpec {
+    KeySpec {
+        flags,
+        begin: startfrom,
+        keyword: Some(keyword),
         find: FindKeys::Range { last, step, limit },
     }
 }
@@ -475,6 +513,7 @@ const fn ksn(
     KeySpec {
         flags,
         begin,
+        keyword: None,
         find: FindKeys::KeyNum {
             keynum_idx,
             first,
@@ -487,6 +526,7 @@ const fn ksu(flags: &'static [&'static str]) -> KeySpec {
     KeySpec {
         flags,
         begin: 0,
+        keyword: None,
         find: FindKeys::Unknown,
     }
 }
