@@ -55,7 +55,9 @@ pub use set::{IntSet, Member, Set};
 pub use skiplist::SkipList;
 pub use snapshot::{Preserved, SnapshotSink, SnapshotWalk};
 pub use store::{hash_tag, AllShards, Locked, Shard, Store};
-pub use value::{Str, ThinVec, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS};
+pub use value::{
+    extend_bytes, thin_bytes, Str, ThinVec, Value, ValueType, EMBSTR_MAX, SHARED_INTEGERS,
+};
 pub use watch::{anyone_watches, WatchFlag};
 pub use zrange::{LexBound, LexRange, ScoreRange};
 pub use zset::{ZLimits, ZSet};

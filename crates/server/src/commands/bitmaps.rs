@@ -48,7 +48,7 @@ pub(crate) fn string_for_bits<'d>(
     let grew = match write_str(db, key, now_ms)? {
         None => {
             let mut buf = ThinVec::new();
-            buf.resize(need, 0);
+            bits::zero_extend(&mut buf, need);
             db.set(key, Value::Str(Str::Raw(buf)), false, now_ms);
             true
         }
@@ -56,7 +56,7 @@ pub(crate) fn string_for_bits<'d>(
             let raw = s.make_raw();
             let grow = raw.len() < need;
             if grow {
-                raw.resize(need, 0);
+                bits::zero_extend(raw, need);
             }
             grow
         }
@@ -258,20 +258,28 @@ pub fn bitop(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         return Err("ERR BITOP NOT must be called with a single source key.".into());
     }
     let now = ctx.now_ms;
-    let mut sources: Vec<Vec<u8>> = Vec::with_capacity(argv.len() - 3);
+    let db_index = ctx.client.db;
+    // Every source is type-checked (and counted as a hit or miss) before any work, as Redis.
+    let mut len = 0;
     for key in argv.iter().skip(3) {
-        let db = ctx.keys.db(key, ctx.client.db);
-        match lookup_read(db, key, now, true).map(|o| &o.value) {
-            None => sources.push(Vec::new()),
-            Some(Value::Str(s)) => sources.push(s.as_bytes().into_owned()),
+        match lookup_read(ctx.keys.db(key, db_index), key, now, true).map(|o| &o.value) {
+            None => {}
+            Some(Value::Str(s)) => len = len.max(s.len()),
             Some(_) => return Err(err::WRONGTYPE.into()),
         }
     }
-    let views: Vec<&[u8]> = sources.iter().map(Vec::as_slice).collect();
-    let result = bits::bitop(op, &views);
-    let len = result.len();
+    // The result is built in place, each source read where it lies.
+    let mut result = ThinVec::new();
+    bits::zero_extend(&mut result, len);
+    for (i, key) in argv.iter().skip(3).enumerate() {
+        let db = ctx.keys.db(key, db_index);
+        match db.peek(key, now).map(|o| &o.value) {
+            Some(Value::Str(s)) => s.with_bytes(|b| bits::bitop_fold(op, &mut result, b, i == 0)),
+            _ => bits::bitop_fold(op, &mut result, &[], i == 0),
+        }
+    }
     store_result(ctx, argv.get(2), len, (ev::STRING, "set"), || {
-        Value::Str(Str::Raw(ThinVec::from(result.as_slice())))
+        Value::Str(Str::Raw(result))
     });
     Ok(())
 }

@@ -338,7 +338,7 @@ pub fn append(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             let db = ctx.keys.db(key, db_index);
             if let Some(s) = write_str(db, key, now)? {
                 let raw = s.make_raw();
-                raw.extend_from_slice(add);
+                store::extend_bytes(raw, add);
                 ctx.out.int(raw.len() as i64);
                 ctx.dirty += 1;
                 ctx.notify(ev::STRING, "append", key);
@@ -475,7 +475,7 @@ pub fn setrange(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if let Some(s) = write_str(db, key, now)? {
         let raw = s.make_raw();
         if raw.len() < offset + value.len() {
-            raw.resize(offset + value.len(), 0);
+            store::bits::zero_extend(raw, offset + value.len());
         }
         raw[offset..offset + value.len()].copy_from_slice(value);
         ctx.out.int(raw.len() as i64);
