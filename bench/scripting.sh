@@ -18,23 +18,12 @@ REQUESTS=${REQUESTS:-$([ $quick = 1 ] && echo 20000 || echo 200000)}
 ROUNDS=${ROUNDS:-$([ $quick = 1 ] && echo 1 || echo 3)}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
-TICK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
 # The servers' pids, in files: they are started from subshells, so `jobs` does not list them.
 trap 'for f in "$TMP"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-
-start() { # name bin -> "pid port"
-    local port; port=$(free_port)
-    mkdir -p "$TMP/$1"
-    (cd "$TMP/$1" && exec "$2" --port "$port" --save '' --appendonly no >"$TMP/$1.log" 2>&1) &
-    local pid=$!
-    echo "$pid" >"$TMP/$1.pid"
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    echo "$pid $port"
-}
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 GET_INCR="redis.call('get', KEYS[1]) return redis.call('incr', KEYS[1])"
 TEN_KEYS="for i = 1, #KEYS do redis.call('incr', KEYS[i]) end return #KEYS"
@@ -51,7 +40,6 @@ run() { # pid port pipeline args... -> µs of server CPU per call
     python3 -c "print(f'{($after-$before)/$TICK*1e6/$REQUESTS:.2f}')"
 }
 
-median() { python3 -c 'import sys,statistics; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
 
 printf '%-28s %4s %12s %12s %8s\n' "script" "P" "basalt µs" "redis µs" "ratio"
 for name in get_incr ten_keys; do

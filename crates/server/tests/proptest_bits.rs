@@ -13,7 +13,6 @@ use common::{redis, show, ServerProc};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 const KEYS: &[&str] = &["b1", "b2", "{t}h1", "{t}h2"];
 const TYPES: &[&str] = &[
@@ -175,31 +174,14 @@ fn transcript(cmds: &[Vec<String>], redis: &[Vec<u8>], basalt: &[Vec<u8>]) -> St
 fn random_bitmap_and_hll_sequences_match_redis() {
     let Some(redis) = redis() else { return };
     let basalt = common::basalt(&[]);
-    let config = Config {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1000),
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&vec(cmd(), 1..25), |cmds| {
+    common::prop_differential(1000, 4096, vec(cmd(), 1..25), |cmds| {
         let (want, got) = (run(&redis, &cmds), run(&basalt, &cmds));
         if want == got {
             Ok(())
         } else {
-            Err(TestCaseError::fail(transcript(&cmds, &want, &got)))
+            Err(transcript(&cmds, &want, &got))
         }
     });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(why, _)) => {
-            panic!("Basalt and redis differ (minimal sequence after shrinking):\n{why}")
-        }
-        Err(e) => panic!("{e}"),
-    }
 }
 
 /// HyperLogLog's error bound at a million distinct elements, on Basalt alone (the estimate

@@ -21,7 +21,6 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::BoxedStrategy;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 type B = &'static str;
 
@@ -283,26 +282,9 @@ fn check(strategy: BoxedStrategy<Cmd>) {
     let basalt = common::basalt(&[]);
     configure(&redis);
     configure(&basalt);
-    let config = Config {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(300),
-        failure_persistence: None,
-        max_shrink_iters: 2048,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&vec(strategy, 1..30), |cmds| {
-        compare(&redis, &basalt, &cmds).map_err(TestCaseError::fail)
+    common::prop_differential(300, 2048, vec(strategy, 1..30), |cmds| {
+        compare(&redis, &basalt, &cmds)
     });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(why, _)) => {
-            panic!("Basalt and redis differ (minimal sequence after shrinking):\n{why}")
-        }
-        Err(e) => panic!("{e}"),
-    }
 }
 
 #[test]

@@ -17,7 +17,6 @@ use common::{elements, redis, show, Conn, ServerProc};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 type B = &'static [u8];
 
@@ -414,26 +413,9 @@ fn compare(redis: &ServerProc, basalt: &ServerProc, cmds: &[Cmd]) -> Result<(), 
 fn random_string_sequences_match_redis() {
     let Some(redis) = redis() else { return };
     let basalt = common::basalt(&[]);
-    let config = Config {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2000),
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&vec(cmd(), 1..40), |cmds| {
-        compare(&redis, &basalt, &cmds).map_err(TestCaseError::fail)
+    common::prop_differential(2000, 4096, vec(cmd(), 1..40), |cmds| {
+        compare(&redis, &basalt, &cmds)
     });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(why, _)) => {
-            panic!("Basalt and redis differ (minimal sequence after shrinking):\n{why}")
-        }
-        Err(e) => panic!("{e}"),
-    }
 }
 
 /// Found by the property test: a value with an embedded NUL byte ("\x000", as SETRANGE makes

@@ -493,3 +493,32 @@ pub fn cpu_ns(pid: u32) -> u64 {
     }
     total
 }
+
+/// Runs a differential property test: `cases` sequences from `strategy` (or
+/// `PROPTEST_CASES`), each checked by `check`, which returns the annotated transcript when
+/// the servers differ; panics with the minimal failing sequence after shrinking.
+pub fn prop_differential<S: proptest::strategy::Strategy>(
+    cases: u32,
+    max_shrink_iters: u32,
+    strategy: S,
+    check: impl Fn(S::Value) -> Result<(), String>,
+) {
+    use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+    let config = Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases),
+        failure_persistence: None,
+        max_shrink_iters,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    match runner.run(&strategy, |v| check(v).map_err(TestCaseError::fail)) {
+        Ok(()) => {}
+        Err(TestError::Fail(why, _)) => {
+            panic!("Basalt and redis differ (minimal sequence after shrinking):\n{why}")
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
