@@ -23,6 +23,7 @@ mod set;
 mod skiplist;
 mod snapshot;
 mod store;
+pub mod stream;
 pub mod threads;
 mod value;
 mod varint;
