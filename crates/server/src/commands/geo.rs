@@ -138,7 +138,7 @@ pub fn geodist(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 /// Which command of the search family runs (Redis's `georadiusGeneric` flags).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum From {
+enum Origin {
     /// GEORADIUS[_RO]: centre and radius are positional.
     Coords,
     /// GEORADIUSBYMEMBER[_RO]: a member and radius are positional.
@@ -208,7 +208,7 @@ fn rect(width: &[u8], height: &[u8], unit_arg: &[u8]) -> Result<Shape, CmdError>
 /// the options left to right (each error as it is met), then the combinations.
 fn parse<'a>(
     argv: &Argv<'a>,
-    from: From,
+    from: Origin,
     store_allowed: bool,
     search_store: bool,
     z: Option<&ZSet>,
@@ -231,26 +231,26 @@ fn parse<'a>(
         store_dist: false,
     };
     let base = match from {
-        From::Coords => {
+        Origin::Coords => {
             req.centre = Some(lonlat(argv.get(2), argv.get(3))?);
             req.shape = Some(radius(argv.get(4), argv.get(5))?);
             6
         }
         // Without the key the member cannot be found; the options are still checked so the
         // reply (empty array, or 0 with STORE) is the right one.
-        From::Member if z.is_none() => 5,
-        From::Member => {
+        Origin::Member if z.is_none() => 5,
+        Origin::Member => {
             req.centre = Some(member_pos(argv.get(2))?);
             req.shape = Some(radius(argv.get(3), argv.get(4))?);
             5
         }
-        From::Search if search_store => {
+        Origin::Search if search_store => {
             req.store = Some(argv.get(1));
             3
         }
-        From::Search => 2,
+        Origin::Search => 2,
     };
-    let search = from == From::Search;
+    let search = from == Origin::Search;
     let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) =
         (false, false, false, false);
     let rest = argv.len() - base;
@@ -377,10 +377,10 @@ fn search(
     ctx: &mut Ctx<'_, '_>,
     argv: Argv<'_>,
     src: usize,
-    from: From,
+    from: Origin,
     store_ok: bool,
 ) -> CmdResult {
-    let search_store = from == From::Search && src == 2;
+    let search_store = from == Origin::Search && src == 2;
     let (now, db_index) = (ctx.now_ms, ctx.client.db);
     let z = read_geo(ctx.keys.db(argv.get(src), db_index), argv.get(src), now)?;
     let req = parse(&argv, from, store_ok, search_store, z)?;
@@ -467,25 +467,25 @@ fn store(
 }
 
 pub fn georadius(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    search(ctx, argv, 1, From::Coords, true)
+    search(ctx, argv, 1, Origin::Coords, true)
 }
 
 pub fn georadius_ro(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    search(ctx, argv, 1, From::Coords, false)
+    search(ctx, argv, 1, Origin::Coords, false)
 }
 
 pub fn georadiusbymember(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    search(ctx, argv, 1, From::Member, true)
+    search(ctx, argv, 1, Origin::Member, true)
 }
 
 pub fn georadiusbymember_ro(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    search(ctx, argv, 1, From::Member, false)
+    search(ctx, argv, 1, Origin::Member, false)
 }
 
 pub fn geosearch(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    search(ctx, argv, 1, From::Search, false)
+    search(ctx, argv, 1, Origin::Search, false)
 }
 
 pub fn geosearchstore(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    search(ctx, argv, 2, From::Search, false)
+    search(ctx, argv, 2, Origin::Search, false)
 }
