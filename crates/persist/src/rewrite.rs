@@ -5,9 +5,11 @@
 //! commands of at most [`ITEMS_PER_COMMAND`] elements for collections (`RPUSH`, `SADD`,
 //! `HMSET`, `ZADD`), then `PEXPIREAT` with the absolute expiry. Keys already expired are left
 //! out. Scores are written with 17 significant digits, which reads back as the same double.
+//! Streams are rebuilt as Redis's `rewriteStreamObject` does (see [`write_stream`]).
 
 use std::borrow::Cow;
 
+use store::stream::{Stream, StreamId};
 use store::Value;
 
 use crate::aof::encode_command;
@@ -64,6 +66,90 @@ fn write_value(key: &[u8], value: &Value, out: &mut Vec<u8>) {
                 ]
             }),
         ),
+        Value::Stream(s) => write_stream(key, s, out),
+    }
+}
+
+/// A stream as Redis 7.0 rewrites it: one `XADD` per entry with its ID (an empty stream is
+/// made by `XADD key MAXLEN 0 0-1 x y`), `XSETID` with the last ID, entries added and largest
+/// deleted ID, then per group `XGROUP CREATE … ENTRIESREAD n`, and per consumer either
+/// `XGROUP CREATECONSUMER` (nothing pending) or one `XCLAIM … 0 id TIME t RETRYCOUNT n
+/// JUSTID FORCE` per pending entry, which restores owner, delivery time and count exactly.
+fn write_stream(key: &[u8], s: &Stream, out: &mut Vec<u8>) {
+    let id_text = |id: StreamId| {
+        let mut v = Vec::with_capacity(24);
+        id.write_to(&mut v);
+        v
+    };
+    let num = |n: i64| itoa::Buffer::new().format(n).as_bytes().to_vec();
+    if s.is_empty() {
+        encode_command(out, &[b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]);
+    }
+    for entry in s.range(StreamId::MIN, StreamId::MAX, false) {
+        let id = id_text(entry.id());
+        let pairs: Vec<Vec<u8>> = entry
+            .fields()
+            .flat_map(|(f, v)| [f.to_vec(), v.to_vec()])
+            .collect();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(3 + pairs.len());
+        args.extend([b"XADD".as_slice(), key, &id]);
+        args.extend(pairs.iter().map(Vec::as_slice));
+        encode_command(out, &args);
+    }
+    let meta = s.meta();
+    encode_command(
+        out,
+        &[
+            b"XSETID",
+            key,
+            &id_text(meta.last_id),
+            b"ENTRIESADDED",
+            &num(meta.entries_added as i64),
+            b"MAXDELETEDID",
+            &id_text(meta.max_deleted_entry_id),
+        ],
+    );
+    for (name, g) in s.groups() {
+        encode_command(
+            out,
+            &[
+                b"XGROUP",
+                b"CREATE",
+                key,
+                name,
+                &id_text(g.last_id()),
+                b"ENTRIESREAD",
+                &num(g.entries_read_raw()),
+            ],
+        );
+        for (consumer, c) in g.consumers() {
+            if c.pending_len() == 0 {
+                encode_command(out, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
+                continue;
+            }
+            for id in c.pending_ids() {
+                let Some(p) = g.pending_entry(id) else {
+                    continue;
+                };
+                encode_command(
+                    out,
+                    &[
+                        b"XCLAIM",
+                        key,
+                        name,
+                        consumer,
+                        b"0",
+                        &id_text(id),
+                        b"TIME",
+                        &num(p.delivery_time()),
+                        b"RETRYCOUNT",
+                        &num(p.delivery_count() as i64),
+                        b"JUSTID",
+                        b"FORCE",
+                    ],
+                );
+            }
+        }
     }
 }
 

@@ -243,6 +243,19 @@ impl Reply {
         header.extend_from_slice(b"\r\n");
         self.buf.splice(at.0..at.0, header);
     }
+
+    /// Insert a bulk string at a place marked with [`deferred`](Self::deferred) (a reply's
+    /// element known only after the ones that follow it, as XAUTOCLAIM's next cursor). Marks
+    /// at the same place are filled last to first.
+    pub fn fill_deferred_bulk(&mut self, at: Deferred, data: &[u8]) {
+        let mut bulk = Vec::with_capacity(data.len() + 16);
+        bulk.push(b'$');
+        bulk.extend_from_slice(itoa::Buffer::new().format(data.len()).as_bytes());
+        bulk.extend_from_slice(b"\r\n");
+        bulk.extend_from_slice(data);
+        bulk.extend_from_slice(b"\r\n");
+        self.buf.splice(at.0..at.0, bulk);
+    }
 }
 
 /// Redis 7.0's text for a double: `inf`, `-inf`, `nan`, otherwise C's `%.17g`.

@@ -181,7 +181,7 @@ fn insert_all(
 }
 
 /// A file's value in Basalt's encodings (by the current thresholds); `None` for an empty
-/// collection. A hash or sorted set that came `packed` stays packed whatever its elements'
+/// collection other than a stream. A hash or sorted set that came `packed` stays packed whatever its elements'
 /// lengths, as Redis checks only its entry count on load.
 pub(crate) fn to_value(srv: &Server, v: RdbValue, packed: bool) -> Option<Value> {
     let limits = &srv.limits;
@@ -221,5 +221,7 @@ pub(crate) fn to_value(srv: &Server, v: RdbValue, packed: bool) -> Option<Value>
             }
             Value::ZSet(Box::new(z))
         }
+        // An empty stream is a value (it keeps its last ID and groups).
+        RdbValue::Stream(s) => Value::Stream(s),
     })
 }

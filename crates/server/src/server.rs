@@ -31,6 +31,8 @@ pub struct EncodingLimits {
     pub zset_max_listpack_entries: AtomicUsize,
     pub zset_max_listpack_value: AtomicUsize,
     pub hll_sparse_max_bytes: AtomicUsize,
+    pub stream_node_max_bytes: AtomicU64,
+    pub stream_node_max_entries: AtomicU64,
 }
 
 impl EncodingLimits {
@@ -63,6 +65,14 @@ impl EncodingLimits {
         self.hll_sparse_max_bytes.load(Relaxed)
     }
 
+    /// `stream-node-max-bytes` and `stream-node-max-entries`: when a stream's tail node is full.
+    pub fn stream_nodes(&self) -> store::stream::NodeLimits {
+        store::stream::NodeLimits {
+            max_bytes: self.stream_node_max_bytes.load(Relaxed),
+            max_entries: self.stream_node_max_entries.load(Relaxed),
+        }
+    }
+
     fn load(&self, c: &Config) {
         let n = |name: &str| c.get(name).parse::<i64>().unwrap_or(0);
         self.list_max_listpack_size
@@ -81,6 +91,10 @@ impl EncodingLimits {
             .store(n("zset-max-listpack-value") as usize, Relaxed);
         self.hll_sparse_max_bytes
             .store(n("hll-sparse-max-bytes") as usize, Relaxed);
+        self.stream_node_max_bytes
+            .store(n("stream-node-max-bytes").max(0) as u64, Relaxed);
+        self.stream_node_max_entries
+            .store(n("stream-node-max-entries").max(0) as u64, Relaxed);
     }
 }
 

@@ -29,10 +29,15 @@ pub trait Waiter: Send + Sync {
 pub enum BlockKind {
     List,
     ZSet,
+    /// XREAD and XREADGROUP. A stream key is ready when an entry is added (or the stream is
+    /// created, deleted or loses a group): whether a waiter is served depends on its ID or
+    /// group, so the server looks at every stream waiter of a ready key (`waiting`).
+    Stream,
 }
 
 impl BlockKind {
-    /// The kind of waiter `value` can serve, if it holds elements.
+    /// The kind of list or sorted-set waiter `value` can serve, if it holds elements (stream
+    /// waiters are served by their own rules).
     pub fn ready(value: &crate::Value) -> Option<BlockKind> {
         match value {
             crate::Value::List(l) if !l.is_empty() => Some(BlockKind::List),
@@ -113,6 +118,20 @@ impl Blocked {
             WAITED_KEYS.fetch_sub(1, Relaxed);
         }
         found
+    }
+
+    /// Every client still waiting on `key` for a value of `kind`, oldest first (stream
+    /// waiters: each is checked, and served or left waiting, in this order).
+    pub fn waiting(&self, db: usize, key: &[u8], kind: BlockKind) -> Vec<Arc<dyn Waiter>> {
+        self.queues
+            .get(&(db, key.to_vec()))
+            .map(|q| {
+                q.iter()
+                    .filter(|(w, k)| *k == kind && w.is_waiting())
+                    .map(|(w, _)| w.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {

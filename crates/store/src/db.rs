@@ -407,6 +407,7 @@ impl Db {
         match self.keys.get_mut(key) {
             Some(obj) => {
                 let old = std::mem::replace(&mut obj.value, value);
+                let was_stream = matches!(old, Value::Stream(_));
                 crate::lazyfree::free(old, crate::lazyfree::Reason::ServerDel);
                 obj.unshared_int = false;
                 // Under LFU an overwrite keeps the key's counter (as Redis's dbSetValue).
@@ -416,6 +417,9 @@ impl Db {
                 if obj.has_expire && !keep_ttl {
                     obj.has_expire = false;
                     self.expires.remove(key);
+                }
+                if was_stream {
+                    self.signal_ready(key);
                 }
             }
             None => {
@@ -468,10 +472,20 @@ impl Db {
         out
     }
 
-    /// Record `key` as ready if it is created as a list or sorted set while someone waits.
+    /// Record `key` as ready if it is created as a list, sorted set or stream while someone
+    /// waits.
     fn signal_if_ready(&mut self, key: &[u8], value: &Value) {
+        if matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_)) {
+            self.signal_ready(key);
+        }
+    }
+
+    /// Record `key` as ready for its blocked clients, if anyone waits (Redis's
+    /// `signalKeyAsReady`): XADD and XGROUP DESTROY call it for the stream they changed, and
+    /// removing or overwriting a stream calls it, so that XREADGROUP waiters learn the stream
+    /// is gone (Redis's `signalDeletedKeyAsReady`).
+    pub fn signal_ready(&mut self, key: &[u8]) {
         if !crate::blocking::anyone_waits()
-            || !matches!(value, Value::List(_) | Value::ZSet(_))
             || LOADING.load(Ordering::Relaxed)
             || self.ready.iter().any(|k| k == key)
         {
@@ -498,6 +512,9 @@ impl Db {
     pub fn remove(&mut self, key: &[u8]) -> Option<(Obj, Option<u64>)> {
         self.preserve(key);
         let obj = self.keys.remove(key)?;
+        if matches!(obj.value, Value::Stream(_)) {
+            self.signal_ready(key);
+        }
         let at = if obj.has_expire {
             self.expires.remove(key)
         } else {

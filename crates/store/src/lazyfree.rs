@@ -80,6 +80,12 @@ pub fn effort(value: &Value) -> usize {
         Value::Set(s) if s.encoding_name() == "hashtable" => s.len(),
         Value::Hash(h) if h.encoding_name() == "hashtable" => h.len(),
         Value::ZSet(z) if z.encoding_name() == "skiplist" => z.len(),
+        // Redis: the rax nodes, plus per group one allocation and its pending entries, taking
+        // the first group's pending count for every group.
+        Value::Stream(s) => {
+            let pending = s.groups().next().map_or(0, |(_, g)| g.pending_len());
+            s.rax_node_count() + s.group_count() * (1 + pending)
+        }
         _ => 1,
     }
 }

@@ -223,6 +223,7 @@ fn weight(value: &crate::Value) -> usize {
         Value::Set(s) => s.len(),
         Value::Hash(h) => h.len(),
         Value::ZSet(z) => z.len(),
+        Value::Stream(s) => usize::try_from(s.len()).unwrap_or(usize::MAX),
     }
     .max(1)
 }

@@ -34,6 +34,7 @@ use crate::hash::Hash;
 use crate::list::QuickList;
 use crate::num::parse_i64_strict;
 use crate::set::Set;
+use crate::stream::Stream;
 use crate::zset::ZSet;
 
 /// Strings up to this length are created `embstr` (Redis's `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
@@ -62,6 +63,7 @@ pub enum ValueType {
     Hash,
     Set,
     ZSet,
+    Stream,
 }
 
 impl ValueType {
@@ -72,6 +74,7 @@ impl ValueType {
             ValueType::Hash => "hash",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::Stream => "stream",
         }
     }
 }
@@ -84,6 +87,7 @@ pub enum Value {
     Hash(Box<Hash>),
     Set(Set),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
@@ -120,6 +124,20 @@ impl Value {
     pub fn as_zset(&self) -> Option<&ZSet> {
         match self {
             Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
+    pub fn as_stream(&self) -> Option<&Stream> {
+        match self {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_stream_mut(&mut self) -> Option<&mut Stream> {
+        match self {
+            Value::Stream(s) => Some(s),
             _ => None,
         }
     }
@@ -166,6 +184,7 @@ impl Value {
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
 
@@ -177,6 +196,7 @@ impl Value {
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::ZSet(z) => z.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -190,6 +210,7 @@ impl Value {
             Value::Hash(h) => h.heap_bytes() + std::mem::size_of::<Hash>(),
             Value::Set(s) => s.heap_bytes(),
             Value::ZSet(z) => z.heap_bytes() + std::mem::size_of::<ZSet>(),
+            Value::Stream(s) => s.heap_bytes() + std::mem::size_of::<Stream>(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod functions;
 mod pack;
 mod packed;
 pub mod read;
+mod stream;
 pub mod write;
 
 pub use read::{Item, KeyEntry, RdbReader};
@@ -71,6 +72,8 @@ pub enum RdbValue {
     Set(Vec<Vec<u8>>),
     ZSet(Vec<(f64, Vec<u8>)>),
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Streams are adopted as they are read: their nodes are already Basalt's form.
+    Stream(Box<store::stream::Stream>),
 }
 
 /// Why an RDB file (or payload) cannot be read, with the byte offset where it went wrong.

@@ -125,7 +125,7 @@ impl<R: Read> RdbReader<R> {
         self.offset
     }
 
-    fn format(&self, what: String) -> RdbError {
+    pub(super) fn format(&self, what: String) -> RdbError {
         RdbError::Format {
             offset: self.offset,
             what,
@@ -178,7 +178,7 @@ impl<R: Read> RdbReader<R> {
         Ok(self.bytes(1)?[0])
     }
 
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
+    pub(super) fn fixed<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
         let v = self.bytes(N)?;
         let mut a = [0u8; N];
         a.copy_from_slice(&v);
@@ -398,7 +398,7 @@ impl<R: Read> RdbReader<R> {
                 RdbValue::List(items)
             }
             t::STREAM_LISTPACKS | t::STREAM_LISTPACKS_2 | t::STREAM_LISTPACKS_3 => {
-                return Err(unsupported(self, "stream"))
+                RdbValue::Stream(Box::new(self.stream(kind)?))
             }
             t::MODULE | t::MODULE_2 => return Err(unsupported(self, "module")),
             other => return Err(self.format(format!("unknown RDB value type {other}"))),

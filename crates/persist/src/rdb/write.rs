@@ -56,7 +56,7 @@ impl<W: Write> RdbWriter<W> {
         self.raw(part)
     }
 
-    fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(super) fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= FLUSH_AT {
             self.flush_buf()?;
@@ -71,7 +71,7 @@ impl<W: Write> RdbWriter<W> {
         Ok(())
     }
 
-    fn len(&mut self, n: u64) -> std::io::Result<()> {
+    pub(super) fn len(&mut self, n: u64) -> std::io::Result<()> {
         if n < 1 << 6 {
             self.raw(&[n as u8])
         } else if n < 1 << 14 {
@@ -205,6 +205,7 @@ impl<W: Write> RdbWriter<W> {
                 }
                 Ok(())
             }
+            Value::Stream(s) => self.stream(s),
         }
     }
 
@@ -261,6 +262,7 @@ pub fn value_type(value: &Value) -> u8 {
         Value::Hash(_) => t::HASH,
         Value::ZSet(z) if z.is_packed() => t::ZSET_LISTPACK,
         Value::ZSet(_) => t::ZSET_2,
+        Value::Stream(_) => t::STREAM_LISTPACKS_2,
     }
 }
 

@@ -12,7 +12,8 @@ use crate::server::Server;
 use crate::stats::ThreadStats;
 
 /// Serve every client waiting on a key the command just created as a list or sorted set,
-/// oldest first, until the key runs out or nobody waits. Serving BLMOVE can create its
+/// oldest first, until the key runs out or nobody waits; then the stream readers of a key an
+/// XADD (or a new, deleted or group-less stream) made ready. Serving BLMOVE can create its
 /// destination and make that ready in turn, so this runs until no key is ready. Returns the
 /// locks, which may have grown (a BLMOVE destination in another shard).
 pub fn serve_ready<'s>(
@@ -28,6 +29,7 @@ pub fn serve_ready<'s>(
         }
         for (db, key) in ready {
             keys = serve_key(srv, stats, keys, db, &key, now_ms);
+            keys = serve_stream_key(srv, stats, keys, db, &key, now_ms);
         }
     }
 }
@@ -82,6 +84,42 @@ fn serve_key<'s>(
         keys = back;
         client.wait.deliver(served);
     }
+}
+
+/// Serve the stream readers waiting on one ready key: each, in arrival order, is served (or
+/// answered its error) if `stream_read::wants` says so, and otherwise keeps waiting.
+fn serve_stream_key<'s>(
+    srv: &'s Server,
+    stats: &Arc<ThreadStats>,
+    mut keys: Locked<'s>,
+    db: usize,
+    key: &[u8],
+    now_ms: u64,
+) -> Locked<'s> {
+    let waiters = keys.shard(key).blocked.waiting(db, key, BlockKind::Stream);
+    for waiter in waiters {
+        let Ok(client) = waiter.into_any().downcast::<ClientShared>() else {
+            continue;
+        };
+        let Some(job) = client.wait.job() else {
+            continue;
+        };
+        let data = keys.shard(key).db(db);
+        data.expire_if_needed(key, now_ms);
+        let value = data.peek(key, now_ms).map(|o| &o.value);
+        if !crate::commands::stream_read::wants(value, &job.op, key)
+            || !client.wait.claim(&srv.blocked)
+        {
+            continue;
+        }
+        keys.shard(key).blocked.remove(db, key, client.id);
+        let unwinding = AnswerIfUnwinding(&client.wait);
+        let (back, served) = run_job(srv, stats, keys, &client, &job, key, now_ms);
+        std::mem::forget(unwinding);
+        keys = back;
+        client.wait.deliver(served);
+    }
+    keys
 }
 
 /// A claimed waiter must get an answer even if serving it panics (a bug): otherwise it would

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::AcqRel, Ordering::Acquir
 use std::sync::atomic::{Ordering::Relaxed, Ordering::Release, Ordering::SeqCst};
 
 use parking_lot::Mutex;
+use store::stream::StreamId;
 use store::End;
 use tokio::sync::Notify;
 
@@ -23,6 +24,19 @@ pub enum BlockOp {
     ZPop { max: bool },
     /// BZMPOP.
     ZMPop { max: bool, count: usize },
+    /// XREAD: entries after each key's ID (`$` resolved when the wait began), at most
+    /// `count`.
+    XRead {
+        ids: Vec<(Vec<u8>, StreamId)>,
+        count: usize,
+    },
+    /// XREADGROUP with `>`: new entries of the group, for the consumer.
+    XReadGroup {
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        count: usize,
+        noack: bool,
+    },
 }
 
 /// What the serving writer needs to know of the waiter.

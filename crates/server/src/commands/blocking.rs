@@ -78,23 +78,34 @@ pub fn attempt_or_block(
         }
         return Ok(());
     }
+    block_on_keys(ctx, wait.keys, timeout, wait.kind, wait.op);
+    Ok(())
+}
+
+/// Queue the client on `keys` (each once) to be served by `op` when one is ready, and open
+/// its wait; the connection then waits for it to be decided. For commands that found nothing
+/// to serve and may block (not in MULTI or a script).
+pub fn block_on_keys(
+    ctx: &mut Ctx<'_, '_>,
+    wait_keys: Vec<Vec<u8>>,
+    timeout: Timeout,
+    kind: BlockKind,
+    op: BlockOp,
+) {
     let db = ctx.client.db;
     let waiter: Arc<dyn store::Waiter> = ctx.client.shared.clone();
     // Each key once (`BLPOP k k 0` waits once on k), so a queue never holds a client twice.
-    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(wait.keys.len());
-    for k in wait.keys {
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(wait_keys.len());
+    for k in wait_keys {
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
     for k in &keys {
-        ctx.keys
-            .shard(k)
-            .blocked
-            .add(db, k, waiter.clone(), wait.kind);
+        ctx.keys.shard(k).blocked.add(db, k, waiter.clone(), kind);
     }
     let job = Job {
-        op: wait.op,
+        op,
         db,
         proto: ctx.out.proto,
         spec: ctx.spec,
@@ -114,7 +125,6 @@ pub fn attempt_or_block(
         argv: Vec::new(),
         call_us: 0,
     });
-    Ok(())
 }
 
 /// Serve a waiter from `key`, which holds a non-empty value of the kind it waits for: what
@@ -140,6 +150,9 @@ pub fn serve(ctx: &mut Ctx<'_, '_>, op: &BlockOp, key: &[u8]) -> CmdResult {
         }
         BlockOp::ZPop { max } => zpops::serve_pop(ctx, key, *max, None),
         BlockOp::ZMPop { max, count } => zpops::serve_pop(ctx, key, *max, Some(*count)),
+        BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => {
+            super::stream_read::serve(ctx, op, key)?
+        }
     }
     if ctx.dirty > 0 {
         let db = ctx.client.db;

@@ -300,9 +300,10 @@ fn keys_of(argv: &Argv<'_>) -> Result<crate::cmd::KeyRefs, CmdError> {
         return Err("ERR Invalid number of arguments specified for command".into());
     }
     match spec.key_refs(&argv.slice_from(2)) {
-        Some(refs) => Ok(refs),
-        None if spec.has(crate::cmd::flags::NO_MANDATORY_KEYS) => Ok(Default::default()),
-        None => Err("ERR Invalid arguments specified for command".into()),
+        // No key found (a keyword spec whose keyword is absent) is no answer, as in Redis.
+        Some(refs) if !refs.is_empty() => Ok(refs),
+        _ if spec.has(crate::cmd::flags::NO_MANDATORY_KEYS) => Ok(Default::default()),
+        _ => Err("ERR Invalid arguments specified for command".into()),
     }
 }
 

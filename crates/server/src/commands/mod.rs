@@ -22,6 +22,10 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod stream_groups;
+pub mod stream_info;
+pub mod stream_read;
+pub mod streams;
 pub mod strings;
 pub mod zpops;
 pub mod zranges;
@@ -229,6 +233,24 @@ pub fn parse_count(arg: &[u8]) -> Result<usize, CmdError> {
         Some(n) if n >= 0 => Ok(n as usize),
         _ => Err("ERR value is out of range, must be positive".into()),
     }
+}
+
+/// Redis's `addReplySubcommandSyntaxError`: a container's subcommand with the wrong arguments
+/// (the subcommand as typed, at most 128 bytes, and the container's name for its HELP).
+pub fn subcommand_syntax_error(argv: &resp::Argv<'_>, container: &str) -> CmdError {
+    let sub = argv.get(1);
+    let sub = &sub[..sub
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(sub.len())
+        .min(128)];
+    CmdError::concat(&[
+        b"ERR unknown subcommand or wrong number of arguments for '",
+        sub,
+        b"'. Try ",
+        container.as_bytes(),
+        b" HELP.",
+    ])
 }
 
 /// Write a `HELP` reply: the title line, then the lines, as status strings.

@@ -358,16 +358,6 @@ pub(super) static GATED: &[Param] = &[
         "cluster mode",
     ),
     gated(
-        "stream-node-max-entries",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "100",
-        true,
-        "streams",
-    ),
-    gated(
         "repl-backlog-size",
         Kind::Memory {
             min: 1,
@@ -396,16 +386,6 @@ pub(super) static GATED: &[Param] = &[
         "104857600",
         true,
         "active defragmentation",
-    ),
-    gated(
-        "stream-node-max-bytes",
-        Kind::Memory {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "4096",
-        true,
-        "streams",
     ),
     gated(
         "repl-backlog-ttl",

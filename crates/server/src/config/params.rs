@@ -539,6 +539,26 @@ static CORE: &[Param] = &[
         "64",
         true,
     ),
+    // A stream's tail node is full at this many bytes or entries (0: no limit); read by each
+    // XADD (`store::stream::NodeLimits`).
+    p(
+        "stream-node-max-bytes",
+        Kind::Memory {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "4096",
+        true,
+    ),
+    p(
+        "stream-node-max-entries",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "100",
+        true,
+    ),
     // A sparse HyperLogLog turns dense when it would grow past this (`store::hll`).
     p(
         "hll-sparse-max-bytes",

@@ -22,7 +22,7 @@ use super::Stream;
 pub(crate) const INVALID_ENTRIES_READ: i64 = -1;
 
 /// A pending (delivered, not acknowledged) entry of a group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Pending {
     pub(crate) delivery_time: i64,
     pub(crate) delivery_count: u64,
@@ -48,7 +48,7 @@ impl Pending {
 }
 
 /// A consumer of a group.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Consumer {
     pub(crate) seen_time: i64,
     pub(crate) pel: BTreeSet<StreamId>,
@@ -97,7 +97,7 @@ pub struct PendingView<'a> {
 }
 
 /// A consumer group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Group {
     pub(crate) last_id: StreamId,
     pub(crate) entries_read: i64,

@@ -164,7 +164,7 @@ pub struct StreamMeta {
 }
 
 /// A stream value.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stream {
     nodes: Nodes,
     meta: StreamMeta,

@@ -1,5 +1,6 @@
 //! The subcommands of the container commands (CLIENT, CONFIG, COMMAND, OBJECT, PUBSUB,
-//! FUNCTION, MEMORY, ACL, SCRIPT, SLOWLOG, LATENCY), kept apart from the top-level table.
+//! FUNCTION, MEMORY, ACL, SCRIPT, SLOWLOG, LATENCY, XGROUP, XINFO), kept apart from the
+//! top-level table.
 
 use super::*;
 
@@ -280,4 +281,32 @@ pub(super) static LATENCY_SUBCOMMANDS: [Spec; 7] = [
         docs("Returns the latest sample of every latency event.", "2.8.13", "server", "O(1)", &[]), Some(introspect::latency_latest), &[]),
     spec("latency|reset", -2, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &["request_policy:all_nodes", "response_policy:all_succeeded"],
         docs("Drops the samples of latency events, or of all.", "2.8.13", "server", "O(1)", &[arg("event", "string", -1, "", &["optional", "multiple"], &[])]), Some(introspect::latency_reset), &[]),
+];
+
+#[rustfmt::skip]
+pub(super) static XGROUP_SUBCOMMANDS: [Spec; 6] = [
+    spec("xgroup|create", -5, F::WRITE | F::DENYOOM, (2, 2, 1), &[ks(&["RW", "insert"], 2, 0, 1, 0)], A::WRITE | A::STREAM | A::SLOW, &[],
+        docs("Creates a consumer group, optionally creating the stream too.", "5.0.0", "stream", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("groupname", "string", -1, "", &[], &[]), arg("id", "oneof", -1, "", &[], &[arg("id", "string", -1, "", &[], &[]), arg("new_id", "pure-token", -1, "$", &[], &[])]), arg("mkstream", "pure-token", -1, "MKSTREAM", &["optional"], &[]), arg("entries_read", "integer", -1, "ENTRIESREAD", &["optional"], &[])]), Some(stream_groups::xgroup_create), &[]),
+    spec("xgroup|createconsumer", 5, F::WRITE | F::DENYOOM, (2, 2, 1), &[ks(&["RW", "insert"], 2, 0, 1, 0)], A::WRITE | A::STREAM | A::SLOW, &[],
+        docs("Adds a consumer to a group.", "6.2.0", "stream", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("groupname", "string", -1, "", &[], &[]), arg("consumername", "string", -1, "", &[], &[])]), Some(stream_groups::xgroup_createconsumer), &[]),
+    spec("xgroup|delconsumer", 5, F::WRITE, (2, 2, 1), &[ks(&["RW", "delete"], 2, 0, 1, 0)], A::WRITE | A::STREAM | A::SLOW, &[],
+        docs("Removes a consumer from a group and counts its pending entries.", "5.0.0", "stream", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("groupname", "string", -1, "", &[], &[]), arg("consumername", "string", -1, "", &[], &[])]), Some(stream_groups::xgroup_delconsumer), &[]),
+    spec("xgroup|destroy", 4, F::WRITE, (2, 2, 1), &[ks(&["RW", "delete"], 2, 0, 1, 0)], A::WRITE | A::STREAM | A::SLOW, &[],
+        docs("Removes a consumer group.", "5.0.0", "stream", "O(N) where N is the number of entries in the group's pending entries list (PEL).", &[arg("key", "key", 0, "", &[], &[]), arg("groupname", "string", -1, "", &[], &[])]), Some(stream_groups::xgroup_destroy), &[]),
+    spec("xgroup|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::STREAM | A::SLOW, &[],
+        docs("Lists the XGROUP subcommands.", "5.0.0", "stream", "O(1)", &[]), Some(stream_groups::xgroup_help), &[]),
+    spec("xgroup|setid", -5, F::WRITE, (2, 2, 1), &[ks(&["RW", "update"], 2, 0, 1, 0)], A::WRITE | A::STREAM | A::SLOW, &[],
+        docs("Sets the last delivered ID of a group.", "5.0.0", "stream", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("groupname", "string", -1, "", &[], &[]), arg("id", "oneof", -1, "", &[], &[arg("id", "string", -1, "", &[], &[]), arg("new_id", "pure-token", -1, "$", &[], &[])]), arg("entries_read", "integer", -1, "ENTRIESREAD", &["optional"], &[])]), Some(stream_groups::xgroup_setid), &[]),
+];
+
+#[rustfmt::skip]
+pub(super) static XINFO_SUBCOMMANDS: [Spec; 4] = [
+    spec("xinfo|consumers", 4, F::READONLY, (2, 2, 1), &[ks(&["RO", "access"], 2, 0, 1, 0)], A::READ | A::STREAM | A::SLOW, &["nondeterministic_output"],
+        docs("Lists the consumers of a group.", "5.0.0", "stream", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("groupname", "string", -1, "", &[], &[])]), Some(stream_info::xinfo_consumers), &[]),
+    spec("xinfo|groups", 3, F::READONLY, (2, 2, 1), &[ks(&["RO", "access"], 2, 0, 1, 0)], A::READ | A::STREAM | A::SLOW, &[],
+        docs("Lists the consumer groups of a stream.", "5.0.0", "stream", "O(1)", &[arg("key", "key", 0, "", &[], &[])]), Some(stream_info::xinfo_groups), &[]),
+    spec("xinfo|help", 2, F::LOADING | F::STALE, (0, 0, 0), &[], A::STREAM | A::SLOW, &[],
+        docs("Lists the XINFO subcommands.", "5.0.0", "stream", "O(1)", &[]), Some(stream_info::xinfo_help), &[]),
+    spec("xinfo|stream", -3, F::READONLY, (2, 2, 1), &[ks(&["RO", "access"], 2, 0, 1, 0)], A::READ | A::STREAM | A::SLOW, &[],
+        docs("Describes a stream, or in FULL form its entries, groups and consumers.", "5.0.0", "stream", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("full", "block", -1, "FULL", &["optional"], &[arg("count", "integer", -1, "COUNT", &["optional"], &[])])]), Some(stream_info::xinfo_stream), &[]),
 ];
