@@ -267,10 +267,21 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
         ],
     ),
     ("xtrim", &[&["XTRIM", "xs", "MAXLEN", "2"]]),
-    ("xdel", &[&["XADD", "xs2", "1-2", "x", "z"], &["XDEL", "xs2", "1-1"]]),
+    (
+        "xdel",
+        &[&["XADD", "xs2", "1-2", "x", "z"], &["XDEL", "xs2", "1-1"]],
+    ),
     (
         "xsetid",
-        &[&["XSETID", "xs2", "9-9", "ENTRIESADDED", "7", "MAXDELETEDID", "1-1"]],
+        &[&[
+            "XSETID",
+            "xs2",
+            "9-9",
+            "ENTRIESADDED",
+            "7",
+            "MAXDELETEDID",
+            "1-1",
+        ]],
     ),
     (
         "xgroup|create",
@@ -280,7 +291,10 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
             &["XGROUP", "CREATE", "xempty", "g", "$", "MKSTREAM"],
         ],
     ),
-    ("xgroup|setid", &[&["XGROUP", "SETID", "xs", "g2", "0", "ENTRIESREAD", "0"]]),
+    (
+        "xgroup|setid",
+        &[&["XGROUP", "SETID", "xs", "g2", "0", "ENTRIESREAD", "0"]],
+    ),
     (
         "xgroup|createconsumer",
         &[&["XGROUP", "CREATECONSUMER", "xs", "g1", "idle"]],
@@ -288,21 +302,53 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
     (
         "xreadgroup",
         &[
-            &["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "1", "STREAMS", "xs", ">"],
-            &["XREADGROUP", "GROUP", "g2", "bob", "NOACK", "STREAMS", "xs", ">"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g1",
+                "alice",
+                "COUNT",
+                "1",
+                "STREAMS",
+                "xs",
+                ">",
+            ],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g2",
+                "bob",
+                "NOACK",
+                "STREAMS",
+                "xs",
+                ">",
+            ],
             &["XREADGROUP", "GROUP", "g1", "carol", "STREAMS", "xs", ">"],
         ],
     ),
     ("xack", &[&["XACK", "xs", "g1", "0-1", "5-0"]]),
     (
         "xclaim",
-        &[&["XCLAIM", "xs", "g1", "dave", "0", "5-0", "9999-0", "RETRYCOUNT", "4"]],
+        &[&[
+            "XCLAIM",
+            "xs",
+            "g1",
+            "dave",
+            "0",
+            "5-0",
+            "9999-0",
+            "RETRYCOUNT",
+            "4",
+        ]],
     ),
     (
         "xautoclaim",
         &[&["XAUTOCLAIM", "xs", "g1", "erin", "0", "0", "COUNT", "10"]],
     ),
-    ("xgroup|delconsumer", &[&["XGROUP", "DELCONSUMER", "xs", "g1", "dave"]]),
+    (
+        "xgroup|delconsumer",
+        &[&["XGROUP", "DELCONSUMER", "xs", "g1", "dave"]],
+    ),
     ("xgroup|destroy", &[&["XGROUP", "DESTROY", "xempty", "g"]]),
     (
         "geoadd",

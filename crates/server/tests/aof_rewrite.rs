@@ -61,6 +61,7 @@ fn fill(c: &mut Conn, keys: usize) {
     ] {
         assert!(!c.cmd_str(cmd).starts_with(b"-"), "{cmd:?}");
     }
+    common::fill_streams(c);
 }
 
 fn manifest(dir: &Path) -> String {

@@ -454,6 +454,73 @@ pub fn dataset(c: &mut Conn) -> Vec<String> {
     out
 }
 
+/// Streams for the persistence tests: one over several nodes with deleted entries, a long
+/// (compressible) value, two groups with consumers and pending entries (one consumer owning
+/// none); an empty stream with a group; a trimmed stream with a set last ID. IDs are explicit,
+/// so Redis and Basalt hold the same entries.
+pub fn fill_streams(c: &mut Conn) {
+    for i in 1..=250 {
+        let id = format!("{i}-1");
+        c.send(&[
+            b"XADD",
+            b"stream",
+            id.as_bytes(),
+            b"n",
+            i.to_string().as_bytes(),
+            b"f",
+            b"v",
+        ]);
+        c.read_reply();
+    }
+    let long = "stream".repeat(100);
+    for cmd in [
+        &["XDEL", "stream", "5-1", "150-1"][..],
+        &["XADD", "stream", "1000-1", "long", &long],
+        &["XGROUP", "CREATE", "stream", "g1", "0"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "alice",
+            "COUNT",
+            "5",
+            "STREAMS",
+            "stream",
+            ">",
+        ],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "bob",
+            "COUNT",
+            "3",
+            "STREAMS",
+            "stream",
+            ">",
+        ],
+        &["XACK", "stream", "g1", "2-1"],
+        &["XGROUP", "CREATE", "stream", "g2", "$", "ENTRIESREAD", "3"],
+        &["XGROUP", "CREATECONSUMER", "stream", "g2", "idle"],
+        &["XGROUP", "CREATE", "emptystream", "g", "0", "MKSTREAM"],
+        &["XADD", "trimmed", "1-1", "a", "1"],
+        &["XADD", "trimmed", "2-1", "a", "2"],
+        &["XADD", "trimmed", "MAXLEN", "1", "3-1", "a", "3"],
+        &[
+            "XSETID",
+            "trimmed",
+            "9-9",
+            "ENTRIESADDED",
+            "10",
+            "MAXDELETEDID",
+            "2-5",
+        ],
+    ] {
+        let reply = c.cmd_str(cmd);
+        assert!(!reply.starts_with(b"-"), "{cmd:?}: {}", lossy(&reply));
+    }
+}
+
 /// Everything a stream holds (entries, IDs, counters, groups, pending entries with their
 /// owners, delivery times and counts, consumers), leaving out what a reload may change:
 /// consumers' seen times, the radix tree's shape, and a group's `entries-read` and `lag`
