@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory per element of collections, Basalt vs redis-server: for each case, fresh servers, load
+# Memory per element of collections (a stream's element: one entry), Basalt vs redis-server: for each case, fresh servers, load
 # about TOTAL elements (in keys of N elements each) with redis-cli --pipe, and divide the growth
 # of used_memory (and RSS) by the number of elements. RSS is read after SETTLE_S seconds idle
 # (default 12) for both servers, once the allocators' background threads have returned the
@@ -14,7 +14,7 @@ BASALT_BIN="${BASALT_BIN:-$root/target/release/basalt-server}"
 REDIS_BIN="${REDIS_BIN:-redis-server}"
 TOTAL="${TOTAL:-1000000}"
 SETTLE_S="${SETTLE_S:-12}"
-CASES="${CASES:-hash:100 hash:10000 set-int:100 set-int:10000 set-str:100 set-str:10000 list:100 list:10000 zset:100 zset:10000}"
+CASES="${CASES:-hash:100 hash:10000 set-int:100 set-int:10000 set-str:100 set-str:10000 list:100 list:10000 zset:100 zset:10000 stream:1000 stream:100000}"
 
 [ -x "$BASALT_BIN" ] || { echo "missing $BASALT_BIN (cargo build --release)" >&2; exit 1; }
 tmp="$(mktemp -d)"
@@ -62,6 +62,11 @@ for k in range(keys):
             args = [b"SADD", key] + [b"%d" % (i * 7) for i in ids]
         elif kind == "set-str":
             args = [b"SADD", key] + [b"member:%d" % i for i in ids]
+        elif kind == "stream":
+            # One entry per XADD (explicit IDs, two fields as a typical event).
+            for i in ids:
+                out.write(cmd(b"XADD", key, b"%d-0" % (i + 1), b"type", b"click", b"user", b"user:%d" % i))
+            continue
         elif kind == "zset":
             args = [b"ZADD", key] + [x for i in ids for x in (b"%d.5" % (i * 3 % 1000), b"member:%d" % i)]
         else:

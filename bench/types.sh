@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/types.sh - bitmaps, HyperLogLog and geo on Basalt against redis-server (issue 14):
-# server CPU time per request for SETBIT, PFADD, GEOADD and GEOSEARCH at pipeline 1 and 16,
+# bench/types.sh - bitmaps, HyperLogLog, geo and streams on Basalt against redis-server (issue
+# 14): server CPU time per request for SETBIT, PFADD, GEOADD, GEOSEARCH and XADD at pipeline 1
+# and 16, XREADGROUP (one entry per read from a long stream) at pipeline 16,
 # and per call for BITCOUNT and BITOP over a 64 MB string. redis-benchmark drives both
 # servers alike; runs alternate Basalt, Redis (ROUNDS rounds) and the median is printed.
 # CPU time is the server's utime+stime delta from /proc/PID/stat.
@@ -70,6 +71,27 @@ for p in sys.argv[1:]:
     load(p)
 PY
 
+# A stream for XREADGROUP to consume one entry per read, with enough entries for every round.
+python3 - "$((REQUESTS * ROUNDS + 1000))" "$BPORT" "$RPORT" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+for port in sys.argv[2:]:
+    s = socket.create_connection(("127.0.0.1", int(port)))
+    for start in range(0, n, 10000):
+        batch = b"".join(
+            b"*5\r\n$4\r\nXADD\r\n$6\r\nevents\r\n$%d\r\n%d-1\r\n$4\r\ntype\r\n$5\r\nclick\r\n"
+            % (len(str(i + 1)) + 2, i + 1)
+            for i in range(start, min(n, start + 10000))
+        )
+        s.sendall(batch)
+        want = min(n, start + 10000) - start
+        got = b""
+        while got.count(b"\r\n") < want:
+            got += s.recv(1 << 20)
+    s.sendall(b"*5\r\n$6\r\nXGROUP\r\n$6\r\nCREATE\r\n$6\r\nevents\r\n$1\r\ng\r\n$1\r\n0\r\n")
+    s.recv(100)
+PY
+
 printf '%-34s %4s %12s %12s %8s\n' "request" "P" "basalt µs" "redis µs" "ratio"
 for p in 1 16; do
     row "SETBIT bm:<rand> 100 1" "$p" "$REQUESTS" setbit bm:__rand_int__ 100 1
@@ -77,7 +99,10 @@ for p in 1 16; do
     row "GEOADD g <lon> <lat> <rand>" "$p" "$REQUESTS" geoadd g 2.35 48.85 m:__rand_int__
     row "GEOSEARCH places 5 km (~3 hits)" "$p" "$((REQUESTS / 2))" \
         geosearch places fromlonlat 2.35 45.0 byradius 5 km
+    row "XADD s:<rand> * type click" "$p" "$REQUESTS" xadd s:__rand_int__ '*' type click
 done
+row "XREADGROUP g c COUNT 1 events >" 16 "$REQUESTS" \
+    xreadgroup group g c count 1 streams events '>'
 
 # One 64 MB string on each server, then whole-string BITCOUNT and BITOP NOT.
 for port in "$BPORT" "$RPORT"; do

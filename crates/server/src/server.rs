@@ -341,69 +341,90 @@ pub fn random_hex(n: usize) -> String {
 pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("basalt-cron".into())
-        .spawn(move || loop {
-            let (hz, effort) = {
-                let config = srv.config.read();
-                let effort = config.get("active-expire-effort").parse().unwrap_or(1);
-                (config.hz(), store::ExpireEffort::new(effort))
-            };
-            let period = Duration::from_millis(1000 / hz);
-            let started = Instant::now();
-            let report = if srv.active_expire.load(Relaxed) {
-                srv.store
-                    .active_expire_cycle(period, effort, crate::util::now_ms)
-            } else {
-                store::CycleReport::default()
-            };
-            if report.time_limit_reached {
-                srv.stats.expired_time_cap_reached.fetch_add(1, Relaxed);
-            }
-            srv.stats.sample_instantaneous();
-            let cycle_ms = started.elapsed().as_millis() as u64;
-            srv.stats.expire_cycle_cpu_ms.fetch_add(cycle_ms, Relaxed);
-            srv.latency.add_if_needed("expire-cycle", cycle_ms);
-            if report.expired > 0 {
-                if let Some(aof) = srv.aof() {
-                    log_expired_everywhere(&srv, aof);
+        .spawn(move || {
+            let cron_stats = srv.stats.register_thread();
+            loop {
+                let (hz, effort) = {
+                    let config = srv.config.read();
+                    let effort = config.get("active-expire-effort").parse().unwrap_or(1);
+                    (config.hz(), store::ExpireEffort::new(effort))
+                };
+                let period = Duration::from_millis(1000 / hz);
+                let started = Instant::now();
+                let report = if srv.active_expire.load(Relaxed) {
+                    srv.store
+                        .active_expire_cycle(period, effort, crate::util::now_ms)
+                } else {
+                    store::CycleReport::default()
+                };
+                if report.time_limit_reached {
+                    srv.stats.expired_time_cap_reached.fetch_add(1, Relaxed);
                 }
-            }
-            if store::modified_pending() {
-                // Keys the active cycle expired: invalidated for client-side caches.
-                let mut keys = Vec::new();
-                for i in 0..srv.store.shard_count() {
-                    keys.extend(srv.store.lock_shard(i).take_modified());
+                srv.stats.sample_instantaneous();
+                let cycle_ms = started.elapsed().as_millis() as u64;
+                srv.stats.expire_cycle_cpu_ms.fetch_add(cycle_ms, Relaxed);
+                srv.latency.add_if_needed("expire-cycle", cycle_ms);
+                if report.expired > 0 {
+                    if let Some(aof) = srv.aof() {
+                        log_expired_everywhere(&srv, aof);
+                    }
+                    if store::keys_ready() {
+                        serve_after_expiry(&srv, &cron_stats);
+                    }
                 }
-                keys.sort_unstable_by_key(|(seq, _)| *seq);
-                let keys: Vec<Vec<u8>> = keys.into_iter().map(|(_, k)| k).collect();
-                crate::tracking::invalidate(&srv, &keys, 0, &mut Vec::new());
-            }
-            if store::store_events_pending() {
-                for i in 0..srv.store.shard_count() {
-                    let mut shard = srv.store.lock_shard(i);
-                    crate::pubsub::notify::emit_store_events(
-                        &srv,
-                        std::iter::once(&mut *shard),
-                        None,
-                    );
+                if store::modified_pending() {
+                    // Keys the active cycle expired: invalidated for client-side caches.
+                    let mut keys = Vec::new();
+                    for i in 0..srv.store.shard_count() {
+                        keys.extend(srv.store.lock_shard(i).take_modified());
+                    }
+                    keys.sort_unstable_by_key(|(seq, _)| *seq);
+                    let keys: Vec<Vec<u8>> = keys.into_iter().map(|(_, k)| k).collect();
+                    crate::tracking::invalidate(&srv, &keys, 0, &mut Vec::new());
                 }
+                if store::store_events_pending() {
+                    for i in 0..srv.store.shard_count() {
+                        let mut shard = srv.store.lock_shard(i);
+                        crate::pubsub::notify::emit_store_events(
+                            &srv,
+                            std::iter::once(&mut *shard),
+                            None,
+                        );
+                    }
+                }
+                // The peak moves with every reading; keys go on being evicted between commands
+                // while over `maxmemory` (Redis's eviction time proc).
+                let _ = crate::memory::used();
+                if crate::evict::over_limit(&srv) {
+                    crate::evict::perform(&srv, crate::util::now_ms());
+                }
+                crate::evict::evict_clients(&srv);
+                // Ends a CLIENT PAUSE whose time is up (keys expire again).
+                srv.pause.current();
+                crate::rewrite::auto_check(&srv);
+                crate::bgsave::cron(&srv);
+                srv.cron_runs.fetch_add(1, Relaxed);
+                if srv.stop_reason().is_some() {
+                    return;
+                }
+                std::thread::sleep(period.saturating_sub(started.elapsed()));
             }
-            // The peak moves with every reading; keys go on being evicted between commands
-            // while over `maxmemory` (Redis's eviction time proc).
-            let _ = crate::memory::used();
-            if crate::evict::over_limit(&srv) {
-                crate::evict::perform(&srv, crate::util::now_ms());
-            }
-            crate::evict::evict_clients(&srv);
-            // Ends a CLIENT PAUSE whose time is up (keys expire again).
-            srv.pause.current();
-            crate::rewrite::auto_check(&srv);
-            crate::bgsave::cron(&srv);
-            srv.cron_runs.fetch_add(1, Relaxed);
-            if srv.stop_reason().is_some() {
-                return;
-            }
-            std::thread::sleep(period.saturating_sub(started.elapsed()));
         })
+}
+
+/// Serve the waiters of keys the active expiry made ready (an expired stream ends its
+/// XREADGROUP waits with Redis's error at once, as Redis's `beforeSleep` does), one shard at a
+/// time under its lock, after the expiries were logged.
+fn serve_after_expiry(srv: &Server, stats: &Arc<crate::stats::ThreadStats>) {
+    for i in 0..srv.store.shard_count() {
+        let keys = srv.store.lock_indices(&[i]);
+        drop(crate::blocking::serve_ready(
+            srv,
+            stats,
+            keys,
+            crate::util::now_ms(),
+        ));
+    }
 }
 
 /// Like Redis's `jemalloc-bg-thread`: jemalloc's background threads return freed pages to the

@@ -96,15 +96,15 @@ impl Shard {
         out
     }
 
-    /// Mark every waited-on key of databases `a` and `b` that holds a value as ready (after
-    /// SWAPDB, as Redis's `scanDatabaseForReadyKeys`).
-    pub fn signal_waited_keys(&mut self, a: usize, b: usize) {
+    /// Mark every waited-on key of the databases `which` selects as ready: after SWAPDB (a key
+    /// may hold a value now: Redis's `scanDatabaseForReadyKeys`; a stream may be gone) and
+    /// after FLUSHALL/FLUSHDB (streams are gone: `scanDatabaseForDeletedStreams`, which ends
+    /// XREADGROUP waits). Serving looks at each key as it is then; list, sorted-set and XREAD
+    /// waiters of a key without a value of their type wait on.
+    pub fn signal_waited_keys(&mut self, which: impl Fn(usize) -> bool) {
         use std::sync::atomic::Ordering::Relaxed;
         for (db, key) in self.blocked.keys() {
-            if (db == a || db == b)
-                && self.db_ref(db).contains(&key)
-                && !self.db_ref(db).ready.contains(&key)
-            {
+            if which(db) && !self.db_ref(db).ready.contains(&key) {
                 self.db(db).ready.push(key);
                 crate::db::READY_PENDING.fetch_add(1, Relaxed);
             }

@@ -189,7 +189,7 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         let now = ctx.now_ms;
         for shard in ctx.keys.shards_mut() {
             shard.swap_dbs(a, b, now);
-            shard.signal_waited_keys(a, b);
+            shard.signal_waited_keys(|db| db == a || db == b);
         }
     }
     // Counted even when a == b, as in Redis.

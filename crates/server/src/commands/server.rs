@@ -61,6 +61,10 @@ fn flush(ctx: &mut Ctx<'_, '_>, db: Option<usize>, lazy: bool) {
             removed += shard.db_ref(i).len() as u64;
             garbage.push(shard.flush_db(i));
         }
+        // XREADGROUP waiters learn that their streams are gone.
+        if !shard.blocked.is_empty() {
+            shard.signal_waited_keys(|i| db.is_none_or(|d| d == i));
+        }
     }
     ctx.dirty += removed;
     if ctx

@@ -278,6 +278,14 @@ pub fn xack(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (key, name) = (argv.get(1), argv.get(2));
     let now = ctx.now_ms;
     let db = ctx.keys.db(key, ctx.client.db);
+    // Looked up as a read (hits, misses and `keymiss` as Redis counts them), then changed.
+    if read_stream(db, key, now)?
+        .and_then(|s| s.group(name))
+        .is_none()
+    {
+        ctx.out.int(0);
+        return Ok(());
+    }
     let Some(g) = write_stream(db, key, now)?.and_then(|s| s.group_mut(name)) else {
         ctx.out.int(0);
         return Ok(());
@@ -516,6 +524,12 @@ pub fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     }
     let (now, now_ms) = (ctx.now_ms, now_i64(ctx));
     let db = ctx.keys.db(key, ctx.client.db);
+    if read_stream(db, key, now)?
+        .and_then(|s| s.group(name))
+        .is_none()
+    {
+        return Err(no_key_or_group(key, name, ""));
+    }
     let Some(s) = write_stream(db, key, now)?.filter(|s| s.group(name).is_some()) else {
         return Err(no_key_or_group(key, name, ""));
     };
