@@ -61,7 +61,7 @@ fn fill(c: &mut Conn, keys: usize) {
     ] {
         assert!(!c.cmd_str(cmd).starts_with(b"-"), "{cmd:?}");
     }
-    common::fill_streams(c);
+    common::fill_streams_and_hlls(c);
 }
 
 fn manifest(dir: &Path) -> String {

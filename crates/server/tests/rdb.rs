@@ -30,7 +30,7 @@ fn fill(c: &mut Conn) {
     ] {
         assert!(!c.cmd_str(cmd).starts_with(b"-"), "{cmd:?}");
     }
-    common::fill_streams(c);
+    common::fill_streams_and_hlls(c);
     for i in 0..700 {
         let v = i.to_string();
         c.send(&[

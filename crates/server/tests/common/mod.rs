@@ -454,11 +454,18 @@ pub fn dataset(c: &mut Conn) -> Vec<String> {
     out
 }
 
-/// Streams for the persistence tests: one over several nodes with deleted entries, a long
-/// (compressible) value, two groups with consumers and pending entries (one consumer owning
-/// none); an empty stream with a group; a trimmed stream with a set last ID. IDs are explicit,
-/// so Redis and Basalt hold the same entries.
-pub fn fill_streams(c: &mut Conn) {
+/// Streams and HyperLogLogs for the persistence tests: a stream over several nodes with
+/// deleted entries, a long (compressible) value, two groups with consumers and pending entries
+/// (one consumer owning none); an empty stream with a group; a trimmed stream with a set last
+/// ID (IDs are explicit, so Redis and Basalt hold the same entries); a sparse and a dense
+/// HyperLogLog (compared byte for byte as strings).
+pub fn fill_streams_and_hlls(c: &mut Conn) {
+    let many: Vec<String> = (0..3000).map(|i| format!("visitor:{i}")).collect();
+    let mut pfadd: Vec<&str> = vec!["PFADD", "hll-dense"];
+    pfadd.extend(many.iter().map(String::as_str));
+    for cmd in [&pfadd[..], &["PFADD", "hll-sparse", "a", "b", "c"]] {
+        assert!(!c.cmd_str(cmd).starts_with(b"-"), "{}", cmd[0]);
+    }
     for i in 1..=250 {
         let id = format!("{i}-1");
         c.send(&[
