@@ -84,12 +84,16 @@ for port in sys.argv[2:]:
             for i in range(start, min(n, start + 10000))
         )
         s.sendall(batch)
-        want = min(n, start + 10000) - start
+        # Each reply is a bulk ID: two CRLFs.
+        want = 2 * (min(n, start + 10000) - start)
         got = b""
         while got.count(b"\r\n") < want:
             got += s.recv(1 << 20)
     s.sendall(b"*5\r\n$6\r\nXGROUP\r\n$6\r\nCREATE\r\n$6\r\nevents\r\n$1\r\ng\r\n$1\r\n0\r\n")
-    s.recv(100)
+    got = b""
+    while b"\r\n" not in got:
+        got += s.recv(100)
+    assert got.startswith(b"+OK"), got
 PY
 
 printf '%-34s %4s %12s %12s %8s\n' "request" "P" "basalt µs" "redis µs" "ratio"
