@@ -365,6 +365,51 @@ pub fn xpending(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
+/// XCLAIM and XAUTOCLAIM's handling of one claim event: a claimed entry goes into the reply
+/// (whole, or its ID under JUSTID); claimed and dropped entries alike are logged as the
+/// XCLAIM Redis propagates, with the group's last ID `last`.
+struct Claim<'a> {
+    key: &'a [u8],
+    group: &'a [u8],
+    consumer: &'a [u8],
+    last: StreamId,
+}
+
+impl Claim<'_> {
+    /// Whether the event added an element to the reply.
+    fn apply(
+        &self,
+        out: &mut resp::Reply,
+        effects: &mut Option<Vec<Vec<Vec<u8>>>>,
+        ev: ClaimEvent<'_>,
+    ) -> bool {
+        let (id, owner, time, count, replied) = match ev {
+            ClaimEvent::Claimed {
+                id,
+                entry,
+                delivery_time,
+                delivery_count,
+            } => {
+                match entry {
+                    Some(e) => reply_entry(out, &e),
+                    None => reply_id(out, id),
+                }
+                (id, self.consumer, delivery_time, delivery_count, true)
+            }
+            ClaimEvent::Dropped {
+                id,
+                consumer,
+                delivery_time,
+                delivery_count,
+            } => (id, consumer, delivery_time, delivery_count, false),
+        };
+        log_claim(
+            effects, self.key, self.group, owner, id, time, count, self.last,
+        );
+        replied
+    }
+}
+
 /// XCLAIM's options after its IDs (the first argument that is not an ID starts them).
 fn claim_options(argv: &Argv<'_>, from: usize, now_ms: i64) -> Result<ClaimArgs, CmdError> {
     let mut a = ClaimArgs::default();
@@ -439,44 +484,14 @@ pub fn xclaim(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let (out, effects) = (&mut *ctx.out, &mut ctx.effects);
     let at = out.deferred();
     let mut replied = 0;
-    let done = s.claim(name, consumer, &ids, &args, now_ms, |ev| match ev {
-        ClaimEvent::Claimed {
-            id,
-            entry,
-            delivery_time,
-            delivery_count,
-        } => {
-            match entry {
-                Some(e) => reply_entry(out, &e),
-                None => reply_id(out, id),
-            }
-            replied += 1;
-            log_claim(
-                effects,
-                key,
-                name,
-                consumer,
-                id,
-                delivery_time,
-                delivery_count,
-                last,
-            );
-        }
-        ClaimEvent::Dropped {
-            id,
-            consumer: owner,
-            delivery_time,
-            delivery_count,
-        } => log_claim(
-            effects,
+    let done = s.claim(name, consumer, &ids, &args, now_ms, |ev| {
+        let claim = Claim {
             key,
-            name,
-            owner,
-            id,
-            delivery_time,
-            delivery_count,
+            group: name,
+            consumer,
             last,
-        ),
+        };
+        replied += usize::from(claim.apply(out, effects, ev));
     });
     out.finish_deferred(at, resp::Aggregate::Array, replied);
     let Some(done) = done else { return Ok(()) };
@@ -508,7 +523,10 @@ pub fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         if is(argv.get(j), "count") && more > 0 {
-            // Redis bounds COUNT so that COUNT × 10 attempts and COUNT IDs fit its sizes.
+            // Redis bounds COUNT so that COUNT × 10 attempts and COUNT IDs fit its sizes. It
+            // also allocates COUNT IDs up front and answers "Insufficient memory … COUNT too
+            // high" when its allocator refuses (how large depends on the machine); Basalt
+            // collects the IDs as they come, so no COUNT in range fails that way.
             let max = (i64::MAX / 16) as u64;
             count = resp::parse_i64(argv.get(j + 1))
                 .and_then(|n| u64::try_from(n).ok())
@@ -548,28 +566,13 @@ pub fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         justid,
         now_ms,
         |ev| {
-            let (id, owner, time, n) = match ev {
-                ClaimEvent::Claimed {
-                    id,
-                    entry,
-                    delivery_time,
-                    delivery_count,
-                } => {
-                    match entry {
-                        Some(e) => reply_entry(out, &e),
-                        None => reply_id(out, id),
-                    }
-                    replied += 1;
-                    (id, consumer, delivery_time, delivery_count)
-                }
-                ClaimEvent::Dropped {
-                    id,
-                    consumer,
-                    delivery_time,
-                    delivery_count,
-                } => (id, consumer, delivery_time, delivery_count),
+            let claim = Claim {
+                key,
+                group: name,
+                consumer,
+                last,
             };
-            log_claim(effects, key, name, owner, id, time, n, last);
+            replied += usize::from(claim.apply(out, effects, ev));
         },
     );
     out.finish_deferred(at, resp::Aggregate::Array, replied);
