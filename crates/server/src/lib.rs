@@ -24,6 +24,7 @@ pub mod pause;
 pub mod proctitle;
 pub mod pubsub;
 pub mod rdb_load;
+pub mod replication;
 pub mod rewrite;
 pub mod save;
 pub mod scripting;

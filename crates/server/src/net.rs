@@ -403,6 +403,7 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
             });
         }
         log_notice!("Ready to accept connections");
+        crate::replication::start_from_config(&srv);
         crate::supervise::ready();
         wait_for_stop(&srv).await;
         anyhow::Ok(())

@@ -53,7 +53,8 @@ impl Pause {
     pub fn stop(&self) {
         *self.state.lock() = None;
         self.active.store(false, Relaxed);
-        store::set_expiry_paused(false);
+        // A replica's keys stay unexpired (they wait for the master's DELs).
+        store::set_expiry_paused(crate::replication::HOLDS_EXPIRY.load(Relaxed));
         self.changed.notify_waiters();
     }
 

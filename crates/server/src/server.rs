@@ -160,6 +160,8 @@ pub struct Server {
     pub save_state: crate::save::SaveState,
     /// The server itself, for background work started by a command (the AOF rewrite).
     pub me: std::sync::Weak<Server>,
+    /// Replication: the master followed, the link's state, IDs and offsets.
+    pub repl: crate::replication::Replication,
     /// The acceptor's runtime and I/O threads, once listening (for listeners opened later:
     /// CONFIG SET tls-port).
     pub listeners: std::sync::OnceLock<crate::net::Listeners>,
@@ -225,6 +227,7 @@ impl Server {
             rewrite: crate::rewrite::RewriteState::default(),
             save_state: crate::save::SaveState::default(),
             me: me.clone(),
+            repl: crate::replication::Replication::default(),
             listeners: std::sync::OnceLock::new(),
         })
     }

@@ -191,7 +191,7 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
     for (arg, value, feature) in [
         ("--tls-replication", "yes", "replication"),
         ("--cluster-enabled", "yes", "cluster mode"),
-        ("--masterauth", "secret", "replication"),
+        ("--repl-diskless-load", "swapdb", "replication"),
     ] {
         let out = Command::new(basalt_bin())
             .args(["--port", "0", arg, value])

@@ -310,6 +310,16 @@ fn admit(
             }
         }
     }
+    // A replica takes writes from its master only (`replica-read-only yes`, the default).
+    if writes
+        && !client.replaying
+        && srv.repl.is_replica()
+        && srv.config.read().get("replica-read-only") == "yes"
+    {
+        return Err(refuse(
+            b"READONLY You can't write against a read only replica.".to_vec(),
+        ));
+    }
     if srv.busy.any() && !spec.has(super::flags::ALLOW_BUSY) {
         return Err(refuse(srv.busy.reply().as_bytes().to_vec()));
     }

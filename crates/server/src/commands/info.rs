@@ -161,7 +161,7 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
                 "Stats"
             }
             "replication" => {
-                let _ = write!(b, "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n", srv.run_id);
+                srv.repl.info(srv, &mut b);
                 "Replication"
             }
             "cpu" => {

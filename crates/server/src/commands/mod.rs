@@ -18,6 +18,7 @@ pub mod memory;
 pub mod multi;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;

@@ -129,7 +129,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "replication",
     ),
-    gated("masteruser", Kind::Str, "", true, "replication"),
     gated("cluster-announce-ip", Kind::Str, "", true, "cluster mode"),
     gated(
         "cluster-config-file",
@@ -146,7 +145,6 @@ pub(super) static GATED: &[Param] = &[
         "cluster mode",
     ),
     gated("bind-source-addr", Kind::Str, "", true, "replication"),
-    gated("masterauth", Kind::Str, "", true, "replication"),
     gated(
         "repl-diskless-load",
         Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
@@ -419,13 +417,5 @@ pub(super) static GATED: &[Param] = &[
         "",
         true,
         "TLS for replication and cluster links",
-    ),
-    gated_alias(
-        "replicaof",
-        "slaveof",
-        Kind::Words,
-        "",
-        false,
-        "replication",
     ),
 ];

@@ -460,6 +460,11 @@ static CORE: &[Param] = &[
         "5000",
         true,
     ),
+    // Replication (replica side, `crate::replication`): the master to follow at start
+    // (REPLICAOF changes it at run time), and the credentials for its handshake.
+    alias("replicaof", "slaveof", Kind::Words, "", false),
+    p("masterauth", Kind::Str, "", true),
+    p("masteruser", Kind::Str, "", true),
     p("shutdown-on-sigint", Kind::ShutdownFlags, "default", true),
     p("shutdown-on-sigterm", Kind::ShutdownFlags, "default", true),
     p(

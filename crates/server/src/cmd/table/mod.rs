@@ -10,9 +10,9 @@
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
     acl, bitfield, bitmaps, blocking, caching, connection, debug, dump, functions, geo, hashes,
-    hyperloglog, introspect, keys, lists, memory, multi, persistence, pubsub, scripting, server,
-    sets, sort, stream_groups, stream_info, stream_read, streams, strings, zpops, zranges, zsetops,
-    zsets,
+    hyperloglog, introspect, keys, lists, memory, multi, persistence, pubsub, replication,
+    scripting, server, sets, sort, stream_groups, stream_info, stream_read, streams, strings,
+    zpops, zranges, zsetops, zsets,
 };
 
 mod subcommands;
@@ -20,7 +20,7 @@ use subcommands::*;
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 226] = [
+pub static COMMANDS: [Spec; 229] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -473,6 +473,12 @@ pub static COMMANDS: [Spec; 226] = [
         docs("Container for consumer group subcommands.", "5.0.0", "stream", "Depends on subcommand.", &[]), None, &XGROUP_SUBCOMMANDS),
     spec("xinfo", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for stream introspection subcommands.", "5.0.0", "stream", "Depends on subcommand.", &[]), None, &XINFO_SUBCOMMANDS),
+    spec("replicaof", 3, F::ADMIN | F::NOSCRIPT | F::STALE | F::NO_ASYNC_LOADING, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Makes the server a replica of another server, or a master again with NO ONE.", "5.0.0", "server", "O(1)", &[arg("args", "oneof", -1, "", &[], &[arg("host-port", "block", -1, "", &[], &[arg("host", "string", -1, "", &[], &[]), arg("port", "integer", -1, "", &[], &[])]), arg("no-one", "block", -1, "", &[], &[arg("no", "pure-token", -1, "NO", &[], &[]), arg("one", "pure-token", -1, "ONE", &[], &[])])])]), Some(replication::replicaof), &[]),
+    spec("slaveof", 3, F::ADMIN | F::NOSCRIPT | F::STALE | F::NO_ASYNC_LOADING, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Makes the server a replica of another server, or a master again with NO ONE (old name of REPLICAOF).", "1.0.0", "server", "O(1)", &[arg("args", "oneof", -1, "", &[], &[arg("host-port", "block", -1, "", &[], &[arg("host", "string", -1, "", &[], &[]), arg("port", "integer", -1, "", &[], &[])]), arg("no-one", "block", -1, "", &[], &[arg("no", "pure-token", -1, "NO", &[], &[]), arg("one", "pure-token", -1, "ONE", &[], &[])])])]).deprecated("5.0.0", "`REPLICAOF`"), Some(replication::slaveof), &[]),
+    spec("role", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::ADMIN | A::FAST | A::DANGEROUS, &[],
+        docs("Tells whether the server is a master or a replica, with its replication state.", "2.8.12", "server", "O(1)", &[]), Some(replication::role), &[]),
 ];
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,466 @@
+//! The replica's link to its master, on its own thread (Redis's `syncWithMaster` and
+//! `readSyncBulkPayload`, then the master client): connect, handshake (PING, AUTH, REPLCONF
+//! listening-port and capa eof psync2), PSYNC with the history held (`? -1` the first time),
+//! then either `+FULLRESYNC <id> <offset>` and the RDB payload (`$<len>` or the diskless
+//! `$EOF:<40-byte mark>` form), loaded in place of the dataset, or `+CONTINUE` and nothing to
+//! load; then the command stream, applied as the master's client (`cmd::execute`, so each
+//! write is also logged to this server's AOF), its offset acknowledged every second and on
+//! `REPLCONF GETACK`. Any failure drops the link; the thread retries after a second with
+//! PSYNC from the offset reached, until REPLICAOF changes the master.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Link;
+use crate::server::Server;
+
+/// How long a read waits before the thread looks at its generation and its ACK timer.
+const POLL: Duration = Duration::from_millis(100);
+/// Largest line of the handshake (a reply, or the payload's header).
+const MAX_LINE: usize = 1 << 16;
+
+/// Why the link ended.
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Protocol(String),
+    /// REPLICAOF moved on: not an error, the thread ends.
+    #[error("the master changed")]
+    Superseded,
+}
+
+pub(super) fn start(srv: Arc<Server>, host: String, port: u16, generation: u64) {
+    let spawned = std::thread::Builder::new()
+        .name("basalt-replica".into())
+        .spawn(move || run(&srv, &host, port, generation));
+    if let Err(e) = spawned {
+        crate::log_warning!("Can't start the replication link thread: {e}");
+    }
+}
+
+fn run(srv: &Arc<Server>, host: &str, port: u16, generation: u64) {
+    while srv.repl.current(generation) && srv.stop_reason().is_none() {
+        srv.repl.set_link(generation, Link::Connecting);
+        match link(srv, host, port, generation) {
+            Err(LinkError::Superseded) => return,
+            Err(e) => crate::log_warning!("Connection with master lost: {e}"),
+            Ok(()) => {}
+        }
+        srv.repl.set_link(generation, Link::Connect);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// One connection to the master, from the handshake to the end of the stream.
+fn link(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(), LinkError> {
+    let timeout = Duration::from_secs(
+        srv.config
+            .read()
+            .get("repl-timeout")
+            .parse::<u64>()
+            .unwrap_or(60)
+            .max(1),
+    );
+    let stream = TcpStream::connect((host, port))?;
+    crate::log_notice!("MASTER <-> REPLICA sync started");
+    stream.set_read_timeout(Some(POLL))?;
+    stream.set_nodelay(true)?;
+    let mut w = stream.try_clone()?;
+    let mut r = BufReader::with_capacity(1 << 16, stream);
+    let mut ask = |args: &[&[u8]]| -> Result<Vec<u8>, LinkError> {
+        let mut buf = Vec::new();
+        persist::encode_command(&mut buf, args);
+        w.write_all(&buf)?;
+        read_line(srv, &mut r, generation, timeout)
+    };
+    let pong = ask(&[b"PING"])?;
+    if pong.starts_with(b"-NOAUTH")
+        || pong.starts_with(b"-NOPERM")
+        || pong.starts_with(b"-ERR operation not permitted")
+    {
+        // Authentication comes next; an error other than these means the master is not ready.
+    } else if pong.starts_with(b"-") {
+        return Err(LinkError::Protocol(format!(
+            "Error reply to PING from master: '{}'",
+            String::from_utf8_lossy(&pong)
+        )));
+    }
+    let (user, pass) = {
+        let c = srv.config.read();
+        (
+            c.get("masteruser").to_string(),
+            c.get("masterauth").to_string(),
+        )
+    };
+    if !pass.is_empty() {
+        let reply = if user.is_empty() {
+            ask(&[b"AUTH", pass.as_bytes()])?
+        } else {
+            ask(&[b"AUTH", user.as_bytes(), pass.as_bytes()])?
+        };
+        if reply.starts_with(b"-") {
+            return Err(LinkError::Protocol(format!(
+                "Unable to AUTH to MASTER: {}",
+                String::from_utf8_lossy(&reply)
+            )));
+        }
+    }
+    let my_port = srv.tcp_port.load(Relaxed).to_string();
+    // Errors here are not fatal (an old master may not know them), as in Redis.
+    ask(&[b"REPLCONF", b"listening-port", my_port.as_bytes()])?;
+    ask(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
+    let (id, from) = srv.repl.psync_from();
+    let synced_before = srv.repl.offset.load(Relaxed) > 0;
+    let from_text = from.to_string();
+    let psync: [&[u8]; 3] = if synced_before {
+        [b"PSYNC", id.as_bytes(), from_text.as_bytes()]
+    } else {
+        [b"PSYNC", b"?", b"-1"]
+    };
+    let reply = ask(&psync)?;
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    let mut words = text.split_whitespace();
+    match words.next() {
+        Some("+FULLRESYNC") => {
+            let replid = words.next().unwrap_or("").to_string();
+            let offset: i64 = words.next().and_then(|o| o.parse().ok()).unwrap_or(-1);
+            if replid.len() != 40 || offset < 0 {
+                return Err(LinkError::Protocol(format!("bad FULLRESYNC reply: {text}")));
+            }
+            crate::log_notice!("Full resync from master: {replid}:{offset}");
+            srv.repl.set_link(generation, Link::Sync);
+            full_sync(srv, &mut r, generation, timeout)?;
+            srv.repl.adopt(&replid, offset);
+        }
+        Some("+CONTINUE") => {
+            if let Some(new_id) = words.next() {
+                srv.repl.switch_id(new_id);
+            }
+            crate::log_notice!("Successful partial resynchronization with master.");
+        }
+        _ => {
+            return Err(LinkError::Protocol(format!(
+                "Unexpected reply to PSYNC from master: {text}"
+            )))
+        }
+    }
+    crate::log_notice!("MASTER <-> REPLICA sync: Finished with success");
+    srv.repl.set_link(generation, Link::Connected);
+    let mut w = r.get_ref().try_clone()?;
+    stream_commands(srv, &mut r, &mut w, generation, timeout)
+}
+
+/// One line of the handshake (`\n` keep-alives the master sends while it prepares the
+/// payload are skipped), without its CRLF.
+fn read_line(
+    srv: &Server,
+    r: &mut BufReader<TcpStream>,
+    generation: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, LinkError> {
+    let mut line = Vec::new();
+    let mut last = Instant::now();
+    loop {
+        match r.read_until(b'\n', &mut line) {
+            Ok(0) => {
+                return Err(LinkError::Protocol(
+                    "the master closed the connection".into(),
+                ))
+            }
+            Ok(_) if line == b"\n" => {
+                line.clear();
+                last = Instant::now();
+            }
+            Ok(_) if line.ends_with(b"\n") => {
+                while line.last().is_some_and(|&c| c == b'\n' || c == b'\r') {
+                    line.pop();
+                }
+                return Ok(line);
+            }
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {
+                if !srv.repl.current(generation) {
+                    return Err(LinkError::Superseded);
+                }
+                if last.elapsed() > timeout {
+                    return Err(LinkError::Protocol("timeout waiting for the master".into()));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if line.len() > MAX_LINE {
+            return Err(LinkError::Protocol("line too long from the master".into()));
+        }
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// Receive the payload into a temporary file in `dir`, then load it in place of the dataset.
+fn full_sync(
+    srv: &Server,
+    r: &mut BufReader<TcpStream>,
+    generation: u64,
+    timeout: Duration,
+) -> Result<(), LinkError> {
+    let header = read_line(srv, r, generation, timeout)?;
+    let header = String::from_utf8_lossy(&header).into_owned();
+    let Some(size) = header.strip_prefix('$') else {
+        return Err(LinkError::Protocol(format!(
+            "Bad protocol from MASTER, the first byte is not '$': {header}"
+        )));
+    };
+    // The working directory is `dir` (the server changes into it at start, as Redis).
+    let path = std::path::PathBuf::from(format!("temp-{}.{}.rdb", std::process::id(), generation));
+    let mut file = std::fs::File::create(&path)?;
+    let received = if let Some(mark) = size.strip_prefix("EOF:") {
+        if mark.len() != 40 {
+            return Err(LinkError::Protocol("bad EOF mark from the master".into()));
+        }
+        copy_until_mark(srv, r, &mut file, mark.as_bytes(), generation, timeout)?
+    } else {
+        let len: u64 = size
+            .parse()
+            .map_err(|_| LinkError::Protocol(format!("bad payload length: {size}")))?;
+        copy_exact(srv, r, &mut file, len, generation, timeout)?
+    };
+    file.sync_all()?;
+    drop(file);
+    crate::log_notice!("MASTER <-> REPLICA sync: received {received} bytes of bulk data");
+    crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
+    flush_everything(srv);
+    crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+    // A replica keeps keys the master has not expired yet (its DELs come in the stream).
+    let loaded = crate::rdb_load::load_file(srv, &path, true, true);
+    let _ = std::fs::remove_file(&path);
+    let report = loaded.map_err(|e| {
+        LinkError::Protocol(format!(
+            "Failed trying to load the MASTER synchronization DB from disk: {e}"
+        ))
+    })?;
+    crate::log_notice!("MASTER <-> REPLICA sync: {} keys loaded", report.keys);
+    Ok(())
+}
+
+/// Empty every database (the full sync replaces the data).
+fn flush_everything(srv: &Server) {
+    let mut all = srv.store.lock_all();
+    let mut garbage = Vec::new();
+    for shard in all.shards_mut() {
+        for i in 0..shard.database_count() {
+            garbage.push(shard.flush_db(i));
+        }
+    }
+    drop(all);
+    drop(garbage);
+}
+
+/// Copy exactly `len` payload bytes.
+fn copy_exact(
+    srv: &Server,
+    r: &mut BufReader<TcpStream>,
+    out: &mut std::fs::File,
+    len: u64,
+    generation: u64,
+    timeout: Duration,
+) -> Result<u64, LinkError> {
+    let mut left = len;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut last = Instant::now();
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match r.read(&mut buf[..want]) {
+            Ok(0) => {
+                return Err(LinkError::Protocol(
+                    "the master closed the connection during the transfer".into(),
+                ))
+            }
+            Ok(n) => {
+                out.write_all(&buf[..n])?;
+                left -= n as u64;
+                last = Instant::now();
+            }
+            Err(e) if is_timeout(&e) => check_waiting(srv, generation, last, timeout)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(len)
+}
+
+/// Copy a diskless payload, which ends with the 40-byte mark announced in its header.
+fn copy_until_mark(
+    srv: &Server,
+    r: &mut BufReader<TcpStream>,
+    out: &mut std::fs::File,
+    mark: &[u8],
+    generation: u64,
+    timeout: Duration,
+) -> Result<u64, LinkError> {
+    // The last 40 bytes seen are held back until more arrive: they may be the mark.
+    let mut tail: Vec<u8> = Vec::with_capacity(mark.len() * 2);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut written = 0u64;
+    let mut last = Instant::now();
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => {
+                return Err(LinkError::Protocol(
+                    "the master closed the connection during the transfer".into(),
+                ))
+            }
+            Ok(n) => {
+                tail.extend_from_slice(&buf[..n]);
+                last = Instant::now();
+                if tail.ends_with(mark) {
+                    let body = tail.len() - mark.len();
+                    out.write_all(&tail[..body])?;
+                    return Ok(written + body as u64);
+                }
+                if tail.len() > mark.len() {
+                    let keep_from = tail.len() - mark.len();
+                    out.write_all(&tail[..keep_from])?;
+                    written += keep_from as u64;
+                    tail.drain(..keep_from);
+                }
+            }
+            Err(e) if is_timeout(&e) => check_waiting(srv, generation, last, timeout)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn check_waiting(
+    srv: &Server,
+    generation: u64,
+    last: Instant,
+    timeout: Duration,
+) -> Result<(), LinkError> {
+    if !srv.repl.current(generation) {
+        return Err(LinkError::Superseded);
+    }
+    if last.elapsed() > timeout {
+        return Err(LinkError::Protocol(
+            "Timeout receiving bulk data from MASTER".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Apply the master's command stream until the link drops.
+fn stream_commands(
+    srv: &Arc<Server>,
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    generation: u64,
+    timeout: Duration,
+) -> Result<(), LinkError> {
+    let shared = srv
+        .clients
+        .register(String::new(), String::new(), -1, false);
+    let id = shared.id;
+    let mut client = crate::client::ClientState::new(shared, srv.stats.register_thread(), true);
+    // The master's writes must apply whatever this server's own checks say (read-only,
+    // trimming limits), as Redis's `mustObeyClient`.
+    client.replaying = true;
+    let result = apply_loop(srv, &mut client, r, w, generation, timeout);
+    srv.clients.unregister(id);
+    result
+}
+
+fn apply_loop(
+    srv: &Arc<Server>,
+    client: &mut crate::client::ClientState,
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    generation: u64,
+    timeout: Duration,
+) -> Result<(), LinkError> {
+    let limits = resp::Limits {
+        max_bulk_bytes: srv.config.read().proto_max_bulk_len(),
+        auth_required: false,
+    };
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut out = resp::Reply::new();
+    let mut last_io = Instant::now();
+    let mut last_ack = Instant::now();
+    // What was already buffered by the handshake's reader comes first.
+    pending.extend_from_slice(r.buffer());
+    r.consume(r.buffer().len());
+    loop {
+        let mut parser = resp::RequestParser::new();
+        loop {
+            match parser.parse(&pending, limits) {
+                Ok(resp::Parsed::Command { consumed }) => {
+                    let argv = parser.argv(&pending);
+                    if argv.len() >= 2
+                        && argv.get(0).eq_ignore_ascii_case(b"replconf")
+                        && argv.get(1).eq_ignore_ascii_case(b"getack")
+                    {
+                        send_ack(srv, w)?;
+                    } else {
+                        let applied = srv.repl.apply_if_current(generation, || {
+                            crate::cmd::execute(srv, client, &mut out, argv);
+                        });
+                        if applied.is_none() {
+                            return Err(LinkError::Superseded);
+                        }
+                        out.clear();
+                    }
+                    srv.repl.offset.fetch_add(consumed as i64, Relaxed);
+                    pending.drain(..consumed);
+                    parser.reset();
+                }
+                Ok(resp::Parsed::Empty { consumed }) => {
+                    srv.repl.offset.fetch_add(consumed as i64, Relaxed);
+                    pending.drain(..consumed);
+                    parser.reset();
+                }
+                Ok(resp::Parsed::Incomplete { .. }) => break,
+                Err(e) => {
+                    return Err(LinkError::Protocol(format!(
+                        "Protocol error from the master: {e:?}"
+                    )))
+                }
+            }
+        }
+        if last_ack.elapsed() >= Duration::from_secs(1) {
+            send_ack(srv, w)?;
+            last_ack = Instant::now();
+        }
+        match r.get_mut().read(&mut buf) {
+            Ok(0) => {
+                return Err(LinkError::Protocol(
+                    "the master closed the connection".into(),
+                ))
+            }
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                last_io = Instant::now();
+                srv.repl
+                    .last_io_secs
+                    .store(crate::util::now_ms() / 1000, Relaxed);
+            }
+            Err(e) if is_timeout(&e) => check_waiting(srv, generation, last_io, timeout)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn send_ack(srv: &Server, w: &mut TcpStream) -> Result<(), LinkError> {
+    let offset = srv.repl.offset.load(Relaxed).to_string();
+    let mut buf = Vec::new();
+    persist::encode_command(&mut buf, &[b"REPLCONF", b"ACK", offset.as_bytes()]);
+    w.write_all(&buf)?;
+    Ok(())
+}

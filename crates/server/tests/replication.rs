@@ -1,0 +1,192 @@
+//! Replication with the real redis-server (issue 15), replica side: Basalt follows a Redis
+//! master. A full sync of every type (streams with groups, HyperLogLogs, small and large
+//! encodings, expiries, several databases), then thousands of mixed writes streamed; the link
+//! cut by the master and a partial resync (`+CONTINUE`, no second full sync); the replica
+//! refuses clients' writes; REPLICAOF NO ONE makes it a master with a new replication ID.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Conn, ServerProc};
+
+fn text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// Wait until `cond` holds (20 s at most).
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every type in small and large encodings, expiries, two databases, streams and HLLs.
+fn fill(c: &mut Conn) {
+    for cmd in [
+        &["SET", "int", "-98765"][..],
+        &["SET", "ttl", "v", "EX", "100000"],
+        &["HSET", "smallhash", "a", "1", "b", "2"],
+        &["SADD", "intset", "1", "2", "-3"],
+        &["ZADD", "smallz", "1.5", "a", "-2", "b"],
+        &["SELECT", "4"],
+        &["SET", "other", "db4"],
+        &["SELECT", "0"],
+    ] {
+        assert!(!c.cmd_str(cmd).starts_with(b"-"), "{cmd:?}");
+    }
+    for i in 0..700 {
+        let v = i.to_string();
+        c.send(&[
+            b"HSET",
+            b"bighash",
+            format!("f{i}").as_bytes(),
+            v.as_bytes(),
+        ]);
+        c.send(&[b"SADD", b"bigset", format!("m{i}").as_bytes()]);
+        c.send(&[b"ZADD", b"bigz", format!("{i}.25").as_bytes(), v.as_bytes()]);
+        c.send(&[b"RPUSH", b"biglist", format!("element-{i}").as_bytes()]);
+        for _ in 0..4 {
+            c.read_reply();
+        }
+    }
+    common::fill_streams_and_hlls(c);
+}
+
+/// Mixed writes over every type, in two databases, pipelined.
+fn writes(c: &mut Conn, round: usize, n: usize) {
+    for i in 0..n {
+        let k = format!("w{}", i % 97);
+        let v = format!("{round}:{i}");
+        let member = format!("m{}", i % 700);
+        let cmds: [&[&[u8]]; 8] = [
+            &[b"SET", k.as_bytes(), v.as_bytes()],
+            &[b"INCR", b"counter"],
+            &[b"RPUSH", b"wl", v.as_bytes()],
+            &[b"HSET", b"wh", k.as_bytes(), v.as_bytes()],
+            &[b"ZINCRBY", b"wz", b"1.5", k.as_bytes()],
+            &[b"XADD", b"stream", b"*", b"w", v.as_bytes()],
+            &[b"SREM", b"bigset", member.as_bytes()],
+            &[b"PEXPIRE", k.as_bytes(), b"1000000"],
+        ];
+        for cmd in cmds {
+            c.send(cmd);
+        }
+        for _ in 0..cmds.len() {
+            c.read_reply();
+        }
+    }
+    c.cmd_str(&["SELECT", "4"]);
+    c.cmd_str(&["LPUSH", "db4list", &round.to_string()]);
+    c.cmd_str(&["SELECT", "0"]);
+}
+
+fn offset(c: &mut Conn, field: &str) -> String {
+    common::info_field_in(c, "replication", field)
+}
+
+/// Wait until the replica applied everything the master has sent.
+fn caught_up(master: &mut Conn, replica: &mut Conn) {
+    wait_for("the replica to catch up", || {
+        offset(replica, "master_link_status") == "up"
+            && offset(master, "master_repl_offset") == offset(replica, "slave_repl_offset")
+    });
+}
+
+fn redis_master() -> Option<ServerProc> {
+    common::redis()?;
+    // No delay before a diskless transfer (Redis 7.0 waits 5 s for more replicas).
+    Some(common::redis_with(&["--repl-diskless-sync-delay", "0"]))
+}
+
+#[test]
+fn basalt_follows_a_redis_master_through_full_and_partial_resync() {
+    let Some(redis) = redis_master() else { return };
+    let mut m = redis.conn();
+    fill(&mut m);
+    let port = redis.port.to_string();
+    let basalt = common::basalt(&["--replicaof", "127.0.0.1", &port]);
+    let mut r = basalt.conn();
+    caught_up(&mut m, &mut r);
+    assert_eq!(
+        common::dataset(&mut r),
+        common::dataset(&mut m),
+        "full sync"
+    );
+    writes(&mut m, 1, 3000);
+    caught_up(&mut m, &mut r);
+    assert_eq!(common::dataset(&mut r), common::dataset(&mut m), "streamed");
+    assert_eq!(
+        text(&r.cmd_str(&["SET", "x", "1"])),
+        "-READONLY You can't write against a read only replica.\r\n"
+    );
+    let role = common::elements(&r.cmd_str(&["ROLE"])).expect("ROLE");
+    assert_eq!(text(&role[0]), "$5\r\nslave\r\n");
+    assert_eq!(text(&role[3]), "$9\r\nconnected\r\n");
+
+    // The master drops the link; writes go on; the replica continues where it was.
+    assert_eq!(
+        text(&m.cmd_str(&["CLIENT", "KILL", "TYPE", "replica"])),
+        ":1\r\n"
+    );
+    writes(&mut m, 2, 500);
+    caught_up(&mut m, &mut r);
+    assert_eq!(
+        common::dataset(&mut r),
+        common::dataset(&mut m),
+        "after a partial resync"
+    );
+    assert_eq!(common::info_field_in(&mut m, "stats", "sync_full"), "1");
+    assert_eq!(
+        common::info_field_in(&mut m, "stats", "sync_partial_ok"),
+        "1"
+    );
+
+    // A master again: writable, under a new ID, the old one kept as the second.
+    let old_id = offset(&mut r, "master_replid");
+    assert_eq!(text(&r.cmd_str(&["REPLICAOF", "NO", "ONE"])), "+OK\r\n");
+    assert_eq!(offset(&mut r, "role"), "master");
+    assert_eq!(offset(&mut r, "master_replid2"), old_id);
+    assert_ne!(offset(&mut r, "master_replid"), old_id);
+    assert_eq!(text(&r.cmd_str(&["SET", "x", "1"])), "+OK\r\n");
+    // The old master's writes no longer arrive.
+    m.cmd_str(&["SET", "after-promotion", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(text(&r.cmd_str(&["EXISTS", "after-promotion"])), ":0\r\n");
+}
+
+#[test]
+fn replicaof_at_run_time_replaces_the_data_and_expiry_waits_for_the_master() {
+    let Some(redis) = redis_master() else { return };
+    let mut m = redis.conn();
+    m.cmd_str(&["SET", "from-master", "1"]);
+    m.cmd_str(&["SET", "short", "v", "PX", "300"]);
+    let basalt = common::basalt(&[]);
+    let mut r = basalt.conn();
+    r.cmd_str(&["SET", "local-only", "1"]);
+    let port = redis.port.to_string();
+    assert_eq!(
+        text(&r.cmd_str(&["REPLICAOF", "127.0.0.1", &port])),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        text(&r.cmd_str(&["REPLICAOF", "127.0.0.1", &port])),
+        "+OK Already connected to specified master\r\n"
+    );
+    caught_up(&mut m, &mut r);
+    assert_eq!(text(&r.cmd_str(&["EXISTS", "local-only"])), ":0\r\n");
+    assert_eq!(text(&r.cmd_str(&["GET", "from-master"])), "$1\r\n1\r\n");
+    assert_eq!(
+        text(&r.cmd_str(&["REPLICAOF", "127.0.0.1", "70000"])),
+        "-ERR Invalid master port\r\n"
+    );
+    // Once expired, the key reads as missing on the replica at once, and is gone for good
+    // when the master's DEL arrives.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(text(&r.cmd_str(&["GET", "short"])), "$-1\r\n");
+    assert_eq!(text(&m.cmd_str(&["GET", "short"])), "$-1\r\n");
+    caught_up(&mut m, &mut r);
+    assert_eq!(text(&r.cmd_str(&["DBSIZE"])), text(&m.cmd_str(&["DBSIZE"])));
+}
