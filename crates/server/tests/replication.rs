@@ -190,3 +190,126 @@ fn replicaof_at_run_time_replaces_the_data_and_expiry_waits_for_the_master() {
     caught_up(&mut m, &mut r);
     assert_eq!(text(&r.cmd_str(&["DBSIZE"])), text(&m.cmd_str(&["DBSIZE"])));
 }
+
+/// A fake master for the failure paths: accepts the replica's connection and answers its
+/// handshake, returning the PSYNC arguments; the test then sends what it wants.
+struct FakeMaster {
+    listener: std::net::TcpListener,
+}
+
+impl FakeMaster {
+    fn new() -> FakeMaster {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        FakeMaster { listener }
+    }
+
+    fn port(&self) -> String {
+        self.listener.local_addr().expect("addr").port().to_string()
+    }
+
+    /// The next connection, its handshake answered up to PSYNC (whose arguments are returned).
+    fn handshake(&self) -> (std::net::TcpStream, Vec<String>) {
+        use std::io::{Read, Write};
+        self.listener.set_nonblocking(false).expect("blocking");
+        let (mut s, _) = self.listener.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = Vec::new();
+        loop {
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).expect("read");
+            assert!(n > 0, "the replica closed during the handshake");
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some((args, used)) = parse_command(&buf) {
+                buf.drain(..used);
+                match args[0].to_ascii_uppercase().as_str() {
+                    "PSYNC" => return (s, args),
+                    "PING" => s.write_all(b"+PONG\r\n").expect("write"),
+                    _ => s.write_all(b"+OK\r\n").expect("write"),
+                }
+            }
+        }
+    }
+}
+
+/// One RESP array of bulk strings at the start of `buf`, and its length.
+fn parse_command(buf: &[u8]) -> Option<(Vec<String>, usize)> {
+    let line = |at: usize| -> Option<(String, usize)> {
+        let end = buf[at..].windows(2).position(|w| w == b"\r\n")? + at;
+        Some((text(&buf[at..end]), end + 2))
+    };
+    let (head, mut at) = line(0)?;
+    let n: usize = head.strip_prefix('*')?.parse().ok()?;
+    let mut args = Vec::new();
+    for _ in 0..n {
+        let (len, next) = line(at)?;
+        let len: usize = len.strip_prefix('$')?.parse().ok()?;
+        if buf.len() < next + len + 2 {
+            return None;
+        }
+        args.push(text(&buf[next..next + len]));
+        at = next + len + 2;
+    }
+    Some((args, at))
+}
+
+/// An RDB file with no keys and no checksum (a zero checksum is not checked).
+const EMPTY_RDB: &[u8] = b"REDIS0010\xff\0\0\0\0\0\0\0\0";
+
+#[test]
+fn a_bad_master_is_retried_and_the_replica_keeps_serving() {
+    use std::io::Write;
+    let fake = FakeMaster::new();
+    let basalt = common::basalt(&[]);
+    let mut r = basalt.conn();
+    r.cmd_str(&["SET", "mine", "1"]);
+    assert_eq!(
+        text(&r.cmd_str(&["REPLICAOF", "127.0.0.1", &fake.port()])),
+        "+OK\r\n"
+    );
+
+    // Garbage instead of a PSYNC reply: the link is dropped and tried again.
+    let (mut s, args) = fake.handshake();
+    assert_eq!(args, ["PSYNC", "?", "-1"]);
+    s.write_all(b"what is this\r\n").expect("write");
+    drop(s);
+    assert_eq!(text(&r.cmd_str(&["PING"])), "+PONG\r\n");
+
+    // A corrupt payload: refused, and nothing of it is left in the keyspace.
+    let (mut s, _) = fake.handshake();
+    let id = "a".repeat(40);
+    let corrupt = b"REDIS0010\xfe\x00\x00\x01k\x01vgarbage!";
+    s.write_all(format!("+FULLRESYNC {id} 100\r\n${}\r\n", corrupt.len()).as_bytes())
+        .expect("write");
+    s.write_all(corrupt).expect("write");
+    let (s2, _) = {
+        drop(s);
+        fake.handshake()
+    };
+    assert_eq!(text(&r.cmd_str(&["DBSIZE"])), ":0\r\n");
+    drop(s2);
+
+    // A good sync, then a stream cut in the middle of a command: the whole command before
+    // the cut is applied, the partial one is not, and PSYNC continues right after it.
+    let (mut s, _) = fake.handshake();
+    s.write_all(format!("+FULLRESYNC {id} 100\r\n${}\r\n", EMPTY_RDB.len()).as_bytes())
+        .expect("write");
+    s.write_all(EMPTY_RDB).expect("write");
+    let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+    s.write_all(set).expect("write");
+    s.write_all(b"*3\r\n$3\r\nSET\r\n$2\r\nk2").expect("write");
+    wait_for("the streamed SET", || {
+        r.cmd_str(&["GET", "k"]) == b"$1\r\nv\r\n"
+    });
+    drop(s);
+    let (mut s, args) = fake.handshake();
+    assert_eq!(args, ["PSYNC", &id, &(100 + set.len() + 1).to_string()]);
+    s.write_all(b"+CONTINUE\r\n").expect("write");
+    s.write_all(b"*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$1\r\nw\r\n")
+        .expect("write");
+    wait_for("the SET after the partial resync", || {
+        r.cmd_str(&["GET", "k2"]) == b"$1\r\nw\r\n"
+    });
+    assert_eq!(text(&r.cmd_str(&["EXISTS", "mine"])), ":0\r\n");
+    assert_eq!(text(&r.cmd_str(&["REPLICAOF", "NO", "ONE"])), "+OK\r\n");
+}

@@ -243,6 +243,10 @@ fn full_sync(
     // A replica keeps keys the master has not expired yet (its DELs come in the stream).
     let loaded = crate::rdb_load::load_file(srv, &path, true, true);
     let _ = std::fs::remove_file(&path);
+    if loaded.is_err() {
+        // Never a half-loaded dataset: empty again, as Redis does, and retry.
+        flush_everything(srv);
+    }
     let report = loaded.map_err(|e| {
         LinkError::Protocol(format!(
             "Failed trying to load the MASTER synchronization DB from disk: {e}"
