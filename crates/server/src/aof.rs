@@ -61,6 +61,39 @@ impl Files {
     }
 }
 
+/// Encode commands, each with its database, as one record: a `SELECT` before any command
+/// whose database differs from `selected` (updated), between `MULTI` and `EXEC` when `wrap`
+/// (the `SELECT` of the first command goes before the `MULTI`, as Redis writes it). The AOF
+/// and the replication stream encode their records alike, each with its own `selected`.
+pub fn encode_ops(
+    record: &mut Vec<u8>,
+    selected: &mut Option<usize>,
+    ops: &[(usize, &[Vec<u8>])],
+    wrap: bool,
+) {
+    let mut select = |record: &mut Vec<u8>, db: usize| {
+        if *selected != Some(db) {
+            let n = db.to_string();
+            persist::encode_command(record, &[b"SELECT", n.as_bytes()]);
+            *selected = Some(db);
+        }
+    };
+    if let Some(&(first, _)) = ops.first() {
+        select(record, first);
+    }
+    if wrap {
+        persist::encode_command(record, &[b"MULTI"]);
+    }
+    for (db, cmd) in ops {
+        select(record, *db);
+        let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+        persist::encode_command(record, &args);
+    }
+    if wrap {
+        persist::encode_command(record, &[b"EXEC"]);
+    }
+}
+
 /// The open log.
 pub struct Aof {
     log: Log,
@@ -274,31 +307,11 @@ impl Aof {
         self.append_ops(&ops, ops.len() > 1)
     }
 
-    fn append_ops(&self, ops: &[(usize, &[Vec<u8>])], wrap: bool) -> Result<u64, LogError> {
+    pub fn append_ops(&self, ops: &[(usize, &[Vec<u8>])], wrap: bool) -> Result<u64, LogError> {
         let mut record = Vec::new();
         let mut current = self.db_lock();
         let mut selected = current.0;
-        let mut select = |record: &mut Vec<u8>, db: usize| {
-            if selected != Some(db) {
-                let n = db.to_string();
-                persist::encode_command(record, &[b"SELECT", n.as_bytes()]);
-                selected = Some(db);
-            }
-        };
-        if let Some(&(first, _)) = ops.first() {
-            select(&mut record, first);
-        }
-        if wrap {
-            persist::encode_command(&mut record, &[b"MULTI"]);
-        }
-        for (db, cmd) in ops {
-            select(&mut record, *db);
-            let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-            persist::encode_command(&mut record, &args);
-        }
-        if wrap {
-            persist::encode_command(&mut record, &[b"EXEC"]);
-        }
+        encode_ops(&mut record, &mut selected, ops, wrap);
         let mut ts = Vec::new();
         if self.timestamps.load(Ordering::Relaxed) {
             let now = crate::util::now_ms() / 1000;

@@ -78,6 +78,12 @@ pub struct ClientState {
     /// While EXEC runs: its commands' effects with their database, logged as one record when
     /// it ends.
     pub exec_log: Option<Vec<(usize, Vec<Vec<u8>>)>>,
+    /// Offset of the replication stream after this client's last write (what WAIT waits
+    /// for the replicas to acknowledge).
+    pub repl_offset: i64,
+    /// What the connection told this server as a replica-to-be (REPLCONF), and a SYNC, PSYNC
+    /// or WAIT it is waiting on.
+    pub repl: crate::replication::ClientRepl,
 }
 
 /// A blocking command waiting for data (what its connection needs; what a serving writer
@@ -132,6 +138,8 @@ impl ClientState {
             multi: None,
             watching: crate::cmd::Watching::default(),
             exec_log: None,
+            repl_offset: 0,
+            repl: crate::replication::ClientRepl::default(),
             subs: crate::pubsub::Subscriptions::default(),
             pending_invalidations: Vec::new(),
         }
@@ -139,6 +147,11 @@ impl ClientState {
 }
 
 /// What the registry knows of a connection.
+/// [`ClientShared::role`] of a replica's link.
+pub const ROLE_REPLICA: u8 = 1;
+/// [`ClientShared::role`] of the link to this server's master.
+pub const ROLE_MASTER: u8 = 2;
+
 pub struct ClientShared {
     pub id: u64,
     pub addr: String,
@@ -184,6 +197,9 @@ pub struct ClientShared {
     pub tracking: Mutex<crate::tracking::Mode>,
     /// In MONITOR mode (CLIENT LIST's flag `O`).
     pub monitoring: AtomicBool,
+    /// A replica's link (`ROLE_REPLICA`, flag `S`) or this server's master's (`ROLE_MASTER`,
+    /// flag `M`); 0 for other clients.
+    pub role: AtomicU8,
     /// The name of the ACL user it runs as (CLIENT LIST's `user`, CLIENT KILL USER).
     pub user_name: Mutex<Vec<u8>>,
 }
@@ -245,9 +261,15 @@ impl ClientShared {
         }
     }
 
-    /// Redis's client type for CLIENT LIST/KILL TYPE: `pubsub` while subscribed to anything,
-    /// otherwise `normal` (monitors too, as in Redis; replicas and masters come later).
+    /// Redis's client type for CLIENT LIST/KILL TYPE: `replica` or `master` for replication
+    /// links, `pubsub` while subscribed to anything, otherwise `normal` (monitors too, as in
+    /// Redis).
     pub fn client_type(&self) -> &'static str {
+        match self.role.load(Relaxed) {
+            ROLE_REPLICA => return "replica",
+            ROLE_MASTER => return "master",
+            _ => {}
+        }
         if self.sub_counts.iter().any(|c| c.load(Relaxed) > 0) {
             "pubsub"
         } else {
@@ -290,8 +312,13 @@ impl ClientShared {
         // socket, no-evict.
         let mut flags = String::new();
         if self.monitoring.load(Relaxed) {
-            // A monitor is a replica to Redis ('S' would be a real one).
+            // A monitor is a replica to Redis.
             flags.push('O');
+        }
+        match self.role.load(Relaxed) {
+            ROLE_REPLICA => flags.push('S'),
+            ROLE_MASTER => flags.push('M'),
+            _ => {}
         }
         let [sub, psub, ssub] = [0, 1, 2].map(|i| self.sub_counts[i].load(Relaxed));
         if sub + psub + ssub > 0 {
@@ -391,6 +418,7 @@ impl Clients {
             sub_counts: Default::default(),
             tracking: Mutex::default(),
             monitoring: AtomicBool::new(false),
+            role: AtomicU8::new(0),
             user_name: Mutex::new(b"default".to_vec()),
         });
         self.map.lock().insert(id, shared.clone());

@@ -120,14 +120,44 @@ pub async fn serve<S>(
         store_query_buf(&shared, &rbuf, client.held_bytes);
         // A blocking command waits here; input after it stays buffered until it is served.
         // A command held by CLIENT PAUSE waits for the pause to end and its turn.
-        while matches!(end, BatchEnd::Blocked | BatchEnd::Paused) {
+        while matches!(
+            end,
+            BatchEnd::Blocked | BatchEnd::Paused | BatchEnd::WaitAcks
+        ) {
             wait_durable(&srv, &mut client).await;
             if !flush(&mut stream, &mut out, &stats).await {
                 end = BatchEnd::Close;
                 break;
             }
             let mut ticket = None;
-            if end == BatchEnd::Blocked {
+            if end == BatchEnd::WaitAcks {
+                let Some(wait) = client.repl.wait.take() else {
+                    break;
+                };
+                let ended = async {
+                    tokio::select! {
+                        biased;
+                        _ = killed.as_mut() => {}
+                        _ = stopped.as_mut() => {}
+                    }
+                };
+                tokio::pin!(ended);
+                let acked = crate::replication::master::wait_acks(
+                    &srv,
+                    &wait,
+                    &mut stream,
+                    &mut rbuf,
+                    cfg.query_buffer_limit,
+                    ended,
+                );
+                match acked.await {
+                    Some(n) => out.int(n as i64),
+                    None => {
+                        end = BatchEnd::Close;
+                        break;
+                    }
+                }
+            } else if end == BatchEnd::Blocked {
                 let waited = wait_blocked(
                     &client,
                     &mut stream,
@@ -202,6 +232,29 @@ pub async fn serve<S>(
             if let Some(t) = ticket {
                 srv.pause.done(t);
             }
+        }
+        if end == BatchEnd::Replica {
+            // Replies before the PSYNC go first; the replica's link takes the connection.
+            wait_durable(&srv, &mut client).await;
+            if flush(&mut stream, &mut out, &stats).await {
+                let ended = async {
+                    tokio::select! {
+                        biased;
+                        _ = killed.as_mut() => {}
+                        _ = stopped.as_mut() => {}
+                    }
+                };
+                tokio::pin!(ended);
+                crate::replication::master::serve_replica(
+                    &srv,
+                    &mut stream,
+                    &mut rbuf,
+                    &mut client,
+                    ended,
+                )
+                .await;
+            }
+            break;
         }
         wait_durable(&srv, &mut client).await;
         // The other connections of this thread that are ready run their batches before this
@@ -356,6 +409,10 @@ enum BatchEnd {
     Blocked,
     /// CLIENT PAUSE holds the next command (still in the buffer).
     Paused,
+    /// WAIT waits for replicas' acknowledgements; later requests stay in the buffer.
+    WaitAcks,
+    /// SYNC or PSYNC: the connection now serves a replica.
+    Replica,
 }
 
 /// Run every complete request in `rbuf`, stopping early at a blocking command.
@@ -419,6 +476,14 @@ fn run_batch(
                 }
                 if client.block.is_some() {
                     end = BatchEnd::Blocked;
+                    break;
+                }
+                if client.repl.wait.is_some() {
+                    end = BatchEnd::WaitAcks;
+                    break;
+                }
+                if client.repl.sync.is_some() {
+                    end = BatchEnd::Replica;
                     break;
                 }
             }

@@ -223,11 +223,9 @@ pub fn perform(srv: &Server, now_ms: u64) -> bool {
 
 /// The log, client-side caches and keyspace events owed by the evictions in `shard`.
 fn after_evictions(srv: &Server, shard: &mut store::Shard) {
-    if let Some(aof) = srv.aof() {
+    if crate::propagate::wanted_by_server(srv) {
         for (db, key) in shard.drain_expired() {
-            if let Err(e) = aof.append(db, &[vec![b"DEL".to_vec(), key]]) {
-                crate::log_warning!("Error appending to the AOF: {e}");
-            }
+            crate::propagate::server_del(srv, db, key);
         }
     } else {
         drop(shard.drain_expired());

@@ -22,6 +22,7 @@ pub mod net;
 pub mod oom;
 pub mod pause;
 pub mod proctitle;
+pub mod propagate;
 pub mod pubsub;
 pub mod rdb_load;
 pub mod replication;

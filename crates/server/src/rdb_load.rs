@@ -126,6 +126,17 @@ fn read_all(
                 let bound = |n: u64| n.min(file_len / 3) as usize;
                 srv.store.reserve(db, bound(keys), bound(expires));
             }
+            Item::Aux(key, value) if key == b"repl-stream-db" => {
+                // A replication payload: the database its master's stream has selected (a
+                // replica's link starts applying the stream there).
+                let n = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.parse().ok());
+                srv.repl.loaded_stream_db.store(
+                    n.filter(|&n: &usize| n < databases).unwrap_or(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             Item::Aux(..) => {}
             Item::Key(k) => {
                 batch.push((db, k));

@@ -190,6 +190,8 @@ impl Server {
         scripts.load_config(&config);
         let evict = crate::evict::Eviction::default();
         evict.load(&config);
+        let repl = crate::replication::Replication::default();
+        repl.load_config(&config);
         crate::stats::set_latency_tracking(config.get("latency-tracking") == "yes");
         Arc::new_cyclic(|me| Server {
             store: Store::new(shards, databases),
@@ -227,7 +229,7 @@ impl Server {
             rewrite: crate::rewrite::RewriteState::default(),
             save_state: crate::save::SaveState::default(),
             me: me.clone(),
-            repl: crate::replication::Replication::default(),
+            repl,
             listeners: std::sync::OnceLock::new(),
         })
     }
@@ -255,6 +257,7 @@ impl Server {
         self.tracking.load(&config);
         crate::stats::set_latency_tracking(config.get("latency-tracking") == "yes");
         crate::proctitle::apply(&config);
+        self.repl.load_config(&config);
         if let Some(aof) = self.aof_log.get() {
             aof.config_changed(&config);
         }
@@ -346,6 +349,8 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
         .name("basalt-cron".into())
         .spawn(move || {
             let cron_stats = srv.stats.register_thread();
+            let mut repl_ticks = crate::replication::CronTicks::default();
+            let mut repl_cron_at = Instant::now();
             loop {
                 let (hz, effort) = {
                     let config = srv.config.read();
@@ -368,8 +373,8 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
                 srv.stats.expire_cycle_cpu_ms.fetch_add(cycle_ms, Relaxed);
                 srv.latency.add_if_needed("expire-cycle", cycle_ms);
                 if report.expired > 0 {
-                    if let Some(aof) = srv.aof() {
-                        log_expired_everywhere(&srv, aof);
+                    if crate::propagate::wanted_by_server(&srv) {
+                        log_expired_everywhere(&srv);
                     }
                     if store::keys_ready() {
                         serve_after_expiry(&srv, &cron_stats);
@@ -406,6 +411,10 @@ pub fn spawn_cron(srv: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<(
                 srv.pause.current();
                 crate::rewrite::auto_check(&srv);
                 crate::bgsave::cron(&srv);
+                if repl_cron_at.elapsed() >= Duration::from_secs(1) {
+                    repl_cron_at = Instant::now();
+                    srv.repl.cron(&srv, &mut repl_ticks);
+                }
                 srv.cron_runs.fetch_add(1, Relaxed);
                 if srv.stop_reason().is_some() {
                     return;
@@ -445,13 +454,11 @@ fn apply_allocator_config(config: &Config) {
 
 /// Log the `DEL`s of keys the active cycle expired, shard by shard under each shard's lock
 /// (a command on the shard would have logged them first).
-fn log_expired_everywhere(srv: &Server, aof: &crate::aof::Aof) {
+fn log_expired_everywhere(srv: &Server) {
     for i in 0..srv.store.shard_count() {
         let mut shard = srv.store.lock_shard(i);
         for (db, key) in shard.drain_expired() {
-            if let Err(e) = aof.append(db, &[vec![b"DEL".to_vec(), key]]) {
-                crate::log_warning!("Error appending to the AOF: {e}");
-            }
+            crate::propagate::server_del(srv, db, key);
         }
     }
 }

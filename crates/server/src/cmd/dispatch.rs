@@ -310,6 +310,11 @@ fn admit(
             }
         }
     }
+    if writes && !client.replaying && srv.repl.too_few_replicas() {
+        return Err(refuse(
+            b"NOREPLICAS Not enough good replicas to write.".to_vec(),
+        ));
+    }
     // A replica takes writes from its master only (`replica-read-only yes`, the default).
     if writes
         && !client.replaying
@@ -595,15 +600,16 @@ fn locks_every_shard(spec: &Spec) -> bool {
 /// effects — `ctx.effects`, or the command as sent (`argv`) — if it changed anything. Its
 /// changes are added to the server's count.
 pub(crate) fn log_and_count(ctx: &mut Ctx<'_, '_>, argv: Option<&Argv<'_>>) {
-    if let Some(aof) = ctx.srv.aof() {
-        log_expired(aof, ctx);
+    if crate::propagate::wanted(ctx.srv, ctx.client) {
+        log_expired(ctx);
         if ctx.dirty > 0 {
             let effects = ctx
                 .effects
                 .take()
                 .or_else(|| argv.map(|a| vec![a.iter().map(<[u8]>::to_vec).collect()]));
             if let Some(effects) = effects {
-                log_effects(aof, ctx.client, ctx.client.db, effects);
+                let db = ctx.client.db;
+                crate::propagate::commands(ctx.srv, ctx.client, db, effects);
             }
         }
     }
@@ -616,29 +622,14 @@ pub(crate) fn log_and_count(ctx: &mut Ctx<'_, '_>, argv: Option<&Argv<'_>>) {
     }
 }
 
-fn log_expired(aof: &crate::aof::Aof, ctx: &mut Ctx<'_, '_>) {
+fn log_expired(ctx: &mut Ctx<'_, '_>) {
+    let mut expired = Vec::new();
     for shard in ctx.keys.shards_mut() {
-        for (db, key) in shard.drain_expired() {
-            log_effects(aof, ctx.client, db, vec![vec![b"DEL".to_vec(), key]]);
-        }
+        expired.extend(shard.drain_expired());
     }
-}
-
-/// Append commands to the log, or inside EXEC to the transaction's record.
-fn log_effects(
-    aof: &crate::aof::Aof,
-    client: &mut ClientState,
-    db: usize,
-    effects: Vec<Vec<Vec<u8>>>,
-) {
-    if let Some(ops) = client.exec_log.as_mut() {
-        ops.extend(effects.into_iter().map(|c| (db, c)));
-        return;
-    }
-    match aof.append(db, &effects) {
-        Ok(seq) => client.pending_durable = client.pending_durable.max(seq),
-        // Writes are refused from now on (MISCONF) until the log works again.
-        Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
+    for (db, key) in expired {
+        let del = vec![vec![b"DEL".to_vec(), key]];
+        crate::propagate::commands(ctx.srv, ctx.client, db, del);
     }
 }
 

@@ -326,13 +326,5 @@ pub(crate) fn log_transaction(
     client: &mut ClientState,
     ops: &[(usize, Vec<Vec<u8>>)],
 ) {
-    let Some(aof) = srv.aof() else { return };
-    if ops.is_empty() {
-        return;
-    }
-    match aof.append_transaction(ops) {
-        Ok(seq) => client.pending_durable = client.pending_durable.max(seq),
-        // Writes are refused from now on (MISCONF) until the log works again.
-        Err(e) => crate::log_warning!("Error appending to the AOF: {e}"),
-    }
+    crate::propagate::transaction(srv, client, ops);
 }

@@ -195,7 +195,8 @@ fn doc_entry(out: &mut Reply, spec: &Spec) {
     let docs = &spec.docs;
     let args = !docs.args.is_empty();
     out.map(
-        4 + usize::from(!docs.doc_flags.is_empty())
+        3 + usize::from(!docs.complexity.is_empty())
+            + usize::from(!docs.doc_flags.is_empty())
             + usize::from(!docs.deprecated_since.is_empty())
             + usize::from(!docs.replaced_by.is_empty())
             + usize::from(args)
@@ -207,8 +208,11 @@ fn doc_entry(out: &mut Reply, spec: &Spec) {
     out.bulk(spec.docs.since.as_bytes());
     out.bulk(b"group");
     out.bulk(spec.docs.group.as_bytes());
-    out.bulk(b"complexity");
-    out.bulk(spec.docs.complexity.as_bytes());
+    // Redis documents no complexity for a few internal commands (SYNC, PSYNC).
+    if !docs.complexity.is_empty() {
+        out.bulk(b"complexity");
+        out.bulk(spec.docs.complexity.as_bytes());
+    }
     if !docs.doc_flags.is_empty() {
         out.bulk(b"doc_flags");
         out.set(docs.doc_flags.len());

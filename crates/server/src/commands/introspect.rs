@@ -79,19 +79,6 @@ pub fn slowlog_help(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// WAIT numreplicas timeout: Basalt has no replicas yet, so no write can be acknowledged by
-/// one: the answer is 0 at once (after Redis's argument checks).
-pub fn wait(_ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
-    super::parse_int(argv.get(1))?;
-    let timeout = super::parse_int(argv.get(2))
-        .map_err(|_| crate::cmd::CmdError::from("ERR timeout is not an integer or out of range"))?;
-    if timeout < 0 {
-        return Err("ERR timeout is negative".into());
-    }
-    _ctx.out.int(0);
-    Ok(())
-}
-
 pub fn latency_latest(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.srv.latency.reply_latest(ctx.out);
     Ok(())

@@ -1,4 +1,5 @@
-//! REPLICAOF / SLAVEOF and ROLE (`crate::replication` holds the state and the link).
+//! REPLICAOF / SLAVEOF, ROLE, and the master side's SYNC, PSYNC, REPLCONF and WAIT
+//! (`crate::replication` holds the state, the link and the stream).
 
 use resp::Argv;
 
@@ -38,5 +39,119 @@ pub fn slaveof(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 
 pub fn role(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     ctx.srv.repl.reply_role(ctx.out);
+    Ok(())
+}
+
+/// SYNC: the pre-PSYNC full sync (the payload follows at once, no `+FULLRESYNC` line).
+pub fn sync(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    request_sync(ctx, None)
+}
+
+/// PSYNC replicationid offset: continue that history from that offset, or sync in full.
+pub fn psync(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let offset = super::parse_int(argv.get(2))?;
+    let id = String::from_utf8_lossy(argv.get(1)).into_owned();
+    request_sync(ctx, Some((id, offset)))
+}
+
+/// The reply comes from the connection, which serves the replica once this batch ends
+/// (`replication::master::serve_replica`).
+fn request_sync(ctx: &mut Ctx<'_, '_>, psync: Option<(String, i64)>) -> CmdResult {
+    let srv = ctx.srv;
+    if ctx.client.repl.sync.is_some() {
+        return Ok(());
+    }
+    if let Some(m) = srv.repl.master() {
+        if m.link != crate::replication::Link::Connected {
+            return Err("NOMASTERLINK Can't SYNC while not connected with my master".into());
+        }
+    }
+    ctx.client.repl.sync = Some(crate::replication::master::SyncRequest { psync });
+    Ok(())
+}
+
+/// REPLCONF option value ...: what a replica tells its master before PSYNC, and its ACKs.
+pub fn replconf(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    if argv.len().is_multiple_of(2) {
+        return Err("ERR syntax error".into());
+    }
+    let repl = &mut ctx.client.repl;
+    for i in (1..argv.len()).step_by(2) {
+        let (option, value) = (argv.get(i), argv.get(i + 1));
+        if is(option, "listening-port") {
+            let port = super::parse_int(value)?;
+            repl.listening_port = u16::try_from(port).unwrap_or(0);
+        } else if is(option, "ip-address") {
+            if value.len() >= 256 {
+                return Err(format!(
+                    "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    value.len()
+                )
+                .into());
+            }
+            repl.ip_address = Some(String::from_utf8_lossy(value).into_owned());
+        } else if is(option, "capa") {
+            repl.capa_eof |= is(value, "eof");
+            repl.capa_psync2 |= is(value, "psync2");
+        } else if is(option, "ack") || is(option, "getack") {
+            // Meaningful only on a replica's link (read there), or from a master (the
+            // replica's link answers GETACK itself): no reply here, as Redis sends none.
+            return Ok(());
+        } else if is(option, "rdb-only") {
+            let v = super::parse_int(value)?;
+            if !(0..=1).contains(&v) {
+                return Err("ERR value is out of range, value must between 0 and 1".into());
+            }
+            repl.rdb_only = v == 1;
+        } else if is(option, "rdb-filter-only") {
+            // Only the empty filter (everything) is served: Basalt does not yet send a
+            // functions-only payload.
+            if !value.is_empty() {
+                return Err(format!(
+                    "ERR Unsupported rdb-filter-only option: {}",
+                    String::from_utf8_lossy(value)
+                )
+                .into());
+            }
+        } else {
+            return Err(format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(option)
+            )
+            .into());
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// WAIT numreplicas timeout: the number of replicas that acknowledged this client's last
+/// write, once there are `numreplicas` of them or the timeout (ms, 0 = none) passed; the
+/// connection does the waiting (`replication::master::wait_acks`).
+pub fn wait(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let srv = ctx.srv;
+    if srv.repl.is_replica() {
+        return Err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into());
+    }
+    let replicas = super::parse_int(argv.get(1))?;
+    let timeout_ms = super::parse_int(argv.get(2))
+        .map_err(|_| CmdError::from("ERR timeout is not an integer or out of range"))?;
+    if timeout_ms < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    let offset = ctx.client.repl_offset;
+    let acked = srv.repl.feed.acked(offset);
+    if acked as i64 >= replicas || ctx.client.deny_blocking {
+        ctx.out.int(acked as i64);
+        return Ok(());
+    }
+    let deadline = (timeout_ms > 0)
+        .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms as u64));
+    ctx.client.repl.wait = Some(crate::replication::master::WaitAcks {
+        replicas: usize::try_from(replicas).unwrap_or(usize::MAX),
+        offset,
+        deadline,
+    });
+    srv.repl.feed.request_acks();
     Ok(())
 }

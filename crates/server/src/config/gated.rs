@@ -44,7 +44,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "replication",
     ),
-    gated("repl-diskless-sync", Kind::Bool, "yes", true, "replication"),
     gated(
         "cluster-require-full-coverage",
         Kind::Bool,
@@ -226,16 +225,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "replication",
     ),
-    gated(
-        "repl-diskless-sync-delay",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "5",
-        true,
-        "replication",
-    ),
     gated_alias(
         "replica-announce-port",
         "slave-announce-port",
@@ -273,65 +262,12 @@ pub(super) static GATED: &[Param] = &[
         "cluster mode",
     ),
     gated(
-        "repl-timeout",
-        Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-        "60",
-        true,
-        "replication",
-    ),
-    gated_alias(
-        "repl-ping-replica-period",
-        "repl-ping-slave-period",
-        Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-        "10",
-        true,
-        "replication",
-    ),
-    gated_alias(
-        "min-replicas-to-write",
-        "min-slaves-to-write",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "0",
-        true,
-        "replication",
-    ),
-    gated_alias(
-        "min-replicas-max-lag",
-        "min-slaves-max-lag",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "10",
-        true,
-        "replication",
-    ),
-    gated(
         "shutdown-timeout",
         Kind::Int {
             min: 0,
             max: INT_MAX,
         },
         "10",
-        true,
-        "replication",
-    ),
-    gated(
-        "repl-diskless-sync-max-replicas",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "0",
         true,
         "replication",
     ),
@@ -356,16 +292,6 @@ pub(super) static GATED: &[Param] = &[
         "cluster mode",
     ),
     gated(
-        "repl-backlog-size",
-        Kind::Memory {
-            min: 1,
-            max: LLONG_MAX,
-        },
-        "1048576",
-        true,
-        "replication",
-    ),
-    gated(
         "cluster-link-sendbuf-limit",
         Kind::Memory {
             min: 0,
@@ -384,16 +310,6 @@ pub(super) static GATED: &[Param] = &[
         "104857600",
         true,
         "active defragmentation",
-    ),
-    gated(
-        "repl-backlog-ttl",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "3600",
-        true,
-        "replication",
     ),
     gated("tls-cluster", Kind::Bool, "no", true, "cluster mode"),
     gated("tls-replication", Kind::Bool, "no", true, "replication"),

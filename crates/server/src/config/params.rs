@@ -465,6 +465,83 @@ static CORE: &[Param] = &[
     alias("replicaof", "slaveof", Kind::Words, "", false),
     p("masterauth", Kind::Str, "", true),
     p("masteruser", Kind::Str, "", true),
+    // Replication (master side): the stream's backlog, full syncs, PINGs, WAIT's limits.
+    p("repl-diskless-sync", Kind::Bool, "yes", true),
+    p(
+        "repl-diskless-sync-delay",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "5",
+        true,
+    ),
+    p(
+        "repl-timeout",
+        Kind::Int {
+            min: 1,
+            max: INT_MAX,
+        },
+        "60",
+        true,
+    ),
+    alias(
+        "repl-ping-replica-period",
+        "repl-ping-slave-period",
+        Kind::Int {
+            min: 1,
+            max: INT_MAX,
+        },
+        "10",
+        true,
+    ),
+    alias(
+        "min-replicas-to-write",
+        "min-slaves-to-write",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "0",
+        true,
+    ),
+    alias(
+        "min-replicas-max-lag",
+        "min-slaves-max-lag",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "10",
+        true,
+    ),
+    p(
+        "repl-diskless-sync-max-replicas",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "0",
+        true,
+    ),
+    p(
+        "repl-backlog-size",
+        Kind::Memory {
+            min: 1,
+            max: LLONG_MAX,
+        },
+        "1048576",
+        true,
+    ),
+    p(
+        "repl-backlog-ttl",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "3600",
+        true,
+    ),
     p("shutdown-on-sigint", Kind::ShutdownFlags, "default", true),
     p("shutdown-on-sigterm", Kind::ShutdownFlags, "default", true),
     p(

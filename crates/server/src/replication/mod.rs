@@ -8,6 +8,9 @@
 //! A REPLICAOF bumps the generation; a link thread whose generation is no longer current stops
 //! at its next read.
 
+pub mod feed;
+mod fullsync;
+pub mod master;
 mod replica;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -65,8 +68,20 @@ pub struct Replication {
     generation: AtomicU64,
     /// This server's replication ID (its master's, once synced) and the previous one.
     ids: Mutex<(String, String)>,
-    /// Offset of the replication stream applied (`master_repl_offset`).
-    pub offset: AtomicI64,
+    /// `repl-stream-db` of the last RDB loaded: where the master's stream continues after a
+    /// full sync.
+    pub loaded_stream_db: std::sync::atomic::AtomicUsize,
+    /// On a replica, the database the master's stream has selected, as of the last byte fed
+    /// (the `repl-stream-db` of the payloads it serves its own replicas).
+    pub stream_db: std::sync::atomic::AtomicUsize,
+    /// `min-replicas-to-write` and `min-replicas-max-lag` (read on every write).
+    min_replicas: AtomicU64,
+    max_lag_secs: AtomicU64,
+    /// INFO's `sync_full`, `sync_partial_ok`, `sync_partial_err`: the syncs served.
+    pub syncs: [AtomicU64; 3],
+    /// The replication stream, its backlog and the replicas fed (its offset is
+    /// `master_repl_offset`: on a replica, the offset of the master's stream applied).
+    pub feed: feed::Feed,
     /// Offset where the previous ID's history ends (`second_repl_offset`), -1 for none.
     second_offset: AtomicI64,
     /// Unix seconds of the last byte from the master.
@@ -84,7 +99,12 @@ impl Default for Replication {
             is_replica: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             ids: Mutex::new((crate::server::random_hex(40), "0".repeat(40))),
-            offset: AtomicI64::new(0),
+            syncs: Default::default(),
+            loaded_stream_db: Default::default(),
+            stream_db: Default::default(),
+            min_replicas: AtomicU64::new(0),
+            max_lag_secs: AtomicU64::new(10),
+            feed: feed::Feed::default(),
             second_offset: AtomicI64::new(-1),
             last_io_secs: AtomicU64::new(0),
             apply: Mutex::new(()),
@@ -129,13 +149,74 @@ impl Replication {
     /// The replication ID and offset a PSYNC asks to continue from (`None` before any sync).
     fn psync_from(&self) -> (String, i64) {
         let id = self.ids.lock().0.clone();
-        (id, self.offset.load(Relaxed) + 1)
+        (id, self.feed.offset() + 1)
     }
 
     /// Adopt the master's history after a full sync.
-    fn adopt(&self, replid: &str, offset: i64) {
+    fn adopt(&self, srv: &Server, replid: &str, offset: i64) {
         *self.ids.lock() = (replid.to_string(), "0".repeat(40));
-        self.offset.store(offset, Relaxed);
+        self.feed.reset(offset, backlog_bytes(srv));
+        self.second_offset.store(-1, Relaxed);
+        crate::propagate::refresh_log_expired(srv);
+    }
+
+    /// Take the settings read on the hot path.
+    pub fn load_config(&self, c: &crate::config::Config) {
+        let n = |k: &str| c.get(k).parse::<u64>().unwrap_or(0);
+        self.min_replicas.store(n("min-replicas-to-write"), Relaxed);
+        self.max_lag_secs.store(n("min-replicas-max-lag"), Relaxed);
+    }
+
+    /// Whether writes are refused for want of good replicas (`min-replicas-to-write` with
+    /// `min-replicas-max-lag`: Redis's `-NOREPLICAS`). A replica never refuses its
+    /// master's writes this way.
+    pub fn too_few_replicas(&self) -> bool {
+        let min = self.min_replicas.load(Relaxed);
+        let lag = self.max_lag_secs.load(Relaxed);
+        if min == 0 || lag == 0 || self.is_replica() {
+            return false;
+        }
+        (self.feed.good_replicas(lag) as u64) < min
+    }
+
+    /// Keep the stream from now on if it is not kept yet (the first replica): under every
+    /// shard lock, so each write is either before it (and in the replica's snapshot) or fed.
+    /// A master starts a new history then (Redis's `changeReplicationId`): nothing before
+    /// was kept for a replica to continue from. Whether the backlog is new.
+    pub fn ensure_backlog(&self, srv: &Server) -> bool {
+        if self.feed.active() {
+            return false;
+        }
+        let _all = srv.store.lock_all();
+        if !self.feed.activate(backlog_bytes(srv)) {
+            return false;
+        }
+        if !self.is_replica() {
+            self.new_history();
+        }
+        crate::propagate::refresh_log_expired(srv);
+        true
+    }
+
+    /// Whether this server feeds its own writes to the stream (a master keeping one).
+    pub fn feeds_writes(&self) -> bool {
+        self.feed.active() && !self.is_replica()
+    }
+
+    /// This server's replication ID and the previous one.
+    pub fn ids(&self) -> (String, String) {
+        self.ids.lock().clone()
+    }
+
+    /// `second_repl_offset`.
+    pub fn second_offset(&self) -> i64 {
+        self.second_offset.load(Relaxed)
+    }
+
+    /// A new history (Redis's `changeReplicationId` and `clearReplicationId2`): a master
+    /// creating its backlog has kept no history that a replica could continue.
+    fn new_history(&self) {
+        *self.ids.lock() = (crate::server::random_hex(40), "0".repeat(40));
         self.second_offset.store(-1, Relaxed);
     }
 
@@ -145,8 +226,7 @@ impl Replication {
         let mut ids = self.ids.lock();
         if ids.0 != new_id {
             ids.1 = std::mem::replace(&mut ids.0, new_id.to_string());
-            self.second_offset
-                .store(self.offset.load(Relaxed) + 1, Relaxed);
+            self.second_offset.store(self.feed.offset() + 1, Relaxed);
         }
     }
 
@@ -164,6 +244,8 @@ impl Replication {
             down_since: std::time::Instant::now(),
         });
         self.is_replica.store(true, Relaxed);
+        // Our own replicas resync with us (they may continue: our history goes on).
+        self.feed.drop_all();
         HOLDS_EXPIRY.store(true, Relaxed);
         // A replica does not expire keys itself: it waits for the master's DELs, and shows
         // logically expired keys as missing meanwhile (as Redis's replicas do).
@@ -188,6 +270,9 @@ impl Replication {
             store::set_expiry_paused(false);
         }
         self.switch_id(&crate::server::random_hex(40));
+        // Our replicas learn the new ID by reconnecting (and continue: PSYNC2).
+        self.feed.drop_all();
+        self.feed.forget_select();
         crate::log_notice!("MASTER MODE enabled (user request from 'id={}')", 0);
     }
 
@@ -197,8 +282,20 @@ impl Replication {
             None => {
                 out.array(3);
                 out.bulk(b"master");
-                out.int(self.offset.load(Relaxed));
-                out.array(0);
+                out.int(self.feed.offset());
+                let online: Vec<_> = self
+                    .feed
+                    .replicas()
+                    .into_iter()
+                    .filter(|r| r.phase() == feed::ReplicaPhase::Online)
+                    .collect();
+                out.array(online.len());
+                for r in online {
+                    out.array(3);
+                    out.bulk(r.ip.as_bytes());
+                    out.bulk(r.port.to_string().as_bytes());
+                    out.bulk(r.ack.load(Relaxed).to_string().as_bytes());
+                }
             }
             Some(m) => {
                 out.array(5);
@@ -207,7 +304,7 @@ impl Replication {
                 out.int(i64::from(m.port));
                 out.bulk(m.link.role_name().as_bytes());
                 let offset = if m.link == Link::Connected {
-                    self.offset.load(Relaxed)
+                    self.feed.offset()
                 } else {
                     -1
                 };
@@ -219,7 +316,7 @@ impl Replication {
     /// INFO's replication section.
     pub fn info(&self, srv: &Server, b: &mut String) {
         use std::fmt::Write;
-        let offset = self.offset.load(Relaxed);
+        let offset = self.feed.offset();
         match self.master() {
             None => b.push_str("role:master\r\n"),
             Some(m) => {
@@ -251,14 +348,126 @@ impl Replication {
                 );
             }
         }
-        let (id, id2) = self.ids.lock().clone();
+        let replicas = self.feed.replicas();
+        let _ = write!(b, "connected_slaves:{}\r\n", replicas.len());
+        let now_ms = crate::util::now_ms();
+        for (i, r) in replicas.iter().enumerate() {
+            let _ = write!(
+                b,
+                "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
+                r.ip,
+                r.port,
+                r.phase().name(),
+                r.ack.load(Relaxed),
+                now_ms.saturating_sub(r.ack_ms.load(Relaxed)) / 1000
+            );
+        }
+        let (id, id2) = self.ids();
+        let (first, histlen) = self.feed.history();
+        let active = self.feed.active();
         let _ = write!(
             b,
-            "connected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{id}\r\nmaster_replid2:{id2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+            "master_failover_state:no-failover\r\nmaster_replid:{id}\r\nmaster_replid2:{id2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
             self.second_offset.load(Relaxed),
-            srv.config.read().get("repl-backlog-size"),
+            i32::from(active),
+            backlog_bytes(srv),
+            if active { first } else { 0 },
+            if active { histlen } else { 0 },
         );
     }
+
+    /// Once a second (the server's cron): PING the replicas every `repl-ping-replica-period`
+    /// (through the stream, as Redis does, so the PINGs count in the offsets), apply the
+    /// output-buffer limits that need time, and let the backlog go after `repl-backlog-ttl`
+    /// without replicas.
+    pub fn cron(&self, srv: &Server, ticks: &mut CronTicks) {
+        let (period_secs, ttl_secs) = {
+            let c = srv.config.read();
+            let n = |k: &str| c.get(k).parse::<u64>().unwrap_or(0);
+            (n("repl-ping-replica-period").max(1), n("repl-backlog-ttl"))
+        };
+        self.feed.set_limits(backlog_bytes(srv), output_limit(srv));
+        self.feed.check_limits();
+        let replicas = self.feed.replicas();
+        ticks.secs += 1;
+        if !self.is_replica() && !replicas.is_empty() && ticks.secs.is_multiple_of(period_secs) {
+            let mut ping = Vec::new();
+            persist::encode_command(&mut ping, &[b"PING"]);
+            self.feed.append_raw(&ping);
+        }
+        if replicas.is_empty() && self.feed.active() && !self.is_replica() {
+            ticks.idle_secs += 1;
+            if ttl_secs > 0 && ticks.idle_secs >= ttl_secs {
+                // Under every shard lock, so no write is being fed meanwhile.
+                let _all = srv.store.lock_all();
+                self.feed.deactivate();
+                crate::propagate::refresh_log_expired(srv);
+                crate::log_notice!(
+                    "Replication backlog freed after {ttl_secs} seconds without connected replicas."
+                );
+            }
+        } else {
+            ticks.idle_secs = 0;
+        }
+    }
+}
+
+/// The cron's counters for [`Replication::cron`].
+#[derive(Default)]
+pub struct CronTicks {
+    secs: u64,
+    idle_secs: u64,
+}
+
+/// `repl-backlog-size` in bytes.
+pub fn backlog_bytes(srv: &Server) -> usize {
+    crate::config::params::parse_memory(srv.config.read().get("repl-backlog-size"))
+        .map_or(1 << 20, |b| b as usize)
+}
+
+/// `client-output-buffer-limit`'s `replica` class.
+fn output_limit(srv: &Server) -> feed::OutputLimit {
+    let c = srv.config.read();
+    let words: Vec<&str> = c
+        .get("client-output-buffer-limit")
+        .split_whitespace()
+        .collect();
+    let mut limit = feed::OutputLimit {
+        hard_bytes: 256 << 20,
+        soft_bytes: 64 << 20,
+        soft_secs: 60,
+    };
+    for w in words.chunks_exact(4) {
+        if w[0] == "replica" || w[0] == "slave" {
+            let n = |s: &str| crate::config::params::parse_memory(s).unwrap_or(0);
+            limit = feed::OutputLimit {
+                hard_bytes: n(w[1]),
+                soft_bytes: n(w[2]),
+                soft_secs: w[3].parse().unwrap_or(0),
+            };
+        }
+    }
+    limit
+}
+
+/// What a connection told this server as a replica-to-be (REPLCONF) and what it waits on.
+#[derive(Default)]
+pub struct ClientRepl {
+    /// `REPLCONF listening-port`.
+    pub listening_port: u16,
+    /// `REPLCONF ip-address`.
+    pub ip_address: Option<String>,
+    /// `REPLCONF capa eof`: it reads a diskless payload.
+    pub capa_eof: bool,
+    /// `REPLCONF capa psync2`: it understands `+CONTINUE <new id>`.
+    pub capa_psync2: bool,
+    /// `REPLCONF rdb-only 1`: it wants the snapshot only, not the stream after it
+    /// (`redis-cli --rdb`).
+    pub rdb_only: bool,
+    /// SYNC or PSYNC was accepted: the connection becomes a replica after this batch.
+    pub sync: Option<master::SyncRequest>,
+    /// WAIT is waiting for acknowledgements.
+    pub wait: Option<master::WaitAcks>,
 }
 
 /// Follow the master `replicaof` names in the config, if any (at start).

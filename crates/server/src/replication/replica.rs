@@ -115,7 +115,7 @@ fn link(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(),
     ask(&[b"REPLCONF", b"listening-port", my_port.as_bytes()])?;
     ask(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
     let (id, from) = srv.repl.psync_from();
-    let synced_before = srv.repl.offset.load(Relaxed) > 0;
+    let synced_before = srv.repl.feed.active();
     let from_text = from.to_string();
     let psync: [&[u8]; 3] = if synced_before {
         [b"PSYNC", id.as_bytes(), from_text.as_bytes()]
@@ -134,8 +134,14 @@ fn link(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(),
             }
             crate::log_notice!("Full resync from master: {replid}:{offset}");
             srv.repl.set_link(generation, Link::Sync);
+            // This server's own replicas must sync again too: its data is being replaced.
+            srv.repl.feed.drop_all();
+            srv.repl.loaded_stream_db.store(0, Relaxed);
             full_sync(srv, &mut r, generation, timeout)?;
-            srv.repl.adopt(&replid, offset);
+            srv.repl.adopt(srv, &replid, offset);
+            srv.repl
+                .stream_db
+                .store(srv.repl.loaded_stream_db.load(Relaxed), Relaxed);
         }
         Some("+CONTINUE") => {
             if let Some(new_id) = words.next() {
@@ -372,10 +378,14 @@ fn stream_commands(
         .clients
         .register(String::new(), String::new(), -1, false);
     let id = shared.id;
+    shared.role.store(crate::client::ROLE_MASTER, Relaxed);
     let mut client = crate::client::ClientState::new(shared, srv.stats.register_thread(), true);
     // The master's writes must apply whatever this server's own checks say (read-only,
     // trimming limits), as Redis's `mustObeyClient`.
     client.replaying = true;
+    // The stream goes on in the database it had selected: as of the last command applied
+    // (after `+CONTINUE`), or the payload's `repl-stream-db` (after a full sync).
+    client.db = srv.repl.stream_db.load(Relaxed);
     let result = apply_loop(srv, &mut client, r, w, generation, timeout);
     srv.clients.unregister(id);
     result
@@ -402,6 +412,10 @@ fn apply_loop(
     pending.extend_from_slice(r.buffer());
     r.consume(r.buffer().len());
     loop {
+        if client.shared.is_killed() {
+            // CLIENT KILL TYPE master: the link drops and reconnects (a partial resync).
+            return Err(LinkError::Protocol("the master's client was killed".into()));
+        }
         let mut parser = resp::RequestParser::new();
         loop {
             match parser.parse(&pending, limits) {
@@ -412,21 +426,28 @@ fn apply_loop(
                         && argv.get(1).eq_ignore_ascii_case(b"getack")
                     {
                         send_ack(srv, w)?;
+                        srv.repl.feed.append_raw(&pending[..consumed]);
                     } else {
+                        // Applied and fed on as received in one step under the apply lock,
+                        // which a snapshot for this server's own replicas also takes: its
+                        // payload, offset and stream database agree. (Fed as received, so
+                        // this server's replicas share the master's offsets.)
+                        let bytes = &pending[..consumed];
                         let applied = srv.repl.apply_if_current(generation, || {
                             crate::cmd::execute(srv, client, &mut out, argv);
+                            srv.repl.feed.append_raw(bytes);
+                            srv.repl.stream_db.store(client.db, Relaxed);
                         });
                         if applied.is_none() {
                             return Err(LinkError::Superseded);
                         }
                         out.clear();
                     }
-                    srv.repl.offset.fetch_add(consumed as i64, Relaxed);
                     pending.drain(..consumed);
                     parser.reset();
                 }
                 Ok(resp::Parsed::Empty { consumed }) => {
-                    srv.repl.offset.fetch_add(consumed as i64, Relaxed);
+                    srv.repl.feed.append_raw(&pending[..consumed]);
                     pending.drain(..consumed);
                     parser.reset();
                 }
@@ -462,7 +483,7 @@ fn apply_loop(
 }
 
 fn send_ack(srv: &Server, w: &mut TcpStream) -> Result<(), LinkError> {
-    let offset = srv.repl.offset.load(Relaxed).to_string();
+    let offset = srv.repl.feed.offset().to_string();
     let mut buf = Vec::new();
     persist::encode_command(&mut buf, &[b"REPLCONF", b"ACK", offset.as_bytes()]);
     w.write_all(&buf)?;

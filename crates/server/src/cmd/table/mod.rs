@@ -20,7 +20,7 @@ use subcommands::*;
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 229] = [
+pub static COMMANDS: [Spec; 232] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -88,7 +88,7 @@ pub static COMMANDS: [Spec; 229] = [
     spec("slowlog", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for slow log subcommands.", "2.2.12", "server", "Depends on subcommand.", &[]), None, &SLOWLOG_SUBCOMMANDS),
     spec("wait", 3, F::NOSCRIPT, (0, 0, 0), &[], A::SLOW | A::CONNECTION, &["request_policy:all_shards", "response_policy:agg_min"],
-        docs("Waits until earlier writes reached the given number of replicas.", "3.0.0", "generic", "O(1)", &[arg("numreplicas", "integer", -1, "", &[], &[]), arg("timeout", "integer", -1, "", &[], &[])]), Some(introspect::wait), &[]),
+        docs("Waits until earlier writes reached the given number of replicas.", "3.0.0", "generic", "O(1)", &[arg("numreplicas", "integer", -1, "", &[], &[]), arg("timeout", "integer", -1, "", &[], &[])]), Some(replication::wait), &[]),
     spec("pubsub", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
         docs("Container for Pub/Sub introspection subcommands.", "2.8.0", "pubsub", "Depends on subcommand.", &[]), None, &PUBSUB_SUBCOMMANDS),
     spec("client", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
@@ -477,6 +477,12 @@ pub static COMMANDS: [Spec; 229] = [
         docs("Makes the server a replica of another server, or a master again with NO ONE.", "5.0.0", "server", "O(1)", &[arg("args", "oneof", -1, "", &[], &[arg("host-port", "block", -1, "", &[], &[arg("host", "string", -1, "", &[], &[]), arg("port", "integer", -1, "", &[], &[])]), arg("no-one", "block", -1, "", &[], &[arg("no", "pure-token", -1, "NO", &[], &[]), arg("one", "pure-token", -1, "ONE", &[], &[])])])]), Some(replication::replicaof), &[]),
     spec("slaveof", 3, F::ADMIN | F::NOSCRIPT | F::STALE | F::NO_ASYNC_LOADING, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Makes the server a replica of another server, or a master again with NO ONE (old name of REPLICAOF).", "1.0.0", "server", "O(1)", &[arg("args", "oneof", -1, "", &[], &[arg("host-port", "block", -1, "", &[], &[arg("host", "string", -1, "", &[], &[]), arg("port", "integer", -1, "", &[], &[])]), arg("no-one", "block", -1, "", &[], &[arg("no", "pure-token", -1, "NO", &[], &[]), arg("one", "pure-token", -1, "ONE", &[], &[])])])]).deprecated("5.0.0", "`REPLICAOF`"), Some(replication::slaveof), &[]),
+    spec("sync", 1, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING | F::NO_MULTI, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Used by a replica to start a full sync (before PSYNC existed).", "1.0.0", "server", "", &[]), Some(replication::sync), &[]),
+    spec("psync", -3, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING | F::NO_MULTI, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Used by a replica to continue a replication history, or start it over with a full sync.", "2.8.0", "server", "", &[arg("replicationid", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[])]), Some(replication::psync), &[]),
+    spec("replconf", -1, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE | F::ALLOW_BUSY, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
+        docs("Used by replicas to configure their replication link.", "3.0.0", "server", "O(1)", &[]).syscmd(), Some(replication::replconf), &[]),
     spec("role", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::ADMIN | A::FAST | A::DANGEROUS, &[],
         docs("Tells whether the server is a master or a replica, with its replication state.", "2.8.12", "server", "O(1)", &[]), Some(replication::role), &[]),
 ];
