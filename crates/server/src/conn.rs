@@ -134,13 +134,7 @@ pub async fn serve<S>(
                 let Some(wait) = client.repl.wait.take() else {
                     break;
                 };
-                let ended = async {
-                    tokio::select! {
-                        biased;
-                        _ = killed.as_mut() => {}
-                        _ = stopped.as_mut() => {}
-                    }
-                };
+                let ended = killed_or_stopped(killed.as_mut(), stopped.as_mut());
                 tokio::pin!(ended);
                 let acked = crate::replication::master::wait_acks(
                     &srv,
@@ -237,13 +231,7 @@ pub async fn serve<S>(
             // Replies before the PSYNC go first; the replica's link takes the connection.
             wait_durable(&srv, &mut client).await;
             if flush(&mut stream, &mut out, &stats).await {
-                let ended = async {
-                    tokio::select! {
-                        biased;
-                        _ = killed.as_mut() => {}
-                        _ = stopped.as_mut() => {}
-                    }
-                };
+                let ended = killed_or_stopped(killed.as_mut(), stopped.as_mut());
                 tokio::pin!(ended);
                 crate::replication::master::serve_replica(
                     &srv,
@@ -294,6 +282,19 @@ pub async fn serve<S>(
     crate::commands::introspect::stop_monitoring(&srv, &shared);
     let _ = stream.shutdown().await;
     srv.clients.unregister(id);
+}
+
+/// Resolves once the client is killed or the server stops (what ends a replica's link or a
+/// WAIT).
+async fn killed_or_stopped(
+    killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    stopped: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) {
+    tokio::select! {
+        biased;
+        _ = killed => {}
+        _ = stopped => {}
+    }
 }
 
 /// Write what other clients queued for this one (`pushed` bytes of it, taken from its

@@ -152,17 +152,22 @@ fn debians_stock_redis_conf_starts_basalt() {
 /// line), anything else refused with the feature named, never silently ignored.
 #[test]
 fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
-    let s = basalt(&["--repl-diskless-sync", "yes", "--tls-port", "0"]);
+    let s = basalt(&["--repl-diskless-load", "disabled", "--tls-port", "0"]);
     let mut c = s.conn();
     assert_eq!(
-        c.cmd_str(&["CONFIG", "SET", "repl-diskless-sync", "yes"]),
+        c.cmd_str(&["CONFIG", "SET", "repl-diskless-load", "disabled"]),
         b"+OK\r\n"
     );
-    let r = c.cmd_str(&["CONFIG", "SET", "repl-diskless-sync", "no"]);
+    let r = c.cmd_str(&["CONFIG", "SET", "repl-diskless-load", "swapdb"]);
     let text = String::from_utf8_lossy(&r).into_owned();
     assert!(
-        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'repl-diskless-sync') - repl-diskless-sync needs replication"),
+        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'repl-diskless-load') - repl-diskless-load needs replication"),
         "{text}"
+    );
+    // Built now (the master side's full sync): any valid value is taken.
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "repl-diskless-sync", "no"]),
+        b"+OK\r\n"
     );
     // Built now (pub/sub limits are enforced): any valid value is taken.
     assert_eq!(

@@ -1,4 +1,5 @@
-//! Parameters of features Basalt does not have yet: replication (issue 15), cluster mode
+//! Parameters of features Basalt does not have yet: the parts of replication not built yet
+//! (issue 15: diskless load, stale-data serving, announcements, TLS links), cluster mode
 //! (issue 16), streams and HyperLogLog (issue 14), and two it may never have — modules
 //! (Redis's C module API) and active defragmentation (it moves allocations with hints from
 //! Redis's own jemalloc fork). Each is listed by CONFIG GET with Redis 7.0.15's default,
