@@ -359,9 +359,10 @@ pub fn evict_clients(srv: &Server) {
             continue;
         }
         crate::log_verbose!("Evicting client: id={} addr={} tot-mem={mem}", c.id, c.addr);
+        // Counted before the kill: whoever sees the connection close sees the count too.
+        srv.stats.evicted_clients.fetch_add(1, Relaxed);
         c.kill();
         c.wait.cancel(&srv.blocked);
-        srv.stats.evicted_clients.fetch_add(1, Relaxed);
         total = total.saturating_sub(mem);
     }
 }
