@@ -51,6 +51,9 @@ pub struct Eviction {
     /// that ended. INFO's `current_`/`total_eviction_exceeded_time`.
     exceeded_since_us: AtomicU64,
     exceeded_total_us: AtomicU64,
+    /// `replica-ignore-maxmemory`: a replica leaves eviction to its master (whose DELs
+    /// arrive in the stream), so both hold the same keys.
+    replica_ignores: std::sync::atomic::AtomicBool,
 }
 
 const POLICIES: [Policy; 8] = [
@@ -82,6 +85,8 @@ impl Eviction {
             config.get_i64("maxmemory-eviction-tenacity").clamp(0, 100) as u32,
             Relaxed,
         );
+        self.replica_ignores
+            .store(config.get("replica-ignore-maxmemory") == "yes", Relaxed);
         if self.seed.load(Relaxed) == 0 {
             self.seed.store(crate::util::now_us() | 1, Relaxed);
         }
@@ -187,6 +192,9 @@ pub fn over_limit(srv: &Server) -> bool {
 /// `denyoom` command is then refused).
 pub fn perform(srv: &Server, now_ms: u64) -> bool {
     let ev = &srv.evict;
+    if srv.repl.is_replica() && ev.replica_ignores.load(Relaxed) {
+        return true;
+    }
     if !over_limit(srv) {
         ev.within();
         return true;

@@ -54,6 +54,18 @@ fn record(srv: &Server, client: &mut ClientState, ops: &[(usize, &[Vec<u8>])], w
     }
 }
 
+/// Feed a command to the replicas only, not the log: PUBLISH, as Redis does, so that a
+/// replica's subscribers hear what is published on its master (and offsets match Redis's).
+/// Inside MULTI or a script it is not fed (the transaction's record goes to the log too).
+pub fn replicas_only(srv: &Server, client: &mut ClientState, args: &[&[u8]]) {
+    if client.exec_log.is_some() || client.replaying || !srv.repl.feeds_writes() {
+        return;
+    }
+    let cmd: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
+    let ops: [(usize, &[Vec<u8>]); 1] = [(client.db, &cmd)];
+    client.repl_offset = srv.repl.feed.append_ops(&ops, false);
+}
+
 /// Record the `DEL` of a key the server removed itself (expired, evicted).
 pub fn server_del(srv: &Server, db: usize, key: Vec<u8>) {
     let del = [b"DEL".to_vec(), key];

@@ -124,6 +124,13 @@ pub fn set_log_level(level: Level) {
     MIN_LEVEL.store(level as u8, Ordering::Relaxed);
 }
 
+/// The role letter of log lines: `M` for a master, `S` for a replica (Redis's format).
+static LOG_ROLE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(b'M');
+
+pub fn set_log_role(replica: bool) {
+    LOG_ROLE.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
+}
+
 /// Write one log line in Redis's format: `pid:M 21 Nov 2026 18:35:34.123 * message`.
 pub fn log(level: Level, message: &str) {
     if (level as u8) < MIN_LEVEL.load(Ordering::Relaxed) {
@@ -133,8 +140,9 @@ pub fn log(level: Level, message: &str) {
         to_syslog(level, message);
     }
     let line = format!(
-        "{}:M {} {} {}\n",
+        "{}:{} {} {} {}\n",
         std::process::id(),
+        char::from(LOG_ROLE.load(Ordering::Relaxed)),
         format_time(now_ms()),
         level.mark(),
         message

@@ -325,6 +325,22 @@ fn admit(
             b"READONLY You can't write against a read only replica.".to_vec(),
         ));
     }
+    // A command without the `stale` flag waits for the master's data when the link is down
+    // and `replica-serve-stale-data` is off; one without `loading` while a full sync loads.
+    let denied = |flag: u32| {
+        !spec.has(flag) || (spec.name == "exec" && super::multi::queued_lacks(client, flag))
+    };
+    if srv.repl.master_down() && denied(super::flags::STALE) {
+        return Err(refuse(
+            b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                .to_vec(),
+        ));
+    }
+    if srv.repl.loading() && !client.replaying && denied(super::flags::LOADING) {
+        return Err(refuse(
+            b"LOADING Redis is loading the dataset in memory".to_vec(),
+        ));
+    }
     if srv.busy.any() && !spec.has(super::flags::ALLOW_BUSY) {
         return Err(refuse(srv.busy.reply().as_bytes().to_vec()));
     }

@@ -30,6 +30,9 @@ pub struct Multi {
     pub aborted: bool,
     /// Every queued command's flags, or-ed.
     flags: u32,
+    /// Every queued command's missing flags, or-ed (Redis's `cmd_inv_flags`): EXEC is refused
+    /// while stale or loading when one queued command would be.
+    missing: u32,
     /// Bytes of queued arguments and their bookkeeping (CLIENT LIST's `multi-mem`).
     pub bytes: usize,
 }
@@ -91,6 +94,11 @@ pub fn queued_flags(client: &ClientState, flag: u32) -> bool {
     client.multi.as_ref().is_some_and(|m| m.flags & flag != 0)
 }
 
+/// Whether a queued command lacks `flag`.
+pub fn queued_lacks(client: &ClientState, flag: u32) -> bool {
+    client.multi.as_ref().is_some_and(|m| m.missing & flag != 0)
+}
+
 pub fn queued_writes(client: &ClientState) -> bool {
     client
         .multi
@@ -125,6 +133,7 @@ pub fn queue(client: &mut ClientState, spec: &'static Spec, argv: Argv<'_>) {
     }
     multi.bytes += src.len() + ranges.len() * std::mem::size_of::<(usize, usize)>();
     multi.flags |= spec.flags;
+    multi.missing |= !spec.flags;
     multi.queued.push(Queued { spec, src, ranges });
     publish(client);
 }

@@ -192,6 +192,11 @@ fn publish_generic(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>, kind: Kind) {
         .pubsub
         .publish(kind, argv.get(1), argv.get(2), Some(me));
     ctx.out.int(n as i64);
+    crate::propagate::replicas_only(
+        ctx.srv,
+        ctx.client,
+        &[argv.get(0), argv.get(1), argv.get(2)],
+    );
 }
 
 pub fn publish(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {

@@ -8,8 +8,10 @@ use crate::cmd::{CmdError, CmdResult, Ctx};
 
 pub fn replicaof(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let srv = ctx.srv;
+    // Logged as Redis does: who asked (the client's CLIENT LIST line).
+    let who = ctx.client.shared.describe(ctx.now_ms, None);
     if is(argv.get(1), "no") && is(argv.get(2), "one") {
-        srv.repl.unfollow(srv);
+        srv.repl.unfollow(srv, &who);
         ctx.out.ok();
         return Ok(());
     }
@@ -28,7 +30,7 @@ pub fn replicaof(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let Some(me) = srv.me.upgrade() else {
         return Err("ERR the server is shutting down".into());
     };
-    srv.repl.follow(&me, &host, port);
+    srv.repl.follow(&me, &host, port, &who);
     ctx.out.ok();
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Parameters of features Basalt does not have yet: the parts of replication not built yet
-//! (issue 15: diskless load, stale-data serving, announcements, TLS links), cluster mode
+//! (issue 15: diskless load, TLS links, the shutdown wait for replicas), cluster mode
 //! (issue 16), streams and HyperLogLog (issue 14), and two it may never have — modules
 //! (Redis's C module API) and active defragmentation (it moves allocations with hints from
 //! Redis's own jemalloc fork). Each is listed by CONFIG GET with Redis 7.0.15's default,
@@ -60,30 +60,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "cluster mode",
     ),
-    gated_alias(
-        "replica-lazy-flush",
-        "slave-lazy-flush",
-        Kind::Bool,
-        "no",
-        true,
-        "replication",
-    ),
-    gated_alias(
-        "replica-serve-stale-data",
-        "slave-serve-stale-data",
-        Kind::Bool,
-        "yes",
-        true,
-        "replication",
-    ),
-    gated_alias(
-        "replica-ignore-maxmemory",
-        "slave-ignore-maxmemory",
-        Kind::Bool,
-        "yes",
-        true,
-        "replication",
-    ),
     gated(
         "activedefrag",
         Kind::Bool,
@@ -113,19 +89,10 @@ pub(super) static GATED: &[Param] = &[
         true,
         "cluster mode",
     ),
-    gated("replica-announced", Kind::Bool, "yes", true, "replication"),
     gated(
         "replica-ignore-disk-write-errors",
         Kind::Bool,
         "no",
-        true,
-        "replication",
-    ),
-    gated_alias(
-        "replica-announce-ip",
-        "slave-announce-ip",
-        Kind::Str,
-        "",
         true,
         "replication",
     ),
@@ -214,25 +181,6 @@ pub(super) static GATED: &[Param] = &[
         "100",
         true,
         "active defragmentation",
-    ),
-    gated_alias(
-        "replica-priority",
-        "slave-priority",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "100",
-        true,
-        "replication",
-    ),
-    gated_alias(
-        "replica-announce-port",
-        "slave-announce-port",
-        Kind::Int { min: 0, max: 65535 },
-        "0",
-        true,
-        "replication",
     ),
     gated(
         "cluster-port",

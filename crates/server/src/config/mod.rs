@@ -7,6 +7,7 @@
 mod gated;
 mod normalize;
 pub mod params;
+mod repl_params;
 mod rewrite;
 
 use std::path::{Path, PathBuf};

@@ -113,6 +113,7 @@ pub use super::normalize::{normalize, parse_memory};
 /// still to come (`gated.rs`, accepted only at their defaults). Indexes into it are stable.
 pub static PARAMS: std::sync::LazyLock<Vec<Param>> = std::sync::LazyLock::new(|| {
     CORE.iter()
+        .chain(super::repl_params::REPLICATION.iter())
         .chain(super::gated::GATED.iter())
         .cloned()
         .collect()
@@ -460,88 +461,6 @@ static CORE: &[Param] = &[
         "5000",
         true,
     ),
-    // Replication (replica side, `crate::replication`): the master to follow at start
-    // (REPLICAOF changes it at run time), and the credentials for its handshake.
-    alias("replicaof", "slaveof", Kind::Words, "", false),
-    p("masterauth", Kind::Str, "", true),
-    p("masteruser", Kind::Str, "", true),
-    // Replication (master side): the stream's backlog, full syncs, PINGs, WAIT's limits.
-    p("repl-diskless-sync", Kind::Bool, "yes", true),
-    p(
-        "repl-diskless-sync-delay",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "5",
-        true,
-    ),
-    p(
-        "repl-timeout",
-        Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-        "60",
-        true,
-    ),
-    alias(
-        "repl-ping-replica-period",
-        "repl-ping-slave-period",
-        Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-        "10",
-        true,
-    ),
-    alias(
-        "min-replicas-to-write",
-        "min-slaves-to-write",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "0",
-        true,
-    ),
-    alias(
-        "min-replicas-max-lag",
-        "min-slaves-max-lag",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "10",
-        true,
-    ),
-    p(
-        "repl-diskless-sync-max-replicas",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "0",
-        true,
-    ),
-    p(
-        "repl-backlog-size",
-        Kind::Memory {
-            min: 1,
-            max: LLONG_MAX,
-        },
-        "1048576",
-        true,
-    ),
-    p(
-        "repl-backlog-ttl",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "3600",
-        true,
-    ),
     p("shutdown-on-sigint", Kind::ShutdownFlags, "default", true),
     p("shutdown-on-sigterm", Kind::ShutdownFlags, "default", true),
     p(
@@ -554,13 +473,6 @@ static CORE: &[Param] = &[
     p("lazyfree-lazy-expire", Kind::Bool, "no", true),
     p("lazyfree-lazy-eviction", Kind::Bool, "no", true),
     p("activerehashing", Kind::Bool, "yes", true),
-    alias(
-        "replica-read-only",
-        "slave-read-only",
-        Kind::Bool,
-        "yes",
-        true,
-    ),
     // Compact encodings of collections.
     alias(
         "list-max-listpack-size",
@@ -665,7 +577,8 @@ static CORE: &[Param] = &[
     // BGSAVE at a save point, a `dump.rdb` loads at start-up when the log is off.
     p("save", Kind::SavePoints, "3600 1 300 100 60 10000", true),
     p("stop-writes-on-bgsave-error", Kind::Bool, "yes", true),
-    // Deletes the RDB file a replica synced from; Basalt has no replication, so nothing to do.
+    // Deletes the RDB file a replica synced from: Basalt's replicas load from the socket or
+    // from a file they install as `dbfilename`, so there is no separate sync file to delete.
     p("rdb-del-sync-files", Kind::Bool, "no", true),
     p("rdb-save-incremental-fsync", Kind::Bool, "yes", true),
     // Testing aid, as in Redis: microseconds of sleep per key written by BGSAVE or a rewrite

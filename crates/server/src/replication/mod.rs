@@ -54,8 +54,18 @@ pub struct Master {
     pub host: String,
     pub port: u16,
     pub link: Link,
-    /// When the link last went down (for `master_link_down_since_seconds`).
-    pub down_since: std::time::Instant,
+    /// When the link last went down (`master_link_down_since_seconds`; `None`, shown as -1,
+    /// when it never was up since REPLICAOF, as Redis).
+    pub down_since: Option<std::time::Instant>,
+}
+
+/// Clears the loading flag when a full sync's load ends, however it ends.
+struct LoadingGuard<'a>(&'a AtomicBool);
+
+impl Drop for LoadingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Relaxed);
+    }
 }
 
 /// Replication state.
@@ -74,6 +84,11 @@ pub struct Replication {
     /// On a replica, the database the master's stream has selected, as of the last byte fed
     /// (the `repl-stream-db` of the payloads it serves its own replicas).
     pub stream_db: std::sync::atomic::AtomicUsize,
+    /// Whether the link streams (`Link::Connected`), `replica-serve-stale-data`, and whether a
+    /// full sync is loading: read on every command.
+    link_up: AtomicBool,
+    serve_stale: AtomicBool,
+    loading: AtomicBool,
     /// `min-replicas-to-write` and `min-replicas-max-lag` (read on every write).
     min_replicas: AtomicU64,
     max_lag_secs: AtomicU64,
@@ -102,6 +117,9 @@ impl Default for Replication {
             syncs: Default::default(),
             loaded_stream_db: Default::default(),
             stream_db: Default::default(),
+            link_up: AtomicBool::new(false),
+            serve_stale: AtomicBool::new(true),
+            loading: AtomicBool::new(false),
             min_replicas: AtomicU64::new(0),
             max_lag_secs: AtomicU64::new(10),
             feed: feed::Feed::default(),
@@ -130,10 +148,28 @@ impl Replication {
         }
         if let Some(m) = self.master.lock().as_mut() {
             if m.link == Link::Connected && link != Link::Connected {
-                m.down_since = std::time::Instant::now();
+                m.down_since = Some(std::time::Instant::now());
             }
             m.link = link;
         }
+        self.link_up.store(link == Link::Connected, Relaxed);
+    }
+
+    /// Whether commands without the `stale` flag are refused (`-MASTERDOWN`): a replica whose
+    /// link is not streaming, with `replica-serve-stale-data no`.
+    pub fn master_down(&self) -> bool {
+        self.is_replica() && !self.link_up.load(Relaxed) && !self.serve_stale.load(Relaxed)
+    }
+
+    /// Whether a full sync is replacing the dataset (`-LOADING`, INFO's `loading:1`).
+    pub fn loading(&self) -> bool {
+        self.loading.load(Relaxed)
+    }
+
+    /// Mark the dataset as being replaced until the guard drops.
+    fn loading_guard(&self) -> LoadingGuard<'_> {
+        self.loading.store(true, Relaxed);
+        LoadingGuard(&self.loading)
     }
 
     /// Run `f` (applying one command of the master's stream) unless REPLICAOF moved on.
@@ -165,6 +201,8 @@ impl Replication {
         let n = |k: &str| c.get(k).parse::<u64>().unwrap_or(0);
         self.min_replicas.store(n("min-replicas-to-write"), Relaxed);
         self.max_lag_secs.store(n("min-replicas-max-lag"), Relaxed);
+        self.serve_stale
+            .store(c.get("replica-serve-stale-data") == "yes", Relaxed);
     }
 
     /// Whether writes are refused for want of good replicas (`min-replicas-to-write` with
@@ -232,7 +270,7 @@ impl Replication {
 
     /// REPLICAOF host port: follow that master (a link thread starts; the data stays until
     /// the full sync replaces it).
-    pub fn follow(&self, srv: &Arc<Server>, host: &str, port: u16) {
+    pub fn follow(&self, srv: &Arc<Server>, host: &str, port: u16, who: &str) {
         let generation = {
             let _applying = self.apply.lock();
             self.generation.fetch_add(1, Relaxed) + 1
@@ -241,9 +279,14 @@ impl Replication {
             host: host.to_string(),
             port,
             link: Link::Connect,
-            down_since: std::time::Instant::now(),
+            down_since: None,
         });
+        self.link_up.store(false, Relaxed);
         self.is_replica.store(true, Relaxed);
+        crate::util::set_log_role(true);
+        if !who.is_empty() {
+            crate::log_notice!("REPLICAOF {host}:{port} enabled (user request from '{who}')");
+        }
         // Our own replicas resync with us (they may continue: our history goes on).
         self.feed.drop_all();
         HOLDS_EXPIRY.store(true, Relaxed);
@@ -256,7 +299,7 @@ impl Replication {
 
     /// REPLICAOF NO ONE: stop following; this server's history goes on under a new ID, the
     /// old one valid up to the current offset (so its own replicas could continue: PSYNC2).
-    pub fn unfollow(&self, srv: &Server) {
+    pub fn unfollow(&self, srv: &Server, who: &str) {
         {
             let _applying = self.apply.lock();
             self.generation.fetch_add(1, Relaxed);
@@ -265,6 +308,7 @@ impl Replication {
             return;
         }
         self.is_replica.store(false, Relaxed);
+        crate::util::set_log_role(false);
         HOLDS_EXPIRY.store(false, Relaxed);
         if srv.pause.current().is_none() {
             store::set_expiry_paused(false);
@@ -273,7 +317,7 @@ impl Replication {
         // Our replicas learn the new ID by reconnecting (and continue: PSYNC2).
         self.feed.drop_all();
         self.feed.forget_select();
-        crate::log_notice!("MASTER MODE enabled (user request from 'id={}')", 0);
+        crate::log_notice!("MASTER MODE enabled (user request from '{who}')");
     }
 
     /// ROLE's reply.
@@ -323,7 +367,14 @@ impl Replication {
                 let up = m.link == Link::Connected;
                 let now = crate::util::now_ms() / 1000;
                 let last_io = now.saturating_sub(self.last_io_secs.load(Relaxed));
-                let read_only = srv.config.read().get("replica-read-only") == "yes";
+                let (read_only, priority, announced) = {
+                    let c = srv.config.read();
+                    (
+                        c.get("replica-read-only") == "yes",
+                        c.get("replica-priority").to_string(),
+                        c.get("replica-announced") == "yes",
+                    )
+                };
                 let _ = write!(
                     b,
                     "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{offset}\r\nslave_repl_offset:{offset}\r\n",
@@ -337,19 +388,27 @@ impl Replication {
                     let _ = write!(
                         b,
                         "master_link_down_since_seconds:{}\r\n",
-                        m.down_since.elapsed().as_secs()
+                        m.down_since.map_or(-1, |t| t.elapsed().as_secs() as i64)
                     );
                 }
                 let _ = write!(
                     b,
-                    "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
-                    srv.config.read().get("replica-priority"),
-                    i32::from(read_only)
+                    "slave_priority:{priority}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+                    i32::from(read_only),
+                    i32::from(announced)
                 );
             }
         }
         let replicas = self.feed.replicas();
         let _ = write!(b, "connected_slaves:{}\r\n", replicas.len());
+        let min = self.min_replicas.load(Relaxed);
+        if min > 0 && self.max_lag_secs.load(Relaxed) > 0 {
+            let _ = write!(
+                b,
+                "min_slaves_good_slaves:{}\r\n",
+                self.feed.good_replicas(self.max_lag_secs.load(Relaxed))
+            );
+        }
         let now_ms = crate::util::now_ms();
         for (i, r) in replicas.iter().enumerate() {
             let _ = write!(
@@ -476,7 +535,7 @@ pub fn start_from_config(srv: &Arc<Server>) {
     let mut parts = words.split_whitespace();
     if let (Some(host), Some(port)) = (parts.next(), parts.next()) {
         if let Ok(port) = port.parse::<u16>() {
-            srv.repl.follow(srv, host, port);
+            srv.repl.follow(srv, host, port, "");
         }
     }
 }

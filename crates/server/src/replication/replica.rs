@@ -110,9 +110,24 @@ fn link(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(),
             )));
         }
     }
-    let my_port = srv.tcp_port.load(Relaxed).to_string();
+    // What the master (and Sentinel, through its INFO) is told: `replica-announce-port` and
+    // `replica-announce-ip` when set (behind NAT), the listening port otherwise.
+    let (announce_port, announce_ip) = {
+        let c = srv.config.read();
+        (
+            c.get("replica-announce-port").parse::<u16>().unwrap_or(0),
+            c.get("replica-announce-ip").to_string(),
+        )
+    };
+    let my_port = match announce_port {
+        0 => srv.tcp_port.load(Relaxed).to_string(),
+        p => p.to_string(),
+    };
     // Errors here are not fatal (an old master may not know them), as in Redis.
     ask(&[b"REPLCONF", b"listening-port", my_port.as_bytes()])?;
+    if !announce_ip.is_empty() {
+        ask(&[b"REPLCONF", b"ip-address", announce_ip.as_bytes()])?;
+    }
     ask(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
     let (id, from) = srv.repl.psync_from();
     let synced_before = srv.repl.feed.active();
@@ -243,6 +258,8 @@ fn full_sync(
     file.sync_all()?;
     drop(file);
     crate::log_notice!("MASTER <-> REPLICA sync: received {received} bytes of bulk data");
+    // Clients get `-LOADING` from here until the new dataset is whole (or empty again).
+    let _loading = srv.repl.loading_guard();
     crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
     flush_everything(srv);
     crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");

@@ -190,6 +190,12 @@ pub fn redis() -> Option<ServerProc> {
     Some(spawn(Path::new("redis-server"), "redis", &[]))
 }
 
+/// Start redis-server with extra arguments, without waiting for its data (a replica that
+/// answers `-MASTERDOWN` never answers a data command).
+pub fn redis_no_wait(extra: &[&str]) -> ServerProc {
+    spawn(Path::new("redis-server"), "redis", extra)
+}
+
 /// Start redis-server with extra arguments (after the test defaults, so they win), and wait
 /// until it has loaded its data (it answers -LOADING to data commands meanwhile).
 /// Panics if redis-server is missing; call [`redis`] first to skip.
