@@ -23,7 +23,10 @@ pub enum Mode {
 #[derive(Default)]
 pub struct Pause {
     state: Mutex<Option<(Instant, Mode)>>,
-    /// Whether `state` is set (one relaxed load on every command while nothing is paused).
+    /// FAILOVER holds writes apart from CLIENT PAUSE (Redis's `PAUSE_DURING_FAILOVER`), until
+    /// it ends: CLIENT UNPAUSE does not release them.
+    failover: std::sync::atomic::AtomicBool,
+    /// Whether `state` or `failover` is set (one relaxed load on every command while nothing is paused).
     active: std::sync::atomic::AtomicBool,
     changed: Notify,
     next_ticket: AtomicU64,
@@ -45,31 +48,52 @@ impl Pause {
             Some((e, m)) => (e.max(end), m.max(mode)),
             None => (end, mode),
         });
-        self.active.store(true, Relaxed);
-        store::set_expiry_paused(true);
-        self.changed.notify_waiters();
+        drop(state);
+        self.refresh();
     }
 
+    /// CLIENT UNPAUSE (a failover's hold stays).
     pub fn stop(&self) {
         *self.state.lock() = None;
-        self.active.store(false, Relaxed);
+        self.refresh();
+    }
+
+    /// Hold writes while a FAILOVER waits and hands over, or release them.
+    pub fn hold_writes_for_failover(&self, on: bool) {
+        self.failover.store(on, Relaxed);
+        self.refresh();
+    }
+
+    fn refresh(&self) {
+        let any = self.state.lock().is_some() || self.failover.load(Relaxed);
+        self.active.store(any, Relaxed);
         // A replica's keys stay unexpired (they wait for the master's DELs).
-        store::set_expiry_paused(crate::replication::HOLDS_EXPIRY.load(Relaxed));
+        store::set_expiry_paused(any || crate::replication::HOLDS_EXPIRY.load(Relaxed));
         self.changed.notify_waiters();
     }
 
-    /// The pause in force, ending it first if its time is up.
+    /// The pause in force (the stricter of CLIENT PAUSE and a failover's), ending CLIENT
+    /// PAUSE first if its time is up.
     pub fn current(&self) -> Option<(Instant, Mode)> {
         if !self.active.load(Relaxed) {
             return None;
         }
-        let state = *self.state.lock();
-        match state {
-            Some((end, _)) if Instant::now() >= end => {
-                self.stop();
-                None
-            }
+        let now = Instant::now();
+        let client = match *self.state.lock() {
+            Some((end, _)) if now >= end => None,
             other => other,
+        };
+        if client.is_none() && self.state.lock().is_some_and(|(end, _)| now >= end) {
+            self.stop();
+        }
+        // A failover's hold has no end of its own: it is released explicitly.
+        let failover = self
+            .failover
+            .load(Relaxed)
+            .then(|| (now + Duration::from_secs(3600), Mode::Write));
+        match (client, failover) {
+            (Some((e1, m1)), Some((e2, m2))) => Some((e1.max(e2), m1.max(m2))),
+            (a, b) => a.or(b),
         }
     }
 

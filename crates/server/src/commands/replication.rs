@@ -8,10 +8,14 @@ use crate::cmd::{CmdError, CmdResult, Ctx};
 
 pub fn replicaof(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let srv = ctx.srv;
+    if srv.repl.failover_state().is_some() {
+        return Err("ERR REPLICAOF not allowed while failing over.".into());
+    }
     // Logged as Redis does: who asked (the client's CLIENT LIST line).
     let who = ctx.client.shared.describe(ctx.now_ms, None);
     if is(argv.get(1), "no") && is(argv.get(2), "one") {
-        srv.repl.unfollow(srv, &who);
+        srv.repl
+            .unfollow(srv, Some(&format!("user request from '{who}'")));
         ctx.out.ok();
         return Ok(());
     }
@@ -49,11 +53,101 @@ pub fn sync(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
     request_sync(ctx, None)
 }
 
-/// PSYNC replicationid offset: continue that history from that offset, or sync in full.
+/// PSYNC replicationid offset [FAILOVER]: continue that history from that offset, or sync in
+/// full. With FAILOVER (sent by a master handing over to this replica, `failover.rs`), this
+/// server first turns master, keeping the ID as its previous one, so the sender continues.
 pub fn psync(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let offset = super::parse_int(argv.get(2))?;
     let id = String::from_utf8_lossy(argv.get(1)).into_owned();
+    let srv = ctx.srv;
+    if argv.len() > 3 && is(argv.get(3), "failover") {
+        if id != srv.repl.ids().0 {
+            return Err("ERR PSYNC FAILOVER replid must match my replid.".into());
+        }
+        let who = ctx.client.shared.describe(ctx.now_ms, None);
+        srv.repl
+            .unfollow(srv, Some(&format!("failover request from '{who}'")));
+    }
     request_sync(ctx, Some((id, offset)))
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: hand the master role to a replica
+/// without losing a write (`replication::failover`). Arguments and errors as Redis 7.0.
+pub fn failover(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let srv = ctx.srv;
+    if argv.len() == 2 && is(argv.get(1), "abort") {
+        if srv.repl.failover_state().is_none() {
+            return Err("ERR No failover in progress.".into());
+        }
+        srv.repl.abort_failover(srv, "Failover manually aborted");
+        ctx.out.ok();
+        return Ok(());
+    }
+    let (mut timeout_ms, mut force, mut target) = (0i64, false, None);
+    let mut j = 1;
+    while j < argv.len() {
+        if is(argv.get(j), "timeout") && j + 1 < argv.len() && timeout_ms == 0 {
+            timeout_ms = super::parse_int(argv.get(j + 1))?;
+            if timeout_ms <= 0 {
+                return Err("ERR FAILOVER timeout must be greater than 0".into());
+            }
+            j += 2;
+        } else if is(argv.get(j), "to") && j + 2 < argv.len() && target.is_none() {
+            let port = super::parse_int(argv.get(j + 2))?;
+            target = Some((String::from_utf8_lossy(argv.get(j + 1)).into_owned(), port));
+            j += 3;
+        } else if is(argv.get(j), "force") && !force {
+            force = true;
+            j += 1;
+        } else {
+            return Err("ERR syntax error".into());
+        }
+    }
+    if srv.repl.failover_state().is_some() {
+        return Err("ERR FAILOVER already in progress.".into());
+    }
+    if srv.repl.is_replica() {
+        return Err("ERR FAILOVER is not valid when server is a replica.".into());
+    }
+    let replicas = srv.repl.feed.replicas();
+    if replicas.is_empty() {
+        return Err("ERR FAILOVER requires connected replicas.".into());
+    }
+    if force && (timeout_ms == 0 || target.is_none()) {
+        return Err(
+            "ERR FAILOVER with force option requires both a timeout and target HOST and IP.".into(),
+        );
+    }
+    let target = match target {
+        None => None,
+        Some((host, port)) => {
+            let found = replicas
+                .iter()
+                .find(|r| r.ip.eq_ignore_ascii_case(&host) && i64::from(r.port) == port);
+            let Some(replica) = found else {
+                return Err("ERR FAILOVER target HOST and PORT is not a replica.".into());
+            };
+            if replica.phase() != crate::replication::feed::ReplicaPhase::Online {
+                return Err("ERR FAILOVER target replica is not online.".into());
+            }
+            Some((host, replica.port))
+        }
+    };
+    let Some(me) = srv.me.upgrade() else {
+        return Err("ERR the server is shutting down".into());
+    };
+    let end_ms = (timeout_ms > 0).then(|| ctx.now_ms + timeout_ms as u64);
+    srv.repl.start_failover(
+        &me,
+        crate::replication::Failover {
+            phase: crate::replication::FailoverPhase::WaitForSync,
+            target,
+            end_ms,
+            force,
+        },
+    );
+    ctx.out.ok();
+    Ok(())
 }
 
 /// The reply comes from the connection, which serves the replica once this batch ends
@@ -62,6 +156,9 @@ fn request_sync(ctx: &mut Ctx<'_, '_>, psync: Option<(String, i64)>) -> CmdResul
     let srv = ctx.srv;
     if ctx.client.repl.sync.is_some() {
         return Ok(());
+    }
+    if srv.repl.failover_state().is_some() {
+        return Err("NOMASTERLINK Can't SYNC while failing over".into());
     }
     if let Some(m) = srv.repl.master() {
         if m.link != crate::replication::Link::Connected {

@@ -8,6 +8,7 @@
 //! A REPLICAOF bumps the generation; a link thread whose generation is no longer current stops
 //! at its next read.
 
+mod failover;
 pub mod feed;
 mod fullsync;
 pub mod master;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::server::Server;
+
+pub use failover::{Failover, Phase as FailoverPhase};
 
 /// Set while this server is a replica: keys do not expire on their own then, so the end of a
 /// CLIENT PAUSE (which also holds expiry) leaves expiry held (`pause.rs`).
@@ -105,6 +108,8 @@ pub struct Replication {
     /// REPLICAOF while it changes the generation: once REPLICAOF returns, nothing more of the
     /// old master is applied.
     apply: Mutex<()>,
+    /// FAILOVER under way (`failover.rs`).
+    failover: Mutex<Option<failover::Failover>>,
 }
 
 impl Default for Replication {
@@ -126,6 +131,7 @@ impl Default for Replication {
             second_offset: AtomicI64::new(-1),
             last_io_secs: AtomicU64::new(0),
             apply: Mutex::new(()),
+            failover: Mutex::new(None),
         }
     }
 }
@@ -299,7 +305,7 @@ impl Replication {
 
     /// REPLICAOF NO ONE: stop following; this server's history goes on under a new ID, the
     /// old one valid up to the current offset (so its own replicas could continue: PSYNC2).
-    pub fn unfollow(&self, srv: &Server, who: &str) {
+    pub fn unfollow(&self, srv: &Server, why: Option<&str>) {
         {
             let _applying = self.apply.lock();
             self.generation.fetch_add(1, Relaxed);
@@ -317,7 +323,9 @@ impl Replication {
         // Our replicas learn the new ID by reconnecting (and continue: PSYNC2).
         self.feed.drop_all();
         self.feed.forget_select();
-        crate::log_notice!("MASTER MODE enabled (user request from '{who}')");
+        if let Some(why) = why {
+            crate::log_notice!("MASTER MODE enabled ({why})");
+        }
     }
 
     /// ROLE's reply.
@@ -426,7 +434,8 @@ impl Replication {
         let active = self.feed.active();
         let _ = write!(
             b,
-            "master_failover_state:no-failover\r\nmaster_replid:{id}\r\nmaster_replid2:{id2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+            "master_failover_state:{}\r\nmaster_replid:{id}\r\nmaster_replid2:{id2}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+            failover::state_name(self.failover.lock().as_ref()),
             self.second_offset.load(Relaxed),
             i32::from(active),
             backlog_bytes(srv),
@@ -449,7 +458,12 @@ impl Replication {
         self.feed.check_limits();
         let replicas = self.feed.replicas();
         ticks.secs += 1;
-        if !self.is_replica() && !replicas.is_empty() && ticks.secs.is_multiple_of(period_secs) {
+        // No PINGs while a failover waits for a replica to acknowledge the whole stream.
+        if !self.is_replica()
+            && !replicas.is_empty()
+            && ticks.secs.is_multiple_of(period_secs)
+            && self.failover.lock().is_none()
+        {
             let mut ping = Vec::new();
             persist::encode_command(&mut ping, &[b"PING"]);
             self.feed.append_raw(&ping);

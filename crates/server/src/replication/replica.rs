@@ -48,7 +48,13 @@ fn run(srv: &Arc<Server>, host: &str, port: u16, generation: u64) {
         srv.repl.set_link(generation, Link::Connecting);
         match link(srv, host, port, generation) {
             Err(LinkError::Superseded) => return,
-            Err(e) => crate::log_warning!("Connection with master lost: {e}"),
+            Err(e) => {
+                crate::log_warning!("Connection with master lost: {e}");
+                // A failover's target that cannot be reached: a master again.
+                if srv.repl.failover_psync() {
+                    srv.repl.abort_failover(srv, &e.to_string());
+                }
+            }
             Ok(()) => {}
         }
         srv.repl.set_link(generation, Link::Connect);
@@ -132,12 +138,21 @@ fn link(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(),
     let (id, from) = srv.repl.psync_from();
     let synced_before = srv.repl.feed.active();
     let from_text = from.to_string();
-    let psync: [&[u8]; 3] = if synced_before {
-        [b"PSYNC", id.as_bytes(), from_text.as_bytes()]
+    let mut psync: Vec<&[u8]> = if synced_before {
+        vec![b"PSYNC", id.as_bytes(), from_text.as_bytes()]
     } else {
-        [b"PSYNC", b"?", b"-1"]
+        vec![b"PSYNC", b"?", b"-1"]
     };
+    // A FAILOVER hands over to this master: it turns master on seeing its own ID here.
+    let failing_over = srv.repl.failover_psync();
+    if failing_over {
+        psync.push(b"FAILOVER");
+    }
     let reply = ask(&psync)?;
+    if failing_over {
+        let accepted = reply.starts_with(b"+FULLRESYNC") || reply.starts_with(b"+CONTINUE");
+        srv.repl.failover_psync_answered(srv, accepted);
+    }
     let text = String::from_utf8_lossy(&reply).into_owned();
     let mut words = text.split_whitespace();
     match words.next() {
