@@ -161,8 +161,9 @@ pub fn start(srv: &Server) -> Result<(), StartError> {
 /// During a BGSAVE the log is turned on by the cron once the BGSAVE is done (one snapshot at
 /// a time, as Redis waits for its child); the reply is OK meanwhile, as Redis's.
 pub fn enable(srv: &Server) -> Result<(), StartError> {
-    if let Err(StartError::BgsaveActive) = begin(srv, true) {
-        // Redis waits for its BGSAVE child too: the cron turns the log on once it is done.
+    if let Err(StartError::BgsaveActive | StartError::InProgress) = begin(srv, true) {
+        // Redis waits for its BGSAVE child too (and a rewrite of a log that is off is of no
+        // use to the new log): the cron turns the log on once the slot is free.
         srv.rewrite.enable_scheduled.store(true, Relaxed);
         return Ok(());
     }

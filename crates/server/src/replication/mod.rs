@@ -12,6 +12,7 @@ mod failover;
 pub mod feed;
 mod fullsync;
 pub mod master;
+mod payload;
 mod replica;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};

@@ -18,13 +18,13 @@ use super::Link;
 use crate::server::Server;
 
 /// How long a read waits before the thread looks at its generation and its ACK timer.
-const POLL: Duration = Duration::from_millis(100);
+pub(super) const POLL: Duration = Duration::from_millis(100);
 /// Largest line of the handshake (a reply, or the payload's header).
 const MAX_LINE: usize = 1 << 16;
 
 /// Why the link ended.
 #[derive(Debug, thiserror::Error)]
-enum LinkError {
+pub(super) enum LinkError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
@@ -167,7 +167,7 @@ fn link(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(),
             // This server's own replicas must sync again too: its data is being replaced.
             srv.repl.feed.drop_all();
             srv.repl.loaded_stream_db.store(0, Relaxed);
-            full_sync(srv, &mut r, generation, timeout)?;
+            super::payload::full_sync(srv, &mut r, generation, timeout)?;
             srv.repl.adopt(srv, &replid, offset);
             srv.repl
                 .stream_db
@@ -193,7 +193,7 @@ fn link(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(),
 
 /// One line of the handshake (`\n` keep-alives the master sends while it prepares the
 /// payload are skipped), without its CRLF.
-fn read_line(
+pub(super) fn read_line(
     srv: &Server,
     r: &mut BufReader<TcpStream>,
     generation: u64,
@@ -235,167 +235,11 @@ fn read_line(
     }
 }
 
-fn is_timeout(e: &std::io::Error) -> bool {
+pub(super) fn is_timeout(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
     )
-}
-
-/// Receive the payload into a temporary file in `dir`, then load it in place of the dataset.
-fn full_sync(
-    srv: &Server,
-    r: &mut BufReader<TcpStream>,
-    generation: u64,
-    timeout: Duration,
-) -> Result<(), LinkError> {
-    let header = read_line(srv, r, generation, timeout)?;
-    let header = String::from_utf8_lossy(&header).into_owned();
-    let Some(size) = header.strip_prefix('$') else {
-        return Err(LinkError::Protocol(format!(
-            "Bad protocol from MASTER, the first byte is not '$': {header}"
-        )));
-    };
-    // The working directory is `dir` (the server changes into it at start, as Redis).
-    let path = std::path::PathBuf::from(format!("temp-{}.{}.rdb", std::process::id(), generation));
-    let mut file = std::fs::File::create(&path)?;
-    let received = if let Some(mark) = size.strip_prefix("EOF:") {
-        if mark.len() != 40 {
-            return Err(LinkError::Protocol("bad EOF mark from the master".into()));
-        }
-        copy_until_mark(srv, r, &mut file, mark.as_bytes(), generation, timeout)?
-    } else {
-        let len: u64 = size
-            .parse()
-            .map_err(|_| LinkError::Protocol(format!("bad payload length: {size}")))?;
-        copy_exact(srv, r, &mut file, len, generation, timeout)?
-    };
-    file.sync_all()?;
-    drop(file);
-    crate::log_notice!("MASTER <-> REPLICA sync: received {received} bytes of bulk data");
-    // Clients get `-LOADING` from here until the new dataset is whole (or empty again).
-    let _loading = srv.repl.loading_guard();
-    crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
-    flush_everything(srv);
-    crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
-    // A replica keeps keys the master has not expired yet (its DELs come in the stream).
-    let loaded = crate::rdb_load::load_file(srv, &path, true, true);
-    let _ = std::fs::remove_file(&path);
-    if loaded.is_err() {
-        // Never a half-loaded dataset: empty again, as Redis does, and retry.
-        flush_everything(srv);
-    }
-    let report = loaded.map_err(|e| {
-        LinkError::Protocol(format!(
-            "Failed trying to load the MASTER synchronization DB from disk: {e}"
-        ))
-    })?;
-    crate::log_notice!("MASTER <-> REPLICA sync: {} keys loaded", report.keys);
-    Ok(())
-}
-
-/// Empty every database (the full sync replaces the data).
-fn flush_everything(srv: &Server) {
-    let mut all = srv.store.lock_all();
-    let mut garbage = Vec::new();
-    for shard in all.shards_mut() {
-        for i in 0..shard.database_count() {
-            garbage.push(shard.flush_db(i));
-        }
-    }
-    drop(all);
-    drop(garbage);
-}
-
-/// Copy exactly `len` payload bytes.
-fn copy_exact(
-    srv: &Server,
-    r: &mut BufReader<TcpStream>,
-    out: &mut std::fs::File,
-    len: u64,
-    generation: u64,
-    timeout: Duration,
-) -> Result<u64, LinkError> {
-    let mut left = len;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut last = Instant::now();
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        match r.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(LinkError::Protocol(
-                    "the master closed the connection during the transfer".into(),
-                ))
-            }
-            Ok(n) => {
-                out.write_all(&buf[..n])?;
-                left -= n as u64;
-                last = Instant::now();
-            }
-            Err(e) if is_timeout(&e) => check_waiting(srv, generation, last, timeout)?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(len)
-}
-
-/// Copy a diskless payload, which ends with the 40-byte mark announced in its header.
-fn copy_until_mark(
-    srv: &Server,
-    r: &mut BufReader<TcpStream>,
-    out: &mut std::fs::File,
-    mark: &[u8],
-    generation: u64,
-    timeout: Duration,
-) -> Result<u64, LinkError> {
-    // The last 40 bytes seen are held back until more arrive: they may be the mark.
-    let mut tail: Vec<u8> = Vec::with_capacity(mark.len() * 2);
-    let mut buf = vec![0u8; 1 << 16];
-    let mut written = 0u64;
-    let mut last = Instant::now();
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => {
-                return Err(LinkError::Protocol(
-                    "the master closed the connection during the transfer".into(),
-                ))
-            }
-            Ok(n) => {
-                tail.extend_from_slice(&buf[..n]);
-                last = Instant::now();
-                if tail.ends_with(mark) {
-                    let body = tail.len() - mark.len();
-                    out.write_all(&tail[..body])?;
-                    return Ok(written + body as u64);
-                }
-                if tail.len() > mark.len() {
-                    let keep_from = tail.len() - mark.len();
-                    out.write_all(&tail[..keep_from])?;
-                    written += keep_from as u64;
-                    tail.drain(..keep_from);
-                }
-            }
-            Err(e) if is_timeout(&e) => check_waiting(srv, generation, last, timeout)?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-fn check_waiting(
-    srv: &Server,
-    generation: u64,
-    last: Instant,
-    timeout: Duration,
-) -> Result<(), LinkError> {
-    if !srv.repl.current(generation) {
-        return Err(LinkError::Superseded);
-    }
-    if last.elapsed() > timeout {
-        return Err(LinkError::Protocol(
-            "Timeout receiving bulk data from MASTER".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Apply the master's command stream until the link drops.
@@ -508,7 +352,9 @@ fn apply_loop(
                     .last_io_secs
                     .store(crate::util::now_ms() / 1000, Relaxed);
             }
-            Err(e) if is_timeout(&e) => check_waiting(srv, generation, last_io, timeout)?,
+            Err(e) if is_timeout(&e) => {
+                super::payload::check_waiting(srv, generation, last_io, timeout)?
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -110,19 +110,30 @@ pub fn basalt_bin() -> PathBuf {
 }
 
 fn spawn(bin: &Path, name: &'static str, extra: &[&str]) -> ServerProc {
-    spawn_from(bin, name, None, extra)
+    spawn_from(bin, name, None, None, extra)
 }
 
 /// Start a server with a config file (its first argument), then the test's options.
 pub fn spawn_with_config(bin: &Path, name: &'static str, config: &str) -> ServerProc {
-    spawn_from(bin, name, Some(config), &[])
+    spawn_from(bin, name, Some(config), None, &[])
 }
 
-fn spawn_from(bin: &Path, name: &'static str, config: Option<&str>, extra: &[&str]) -> ServerProc {
+/// Start Basalt again on a port it had (a restarted master its replicas reconnect to).
+pub fn basalt_at(port: u16, extra: &[&str]) -> ServerProc {
+    spawn_from(&basalt_bin(), "basalt", None, Some(port), extra)
+}
+
+fn spawn_from(
+    bin: &Path,
+    name: &'static str,
+    config: Option<&str>,
+    fixed_port: Option<u16>,
+    extra: &[&str],
+) -> ServerProc {
     // A port can be taken between free_port() and bind; retry a few times.
     for _ in 0..5 {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let port = fixed_port.unwrap_or_else(free_port);
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut cmd = Command::new(bin);
         cmd.current_dir(dir.path());
