@@ -56,22 +56,38 @@ pub fn load_file(
         error,
     })?;
     let file_len = file.metadata().map_or(0, |m| m.len());
-    let reader = RdbReader::new(BufReader::with_capacity(1 << 16, file)).map_err(|error| {
-        RdbLoadError::Read {
-            path: shown.clone(),
-            error,
-        }
+    let input = BufReader::with_capacity(1 << 16, file);
+    load_from(srv, input, file_len, &shown, log_base, replace_functions)
+}
+
+/// [`load_file`] from any input (a replica loads its master's payload from the socket):
+/// `len` bounds the size hints trusted (0 when unknown: none trusted). Reads exactly the
+/// RDB's bytes, so what follows it in `input` stays unread.
+pub fn load_from<R: std::io::Read>(
+    srv: &Server,
+    input: R,
+    len: u64,
+    shown: &str,
+    log_base: bool,
+    replace_functions: bool,
+) -> Result<RdbReport, RdbLoadError> {
+    let reader = RdbReader::new(input).map_err(|error| RdbLoadError::Read {
+        path: shown.to_string(),
+        error,
     })?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, KeyEntry)>>(8);
     std::thread::scope(|scope| {
         let inserter = scope.spawn(move || insert_all(srv, rx, log_base));
-        let read = read_all(srv, reader, file_len, tx, replace_functions);
+        let read = read_all(srv, reader, len, tx, replace_functions);
         // The inserter ends when the reader drops its end of the channel.
         let report = inserter
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         read.map_err(|e| match e {
-            ReadFailure::Rdb(error) => RdbLoadError::Read { path: shown, error },
+            ReadFailure::Rdb(error) => RdbLoadError::Read {
+                path: shown.to_string(),
+                error,
+            },
             ReadFailure::Databases(n) => RdbLoadError::TooManyDatabases(n),
             ReadFailure::Function(e) => RdbLoadError::Function(e),
         })?;
@@ -86,9 +102,9 @@ enum ReadFailure {
 }
 
 /// The reading half: items of the file, keys in batches to `tx`.
-fn read_all(
+fn read_all<R: std::io::Read>(
     srv: &Server,
-    mut reader: RdbReader<BufReader<std::fs::File>>,
+    mut reader: RdbReader<R>,
     file_len: u64,
     tx: std::sync::mpsc::SyncSender<Vec<(usize, KeyEntry)>>,
     replace_functions: bool,

@@ -152,16 +152,16 @@ fn debians_stock_redis_conf_starts_basalt() {
 /// line), anything else refused with the feature named, never silently ignored.
 #[test]
 fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
-    let s = basalt(&["--repl-diskless-load", "disabled", "--tls-port", "0"]);
+    let s = basalt(&["--cluster-allow-reads-when-down", "no", "--tls-port", "0"]);
     let mut c = s.conn();
     assert_eq!(
-        c.cmd_str(&["CONFIG", "SET", "repl-diskless-load", "disabled"]),
+        c.cmd_str(&["CONFIG", "SET", "cluster-allow-reads-when-down", "no"]),
         b"+OK\r\n"
     );
-    let r = c.cmd_str(&["CONFIG", "SET", "repl-diskless-load", "swapdb"]);
+    let r = c.cmd_str(&["CONFIG", "SET", "cluster-allow-reads-when-down", "yes"]);
     let text = String::from_utf8_lossy(&r).into_owned();
     assert!(
-        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'repl-diskless-load') - repl-diskless-load needs replication"),
+        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'cluster-allow-reads-when-down') - cluster-allow-reads-when-down needs cluster mode"),
         "{text}"
     );
     // Built now (the master side's full sync): any valid value is taken.
@@ -196,7 +196,7 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
     for (arg, value, feature) in [
         ("--tls-replication", "yes", "replication"),
         ("--cluster-enabled", "yes", "cluster mode"),
-        ("--repl-diskless-load", "swapdb", "replication"),
+        ("--replica-ignore-disk-write-errors", "yes", "replication"),
     ] {
         let out = Command::new(basalt_bin())
             .args(["--port", "0", arg, value])

@@ -190,3 +190,105 @@ fn publish_is_replicated_both_ways() {
     let basalt_replica = common::basalt(&["--replicaof", "127.0.0.1", &port]);
     publish_reaches(&redis_master, &basalt_replica);
 }
+
+/// Every `repl-diskless-load` mode loads a full sync of every type from a redis-server
+/// master, diskless (`$EOF:`) and disk-backed (`$<len>`) alike.
+#[test]
+fn every_diskless_load_mode_syncs_from_redis() {
+    if common::redis().is_none() {
+        return;
+    }
+    for diskless in ["yes", "no"] {
+        let redis = common::redis_with(&[
+            "--repl-diskless-sync",
+            diskless,
+            "--repl-diskless-sync-delay",
+            "0",
+        ]);
+        let mut m = redis.conn();
+        common::repl::fill(&mut m);
+        let port = redis.port.to_string();
+        for mode in ["disabled", "on-empty-db", "swapdb"] {
+            let basalt = common::basalt(&["--repl-diskless-load", mode]);
+            let mut r = basalt.conn();
+            if mode == "swapdb" {
+                r.cmd_str(&["SET", "replaced", "1"]);
+            }
+            r.cmd_str(&["REPLICAOF", "127.0.0.1", &port]);
+            caught_up(&mut m, &mut r);
+            assert_eq!(
+                common::dataset(&mut r),
+                common::dataset(&mut m),
+                "{mode}, diskless sync {diskless}"
+            );
+        }
+    }
+}
+
+fn temp_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// What clients of the replica see while a slow payload arrives, per mode: `disabled`
+/// writes a temporary file and serves the old data; `swapdb` serves the old data with no
+/// file; `on-empty-db` on an empty replica loads from the socket (`-LOADING` meanwhile).
+fn watch_a_slow_sync(mode: &str, with_data: bool) -> (bool, bool, bool) {
+    let master = common::basalt(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    for batch in 0..20 {
+        let mut args: Vec<String> = vec!["MSET".into()];
+        for i in 0..1000 {
+            args.push(format!("k{batch}:{i}"));
+            args.push("v".repeat(20));
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        m.cmd_str(&refs);
+    }
+    // 20,000 keys at 40 µs each: close to a second of transfer.
+    m.cmd_str(&["CONFIG", "SET", "rdb-key-save-delay", "40"]);
+    let basalt = common::basalt(&["--repl-diskless-load", mode]);
+    let mut r = basalt.conn();
+    if with_data {
+        r.cmd_str(&["SET", "old", "1"]);
+    }
+    r.cmd_str(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    let (mut saw_file, mut saw_old, mut saw_loading) = (false, false, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        saw_file |= temp_files(basalt.dir.path()) > 0;
+        match text(&r.cmd_str(&["DBSIZE"])).as_str() {
+            ":1\r\n" => saw_old = true,
+            ":20000\r\n" => break,
+            "-LOADING Redis is loading the dataset in memory\r\n" => saw_loading = true,
+            ":0\r\n" if !with_data => {}
+            other => panic!("{mode}: a client saw {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "{mode}: the sync did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        temp_files(basalt.dir.path()),
+        0,
+        "{mode}: a temp file was left"
+    );
+    (saw_file, saw_old, saw_loading)
+}
+
+#[test]
+fn diskless_load_modes_keep_files_and_old_data_as_redis_describes() {
+    let (file, old, _) = watch_a_slow_sync("disabled", true);
+    assert!(file && old, "disabled: file {file}, old data {old}");
+    let (file, old, _) = watch_a_slow_sync("swapdb", true);
+    assert!(!file && old, "swapdb: file {file}, old data {old}");
+    let (file, _, loading) = watch_a_slow_sync("on-empty-db", false);
+    assert!(
+        !file && loading,
+        "on-empty-db: file {file}, loading {loading}"
+    );
+}

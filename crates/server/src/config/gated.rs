@@ -1,5 +1,5 @@
 //! Parameters of features Basalt does not have yet: the parts of replication not built yet
-//! (issue 15: diskless load, TLS links, the shutdown wait for replicas), cluster mode
+//! (issue 15: TLS links, the shutdown wait for replicas), cluster mode
 //! (issue 16), streams and HyperLogLog (issue 14), and two it may never have — modules
 //! (Redis's C module API) and active defragmentation (it moves allocations with hints from
 //! Redis's own jemalloc fork). Each is listed by CONFIG GET with Redis 7.0.15's default,
@@ -112,13 +112,6 @@ pub(super) static GATED: &[Param] = &[
         "cluster mode",
     ),
     gated("bind-source-addr", Kind::Str, "", true, "replication"),
-    gated(
-        "repl-diskless-load",
-        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
-        "disabled",
-        true,
-        "replication",
-    ),
     gated(
         "enable-module-command",
         Kind::Enum(&["no", "yes", "local"]),

@@ -143,4 +143,11 @@ pub(super) static REPLICATION: &[Param] = &[
         "0",
         true,
     ),
+    // How a full sync's payload is loaded (`replication::payload`).
+    p(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+        true,
+    ),
 ];
