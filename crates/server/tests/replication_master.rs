@@ -279,3 +279,40 @@ fn bad_replicas_are_refused_or_dropped_and_the_master_keeps_serving() {
     caught_up(&mut m, &mut r);
     assert_eq!(text(&r.cmd_str(&["GET", "k"])), "$1\r\nv\r\n");
 }
+
+/// Replicas asking within `repl-diskless-sync-delay` share one diskless transfer; with
+/// `repl-diskless-sync-max-replicas` reached it starts without waiting out the delay.
+#[test]
+fn replicas_share_a_diskless_transfer() {
+    if common::redis().is_none() {
+        return;
+    }
+    let basalt = common::basalt(&[
+        "--repl-diskless-sync-delay",
+        "30",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+    ]);
+    let mut m = basalt.conn();
+    fill(&mut m);
+    let started = std::time::Instant::now();
+    let replicas = [redis_replica_of(&basalt), redis_replica_of(&basalt)];
+    for r in &replicas {
+        caught_up(&mut m, &mut r.conn());
+        assert_eq!(common::dataset(&mut r.conn()), common::dataset(&mut m));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the transfer waited out the delay"
+    );
+    let log = basalt.log();
+    assert!(
+        log.contains("streamed to 2 replica(s)"),
+        "not shared:\n{log}"
+    );
+    assert_eq!(stat(&mut m, "sync_full"), "2");
+    writes(&mut m, 1, 300);
+    for r in &replicas {
+        caught_up(&mut m, &mut r.conn());
+    }
+}

@@ -13,6 +13,11 @@
 //! - diskless: the RDB is sent as it is made, between `$EOF:<40 random bytes>\r\n` and the
 //!   same 40 bytes (Redis's EOF-marked format, for replicas that announced `capa eof`).
 //!
+//! Diskless transfers are shared (Redis's `repl-diskless-sync-delay` and
+//! `repl-diskless-sync-max-replicas`): replicas asking within the delay wait in [`SyncQueue`]
+//! and are attached together at one instant; one walk writes one payload, each chunk handed
+//! to every replica still there (a replica that goes away drops out, the others go on).
+//!
 //! Like BGSAVE and the AOF rewrite, one snapshot runs at a time (`save_state.job_lock` and
 //! `bgsave_in_progress`): a replica arriving meanwhile waits its turn, and BGSAVE answers
 //! "already in progress" while a sync's snapshot runs, as Redis's does.
@@ -35,18 +40,22 @@ const CHUNK_BYTES: usize = 1 << 16;
 /// and the replica must be disconnected rather than left waiting for the rest.
 pub const DONE: Vec<u8> = Vec::new();
 
+/// One replica's chunks of a payload.
+pub type Chunks = mpsc::Receiver<Vec<u8>>;
+
 /// A snapshot (a BGSAVE, a rewrite, another sync) is running: try again shortly.
 #[derive(Debug)]
 pub struct Busy;
 
-/// Take the snapshot's instant with `replica` attached to the stream at it, and start the
-/// thread that makes the payload. Returns the stream's offset at the instant and the
-/// payload's chunks (the header line first).
+/// Take the snapshot's instant with `replicas` attached to the stream at it, and start the
+/// thread that makes the payload (a disk-backed one is for one replica). Returns the
+/// stream's offset at the instant and each replica's chunks of the payload (the header line
+/// first).
 pub fn begin(
     srv: &Arc<Server>,
-    replica: &Arc<Replica>,
+    replicas: &[Arc<Replica>],
     diskless: bool,
-) -> Result<(i64, mpsc::Receiver<Vec<u8>>), Busy> {
+) -> Result<(i64, Vec<Chunks>), Busy> {
     let st = &srv.save_state;
     let _job = st.job_lock.lock();
     if st.bgsave_in_progress.load(Relaxed) || srv.rewrite.in_progress() {
@@ -66,10 +75,13 @@ pub fn begin(
         let walk = all.begin_snapshot(now);
         let keys: usize = walk.db_sizes().iter().map(|&(k, _)| k).sum();
         st.keys_total.store(keys as u64, Relaxed);
-        let offset = srv
-            .repl
-            .feed
-            .attach_at_snapshot(replica, !replica_of_master);
+        let mut offset = 0;
+        for replica in replicas {
+            offset = srv
+                .repl
+                .feed
+                .attach_at_snapshot(replica, !replica_of_master);
+        }
         (
             walk,
             offset,
@@ -83,7 +95,10 @@ pub fn begin(
         0
     };
     drop(applying);
-    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let (txs, rxs): (Vec<_>, Vec<_>) = replicas
+        .iter()
+        .map(|_| mpsc::channel(CHANNEL_CHUNKS))
+        .unzip();
     let me = srv.clone();
     let walk_here = walk.clone();
     let job = Job {
@@ -97,8 +112,8 @@ pub fn begin(
         .spawn(move || {
             crate::snapshot::stay_on_cpu();
             if diskless {
-                diskless_payload(&me, walk, &job, tx);
-            } else {
+                diskless_payload(&me, walk, &job, txs);
+            } else if let Some(tx) = txs.into_iter().next() {
                 disk_payload(&me, walk, &job, tx);
             }
         });
@@ -107,7 +122,61 @@ pub fn begin(
         crate::snapshot::walk_discarding(srv, walk_here);
         end_snapshot(srv);
     }
-    Ok((offset, rx))
+    Ok((offset, rxs))
+}
+
+/// A diskless sync waiting for its shared transfer: the instant's offset and its chunks are
+/// put in `slot` when the transfer begins.
+pub type Slot = Arc<parking_lot::Mutex<Option<(i64, Chunks)>>>;
+
+struct Waiting {
+    replica: Arc<Replica>,
+    since: std::time::Instant,
+    slot: Slot,
+}
+
+/// Replicas waiting for a diskless transfer to begin.
+#[derive(Default)]
+pub struct SyncQueue {
+    waiting: parking_lot::Mutex<Vec<Waiting>>,
+}
+
+impl SyncQueue {
+    pub fn join(&self, replica: &Arc<Replica>) -> Slot {
+        let slot = Slot::default();
+        self.waiting.lock().push(Waiting {
+            replica: replica.clone(),
+            since: std::time::Instant::now(),
+            slot: slot.clone(),
+        });
+        slot
+    }
+
+    /// A waiting replica went away before its transfer began.
+    pub fn leave(&self, replica: &Arc<Replica>) {
+        self.waiting
+            .lock()
+            .retain(|w| !Arc::ptr_eq(&w.replica, replica));
+    }
+
+    /// Begin the transfer for every waiting replica once the first has waited `delay`, or
+    /// `max_replicas` (when not 0) are waiting; while another snapshot runs, later.
+    pub fn start_if_due(&self, srv: &Arc<Server>, delay: std::time::Duration, max_replicas: usize) {
+        let mut waiting = self.waiting.lock();
+        let Some(first) = waiting.iter().map(|w| w.since).min() else {
+            return;
+        };
+        let full = max_replicas > 0 && waiting.len() >= max_replicas;
+        if first.elapsed() < delay && !full {
+            return;
+        }
+        let replicas: Vec<_> = waiting.iter().map(|w| w.replica.clone()).collect();
+        if let Ok((offset, chunks)) = begin(srv, &replicas, true) {
+            for (w, rx) in waiting.drain(..).zip(chunks) {
+                *w.slot.lock() = Some((offset, rx));
+            }
+        }
+    }
 }
 
 /// What the payload's thread needs from the instant.
@@ -150,9 +219,10 @@ fn start_rdb<W: Write>(srv: &Server, out: W, job: &Job) -> std::io::Result<RdbWr
     Ok(w)
 }
 
-/// Hands what is written to the connection in chunks; fails once the connection is gone.
+/// Hands what is written to the replicas' connections in chunks; a replica that went away
+/// drops out, and writing fails once none is left.
 struct ChannelWriter {
-    tx: mpsc::Sender<Vec<u8>>,
+    txs: Vec<mpsc::Sender<Vec<u8>>>,
     buf: Vec<u8>,
 }
 
@@ -162,18 +232,22 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = std::mem::take(&mut self.buf);
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| std::io::Error::other("the replica went away"))
+        self.send_to_all(chunk)
     }
-}
 
-impl ChannelWriter {
+    fn send_to_all(&mut self, chunk: Vec<u8>) -> std::io::Result<()> {
+        // Each replica's connection takes its chunks at its pace (a bounded channel each).
+        self.txs
+            .retain(|tx| tx.blocking_send(chunk.clone()).is_ok());
+        if self.txs.is_empty() {
+            return Err(std::io::Error::other("the replicas went away"));
+        }
+        Ok(())
+    }
+
     /// The payload is complete (see [`DONE`]).
     fn done(&mut self) -> std::io::Result<()> {
-        self.tx
-            .blocking_send(DONE)
-            .map_err(|_| std::io::Error::other("the replica went away"))
+        self.send_to_all(DONE)
     }
 }
 
@@ -191,10 +265,16 @@ impl Write for ChannelWriter {
     }
 }
 
-fn diskless_payload(srv: &Server, walk: store::SnapshotWalk, job: &Job, tx: mpsc::Sender<Vec<u8>>) {
+fn diskless_payload(
+    srv: &Server,
+    walk: store::SnapshotWalk,
+    job: &Job,
+    txs: Vec<mpsc::Sender<Vec<u8>>>,
+) {
     let mark = crate::server::random_hex(40);
+    let replicas = txs.len();
     let mut out = ChannelWriter {
-        tx,
+        txs,
         buf: format!("$EOF:{mark}\r\n").into_bytes(),
     };
     let started = start_rdb(srv, &mut out, job);
@@ -217,7 +297,7 @@ fn diskless_payload(srv: &Server, walk: store::SnapshotWalk, job: &Job, tx: mpsc
     });
     match sent {
         Ok(()) => crate::log_notice!(
-            "Diskless full sync: {} keys streamed to the replica",
+            "Diskless full sync: {} keys streamed to {replicas} replica(s)",
             ser.keys()
         ),
         Err(e) => crate::log_warning!("Diskless full sync ended early: {e}"),

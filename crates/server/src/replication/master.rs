@@ -142,23 +142,34 @@ where
             "Replication backlog created, my new replication IDs are '{id}' and '{id2}'"
         );
     }
-    let delay = if diskless {
-        let secs = srv
-            .config
-            .read()
-            .get("repl-diskless-sync-delay")
-            .parse::<u64>()
-            .unwrap_or(0);
-        Duration::from_secs(secs)
-    } else {
-        Duration::ZERO
+    let (delay, max_replicas) = {
+        let c = srv.config.read();
+        let n = |k: &str| c.get(k).parse::<u64>().unwrap_or(0);
+        (
+            Duration::from_secs(n("repl-diskless-sync-delay")),
+            n("repl-diskless-sync-max-replicas") as usize,
+        )
     };
-    let waiting_since = Instant::now();
+    // A diskless sync waits in the queue to share a transfer with replicas arriving within
+    // the delay; it leaves the queue however this ends.
+    let slot = diskless.then(|| srv.repl.sync_queue.join(replica));
+    let _queued = scopeguard(|| {
+        if diskless {
+            srv.repl.sync_queue.leave(replica);
+        }
+    });
     let mut last_newline = Instant::now();
     let (offset, mut chunks) = loop {
-        if waiting_since.elapsed() >= delay {
-            if let Ok(begun) = super::fullsync::begin(srv, replica, diskless) {
+        if let Some(slot) = &slot {
+            srv.repl.sync_queue.start_if_due(srv, delay, max_replicas);
+            if let Some(begun) = slot.lock().take() {
                 break begun;
+            }
+        } else if let Ok((offset, mut rxs)) =
+            super::fullsync::begin(srv, std::slice::from_ref(replica), false)
+        {
+            if let Some(rx) = rxs.pop() {
+                break (offset, rx);
             }
         }
         if last_newline.elapsed() >= Duration::from_secs(1) {
@@ -415,6 +426,19 @@ where
             },
         }
     }
+}
+
+/// Runs `f` when dropped.
+struct Guard<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Guard<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+fn scopeguard<F: FnMut()>(f: F) -> Guard<F> {
+    Guard(f)
 }
 
 #[cfg(test)]

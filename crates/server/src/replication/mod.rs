@@ -109,6 +109,8 @@ pub struct Replication {
     /// REPLICAOF while it changes the generation: once REPLICAOF returns, nothing more of the
     /// old master is applied.
     apply: Mutex<()>,
+    /// Diskless syncs waiting to share a transfer (`fullsync.rs`).
+    pub sync_queue: fullsync::SyncQueue,
     /// FAILOVER under way (`failover.rs`).
     failover: Mutex<Option<failover::Failover>>,
 }
@@ -133,6 +135,7 @@ impl Default for Replication {
             last_io_secs: AtomicU64::new(0),
             apply: Mutex::new(()),
             failover: Mutex::new(None),
+            sync_queue: Default::default(),
         }
     }
 }
