@@ -316,3 +316,64 @@ fn replicas_share_a_diskless_transfer() {
         caught_up(&mut m, &mut r.conn());
     }
 }
+
+/// `redis-cli --rdb` (REPLCONF rdb-only: the payload, then no stream) and
+/// `redis-cli --functions-rdb` (REPLCONF rdb-filter-only functions: the libraries without
+/// the keys) against both servers: each file, loaded by redis-server, holds the same.
+#[test]
+fn redis_cli_rdb_and_functions_rdb_as_redis() {
+    if common::redis().is_none() {
+        return;
+    }
+    let lib = "#!lua name=mylib\nredis.register_function('f', function() return 1 end)";
+    let dump = |master: &ServerProc, option: &str| -> (String, String) {
+        let mut m = master.conn();
+        m.cmd_str(&["FUNCTION", "FLUSH"]);
+        assert!(!text(&m.cmd_str(&["FUNCTION", "LOAD", lib])).starts_with('-'));
+        m.cmd_str(&["SET", "k", "v"]);
+        m.cmd_str(&["HSET", "h", "a", "1"]);
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("out.rdb");
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &master.port.to_string(), option])
+            .arg(&file)
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // What the file holds, as redis-server loads it.
+        let d = dir.path().to_str().expect("utf-8").to_string();
+        let loaded = common::redis_with(&["--dir", &d, "--dbfilename", "out.rdb"]);
+        let mut l = loaded.conn();
+        let keys = text(&l.cmd_str(&["DBSIZE"]));
+        let libs = text(&l.cmd_str(&["FUNCTION", "LIST"]));
+        (keys, libs)
+    };
+    let basalt = basalt_master(&[]);
+    let redis = common::redis_with(&["--repl-diskless-sync-delay", "0"]);
+    for option in ["--rdb", "--functions-rdb"] {
+        let ours = dump(&basalt, option);
+        assert_eq!(ours, dump(&redis, option), "{option}");
+        assert_eq!(
+            ours.0,
+            if option == "--rdb" {
+                ":2\r\n"
+            } else {
+                ":0\r\n"
+            }
+        );
+        assert!(ours.1.contains("mylib"), "{option}: {}", ours.1);
+    }
+    // The filter's errors.
+    let replconf_errors = |p: &ServerProc| {
+        let mut c = p.conn();
+        let bad = text(&c.cmd_str(&["REPLCONF", "rdb-filter-only", "keys"]));
+        c.cmd_str(&["REPLCONF", "rdb-filter-only", ""]);
+        (bad, text(&c.cmd_str(&["SYNC"])))
+    };
+    assert_eq!(replconf_errors(&basalt), replconf_errors(&redis));
+    assert!(basalt.log().contains("rdb only replica"));
+}

@@ -165,6 +165,9 @@ fn request_sync(ctx: &mut Ctx<'_, '_>, psync: Option<(String, i64)>) -> CmdResul
             return Err("NOMASTERLINK Can't SYNC while not connected with my master".into());
         }
     }
+    if ctx.client.repl.filter.any() && !ctx.client.repl.capa_eof {
+        return Err("ERR Filtered replica requires EOF capability".into());
+    }
     ctx.client.repl.sync = Some(crate::replication::master::SyncRequest { psync });
     Ok(())
 }
@@ -203,15 +206,26 @@ pub fn replconf(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             }
             repl.rdb_only = v == 1;
         } else if is(option, "rdb-filter-only") {
-            // Only the empty filter (everything) is served: Basalt does not yet send a
-            // functions-only payload.
-            if !value.is_empty() {
-                return Err(format!(
-                    "ERR Unsupported rdb-filter-only option: {}",
-                    String::from_utf8_lossy(value)
-                )
-                .into());
+            // Filters say what to keep: everything is left out but what they name (only
+            // `functions` exists), so the empty filter keeps nothing.
+            let mut filter = crate::replication::fullsync::Filter {
+                exclude_data: true,
+                exclude_functions: true,
+            };
+            for word in value
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+            {
+                if !word.eq_ignore_ascii_case(b"functions") {
+                    return Err(format!(
+                        "ERR Unsupported rdb-filter-only option: {}",
+                        String::from_utf8_lossy(word)
+                    )
+                    .into());
+                }
+                filter.exclude_functions = false;
             }
+            repl.filter = filter;
         } else {
             return Err(format!(
                 "ERR Unrecognized REPLCONF option: {}",

@@ -40,6 +40,20 @@ const CHUNK_BYTES: usize = 1 << 16;
 /// and the replica must be disconnected rather than left waiting for the rest.
 pub const DONE: Vec<u8> = Vec::new();
 
+/// What a payload leaves out (`REPLCONF rdb-filter-only`): a filtered payload is always
+/// made for one replica, diskless.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Filter {
+    pub exclude_data: bool,
+    pub exclude_functions: bool,
+}
+
+impl Filter {
+    pub fn any(self) -> bool {
+        self.exclude_data || self.exclude_functions
+    }
+}
+
 /// One replica's chunks of a payload.
 pub type Chunks = mpsc::Receiver<Vec<u8>>;
 
@@ -55,6 +69,7 @@ pub fn begin(
     srv: &Arc<Server>,
     replicas: &[Arc<Replica>],
     diskless: bool,
+    filter: Filter,
 ) -> Result<(i64, Vec<Chunks>), Busy> {
     let st = &srv.save_state;
     let _job = st.job_lock.lock();
@@ -104,8 +119,13 @@ pub fn begin(
     let job = Job {
         offset,
         stream_db,
-        functions,
+        functions: if filter.exclude_functions {
+            Vec::new()
+        } else {
+            functions
+        },
         dirty_before,
+        exclude_data: filter.exclude_data,
     };
     let spawned = std::thread::Builder::new()
         .name("basalt-repl-sync".into())
@@ -171,7 +191,7 @@ impl SyncQueue {
             return;
         }
         let replicas: Vec<_> = waiting.iter().map(|w| w.replica.clone()).collect();
-        if let Ok((offset, chunks)) = begin(srv, &replicas, true) {
+        if let Ok((offset, chunks)) = begin(srv, &replicas, true, Filter::default()) {
             for (w, rx) in waiting.drain(..).zip(chunks) {
                 *w.slot.lock() = Some((offset, rx));
             }
@@ -186,6 +206,8 @@ struct Job {
     stream_db: usize,
     functions: Vec<Arc<crate::scripting::functions::Library>>,
     dirty_before: u64,
+    /// The keys are left out (`rdb-filter-only`): the walk only ends the snapshot.
+    exclude_data: bool,
 }
 
 /// The RDB header and aux fields of a replication payload: Redis's set, with the stream's
@@ -280,16 +302,21 @@ fn diskless_payload(
     let started = start_rdb(srv, &mut out, job);
     let mut ser = Serializer::rdb(true, &walk);
     let mut w = started.map_err(|e| std::io::Error::new(e.kind(), e.to_string()));
-    let (walked, _) = crate::snapshot::write_all(
-        srv,
-        walk,
-        &mut ser,
-        &srv.save_state.keys_processed,
-        |part| match &mut w {
-            Ok(w) => w.raw_part(part),
-            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-        },
-    );
+    let (walked, _) = if job.exclude_data {
+        crate::snapshot::walk_discarding(srv, walk);
+        (Ok(()), Default::default())
+    } else {
+        crate::snapshot::write_all(
+            srv,
+            walk,
+            &mut ser,
+            &srv.save_state.keys_processed,
+            |part| match &mut w {
+                Ok(w) => w.raw_part(part),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            },
+        )
+    };
     let sent = walked.and(w).and_then(RdbWriter::finish).and_then(|out| {
         out.write_all(mark.as_bytes())?;
         out.flush()?;

@@ -81,12 +81,29 @@ pub async fn serve_replica<S>(
                     crate::log_notice!("Partial resynchronization not accepted for replica {name}: a full resync follows");
                 }
             }
-            let diskless = client.repl.capa_eof && srv.config.read().get_bool("repl-diskless-sync");
+            // A filtered payload is always made over the socket, as Redis forces it.
+            let filter = client.repl.filter;
+            let diskless = client.repl.capa_eof
+                && (filter.any() || srv.config.read().get_bool("repl-diskless-sync"));
             let psync = request.psync.is_some();
-            full_sync(srv, stream, &replica, diskless, psync, ended.as_mut()).await
+            full_sync(
+                srv,
+                stream,
+                &replica,
+                diskless,
+                filter,
+                psync,
+                ended.as_mut(),
+            )
+            .await
         }
     };
-    if started {
+    if started && client.repl.rdb_only {
+        // It asked for the payload only (`redis-cli --rdb`): no stream follows.
+        crate::log_notice!(
+            "RDB transfer completed, rdb only replica ({name}) should be disconnected asap"
+        );
+    } else if started {
         replica.set_phase(ReplicaPhase::Online);
         crate::log_notice!("Synchronization with replica {name} succeeded");
         stream_to(srv, stream, rbuf, &replica, ended).await;
@@ -130,6 +147,7 @@ async fn full_sync<S>(
     stream: &mut S,
     replica: &Arc<Replica>,
     diskless: bool,
+    filter: super::fullsync::Filter,
     psync: bool,
     mut ended: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> bool
@@ -152,9 +170,11 @@ where
     };
     // A diskless sync waits in the queue to share a transfer with replicas arriving within
     // the delay; it leaves the queue however this ends.
-    let slot = diskless.then(|| srv.repl.sync_queue.join(replica));
+    // (A filtered payload is made for its replica alone.)
+    let shared = diskless && !filter.any();
+    let slot = shared.then(|| srv.repl.sync_queue.join(replica));
     let _queued = scopeguard(|| {
-        if diskless {
+        if shared {
             srv.repl.sync_queue.leave(replica);
         }
     });
@@ -166,7 +186,7 @@ where
                 break begun;
             }
         } else if let Ok((offset, mut rxs)) =
-            super::fullsync::begin(srv, std::slice::from_ref(replica), false)
+            super::fullsync::begin(srv, std::slice::from_ref(replica), diskless, filter)
         {
             if let Some(rx) = rxs.pop() {
                 break (offset, rx);

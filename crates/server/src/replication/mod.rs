@@ -10,7 +10,7 @@
 
 mod failover;
 pub mod feed;
-mod fullsync;
+pub mod fullsync;
 pub mod master;
 mod payload;
 mod replica;
@@ -541,6 +541,10 @@ pub struct ClientRepl {
     /// `REPLCONF rdb-only 1`: it wants the snapshot only, not the stream after it
     /// (`redis-cli --rdb`).
     pub rdb_only: bool,
+    /// `REPLCONF rdb-filter-only <filters>`: what the payload leaves out (the empty filter
+    /// leaves out everything; `functions` keeps the function libraries:
+    /// `redis-cli --functions-rdb`).
+    pub filter: fullsync::Filter,
     /// SYNC or PSYNC was accepted: the connection becomes a replica after this batch.
     pub sync: Option<master::SyncRequest>,
     /// WAIT is waiting for acknowledgements.
