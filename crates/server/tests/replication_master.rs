@@ -377,3 +377,51 @@ fn redis_cli_rdb_and_functions_rdb_as_redis() {
     assert_eq!(replconf_errors(&basalt), replconf_errors(&redis));
     assert!(basalt.log().contains("rdb only replica"));
 }
+
+/// Regression: the stream glued to a diskless payload hid its end mark, and a replica
+/// syncing while clients wrote never finished loading. The stream now waits for the
+/// replica's first ACK, as Redis's does; replicas of both kinds sync under writes.
+#[test]
+fn a_diskless_sync_under_writes_completes() {
+    if common::redis().is_none() {
+        return;
+    }
+    let master = basalt_master(&[]);
+    let mut m = master.conn();
+    fill(&mut m);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let port = master.port;
+        std::thread::spawn(move || {
+            let mut c = common::Conn::connect(port);
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..16 {
+                    i += 1;
+                    let k = format!("w{}", i % 5000);
+                    c.send(&[b"SET", k.as_bytes(), i.to_string().as_bytes()]);
+                }
+                for _ in 0..16 {
+                    c.read_reply();
+                }
+            }
+        })
+    };
+    let port = master.port.to_string();
+    let redis = common::redis_with(&["--replicaof", "127.0.0.1", &port]);
+    let basalt = common::basalt(&["--replicaof", "127.0.0.1", &port]);
+    for r in [&redis, &basalt] {
+        let mut rc = r.conn();
+        wait_for("the replica to load under writes", || {
+            offset(&mut rc, "master_link_status") == "up"
+        });
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    for r in [&redis, &basalt] {
+        let mut rc = r.conn();
+        caught_up(&mut m, &mut rc);
+        assert_eq!(common::dataset(&mut rc), common::dataset(&mut m));
+    }
+}

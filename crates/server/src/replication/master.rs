@@ -68,6 +68,7 @@ pub async fn serve_replica<S>(
         Some((id, from)) => try_continue(srv, &replica, id, *from, client.repl.capa_psync2),
         None => None,
     };
+    let mut started_as = Started::Continued;
     let started = match continued {
         Some(reply) => {
             srv.repl.syncs[1].fetch_add(1, Relaxed);
@@ -86,6 +87,11 @@ pub async fn serve_replica<S>(
             let diskless = client.repl.capa_eof
                 && (filter.any() || srv.config.read().get_bool("repl-diskless-sync"));
             let psync = request.psync.is_some();
+            started_as = if diskless {
+                Started::Diskless
+            } else {
+                Started::Disk
+            };
             full_sync(
                 srv,
                 stream,
@@ -105,11 +111,26 @@ pub async fn serve_replica<S>(
         );
     } else if started {
         replica.set_phase(ReplicaPhase::Online);
-        crate::log_notice!("Synchronization with replica {name} succeeded");
-        stream_to(srv, stream, rbuf, &replica, ended).await;
+        // After an EOF-marked payload the stream waits for the replica's first ACK: glued
+        // to the payload, its bytes would hide the end mark (Redis's
+        // `repl_start_cmd_stream_on_ack`).
+        let hold = matches!(started_as, Started::Diskless);
+        if hold {
+            crate::log_notice!("Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming");
+        } else {
+            crate::log_notice!("Synchronization with replica {name} succeeded");
+        }
+        stream_to(srv, stream, rbuf, &replica, hold, ended).await;
     }
     srv.repl.feed.detach(&replica);
     crate::log_notice!("Connection with replica {name} lost.");
+}
+
+/// How a replica's stream began.
+enum Started {
+    Continued,
+    Disk,
+    Diskless,
 }
 
 /// `+CONTINUE` if the history asked for is held (the current ID, or the previous one up to
@@ -244,6 +265,7 @@ async fn stream_to<S>(
     stream: &mut S,
     rbuf: &mut BytesMut,
     replica: &Replica,
+    mut hold_until_ack: bool,
     mut ended: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -253,24 +275,9 @@ async fn stream_to<S>(
         let notified = feed.data.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        loop {
-            let bytes = match feed.read_for(replica, SEND_BYTES) {
-                Err(_) => {
-                    crate::log_warning!(
-                        "Client id={} (replica {}:{}) scheduled to be closed ASAP for overcoming of output buffer limits.",
-                        replica.client_id,
-                        replica.ip,
-                        replica.port
-                    );
-                    return;
-                }
-                Ok(bytes) if bytes.is_empty() => break,
-                Ok(bytes) => bytes,
-            };
-            if !write_unless_dropped(feed, stream, &bytes, replica, ended.as_mut()).await {
-                continue;
-            }
-            replica.next.fetch_add(bytes.len() as i64, Relaxed);
+        // Held: nothing is written until the first ACK, read below.
+        if !hold_until_ack && !send_pending(feed, stream, replica, ended.as_mut()).await {
+            return;
         }
         if timed_out(srv, replica) {
             crate::log_warning!(
@@ -290,13 +297,43 @@ async fn stream_to<S>(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             r = stream.read_buf(rbuf) => match r {
                 Ok(n) if n > 0 && rbuf.len() <= MAX_REPLICA_QUERY_BYTES => {
-                    if !read_acks(srv, rbuf, replica) {
-                        return;
+                    match read_acks(srv, rbuf, replica) {
+                        None => return,
+                        Some(acked) => hold_until_ack &= !acked,
                     }
                 }
                 _ => return,
             },
         }
+    }
+}
+
+/// Write what the stream holds for the replica; `false` when it was dropped over its
+/// output-buffer limit.
+async fn send_pending<S: AsyncWrite + Unpin>(
+    feed: &super::feed::Feed,
+    stream: &mut S,
+    replica: &Replica,
+    mut ended: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    loop {
+        let bytes = match feed.read_for(replica, SEND_BYTES) {
+            Err(_) => {
+                crate::log_warning!(
+                    "Client id={} (replica {}:{}) scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    replica.client_id,
+                    replica.ip,
+                    replica.port
+                );
+                return false;
+            }
+            Ok(bytes) if bytes.is_empty() => return true,
+            Ok(bytes) => bytes,
+        };
+        if !write_unless_dropped(feed, stream, &bytes, replica, ended.as_mut()).await {
+            continue;
+        }
+        replica.next.fetch_add(bytes.len() as i64, Relaxed);
     }
 }
 
@@ -352,13 +389,16 @@ fn timed_out(srv: &Server, replica: &Replica) -> bool {
 
 /// Take the replica's requests from `rbuf`: `REPLCONF ACK <offset>` updates its offset; the
 /// rest needs no answer on this link. False on a protocol error.
-fn read_acks(srv: &Server, rbuf: &mut BytesMut, replica: &Replica) -> bool {
+/// Take the replica's `REPLCONF ACK`s from `rbuf`: whether one came (`None`: a protocol
+/// error, the replica is dropped).
+fn read_acks(srv: &Server, rbuf: &mut BytesMut, replica: &Replica) -> Option<bool> {
     let limits = resp::Limits {
         max_bulk_bytes: MAX_REPLICA_QUERY_BYTES as i64,
         auth_required: false,
     };
     let mut parser = resp::RequestParser::new();
     let mut pos = 0;
+    let mut acked = false;
     while pos < rbuf.len() {
         match parser.parse(&rbuf[pos..], limits) {
             Ok(resp::Parsed::Command { consumed }) => {
@@ -373,6 +413,7 @@ fn read_acks(srv: &Server, rbuf: &mut BytesMut, replica: &Replica) -> bool {
                         }
                         replica.ack_ms.store(crate::util::now_ms(), Relaxed);
                         srv.repl.feed.acks.notify_waiters();
+                        acked = true;
                     }
                 }
                 parser.reset();
@@ -386,12 +427,12 @@ fn read_acks(srv: &Server, rbuf: &mut BytesMut, replica: &Replica) -> bool {
                     replica.ip,
                     replica.port
                 );
-                return false;
+                return None;
             }
         }
     }
     rbuf.advance(pos);
-    true
+    Some(acked)
 }
 
 /// The IP part of a peer address (`ip:port` or `[ipv6]:port`).

@@ -287,6 +287,9 @@ fn apply_loop(
     // What was already buffered by the handshake's reader comes first.
     pending.extend_from_slice(r.buffer());
     r.consume(r.buffer().len());
+    // The first ACK at once: after a diskless payload the master sends nothing more until
+    // it (so the payload's end mark is the last thing read), as Redis's replicas do.
+    send_ack(srv, w)?;
     loop {
         if client.shared.is_killed() {
             // CLIENT KILL TYPE master: the link drops and reconnects (a partial resync).
