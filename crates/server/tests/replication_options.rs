@@ -259,9 +259,17 @@ fn watch_a_slow_sync(mode: &str, with_data: bool) -> (bool, bool, bool) {
     }
     r.cmd_str(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
     let (mut saw_file, mut saw_old, mut saw_loading) = (false, false, false);
+    let mut saw_progress = false;
+    let mut info = basalt.conn();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         saw_file |= temp_files(basalt.dir.path()) > 0;
+        // INFO shows the transfer as Redis does (an EOF-marked payload's size is -1).
+        let repl = text(&info.cmd_str(&["INFO", "replication"]));
+        if repl.contains("master_sync_in_progress:1") && repl.contains("master_sync_read_bytes:") {
+            assert!(repl.contains("master_sync_total_bytes:-1\r\n"), "{repl}");
+            saw_progress = true;
+        }
         match text(&r.cmd_str(&["DBSIZE"])).as_str() {
             ":1\r\n" => saw_old = true,
             ":20000\r\n" => break,
@@ -277,6 +285,7 @@ fn watch_a_slow_sync(mode: &str, with_data: bool) -> (bool, bool, bool) {
         0,
         "{mode}: a temp file was left"
     );
+    assert!(saw_progress, "{mode}: INFO never showed the transfer");
     (saw_file, saw_old, saw_loading)
 }
 

@@ -105,6 +105,10 @@ pub struct Replication {
     second_offset: AtomicI64,
     /// Unix seconds of the last byte from the master.
     pub last_io_secs: AtomicU64,
+    /// The payload being received: its announced size (-1 for an EOF-marked one, as Redis
+    /// shows it) and the bytes read so far (INFO's `master_sync_*`).
+    pub transfer_size: AtomicI64,
+    pub transfer_read: AtomicI64,
     /// Held by the link while it applies one command (after checking its generation) and by
     /// REPLICAOF while it changes the generation: once REPLICAOF returns, nothing more of the
     /// old master is applied.
@@ -133,6 +137,8 @@ impl Default for Replication {
             feed: feed::Feed::default(),
             second_offset: AtomicI64::new(-1),
             last_io_secs: AtomicU64::new(0),
+            transfer_size: AtomicI64::new(0),
+            transfer_read: AtomicI64::new(0),
             apply: Mutex::new(()),
             failover: Mutex::new(None),
             sync_queue: Default::default(),
@@ -396,6 +402,21 @@ impl Replication {
                     if up { last_io as i64 } else { -1 },
                     i32::from(m.link == Link::Sync),
                 );
+                if m.link == Link::Sync {
+                    // Redis's arithmetic, -1 size of an EOF-marked payload included.
+                    let size = self.transfer_size.load(Relaxed);
+                    let read = self.transfer_read.load(Relaxed);
+                    let perc = if size != 0 {
+                        read as f64 / size as f64 * 100.0
+                    } else {
+                        0.0
+                    };
+                    let _ = write!(
+                        b,
+                        "master_sync_total_bytes:{size}\r\nmaster_sync_read_bytes:{read}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{last_io}\r\n",
+                        size - read
+                    );
+                }
                 if !up {
                     let _ = write!(
                         b,

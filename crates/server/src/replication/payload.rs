@@ -13,6 +13,7 @@
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::replica::{is_timeout, read_line, LinkError};
@@ -43,6 +44,12 @@ pub(super) fn full_sync(
     generation: u64,
     timeout: Duration,
 ) -> Result<(), LinkError> {
+    // Until the header says otherwise the size is unknown (-1, as Redis shows it).
+    srv.repl.transfer_size.store(-1, Relaxed);
+    srv.repl.transfer_read.store(0, Relaxed);
+    srv.repl
+        .last_io_secs
+        .store(crate::util::now_ms() / 1000, Relaxed);
     let header = read_line(srv, r, generation, timeout)?;
     let header = String::from_utf8_lossy(&header).into_owned();
     let Some(size) = header.strip_prefix('$') else {
@@ -61,6 +68,14 @@ pub(super) fn full_sync(
                 .map_err(|_| LinkError::Protocol(format!("bad payload length: {size}")))?,
         )
     };
+    srv.repl.transfer_size.store(
+        match format {
+            Format::Len(len) => len as i64,
+            Format::Eof(_) => -1,
+        },
+        Relaxed,
+    );
+    srv.repl.transfer_read.store(0, Relaxed);
     let mode = srv.config.read().get("repl-diskless-load").to_string();
     let mut from = Source {
         srv,
@@ -161,6 +176,11 @@ impl Read for Source<'_> {
             match self.r.read(buf) {
                 Ok(n) => {
                     self.last = Instant::now();
+                    self.srv.repl.transfer_read.fetch_add(n as i64, Relaxed);
+                    self.srv
+                        .repl
+                        .last_io_secs
+                        .store(crate::util::now_ms() / 1000, Relaxed);
                     return Ok(n);
                 }
                 Err(e) if is_timeout(&e) => {
