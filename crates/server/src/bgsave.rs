@@ -77,7 +77,8 @@ fn launch(srv: &Server) {
     st.bgsave_scheduled.store(false, Relaxed);
     st.keys_processed.store(0, Relaxed);
     let instant = std::time::Instant::now();
-    let (walk, dirty_before, functions) = {
+    let applying = srv.repl.hold_for_save();
+    let (walk, dirty_before, functions, history) = {
         let mut all = srv.store.lock_all();
         // The instant's time, read under the locks: what had expired by then is left out.
         let now = crate::util::now_ms();
@@ -86,8 +87,18 @@ fn launch(srv: &Server) {
         let walk = all.begin_snapshot(now);
         let keys: usize = walk.db_sizes().iter().map(|&(k, _)| k).sum();
         st.keys_total.store(keys as u64, Relaxed);
-        (walk, srv.stats.dirty_total(), srv.functions.libraries())
+        let history = srv
+            .repl
+            .save_info()
+            .filter(|_| applying.is_some() || !srv.repl.is_replica());
+        (
+            walk,
+            srv.stats.dirty_total(),
+            srv.functions.libraries(),
+            history,
+        )
     };
+    drop(applying);
     crate::log_notice!(
         "Background saving started (every shard locked for {} us)",
         instant.elapsed().as_micros()
@@ -97,7 +108,14 @@ fn launch(srv: &Server) {
         .name("basalt-bgsave".into())
         .spawn(move || {
             crate::affinity::bind(crate::affinity::Role::Bgsave);
-            run(&me, walk, &target, dirty_before, &functions)
+            run(
+                &me,
+                walk,
+                &target,
+                dirty_before,
+                &functions,
+                history.as_ref(),
+            )
         });
     if let Err(e) = spawned {
         // The snapshot's marks must still be set: walk it here, discarding the output.
@@ -121,11 +139,12 @@ fn run(
     target: &Target,
     dirty_before: u64,
     functions: &[Arc<crate::scripting::functions::Library>],
+    history: Option<&crate::replication::SaveInfo>,
 ) {
     crate::snapshot::stay_on_cpu();
     let st = &srv.save_state;
     let incremental = srv.config.read().get_bool("rdb-save-incremental-fsync");
-    let mut file = target.create(functions);
+    let mut file = target.create(functions, history);
     let mut ser = Serializer::rdb(target.compress, &walk);
     let mut unsynced = 0u64;
     let (walked, longest_hold) =

@@ -90,7 +90,9 @@ fn load_dump(srv: &Server) -> anyhow::Result<()> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let report = rdb_load::load_file(srv, path, false, false)?;
+    // A replica keeps keys its master has not expired yet (the master's DELs come later).
+    let replica = !srv.config.read().get("replicaof").is_empty();
+    let report = rdb_load::load_file(srv, path, replica, false)?;
     let st = &srv.save_state;
     st.last_load_keys_loaded
         .store(report.keys, std::sync::atomic::Ordering::Relaxed);
@@ -102,6 +104,7 @@ fn load_dump(srv: &Server) -> anyhow::Result<()> {
         report.keys,
         report.expired_skipped
     );
+    replication::restore_history(srv);
     Ok(())
 }
 

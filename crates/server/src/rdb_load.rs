@@ -153,6 +153,17 @@ fn read_all<R: std::io::Read>(
                     std::sync::atomic::Ordering::Relaxed,
                 );
             }
+            Item::Aux(key, value) if key == b"repl-id" || key == b"repl-offset" => {
+                // The replication history the data is a point of (a restarted server tries
+                // to continue it: `replication::restore_history`).
+                let value = String::from_utf8_lossy(&value).into_owned();
+                let mut loaded = srv.repl.loaded_history.lock();
+                if key == b"repl-id" {
+                    loaded.0 = Some(value);
+                } else {
+                    loaded.1 = value.parse().ok();
+                }
+            }
             Item::Aux(..) => {}
             Item::Key(k) => {
                 batch.push((db, k));

@@ -127,6 +127,7 @@ impl Target {
     pub fn create(
         &self,
         functions: &[std::sync::Arc<crate::scripting::functions::Library>],
+        history: Option<&crate::replication::SaveInfo>,
     ) -> std::io::Result<RdbWriter<File>> {
         let mut w = RdbWriter::new(File::create(&self.tmp)?, self.compress)?;
         if !self.checksum {
@@ -140,6 +141,11 @@ impl Target {
             "used-mem",
             crate::commands::info::used_memory().to_string().as_bytes(),
         )?;
+        if let Some(h) = history {
+            w.aux("repl-stream-db", h.stream_db.to_string().as_bytes())?;
+            w.aux("repl-id", h.id.as_bytes())?;
+            w.aux("repl-offset", h.offset.to_string().as_bytes())?;
+        }
         w.aux("aof-base", b"0")?;
         for lib in functions {
             w.function(&lib.code)?;
@@ -189,8 +195,13 @@ pub fn save(srv: &Server) -> std::io::Result<u64> {
 /// Every database's live keys (keys whose expiry has passed are left out), with RESIZEDB
 /// hints, while every shard is locked.
 fn write_locked(srv: &Server, target: &Target) -> std::io::Result<u64> {
+    let applying = srv.repl.hold_for_save();
     let mut all = srv.store.lock_all();
-    let mut w = target.create(&srv.functions.libraries())?;
+    let history = srv
+        .repl
+        .save_info()
+        .filter(|_| applying.is_some() || !srv.repl.is_replica());
+    let mut w = target.create(&srv.functions.libraries(), history.as_ref())?;
     let now = crate::util::now_ms();
     let mut keys = 0u64;
     for db in 0..srv.store.databases() {
@@ -210,6 +221,7 @@ fn write_locked(srv: &Server, target: &Target) -> std::io::Result<u64> {
         }
     }
     drop(all);
+    drop(applying);
     target.install(w)?;
     Ok(keys)
 }

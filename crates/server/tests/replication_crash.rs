@@ -187,3 +187,56 @@ fn a_master_killed_during_a_diskless_transfer_leaves_the_replica_whole() {
     caught_up(&mut m, &mut rc);
     assert_eq!(common::dataset(&mut rc), common::dataset(&mut m));
 }
+
+/// A replica restarted from its RDB (saved at SHUTDOWN with the replication ID and offset,
+/// as Redis saves them) continues with a partial resync, and so do the replicas of a
+/// restarted master (PSYNC2 across restarts, as Redis 7.0).
+#[test]
+fn restarts_continue_by_partial_resync() {
+    if common::redis().is_none() {
+        return;
+    }
+    // A Basalt replica of a Redis master, restarted.
+    let redis = common::redis_with(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = redis.conn();
+    common::repl::fill(&mut m);
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir_arg(dir.path());
+    let port = redis.port.to_string();
+    let replica_args = ["--dir", &d, "--replicaof", "127.0.0.1", &port];
+    let mut r = common::basalt(&replica_args);
+    caught_up(&mut m, &mut r.conn());
+    r.conn().send(&[b"SHUTDOWN"]);
+    let _ = r.child.wait();
+    common::repl::writes(&mut m, 1, 200);
+    let r = common::basalt(&replica_args);
+    let mut rc = r.conn();
+    caught_up(&mut m, &mut rc);
+    assert_eq!(common::dataset(&mut rc), common::dataset(&mut m));
+    let stats = |c: &mut Conn, f: &str| common::info_field_in(c, "stats", f);
+    assert_eq!(stats(&mut m, "sync_full"), "1", "{}", r.log());
+    assert_eq!(stats(&mut m, "sync_partial_ok"), "1");
+
+    // A Basalt master with a Redis replica, restarted on its port.
+    let mdir = tempfile::tempdir().expect("dir");
+    let md = dir_arg(mdir.path());
+    let master_args = ["--dir", &md, "--repl-diskless-sync-delay", "0"];
+    let master = common::basalt(&master_args);
+    let mport = master.port;
+    let mut bm = master.conn();
+    common::repl::fill(&mut bm);
+    let redis_replica = common::redis_with(&["--replicaof", "127.0.0.1", &mport.to_string()]);
+    let mut rr = redis_replica.conn();
+    caught_up(&mut bm, &mut rr);
+    bm.send(&[b"SHUTDOWN"]);
+    drop(bm);
+    let mut master = master;
+    let _ = master.child.wait();
+    let master = common::basalt_at(mport, &master_args);
+    let mut bm = master.conn();
+    common::repl::writes(&mut bm, 2, 100);
+    caught_up(&mut bm, &mut rr);
+    assert_eq!(common::dataset(&mut rr), common::dataset(&mut bm));
+    assert_eq!(stats(&mut bm, "sync_full"), "0", "{}", master.log());
+    assert_eq!(stats(&mut bm, "sync_partial_ok"), "1");
+}

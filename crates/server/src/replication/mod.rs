@@ -113,6 +113,8 @@ pub struct Replication {
     /// REPLICAOF while it changes the generation: once REPLICAOF returns, nothing more of the
     /// old master is applied.
     apply: Mutex<()>,
+    /// `repl-id` and `repl-offset` of the last RDB loaded.
+    pub loaded_history: Mutex<(Option<String>, Option<i64>)>,
     /// Diskless syncs waiting to share a transfer (`fullsync.rs`).
     pub sync_queue: fullsync::SyncQueue,
     /// FAILOVER under way (`failover.rs`).
@@ -142,6 +144,7 @@ impl Default for Replication {
             apply: Mutex::new(()),
             failover: Mutex::new(None),
             sync_queue: Default::default(),
+            loaded_history: Mutex::new((None, None)),
         }
     }
 }
@@ -570,6 +573,71 @@ pub struct ClientRepl {
     pub sync: Option<master::SyncRequest>,
     /// WAIT is waiting for acknowledgements.
     pub wait: Option<master::WaitAcks>,
+}
+
+/// What a save records of the replication history (Redis's `rdbSaveInfo`): the ID, the
+/// offset the data is at, and the database the stream has selected.
+pub struct SaveInfo {
+    pub id: String,
+    pub offset: i64,
+    pub stream_db: usize,
+}
+
+impl Replication {
+    /// The history to record in a save taken now (under every shard lock, and on a replica
+    /// its apply lock, so the data is exactly at the offset): a replica synced, or a master
+    /// keeping a stream. `None` otherwise, as Redis's.
+    pub fn save_info(&self) -> Option<SaveInfo> {
+        if !self.feed.active() {
+            return None;
+        }
+        let stream_db = if self.is_replica() {
+            self.stream_db.load(Relaxed)
+        } else {
+            0
+        };
+        Some(SaveInfo {
+            id: self.ids.lock().0.clone(),
+            offset: self.feed.offset(),
+            stream_db,
+        })
+    }
+
+    /// The apply lock for a save's instant, if it can be had soon (a caller already holding
+    /// shard locks, such as EXEC, must not wait on a link that waits on them): `None` and
+    /// the save records no history.
+    pub fn hold_for_save(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        if !self.is_replica() {
+            return None;
+        }
+        self.apply
+            .try_lock_for(std::time::Duration::from_millis(50))
+    }
+}
+
+/// At start-up, after an RDB (not the log) was loaded: continue the history it records, as
+/// Redis does. A replica asks its master to continue from there (PSYNC id offset+1); a
+/// master keeps it as its previous history, so its replicas can continue (PSYNC2).
+pub fn restore_history(srv: &Server) {
+    let (id, offset) = {
+        let loaded = srv.repl.loaded_history.lock();
+        match (&loaded.0, loaded.1) {
+            (Some(id), Some(offset)) if id.len() == 40 && offset >= 0 => (id.clone(), offset),
+            _ => return,
+        }
+    };
+    let repl = &srv.repl;
+    if repl.is_replica() || !srv.config.read().get("replicaof").is_empty() {
+        repl.adopt(srv, &id, offset);
+        repl.stream_db
+            .store(repl.loaded_stream_db.load(Relaxed), Relaxed);
+        crate::log_notice!("Continuing the replication history {id}:{offset} from the RDB file");
+    } else {
+        *repl.ids.lock() = (crate::server::random_hex(40), id);
+        repl.second_offset.store(offset + 1, Relaxed);
+        repl.feed.reset(offset, backlog_bytes(srv));
+        crate::propagate::refresh_log_expired(srv);
+    }
 }
 
 /// Follow the master `replicaof` names in the config, if any (at start).
