@@ -7,6 +7,7 @@ pub mod aof;
 pub mod bgsave;
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod commands;
 pub mod config;

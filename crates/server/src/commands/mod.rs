@@ -5,6 +5,7 @@ pub mod bitfield;
 pub mod bitmaps;
 pub mod blocking;
 pub mod caching;
+pub mod cluster;
 pub mod connection;
 pub mod debug;
 pub mod dump;

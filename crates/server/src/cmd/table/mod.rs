@@ -9,18 +9,20 @@
 
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
-    acl, bitfield, bitmaps, blocking, caching, connection, debug, dump, functions, geo, hashes,
-    hyperloglog, introspect, keys, lists, memory, multi, persistence, pubsub, replication,
+    acl, bitfield, bitmaps, blocking, caching, cluster, connection, debug, dump, functions, geo,
+    hashes, hyperloglog, introspect, keys, lists, memory, multi, persistence, pubsub, replication,
     scripting, server, sets, sort, stream_groups, stream_info, stream_read, streams, strings,
     zpops, zranges, zsetops, zsets,
 };
 
+mod cluster_subcommands;
 mod subcommands;
+use cluster_subcommands::CLUSTER_SUBCOMMANDS;
 use subcommands::*;
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 233] = [
+pub static COMMANDS: [Spec; 237] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -481,6 +483,14 @@ pub static COMMANDS: [Spec; 233] = [
         docs("Used by a replica to start a full sync (before PSYNC existed).", "1.0.0", "server", "", &[]), Some(replication::sync), &[]),
     spec("psync", -3, F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING | F::NO_MULTI, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Used by a replica to continue a replication history, or start it over with a full sync.", "2.8.0", "server", "", &[arg("replicationid", "string", -1, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[])]), Some(replication::psync), &[]),
+    spec("cluster", -2, 0, (0, 0, 0), &[], A::SLOW, &[],
+        docs("Container for Redis Cluster subcommands.", "3.0.0", "cluster", "Depends on subcommand.", &[]), None, &CLUSTER_SUBCOMMANDS),
+    spec("asking", 1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
+        docs("Lets the next command reach a slot being imported.", "3.0.0", "cluster", "O(1)", &[]), Some(cluster::disabled), &[]),
+    spec("readonly", 1, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
+        docs("Lets this connection read from a cluster replica.", "3.0.0", "cluster", "O(1)", &[]), Some(cluster::disabled), &[]),
+    spec("readwrite", 1, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
+        docs("Ends READONLY on this connection.", "3.0.0", "cluster", "O(1)", &[]), Some(cluster::disabled), &[]),
     spec("failover", -1, F::ADMIN | F::NOSCRIPT | F::STALE, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
         docs("Start a coordinated failover between this server and one of its replicas.", "6.2.0", "server", "O(1)", &[arg("target", "block", -1, "TO", &["optional"], &[arg("host", "string", -1, "", &[], &[]), arg("port", "integer", -1, "", &[], &[]), arg("force", "pure-token", -1, "FORCE", &["optional"], &[])]), arg("abort", "pure-token", -1, "ABORT", &["optional"], &[]), arg("milliseconds", "integer", -1, "TIMEOUT", &["optional"], &[])]), Some(replication::failover), &[]),
     spec("replconf", -1, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE | F::ALLOW_BUSY, (0, 0, 0), &[], A::ADMIN | A::SLOW | A::DANGEROUS, &[],
