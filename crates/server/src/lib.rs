@@ -168,7 +168,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     );
     let appendonly = config.get("appendonly") == "yes";
     cmd::table::set_renames(&config.renames);
-    let srv = Server::new(config, io_threads, shards);
+    let cluster = if config.get("cluster-enabled") == "yes" {
+        let port = config.get("port").parse::<u16>().unwrap_or(0);
+        cluster::Cluster::start(&config, port)?
+    } else {
+        cluster::Cluster::disabled()
+    };
+    let srv = Server::with_cluster(config, io_threads, shards, cluster);
     if let Err(e) = acl::file::load_at_startup(&srv.acl, &srv.config.read()) {
         log_warning!("{e}");
         anyhow::bail!("Critical error while loading ACLs. Exiting.");
@@ -185,7 +191,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     log_notice!(
-        "Running mode=standalone, port={}, io-threads={io_threads}, shards={shards}.",
+        "Running mode={}, port={}, io-threads={io_threads}, shards={shards}.",
+        if srv.cluster.enabled {
+            "cluster"
+        } else {
+            "standalone"
+        },
         srv.config.read().port()
     );
     let result = net::run(Arc::clone(&srv));

@@ -165,10 +165,28 @@ pub struct Server {
     /// The acceptor's runtime and I/O threads, once listening (for listeners opened later:
     /// CONFIG SET tls-port).
     pub listeners: std::sync::OnceLock<crate::net::Listeners>,
+    /// Redis Cluster: this node's ID, epochs and slots (`cluster-enabled`).
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl Server {
     pub fn new(config: Config, io_threads: usize, shards: usize) -> Arc<Server> {
+        Server::with_cluster(
+            config,
+            io_threads,
+            shards,
+            crate::cluster::Cluster::disabled(),
+        )
+    }
+
+    /// A server in cluster mode when `cluster` is enabled (its shards then hold whole hash
+    /// slots).
+    pub fn with_cluster(
+        config: Config,
+        io_threads: usize,
+        shards: usize,
+        cluster: crate::cluster::Cluster,
+    ) -> Arc<Server> {
         let databases = config.databases();
         let acl = crate::acl::Acl::default();
         acl.load_config(&config);
@@ -193,8 +211,14 @@ impl Server {
         let repl = crate::replication::Replication::default();
         repl.load_config(&config);
         crate::stats::set_latency_tracking(config.get("latency-tracking") == "yes");
+        let store = if cluster.enabled {
+            Store::by_slot(shards, databases)
+        } else {
+            Store::new(shards, databases)
+        };
         Arc::new_cyclic(|me| Server {
-            store: Store::new(shards, databases),
+            store,
+            cluster,
             config: RwLock::new(config),
             config_version: AtomicU64::new(0),
             active_expire: std::sync::atomic::AtomicBool::new(true),

@@ -21,6 +21,7 @@ mod list_node;
 pub mod num;
 mod set;
 mod skiplist;
+pub mod slot;
 mod snapshot;
 mod store;
 pub mod stream;

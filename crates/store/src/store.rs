@@ -292,6 +292,9 @@ pub struct Store {
     mask: usize,
     databases: usize,
     hasher: foldhash::fast::FixedState,
+    /// Cluster mode: a key's shard is its hash slot's (`slot % shards`), so a slot's keys
+    /// live in one shard (CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT look there only).
+    by_slot: bool,
 }
 
 /// The part of a key that decides its shard: the text between the first `{` and the next `}`
@@ -320,7 +323,22 @@ impl Store {
             mask: n - 1,
             databases,
             hasher: foldhash::fast::FixedState::with_seed(0x6261_7361_6c74),
+            by_slot: false,
         }
+    }
+
+    /// A store whose shards hold whole hash slots (cluster mode).
+    pub fn by_slot(shards: usize, databases: usize) -> Self {
+        let n = shards.clamp(1, crate::slot::SLOTS);
+        Store {
+            by_slot: true,
+            ..Store::new(n, databases)
+        }
+    }
+
+    /// The shard holding hash slot `slot` (cluster mode).
+    pub fn slot_shard(&self, slot: u16) -> usize {
+        slot as usize & self.mask
     }
 
     pub fn shard_count(&self) -> usize {
@@ -332,6 +350,9 @@ impl Store {
     }
 
     pub fn shard_index(&self, key: &[u8]) -> usize {
+        if self.by_slot {
+            return crate::slot::key_slot(key) as usize & self.mask;
+        }
         // The high bits: the dicts inside the shard use their own seeds, so there is no
         // correlation with bucket choice, but high bits of foldhash mix best.
         (self.hasher.hash_one(hash_tag(key)) >> 40) as usize & self.mask

@@ -231,6 +231,9 @@ fn execute_one<'s>(
 pub(super) struct Rejected {
     spec: Option<&'static Spec>,
     msg: Vec<u8>,
+    /// A cluster redirection: an EXEC refused so discards its transaction and answers the
+    /// redirection itself, not EXECABORT (Redis's `processCommand`).
+    redirect: bool,
 }
 
 /// The checks before a command runs or is queued, in Redis's order (`processCommand`): the
@@ -241,10 +244,15 @@ fn admit(
     argv: Argv<'_>,
     out_of_memory: bool,
 ) -> Result<&'static Spec, Rejected> {
-    let spec = resolve(argv).map_err(|msg| Rejected { spec: None, msg })?;
+    let spec = resolve(argv).map_err(|msg| Rejected {
+        spec: None,
+        msg,
+        redirect: false,
+    })?;
     let refuse = |msg: Vec<u8>| Rejected {
         spec: Some(spec),
         msg,
+        redirect: false,
     };
     if !spec.arity_ok(argv.len()) {
         return Err(refuse(
@@ -283,6 +291,34 @@ fn admit(
     };
     if let Err(denied) = crate::acl::clients::permit(srv, client, spec, &argv, context, spec.name) {
         return Err(refuse(denied.error(spec)));
+    }
+    // Cluster mode: a keyed command is served only for a slot of this node, all its keys in
+    // one slot, while the cluster is up (Redis's `getNodeByQuery`); EXEC for its whole
+    // transaction. The master's stream is obeyed as is.
+    if srv.cluster.enabled && !client.replaying {
+        let mut slots: Vec<u16> = Vec::new();
+        if spec.name == "exec" {
+            slots = super::multi::queued_key_slots(client);
+        } else if spec.has_keys() {
+            // Arguments Redis finds no keys in are no redirection: the command's own
+            // error follows.
+            slots = spec
+                .key_refs(&argv)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&(i, _)| i < argv.len())
+                .map(|&(i, _)| store::slot::key_slot(argv.get(i)))
+                .collect();
+        }
+        let writes = spec.has(super::flags::WRITE)
+            || (spec.name == "exec" && super::multi::queued_writes(client));
+        let config = srv.config.read();
+        if let Some(r) = srv.cluster.check(&config, slots.into_iter(), writes) {
+            return Err(Rejected {
+                redirect: true,
+                ..refuse(r.error().as_bytes().to_vec())
+            });
+        }
     }
     // A script or function that declares flags takes them for the command (Redis's
     // `scriptFlagsToCmdFlags`): it may write unless `no-writes`, needs memory unless it
@@ -370,8 +406,11 @@ fn reject(srv: &Server, client: &mut ClientState, out: &mut resp::Reply, r: Reje
     if let Some(multi) = client.multi.as_mut() {
         multi.aborted = true;
     }
-    // A refused EXEC is always an EXECABORT, even outside MULTI (Redis's `rejectCommand`).
-    if r.spec.is_some_and(|s| s.name == "exec") {
+    // A refused EXEC is always an EXECABORT, even outside MULTI (Redis's `rejectCommand`),
+    // but for a cluster redirection.
+    if r.redirect && r.spec.is_some_and(|s| s.name == "exec") && client.multi.is_some() {
+        super::multi::discard(srv, client);
+    } else if r.spec.is_some_and(|s| s.name == "exec") {
         if client.multi.is_some() {
             super::multi::discard(srv, client);
         }

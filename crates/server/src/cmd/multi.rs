@@ -94,6 +94,23 @@ pub fn queued_flags(client: &ClientState, flag: u32) -> bool {
     client.multi.as_ref().is_some_and(|m| m.flags & flag != 0)
 }
 
+/// The hash slots of every key of the queued commands (cluster mode's check of EXEC).
+pub fn queued_key_slots(client: &ClientState) -> Vec<u16> {
+    let Some(m) = client.multi.as_ref() else {
+        return Vec::new();
+    };
+    let mut slots = Vec::new();
+    for q in &m.queued {
+        let argv = q.argv();
+        for (i, _) in q.spec.key_refs(&argv).unwrap_or_default() {
+            if i < argv.len() {
+                slots.push(store::slot::key_slot(argv.get(i)));
+            }
+        }
+    }
+    slots
+}
+
 /// Whether a queued command lacks `flag`.
 pub fn queued_lacks(client: &ClientState, flag: u32) -> bool {
     client.multi.as_ref().is_some_and(|m| m.missing & flag != 0)

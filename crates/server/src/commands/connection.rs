@@ -169,6 +169,11 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn select(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    let index = super::parse_c_int(argv.get(1), None)?;
+    // A cluster has database 0 only.
+    if ctx.srv.cluster.enabled && index != 0 {
+        return Err("ERR SELECT is not allowed in cluster mode".into());
+    }
     let db = parse_db_index(ctx, argv.get(1))?;
     ctx.client.db = db;
     ctx.client.shared.db.store(db, Relaxed);
@@ -177,6 +182,9 @@ pub fn select(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    if ctx.srv.cluster.enabled {
+        return Err("ERR SWAPDB is not allowed in cluster mode".into());
+    }
     // Both parsed before either is checked against the databases, as Redis does.
     let a = parse_c_int(argv.get(1), Some("ERR invalid first DB index"))?;
     let b = parse_c_int(argv.get(2), Some("ERR invalid second DB index"))?;

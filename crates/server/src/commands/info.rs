@@ -196,7 +196,11 @@ pub fn render(srv: &Server, shards: &mut store::AllShards<'_, '_>, args: &[Strin
                 "Latencystats"
             }
             "cluster" => {
-                b.push_str("cluster_enabled:0\r\n");
+                b.push_str(if srv.cluster.enabled {
+                    "cluster_enabled:1\r\n"
+                } else {
+                    "cluster_enabled:0\r\n"
+                });
                 "Cluster"
             }
             "keyspace" => {
@@ -243,7 +247,8 @@ fn server_section(srv: &Server, b: &mut String) {
     let uptime = srv.uptime_secs();
     let _ = write!(
         b,
-        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nbasalt_version:{}\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:1\r\nio_threads:{}\r\nshards:{}\r\n",
+        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:{}\r\nbasalt_version:{}\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:1\r\nio_threads:{}\r\nshards:{}\r\n",
+        if srv.cluster.enabled { "cluster" } else { "standalone" },
         env!("CARGO_PKG_VERSION"),
         os_name(),
         std::process::id(),

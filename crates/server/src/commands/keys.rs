@@ -413,6 +413,9 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
         }
         j += 1;
     }
+    if ctx.srv.cluster.enabled && (src_db != 0 || dst_db != 0) {
+        return Err("ERR Copying to another database is not allowed in cluster mode".into());
+    }
     if src_db == dst_db && src == dst {
         return Err("ERR source and destination objects are the same".into());
     }
@@ -441,6 +444,9 @@ pub fn copy_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
+    if ctx.srv.cluster.enabled {
+        return Err("ERR MOVE is not allowed in cluster mode".into());
+    }
     let (key, now) = (argv.get(1), ctx.now_ms);
     let dst_db = db_option(ctx, argv.get(2))?;
     let src_db = ctx.client.db;

@@ -45,13 +45,6 @@ pub(super) static GATED: &[Param] = &[
         true,
         "replication",
     ),
-    gated(
-        "cluster-require-full-coverage",
-        Kind::Bool,
-        "yes",
-        true,
-        "cluster mode",
-    ),
     gated_alias(
         "cluster-replica-no-failover",
         "cluster-slave-no-failover",
@@ -66,14 +59,6 @@ pub(super) static GATED: &[Param] = &[
         "no",
         true,
         "active defragmentation",
-    ),
-    gated("cluster-enabled", Kind::Bool, "no", false, "cluster mode"),
-    gated(
-        "cluster-allow-reads-when-down",
-        Kind::Bool,
-        "no",
-        true,
-        "cluster mode",
     ),
     gated(
         "cluster-allow-pubsubshard-when-down",
@@ -97,13 +82,6 @@ pub(super) static GATED: &[Param] = &[
         "replication",
     ),
     gated("cluster-announce-ip", Kind::Str, "", true, "cluster mode"),
-    gated(
-        "cluster-config-file",
-        Kind::Str,
-        "nodes.conf",
-        false,
-        "cluster mode",
-    ),
     gated(
         "cluster-announce-hostname",
         Kind::Str,

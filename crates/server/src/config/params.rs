@@ -572,6 +572,11 @@ static CORE: &[Param] = &[
         "512",
         true,
     ),
+    // Redis Cluster (`crate::cluster`, being built): one node's slots and nodes.conf.
+    p("cluster-enabled", Kind::Bool, "no", false),
+    p("cluster-config-file", Kind::Str, "nodes.conf", false),
+    p("cluster-require-full-coverage", Kind::Bool, "yes", true),
+    p("cluster-allow-reads-when-down", Kind::Bool, "no", true),
     // Persistence. The append-only log: `appendonly yes` at start-up loads and appends (see
     // `aof.rs`); SAVE and BGSAVE write `dbfilename` (`save.rs`, `bgsave.rs`), the cron starts a
     // BGSAVE at a save point, a `dump.rdb` loads at start-up when the log is off.

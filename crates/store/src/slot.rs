@@ -33,20 +33,9 @@ pub fn crc16(bytes: &[u8]) -> u16 {
     })
 }
 
-/// The part of `key` that is hashed (Redis's `keyHashSlot`).
-pub fn hash_tag(key: &[u8]) -> &[u8] {
-    let Some(open) = key.iter().position(|&b| b == b'{') else {
-        return key;
-    };
-    match key[open + 1..].iter().position(|&b| b == b'}') {
-        Some(len) if len > 0 => &key[open + 1..open + 1 + len],
-        _ => key,
-    }
-}
-
 /// The hash slot of `key`.
 pub fn key_slot(key: &[u8]) -> u16 {
-    crc16(hash_tag(key)) & (SLOTS as u16 - 1)
+    crc16(crate::store::hash_tag(key)) & (SLOTS as u16 - 1)
 }
 
 #[cfg(test)]
