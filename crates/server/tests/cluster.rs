@@ -129,6 +129,14 @@ const SCRIPT: &[&[&str]] = &[
     &["CLUSTER", "INFO"],
     &["CLUSTER", "SAVECONFIG"],
     &["INFO", "cluster"],
+    &["CLUSTER", "ADDSLOTS", "1", "2"],
+    &["SET", "{x}a", "1"],
+    &["CLUSTER", "RESET", "MAYBE"],
+    &["CLUSTER", "RESET", "SOFT", "X"],
+    &["FLUSHALL"],
+    &["CLUSTER", "RESET", "SOFT"],
+    &["CLUSTER", "INFO"],
+    &["CLUSTER", "NODES"],
 ];
 
 #[test]

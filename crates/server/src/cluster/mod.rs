@@ -221,6 +221,21 @@ impl Cluster {
         }
     }
 
+    /// CLUSTER RESET: no slots, no other node; `hard` also a new ID and epochs back to 0.
+    pub fn reset(&self, hard: bool) {
+        let all: Vec<u16> = (0..SLOTS as u16).collect();
+        self.assign(&all, false);
+        let mut s = self.state.lock();
+        s.others.clear();
+        if hard {
+            s.current_epoch = 0;
+            s.config_epoch = 0;
+            s.last_vote_epoch = 0;
+            s.id = crate::server::random_hex(40);
+            crate::log_notice!("Node hard reset, now I'm {}", s.id);
+        }
+    }
+
     /// CLUSTER SET-CONFIG-EPOCH: only on a fresh node (epoch 0, alone).
     pub fn set_config_epoch(&self, epoch: u64) -> Result<(), &'static str> {
         let mut s = self.state.lock();

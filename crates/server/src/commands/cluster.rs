@@ -115,8 +115,34 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             ctx.out.ok();
         }
         "links" => ctx.out.array(0),
+        "reset" => {
+            let hard = match argv.len() {
+                2 => false,
+                3 if argv.get(2).eq_ignore_ascii_case(b"hard") => true,
+                3 if argv.get(2).eq_ignore_ascii_case(b"soft") => false,
+                3 => return Err("ERR syntax error".into()),
+                _ => {
+                    return Err(format!(
+                        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+                        String::from_utf8_lossy(argv.get(1))
+                    )
+                    .into())
+                }
+            };
+            if ctx.all_shards().db_len(0) != 0 {
+                return Err(
+                    "ERR CLUSTER RESET can't be called with master nodes containing keys".into(),
+                );
+            }
+            ctx.srv.cluster.reset(hard);
+            save(ctx)?;
+            ctx.out.ok();
+        }
         "forget" if argv.get(2) == ctx.srv.cluster.myself().id.as_bytes() => {
             return Err("ERR I tried hard but I can't forget myself...".into());
+        }
+        "replicate" if argv.get(2) == ctx.srv.cluster.myself().id.as_bytes() => {
+            return Err("ERR Can't replicate myself".into());
         }
         "replicas" | "slaves" | "count-failure-reports" | "forget" | "replicate" => {
             return Err(
