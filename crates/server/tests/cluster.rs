@@ -197,3 +197,56 @@ fn nodes_conf_keeps_the_node_across_restarts() {
         .expect("run");
     assert!(!out.status.success());
 }
+
+/// The stock tools on a one-node Basalt cluster: redis-py's `RedisCluster` maps the slots
+/// with CLUSTER SLOTS and reads and writes 10,000 keys; `redis-cli --cluster check` is clean.
+#[test]
+fn redis_py_and_redis_cli_use_a_one_node_cluster() {
+    let has_py = std::process::Command::new("python3")
+        .args(["-c", "import redis.cluster"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_py || common::redis().is_none() {
+        assert!(
+            std::env::var("BASALT_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "redis-py and redis-cli are needed"
+        );
+        return;
+    }
+    let basalt = common::basalt(&["--cluster-enabled", "yes"]);
+    let mut c = basalt.conn();
+    assert_eq!(
+        text(&c.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"])),
+        "+OK\r\n"
+    );
+    common::repl::wait_for("the cluster state ok", || {
+        text(&c.cmd_str(&["CLUSTER", "INFO"])).contains("cluster_state:ok")
+    });
+    let script = r#"
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+for i in range(10000):
+    rc.set("key:%d" % i, i)
+bad = [i for i in range(10000) if rc.get("key:%d" % i) != str(i).encode()]
+print(len(bad), rc.cluster_info()["cluster_state"])
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &basalt.port.to_string()])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0 ok");
+    assert_eq!(text(&c.cmd_str(&["DBSIZE"])), ":10000\r\n");
+    let check = std::process::Command::new("redis-cli")
+        .args(["--cluster", "check", &basalt.addr()])
+        .output()
+        .expect("redis-cli");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains("All 16384 slots covered"), "{report}");
+}
