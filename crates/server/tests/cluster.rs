@@ -250,3 +250,60 @@ print(len(bad), rc.cluster_info()["cluster_state"])
     assert!(check.status.success(), "{report}");
     assert!(report.contains("All 16384 slots covered"), "{report}");
 }
+
+/// The bus codec against redis-server's own bus: a MEET encoded by Basalt is understood
+/// (Redis adds the node, in handshake, with the ports it carried) and Redis's PONG decodes
+/// to its ID, ports, epochs and exactly the slots it serves.
+#[test]
+fn bus_messages_are_redis_s() {
+    use server::cluster::msg::{flag, kind, Header, Message};
+    use std::io::{Read, Write};
+    if common::redis().is_none() {
+        return;
+    }
+    let redis = common::redis_no_wait(&["--cluster-enabled", "yes"]);
+    let (redis_id, mut c) = node(&redis);
+    c.cmd_str(&["CLUSTER", "ADDSLOTS", "5", "100", "16383"]);
+    let bus_port = u32::from(redis.port) + 10000;
+    let mut bus = std::net::TcpStream::connect(("127.0.0.1", bus_port as u16)).expect("bus");
+    bus.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut me = Header::new(kind::MEET, *b"0123456789abcdef0123456789abcdef01234567");
+    me.port = 7777;
+    me.cport = 17777;
+    me.flags = flag::MASTER;
+    let meet = Message {
+        header: me,
+        data: Vec::new(),
+    };
+    bus.write_all(&meet.encode()).expect("send MEET");
+    let mut start = [0u8; 8];
+    bus.read_exact(&mut start).expect("PONG header");
+    let len = Message::announced_len(&start)
+        .expect("a bus message")
+        .expect("its length");
+    let mut whole = start.to_vec();
+    whole.resize(len, 0);
+    bus.read_exact(&mut whole[8..]).expect("PONG body");
+    let pong = Message::decode(&whole).expect("Redis's PONG decodes");
+    let h = &pong.header;
+    assert_eq!(h.kind, kind::PONG);
+    assert_eq!(
+        server::cluster::msg::field_text(&h.sender),
+        redis_id,
+        "sender"
+    );
+    assert_eq!((h.port, h.cport), (redis.port, bus_port as u16));
+    assert!(h.flags & flag::MASTER != 0);
+    let served: Vec<u16> = (0..16384).filter(|&s| h.has_slot(s)).collect();
+    assert_eq!(served, vec![5, 100, 16383]);
+    assert_eq!(pong.gossip().len(), h.count as usize);
+    // Redis took our MEET: the node is in its table, with our ports.
+    let nodes = text(&c.cmd_str(&["CLUSTER", "NODES"]));
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.contains(":7777@17777") && l.contains("handshake")),
+        "{nodes}"
+    );
+}

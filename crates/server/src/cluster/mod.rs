@@ -6,6 +6,7 @@
 //! to other nodes) comes next: until then a node knows no other node.
 
 mod conf;
+pub mod msg;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
