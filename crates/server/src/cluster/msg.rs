@@ -366,4 +366,29 @@ mod tests {
             assert!(Message::decode(&ok[..n]).is_err());
         }
     }
+
+    proptest::proptest! {
+        /// Random bytes written over a valid PING with gossip: decoded or refused, never a
+        /// panic; what decodes encodes back to the same bytes (reserved bytes zeroed).
+        #[test]
+        fn mutated_messages_never_panic(
+            edits in proptest::collection::vec((0usize..2500, proptest::num::u8::ANY), 1..8),
+        ) {
+            let mut h = Header::new(kind::PING, [b'c'; NAME_LEN]);
+            h.count = 2;
+            let mut bytes = Message { header: h, data: vec![7; 2 * GOSSIP_LEN] }.encode();
+            for (at, v) in edits {
+                if at < bytes.len() {
+                    bytes[at] = v;
+                }
+            }
+            let _ = Message::announced_len(&bytes);
+            if let Ok(m) = Message::decode(&bytes) {
+                proptest::prop_assert!(m.gossip().len() <= m.header.count as usize);
+                let mut want = bytes.clone();
+                want[2216..2246].fill(0);
+                proptest::prop_assert_eq!(m.encode(), want);
+            }
+        }
+    }
 }
