@@ -11,13 +11,7 @@ use scripting::{Engine, Host};
 struct Quiet;
 
 impl Host for Quiet {
-    fn call(
-        &mut self,
-        _argv: resp::Argv<'_>,
-        _resp: u8,
-        _repl: u8,
-        reply: &mut resp::Reply,
-    ) -> bool {
+    fn call(&mut self, _argv: resp::Argv<'_>, _resp: u8, _repl: u8, reply: &mut resp::Reply) -> bool {
         reply.clear();
         reply.error(b"ERR no commands while loading");
         false
