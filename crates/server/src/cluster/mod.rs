@@ -7,6 +7,7 @@
 
 mod conf;
 pub mod msg;
+pub mod redirect;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};

@@ -292,33 +292,14 @@ fn admit(
     if let Err(denied) = crate::acl::clients::permit(srv, client, spec, &argv, context, spec.name) {
         return Err(refuse(denied.error(spec)));
     }
-    // Cluster mode: a keyed command is served only for a slot of this node, all its keys in
-    // one slot, while the cluster is up (Redis's `getNodeByQuery`); EXEC for its whole
-    // transaction. The master's stream is obeyed as is.
-    if srv.cluster.enabled && !client.replaying {
-        let mut slots: Vec<u16> = Vec::new();
-        if spec.name == "exec" {
-            slots = super::multi::queued_key_slots(client);
-        } else if spec.has_keys() {
-            // Arguments Redis finds no keys in are no redirection: the command's own
-            // error follows.
-            slots = spec
-                .key_refs(&argv)
-                .unwrap_or_default()
-                .iter()
-                .filter(|&&(i, _)| i < argv.len())
-                .map(|&(i, _)| store::slot::key_slot(argv.get(i)))
-                .collect();
-        }
-        let writes = spec.has(super::flags::WRITE)
-            || (spec.name == "exec" && super::multi::queued_writes(client));
-        let config = srv.config.read();
-        if let Some(r) = srv.cluster.check(&config, slots.into_iter(), writes) {
-            return Err(Rejected {
-                redirect: true,
-                ..refuse(r.error().as_bytes().to_vec())
-            });
-        }
+    // EXEC counts as a write when it holds one.
+    let writes = spec.has(super::flags::WRITE)
+        || (spec.name == "exec" && super::multi::queued_writes(client));
+    if let Some(r) = crate::cluster::redirect::of_command(srv, client, spec, &argv, writes) {
+        return Err(Rejected {
+            redirect: true,
+            ..refuse(r.error().as_bytes().to_vec())
+        });
     }
     // A script or function that declares flags takes them for the command (Redis's
     // `scriptFlagsToCmdFlags`): it may write unless `no-writes`, needs memory unless it
@@ -335,10 +316,7 @@ fn admit(
             return Err(refuse(crate::evict::OOM.as_bytes().to_vec()));
         }
     }
-    // EXEC counts as a write when it holds one. Redis refuses PING too while the disk fails
-    // (a health check should see it).
-    let writes = spec.has(super::flags::WRITE)
-        || (spec.name == "exec" && super::multi::queued_writes(client));
+    // Redis refuses PING too while the disk fails (a health check should see it).
     if writes || spec.name == "ping" || super::script_call::is_script(spec) {
         if let Some(msg) = disk_error(srv) {
             if writes || spec.name == "ping" || declared().is_some_and(|f| !f.no_writes) {

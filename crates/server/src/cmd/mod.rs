@@ -22,8 +22,8 @@ pub use keys::KeyRefs;
 pub use lookup::lookup as lookup_command;
 pub(crate) use multi::log_transaction;
 pub use multi::{
-    begin as begin_multi, discard, queued_may_replicate, queued_writes, unwatch_all, watch, Multi,
-    Watching,
+    begin as begin_multi, discard, queued_key_slots, queued_may_replicate, queued_writes,
+    unwatch_all, watch, Multi, Watching,
 };
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
