@@ -56,6 +56,10 @@ pub struct ClientState {
     pub flow: Flow,
     pub last_command: &'static str,
     pub no_evict: bool,
+    /// ASKING: the next command (or the next transaction) may use a slot being imported.
+    pub cluster_asking: bool,
+    /// READONLY: a replica in cluster mode serves this client reads of its master's slots.
+    pub cluster_readonly: bool,
     pub shared: Arc<ClientShared>,
     pub stats: Arc<ThreadStats>,
     /// Set while a blocking command waits for data.
@@ -130,6 +134,8 @@ impl ClientState {
             flow: Flow::Continue,
             last_command: "NULL",
             no_evict: false,
+            cluster_asking: false,
+            cluster_readonly: false,
             shared,
             stats,
             block: None,

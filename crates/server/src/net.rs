@@ -176,7 +176,11 @@ pub fn bind_tcp(srv: &Server, port: u16) -> anyhow::Result<Vec<StdTcpListener>> 
 }
 
 /// Bind `binds` (as the `bind` directive lists them) on `port`.
-fn bind_addrs(srv: &Server, binds: &[String], port: u16) -> anyhow::Result<Vec<StdTcpListener>> {
+pub(crate) fn bind_addrs(
+    srv: &Server,
+    binds: &[String],
+    port: u16,
+) -> anyhow::Result<Vec<StdTcpListener>> {
     let (backlog, mark) = {
         let c = srv.config.read();
         let backlog = c.get("tcp-backlog").parse::<i32>().unwrap_or(511);
@@ -402,6 +406,7 @@ pub fn run(srv: Arc<Server>) -> anyhow::Result<()> {
                 }
             });
         }
+        crate::cluster::bus::start(&srv)?;
         log_notice!("Ready to accept connections");
         crate::replication::start_from_config(&srv);
         crate::supervise::ready();

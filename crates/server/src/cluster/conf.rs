@@ -5,22 +5,24 @@
 
 use std::io::Write;
 
-use super::NodeState;
+use super::msg::flag;
+use super::node::{self, Node};
+use super::State;
 
-/// The file's node state and this node's slots; `None` when there is no file yet (or it is
-/// empty, as Redis treats a zero-length file).
-pub fn load(path: &str) -> anyhow::Result<Option<(NodeState, Vec<u16>)>> {
+/// Load the file into `st` (this node's ID, epochs, role and slots; the other nodes, their
+/// roles and slots). `false` when there is no file yet (or it is empty, as Redis treats a
+/// zero-length file).
+pub fn load(path: &str, st: &mut State) -> anyhow::Result<bool> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => anyhow::bail!("Loading the cluster node config from {path}: {e}"),
     };
     if text.trim().is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
-    let mut state = NodeState::default();
-    let mut slots = Vec::new();
     let mut found_myself = false;
+    let now = crate::util::now_ms();
     for (n, line) in text.lines().enumerate() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let bad = || {
@@ -35,26 +37,63 @@ pub fn load(path: &str) -> anyhow::Result<Option<(NodeState, Vec<u16>)>> {
                 for pair in words[1..].chunks(2) {
                     let value = pair.get(1).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
                     match pair[0] {
-                        "currentEpoch" => state.current_epoch = value,
-                        "lastVoteEpoch" => state.last_vote_epoch = value,
+                        "currentEpoch" => st.current_epoch = value,
+                        "lastVoteEpoch" => st.last_vote_epoch = value,
                         _ => {}
                     }
                 }
             }
             Some(id) => {
-                if words.len() < 8 || id.len() != 40 {
+                let id = node::parse_id(id.as_bytes()).ok_or_else(bad)?;
+                if words.len() < 8 {
                     return Err(bad());
                 }
-                if !words[2].split(',').any(|f| f == "myself") {
-                    state.others.push(line.to_string());
-                    continue;
+                let flags = node::parse_flags(words[2]);
+                let master = match words[3] {
+                    "-" => None,
+                    m => Some(node::parse_id(m.as_bytes()).ok_or_else(bad)?),
+                };
+                let epoch: u64 = words[6].parse().map_err(|_| bad())?;
+                // `ip:port@cport[,hostname]`
+                let (addr, hostname) = words[1].split_once(',').unwrap_or((words[1], ""));
+                let (hostport, cport) = addr.split_once('@').ok_or_else(bad)?;
+                let (ip, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
+                let port: u16 = port.parse().map_err(|_| bad())?;
+                let cport: u16 = cport.parse().map_err(|_| bad())?;
+                if flags & flag::MYSELF != 0 {
+                    found_myself = true;
+                    st.id = id;
+                    st.config_epoch = epoch;
+                    st.my_ip = ip.to_string();
+                    st.my_flags =
+                        flags & !flag::MYSELF & (flag::MASTER | flag::SLAVE | flag::NOFAILOVER);
+                    st.my_master = master;
+                } else {
+                    let mut other = Node::new(id, ip, port, cport, flags, now);
+                    other.hostname = hostname.to_string();
+                    other.master = master;
+                    other.config_epoch = epoch;
+                    // A restarted node pings everyone afresh.
+                    other.pong_received_ms = words[5].parse().unwrap_or(0);
+                    st.nodes.insert(id, other);
                 }
-                found_myself = true;
-                state.id = id.to_string();
-                state.config_epoch = words[6].parse().map_err(|_| bad())?;
                 for range in &words[8..] {
-                    // `[slot->-node]` / `[slot-<-node]`: migrations, not built yet.
-                    if range.starts_with('[') {
+                    if let Some(open) = range.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                        let parsed = open
+                            .split_once("->-")
+                            .map(|(s, n)| (s, n, true))
+                            .or_else(|| open.split_once("-<-").map(|(s, n)| (s, n, false)));
+                        let (slot, other, out) = parsed.ok_or_else(bad)?;
+                        let slot: u16 = slot.parse().map_err(|_| bad())?;
+                        let other = node::parse_id(other.as_bytes()).ok_or_else(bad)?;
+                        if slot as usize >= super::SLOTS {
+                            return Err(bad());
+                        }
+                        if out {
+                            st.migrating.insert(slot, other);
+                        } else {
+                            st.importing.insert(slot, other);
+                        }
                         continue;
                     }
                     let (a, b) = range.split_once('-').unwrap_or((range, range));
@@ -63,7 +102,9 @@ pub fn load(path: &str) -> anyhow::Result<Option<(NodeState, Vec<u16>)>> {
                     if a > b || b as usize >= super::SLOTS {
                         return Err(bad());
                     }
-                    slots.extend(a..=b);
+                    for s in a..=b {
+                        st.owners[s as usize] = Some(id);
+                    }
                 }
             }
         }
@@ -73,7 +114,7 @@ pub fn load(path: &str) -> anyhow::Result<Option<(NodeState, Vec<u16>)>> {
             "Unrecoverable error: corrupted cluster config file \"{path}\" (no myself node)."
         );
     }
-    Ok(Some((state, slots)))
+    Ok(true)
 }
 
 pub fn write(path: &str, text: &str) -> anyhow::Result<()> {

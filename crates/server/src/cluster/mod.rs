@@ -1,51 +1,94 @@
-//! Redis Cluster (issue 16), being built. So far one node's side of it: its ID and epochs,
-//! the hash slots it serves (`store::slot` maps keys to slots; in cluster mode a slot's keys
-//! live in one shard), `nodes.conf` in Redis's format (`conf.rs`), the CLUSTER commands that
-//! read and change them, and the redirections such a node answers (`-CROSSSLOT`,
-//! `-CLUSTERDOWN`). The bus (MEET, PING/PONG, failure detection, failover, `-MOVED`/`-ASK`
-//! to other nodes) comes next: until then a node knows no other node.
+//! Redis Cluster (issue 16): this node's view of the cluster — its ID and epochs, the other
+//! nodes (`node.rs`), which node serves each of the 16,384 hash slots, slots being migrated
+//! — kept in `nodes.conf` (`conf.rs`) and kept current by the cluster bus (`bus.rs`: links
+//! and the cron; `handle.rs`: what a received message changes; `build.rs`: what this node
+//! sends; `msg.rs`: the wire format). `redirect.rs` decides, for each keyed command, whether
+//! it is served here or answered with `-MOVED`, `-ASK`, `-TRYAGAIN`, `-CROSSSLOT` or
+//! `-CLUSTERDOWN`.
+//!
+//! One mutex holds the view; the hot path reads only `mine`, a bitmap of the slots this
+//! node serves, and takes the mutex only for a command it does not serve.
 
+mod build;
+pub mod bus;
 mod conf;
+mod handle;
 pub mod msg;
+pub mod node;
 pub mod redirect;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 pub use store::slot;
 use store::slot::SLOTS;
 
+use msg::flag;
+use node::{Node, NodeId};
+
 /// A master that just started waits this long before it calls the cluster `ok` (Redis's
 /// `CLUSTER_WRITABLE_DELAY`: the cluster gets a chance to tell it its slots moved).
 const WRITABLE_DELAY: Duration = Duration::from_millis(2000);
-/// A master that was in a minority (here: serving no slot, so no quorum of masters with
-/// slots was reachable) waits this long after leaving it before the state turns `ok`
-/// (Redis's rejoin delay: `cluster-node-timeout` clamped to 500 ms … 5 s).
-const REJOIN_DELAY: Duration = Duration::from_millis(5000);
+/// A node forgotten by CLUSTER FORGET is not re-added from gossip for this long.
+pub const BLACKLIST_MS: u64 = 60_000;
 
 /// This node's cluster state.
 pub struct Cluster {
     pub enabled: bool,
     /// The slots this node serves, a bit each (read on every keyed command).
     mine: Box<[AtomicU64]>,
-    state: Mutex<NodeState>,
+    /// Whether any slot is migrating or importing (then the hot path takes the lock).
+    open_slots: AtomicBool,
+    /// `cluster_state:ok`, as last computed.
+    up: AtomicBool,
+    state: Mutex<State>,
     started: Instant,
-    /// When this node last stopped being in a minority (its first slot assigned).
-    left_minority: Mutex<Option<Instant>>,
+    /// This node's client port and bus port (`cluster-port`, or port + 10000).
+    pub port: u16,
+    pub cport: u16,
 }
 
-/// What `nodes.conf` records of this node.
+/// What this node knows of the cluster.
+pub struct State {
+    pub id: NodeId,
+    pub current_epoch: u64,
+    pub config_epoch: u64,
+    pub last_vote_epoch: u64,
+    /// This node's IP as the others see it (learned from the first MEET or PING received,
+    /// as Redis does, when `cluster-announce-ip` is not set).
+    pub my_ip: String,
+    /// `MASTER` or `SLAVE`, and `NOFAILOVER`.
+    pub my_flags: u16,
+    pub my_master: Option<NodeId>,
+    pub nodes: HashMap<NodeId, Node>,
+    /// Who serves each slot.
+    pub owners: Vec<Option<NodeId>>,
+    /// `CLUSTER SETSLOT … MIGRATING`: slots this node serves, moving to a node.
+    pub migrating: BTreeMap<u16, NodeId>,
+    /// `CLUSTER SETSLOT … IMPORTING`: slots moving here from a node.
+    pub importing: BTreeMap<u16, NodeId>,
+    /// Forgotten nodes and when they may be learned again (unix ms).
+    pub blacklist: HashMap<NodeId, u64>,
+    /// Messages sent and received, by type.
+    pub sent: [u64; 11],
+    pub received: [u64; 11],
+    /// `cluster_state:ok`, and when this node was last in a minority.
+    pub ok: bool,
+    pub among_minority_ms: u64,
+    /// `nodes.conf` needs writing.
+    pub dirty: bool,
+}
+
+/// What `nodes.conf` records of this node (CLUSTER MYID, INFO and the epochs).
 #[derive(Debug, Clone, Default)]
 pub struct NodeState {
     pub id: String,
     pub current_epoch: u64,
     pub config_epoch: u64,
     pub last_vote_epoch: u64,
-    /// Lines of other nodes read from `nodes.conf`, written back unchanged (the bus that
-    /// would use them is not built yet).
-    pub others: Vec<String>,
 }
 
 /// Why a keyed command is not served here.
@@ -55,18 +98,185 @@ pub enum Redirect {
     Unbound,
     Down,
     DownReadOnly,
+    TryAgain,
+    Moved(u16, String),
+    Ask(u16, String),
 }
 
 impl Redirect {
-    pub fn error(&self) -> &'static str {
+    pub fn error(&self) -> String {
         match self {
-            Redirect::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot",
-            Redirect::Unbound => "CLUSTERDOWN Hash slot not served",
-            Redirect::Down => "CLUSTERDOWN The cluster is down",
+            Redirect::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),
+            Redirect::Unbound => "CLUSTERDOWN Hash slot not served".into(),
+            Redirect::Down => "CLUSTERDOWN The cluster is down".into(),
             Redirect::DownReadOnly => {
-                "CLUSTERDOWN The cluster is down and only accepts read commands"
+                "CLUSTERDOWN The cluster is down and only accepts read commands".into()
+            }
+            Redirect::TryAgain => "TRYAGAIN Multiple keys request during rehashing of slot".into(),
+            Redirect::Moved(slot, at) => format!("MOVED {slot} {at}"),
+            Redirect::Ask(slot, at) => format!("ASK {slot} {at}"),
+        }
+    }
+}
+
+impl State {
+    fn new(id: NodeId) -> Self {
+        State {
+            id,
+            current_epoch: 0,
+            config_epoch: 0,
+            last_vote_epoch: 0,
+            my_ip: String::new(),
+            my_flags: flag::MASTER,
+            my_master: None,
+            nodes: HashMap::new(),
+            owners: vec![None; SLOTS],
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
+            blacklist: HashMap::new(),
+            sent: [0; 11],
+            received: [0; 11],
+            ok: false,
+            among_minority_ms: 0,
+            dirty: false,
+        }
+    }
+
+    pub fn i_am_master(&self) -> bool {
+        self.my_flags & flag::MASTER != 0
+    }
+
+    /// The config epoch of `id` (this node's own, or another's; 0 for an unknown node).
+    pub fn epoch_of(&self, id: &NodeId) -> u64 {
+        if *id == self.id {
+            self.config_epoch
+        } else {
+            self.nodes.get(id).map_or(0, |n| n.config_epoch)
+        }
+    }
+
+    /// The master whose slots this node's messages carry: itself, or the one it replicates.
+    pub fn shard_master(&self) -> NodeId {
+        self.my_master.unwrap_or(self.id)
+    }
+
+    /// The slots `id` serves, as ranges.
+    pub fn ranges_of(&self, id: &NodeId) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for (s, owner) in self.owners.iter().enumerate() {
+            if owner.as_ref() != Some(id) {
+                continue;
+            }
+            let s = s as u16;
+            match out.last_mut() {
+                Some((_, end)) if *end + 1 == s => *end = s,
+                _ => out.push((s, s)),
             }
         }
+        out
+    }
+
+    pub fn slot_count(&self, id: &NodeId) -> usize {
+        self.owners
+            .iter()
+            .filter(|o| o.as_ref() == Some(id))
+            .count()
+    }
+
+    /// `ip:port` of a node for a redirection (this node's own when it is `id`).
+    pub fn endpoint(&self, id: &NodeId, my_port: u16) -> String {
+        match self.nodes.get(id) {
+            Some(n) => format!("{}:{}", n.ip, n.port),
+            None => format!("{}:{my_port}", self.my_ip),
+        }
+    }
+
+    /// Take a new config epoch above every other (Redis's
+    /// `clusterBumpConfigEpochWithoutConsensus`, used when a slot is taken over by SETSLOT):
+    /// only when this node's epoch is not already the greatest, or is shared.
+    pub fn bump_without_consensus(&mut self) -> bool {
+        let max = self
+            .nodes
+            .values()
+            .map(|n| n.config_epoch)
+            .max()
+            .unwrap_or(0)
+            .max(self.current_epoch);
+        if self.config_epoch == 0 || self.config_epoch != max {
+            self.current_epoch += 1;
+            self.config_epoch = self.current_epoch;
+            self.dirty = true;
+            crate::log_notice!("New configEpoch set to {}", self.config_epoch);
+            return true;
+        }
+        false
+    }
+
+    /// Remove a node (CLUSTER FORGET): its slots become unassigned, slots moving to or
+    /// from it stay where they are, its reports are dropped; gossip cannot bring it back for
+    /// a minute.
+    pub fn forget(&mut self, id: &NodeId, now_ms: u64) {
+        self.nodes.remove(id);
+        for o in self.owners.iter_mut() {
+            if o.as_ref() == Some(id) {
+                *o = None;
+            }
+        }
+        self.migrating.retain(|_, to| to != id);
+        self.importing.retain(|_, from| from != id);
+        for n in self.nodes.values_mut() {
+            n.fail_reports.retain(|(who, _)| who != id);
+        }
+        self.blacklist.insert(*id, now_ms + BLACKLIST_MS);
+        self.dirty = true;
+    }
+
+    /// This node becomes a replica of `master` (Redis's `clusterSetMaster`: a master gives
+    /// up its slots and any migration first). The caller starts the replication.
+    pub fn set_master(&mut self, master: NodeId) {
+        if self.i_am_master() {
+            let me = self.id;
+            for o in self.owners.iter_mut() {
+                if *o == Some(me) {
+                    *o = None;
+                }
+            }
+            self.migrating.clear();
+            self.importing.clear();
+        }
+        self.my_flags = (self.my_flags | flag::SLAVE) & !flag::MASTER;
+        self.my_master = Some(master);
+        self.dirty = true;
+    }
+
+    /// The node's CLUSTER NODES line, without the newline.
+    pub fn describe(&self, n: &Node) -> String {
+        let master = n.master.map_or("-".to_string(), |m| node::id_text(&m));
+        let linked = if n.link_connected() {
+            "connected"
+        } else {
+            "disconnected"
+        };
+        let mut line = format!(
+            "{} {}:{}@{}{} {} {master} {} {} {} {linked}",
+            node::id_text(&n.id),
+            n.ip,
+            n.port,
+            n.cport,
+            if n.hostname.is_empty() {
+                String::new()
+            } else {
+                format!(",{}", n.hostname)
+            },
+            node::flags_text(n.flags),
+            n.ping_sent_ms,
+            n.pong_received_ms,
+            n.config_epoch,
+        );
+        if n.is_master() {
+            line.push_str(&node::ranges_text(&self.ranges_of(&n.id)));
+        }
+        line
     }
 }
 
@@ -75,42 +285,61 @@ impl Cluster {
         Cluster {
             enabled: false,
             mine: Box::new([]),
-            state: Mutex::new(NodeState::default()),
+            open_slots: AtomicBool::new(false),
+            up: AtomicBool::new(false),
+            state: Mutex::new(State::new([b'0'; msg::NAME_LEN])),
             started: Instant::now(),
-            left_minority: Mutex::new(None),
+            port: 0,
+            cport: 0,
         }
     }
 
     /// Cluster mode: `nodes.conf` loaded, or made with a new ID.
     pub fn start(config: &crate::config::Config, port: u16) -> anyhow::Result<Self> {
+        let cport = match config.get_i64("cluster-port") {
+            0 => port.wrapping_add(10000),
+            p => p as u16,
+        };
         let c = Cluster {
             enabled: true,
             mine: (0..SLOTS / 64).map(|_| AtomicU64::new(0)).collect(),
-            state: Mutex::new(NodeState::default()),
+            open_slots: AtomicBool::new(false),
+            up: AtomicBool::new(false),
+            state: Mutex::new(State::new(node::random_id())),
             started: Instant::now(),
-            left_minority: Mutex::new(None),
+            port,
+            cport,
         };
         let path = config.get("cluster-config-file").to_string();
-        match conf::load(&path)? {
-            Some((state, slots)) => {
-                for s in slots {
-                    c.set_slot(s, true);
-                }
-                crate::log_notice!("Node configuration loaded, I'm {}", state.id);
-                *c.state.lock() = state;
+        {
+            let mut st = c.state.lock();
+            if conf::load(&path, &mut st)? {
+                crate::log_notice!("Node configuration loaded, I'm {}", node::id_text(&st.id));
+            } else {
+                crate::log_notice!(
+                    "No cluster configuration found, I'm {}",
+                    node::id_text(&st.id)
+                );
             }
-            None => {
-                let id = crate::server::random_hex(40);
-                crate::log_notice!("No cluster configuration found, I'm {id}");
-                c.state.lock().id = id;
-            }
+            c.sync_mine(&st);
         }
-        c.save(&path, port)?;
+        c.save(&path)?;
         Ok(c)
     }
 
+    /// The view, locked (never held across I/O but `nodes.conf`'s write).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
     pub fn myself(&self) -> NodeState {
-        self.state.lock().clone()
+        let s = self.state.lock();
+        NodeState {
+            id: node::id_text(&s.id),
+            current_epoch: s.current_epoch,
+            config_epoch: s.config_epoch,
+            last_vote_epoch: s.last_vote_epoch,
+        }
     }
 
     pub fn serves(&self, slot: u16) -> bool {
@@ -120,128 +349,137 @@ impl Cluster {
             .is_some_and(|w| w.load(Relaxed) & (1 << (s % 64)) != 0)
     }
 
-    fn set_slot(&self, slot: u16, on: bool) {
-        let s = slot as usize;
-        if let Some(w) = self.mine.get(s / 64) {
-            if on {
-                w.fetch_or(1 << (s % 64), Relaxed);
-            } else {
-                w.fetch_and(!(1 << (s % 64)), Relaxed);
+    /// Whether some slot is migrating or importing.
+    pub fn any_open_slot(&self) -> bool {
+        self.open_slots.load(Relaxed)
+    }
+
+    /// `cluster_state:ok` as last computed (by the cron, every 100 ms, or CLUSTER INFO).
+    pub fn is_ok(&self) -> bool {
+        self.up.load(Relaxed)
+    }
+
+    /// Make the hot-path bitmap and flags match the view (after any change of owners or of
+    /// migrating/importing slots).
+    pub fn sync_mine(&self, st: &State) {
+        self.open_slots.store(
+            !st.migrating.is_empty() || !st.importing.is_empty(),
+            Relaxed,
+        );
+        for (w, word) in self.mine.iter().enumerate() {
+            let mut bits = 0u64;
+            for b in 0..64 {
+                if st.owners[w * 64 + b] == Some(st.id) {
+                    bits |= 1 << b;
+                }
             }
+            word.store(bits, Relaxed);
         }
     }
 
-    /// Serve (or stop serving) every slot of `slots`.
+    /// Serve (or stop serving) every slot of `slots` (ADDSLOTS, DELSLOTS …).
     pub fn assign(&self, slots: &[u16], on: bool) {
-        let had_none = self.slots_assigned() == 0;
+        let mut st = self.state.lock();
+        let me = st.id;
         for &s in slots {
-            self.set_slot(s, on);
+            st.owners[s as usize] = on.then_some(me);
+            if !on {
+                st.importing.remove(&s);
+            }
         }
-        if had_none && self.slots_assigned() > 0 {
-            *self.left_minority.lock() = Some(Instant::now());
-        }
+        st.dirty = true;
+        self.sync_mine(&st);
     }
 
     pub fn slots_assigned(&self) -> usize {
-        self.mine
-            .iter()
-            .map(|w| w.load(Relaxed).count_ones() as usize)
-            .sum()
-    }
-
-    /// This node's slots as ranges.
-    pub fn ranges(&self) -> Vec<(u16, u16)> {
-        let mut out: Vec<(u16, u16)> = Vec::new();
-        for s in 0..SLOTS as u16 {
-            if !self.serves(s) {
-                continue;
-            }
-            match out.last_mut() {
-                Some((_, end)) if *end + 1 == s => *end = s,
-                _ => out.push((s, s)),
-            }
-        }
-        out
-    }
-
-    /// `cluster_state` and `cluster_size` as Redis's `clusterUpdateState` leaves them: no
-    /// update in a master's first two seconds (the state stays `fail`, the size 1).
-    pub fn state_and_size(&self, config: &crate::config::Config) -> (bool, usize) {
-        if self.started.elapsed() < WRITABLE_DELAY {
-            return (false, 1);
-        }
-        let assigned = self.slots_assigned();
-        let full = config.get("cluster-require-full-coverage") == "no" || assigned == SLOTS;
-        let rejoined = self
-            .left_minority
+        self.state
             .lock()
-            .is_none_or(|t| t.elapsed() >= REJOIN_DELAY);
-        (full && assigned > 0 && rejoined, usize::from(assigned > 0))
+            .owners
+            .iter()
+            .filter(|o| o.is_some())
+            .count()
     }
 
-    /// Where a command with these keys' slots goes (Redis's `getNodeByQuery` for a node
-    /// that knows no other): `None` to serve it here.
-    pub fn check(
-        &self,
-        config: &crate::config::Config,
-        mut slots: impl Iterator<Item = u16>,
-        writes: bool,
-    ) -> Option<Redirect> {
-        let first = slots.next()?;
-        if slots.any(|s| s != first) {
-            return Some(Redirect::CrossSlot);
+    /// `cluster_state` and `cluster_size`, brought up to date as Redis's
+    /// `clusterUpdateState` does (also run by the bus cron every 100 ms): `fail` while a
+    /// slot has no live owner (with `cluster-require-full-coverage`), or while fewer than a
+    /// majority of the masters serving slots are reachable; a master waits 2 s after start
+    /// before any change, and after being in a minority waits the rejoin delay
+    /// (`cluster-node-timeout` clamped to 0.5 … 5 s) before it turns `ok`.
+    pub fn state_and_size(&self, config: &crate::config::Config) -> (bool, usize) {
+        let mut st = self.state.lock();
+        let size = masters_with_slots(&st).0;
+        if st.i_am_master() && !st.ok && self.started.elapsed() < WRITABLE_DELAY {
+            return (false, size);
         }
-        if !self.serves(first) {
-            return Some(Redirect::Unbound);
+        let now = crate::util::now_ms();
+        let mut ok = true;
+        if config.get("cluster-require-full-coverage") != "no" {
+            ok = st.owners.iter().all(|o| match o {
+                None => false,
+                Some(id) if *id == st.id => true,
+                Some(id) => st.nodes.get(id).is_some_and(|n| !n.has(flag::FAIL)),
+            });
         }
-        if !self.state_and_size(config).0 {
-            if config.get("cluster-allow-reads-when-down") != "yes" {
-                return Some(Redirect::Down);
+        let (size, reachable) = masters_with_slots(&st);
+        if reachable < size / 2 + 1 {
+            ok = false;
+            st.among_minority_ms = now;
+        }
+        if ok != st.ok {
+            let rejoin_ms = config.get_i64("cluster-node-timeout").clamp(500, 5000) as u64;
+            if ok && st.i_am_master() && now.saturating_sub(st.among_minority_ms) < rejoin_ms {
+                return (false, size);
             }
-            if writes {
-                return Some(Redirect::DownReadOnly);
-            }
+            st.ok = ok;
+            self.up.store(ok, Relaxed);
+            crate::log_notice!("Cluster state changed: {}", if ok { "ok" } else { "fail" });
         }
-        None
+        (st.ok, size)
     }
 
     /// Write `nodes.conf` (atomically: temp file, fsync, rename).
-    pub fn save(&self, path: &str, port: u16) -> anyhow::Result<()> {
-        let text = self.nodes_text(port, true);
+    pub fn save(&self, path: &str) -> anyhow::Result<()> {
+        let text = {
+            let mut st = self.state.lock();
+            st.dirty = false;
+            self.nodes_text(&st, true)
+        };
         conf::write(path, &text)
     }
 
     /// Bump the current epoch and take it as this node's (CLUSTER BUMPEPOCH).
     pub fn bump_epoch(&self) -> (bool, u64) {
         let mut s = self.state.lock();
-        if s.config_epoch == 0 || s.config_epoch != s.current_epoch {
-            s.current_epoch += 1;
-            s.config_epoch = s.current_epoch;
-            (true, s.config_epoch)
-        } else {
-            (false, s.config_epoch)
-        }
+        let bumped = s.bump_without_consensus();
+        (bumped, s.config_epoch)
     }
 
-    /// CLUSTER RESET: no slots, no other node; `hard` also a new ID and epochs back to 0.
+    /// CLUSTER RESET: no slots, no other node, a master again; `hard` also a new ID and
+    /// epochs back to 0.
     pub fn reset(&self, hard: bool) {
-        let all: Vec<u16> = (0..SLOTS as u16).collect();
-        self.assign(&all, false);
         let mut s = self.state.lock();
-        s.others.clear();
+        s.owners.iter_mut().for_each(|o| *o = None);
+        s.migrating.clear();
+        s.importing.clear();
+        s.nodes.clear();
+        s.my_flags = flag::MASTER;
+        s.my_master = None;
         if hard {
             s.current_epoch = 0;
             s.config_epoch = 0;
             s.last_vote_epoch = 0;
-            s.id = crate::server::random_hex(40);
-            crate::log_notice!("Node hard reset, now I'm {}", s.id);
+            s.id = node::random_id();
+            crate::log_notice!("Node hard reset, now I'm {}", node::id_text(&s.id));
         }
+        s.dirty = true;
+        self.sync_mine(&s);
     }
 
     /// CLUSTER SET-CONFIG-EPOCH: only on a fresh node (epoch 0, alone).
     pub fn set_config_epoch(&self, epoch: u64) -> Result<(), &'static str> {
         let mut s = self.state.lock();
-        if !s.others.is_empty() {
+        if !s.nodes.is_empty() {
             return Err("ERR The user can assign a config epoch only when the node does not know any other node.");
         }
         if s.config_epoch != 0 {
@@ -254,33 +492,58 @@ impl Cluster {
         Ok(())
     }
 
-    /// This node's CLUSTER NODES line (and, for `nodes.conf`, the others and the `vars`).
-    pub fn nodes_text(&self, port: u16, file: bool) -> String {
-        let s = self.state.lock();
-        let mut line = format!(
-            "{} :{port}@{} myself,master - 0 0 {} connected",
-            s.id,
-            u32::from(port) + 10000,
-            s.config_epoch
+    /// CLUSTER NODES (and, for `nodes.conf`, the `vars` line after it).
+    pub fn nodes_text(&self, st: &State, file: bool) -> String {
+        let mut out = format!(
+            "{} {}:{}@{} myself,{} {} 0 0 {} connected",
+            node::id_text(&st.id),
+            st.my_ip,
+            self.port,
+            self.cport,
+            node::flags_text(st.my_flags),
+            st.my_master.map_or("-".to_string(), |m| node::id_text(&m)),
+            st.config_epoch
         );
-        for (a, b) in self.ranges() {
-            if a == b {
-                line.push_str(&format!(" {a}"));
-            } else {
-                line.push_str(&format!(" {a}-{b}"));
-            }
+        if st.i_am_master() {
+            out.push_str(&node::ranges_text(&st.ranges_of(&st.id)));
         }
-        line.push('\n');
-        if file {
-            for other in &s.others {
-                line.push_str(other);
-                line.push('\n');
+        for (slot, to) in &st.migrating {
+            out.push_str(&format!(" [{slot}->-{}]", node::id_text(to)));
+        }
+        for (slot, from) in &st.importing {
+            out.push_str(&format!(" [{slot}-<-{}]", node::id_text(from)));
+        }
+        out.push('\n');
+        let mut others: Vec<&Node> = st.nodes.values().collect();
+        others.sort_by_key(|n| n.id);
+        for n in others {
+            if file && n.in_handshake() {
+                continue;
             }
-            line.push_str(&format!(
+            out.push_str(&st.describe(n));
+            out.push('\n');
+        }
+        if file {
+            out.push_str(&format!(
                 "vars currentEpoch {} lastVoteEpoch {}\n",
-                s.current_epoch, s.last_vote_epoch
+                st.current_epoch, st.last_vote_epoch
             ));
         }
-        line
+        out
     }
+}
+
+/// Masters serving at least one slot, and how many of them are not failing (this node
+/// counts as reachable).
+pub(super) fn masters_with_slots(st: &State) -> (usize, usize) {
+    let mut counts: HashMap<NodeId, usize> = HashMap::new();
+    for id in st.owners.iter().flatten() {
+        *counts.entry(*id).or_default() += 1;
+    }
+    let size = counts.len();
+    let reachable = counts
+        .keys()
+        .filter(|id| **id == st.id || st.nodes.get(*id).is_some_and(|n| !n.failing()))
+        .count();
+    (size, reachable)
 }

@@ -82,6 +82,21 @@ pub struct Gossip {
     pub pport: u16,
 }
 
+impl Gossip {
+    /// Append the entry's 104 bytes.
+    pub fn encode_into(&self, b: &mut Vec<u8>) {
+        b.extend_from_slice(&self.name);
+        b.extend_from_slice(&self.ping_sent_secs.to_be_bytes());
+        b.extend_from_slice(&self.pong_received_secs.to_be_bytes());
+        b.extend_from_slice(&self.ip);
+        b.extend_from_slice(&self.port.to_be_bytes());
+        b.extend_from_slice(&self.cport.to_be_bytes());
+        b.extend_from_slice(&self.flags.to_be_bytes());
+        b.extend_from_slice(&self.pport.to_be_bytes());
+        b.extend_from_slice(&[0; 2]);
+    }
+}
+
 /// A message: its header and the bytes of its data (decoded by type as the bus needs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {

@@ -1,14 +1,22 @@
 //! Which node serves a command in cluster mode (Redis's `getNodeByQuery`), checked by the
-//! dispatcher after ACLs: the keys the command table's key specs find must share one slot,
-//! served here, while the cluster is up; EXEC answers for its whole transaction. The
-//! master's stream is obeyed as is.
+//! dispatcher after ACLs. The keys the command table's key specs find (for EXEC, those of
+//! its whole queue) must share one slot; a slot served elsewhere answers `-MOVED`; a slot
+//! being migrated away answers `-ASK` for keys no longer here (`-TRYAGAIN` when a
+//! multi-key command finds only some); a slot being imported is served to a client that
+//! sent ASKING; a replica serves reads of its master's slots to a READONLY client; and
+//! while the cluster is down, `-CLUSTERDOWN`. The master's stream and the log replay are
+//! obeyed as they are.
+//!
+//! The common case — one slot, served here, nothing migrating, the cluster up — reads two
+//! atomics and never takes the view's lock.
 
 use resp::Argv;
 
 use super::Redirect;
 use crate::client::ClientState;
-use crate::cmd::{queued_key_slots, Spec};
+use crate::cmd::{flags, queued_keys, Spec};
 use crate::server::Server;
+use store::slot::key_slot;
 
 /// `None` to serve the command here.
 pub fn of_command(
@@ -18,11 +26,12 @@ pub fn of_command(
     argv: &Argv<'_>,
     writes: bool,
 ) -> Option<Redirect> {
-    if !srv.cluster.enabled || client.replaying {
+    let cluster = &srv.cluster;
+    if !cluster.enabled || client.replaying {
         return None;
     }
-    let slots: Vec<u16> = if spec.name == "exec" {
-        queued_key_slots(client)
+    let keys: Vec<Vec<u8>> = if spec.name == "exec" {
+        queued_keys(client)
     } else if spec.has_keys() {
         // Arguments Redis finds no keys in are no redirection: the command's own error
         // follows.
@@ -30,11 +39,98 @@ pub fn of_command(
             .unwrap_or_default()
             .iter()
             .filter(|&&(i, _)| i < argv.len())
-            .map(|&(i, _)| store::slot::key_slot(argv.get(i)))
+            .map(|&(i, _)| argv.get(i).to_vec())
             .collect()
     } else {
         return None;
     };
-    let config = srv.config.read();
-    srv.cluster.check(&config, slots.into_iter(), writes)
+    let first = keys.first()?;
+    let slot = key_slot(first);
+    let mut cross = false;
+    let mut multiple = false;
+    for k in &keys[1..] {
+        if k != first {
+            multiple = true;
+            cross |= key_slot(k) != slot;
+        }
+    }
+    if !cross && cluster.serves(slot) && !cluster.any_open_slot() && cluster.is_ok() {
+        return None;
+    }
+    let (owner, migrating_to, importing, readonly_ok, moved_to) = {
+        let st = cluster.lock();
+        let owner = st.owners[slot as usize];
+        let mine = owner == Some(st.id);
+        let migrating_to = if mine {
+            st.migrating.get(&slot).copied()
+        } else {
+            None
+        };
+        let importing = migrating_to.is_none() && st.importing.contains_key(&slot);
+        let readonly_ok = client.cluster_readonly
+            && !writes
+            && !st.i_am_master()
+            && owner.is_some()
+            && st.my_master == owner;
+        let at = |id: &super::node::NodeId| st.endpoint(id, cluster.port);
+        let moved_to = owner.filter(|_| !mine).map(|o| at(&o));
+        (
+            owner,
+            migrating_to.map(|t| at(&t)),
+            importing,
+            readonly_ok,
+            moved_to,
+        )
+    };
+    if owner.is_none() {
+        return Some(Redirect::Unbound);
+    }
+    if cross {
+        return Some(Redirect::CrossSlot);
+    }
+    if !cluster.is_ok() {
+        if srv.config.read().get("cluster-allow-reads-when-down") != "yes" {
+            return Some(Redirect::Down);
+        }
+        if writes {
+            return Some(Redirect::DownReadOnly);
+        }
+    }
+    let open = migrating_to.is_some() || importing;
+    if open && spec.name == "migrate" {
+        return None;
+    }
+    let missing = if open {
+        missing_keys(srv, slot, &keys)
+    } else {
+        0
+    };
+    if let Some(to) = migrating_to {
+        if missing > 0 {
+            return Some(if multiple {
+                Redirect::TryAgain
+            } else {
+                Redirect::Ask(slot, to)
+            });
+        }
+    }
+    if importing && (client.cluster_asking || spec.has(flags::ASKING)) {
+        if multiple && missing > 0 {
+            return Some(Redirect::TryAgain);
+        }
+        return None;
+    }
+    if readonly_ok {
+        return None;
+    }
+    moved_to.map(|to| Redirect::Moved(slot, to))
+}
+
+/// How many of `keys` (all of one slot) are not in this node's database.
+fn missing_keys(srv: &Server, slot: u16, keys: &[Vec<u8>]) -> usize {
+    let store = &srv.store;
+    let shard = store.lock_shard(store.slot_shard(slot));
+    let now = crate::util::now_ms();
+    let db = shard.db_ref(0);
+    keys.iter().filter(|k| db.peek(k, now).is_none()).count()
 }

@@ -170,7 +170,15 @@ fn execute_one<'s>(
     if client.user.is_some() {
         crate::acl::clients::refresh(srv, client);
     }
-    let spec = match admit(srv, client, argv, out_of_memory) {
+    let admitted = admit(srv, client, argv, out_of_memory);
+    // ASKING covers the next command, or the transaction up to its EXEC.
+    if client.cluster_asking
+        && !argv.get(0).eq_ignore_ascii_case(b"asking")
+        && (client.multi.is_none() || argv.get(0).eq_ignore_ascii_case(b"exec"))
+    {
+        client.cluster_asking = false;
+    }
+    let spec = match admitted {
         Ok(spec) => spec,
         Err(rejected) => {
             reject(srv, client, out, rejected);

@@ -22,8 +22,8 @@ pub use keys::KeyRefs;
 pub use lookup::lookup as lookup_command;
 pub(crate) use multi::log_transaction;
 pub use multi::{
-    begin as begin_multi, discard, queued_key_slots, queued_may_replicate, queued_writes,
-    unwatch_all, watch, Multi, Watching,
+    begin as begin_multi, discard, queued_keys, queued_may_replicate, queued_writes, unwatch_all,
+    watch, Multi, Watching,
 };
 
 /// A command's error reply: the full message, starting with its code (`ERR …`, `WRONGTYPE …`).
@@ -187,6 +187,8 @@ pub mod flags {
     pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
     pub const PROTECTED: u32 = 1 << 18;
     pub const NO_ASYNC_LOADING: u32 = 1 << 19;
+    /// Served for a slot being imported without ASKING first (RESTORE-ASKING).
+    pub const ASKING: u32 = 1 << 20;
 
     /// In the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -201,6 +203,7 @@ pub mod flags {
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),

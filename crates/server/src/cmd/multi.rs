@@ -94,21 +94,21 @@ pub fn queued_flags(client: &ClientState, flag: u32) -> bool {
     client.multi.as_ref().is_some_and(|m| m.flags & flag != 0)
 }
 
-/// The hash slots of every key of the queued commands (cluster mode's check of EXEC).
-pub fn queued_key_slots(client: &ClientState) -> Vec<u16> {
+/// Every key of the queued commands (cluster mode's check of EXEC).
+pub fn queued_keys(client: &ClientState) -> Vec<Vec<u8>> {
     let Some(m) = client.multi.as_ref() else {
         return Vec::new();
     };
-    let mut slots = Vec::new();
+    let mut keys = Vec::new();
     for q in &m.queued {
         let argv = q.argv();
         for (i, _) in q.spec.key_refs(&argv).unwrap_or_default() {
             if i < argv.len() {
-                slots.push(store::slot::key_slot(argv.get(i)));
+                keys.push(argv.get(i).to_vec());
             }
         }
     }
-    slots
+    keys
 }
 
 /// Whether a queued command lacks `flag`.

@@ -1,25 +1,31 @@
 //! CLUSTER, ASKING, READONLY, READWRITE (issue 16). Without `cluster-enabled yes` each
 //! answers as Redis 7.0 does on a server without cluster support, so clients probing for a
-//! cluster learn it is standalone. In cluster mode (`crate::cluster`) this node's own state is
-//! served: its ID, slots, epochs, `nodes.conf`, the keys of a slot (found in the one shard
-//! that holds the slot). What needs other nodes (MEET, SETSLOT, REPLICATE, FAILOVER) waits for
-//! the cluster bus: a node that knows no other answers about them as Redis's lone node does,
-//! or says the bus is not built.
+//! cluster learn it is standalone. In cluster mode (`crate::cluster`) the subcommands that
+//! change the view are here (slots, MEET, FORGET, REPLICATE, SETSLOT, epochs, RESET); those
+//! that show it (INFO, NODES, SLOTS, SHARDS, LINKS, REPLICAS …) are in `cluster_view.rs`.
 
 use resp::Argv;
 
 use super::parse_int;
+use crate::cluster::node;
 use crate::cluster::slot::{key_slot, SLOTS};
 use crate::cmd::{CmdError, CmdResult, Ctx};
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";
 
-/// ASKING, READONLY, READWRITE: connection flags of cluster clients (no redirection to other
-/// nodes yet, so nothing reads them).
-pub fn connection_flag(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+/// ASKING, READONLY, READWRITE: connection flags of cluster clients, read by
+/// `cluster::redirect` (ASKING lasts one command, or one transaction).
+pub fn connection_flag(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     if !ctx.srv.cluster.enabled {
         return Err(DISABLED.into());
     }
+    let c = &mut *ctx.client;
+    match ctx.spec.name {
+        "asking" => c.cluster_asking = true,
+        "readonly" => c.cluster_readonly = true,
+        _ => c.cluster_readonly = false,
+    }
+    let _ = argv;
     ctx.out.ok();
     Ok(())
 }
@@ -32,13 +38,19 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     match sub.as_str() {
         "myid" => ctx.out.bulk(ctx.srv.cluster.myself().id.as_bytes()),
         "keyslot" => ctx.out.int(i64::from(key_slot(argv.get(2)))),
-        "info" => info(ctx),
-        "nodes" => {
-            let text = ctx.srv.cluster.nodes_text(port(ctx), false);
-            ctx.out.verbatim("txt", text.as_bytes());
-        }
-        "slots" => slots(ctx),
-        "shards" => shards(ctx),
+        "info"
+        | "nodes"
+        | "slots"
+        | "shards"
+        | "links"
+        | "replicas"
+        | "slaves"
+        | "count-failure-reports"
+        | "help" => return super::cluster_view::show(ctx, &sub, argv),
+        "meet" if argv.len() == 4 || argv.len() == 5 => meet(ctx, &argv)?,
+        "forget" if argv.len() == 3 => forget(ctx, argv.get(2))?,
+        "replicate" if argv.len() == 3 => replicate(ctx, argv.get(2))?,
+        "setslot" if argv.len() >= 4 => setslot(ctx, &argv)?,
         "addslots" | "delslots" => {
             let slots = (2..argv.len())
                 .map(|i| slot_arg(argv.get(i)))
@@ -114,7 +126,6 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             save(ctx)?;
             ctx.out.ok();
         }
-        "links" => ctx.out.array(0),
         "reset" => {
             let hard = match argv.len() {
                 2 => false,
@@ -138,25 +149,16 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             save(ctx)?;
             ctx.out.ok();
         }
-        "forget" if argv.get(2) == ctx.srv.cluster.myself().id.as_bytes() => {
-            return Err("ERR I tried hard but I can't forget myself...".into());
-        }
-        "replicate" if argv.get(2) == ctx.srv.cluster.myself().id.as_bytes() => {
-            return Err("ERR Can't replicate myself".into());
-        }
-        "replicas" | "slaves" | "count-failure-reports" | "forget" | "replicate" => {
-            return Err(
-                format!("ERR Unknown node {}", String::from_utf8_lossy(argv.get(2))).into(),
-            );
-        }
-        "failover" => {
+        "failover" if ctx.srv.cluster.lock().i_am_master() => {
             return Err("ERR You should send CLUSTER FAILOVER to a replica".into());
         }
-        "help" => help(ctx),
+        "failover" => {
+            return Err("ERR CLUSTER FAILOVER on a replica is not built yet".into());
+        }
         _ => {
             return Err(format!(
-                "ERR CLUSTER {} needs the cluster bus, which Basalt does not have yet",
-                sub.to_ascii_uppercase()
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+                String::from_utf8_lossy(argv.get(1))
             )
             .into())
         }
@@ -164,15 +166,11 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn port(ctx: &Ctx<'_, '_>) -> u16 {
-    ctx.srv.config.read().port()
-}
-
-fn save(ctx: &Ctx<'_, '_>) -> Result<(), CmdError> {
+pub(super) fn save(ctx: &Ctx<'_, '_>) -> Result<(), CmdError> {
     let path = ctx.srv.config.read().get("cluster-config-file").to_string();
     ctx.srv
         .cluster
-        .save(&path, port(ctx))
+        .save(&path)
         .map_err(|e| format!("ERR error saving the cluster node config: {e}").into())
 }
 
@@ -189,10 +187,11 @@ fn change_slots(ctx: &mut Ctx<'_, '_>, slots: &[u16], add: bool) -> Result<(), C
     let cluster = &ctx.srv.cluster;
     let mut seen = vec![false; SLOTS];
     for &s in slots {
-        if add && cluster.serves(s) {
+        let owned = cluster.lock().owners[s as usize].is_some();
+        if add && owned {
             return Err(format!("ERR Slot {s} is already busy").into());
         }
-        if !add && !cluster.serves(s) {
+        if !add && !owned {
             return Err(format!("ERR Slot {s} is already unassigned").into());
         }
         if std::mem::replace(&mut seen[s as usize], true) {
@@ -220,109 +219,183 @@ fn keys_in_slot(ctx: &Ctx<'_, '_>, slot: u16, max: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn info(ctx: &mut Ctx<'_, '_>) {
-    let cluster = &ctx.srv.cluster;
-    let (ok, size) = cluster.state_and_size(&ctx.srv.config.read());
-    let assigned = cluster.slots_assigned();
-    let me = cluster.myself();
-    let text = format!(
-        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:1\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
-        if ok { "ok" } else { "fail" },
-        me.current_epoch,
-        me.config_epoch,
-    );
-    ctx.out.verbatim("txt", text.as_bytes());
-}
-
-/// CLUSTER SLOTS: each range with its master (this node: its IP is not known before another
-/// node tells it, so empty, as Redis's lone node shows it).
-fn slots(ctx: &mut Ctx<'_, '_>) {
-    let ranges = ctx.srv.cluster.ranges();
-    let id = ctx.srv.cluster.myself().id;
-    let port = i64::from(port(ctx));
-    ctx.out.array(ranges.len());
-    for (a, b) in ranges {
-        ctx.out.array(3);
-        ctx.out.int(i64::from(a));
-        ctx.out.int(i64::from(b));
-        ctx.out.array(4);
-        ctx.out.bulk(b"");
-        ctx.out.int(port);
-        ctx.out.bulk(id.as_bytes());
-        ctx.out.map(0);
+/// CLUSTER MEET ip port [cport]: a handshake starts; the bus completes it.
+fn meet(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let text = |i: usize| String::from_utf8_lossy(argv.get(i)).into_owned();
+    let port = resp::parse_i64(argv.get(3)).ok_or_else(|| {
+        CmdError::from(format!("ERR Invalid TCP base port specified: {}", text(3)))
+    })?;
+    let cport = if argv.len() == 5 {
+        resp::parse_i64(argv.get(4)).ok_or_else(|| {
+            CmdError::from(format!("ERR Invalid TCP bus port specified: {}", text(4)))
+        })?
+    } else {
+        port + 10000
+    };
+    let ports = u16::try_from(port).ok().zip(u16::try_from(cport).ok());
+    let started = ports.is_some_and(|(p, c)| {
+        let mut st = ctx.srv.cluster.lock();
+        crate::cluster::bus::start_handshake(&mut st, &text(2), p, c)
+    });
+    if !started {
+        return Err(format!(
+            "ERR Invalid node address specified: {}:{}",
+            text(2),
+            text(3)
+        )
+        .into());
     }
+    ctx.out.ok();
+    Ok(())
 }
 
-/// CLUSTER SHARDS: one shard, this node's.
-fn shards(ctx: &mut Ctx<'_, '_>) {
-    let ranges = ctx.srv.cluster.ranges();
-    let id = ctx.srv.cluster.myself().id;
-    let port = i64::from(port(ctx));
-    let offset = ctx.srv.repl.feed.offset();
-    ctx.out.array(1);
-    ctx.out.map(2);
-    ctx.out.bulk(b"slots");
-    ctx.out.array(ranges.len() * 2);
-    for (a, b) in ranges {
-        ctx.out.int(i64::from(a));
-        ctx.out.int(i64::from(b));
+/// CLUSTER FORGET id: the node goes, and is not learned again from gossip for a minute.
+fn forget(ctx: &mut Ctx<'_, '_>, id: &[u8]) -> Result<(), CmdError> {
+    let unknown = || CmdError::from(format!("ERR Unknown node {}", String::from_utf8_lossy(id)));
+    let id = node::parse_id(id).ok_or_else(unknown)?;
+    {
+        let mut st = ctx.srv.cluster.lock();
+        if id == st.id {
+            return Err("ERR I tried hard but I can't forget myself...".into());
+        }
+        if !st.nodes.contains_key(&id) {
+            return Err(unknown());
+        }
+        if st.my_master == Some(id) {
+            return Err("ERR Can't forget my master!".into());
+        }
+        st.forget(&id, crate::util::now_ms());
+        ctx.srv.cluster.sync_mine(&st);
     }
-    ctx.out.bulk(b"nodes");
-    ctx.out.array(1);
-    ctx.out.map(7);
-    ctx.out.bulk(b"id");
-    ctx.out.bulk(id.as_bytes());
-    ctx.out.bulk(b"port");
-    ctx.out.int(port);
-    ctx.out.bulk(b"ip");
-    ctx.out.bulk(b"");
-    ctx.out.bulk(b"endpoint");
-    ctx.out.bulk(b"");
-    ctx.out.bulk(b"role");
-    ctx.out.bulk(b"master");
-    ctx.out.bulk(b"replication-offset");
-    ctx.out.int(offset);
-    ctx.out.bulk(b"health");
-    ctx.out.bulk(b"online");
+    save(ctx)?;
+    ctx.out.ok();
+    Ok(())
 }
 
-fn help(ctx: &mut Ctx<'_, '_>) {
-    super::reply_help(
-        ctx,
-        "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        &[
-            "ADDSLOTS <slot> [<slot> ...]",
-            "    Serve these slots.",
-            "ADDSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
-            "    Serve these ranges of slots.",
-            "BUMPEPOCH",
-            "    Take a new configuration epoch.",
-            "COUNTKEYSINSLOT <slot>",
-            "    Count the keys of <slot>.",
-            "DELSLOTS <slot> [<slot> ...]",
-            "    Stop serving these slots.",
-            "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
-            "    Stop serving these ranges of slots.",
-            "FLUSHSLOTS",
-            "    Stop serving every slot (the database must be empty).",
-            "GETKEYSINSLOT <slot> <count>",
-            "    List up to <count> keys of <slot>.",
-            "INFO",
-            "    The cluster's state as this node sees it.",
-            "KEYSLOT <key>",
-            "    The hash slot of <key>.",
-            "MYID",
-            "    This node's ID.",
-            "NODES",
-            "    The nodes, in nodes.conf's format.",
-            "SAVECONFIG",
-            "    Write nodes.conf now.",
-            "SET-CONFIG-EPOCH <epoch>",
-            "    Set a new node's configuration epoch.",
-            "SHARDS",
-            "    The shards, their slots and nodes.",
-            "SLOTS",
-            "    The slot ranges and the nodes serving them.",
-        ],
-    );
+/// CLUSTER REPLICATE id: this node (empty, serving no slot) replicates that master.
+fn replicate(ctx: &mut Ctx<'_, '_>, id: &[u8]) -> Result<(), CmdError> {
+    let unknown = || CmdError::from(format!("ERR Unknown node {}", String::from_utf8_lossy(id)));
+    let id = node::parse_id(id).ok_or_else(unknown)?;
+    let empty = ctx.all_shards().db_len(0) == 0;
+    let (ip, port) = {
+        let mut st = ctx.srv.cluster.lock();
+        if id == st.id {
+            return Err("ERR Can't replicate myself".into());
+        }
+        let master = st.nodes.get(&id).ok_or_else(unknown)?;
+        if !master.is_master() {
+            return Err("ERR I can only replicate a master, not a replica.".into());
+        }
+        let (ip, port) = (master.ip.clone(), master.port);
+        if st.i_am_master() && (st.slot_count(&st.id) != 0 || !empty) {
+            return Err(
+                "ERR To set a master the node must be empty and without assigned slots.".into(),
+            );
+        }
+        st.set_master(id);
+        ctx.srv.cluster.sync_mine(&st);
+        (ip, port)
+    };
+    if let Some(me) = ctx.srv.me.upgrade() {
+        let follows = ctx
+            .srv
+            .repl
+            .master()
+            .is_some_and(|m| m.host == ip && m.port == port);
+        if !follows {
+            me.repl.follow(&me, &ip, port, "");
+        }
+    }
+    save(ctx)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLUSTER SETSLOT slot MIGRATING|IMPORTING id, STABLE, NODE id (Redis's checks and
+/// errors, in its order).
+fn setslot(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    if !ctx.srv.cluster.lock().i_am_master() {
+        return Err("ERR Please use SETSLOT only with masters.".into());
+    }
+    let slot = slot_arg(argv.get(2))?;
+    let action = String::from_utf8_lossy(argv.get(3)).to_ascii_lowercase();
+    let bad = || {
+        CmdError::from(
+            "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP",
+        )
+    };
+    let target = |st: &crate::cluster::State, unknown: &str| -> Result<node::NodeId, CmdError> {
+        let raw = argv.get(4);
+        let missing = || CmdError::from(format!("ERR {unknown} {}", String::from_utf8_lossy(raw)));
+        let id = node::parse_id(raw).ok_or_else(missing)?;
+        if id != st.id && !st.nodes.contains_key(&id) {
+            return Err(missing());
+        }
+        if id != st.id && st.nodes.get(&id).is_some_and(|n| !n.is_master()) {
+            return Err("ERR Target node is not a master".into());
+        }
+        Ok(id)
+    };
+    let keys = keys_in_slot(ctx, slot, 1).len();
+    let migrate_ok = ctx.srv.config.read().get("cluster-allow-replica-migration") != "no";
+    let (mut follow, mut announce) = (None, false);
+    {
+        let mut st = ctx.srv.cluster.lock();
+        let mine = st.owners[slot as usize] == Some(st.id);
+        match action.as_str() {
+            "migrating" if argv.len() == 5 => {
+                if !mine {
+                    return Err(format!("ERR I'm not the owner of hash slot {slot}").into());
+                }
+                let to = target(&st, "I don't know about node")?;
+                st.migrating.insert(slot, to);
+            }
+            "importing" if argv.len() == 5 => {
+                if mine {
+                    return Err(format!("ERR I'm already the owner of hash slot {slot}").into());
+                }
+                let from = target(&st, "I don't know about node")?;
+                st.importing.insert(slot, from);
+            }
+            "stable" if argv.len() == 4 => {
+                st.migrating.remove(&slot);
+                st.importing.remove(&slot);
+            }
+            "node" if argv.len() == 5 => {
+                let to = target(&st, "Unknown node")?;
+                if mine && to != st.id && keys != 0 {
+                    return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot.").into());
+                }
+                if keys == 0 {
+                    st.migrating.remove(&slot);
+                }
+                st.owners[slot as usize] = Some(to);
+                if mine && to != st.id && st.slot_count(&st.id) == 0 && migrate_ok {
+                    // A master left without slots replicates the node that took them.
+                    st.set_master(to);
+                    follow = st.nodes.get(&to).map(|n| (n.ip.clone(), n.port));
+                }
+                if to == st.id && st.importing.remove(&slot).is_some() {
+                    // Taking the slot over: a new epoch, so the cluster learns the change;
+                    // told at once.
+                    if st.bump_without_consensus() {
+                        crate::log_notice!("configEpoch updated after importing slot {slot}");
+                    }
+                    announce = true;
+                }
+            }
+            _ => return Err(bad()),
+        }
+        st.dirty = true;
+        ctx.srv.cluster.sync_mine(&st);
+    }
+    if let (Some((ip, port)), Some(me)) = (follow, ctx.srv.me.upgrade()) {
+        me.repl.follow(&me, &ip, port, "");
+    }
+    if announce {
+        crate::cluster::bus::broadcast_pong(ctx.srv);
+    }
+    save(ctx)?;
+    ctx.out.ok();
+    Ok(())
 }

@@ -207,6 +207,8 @@ pub fn swapdb(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 }
 
 pub fn reset(ctx: &mut Ctx<'_, '_>, _argv: Argv<'_>) -> CmdResult {
+    ctx.client.cluster_asking = false;
+    ctx.client.cluster_readonly = false;
     crate::cmd::discard(ctx.srv, ctx.client);
     super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     super::caching::disable_tracking(ctx.srv, &ctx.client.shared);

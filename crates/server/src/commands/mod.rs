@@ -6,6 +6,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod caching;
 pub mod cluster;
+pub mod cluster_view;
 pub mod connection;
 pub mod debug;
 pub mod dump;

@@ -192,6 +192,14 @@ fn publish_generic(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>, kind: Kind) {
         .pubsub
         .publish(kind, argv.get(1), argv.get(2), Some(me));
     ctx.out.int(n as i64);
+    if ctx.srv.cluster.enabled {
+        crate::cluster::bus::propagate_publish(
+            ctx.srv,
+            kind == Kind::Shard,
+            argv.get(1),
+            argv.get(2),
+        );
+    }
     crate::propagate::replicas_only(
         ctx.srv,
         ctx.client,

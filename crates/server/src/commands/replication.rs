@@ -8,6 +8,9 @@ use crate::cmd::{CmdError, CmdResult, Ctx};
 
 pub fn replicaof(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let srv = ctx.srv;
+    if srv.cluster.enabled {
+        return Err("ERR REPLICAOF not allowed in cluster mode.".into());
+    }
     if srv.repl.failover_state().is_some() {
         return Err("ERR REPLICAOF not allowed while failing over.".into());
     }

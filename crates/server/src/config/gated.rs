@@ -68,20 +68,12 @@ pub(super) static GATED: &[Param] = &[
         "cluster mode",
     ),
     gated(
-        "cluster-allow-replica-migration",
-        Kind::Bool,
-        "yes",
-        true,
-        "cluster mode",
-    ),
-    gated(
         "replica-ignore-disk-write-errors",
         Kind::Bool,
         "no",
         true,
         "replication",
     ),
-    gated("cluster-announce-ip", Kind::Str, "", true, "cluster mode"),
     gated(
         "cluster-announce-hostname",
         Kind::Str,
@@ -154,27 +146,6 @@ pub(super) static GATED: &[Param] = &[
         "active defragmentation",
     ),
     gated(
-        "cluster-port",
-        Kind::Int { min: 0, max: 65535 },
-        "0",
-        false,
-        "cluster mode",
-    ),
-    gated(
-        "cluster-announce-bus-port",
-        Kind::Int { min: 0, max: 65535 },
-        "0",
-        true,
-        "cluster mode",
-    ),
-    gated(
-        "cluster-announce-port",
-        Kind::Int { min: 0, max: 65535 },
-        "0",
-        true,
-        "cluster mode",
-    ),
-    gated(
         "cluster-announce-tls-port",
         Kind::Int { min: 0, max: 65535 },
         "0",
@@ -200,16 +171,6 @@ pub(super) static GATED: &[Param] = &[
         "1000",
         true,
         "active defragmentation",
-    ),
-    gated(
-        "cluster-node-timeout",
-        Kind::Int {
-            min: 0,
-            max: LLONG_MAX,
-        },
-        "15000",
-        true,
-        "cluster mode",
     ),
     gated(
         "cluster-link-sendbuf-limit",

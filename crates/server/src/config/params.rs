@@ -577,6 +577,30 @@ static CORE: &[Param] = &[
     p("cluster-config-file", Kind::Str, "nodes.conf", false),
     p("cluster-require-full-coverage", Kind::Bool, "yes", true),
     p("cluster-allow-reads-when-down", Kind::Bool, "no", true),
+    p("cluster-port", Kind::Int { min: 0, max: 65535 }, "0", false),
+    p(
+        "cluster-node-timeout",
+        Kind::Int {
+            min: 0,
+            max: LLONG_MAX,
+        },
+        "15000",
+        true,
+    ),
+    p("cluster-announce-ip", Kind::Str, "", true),
+    p(
+        "cluster-announce-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+        true,
+    ),
+    p(
+        "cluster-announce-bus-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+        true,
+    ),
+    p("cluster-allow-replica-migration", Kind::Bool, "yes", true),
     // Persistence. The append-only log: `appendonly yes` at start-up loads and appends (see
     // `aof.rs`); SAVE and BGSAVE write `dbfilename` (`save.rs`, `bgsave.rs`), the cron starts a
     // BGSAVE at a save point, a `dump.rdb` loads at start-up when the log is off.
