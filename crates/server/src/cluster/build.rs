@@ -13,6 +13,7 @@ pub struct Me {
     pub cport: u16,
     pub announce_ip: String,
     pub repl_offset: u64,
+    pub node_timeout_ms: u64,
 }
 
 pub fn header(st: &State, me: &Me, msg_kind: u16) -> Header {
@@ -34,6 +35,9 @@ pub fn header(st: &State, me: &Me, msg_kind: u16) -> Header {
     h.pport = 0;
     h.flags = st.my_flags | flag::MYSELF;
     h.state = u8::from(!st.ok);
+    if st.i_am_master() && st.election.mf_end_ms != 0 {
+        h.mflags[0] |= super::failover::MF_PAUSED;
+    }
     let ip = me.announce_ip.as_bytes();
     let n = ip.len().min(IP_LEN - 1);
     h.ip[..n].copy_from_slice(&ip[..n]);

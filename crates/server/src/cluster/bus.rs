@@ -77,6 +77,7 @@ pub fn me(srv: &Server) -> Me {
         cport: announced("cluster-announce-bus-port", srv.cluster.cport),
         announce_ip: c.get("cluster-announce-ip").to_string(),
         repl_offset: srv.repl.feed.offset().max(0) as u64,
+        node_timeout_ms: c.get_i64("cluster-node-timeout").max(0) as u64,
     }
 }
 
@@ -174,7 +175,32 @@ fn apply(srv: &Arc<Server>, fx: Effects) {
     if let Some((ip, port)) = fx.follow {
         srv.repl.follow(srv, &ip, port, "");
     }
+    if fx.promote {
+        srv.repl.unfollow(srv, Some("cluster failover"));
+    }
+    if let Some(on) = fx.hold_writes {
+        srv.pause.hold_writes_for_failover(on);
+    }
+    if fx.pong_all {
+        broadcast_pong(srv);
+    }
     save_if_dirty(srv);
+}
+
+/// Carry out effects decided outside the bus (CLUSTER FAILOVER TAKEOVER).
+pub fn carry_out(srv: &Server, fx: Effects) {
+    if let Some(me) = srv.me.upgrade() {
+        apply(&me, fx);
+    }
+}
+
+/// Ask our master to hold writes for a manual failover.
+pub fn send_mfstart(st: &mut State, me: &Me, master: &NodeId) {
+    let m = Message {
+        header: build::header(st, me, kind::MFSTART),
+        data: Vec::new(),
+    };
+    send(st, master, &m);
 }
 
 /// Write `nodes.conf` if the view changed.
@@ -276,7 +302,7 @@ pub fn broadcast_pong(srv: &Server) {
 }
 
 /// Open our link to `id` (its task connects, sends MEET or PING, then reads and writes).
-fn connect(srv: &Arc<Server>, st: &mut State, id: NodeId, now: u64) {
+fn connect(srv: &Arc<Server>, st: &mut State, id: NodeId, now: u64, timeout_ms: u64) {
     let Some(n) = st.nodes.get_mut(&id) else {
         return;
     };
@@ -289,12 +315,23 @@ fn connect(srv: &Arc<Server>, st: &mut State, id: NodeId, now: u64) {
         connected: false,
     });
     let addr = format!("{}:{}", n.ip, n.cport);
-    let timeout = Duration::from_millis(node_timeout_ms(srv).max(MIN_TIMEOUT_MS));
+    let timeout = Duration::from_millis(timeout_ms.max(MIN_TIMEOUT_MS));
     let srv = srv.clone();
     tokio::spawn(async move {
         let sock = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
             Ok(Ok(s)) => s,
             _ => {
+                // Failure detection must go on: count as a PING sent now (the link's first
+                // PING will go when a connection succeeds), as Redis does.
+                let mut st = srv.cluster.lock();
+                if let Some(id) = linked_node(&st, serial) {
+                    if let Some(n) = st.nodes.get_mut(&id) {
+                        if n.ping_sent_ms == 0 {
+                            n.ping_sent_ms = crate::util::now_ms();
+                        }
+                    }
+                }
+                drop(st);
                 drop_link(&srv, serial);
                 return;
             }
@@ -395,6 +432,7 @@ fn cron(srv: &Arc<Server>, tick: u64) {
     let handshake_timeout = timeout.max(MIN_TIMEOUT_MS);
     let me = me(srv);
     let mut fail_broadcast = Vec::new();
+    let mut fx = Effects::default();
     {
         let mut st = srv.cluster.lock();
         st.blacklist.retain(|_, until| *until > now);
@@ -415,7 +453,7 @@ fn cron(srv: &Arc<Server>, tick: u64) {
             .map(|n| n.id)
             .collect();
         for id in unlinked {
-            connect(srv, &mut st, id, now);
+            connect(srv, &mut st, id, now, timeout);
         }
         // Once a second, ping the node heard from longest ago among five random ones.
         if tick.is_multiple_of(10) {
@@ -434,15 +472,57 @@ fn cron(srv: &Arc<Server>, tick: u64) {
         for id in ids {
             check_node(&mut st, &me, &id, now, timeout, &mut fail_broadcast);
         }
+        manual_failover_cron(&mut st, &me, now, &mut fx);
+        if !st.i_am_master() {
+            super::failover::replica_cron(&mut st, &me, &replica_facts(srv), now, &mut fx);
+            if fx.slots_changed {
+                srv.cluster.sync_mine(&st);
+            }
+        }
     }
-    for m in fail_broadcast {
-        let mut st = srv.cluster.lock();
-        broadcast(&mut st, &m);
-    }
+    fx.broadcast.extend(fail_broadcast);
+    apply(srv, fx);
     let config = srv.config.read();
     srv.cluster.state_and_size(&config);
     drop(config);
     save_if_dirty(srv);
+}
+
+/// The master's side of a manual failover: its replica is pinged every tick (each header
+/// says writes are held, and at which offset); after the timeout writes are released.
+fn manual_failover_cron(st: &mut State, me: &Me, now: u64, fx: &mut Effects) {
+    if !st.i_am_master() || st.election.mf_end_ms == 0 {
+        return;
+    }
+    if now > st.election.mf_end_ms {
+        crate::log_warning!("Manual failover timed out.");
+        st.election.reset_manual();
+        fx.hold_writes = Some(false);
+        return;
+    }
+    if let Some(r) = st.election.mf_replica {
+        let m = build::ping(st, me, kind::PING, Some(&r));
+        fx.send.push((r, m));
+    }
+}
+
+/// What a replica's election needs from replication and the configuration.
+fn replica_facts(srv: &Server) -> super::failover::ReplicaFacts {
+    let c = srv.config.read();
+    let data_age_ms = match srv.repl.master() {
+        Some(m) if m.link == crate::replication::Link::Connected => 0,
+        Some(m) => m
+            .down_since
+            .map_or(u64::MAX / 4, |t| t.elapsed().as_millis() as u64),
+        None => u64::MAX / 4,
+    };
+    super::failover::ReplicaFacts {
+        offset: srv.repl.feed.offset().max(0) as u64,
+        data_age_ms,
+        validity_factor: c.get_i64("cluster-replica-validity-factor").max(0) as u64,
+        ping_period_ms: c.get_i64("repl-ping-replica-period").max(1) as u64 * 1000,
+        no_failover: c.get("cluster-replica-no-failover") == "yes",
+    }
 }
 
 /// One node's link and liveness (Redis's per-node part of `clusterCron`).
@@ -455,9 +535,10 @@ fn check_node(
     fails: &mut Vec<Message>,
 ) {
     let Some(n) = st.nodes.get(id) else { return };
-    if n.in_handshake() || !n.link_connected() {
+    if n.in_handshake() {
         return;
     }
+    let connected = n.link_connected();
     let half = timeout / 2;
     let ping_age = if n.ping_sent_ms == 0 {
         0
@@ -470,13 +551,17 @@ fn check_node(
         .map_or(0, |l| now.saturating_sub(l.created_ms));
     // A link that stays silent for half the timeout is reconnected (the node may only be
     // unreachable on this one connection).
-    if link_age > timeout && ping_age > half && now.saturating_sub(n.data_received_ms) > half {
+    if connected
+        && link_age > timeout
+        && ping_age > half
+        && now.saturating_sub(n.data_received_ms) > half
+    {
         if let Some(n) = st.nodes.get_mut(id) {
             n.link = None;
         }
         return;
     }
-    if n.ping_sent_ms == 0 && now.saturating_sub(n.pong_received_ms) > half {
+    if connected && n.ping_sent_ms == 0 && now.saturating_sub(n.pong_received_ms) > half {
         ping(st, me, id, now);
         return;
     }

@@ -37,6 +37,12 @@ pub struct Effects {
     pub close: bool,
     /// The hot-path bitmap of served slots needs refreshing.
     pub slots_changed: bool,
+    /// This replica won an election (or took over): it stops replicating.
+    pub promote: bool,
+    /// A PONG to every node (after a change everyone must learn at once).
+    pub pong_all: bool,
+    /// Hold (or release) writes for a manual failover.
+    pub hold_writes: Option<bool>,
 }
 
 fn sender_ip(msg: &Message, via: &Via) -> Option<String> {
@@ -109,6 +115,34 @@ pub fn process(st: &mut State, me: &Me, msg: &Message, via: &Via, now: u64) -> E
                     let bitmap = &d[8 + NAME_LEN..8 + NAME_LEN + SLOTS / 8];
                     update_slots(st, &owner, epoch, bitmap, &mut fx);
                 }
+            }
+        }
+        kind::FAILOVER_AUTH_REQUEST if known => {
+            if let Some(ack) = super::failover::vote(st, me, msg, now) {
+                fx.send.push((h.sender, ack));
+            }
+        }
+        kind::FAILOVER_AUTH_ACK if known => {
+            let counts = st.nodes.get(&h.sender).is_some_and(|n| n.is_master())
+                && st.slot_count(&h.sender) > 0;
+            if counts && h.current_epoch >= st.election.auth_epoch {
+                st.election.auth_count += 1;
+                crate::log_notice!("Failover auth granted by {}", node::id_text(&h.sender));
+            }
+        }
+        kind::MFSTART if known => {
+            let mine = st.nodes.get(&h.sender).and_then(|n| n.master) == Some(st.id);
+            if mine && st.i_am_master() {
+                crate::log_notice!(
+                    "Manual failover requested by replica {}.",
+                    node::id_text(&h.sender)
+                );
+                st.election.reset_manual();
+                st.election.mf_end_ms = now + super::failover::MF_TIMEOUT_MS;
+                st.election.mf_replica = Some(h.sender);
+                fx.hold_writes = Some(true);
+                let ping = build::ping(st, me, kind::PING, Some(&h.sender));
+                fx.send.push((h.sender, ping));
             }
         }
         kind::PUBLISH | kind::PUBLISHSHARD if known => {
@@ -232,6 +266,18 @@ fn ping_like(
     if !known {
         return;
     }
+    // A manual failover: the master holds writes and says at which offset.
+    if st.election.mf_end_ms != 0
+        && st.my_master == Some(h.sender)
+        && h.mflags[0] & super::failover::MF_PAUSED != 0
+        && st.election.mf_master_offset.is_none()
+    {
+        st.election.mf_master_offset = Some(h.offset);
+        crate::log_notice!(
+            "Received replication offset for paused master manual failover: {}",
+            h.offset
+        );
+    }
     roles(st, msg, fx);
     if h.slaveof == [0; NAME_LEN] {
         let bitmap: Vec<u8> = h.slots.to_vec();
@@ -316,6 +362,10 @@ fn update_slots(st: &mut State, sender: &NodeId, epoch: u64, bitmap: &[u8], fx: 
         st.my_master = Some(*sender);
         st.migrating.clear();
         st.importing.clear();
+        if st.election.mf_end_ms != 0 {
+            st.election.reset_manual();
+            fx.hold_writes = Some(false);
+        }
     }
 }
 

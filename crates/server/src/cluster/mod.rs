@@ -12,7 +12,8 @@
 mod build;
 pub mod bus;
 mod conf;
-mod handle;
+pub mod failover;
+pub mod handle;
 pub mod msg;
 pub mod node;
 pub mod redirect;
@@ -80,6 +81,8 @@ pub struct State {
     pub among_minority_ms: u64,
     /// `nodes.conf` needs writing.
     pub dirty: bool,
+    /// Failover elections and manual failovers.
+    pub election: failover::Election,
 }
 
 /// What `nodes.conf` records of this node (CLUSTER MYID, INFO and the epochs).
@@ -139,6 +142,7 @@ impl State {
             ok: false,
             among_minority_ms: 0,
             dirty: false,
+            election: failover::Election::default(),
         }
     }
 

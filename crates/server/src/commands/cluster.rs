@@ -149,12 +149,7 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             save(ctx)?;
             ctx.out.ok();
         }
-        "failover" if ctx.srv.cluster.lock().i_am_master() => {
-            return Err("ERR You should send CLUSTER FAILOVER to a replica".into());
-        }
-        "failover" => {
-            return Err("ERR CLUSTER FAILOVER on a replica is not built yet".into());
-        }
+        "failover" if argv.len() <= 3 => failover(ctx, &argv)?,
         _ => {
             return Err(format!(
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
@@ -396,6 +391,53 @@ fn setslot(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         crate::cluster::bus::broadcast_pong(ctx.srv);
     }
     save(ctx)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLUSTER FAILOVER [FORCE|TAKEOVER], sent to a replica: TAKEOVER claims the master's
+/// slots at once under a new epoch; FORCE starts an election without waiting for the
+/// master; plain asks the master (MFSTART) to hold writes until this replica caught up.
+fn failover(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let (mut force, mut takeover) = (false, false);
+    if argv.len() == 3 {
+        match argv.get(2).to_ascii_lowercase().as_slice() {
+            b"force" => force = true,
+            b"takeover" => (force, takeover) = (true, true),
+            _ => return Err("ERR syntax error".into()),
+        }
+    }
+    let srv = ctx.srv;
+    let mut fx = crate::cluster::handle::Effects::default();
+    let me = crate::cluster::bus::me(srv);
+    {
+        let mut st = srv.cluster.lock();
+        if st.i_am_master() {
+            return Err("ERR You should send CLUSTER FAILOVER to a replica".into());
+        }
+        let Some(master) = st.my_master.and_then(|m| st.nodes.get(&m)) else {
+            return Err("ERR I'm a replica but my master is unknown to me".into());
+        };
+        if !force && (master.has(crate::cluster::msg::flag::FAIL) || master.link.is_none()) {
+            return Err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE".into());
+        }
+        let master = master.id;
+        st.election.reset_manual();
+        st.election.mf_end_ms = crate::util::now_ms() + crate::cluster::failover::MF_TIMEOUT_MS;
+        if takeover {
+            crate::log_warning!("Taking over the master (user request).");
+            st.bump_without_consensus();
+            crate::cluster::failover::take_over(&mut st, &mut fx);
+            srv.cluster.sync_mine(&st);
+        } else if force {
+            crate::log_warning!("Forced failover user request accepted.");
+            st.election.mf_can_start = true;
+        } else {
+            crate::log_warning!("Manual failover user request accepted.");
+            crate::cluster::bus::send_mfstart(&mut st, &me, &master);
+        }
+    }
+    crate::cluster::bus::carry_out(srv, fx);
     ctx.out.ok();
     Ok(())
 }

@@ -78,6 +78,9 @@ pub fn psync(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 /// without losing a write (`replication::failover`). Arguments and errors as Redis 7.0.
 pub fn failover(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let srv = ctx.srv;
+    if srv.cluster.enabled {
+        return Err("ERR FAILOVER not allowed in cluster mode.".into());
+    }
     if argv.len() == 2 && is(argv.get(1), "abort") {
         if srv.repl.failover_state().is_none() {
             return Err("ERR No failover in progress.".into());

@@ -7,7 +7,7 @@
 //! a stock redis.conf loads, while a setting that would not be honoured is refused with the
 //! feature named. An issue that builds a feature moves its parameters to the main table.
 
-use super::params::{alias, p, Kind, Param};
+use super::params::{p, Kind, Param};
 
 const INT_MAX: i64 = i32::MAX as i64;
 const LLONG_MAX: i64 = i64::MAX;
@@ -24,19 +24,6 @@ const fn gated(
     param
 }
 
-const fn gated_alias(
-    name: &'static str,
-    other: &'static str,
-    kind: Kind,
-    default: &'static str,
-    mutable: bool,
-    feature: &'static str,
-) -> Param {
-    let mut param = alias(name, other, kind, default, mutable);
-    param.feature = Some(feature);
-    param
-}
-
 pub(super) static GATED: &[Param] = &[
     gated(
         "repl-disable-tcp-nodelay",
@@ -44,14 +31,6 @@ pub(super) static GATED: &[Param] = &[
         "no",
         true,
         "replication",
-    ),
-    gated_alias(
-        "cluster-replica-no-failover",
-        "cluster-slave-no-failover",
-        Kind::Bool,
-        "no",
-        true,
-        "cluster mode",
     ),
     gated(
         "activedefrag",
@@ -93,17 +72,6 @@ pub(super) static GATED: &[Param] = &[
         "cluster-preferred-endpoint-type",
         Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
         "ip",
-        true,
-        "cluster mode",
-    ),
-    gated_alias(
-        "cluster-replica-validity-factor",
-        "cluster-slave-validity-factor",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "10",
         true,
         "cluster mode",
     ),

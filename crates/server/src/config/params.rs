@@ -577,6 +577,23 @@ static CORE: &[Param] = &[
     p("cluster-config-file", Kind::Str, "nodes.conf", false),
     p("cluster-require-full-coverage", Kind::Bool, "yes", true),
     p("cluster-allow-reads-when-down", Kind::Bool, "no", true),
+    alias(
+        "cluster-replica-no-failover",
+        "cluster-slave-no-failover",
+        Kind::Bool,
+        "no",
+        true,
+    ),
+    alias(
+        "cluster-replica-validity-factor",
+        "cluster-slave-validity-factor",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "10",
+        true,
+    ),
     p("cluster-port", Kind::Int { min: 0, max: 65535 }, "0", false),
     p(
         "cluster-node-timeout",
