@@ -46,6 +46,9 @@ pub struct Cluster {
     /// `cluster_state:ok`, as last computed.
     up: AtomicBool,
     state: Mutex<State>,
+    /// Held while `nodes.conf` is written: the bus and commands both save, and each write
+    /// goes through one temporary file.
+    saving: Mutex<()>,
     started: Instant,
     /// This node's client port and bus port (`cluster-port`, or port + 10000).
     pub port: u16,
@@ -292,6 +295,7 @@ impl Cluster {
             open_slots: AtomicBool::new(false),
             up: AtomicBool::new(false),
             state: Mutex::new(State::new([b'0'; msg::NAME_LEN])),
+            saving: Mutex::new(()),
             started: Instant::now(),
             port: 0,
             cport: 0,
@@ -310,6 +314,7 @@ impl Cluster {
             open_slots: AtomicBool::new(false),
             up: AtomicBool::new(false),
             state: Mutex::new(State::new(node::random_id())),
+            saving: Mutex::new(()),
             started: Instant::now(),
             port,
             cport,
@@ -444,6 +449,7 @@ impl Cluster {
 
     /// Write `nodes.conf` (atomically: temp file, fsync, rename).
     pub fn save(&self, path: &str) -> anyhow::Result<()> {
+        let _one_at_a_time = self.saving.lock();
         let text = {
             let mut st = self.state.lock();
             st.dirty = false;

@@ -170,6 +170,11 @@ fn execute_one<'s>(
     if client.user.is_some() {
         crate::acl::clients::refresh(srv, client);
     }
+    if srv.cluster.any_open_slot() {
+        // The cluster check looks for the keys of a slot being migrated: no shard may be
+        // held then.
+        drop(batch.held.take());
+    }
     let admitted = admit(srv, client, argv, out_of_memory);
     // ASKING covers the next command, or the transaction up to its EXEC.
     if client.cluster_asking

@@ -130,8 +130,10 @@ impl KeySpec {
             .collect()
     }
 
+    /// Whether the spec cannot be trusted alone (Redis then asks the command's own key
+    /// finder): its flags vary with the arguments, or it may miss keys (`incomplete`).
     fn has_variable_flags(&self) -> bool {
-        self.flags.contains(&"variable_flags")
+        self.flags.contains(&"variable_flags") || self.flags.contains(&"incomplete")
     }
 
     /// Whether it names keys at all: a `not_key` spec (SSUBSCRIBE's shard channels) only
@@ -213,7 +215,8 @@ fn numkeys_offsets(name: &str) -> Option<(usize, usize, usize)> {
 }
 
 fn has_own_finder(name: &str) -> bool {
-    matches!(name, "sort" | "sort_ro" | "set" | "bitfield") || numkeys_offsets(name).is_some()
+    matches!(name, "sort" | "sort_ro" | "set" | "bitfield" | "migrate")
+        || numkeys_offsets(name).is_some()
 }
 
 /// The command's own key finder (Redis's `getkeys_proc`), if it has one.
@@ -223,11 +226,41 @@ fn own_finder(name: &str, argv: &Argv<'_>) -> Option<KeyRefs> {
         "sort_ro" => Some(smallvec::smallvec![(1, RO_ACCESS)]),
         "set" => Some(set_keys(argv)),
         "bitfield" => Some(bitfield_keys(argv)),
+        "migrate" => Some(migrate_keys(argv)),
         _ => {
             let (store, numkeys, first) = numkeys_offsets(name)?;
             Some(numkeys_keys(argv, store, numkeys, first))
         }
     }
+}
+
+/// MIGRATE's keys (Redis's `migrateGetKeys`): the key argument, or with KEYS (and an empty
+/// key argument) every argument after it; options with values are skipped while looking.
+fn migrate_keys(argv: &Argv<'_>) -> KeyRefs {
+    const RW_DELETE: &[&str] = &["RW", "access", "delete"];
+    let (mut first, mut num) = (3, 1);
+    let mut i = 6;
+    while i < argv.len() {
+        let a = argv.get(i);
+        if a.eq_ignore_ascii_case(b"keys") {
+            if !argv.get(3).is_empty() {
+                return KeyRefs::new();
+            }
+            first = i + 1;
+            num = argv.len() - first;
+            break;
+        }
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    (first..first + num)
+        .filter(|&i| i < argv.len())
+        .map(|i| (i, RW_DELETE))
+        .collect()
 }
 
 /// Redis's `genericGetKeys`: `numkeys` through `atoi` (so `2x` counts as 2), the keys, then

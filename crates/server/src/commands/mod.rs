@@ -17,6 +17,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;
+pub mod migrate;
 pub mod multi;
 pub mod persistence;
 pub mod pubsub;

@@ -10,9 +10,9 @@
 use super::{acl as A, flags as F, Arg, Docs, FindKeys, Handler, KeySpec, Spec};
 use crate::commands::{
     acl, bitfield, bitmaps, blocking, caching, cluster, connection, debug, dump, functions, geo,
-    hashes, hyperloglog, introspect, keys, lists, memory, multi, persistence, pubsub, replication,
-    scripting, server, sets, sort, stream_groups, stream_info, stream_read, streams, strings,
-    zpops, zranges, zsetops, zsets,
+    hashes, hyperloglog, introspect, keys, lists, memory, migrate, multi, persistence, pubsub,
+    replication, scripting, server, sets, sort, stream_groups, stream_info, stream_read, streams,
+    strings, zpops, zranges, zsetops, zsets,
 };
 
 mod cluster_subcommands;
@@ -22,7 +22,7 @@ use subcommands::*;
 
 /// Every command, in no particular order.
 #[rustfmt::skip]
-pub static COMMANDS: [Spec; 237] = [
+pub static COMMANDS: [Spec; 239] = [
     spec("ping", -1, F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &["request_policy:all_shards", "response_policy:all_succeeded"],
         docs("Checks the connection; answers PONG or echoes its argument.", "1.0.0", "connection", "O(1)", &[arg("message", "string", -1, "", &["optional"], &[])]), Some(connection::ping), &[]),
     spec("echo", 2, F::LOADING | F::STALE | F::FAST, (0, 0, 0), &[], A::FAST | A::CONNECTION, &[],
@@ -401,6 +401,10 @@ pub static COMMANDS: [Spec; 237] = [
         docs("Returns a serialized representation of the value stored at a key.", "2.6.0", "generic", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).", &[arg("key", "key", 0, "", &[], &[])]), Some(dump::dump), &[]),
     spec("restore", -4, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["OW", "update"], 1, 0, 1, 0)], A::KEYSPACE | A::WRITE | A::SLOW | A::DANGEROUS, &[],
         docs("Creates a key from the serialized representation of a value.", "2.6.0", "generic", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).", &[arg("key", "key", 0, "", &[], &[]), arg("ttl", "integer", -1, "", &[], &[]), arg("serialized-value", "string", -1, "", &[], &[]), arg("replace", "pure-token", -1, "REPLACE", &["optional"], &[]).since("3.0.0"), arg("absttl", "pure-token", -1, "ABSTTL", &["optional"], &[]).since("5.0.0"), arg("seconds", "integer", -1, "IDLETIME", &["optional"], &[]).since("5.0.0"), arg("frequency", "integer", -1, "FREQ", &["optional"], &[]).since("5.0.0")]), Some(dump::restore), &[]),
+    spec("restore-asking", -4, F::WRITE | F::DENYOOM | F::ASKING, (1, 1, 1), &[ks(&["OW", "update"], 1, 0, 1, 0)], A::KEYSPACE | A::WRITE | A::SLOW | A::DANGEROUS, &[],
+        docs("RESTORE for a slot being imported, sent by MIGRATE in cluster mode.", "3.0.0", "server", "As RESTORE.", &[arg("key", "key", 0, "", &[], &[]), arg("ttl", "integer", -1, "", &[], &[]), arg("serialized-value", "string", -1, "", &[], &[]), arg("replace", "pure-token", -1, "REPLACE", &["optional"], &[]).since("3.0.0"), arg("absttl", "pure-token", -1, "ABSTTL", &["optional"], &[]).since("5.0.0"), arg("seconds", "integer", -1, "IDLETIME", &["optional"], &[]).since("5.0.0"), arg("frequency", "integer", -1, "FREQ", &["optional"], &[]).since("5.0.0")]).syscmd(), Some(dump::restore), &[]),
+    spec("migrate", -6, F::WRITE | F::MOVABLEKEYS, (3, 3, 1), &[ks(&["RW", "access", "delete"], 3, 0, 1, 0), ksk(&["RW", "access", "delete", "incomplete"], "KEYS", -2, -1, 1, 0)], A::KEYSPACE | A::WRITE | A::SLOW | A::DANGEROUS, &["nondeterministic_output"],
+        docs("Moves keys to another server: DUMP here, RESTORE there, then DEL here.", "2.6.0", "generic", "A DUMP and DEL here and a RESTORE on the target per key, and the transfer.", &[arg("host", "string", -1, "", &[], &[]), arg("port", "integer", -1, "", &[], &[]), arg("key_or_empty_string", "oneof", -1, "", &[], &[arg("key", "key", 0, "", &[], &[]), arg("empty_string", "pure-token", -1, "", &[], &[])]), arg("destination-db", "integer", -1, "", &[], &[]), arg("timeout", "integer", -1, "", &[], &[]), arg("copy", "pure-token", -1, "COPY", &["optional"], &[]).since("3.0.0"), arg("replace", "pure-token", -1, "REPLACE", &["optional"], &[]).since("3.0.0"), arg("authentication", "oneof", -1, "", &["optional"], &[arg("password", "string", -1, "AUTH", &["optional"], &[]).since("4.0.7"), arg("username_password", "block", -1, "AUTH2", &["optional"], &[arg("username", "string", -1, "", &[], &[]), arg("password", "string", -1, "", &[], &[])]).since("6.0.0")]), arg("key", "key", 1, "KEYS", &["optional", "multiple"], &[]).since("3.0.6")]), Some(migrate::migrate), &[]),
     spec("setbit", 4, F::WRITE | F::DENYOOM, (1, 1, 1), &[ks(&["RW", "access", "update"], 1, 0, 1, 0)], A::WRITE | A::BITMAP | A::SLOW, &[],
         docs("Sets or clears one bit of a string, growing it as needed.", "2.2.0", "bitmap", "O(1)", &[arg("key", "key", 0, "", &[], &[]), arg("offset", "integer", -1, "", &[], &[]), arg("value", "integer", -1, "", &[], &[])]), Some(bitmaps::setbit), &[]),
     spec("getbit", 3, F::READONLY | F::FAST, (1, 1, 1), &[ks(&["RO", "access"], 1, 0, 1, 0)], A::READ | A::BITMAP | A::FAST, &[],
