@@ -169,7 +169,8 @@ pub fn replica_cron(st: &mut State, me: &Me, facts: &ReplicaFacts, now: u64, fx:
         return;
     }
     let (size, _) = super::masters_with_slots(st);
-    if st.election.auth_count >= size / 2 + 1 {
+    let quorum = size / 2 + 1;
+    if st.election.auth_count >= quorum {
         crate::log_notice!("Failover election won: I'm the new master.");
         if st.config_epoch < st.election.auth_epoch {
             st.config_epoch = st.election.auth_epoch;
