@@ -574,6 +574,17 @@ const WRITE_CASES: &[(&str, &[&[&str]])] = &[
             &["RESTORE", "rs2", "0", RESTORED_58, "IDLETIME", "5"],
         ],
     ),
+    // As RESTORE (outside cluster mode no slot is being imported).
+    (
+        "restore-asking",
+        &[&["RESTORE-ASKING", "rsa", "100000", RESTORED_58]],
+    ),
+    // A key that is not here: `+NOKEY`, nothing logged (tests/cluster_tools.rs moves keys
+    // between live nodes and checks what each keeps).
+    (
+        "migrate",
+        &[&["MIGRATE", "127.0.0.1", "1", "not-here", "0", "100"]],
+    ),
     (
         "function|load",
         &[

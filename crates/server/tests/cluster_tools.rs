@@ -517,3 +517,112 @@ fn add_node_del_node_and_fix() {
     cli(&["--cluster", "fix", &nodes[0].addr(), "--cluster-yes"]);
     assert_clean(&nodes[0]);
 }
+
+/// A key of a slot node 0 serves (0–5460 after `--cluster create` of three masters), other
+/// than the slot of `not_slot`, asked of `c`.
+fn local_key(c: &mut Conn, not_slot: i64) -> String {
+    (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| {
+            let slot: i64 = text(&c.cmd_str(&["CLUSTER", "KEYSLOT", k]))
+                .trim_start_matches(':')
+                .trim()
+                .parse()
+                .unwrap_or(-1);
+            (0..=5460).contains(&slot) && slot != not_slot
+        })
+        .unwrap_or_default()
+}
+
+/// Redirections, scripts' key checks, sharded pub/sub routing, MIGRATE's and the CLUSTER
+/// subcommands' errors on a three-master cluster, reply for reply against a redis-server
+/// cluster made the same way (`--cluster create` gives both the same slot ranges); node IDs
+/// and ports are masked.
+#[test]
+fn a_cluster_of_three_answers_as_a_redis_cluster() {
+    if !tools() {
+        return;
+    }
+    let replies = |kind: Kind| -> Vec<String> {
+        let nodes: Vec<ServerProc> = (0..3).map(|_| node(kind)).collect();
+        let refs: Vec<&ServerProc> = nodes.iter().collect();
+        create(&refs, 0);
+        let ids: Vec<String> = nodes.iter().map(id_of).collect();
+        let mut c = nodes[0].conn();
+        // "b" is in slot 3300 (node 0), "c" in 7365 (node 1).
+        let other = local_key(&mut c, 3300);
+        let cross_ok = format!(
+            "#!lua flags=allow-cross-slot-keys\nredis.call('set', 'b', '1'); return redis.call('get', '{other}')"
+        );
+        // A script without a shebang may reach any local key (Redis 7.0's compatibility).
+        let compat = format!("redis.call('set', 'b', '1'); return redis.call('get', '{other}')");
+        let cross =
+            format!("#!lua\nredis.call('set', 'b', '1'); return redis.call('get', '{other}')");
+        let script: Vec<Vec<&str>> = vec![
+            vec!["GET", "b"],
+            vec!["GET", "c"],
+            vec!["SET", "c", "1"],
+            vec!["MSET", "b", "1", "c", "2"],
+            vec!["MSET", "b", "1", "{b}x", "2"],
+            vec!["EVAL", "return redis.call('get', KEYS[1])", "1", "c"],
+            vec!["EVAL", "return redis.call('get', 'c')", "0"],
+            vec!["EVAL", "return redis.call('get', '{b}x')", "0"],
+            vec!["EVAL", &compat, "0"],
+            vec!["EVAL", &cross, "0"],
+            vec!["EVAL", &cross_ok, "0"],
+            vec!["EVAL", "return redis.call('get', 'c')", "1", "b"],
+            vec!["SPUBLISH", "c", "hello"],
+            vec!["SPUBLISH", "b", "hello"],
+            vec!["MULTI"],
+            vec!["SET", "b", "2"],
+            vec!["GET", "c"],
+            vec!["EXEC"],
+            vec![
+                "CLUSTER",
+                "SETSLOT",
+                "0",
+                "MIGRATING",
+                "0123456789012345678901234567890123456789",
+            ],
+            vec!["CLUSTER", "SETSLOT", "16000", "MIGRATING", &ids[1]],
+            vec!["CLUSTER", "SETSLOT", "0", "IMPORTING", &ids[1]],
+            vec!["CLUSTER", "SETSLOT", "0", "FOO"],
+            vec!["CLUSTER", "SETSLOT", "0", "NODE", "nope"],
+            vec!["CLUSTER", "REPLICATE", "nope"],
+            vec!["CLUSTER", "REPLICATE", &ids[1]],
+            vec!["CLUSTER", "FORGET", &ids[0]],
+            vec!["CLUSTER", "FAILOVER"],
+            vec!["CLUSTER", "FAILOVER", "SOON"],
+            vec!["CLUSTER", "MEET", "1.2.3", "7000"],
+            vec!["CLUSTER", "MEET", "127.0.0.1", "x"],
+            vec!["CLUSTER", "COUNT-FAILURE-REPORTS", &ids[1]],
+            vec!["CLUSTER", "REPLICAS", &ids[1]],
+            vec!["CLUSTER", "COUNTKEYSINSLOT", "3300"],
+            vec!["REPLICAOF", "127.0.0.1", "1"],
+            vec!["FAILOVER"],
+            vec!["MIGRATE", "127.0.0.1", "1", "b", "0", "100", "KEYS", "x"],
+            vec!["MIGRATE", "127.0.0.1", "1", "nokey", "0", "100"],
+            vec!["MIGRATE", "127.0.0.1", "1", "", "0", "100", "FOO"],
+            vec!["MIGRATE", "127.0.0.1", "1", "b", "0", "100"],
+            vec!["READONLY"],
+            vec!["READWRITE"],
+            vec!["ASKING"],
+        ];
+        let mut out = Vec::new();
+        for cmd in &script {
+            let mut line = format!("{cmd:?} -> {}", text(&c.cmd_str(cmd)));
+            for (i, n) in nodes.iter().enumerate() {
+                line = line
+                    .replace(&ids[i], &format!("<id{i}>"))
+                    .replace(&n.port.to_string(), &format!("<port{i}>"));
+            }
+            out.push(line);
+        }
+        out
+    };
+    let theirs = replies(Kind::Redis);
+    let ours = replies(Kind::Basalt);
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a, b);
+    }
+}

@@ -284,6 +284,7 @@ fn ping_like(
         let sender = h.sender;
         update_slots(st, &sender, h.config_epoch, &bitmap, fx);
         stale_claims(st, me, msg, fx);
+        epoch_collision(st, &sender, h.config_epoch);
     }
     gossip(st, msg, now);
 }
@@ -367,6 +368,23 @@ fn update_slots(st: &mut State, sender: &NodeId, epoch: u64, bitmap: &[u8], fx: 
             fx.hold_writes = Some(false);
         }
     }
+}
+
+/// Two masters with one config epoch (nodes joined without distinct epochs, or a failover
+/// race): the one with the smaller ID takes a new epoch, as Redis's
+/// `clusterHandleConfigEpochCollision` does, so every epoch ends up unique.
+fn epoch_collision(st: &mut State, sender: &NodeId, sender_epoch: u64) {
+    if !st.i_am_master() || sender_epoch != st.config_epoch || *sender <= st.id {
+        return;
+    }
+    st.current_epoch += 1;
+    st.config_epoch = st.current_epoch;
+    st.dirty = true;
+    crate::log_verbose!(
+        "WARNING: configEpoch collision with node {}. configEpoch set to {}",
+        node::id_text(sender),
+        st.config_epoch
+    );
 }
 
 /// A master claiming slots that another node serves at a greater epoch is told so

@@ -30,8 +30,17 @@ pub fn of_command(
     if !cluster.enabled || client.replaying {
         return None;
     }
+    let shard_channels = matches!(spec.name, "spublish" | "ssubscribe" | "sunsubscribe");
     let keys: Vec<Vec<u8>> = if spec.name == "exec" {
         queued_keys(client)
+    } else if shard_channels {
+        // Shard channels are routed as keys are (their specs say `not_key`).
+        spec.key_specs
+            .iter()
+            .filter_map(|ks| ks.indices_strict(argv))
+            .flatten()
+            .map(|i| argv.get(i).to_vec())
+            .collect()
     } else if spec.has_keys() {
         // Arguments Redis finds no keys in are no redirection: the command's own error
         // follows.
@@ -67,7 +76,7 @@ pub fn of_command(
             None
         };
         let importing = migrating_to.is_none() && st.importing.contains_key(&slot);
-        let readonly_ok = client.cluster_readonly
+        let readonly_ok = (client.cluster_readonly || shard_channels)
             && !writes
             && !st.i_am_master()
             && owner.is_some()
@@ -89,7 +98,12 @@ pub fn of_command(
         return Some(Redirect::CrossSlot);
     }
     if !cluster.is_ok() {
-        if srv.config.read().get("cluster-allow-reads-when-down") != "yes" {
+        let config = srv.config.read();
+        if shard_channels {
+            if config.get("cluster-allow-pubsubshard-when-down") == "no" {
+                return Some(Redirect::Down);
+            }
+        } else if config.get("cluster-allow-reads-when-down") != "yes" {
             return Some(Redirect::Down);
         }
         if writes {
@@ -124,6 +138,71 @@ pub fn of_command(
         return None;
     }
     moved_to.map(|to| Redirect::Moved(slot, to))
+}
+
+/// A command a script calls (Redis's `scriptVerifyClusterState`): its keys must be of one
+/// slot this node serves (or imports, after ASKING; or its master's, for a READONLY
+/// client's read), the cluster must be up, and unless the script allows cross-slot keys,
+/// every key it reaches must be of one slot. Keys of a slot being migrated away are not
+/// looked for (the script holds the shards).
+pub fn in_script(
+    srv: &Server,
+    client: &ClientState,
+    spec: &Spec,
+    argv: &Argv<'_>,
+    (script_slot, allow_cross): (&mut Option<u16>, bool),
+) -> Result<(), String> {
+    const NON_LOCAL: &str = "ERR Script attempted to access a non local key in a cluster node";
+    let keys: Vec<u16> = spec
+        .key_refs(argv)
+        .unwrap_or_default()
+        .iter()
+        .filter(|&&(i, _)| i < argv.len())
+        .map(|&(i, _)| key_slot(argv.get(i)))
+        .collect();
+    let Some(&slot) = keys.first() else {
+        return Ok(());
+    };
+    let cluster = &srv.cluster;
+    if keys.iter().any(|&s| s != slot) {
+        return Err(NON_LOCAL.into());
+    }
+    let writes = spec.has(flags::WRITE);
+    if !cluster.is_ok() {
+        if srv.config.read().get("cluster-allow-reads-when-down") != "yes" {
+            return Err(
+                "ERR Script attempted to execute a command while the cluster is down".into(),
+            );
+        }
+        if writes {
+            return Err("ERR Script attempted to execute a write command while the cluster is down and readonly".into());
+        }
+    }
+    if !cluster.serves(slot) {
+        let st = cluster.lock();
+        let owner = st.owners[slot as usize];
+        let importing = client.cluster_asking && st.importing.contains_key(&slot);
+        let replica_read = client.cluster_readonly
+            && !writes
+            && !st.i_am_master()
+            && owner.is_some()
+            && st.my_master == owner;
+        if owner.is_none() || !(importing || replica_read) {
+            return Err(NON_LOCAL.into());
+        }
+    }
+    if !allow_cross {
+        match *script_slot {
+            None => *script_slot = Some(slot),
+            Some(s) if s != slot => {
+                return Err(
+                    "ERR Script attempted to access keys that do not hash to the same slot".into(),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// How many of `keys` (all of one slot) are not in this node's database.

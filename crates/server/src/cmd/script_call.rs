@@ -29,6 +29,10 @@ pub struct ScriptRun<'a, 's> {
     pub read_only: bool,
     /// `allow-oom`: commands that need memory run even over `maxmemory`.
     pub allow_oom: bool,
+    /// Cluster mode: `allow-cross-slot-keys`, and the one slot the script's keys may use
+    /// otherwise (set by its declared keys, or by the first key it reaches).
+    pub allow_cross_slot: bool,
+    pub slot: Option<u16>,
     /// A write command was called (Redis's `SCRIPT_WRITE_DIRTY`).
     pub wrote: bool,
     /// The script needed shards it could not take before it wrote: it is to run again from
@@ -177,6 +181,15 @@ fn checked_call(
     }
     if run.read_only && (spec.has(WRITE) || spec.has(MAY_REPLICATE)) {
         return Err("ERR Write commands are not allowed from read-only scripts.".into());
+    }
+    if run.srv.cluster.enabled && !run.client.replaying {
+        crate::cluster::redirect::in_script(
+            run.srv,
+            run.client,
+            spec,
+            &args,
+            (&mut run.slot, run.allow_cross_slot),
+        )?;
     }
     if spec.has(WRITE) && !run.wrote {
         if let Some(e) = disk_error(run.srv) {

@@ -148,9 +148,11 @@ fn lookup_full(name: &[u8]) -> Option<&'static Spec> {
 fn doc_args(out: &mut Reply, args: &[crate::cmd::Arg]) {
     out.array(args.len());
     for a in args {
+        // A pure token always shows its token, even an empty one (MIGRATE's `""`).
+        let has_token = !a.token.is_empty() || a.kind == "pure-token";
         let fields = 2
             + usize::from(a.key_spec_index >= 0)
-            + usize::from(!a.token.is_empty())
+            + usize::from(has_token)
             + usize::from(!a.since.is_empty())
             + usize::from(!a.deprecated_since.is_empty())
             + usize::from(!a.flags.is_empty())
@@ -164,7 +166,7 @@ fn doc_args(out: &mut Reply, args: &[crate::cmd::Arg]) {
             out.bulk(b"key_spec_index");
             out.int(i64::from(a.key_spec_index));
         }
-        if !a.token.is_empty() {
+        if has_token {
             out.bulk(b"token");
             out.bulk(a.token.as_bytes());
         }

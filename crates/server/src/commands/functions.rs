@@ -51,6 +51,8 @@ fn fcall_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, ro: bool) -> CmdResult {
         needs_every_shard: &function.needs_every_shard,
         read_only: ro || function.flags.no_writes,
         allow_oom: function.flags.allow_oom,
+        allow_cross_slot: function.flags.allow_cross_slot_keys,
+        slot: keys.first().map(|k| store::slot::key_slot(k)),
     };
     run_script(ctx, how, |run, out| {
         with_function_engine(&srv.functions, |engine| -> Result<(), String> {

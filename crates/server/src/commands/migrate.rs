@@ -138,15 +138,22 @@ pub fn migrate(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let host = String::from_utf8_lossy(argv.get(1)).into_owned();
     let port = String::from_utf8_lossy(argv.get(2)).into_owned();
     let timeout = Duration::from_millis(timeout_ms);
-    let connected = std::net::ToSocketAddrs::to_socket_addrs(&(
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(
         host.as_str(),
         port.parse::<u16>().unwrap_or(0),
     ))
     .ok()
     .and_then(|mut a| a.next())
-    .and_then(|addr| TcpStream::connect_timeout(&addr, timeout).ok());
-    let Some(mut sock) = connected else {
-        return Err("IOERR error or timeout connecting to the client".into());
+    .ok_or_else(|| CmdError::from("IOERR error or timeout connecting to the client"))?;
+    // Redis connects without blocking and waits until the socket is writable, which a
+    // refused connection also is: only a timeout fails the connect, a refusal fails the
+    // write.
+    let mut sock = match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Err("IOERR error or timeout connecting to the client".into())
+        }
+        Err(_) => return Err("IOERR error or timeout writing to target instance".into()),
     };
     let _ = sock.set_read_timeout(Some(timeout));
     let _ = sock.set_write_timeout(Some(timeout));

@@ -79,7 +79,10 @@ pub fn psync(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
 pub fn failover(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
     let srv = ctx.srv;
     if srv.cluster.enabled {
-        return Err("ERR FAILOVER not allowed in cluster mode.".into());
+        return Err(
+            "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead."
+                .into(),
+        );
     }
     if argv.len() == 2 && is(argv.get(1), "abort") {
         if srv.repl.failover_state().is_none() {

@@ -91,6 +91,8 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>, by_sha: bool, ro: bool) -
         needs_every_shard: &script.needs_every_shard,
         read_only: ro || flags.no_writes,
         allow_oom: !script.shebang.compat && flags.allow_oom,
+        allow_cross_slot: script.shebang.compat || flags.allow_cross_slot_keys,
+        slot: keys.first().map(|k| store::slot::key_slot(k)),
     };
     run_script(ctx, how, |run, out| {
         with_engine(&srv.scripts, |engine| -> Result<(), String> {
@@ -131,6 +133,8 @@ fn debug_eval(
         needs_every_shard: &every_shard,
         read_only,
         allow_oom: !script.shebang.compat && script.shebang.flags.allow_oom,
+        allow_cross_slot: script.shebang.compat || script.shebang.flags.allow_cross_slot_keys,
+        slot: keys.first().map(|k| store::slot::key_slot(k)),
     };
     let timeout_ms = srv.scripts.busy_after_ms.load(Relaxed);
     let mut io = Some(io);
@@ -209,6 +213,11 @@ pub(super) struct How<'a> {
     pub read_only: bool,
     /// It may run commands that need memory when over `maxmemory` (`allow-oom`).
     pub allow_oom: bool,
+    /// Cluster mode: it may reach keys of other slots served here (`allow-cross-slot-keys`,
+    /// or a script without a shebang, as Redis 7.0 keeps for old scripts).
+    pub allow_cross_slot: bool,
+    /// Cluster mode: the slot of its declared keys.
+    pub slot: Option<u16>,
 }
 
 /// Run a script or function (`exec`) under the command's locks, starting over with every
@@ -244,6 +253,8 @@ pub(super) fn run_script(
             now_ms: ctx.now_ms,
             read_only: how.read_only,
             allow_oom: how.allow_oom,
+            allow_cross_slot: how.allow_cross_slot,
+            slot: how.slot,
             wrote: false,
             restart: false,
             grew: false,

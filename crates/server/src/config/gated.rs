@@ -1,6 +1,7 @@
 //! Parameters of features Basalt does not have yet: the parts of replication not built yet
-//! (issue 15: TLS links, the shutdown wait for replicas), cluster mode
-//! (issue 16), streams and HyperLogLog (issue 14), and two it may never have — modules
+//! (issue 15: TLS links, the shutdown wait for replicas), the parts of cluster mode not built
+//! yet (issue 16: hostnames, replica migration, link buffer limits, sharded pub/sub when down),
+//! and two it may never have — modules
 //! (Redis's C module API) and active defragmentation (it moves allocations with hints from
 //! Redis's own jemalloc fork). Each is listed by CONFIG GET with Redis 7.0.15's default,
 //! and accepted — in a config file, on the command line, by CONFIG SET — only at that default:
@@ -38,13 +39,6 @@ pub(super) static GATED: &[Param] = &[
         "no",
         true,
         "active defragmentation",
-    ),
-    gated(
-        "cluster-allow-pubsubshard-when-down",
-        Kind::Bool,
-        "yes",
-        true,
-        "cluster mode",
     ),
     gated(
         "replica-ignore-disk-write-errors",

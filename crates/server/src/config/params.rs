@@ -577,6 +577,12 @@ static CORE: &[Param] = &[
     p("cluster-config-file", Kind::Str, "nodes.conf", false),
     p("cluster-require-full-coverage", Kind::Bool, "yes", true),
     p("cluster-allow-reads-when-down", Kind::Bool, "no", true),
+    p(
+        "cluster-allow-pubsubshard-when-down",
+        Kind::Bool,
+        "yes",
+        true,
+    ),
     alias(
         "cluster-replica-no-failover",
         "cluster-slave-no-failover",
