@@ -626,3 +626,30 @@ fn a_cluster_of_three_answers_as_a_redis_cluster() {
         assert_eq!(a, b);
     }
 }
+
+/// A client blocked on a key whose slot is given to another node (CLUSTER SETSLOT … NODE)
+/// is answered with `-MOVED` to that node, as Redis answers it.
+#[test]
+fn a_blocked_client_whose_slot_moves_is_redirected() {
+    if !tools() {
+        return;
+    }
+    let moved = |kind: Kind| -> String {
+        let nodes: Vec<ServerProc> = (0..3).map(|_| node(kind)).collect();
+        let refs: Vec<&ServerProc> = nodes.iter().collect();
+        create(&refs, 0);
+        let mut waiter = nodes[0].conn();
+        waiter.send(&[b"BLPOP", b"b", b"0"]);
+        let mut admin = nodes[0].conn();
+        wait_for("the client to block", || {
+            text(&admin.cmd_str(&["INFO", "clients"])).contains("blocked_clients:1")
+        });
+        let to = id_of(&nodes[1]);
+        assert_eq!(
+            text(&admin.cmd_str(&["CLUSTER", "SETSLOT", "3300", "NODE", &to])),
+            "+OK\r\n"
+        );
+        text(&waiter.read_reply()).replace(&nodes[1].port.to_string(), "<port1>")
+    };
+    assert_eq!(moved(Kind::Basalt), moved(Kind::Redis));
+}

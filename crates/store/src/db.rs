@@ -132,6 +132,9 @@ pub struct Db {
     /// With a global sequence number, so keys changed in several shards by one command are
     /// invalidated in the order they changed.
     pub(crate) modified: Vec<(u64, Vec<u8>)>,
+    /// Cluster mode: keys per hash slot (only slots with keys), kept by every insertion and
+    /// removal of `keys`.
+    slot_counts: std::collections::HashMap<u16, u32>,
 }
 
 /// An event the store itself causes, for keyspace notifications.
@@ -430,6 +433,7 @@ impl Db {
                 let mut obj = Obj::new(value, now_ms);
                 obj.snap = self.snap_bit;
                 self.keys.insert_new(SmallBytes::new(key), obj);
+                self.count_slot(key, true);
             }
         }
     }
@@ -506,12 +510,38 @@ impl Db {
             self.expires.insert(key, at);
         }
         self.keys.insert_new(SmallBytes::new(key), obj);
+        self.count_slot(key, true);
+    }
+
+    /// Keep the per-slot count (cluster mode only).
+    fn count_slot(&mut self, key: &[u8], added: bool) {
+        if !crate::slot::counting() {
+            return;
+        }
+        let slot = crate::slot::key_slot(key);
+        let n = self.slot_counts.entry(slot).or_insert(0);
+        if added {
+            *n += 1;
+        } else {
+            debug_assert!(*n > 0, "a slot's count went below zero");
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.slot_counts.remove(&slot);
+            }
+        }
+    }
+
+    /// How many keys of hash slot `slot` this database holds (cluster mode; 0 otherwise),
+    /// expired ones not yet deleted included, as Redis counts them.
+    pub fn keys_in_slot(&self, slot: u16) -> usize {
+        self.slot_counts.get(&slot).map_or(0, |&n| n as usize)
     }
 
     /// Remove `key`; returns the object and its expiry time.
     pub fn remove(&mut self, key: &[u8]) -> Option<(Obj, Option<u64>)> {
         self.preserve(key);
         let obj = self.keys.remove(key)?;
+        self.count_slot(key, false);
         if matches!(obj.value, Value::Stream(_)) {
             self.signal_ready(key);
         }
@@ -600,6 +630,24 @@ mod tests {
 
     fn s(b: &[u8]) -> Value {
         Value::Str(Str::from_bytes(b))
+    }
+
+    #[test]
+    fn slot_counts_follow_every_insert_and_removal() {
+        crate::slot::start_counting();
+        let mut db = Db::default();
+        let slot = crate::slot::key_slot(b"{t}a");
+        for k in [&b"{t}a"[..], b"{t}b", b"{t}c"] {
+            db.set(k, s(b"v"), false, 0);
+        }
+        // An overwrite is no new key.
+        db.set(b"{t}a", s(b"w"), false, 0);
+        assert_eq!(db.keys_in_slot(slot), 3);
+        assert!(db.remove(b"{t}b").is_some());
+        assert!(db.remove(b"{t}b").is_none());
+        assert_eq!(db.keys_in_slot(slot), 2);
+        let old = db.take();
+        assert_eq!((db.keys_in_slot(slot), old.keys_in_slot(slot)), (0, 2));
     }
 
     #[test]

@@ -6,6 +6,18 @@
 /// Number of hash slots.
 pub const SLOTS: usize = 16_384;
 
+/// Cluster mode: every database counts its keys per slot (see [`crate::Db::keys_in_slot`]),
+/// so CLUSTER COUNTKEYSINSLOT answers without a walk. Set once, before any key exists.
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn counting() -> bool {
+    COUNTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub(crate) fn start_counting() {
+    COUNTING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// CRC16/XMODEM, table-driven (one lookup per byte).
 const TABLE: [u16; 256] = {
     let mut table = [0u16; 256];

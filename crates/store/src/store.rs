@@ -329,6 +329,7 @@ impl Store {
 
     /// A store whose shards hold whole hash slots (cluster mode).
     pub fn by_slot(shards: usize, databases: usize) -> Self {
+        crate::slot::start_counting();
         let n = shards.clamp(1, crate::slot::SLOTS);
         Store {
             by_slot: true,

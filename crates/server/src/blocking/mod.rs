@@ -103,6 +103,13 @@ pub fn finish(srv: &Server, client: &mut ClientState, out: Option<&mut resp::Rep
             }
             true
         }
+        Outcome::Redirected(msg) => {
+            srv.stats.record_error(&msg);
+            if !b.drop_reply {
+                out.error(msg.as_bytes());
+            }
+            true
+        }
         Outcome::Gone => return,
     };
     // The call was counted when the command ran; its wait may add a failure.

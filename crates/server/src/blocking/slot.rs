@@ -48,6 +48,9 @@ pub struct Job {
     pub proto: resp::Proto,
     /// The blocking command, for the serve's statistics and errors.
     pub spec: &'static crate::cmd::Spec,
+    /// Cluster mode: the hash slot of its keys (one, or it would have been refused), so a
+    /// wait whose slot moves away ends with a redirection.
+    pub slot: Option<u16>,
 }
 
 /// A waiter's reply, written by the command that served it.
@@ -73,6 +76,9 @@ pub enum Outcome {
     UnblockedError,
     /// CLIENT KILL: nothing to deliver.
     Gone,
+    /// Cluster mode: its slot moved away or the cluster went down; the error to answer
+    /// (`-MOVED …`, `-CLUSTERDOWN …`).
+    Redirected(String),
 }
 
 const IDLE: u8 = 0;
@@ -83,6 +89,7 @@ const SERVED: u8 = 3;
 const UNBLOCKED_TIMEOUT: u8 = 4;
 const UNBLOCKED_ERROR: u8 = 5;
 const GONE: u8 = 6;
+const REDIRECTED: u8 = 7;
 
 /// One connection's wait. Everyone who can end it races through [`WaitSlot::decide`]; the one
 /// that moves the state out of `BLOCKED` owns the outcome and lowers the counts.
@@ -92,6 +99,7 @@ pub struct WaitSlot {
     notify: Notify,
     job: Mutex<Option<Job>>,
     served: Mutex<Option<Served>>,
+    redirect: Mutex<Option<String>>,
 }
 
 impl Default for WaitSlot {
@@ -102,6 +110,7 @@ impl Default for WaitSlot {
             notify: Notify::new(),
             job: Mutex::new(None),
             served: Mutex::new(None),
+            redirect: Mutex::new(None),
         }
     }
 }
@@ -172,6 +181,16 @@ impl WaitSlot {
         won
     }
 
+    /// Cluster mode: end the wait with this redirection error; true if it was waiting.
+    pub fn redirect(&self, error: String, counts: &Counts) -> bool {
+        *self.redirect.lock() = Some(error);
+        let won = self.decide(REDIRECTED, counts);
+        if won {
+            self.notify.notify_one();
+        }
+        won
+    }
+
     /// CLIENT KILL: no writer may serve the client any more.
     pub fn cancel(&self, counts: &Counts) {
         if self.decide(GONE, counts) {
@@ -211,6 +230,7 @@ impl WaitSlot {
             UNBLOCKED_ERROR => Outcome::UnblockedError,
             UNBLOCKED_TIMEOUT => Outcome::UnblockedTimeout,
             GONE => Outcome::Gone,
+            REDIRECTED => Outcome::Redirected(self.redirect.lock().take().unwrap_or_default()),
             _ => Outcome::Timeout,
         }
     }

@@ -485,7 +485,44 @@ fn cron(srv: &Arc<Server>, tick: u64) {
     let config = srv.config.read();
     srv.cluster.state_and_size(&config);
     drop(config);
+    redirect_blocked(srv);
     save_if_dirty(srv);
+}
+
+/// Clients blocked on keys of a slot this node no longer serves get a `-MOVED` (or
+/// `-CLUSTERDOWN`) instead of waiting forever (Redis's
+/// `clusterRedirectBlockedClientIfNeeded`, run here every 100 ms).
+fn redirect_blocked(srv: &Server) {
+    if srv.blocked.clients.load(Relaxed) == 0 {
+        return;
+    }
+    let down = !srv.cluster.is_ok();
+    for c in srv.clients.all() {
+        let Some((slot, writes)) = c
+            .wait
+            .job()
+            .and_then(|j| Some((j.slot?, j.spec.has(crate::cmd::flags::WRITE))))
+        else {
+            continue;
+        };
+        if !c.wait.is_waiting() || (!down && srv.cluster.serves(slot)) {
+            continue;
+        }
+        let error = {
+            let st = srv.cluster.lock();
+            match st.owners[slot as usize] {
+                _ if down => super::Redirect::Down.error(),
+                None => super::Redirect::Unbound.error(),
+                // Importing here (after ASKING) is served here.
+                Some(_) if st.importing.contains_key(&slot) => continue,
+                Some(o) if o == st.id => continue,
+                // A read blocked on a replica (READONLY) of the slot's master stays.
+                Some(o) if !writes && st.my_master == Some(o) => continue,
+                Some(o) => super::Redirect::Moved(slot, st.endpoint(&o, srv.cluster.port)).error(),
+            }
+        };
+        c.wait.redirect(error, &srv.blocked);
+    }
 }
 
 /// The master's side of a manual failover: its replica is pinged every tick (each header

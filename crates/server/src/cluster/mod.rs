@@ -14,6 +14,8 @@ pub mod bus;
 mod conf;
 pub mod failover;
 pub mod handle;
+#[cfg(test)]
+mod handle_tests;
 pub mod msg;
 pub mod node;
 pub mod redirect;

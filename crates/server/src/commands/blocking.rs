@@ -109,6 +109,12 @@ pub fn block_on_keys(
         db,
         proto: ctx.out.proto,
         spec: ctx.spec,
+        slot: ctx
+            .srv
+            .cluster
+            .enabled
+            .then(|| keys.first().map(|k| store::slot::key_slot(k)))
+            .flatten(),
     };
     let shared = &ctx.client.shared;
     shared.wait.begin(job, timeout.set, &ctx.srv.blocked);

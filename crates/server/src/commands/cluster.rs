@@ -91,7 +91,11 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 .ok()
                 .filter(|&s| (s as usize) < SLOTS)
                 .ok_or_else(|| CmdError::from("ERR Invalid slot"))?;
-            let n = keys_in_slot(ctx, slot, usize::MAX).len();
+            let store = &ctx.srv.store;
+            let n = store
+                .lock_shard(store.slot_shard(slot))
+                .db_ref(0)
+                .keys_in_slot(slot);
             ctx.out.int(n as i64);
         }
         "getkeysinslot" => {
@@ -200,16 +204,20 @@ fn change_slots(ctx: &mut Ctx<'_, '_>, slots: &[u16], add: bool) -> Result<(), C
 }
 
 /// Up to `max` keys of `slot` (database 0, the only one in cluster mode), from the one shard
-/// holding that slot.
+/// holding that slot: the walk stops once it found them, or every key the slot's count says
+/// it has.
 fn keys_in_slot(ctx: &Ctx<'_, '_>, slot: u16, max: usize) -> Vec<Vec<u8>> {
     let store = &ctx.srv.store;
     let shard = store.lock_shard(store.slot_shard(slot));
-    shard
-        .db_ref(0)
-        .keys()
+    let db = shard.db_ref(0);
+    let want = max.min(db.keys_in_slot(slot));
+    if want == 0 {
+        return Vec::new();
+    }
+    db.keys()
         .iter()
         .filter(|(k, _)| key_slot(k) == slot)
-        .take(max)
+        .take(want)
         .map(|(k, _)| k.to_vec())
         .collect()
 }
