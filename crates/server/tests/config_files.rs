@@ -155,18 +155,13 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
     let s = basalt(&["--cluster-allow-reads-when-down", "no", "--tls-port", "0"]);
     let mut c = s.conn();
     assert_eq!(
-        c.cmd_str(&[
-            "CONFIG",
-            "SET",
-            "cluster-allow-pubsubshard-when-down",
-            "yes"
-        ]),
+        c.cmd_str(&["CONFIG", "SET", "cluster-migration-barrier", "1"]),
         b"+OK\r\n"
     );
-    let r = c.cmd_str(&["CONFIG", "SET", "cluster-allow-pubsubshard-when-down", "no"]);
+    let r = c.cmd_str(&["CONFIG", "SET", "cluster-migration-barrier", "2"]);
     let text = String::from_utf8_lossy(&r).into_owned();
     assert!(
-        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'cluster-allow-pubsubshard-when-down') - cluster-allow-pubsubshard-when-down needs cluster mode"),
+        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'cluster-migration-barrier') - cluster-migration-barrier needs cluster replica migration"),
         "{text}"
     );
     // Built now (the master side's full sync): any valid value is taken.
@@ -200,7 +195,7 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
     );
     for (arg, value, feature) in [
         ("--tls-replication", "yes", "replication"),
-        ("--cluster-port", "7000", "cluster mode"),
+        ("--cluster-announce-hostname", "node-a", "cluster hostnames"),
         ("--replica-ignore-disk-write-errors", "yes", "replication"),
     ] {
         let out = Command::new(basalt_bin())

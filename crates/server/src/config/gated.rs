@@ -1,6 +1,6 @@
 //! Parameters of features Basalt does not have yet: the parts of replication not built yet
 //! (issue 15: TLS links, the shutdown wait for replicas), the parts of cluster mode not built
-//! yet (issue 16: hostnames, replica migration, link buffer limits, sharded pub/sub when down),
+//! yet (issue 16: hostnames, replica migration, link buffer limits, TLS on the bus),
 //! and two it may never have — modules
 //! (Redis's C module API) and active defragmentation (it moves allocations with hints from
 //! Redis's own jemalloc fork). Each is listed by CONFIG GET with Redis 7.0.15's default,
@@ -52,7 +52,7 @@ pub(super) static GATED: &[Param] = &[
         Kind::Str,
         "",
         true,
-        "cluster mode",
+        "cluster hostnames",
     ),
     gated("bind-source-addr", Kind::Str, "", true, "replication"),
     gated(
@@ -67,7 +67,7 @@ pub(super) static GATED: &[Param] = &[
         Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
         "ip",
         true,
-        "cluster mode",
+        "cluster hostnames",
     ),
     gated(
         "cluster-migration-barrier",
@@ -77,7 +77,7 @@ pub(super) static GATED: &[Param] = &[
         },
         "1",
         true,
-        "cluster mode",
+        "cluster replica migration",
     ),
     gated(
         "active-defrag-cycle-min",
@@ -112,7 +112,7 @@ pub(super) static GATED: &[Param] = &[
         Kind::Int { min: 0, max: 65535 },
         "0",
         true,
-        "cluster mode",
+        "cluster bus TLS",
     ),
     gated(
         "shutdown-timeout",
@@ -142,7 +142,7 @@ pub(super) static GATED: &[Param] = &[
         },
         "0",
         true,
-        "cluster mode",
+        "cluster link buffer limits",
     ),
     gated(
         "active-defrag-ignore-bytes",
@@ -154,7 +154,7 @@ pub(super) static GATED: &[Param] = &[
         true,
         "active defragmentation",
     ),
-    gated("tls-cluster", Kind::Bool, "no", true, "cluster mode"),
+    gated("tls-cluster", Kind::Bool, "no", true, "cluster bus TLS"),
     gated("tls-replication", Kind::Bool, "no", true, "replication"),
     gated(
         "tls-client-cert-file",
