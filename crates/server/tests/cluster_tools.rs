@@ -653,3 +653,62 @@ fn a_blocked_client_whose_slot_moves_is_redirected() {
     };
     assert_eq!(moved(Kind::Basalt), moved(Kind::Redis));
 }
+
+/// Garbage on the bus port — a wrong signature, a length beyond the limit, a PING announcing
+/// gossip it does not carry, a message cut short — closes that link and nothing else: the
+/// node answers clients and keeps its view.
+#[test]
+fn garbage_on_the_bus_port_closes_the_link_and_nothing_else() {
+    use server::cluster::msg::{kind, Header, Message};
+    use std::io::{Read, Write};
+    let cport = common::free_port();
+    let s = common::basalt(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-port",
+        &cport.to_string(),
+    ]);
+    let mut c = s.conn();
+    assert_eq!(
+        text(&c.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "100"])),
+        "+OK\r\n"
+    );
+    let mut lying = Header::new(kind::PING, [b'x'; 40]);
+    lying.count = 50;
+    let lying = Message {
+        header: lying,
+        data: Vec::new(),
+    }
+    .encode();
+    let mut huge = b"RCmb".to_vec();
+    huge.extend_from_slice(&u32::MAX.to_be_bytes());
+    huge.extend_from_slice(&[0; 64]);
+    let cut = Message {
+        header: Header::new(kind::MEET, [b'y'; 40]),
+        data: Vec::new(),
+    }
+    .encode();
+    for bytes in [
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        huge,
+        lying,
+        cut[..1000].to_vec(),
+    ] {
+        let mut bus = std::net::TcpStream::connect(("127.0.0.1", cport)).expect("bus port");
+        bus.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        bus.write_all(&bytes).expect("write");
+        if bytes.len() == 1000 {
+            // A message cut short waits for its rest; the peer going away ends the link.
+            drop(bus);
+            continue;
+        }
+        let mut buf = [0u8; 16];
+        // Closed, without an answer.
+        assert_eq!(bus.read(&mut buf).unwrap_or(0), 0);
+    }
+    assert_eq!(c.cmd_str(&["PING"]), b"+PONG\r\n");
+    let info = text(&c.cmd_str(&["CLUSTER", "INFO"]));
+    assert!(info.contains("cluster_known_nodes:1\r\n"), "{info}");
+    assert!(info.contains("cluster_slots_assigned:101\r\n"), "{info}");
+}
