@@ -244,22 +244,7 @@ fn ping_like(
             return;
         }
         if h.kind == kind::PONG {
-            if let Some(n) = st.nodes.get_mut(&h.sender) {
-                n.pong_received_ms = now;
-                n.ping_sent_ms = 0;
-                if n.has(flag::PFAIL) {
-                    n.flags &= !flag::PFAIL;
-                } else if n.has(flag::FAIL) && (!n.is_master() || st.slot_count(&h.sender) == 0) {
-                    crate::log_notice!(
-                        "Clear FAIL state for node {}: is reachable again.",
-                        node::id_text(&h.sender)
-                    );
-                    if let Some(n) = st.nodes.get_mut(&h.sender) {
-                        n.flags &= !flag::FAIL;
-                    }
-                    st.dirty = true;
-                }
-            }
+            pong_received(st, me, &h.sender, now);
         }
     }
     let known = st.nodes.get(&h.sender).is_some_and(|n| !n.in_handshake());
@@ -287,6 +272,41 @@ fn ping_like(
         epoch_collision(st, &sender, h.config_epoch);
     }
     gossip(st, msg, now);
+}
+
+/// A PONG on our link: the node is alive. PFAIL goes at once; FAIL goes for a replica or a
+/// master without slots, and for a master with slots only once twice the node timeout has
+/// passed since it failed (nobody took its slots over meanwhile), as Redis's
+/// `clearNodeFailureIfNeeded`.
+fn pong_received(st: &mut State, me: &Me, id: &NodeId, now: u64) {
+    let slots = st.slot_count(id);
+    let Some(n) = st.nodes.get_mut(id) else {
+        return;
+    };
+    n.pong_received_ms = now;
+    n.ping_sent_ms = 0;
+    if n.has(flag::PFAIL) {
+        n.flags &= !flag::PFAIL;
+        return;
+    }
+    if !n.has(flag::FAIL) {
+        return;
+    }
+    let unserved = !n.is_master() || slots == 0;
+    let long_ago = now.saturating_sub(n.fail_time_ms) > me.node_timeout_ms.saturating_mul(2);
+    if unserved || long_ago {
+        crate::log_notice!(
+            "Clear FAIL state for node {}: {}",
+            node::id_text(id),
+            if unserved {
+                "is reachable again."
+            } else {
+                "is reachable again and nobody is serving its slots after some time."
+            }
+        );
+        n.flags &= !flag::FAIL;
+        st.dirty = true;
+    }
 }
 
 /// The sender's role as its header says: a master, or a replica of `slaveof`.

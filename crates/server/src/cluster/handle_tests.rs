@@ -130,3 +130,28 @@ fn an_unknown_sender_is_ignored_but_a_meet_starts_a_handshake() {
         .any(|n| n.in_handshake() && n.port == 7009 && n.cport == 17009));
     assert_eq!(st.my_ip, "127.0.0.1", "learned from the connection");
 }
+
+#[test]
+fn a_failed_master_with_slots_is_cleared_only_after_twice_the_node_timeout() {
+    let mut st = view(0..10, 1);
+    let b = id(b'b');
+    st.owners[100] = Some(b);
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(n) = st.nodes.get_mut(&b) {
+        n.flags |= flag::FAIL;
+        n.fail_time_ms = 1000;
+        n.link = Some(super::node::Link {
+            serial: 7,
+            tx,
+            created_ms: 0,
+            connected: true,
+        });
+    }
+    let mut pong = claim(b'b', 100..101, 0);
+    pong.header.kind = kind::PONG;
+    let via = Via::Outbound { serial: 7 };
+    process(&mut st, &me(), &pong, &via, 3000);
+    assert!(st.nodes[&b].has(flag::FAIL), "within 2 × node timeout");
+    process(&mut st, &me(), &pong, &via, 5001);
+    assert!(!st.nodes[&b].has(flag::FAIL));
+}
