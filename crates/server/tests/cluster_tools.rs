@@ -712,3 +712,61 @@ fn garbage_on_the_bus_port_closes_the_link_and_nothing_else() {
     assert!(info.contains("cluster_known_nodes:1\r\n"), "{info}");
     assert!(info.contains("cluster_slots_assigned:101\r\n"), "{info}");
 }
+
+/// Replica migration: a master whose only replica dies gets one from the master with the
+/// most replicas (more than `cluster-migration-barrier`, 1 by default), after Redis's 5 s
+/// delay.
+#[test]
+fn an_orphaned_master_gets_a_replica_from_the_master_with_most() {
+    if !tools() {
+        return;
+    }
+    let mut nodes: Vec<ServerProc> = (0..6).map(|_| node(Kind::Basalt)).collect();
+    let refs: Vec<&ServerProc> = nodes.iter().collect();
+    create(&refs, 1);
+    let ids: Vec<String> = nodes.iter().map(id_of).collect();
+    // A second replica for master 0.
+    let spare = node(Kind::Basalt);
+    wait_for("the cluster to settle", || {
+        text(&nodes[0].conn().cmd_str(&["CLUSTER", "NODES"]))
+            .lines()
+            .filter(|l| l.contains("slave"))
+            .count()
+            == 3
+    });
+    cli(&[
+        "--cluster",
+        "add-node",
+        &spare.addr(),
+        &nodes[0].addr(),
+        "--cluster-slave",
+        "--cluster-master-id",
+        &ids[0],
+    ]);
+    wait_for("master 0 to have two replicas", || {
+        master_of(&spare).as_deref() == Some(ids[0].as_str())
+    });
+    // Kill the replica of master 1: master 1 is orphaned.
+    let orphan_replica = (3..6)
+        .find(|&i| master_of(&nodes[i]).as_deref() == Some(ids[1].as_str()))
+        .expect("master 1's replica");
+    let mut victim = nodes.remove(orphan_replica);
+    let _ = victim.child.kill();
+    let _ = victim.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all: Vec<&ServerProc> = nodes.iter().collect();
+        all.push(&spare);
+        if all
+            .iter()
+            .any(|n| master_of(n).as_deref() == Some(ids[1].as_str()))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replica migrated to the orphaned master"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

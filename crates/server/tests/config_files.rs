@@ -155,13 +155,13 @@ fn parameters_of_features_not_built_yet_accept_only_their_defaults() {
     let s = basalt(&["--cluster-allow-reads-when-down", "no", "--tls-port", "0"]);
     let mut c = s.conn();
     assert_eq!(
-        c.cmd_str(&["CONFIG", "SET", "cluster-migration-barrier", "1"]),
+        c.cmd_str(&["CONFIG", "SET", "cluster-link-sendbuf-limit", "0"]),
         b"+OK\r\n"
     );
-    let r = c.cmd_str(&["CONFIG", "SET", "cluster-migration-barrier", "2"]);
+    let r = c.cmd_str(&["CONFIG", "SET", "cluster-link-sendbuf-limit", "1mb"]);
     let text = String::from_utf8_lossy(&r).into_owned();
     assert!(
-        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'cluster-migration-barrier') - cluster-migration-barrier needs cluster replica migration"),
+        text.starts_with("-ERR CONFIG SET failed (possibly related to argument 'cluster-link-sendbuf-limit') - cluster-link-sendbuf-limit needs cluster link buffer limits"),
         "{text}"
     );
     // Built now (the master side's full sync): any valid value is taken.

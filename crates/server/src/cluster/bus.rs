@@ -431,6 +431,11 @@ fn cron(srv: &Arc<Server>, tick: u64) {
     let timeout = node_timeout_ms(srv);
     let handshake_timeout = timeout.max(MIN_TIMEOUT_MS);
     let me = me(srv);
+    let migration = {
+        let c = srv.config.read();
+        (c.get("cluster-allow-replica-migration") != "no")
+            .then(|| c.get_i64("cluster-migration-barrier").max(0) as usize)
+    };
     let mut fail_broadcast = Vec::new();
     let mut fx = Effects::default();
     {
@@ -475,6 +480,11 @@ fn cron(srv: &Arc<Server>, tick: u64) {
         manual_failover_cron(&mut st, &me, now, &mut fx);
         if !st.i_am_master() {
             super::failover::replica_cron(&mut st, &me, &replica_facts(srv), now, &mut fx);
+            if let Some(barrier) = migration {
+                if let Some(target) = super::failover::replica_migration(&mut st, barrier, now) {
+                    fx.follow = st.nodes.get(&target).map(|n| (n.ip.clone(), n.port));
+                }
+            }
             if fx.slots_changed {
                 srv.cluster.sync_mine(&st);
             }

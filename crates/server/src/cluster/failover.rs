@@ -43,6 +43,10 @@ pub struct Election {
     /// Masters (by ID, this node included) and when this node last voted for one of their
     /// replicas.
     pub voted_ms: std::collections::HashMap<NodeId, u64>,
+    /// Replica migration: masters seen with a working replica (Redis's `MIGRATE_TO`), and
+    /// since when each orphaned one has had none.
+    pub had_replicas: std::collections::HashSet<NodeId>,
+    pub orphaned_since: std::collections::HashMap<NodeId, u64>,
 }
 
 impl Election {
@@ -281,3 +285,69 @@ pub fn vote(st: &mut State, me: &Me, msg: &Message, now: u64) -> Option<Message>
         data: Vec::new(),
     })
 }
+
+/// Replica migration (Redis's `clusterHandleSlaveMigration`): a master serving slots whose
+/// replicas have all failed (after having had some) is orphaned; once that lasts
+/// [`MIGRATION_DELAY_MS`], the replica with the smallest ID of the master with the most
+/// working replicas — more than `cluster-migration-barrier` — moves to it. Returns the
+/// master to replicate.
+pub fn replica_migration(st: &mut State, barrier: usize, now: u64) -> Option<NodeId> {
+    let my_master = st.my_master?;
+    if st.i_am_master() || !st.ok {
+        return None;
+    }
+    if st.nodes.get(&my_master).is_none_or(|m| m.has(flag::FAIL)) {
+        return None;
+    }
+    let working = |st: &State, master: &NodeId| -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = st
+            .nodes
+            .values()
+            .filter(|n| n.master == Some(*master) && !n.has(flag::FAIL))
+            .map(|n| n.id)
+            .collect();
+        if st.my_master == Some(*master) {
+            ids.push(st.id);
+        }
+        ids
+    };
+    let masters: Vec<NodeId> = st
+        .nodes
+        .values()
+        .filter(|n| n.is_master() && !n.has(flag::FAIL) && st.slot_count(&n.id) > 0)
+        .map(|n| n.id)
+        .collect();
+    let mut most = 0;
+    let mut target = None;
+    for m in &masters {
+        let ok = working(st, m).len();
+        most = most.max(ok);
+        if ok > 0 {
+            st.election.had_replicas.insert(*m);
+        }
+        let orphaned = ok == 0 && st.election.had_replicas.contains(m);
+        if orphaned {
+            let since = *st.election.orphaned_since.entry(*m).or_insert(now);
+            if target.is_none() && now.saturating_sub(since) > MIGRATION_DELAY_MS {
+                target = Some(*m);
+            }
+        } else {
+            st.election.orphaned_since.remove(m);
+        }
+    }
+    let mine = working(st, &my_master);
+    if mine.len() <= barrier || mine.len() < most || mine.iter().min() != Some(&st.id) {
+        return None;
+    }
+    let target = target?;
+    crate::log_notice!(
+        "Migrating to orphaned master {}",
+        super::node::id_text(&target)
+    );
+    st.set_master(target);
+    st.election.orphaned_since.remove(&target);
+    Some(target)
+}
+
+/// How long a master must stay orphaned before a replica migrates to it.
+pub const MIGRATION_DELAY_MS: u64 = 5000;

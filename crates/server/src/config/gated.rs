@@ -1,6 +1,6 @@
 //! Parameters of features Basalt does not have yet: the parts of replication not built yet
 //! (issue 15: TLS links, the shutdown wait for replicas), the parts of cluster mode not built
-//! yet (issue 16: hostnames, replica migration, link buffer limits, TLS on the bus),
+//! yet (issue 16: hostnames, link buffer limits, TLS on the bus),
 //! and two it may never have — modules
 //! (Redis's C module API) and active defragmentation (it moves allocations with hints from
 //! Redis's own jemalloc fork). Each is listed by CONFIG GET with Redis 7.0.15's default,
@@ -68,16 +68,6 @@ pub(super) static GATED: &[Param] = &[
         "ip",
         true,
         "cluster hostnames",
-    ),
-    gated(
-        "cluster-migration-barrier",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "1",
-        true,
-        "cluster replica migration",
     ),
     gated(
         "active-defrag-cycle-min",

@@ -578,6 +578,15 @@ static CORE: &[Param] = &[
     p("cluster-require-full-coverage", Kind::Bool, "yes", true),
     p("cluster-allow-reads-when-down", Kind::Bool, "no", true),
     p(
+        "cluster-migration-barrier",
+        Kind::Int {
+            min: 0,
+            max: INT_MAX,
+        },
+        "1",
+        true,
+    ),
+    p(
         "cluster-allow-pubsubshard-when-down",
         Kind::Bool,
         "yes",
