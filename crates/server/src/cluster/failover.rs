@@ -299,18 +299,6 @@ pub fn replica_migration(st: &mut State, barrier: usize, now: u64) -> Option<Nod
     if st.nodes.get(&my_master).is_none_or(|m| m.has(flag::FAIL)) {
         return None;
     }
-    let working = |st: &State, master: &NodeId| -> Vec<NodeId> {
-        let mut ids: Vec<NodeId> = st
-            .nodes
-            .values()
-            .filter(|n| n.master == Some(*master) && !n.has(flag::FAIL))
-            .map(|n| n.id)
-            .collect();
-        if st.my_master == Some(*master) {
-            ids.push(st.id);
-        }
-        ids
-    };
     let masters: Vec<NodeId> = st
         .nodes
         .values()
@@ -320,7 +308,7 @@ pub fn replica_migration(st: &mut State, barrier: usize, now: u64) -> Option<Nod
     let mut most = 0;
     let mut target = None;
     for m in &masters {
-        let ok = working(st, m).len();
+        let ok = st.replicas_of(m, false).len();
         most = most.max(ok);
         if ok > 0 {
             st.election.had_replicas.insert(*m);
@@ -335,7 +323,7 @@ pub fn replica_migration(st: &mut State, barrier: usize, now: u64) -> Option<Nod
             st.election.orphaned_since.remove(m);
         }
     }
-    let mine = working(st, &my_master);
+    let mine = st.replicas_of(&my_master, false);
     if mine.len() <= barrier || mine.len() < most || mine.iter().min() != Some(&st.id) {
         return None;
     }

@@ -169,6 +169,22 @@ impl State {
         self.my_master.unwrap_or(self.id)
     }
 
+    /// The replicas of `master` (this node too, when it is one), sorted by ID; failed ones
+    /// only with `failed`.
+    pub fn replicas_of(&self, master: &NodeId, failed: bool) -> Vec<NodeId> {
+        let mut out: Vec<NodeId> = self
+            .nodes
+            .values()
+            .filter(|n| n.master == Some(*master) && (failed || !n.has(flag::FAIL)))
+            .map(|n| n.id)
+            .collect();
+        if self.my_master == Some(*master) {
+            out.push(self.id);
+        }
+        out.sort();
+        out
+    }
+
     /// The slots `id` serves, as ranges.
     pub fn ranges_of(&self, id: &NodeId) -> Vec<(u16, u16)> {
         let mut out: Vec<(u16, u16)> = Vec::new();

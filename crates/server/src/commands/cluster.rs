@@ -136,13 +136,7 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
                 3 if argv.get(2).eq_ignore_ascii_case(b"hard") => true,
                 3 if argv.get(2).eq_ignore_ascii_case(b"soft") => false,
                 3 => return Err("ERR syntax error".into()),
-                _ => {
-                    return Err(format!(
-                        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
-                        String::from_utf8_lossy(argv.get(1))
-                    )
-                    .into())
-                }
+                _ => return Err(unknown_subcommand(&argv)),
             };
             if ctx.all_shards().db_len(0) != 0 {
                 return Err(
@@ -154,15 +148,18 @@ pub fn subcommand(ctx: &mut Ctx<'_, '_>, argv: Argv<'_>) -> CmdResult {
             ctx.out.ok();
         }
         "failover" if argv.len() <= 3 => failover(ctx, &argv)?,
-        _ => {
-            return Err(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
-                String::from_utf8_lossy(argv.get(1))
-            )
-            .into())
-        }
+        _ => return Err(unknown_subcommand(&argv)),
     }
     Ok(())
+}
+
+/// Redis's reply to a subcommand it does not know, or given the wrong number of arguments.
+pub(super) fn unknown_subcommand(argv: &Argv<'_>) -> CmdError {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+        String::from_utf8_lossy(argv.get(1))
+    )
+    .into()
 }
 
 pub(super) fn save(ctx: &Ctx<'_, '_>) -> Result<(), CmdError> {

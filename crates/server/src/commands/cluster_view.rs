@@ -46,13 +46,7 @@ pub fn show(ctx: &mut Ctx<'_, '_>, sub: &str, argv: Argv<'_>) -> CmdResult {
             ctx.out.int(n.fail_reports.len() as i64);
         }
         "help" => help(ctx),
-        _ => {
-            return Err(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
-                String::from_utf8_lossy(argv.get(1))
-            )
-            .into())
-        }
+        _ => return Err(super::cluster::unknown_subcommand(&argv)),
     }
     Ok(())
 }
@@ -110,21 +104,6 @@ fn node_entry(ctx: &mut Ctx<'_, '_>, st: &State, id: &NodeId) {
     ctx.out.map(0);
 }
 
-/// Replicas of `master` that are not failing, as CLUSTER SLOTS lists them.
-fn live_replicas(st: &State, master: &NodeId) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = st
-        .nodes
-        .values()
-        .filter(|n| n.master == Some(*master) && !n.has(flag::FAIL))
-        .map(|n| n.id)
-        .collect();
-    if st.my_master == Some(*master) {
-        out.push(st.id);
-    }
-    out.sort();
-    out
-}
-
 /// CLUSTER SLOTS: each run of slots with one owner, in slot order, with its master and live
 /// replicas.
 fn slots(ctx: &mut Ctx<'_, '_>) {
@@ -140,7 +119,7 @@ fn slots(ctx: &mut Ctx<'_, '_>) {
     }
     ctx.out.array(runs.len());
     for (a, b, owner) in runs {
-        let replicas = live_replicas(&st, &owner);
+        let replicas = st.replicas_of(&owner, false);
         ctx.out.array(3 + replicas.len());
         ctx.out.int(i64::from(a));
         ctx.out.int(i64::from(b));
@@ -177,7 +156,7 @@ fn shards(ctx: &mut Ctx<'_, '_>) {
         }
         ctx.out.bulk(b"nodes");
         let mut members = vec![m];
-        members.extend(live_or_failed_replicas(&st, &m));
+        members.extend(st.replicas_of(&m, true));
         ctx.out.array(members.len());
         for id in members {
             let (ip, port, master, offset, health) = match st.nodes.get(&id) {
@@ -219,20 +198,6 @@ fn shards(ctx: &mut Ctx<'_, '_>) {
     }
 }
 
-fn live_or_failed_replicas(st: &State, master: &NodeId) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = st
-        .nodes
-        .values()
-        .filter(|n| n.master == Some(*master))
-        .map(|n| n.id)
-        .collect();
-    if st.my_master == Some(*master) {
-        out.push(st.id);
-    }
-    out.sort();
-    out
-}
-
 /// CLUSTER LINKS: this node's outbound links (`to`); links other nodes opened are not
 /// listed.
 fn links(ctx: &mut Ctx<'_, '_>) {
@@ -272,7 +237,8 @@ fn replicas(ctx: &mut Ctx<'_, '_>, raw: &[u8]) -> Result<(), CmdError> {
     if !is_master {
         return Err("ERR The specified node is not a master".into());
     }
-    let lines: Vec<String> = live_or_failed_replicas(&st, &id)
+    let lines: Vec<String> = st
+        .replicas_of(&id, true)
         .iter()
         .map(|r| match st.nodes.get(r) {
             Some(n) => st.describe(n),
