@@ -1,7 +1,7 @@
 //! `nodes.conf` (`cluster-config-file`), Redis's format: one line per node (ID,
 //! `ip:port@cport`, flags, master, ping/pong times, config epoch, link state, slots), then
-//! `vars currentEpoch N lastVoteEpoch M`. Written whole to a temporary file, synced and
-//! renamed over the old one, so a crash leaves either version.
+//! `vars currentEpoch N lastVoteEpoch M`. Written whole to a temporary file renamed over the
+//! old one, so a crash leaves either version (synced when the epochs changed: see `write`).
 
 use std::io::Write;
 
@@ -117,7 +117,12 @@ pub fn load(path: &str, st: &mut State) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-pub fn write(path: &str, text: &str) -> anyhow::Result<()> {
+/// Write `text` as the file: a temporary file renamed over it, so a reader or a crash sees
+/// one version whole. With `durable`, the file and the directory are synced first (as Redis
+/// fsyncs `nodes.conf` when an epoch or a vote changed: forgetting those could make a node
+/// vote twice in one epoch); slot moves are not synced, as in Redis (the cluster tells a
+/// restarted node again).
+pub fn write(path: &str, text: &str, durable: bool) -> anyhow::Result<()> {
     let target = std::path::Path::new(path);
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -133,9 +138,13 @@ pub fn write(path: &str, text: &str) -> anyhow::Result<()> {
     ));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(text.as_bytes())?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     drop(f);
     std::fs::rename(&tmp, target)?;
-    std::fs::File::open(&dir)?.sync_all()?;
+    if durable {
+        std::fs::File::open(&dir)?.sync_all()?;
+    }
     Ok(())
 }

@@ -51,6 +51,9 @@ pub struct Cluster {
     /// Held while `nodes.conf` is written: the bus and commands both save, and each write
     /// goes through one temporary file.
     saving: Mutex<()>,
+    /// The epochs (current, config, last vote) of the last synced `nodes.conf`: a save that
+    /// changes them is synced, others are not.
+    synced_epochs: Mutex<Option<(u64, u64, u64)>>,
     started: Instant,
     /// This node's client port and bus port (`cluster-port`, or port + 10000).
     pub port: u16,
@@ -185,20 +188,30 @@ impl State {
         out
     }
 
-    /// The slots `id` serves, as ranges.
-    pub fn ranges_of(&self, id: &NodeId) -> Vec<(u16, u16)> {
-        let mut out: Vec<(u16, u16)> = Vec::new();
+    /// Every run of consecutive slots with one owner, in slot order: one pass over the
+    /// table, which everything that looks at all the slots (NODES, SLOTS, INFO, the state)
+    /// reads instead of the 16,384 entries.
+    pub fn runs(&self) -> Vec<(u16, u16, NodeId)> {
+        let mut out: Vec<(u16, u16, NodeId)> = Vec::new();
+        let mut prev: Option<&NodeId> = None;
         for (s, owner) in self.owners.iter().enumerate() {
-            if owner.as_ref() != Some(id) {
-                continue;
-            }
             let s = s as u16;
-            match out.last_mut() {
-                Some((_, end)) if *end + 1 == s => *end = s,
-                _ => out.push((s, s)),
+            match (owner.as_ref(), out.last_mut()) {
+                (Some(o), Some((_, end, last))) if prev == Some(o) && *end + 1 == s => {
+                    debug_assert!(last == o);
+                    *end = s;
+                }
+                (Some(o), _) => out.push((s, s, *o)),
+                (None, _) => {}
             }
+            prev = owner.as_ref();
         }
         out
+    }
+
+    /// The slots `id` serves, as ranges.
+    pub fn ranges_of(&self, id: &NodeId) -> Vec<(u16, u16)> {
+        ranges_in(&self.runs(), id)
     }
 
     pub fn slot_count(&self, id: &NodeId) -> usize {
@@ -275,7 +288,7 @@ impl State {
     }
 
     /// The node's CLUSTER NODES line, without the newline.
-    pub fn describe(&self, n: &Node) -> String {
+    pub fn describe(&self, n: &Node, runs: &[(u16, u16, NodeId)]) -> String {
         let master = n.master.map_or("-".to_string(), |m| node::id_text(&m));
         let linked = if n.link_connected() {
             "connected"
@@ -299,7 +312,7 @@ impl State {
             n.config_epoch,
         );
         if n.is_master() {
-            line.push_str(&node::ranges_text(&self.ranges_of(&n.id)));
+            line.push_str(&node::ranges_text(&ranges_in(runs, &n.id)));
         }
         line
     }
@@ -314,6 +327,7 @@ impl Cluster {
             up: AtomicBool::new(false),
             state: Mutex::new(State::new([b'0'; msg::NAME_LEN])),
             saving: Mutex::new(()),
+            synced_epochs: Mutex::new(None),
             started: Instant::now(),
             port: 0,
             cport: 0,
@@ -333,6 +347,7 @@ impl Cluster {
             up: AtomicBool::new(false),
             state: Mutex::new(State::new(node::random_id())),
             saving: Mutex::new(()),
+            synced_epochs: Mutex::new(None),
             started: Instant::now(),
             port,
             cport,
@@ -393,13 +408,13 @@ impl Cluster {
             !st.migrating.is_empty() || !st.importing.is_empty(),
             Relaxed,
         );
-        for (w, word) in self.mine.iter().enumerate() {
-            let mut bits = 0u64;
-            for b in 0..64 {
-                if st.owners[w * 64 + b] == Some(st.id) {
-                    bits |= 1 << b;
-                }
+        let mut words = vec![0u64; self.mine.len()];
+        for (a, b, _) in st.runs().iter().filter(|(_, _, o)| *o == st.id) {
+            for s in *a as usize..=*b as usize {
+                words[s / 64] |= 1 << (s % 64);
             }
+        }
+        for (word, bits) in self.mine.iter().zip(words) {
             word.store(bits, Relaxed);
         }
     }
@@ -435,20 +450,20 @@ impl Cluster {
     /// (`cluster-node-timeout` clamped to 0.5 … 5 s) before it turns `ok`.
     pub fn state_and_size(&self, config: &crate::config::Config) -> (bool, usize) {
         let mut st = self.state.lock();
-        let size = masters_with_slots(&st).0;
+        let runs = st.runs();
+        let (size, reachable) = masters_in(&st, &runs);
         if st.i_am_master() && !st.ok && self.started.elapsed() < WRITABLE_DELAY {
             return (false, size);
         }
         let now = crate::util::now_ms();
         let mut ok = true;
         if config.get("cluster-require-full-coverage") != "no" {
-            ok = st.owners.iter().all(|o| match o {
-                None => false,
-                Some(id) if *id == st.id => true,
-                Some(id) => st.nodes.get(id).is_some_and(|n| !n.has(flag::FAIL)),
-            });
+            let covered: usize = runs.iter().map(|(a, b, _)| (b - a) as usize + 1).sum();
+            ok = covered == SLOTS
+                && runs.iter().all(|(_, _, id)| {
+                    *id == st.id || st.nodes.get(id).is_some_and(|n| !n.has(flag::FAIL))
+                });
         }
-        let (size, reachable) = masters_with_slots(&st);
         if reachable < size / 2 + 1 {
             ok = false;
             st.among_minority_ms = now;
@@ -468,12 +483,18 @@ impl Cluster {
     /// Write `nodes.conf` (atomically: temp file, fsync, rename).
     pub fn save(&self, path: &str) -> anyhow::Result<()> {
         let _one_at_a_time = self.saving.lock();
-        let text = {
+        let (text, epochs) = {
             let mut st = self.state.lock();
             st.dirty = false;
-            self.nodes_text(&st, true)
+            let epochs = (st.current_epoch, st.config_epoch, st.last_vote_epoch);
+            (self.nodes_text(&st, true), epochs)
         };
-        conf::write(path, &text)
+        let durable = *self.synced_epochs.lock() != Some(epochs);
+        conf::write(path, &text, durable)?;
+        if durable {
+            *self.synced_epochs.lock() = Some(epochs);
+        }
+        Ok(())
     }
 
     /// Bump the current epoch and take it as this node's (CLUSTER BUMPEPOCH).
@@ -532,8 +553,9 @@ impl Cluster {
             st.my_master.map_or("-".to_string(), |m| node::id_text(&m)),
             st.config_epoch
         );
+        let runs = st.runs();
         if st.i_am_master() {
-            out.push_str(&node::ranges_text(&st.ranges_of(&st.id)));
+            out.push_str(&node::ranges_text(&ranges_in(&runs, &st.id)));
         }
         for (slot, to) in &st.migrating {
             out.push_str(&format!(" [{slot}->-{}]", node::id_text(to)));
@@ -548,7 +570,7 @@ impl Cluster {
             if file && n.in_handshake() {
                 continue;
             }
-            out.push_str(&st.describe(n));
+            out.push_str(&st.describe(n, &runs));
             out.push('\n');
         }
         if file {
@@ -564,14 +586,24 @@ impl Cluster {
 /// Masters serving at least one slot, and how many of them are not failing (this node
 /// counts as reachable).
 pub(super) fn masters_with_slots(st: &State) -> (usize, usize) {
-    let mut counts: HashMap<NodeId, usize> = HashMap::new();
-    for id in st.owners.iter().flatten() {
-        *counts.entry(*id).or_default() += 1;
-    }
-    let size = counts.len();
-    let reachable = counts
-        .keys()
-        .filter(|id| **id == st.id || st.nodes.get(*id).is_some_and(|n| !n.failing()))
+    masters_in(st, &st.runs())
+}
+
+fn masters_in(st: &State, runs: &[(u16, u16, NodeId)]) -> (usize, usize) {
+    let mut owners: Vec<&NodeId> = runs.iter().map(|(_, _, id)| id).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let reachable = owners
+        .iter()
+        .filter(|id| ***id == st.id || st.nodes.get(**id).is_some_and(|n| !n.failing()))
         .count();
-    (size, reachable)
+    (owners.len(), reachable)
+}
+
+/// The ranges of `id` among `runs`.
+pub fn ranges_in(runs: &[(u16, u16, NodeId)], id: &NodeId) -> Vec<(u16, u16)> {
+    runs.iter()
+        .filter(|(_, _, o)| o == id)
+        .map(|&(a, b, _)| (a, b))
+        .collect()
 }

@@ -60,11 +60,12 @@ fn info(ctx: &mut Ctx<'_, '_>) {
     let (ok, size) = cluster.state_and_size(&ctx.srv.config.read());
     let st = cluster.lock();
     let (mut assigned, mut pfail, mut fail) = (0, 0, 0);
-    for owner in st.owners.iter().flatten() {
-        assigned += 1;
-        match st.nodes.get(owner) {
-            Some(n) if n.has(flag::FAIL) => fail += 1,
-            Some(n) if n.has(flag::PFAIL) => pfail += 1,
+    for (a, b, owner) in st.runs() {
+        let n = (b - a) as usize + 1;
+        assigned += n;
+        match st.nodes.get(&owner) {
+            Some(o) if o.has(flag::FAIL) => fail += n,
+            Some(o) if o.has(flag::PFAIL) => pfail += n,
             _ => {}
         }
     }
@@ -108,15 +109,7 @@ fn node_entry(ctx: &mut Ctx<'_, '_>, st: &State, id: &NodeId) {
 /// replicas.
 fn slots(ctx: &mut Ctx<'_, '_>) {
     let st = ctx.srv.cluster.lock();
-    let mut runs: Vec<(u16, u16, NodeId)> = Vec::new();
-    for (s, owner) in st.owners.iter().enumerate() {
-        let Some(owner) = owner else { continue };
-        let s = s as u16;
-        match runs.last_mut() {
-            Some((_, end, o)) if *end + 1 == s && o == owner => *end = s,
-            _ => runs.push((s, s, *owner)),
-        }
-    }
+    let runs = st.runs();
     ctx.out.array(runs.len());
     for (a, b, owner) in runs {
         let replicas = st.replicas_of(&owner, false);
@@ -241,7 +234,7 @@ fn replicas(ctx: &mut Ctx<'_, '_>, raw: &[u8]) -> Result<(), CmdError> {
         .replicas_of(&id, true)
         .iter()
         .map(|r| match st.nodes.get(r) {
-            Some(n) => st.describe(n),
+            Some(n) => st.describe(n, &st.runs()),
             None => {
                 let own = ctx.srv.cluster.nodes_text(&st, false);
                 own.lines().next().unwrap_or("").to_string()
