@@ -19,10 +19,8 @@ pub struct Me {
 pub fn header(st: &State, me: &Me, msg_kind: u16) -> Header {
     let mut h = Header::new(msg_kind, st.id);
     let shard = st.shard_master();
-    for (s, owner) in st.owners.iter().enumerate() {
-        if owner.as_ref() == Some(&shard) {
-            h.set_slot(s as u16);
-        }
+    for (a, b, _) in st.runs().iter().filter(|(_, _, o)| *o == shard) {
+        h.set_slots(*a, *b);
     }
     if let Some(m) = st.my_master {
         h.slaveof = m;
@@ -100,10 +98,8 @@ pub fn update(st: &State, me: &Me, owner: &NodeId) -> Message {
     data.extend_from_slice(&st.epoch_of(owner).to_be_bytes());
     data.extend_from_slice(owner);
     let mut bitmap = vec![0u8; super::SLOTS / 8];
-    for (s, o) in st.owners.iter().enumerate() {
-        if o.as_ref() == Some(owner) {
-            bitmap[s / 8] |= 1 << (s % 8);
-        }
+    for s in st.owners.slots_of(owner) {
+        bitmap[s / 8] |= 1 << (s % 8);
     }
     data.extend_from_slice(&bitmap);
     Message {

@@ -103,7 +103,7 @@ pub fn load(path: &str, st: &mut State) -> anyhow::Result<bool> {
                         return Err(bad());
                     }
                     for s in a..=b {
-                        st.owners[s as usize] = Some(id);
+                        st.owners.set(s as usize, Some(id));
                     }
                 }
             }

@@ -195,11 +195,7 @@ pub fn take_over(st: &mut State, fx: &mut Effects) {
     };
     st.my_flags = (st.my_flags | flag::MASTER) & !flag::SLAVE;
     let me = st.id;
-    for o in st.owners.iter_mut() {
-        if *o == Some(old) {
-            *o = Some(me);
-        }
-    }
+    st.owners.reassign(&old, Some(me));
     st.election.reset_manual();
     st.election.auth_time_ms = 0;
     st.dirty = true;

@@ -331,11 +331,9 @@ fn roles(st: &mut State, msg: &Message, fx: &mut Effects) {
     }
     if was_master {
         let sender = h.sender;
-        for o in st.owners.iter_mut() {
-            if *o == Some(sender) {
-                *o = None;
-                fx.slots_changed = true;
-            }
+        if st.owners.count(&sender) > 0 {
+            st.owners.reassign(&sender, None);
+            fx.slots_changed = true;
         }
     }
 }
@@ -365,7 +363,7 @@ fn update_slots(st: &mut State, sender: &NodeId, epoch: u64, bitmap: &[u8], fx: 
             if owner == Some(shard) {
                 took_ours = true;
             }
-            st.owners[s] = Some(*sender);
+            st.owners.set(s, Some(*sender));
             fx.slots_changed = true;
             st.dirty = true;
         }

@@ -28,7 +28,8 @@ fn view(mine: std::ops::Range<u16>, epoch: u64) -> State {
     st.config_epoch = epoch;
     st.current_epoch = epoch;
     for s in mine {
-        st.owners[s as usize] = Some(st.id);
+        let me = st.id;
+        st.owners.set(s as usize, Some(me));
     }
     for (c, port) in [(b'b', 7001), (b'c', 7002)] {
         let n = Node::new(id(c), "127.0.0.1", port, port + 10000, flag::MASTER, 0);
@@ -135,7 +136,7 @@ fn an_unknown_sender_is_ignored_but_a_meet_starts_a_handshake() {
 fn a_failed_master_with_slots_is_cleared_only_after_twice_the_node_timeout() {
     let mut st = view(0..10, 1);
     let b = id(b'b');
-    st.owners[100] = Some(b);
+    st.owners.set(100, Some(b));
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     if let Some(n) = st.nodes.get_mut(&b) {
         n.flags |= flag::FAIL;

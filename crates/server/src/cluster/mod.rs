@@ -19,6 +19,7 @@ mod handle_tests;
 pub mod msg;
 pub mod node;
 pub mod redirect;
+mod slots;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -74,7 +75,7 @@ pub struct State {
     pub my_master: Option<NodeId>,
     pub nodes: HashMap<NodeId, Node>,
     /// Who serves each slot.
-    pub owners: Vec<Option<NodeId>>,
+    pub owners: slots::SlotTable,
     /// `CLUSTER SETSLOT … MIGRATING`: slots this node serves, moving to a node.
     pub migrating: BTreeMap<u16, NodeId>,
     /// `CLUSTER SETSLOT … IMPORTING`: slots moving here from a node.
@@ -141,7 +142,7 @@ impl State {
             my_flags: flag::MASTER,
             my_master: None,
             nodes: HashMap::new(),
-            owners: vec![None; SLOTS],
+            owners: slots::SlotTable::new(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             blacklist: HashMap::new(),
@@ -192,21 +193,7 @@ impl State {
     /// table, which everything that looks at all the slots (NODES, SLOTS, INFO, the state)
     /// reads instead of the 16,384 entries.
     pub fn runs(&self) -> Vec<(u16, u16, NodeId)> {
-        let mut out: Vec<(u16, u16, NodeId)> = Vec::new();
-        let mut prev: Option<&NodeId> = None;
-        for (s, owner) in self.owners.iter().enumerate() {
-            let s = s as u16;
-            match (owner.as_ref(), out.last_mut()) {
-                (Some(o), Some((_, end, last))) if prev == Some(o) && *end + 1 == s => {
-                    debug_assert!(last == o);
-                    *end = s;
-                }
-                (Some(o), _) => out.push((s, s, *o)),
-                (None, _) => {}
-            }
-            prev = owner.as_ref();
-        }
-        out
+        self.owners.runs()
     }
 
     /// The slots `id` serves, as ranges.
@@ -215,10 +202,7 @@ impl State {
     }
 
     pub fn slot_count(&self, id: &NodeId) -> usize {
-        self.owners
-            .iter()
-            .filter(|o| o.as_ref() == Some(id))
-            .count()
+        self.owners.count(id)
     }
 
     /// `ip:port` of a node for a redirection (this node's own when it is `id`).
@@ -255,11 +239,7 @@ impl State {
     /// a minute.
     pub fn forget(&mut self, id: &NodeId, now_ms: u64) {
         self.nodes.remove(id);
-        for o in self.owners.iter_mut() {
-            if o.as_ref() == Some(id) {
-                *o = None;
-            }
-        }
+        self.owners.reassign(id, None);
         self.migrating.retain(|_, to| to != id);
         self.importing.retain(|_, from| from != id);
         for n in self.nodes.values_mut() {
@@ -274,11 +254,7 @@ impl State {
     pub fn set_master(&mut self, master: NodeId) {
         if self.i_am_master() {
             let me = self.id;
-            for o in self.owners.iter_mut() {
-                if *o == Some(me) {
-                    *o = None;
-                }
-            }
+            self.owners.reassign(&me, None);
             self.migrating.clear();
             self.importing.clear();
         }
@@ -410,9 +386,7 @@ impl Cluster {
         );
         let mut words = vec![0u64; self.mine.len()];
         for (a, b, _) in st.runs().iter().filter(|(_, _, o)| *o == st.id) {
-            for s in *a as usize..=*b as usize {
-                words[s / 64] |= 1 << (s % 64);
-            }
+            slots::fill_bits(&mut words, *a as usize, *b as usize);
         }
         for (word, bits) in self.mine.iter().zip(words) {
             word.store(bits, Relaxed);
@@ -424,7 +398,7 @@ impl Cluster {
         let mut st = self.state.lock();
         let me = st.id;
         for &s in slots {
-            st.owners[s as usize] = on.then_some(me);
+            st.owners.set(s as usize, on.then_some(me));
             if !on {
                 st.importing.remove(&s);
             }
@@ -434,12 +408,7 @@ impl Cluster {
     }
 
     pub fn slots_assigned(&self) -> usize {
-        self.state
-            .lock()
-            .owners
-            .iter()
-            .filter(|o| o.is_some())
-            .count()
+        self.state.lock().owners.assigned()
     }
 
     /// `cluster_state` and `cluster_size`, brought up to date as Redis's
@@ -508,7 +477,7 @@ impl Cluster {
     /// epochs back to 0.
     pub fn reset(&self, hard: bool) {
         let mut s = self.state.lock();
-        s.owners.iter_mut().for_each(|o| *o = None);
+        s.owners.clear();
         s.migrating.clear();
         s.importing.clear();
         s.nodes.clear();

@@ -147,6 +147,20 @@ impl Header {
     pub fn set_slot(&mut self, slot: u16) {
         self.slots[slot as usize / 8] |= 1 << (slot % 8);
     }
+
+    /// Claim slots `first..=last` (whole bytes at once).
+    pub fn set_slots(&mut self, first: u16, last: u16) {
+        let (mut s, last) = (first as usize, last as usize);
+        while s <= last {
+            if s % 8 == 0 && s + 7 <= last {
+                self.slots[s / 8] = 0xff;
+                s += 8;
+            } else {
+                self.slots[s / 8] |= 1 << (s % 8);
+                s += 1;
+            }
+        }
+    }
 }
 
 /// The length a message needs to be, from its header's type and counts (Redis's
@@ -351,6 +365,17 @@ mod tests {
         let back = Message::decode(&bytes).expect("decode");
         assert_eq!(back, m);
         assert!(back.header.has_slot(16383) && !back.header.has_slot(1));
+    }
+
+    #[test]
+    fn set_slots_claims_the_same_slots_as_one_at_a_time() {
+        for (a, b) in [(0u16, 0u16), (3, 20), (8, 15), (7, 8), (100, 16383)] {
+            let mut one = Header::new(kind::PING, [b'a'; NAME_LEN]);
+            (a..=b).for_each(|s| one.set_slot(s));
+            let mut range = Header::new(kind::PING, [b'a'; NAME_LEN]);
+            range.set_slots(a, b);
+            assert!(one.slots == range.slots, "{a}..={b}");
+        }
     }
 
     #[test]

@@ -369,7 +369,7 @@ fn setslot(ctx: &mut Ctx<'_, '_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                 if keys == 0 {
                     st.migrating.remove(&slot);
                 }
-                st.owners[slot as usize] = Some(to);
+                st.owners.set(slot as usize, Some(to));
                 if mine && to != st.id && st.slot_count(&st.id) == 0 && migrate_ok {
                     // A master left without slots replicates the node that took them.
                     st.set_master(to);
